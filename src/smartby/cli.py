@@ -1,5 +1,102 @@
 """The `smartby` command."""
 
+from __future__ import annotations
+
+import asyncio
+import os
+from importlib import resources
+from typing import Annotated
+
+import orjson
 import typer
+import uvicorn
+
+from smartby.settings import Settings
 
 app = typer.Typer(help="smartby: an open smart-city platform speaking NGSI-LD.", no_args_is_help=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database", "-d", help="sqlite:///path/city.db or postgresql://... (SMARTBY_DATABASE)"),
+]
+HostOption = Annotated[str | None, typer.Option(help="Address to listen on (SMARTBY_HOST).")]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on (SMARTBY_PORT, default 1026).")]
+WorkersOption = Annotated[int | None, typer.Option(help="Server processes (SMARTBY_WORKERS).")]
+
+
+def _settings(database: str | None, host: str | None, port: int | None, workers: int | None) -> Settings:
+    for name, value in (("DATABASE", database), ("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"SMARTBY_{name}"] = str(value)
+    return Settings()
+
+
+def _serve(settings: Settings) -> None:
+    uvicorn.run(
+        "smartby.api.asgi:application",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@app.command()
+def serve(
+    database: DatabaseOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: WorkersOption = None,
+) -> None:
+    """Run the NGSI-LD API (and, later, the dashboard) on the configured database."""
+    _serve(_settings(database, host, port, workers))
+
+
+async def _load_examples(settings: Settings) -> int:
+    from smartby.broker import DEFAULT_TENANT, Broker
+    from smartby.store import open_store
+
+    broker = Broker(open_store(settings.database, settings), settings)
+    await broker.open()
+    try:
+        folder = resources.files("smartby.data") / "examples"
+        loaded = 0
+        for item in sorted(folder.iterdir(), key=lambda i: i.name):
+            if not item.name.endswith(".jsonld"):
+                continue
+            document = orjson.loads(item.read_bytes())
+            context = await broker.context(document.pop("@context", None))
+            result = await broker.batch_upsert(DEFAULT_TENANT, context, [document])
+            for entity_id, error in result.errors:
+                typer.echo(f"  skipped {item.name} ({entity_id}): {error.detail}", err=True)
+            loaded += len(result.success)
+        return loaded
+    finally:
+        await broker.close()
+
+
+@app.command("load-examples")
+def load_examples(database: DatabaseOption = None) -> None:
+    """Load the FIWARE Smart Data Models examples shipped with smartby (idempotent)."""
+    settings = _settings(database, None, None, None)
+    count = asyncio.run(_load_examples(settings))
+    typer.echo(f"Loaded {count} Smart Data Models example entities into {settings.database}")
+
+
+@app.command()
+def demo(
+    database: DatabaseOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+) -> None:
+    """Load the Smart Data Models examples and serve them, so there is something to query."""
+    settings = _settings(database, host, port, None)
+    count = asyncio.run(_load_examples(settings))
+    base = f"http://{settings.host}:{settings.port}/ngsi-ld/v1"
+    typer.echo(f"Loaded {count} example entities into {settings.database}.")
+    typer.echo(f"Try: curl '{base}/types'   or   curl '{base}/entities?type=Streetlight&local=true'")
+    typer.echo(f"API documentation: http://{settings.host}:{settings.port}/docs")
+    _serve(settings)

@@ -27,7 +27,15 @@ VocabProperty in "vocab" (expanded IRI or list), ListProperty in "valueList", Li
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from smartby.ngsild.context import Context
+from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.geo import validate_geometry
+from smartby.ngsild.scope import validate_scope
+from smartby.ngsild.timestamps import normalize_datetime
 
 Instance = dict[str, Any]
 Entity = dict[str, Any]
@@ -67,3 +75,474 @@ INSTANCE_MEMBERS = frozenset(
 )
 
 ENTITY_MEMBERS = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt"})
+
+GEOJSON_TYPES = frozenset(
+    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
+)
+NULL_URI = "urn:ngsi-ld:null"
+
+# The member that holds an attribute's value, per attribute type.
+VALUE_MEMBER = {
+    "Property": "value",
+    "GeoProperty": "value",
+    "Relationship": "object",
+    "LanguageProperty": "languageMap",
+    "VocabProperty": "vocab",
+    "ListProperty": "valueList",
+    "ListRelationship": "objectList",
+    "JsonProperty": "json",
+}
+# In the concise form an attribute's type is inferred from the member that holds its value.
+TYPE_BY_MEMBER = {member: kind for kind, member in VALUE_MEMBER.items() if kind != "GeoProperty"}
+
+_FORBIDDEN_NAME_CHARS = frozenset("<>\"'=;()&?\\ \t\n\r")
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*$")
+
+_MAX_DEPTH = 16
+
+Form = Literal["normalized", "concise", "keyValues"]
+ENTITY_INPUT_MEMBERS = frozenset(
+    {"id", "@id", "type", "@type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt"}
+)
+
+
+def is_uri(text: object) -> bool:
+    """An absolute URI as NGSI-LD requires for entity ids, datasetIds and relationship objects."""
+    return isinstance(text, str) and len(text) <= 2048 and _URI_SCHEME.match(text) is not None
+
+
+def check_entity_id(value: object, what: str = "Entity id") -> str:
+    if not isinstance(value, str) or not value:
+        raise BadRequestData(f"{what} must be a non-empty string (a URI)")
+    if not is_uri(value):
+        raise BadRequestData(f"{what} must be a URI: {value!r}")
+    return value
+
+
+def check_name(name: object) -> str:
+    """An attribute name or entity type as given by a client (before expansion)."""
+    if not isinstance(name, str) or not name:
+        raise BadRequestData("An attribute name must be a non-empty string")
+    if len(name) > 1024 or any(c in _FORBIDDEN_NAME_CHARS for c in name) or not name.isprintable():
+        raise BadRequestData(f"Invalid attribute name: {name!r}")
+    return name
+
+
+def parse_types(raw: object, ctx: Context) -> list[str]:
+    """Entity type(s), expanded. A single string or a non-empty array of strings."""
+    names = raw if isinstance(raw, list) else [raw]
+    if not names:
+        raise BadRequestData("Entity type must not be an empty array")
+    types: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise BadRequestData("Entity type must be a string or an array of strings")
+        iri = ctx.expand(check_name(name))
+        if iri not in types:
+            types.append(iri)
+    return types
+
+
+def parse_scopes(raw: object) -> list[str]:
+    values = raw if isinstance(raw, list) else [raw]
+    if not values:
+        raise BadRequestData("scope must not be an empty array")
+    scopes: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise BadRequestData("scope must be a string or an array of strings")
+        scope = validate_scope(value)
+        if scope not in scopes:
+            scopes.append(scope)
+    return scopes
+
+
+def parse_entity(body: object, ctx: Context, *, key_values: bool = False) -> Entity:
+    """Validate an entity from a request body (normalized, concise or keyValues) into the internal form."""
+    if not isinstance(body, dict):
+        raise BadRequestData("An entity must be a JSON object")
+    entity_id = check_entity_id(body.get("id", body.get("@id")))
+    raw_type = body.get("type", body.get("@type"))
+    if raw_type is None:
+        raise BadRequestData(f"Entity {entity_id} has no type")
+    entity: Entity = {"id": entity_id, "type": parse_types(raw_type, ctx)}
+    if "scope" in body:
+        entity["scope"] = parse_scopes(body["scope"])
+    entity.update(parse_attributes(body, ctx, key_values=key_values))
+    return entity
+
+
+def parse_attributes(
+    fragment: object,
+    ctx: Context,
+    *,
+    key_values: bool = False,
+    allow_null: bool = False,
+    partial: bool = False,
+) -> dict[str, list[Instance]]:
+    """The attributes of an entity or an entity fragment, keyed by expanded name.
+
+    With `allow_null` (merge and partial updates) a JSON null or "urn:ngsi-ld:null" is kept as an
+    instance whose value is NULL_URI, which the caller reads as "delete".
+    """
+    if not isinstance(fragment, dict):
+        raise BadRequestData("Attributes must be given as a JSON object")
+    attributes: dict[str, list[Instance]] = {}
+    for name, raw in fragment.items():
+        if name in ENTITY_INPUT_MEMBERS:
+            continue
+        iri = ctx.expand(check_name(name))
+        if iri in attributes:
+            raise BadRequestData(f"Attribute {name} is given twice")
+        attributes[iri] = parse_attribute(
+            name, raw, ctx, key_values=key_values, allow_null=allow_null, partial=partial
+        )
+    return attributes
+
+
+def parse_attribute(
+    name: str,
+    raw: object,
+    ctx: Context,
+    *,
+    key_values: bool = False,
+    allow_null: bool = False,
+    partial: bool = False,
+) -> list[Instance]:
+    """One attribute: a single instance, or an array of instances told apart by datasetId."""
+    if key_values:
+        return [_instance_from_value(name, raw, allow_null)]
+    if isinstance(raw, list) and raw and all(_looks_like_instance(item) for item in raw):
+        instances = [parse_instance(name, item, ctx, allow_null=allow_null, partial=partial) for item in raw]
+        seen: set[str | None] = set()
+        for instance in instances:
+            dataset = instance.get("datasetId")
+            if dataset in seen:
+                label = f"datasetId {dataset}" if dataset else "the default instance (no datasetId)"
+                raise BadRequestData(f"Attribute {name} has {label} more than once")
+            seen.add(dataset)
+        return instances
+    return [parse_instance(name, raw, ctx, allow_null=allow_null, partial=partial)]
+
+
+def _looks_like_instance(item: object) -> bool:
+    if not isinstance(item, dict):
+        return False
+    return item.get("type") in ATTRIBUTE_TYPES or any(member in item for member in TYPE_BY_MEMBER)
+
+
+def _is_geometry(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get("type") in GEOJSON_TYPES
+        and ("coordinates" in value or "geometries" in value)
+    )
+
+
+def _instance_from_value(name: str, value: object, allow_null: bool) -> Instance:
+    if value is None or value == NULL_URI:
+        if allow_null:
+            return {"type": "Property", "value": NULL_URI}
+        raise BadRequestData(f"Attribute {name} has a null value")
+    if _is_geometry(value):
+        return {"type": "GeoProperty", "value": validate_geometry(value)}
+    return {"type": "Property", "value": value}
+
+
+def parse_instance(
+    name: str,
+    raw: object,
+    ctx: Context,
+    *,
+    allow_null: bool = False,
+    partial: bool = False,
+    depth: int = 0,
+) -> Instance:
+    """One attribute instance in normalized or concise form (sub-attributes parsed recursively).
+
+    With `partial` (a fragment for a partial attribute update or a merge) an object without a
+    type or value member is a fragment of metadata and sub-attributes, and has no "type" key.
+    """
+    if depth > _MAX_DEPTH:
+        raise BadRequestData(f"Attribute {name} nests sub-attributes too deeply")
+    if not isinstance(raw, dict):
+        return _instance_from_value(name, raw, allow_null)
+    kind = raw.get("type")
+    if kind is None or (kind not in ATTRIBUTE_TYPES and "value" not in raw and not _is_geometry(raw)):
+        if kind is not None and not isinstance(kind, str):
+            raise BadRequestData(f"Attribute {name} has a type that is not a string")
+        inferred = next((TYPE_BY_MEMBER[m] for m in TYPE_BY_MEMBER if m in raw), None)
+        if inferred is None and partial and kind is None and not _is_geometry(raw):
+            return _fragment(name, raw, ctx, allow_null, depth)
+        if inferred is None:
+            return _instance_from_value(name, raw, allow_null)
+        if inferred == "Property" and _is_geometry(raw["value"]):
+            inferred = "GeoProperty"
+        kind = inferred
+    elif kind not in ATTRIBUTE_TYPES:
+        if _is_geometry(raw):
+            return {"type": "GeoProperty", "value": validate_geometry(raw)}
+        raise BadRequestData(f"Attribute {name} has an unknown type {kind!r}")
+    member = VALUE_MEMBER[kind]
+    if member not in raw:
+        raise BadRequestData(f"Attribute {name} is a {kind} and needs a {member!r} member")
+    instance: Instance = {"type": kind}
+    _members(name, kind, raw, instance, ctx, allow_null, depth)
+    return instance
+
+
+def _fragment(name: str, raw: dict[str, Any], ctx: Context, allow_null: bool, depth: int) -> Instance:
+    instance: Instance = {}
+    _members(name, None, raw, instance, ctx, allow_null, depth)
+    return instance
+
+
+def _members(
+    name: str,
+    kind: str | None,
+    raw: dict[str, Any],
+    instance: Instance,
+    ctx: Context,
+    allow_null: bool,
+    depth: int,
+) -> None:
+    """Fill `instance` with the value member (when `kind` is known), metadata and sub-attributes."""
+    member = VALUE_MEMBER[kind] if kind is not None else None
+    if kind is not None and member is not None:
+        raw_value = raw[member]
+        if raw_value is None or raw_value == NULL_URI:
+            if not allow_null:
+                raise BadRequestData(f"Attribute {name} has a null {member}")
+            instance[member] = NULL_URI
+        else:
+            instance[member] = _check_value(name, kind, raw_value, ctx)
+    for key, sub in raw.items():
+        if key in ("type", member):
+            continue
+        if key == "observedAt":
+            if not isinstance(sub, str):
+                raise BadRequestData(f"observedAt of {name} must be a date-time string")
+            instance["observedAt"] = normalize_datetime(sub, f"observedAt of {name}")
+        elif key == "unitCode":
+            if not isinstance(sub, str) or not sub:
+                raise BadRequestData(f"unitCode of {name} must be a non-empty string")
+            instance["unitCode"] = sub
+        elif key == "datasetId":
+            instance["datasetId"] = check_entity_id(sub, f"datasetId of {name}")
+        elif key == "objectType" and kind in ("Relationship", "ListRelationship", None):
+            instance["objectType"] = parse_types(sub, ctx)
+        elif key in ("createdAt", "modifiedAt", "deletedAt", "instanceId", "@context", "lang"):
+            continue
+        elif key in INSTANCE_MEMBERS:
+            raise BadRequestData(f"Attribute {name} ({kind or 'fragment'}) cannot have a {key!r} member")
+        else:
+            sub_iri = ctx.expand(check_name(key))
+            instance[sub_iri] = parse_instance(
+                key, sub, ctx, allow_null=allow_null, partial=kind is None, depth=depth + 1
+            )
+
+
+def _check_value(name: str, kind: str, value: Any, ctx: Context) -> Any:
+    if kind == "GeoProperty":
+        return validate_geometry(value)
+    if kind == "Relationship":
+        targets = value if isinstance(value, list) else [value]
+        if not targets or not all(is_uri(t) for t in targets):
+            raise BadRequestData(f"Relationship {name} must point to a URI (or an array of URIs)")
+        return value
+    if kind == "LanguageProperty":
+        if not isinstance(value, dict) or not value:
+            raise BadRequestData(f"LanguageProperty {name} needs a languageMap object")
+        for tag, text in value.items():
+            texts = text if isinstance(text, list) else [text]
+            if not tag or not all(isinstance(t, str) for t in texts):
+                raise BadRequestData(f"languageMap of {name} must map language tags to strings")
+        return value
+    if kind == "VocabProperty":
+        terms = value if isinstance(value, list) else [value]
+        if not terms or not all(isinstance(t, str) and t for t in terms):
+            raise BadRequestData(f"VocabProperty {name} needs a vocab string or array of strings")
+        expanded = [ctx.expand(t) for t in terms]
+        return expanded if isinstance(value, list) else expanded[0]
+    if kind == "ListProperty":
+        if not isinstance(value, list):
+            raise BadRequestData(f"ListProperty {name} needs a valueList array")
+        return value
+    if kind == "ListRelationship":
+        if not isinstance(value, list):
+            raise BadRequestData(f"ListRelationship {name} needs an objectList array")
+        objects = []
+        for item in value:
+            target = item.get("object") if isinstance(item, dict) else item
+            if not is_uri(target):
+                raise BadRequestData(f"objectList of {name} must hold URIs")
+            objects.append({"object": target})
+        return objects
+    return value
+
+
+def instance_value(instance: Instance) -> Any:
+    """The value an instance carries, whatever its type (the keyValues view of it)."""
+    kind = instance.get("type", "Property")
+    value = instance.get(VALUE_MEMBER.get(kind, "value"))
+    if kind == "ListRelationship" and isinstance(value, list):
+        return [item.get("object") if isinstance(item, dict) else item for item in value]
+    return value
+
+
+# ----------------------------------------------------------------------------------------------------
+# Rendering
+
+
+class LanguagePreference:
+    """The `lang` query parameter: language tags in order of preference, `*` for any."""
+
+    def __init__(self, text: str) -> None:
+        ranked: list[tuple[float, int, str]] = []
+        for position, part in enumerate(text.split(",")):
+            tag, _, params = part.strip().partition(";")
+            quality = 1.0
+            if params.strip().startswith("q="):
+                try:
+                    quality = float(params.strip()[2:])
+                except ValueError:
+                    raise BadRequestData(f"Invalid lang quality in {text!r}") from None
+            if not tag.strip():
+                raise BadRequestData(f"Invalid lang parameter {text!r}")
+            ranked.append((-quality, position, tag.strip()))
+        self.tags = [tag for _, _, tag in sorted(ranked)]
+
+    def choose(self, language_map: dict[str, Any]) -> tuple[str, Any] | None:
+        for tag in self.tags:
+            if tag == "*":
+                break
+            if tag in language_map:
+                return tag, language_map[tag]
+        if "@none" in language_map:
+            return "@none", language_map["@none"]
+        for tag, text in language_map.items():
+            return tag, text
+        return None
+
+
+class Renderer:
+    """Renders internal entities for one request: the requester's context and chosen options."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        form: Form = "normalized",
+        sys_attrs: bool = False,
+        pick: set[str] | None = None,
+        omit: set[str] | None = None,
+        lang: LanguagePreference | None = None,
+        dataset_ids: set[str | None] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.form = form
+        self.sys_attrs = sys_attrs
+        self.pick = pick
+        self.omit = omit or set()
+        self.lang = lang
+        self.dataset_ids = dataset_ids
+
+    def wants(self, member: str) -> bool:
+        return (self.pick is None or member in self.pick) and member not in self.omit
+
+    def entity(self, entity: Entity) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.wants("id"):
+            out["id"] = entity["id"]
+        if self.wants("type"):
+            types = [self.ctx.compact(t) for t in entity["type"]]
+            out["type"] = types[0] if len(types) == 1 else types
+        if "scope" in entity and self.wants("scope"):
+            scopes = entity["scope"]
+            out["scope"] = scopes[0] if len(scopes) == 1 else scopes
+        if self.sys_attrs and self.form != "keyValues":
+            for member in ("createdAt", "modifiedAt"):
+                if member in entity:
+                    out[member] = entity[member]
+        for iri, instances in entity.items():
+            if iri in ENTITY_MEMBERS or not self.wants(iri):
+                continue
+            if self.dataset_ids is not None:
+                instances = [i for i in instances if i.get("datasetId") in self.dataset_ids]
+                if not instances:
+                    continue
+            rendered = [self.instance(i) for i in instances]
+            out[self.ctx.compact(iri)] = rendered[0] if len(rendered) == 1 else rendered
+        return out
+
+    def instance(self, instance: Instance) -> Any:
+        if self.form == "keyValues":
+            return self._simple_value(instance)
+        kind = instance["type"]
+        out: dict[str, Any] = {}
+        if self.form == "normalized":
+            out["type"] = kind
+        for key, value in instance.items():
+            if key == "type":
+                continue
+            if key in ("createdAt", "modifiedAt") and not self.sys_attrs:
+                continue
+            if key == "vocab":
+                out["vocab"] = self._compact_vocab(value)
+            elif key == "objectType":
+                compacted = [self.ctx.compact(t) for t in value]
+                out["objectType"] = compacted[0] if len(compacted) == 1 else compacted
+            elif key == "languageMap" and self.lang is not None:
+                chosen = self.lang.choose(value)
+                if self.form == "normalized":
+                    out["type"] = "Property"
+                if chosen is not None:
+                    out["value"] = chosen[1]
+                    out["lang"] = chosen[0]
+            elif key in INSTANCE_MEMBERS:
+                out[key] = value
+            else:
+                out[self.ctx.compact(key)] = self.instance(value)
+        if self.form == "concise":
+            return self._concise(kind, out)
+        return out
+
+    def _concise(self, kind: str, out: dict[str, Any]) -> Any:
+        if kind in ("Property", "GeoProperty") and list(out) == ["value"]:
+            value = out["value"]
+            if kind == "GeoProperty" or not isinstance(value, dict | list):
+                return value
+        return out
+
+    def _simple_value(self, instance: Instance) -> Any:
+        kind = instance["type"]
+        if kind == "LanguageProperty":
+            language_map = instance["languageMap"]
+            if self.lang is not None:
+                chosen = self.lang.choose(language_map)
+                return chosen[1] if chosen else None
+            return {"languageMap": language_map}
+        if kind == "VocabProperty":
+            return self._compact_vocab(instance["vocab"])
+        return instance_value(instance)
+
+    def _compact_vocab(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.ctx.compact(v) for v in value]
+        return self.ctx.compact(value)
+
+    def feature(self, entity: Entity, geometry_property: str) -> dict[str, Any]:
+        """An entity as a GeoJSON Feature (geometry from `geometry_property`, an expanded name)."""
+        properties = self.entity(entity)
+        feature_id = properties.pop("id", entity["id"])
+        geometry = None
+        for instance in entity.get(geometry_property, []):
+            if instance.get("type") == "GeoProperty":
+                geometry = instance["value"]
+                break
+        return {"id": feature_id, "type": "Feature", "geometry": geometry, "properties": properties}
+
+
+def names_of(entity: Entity) -> Iterable[str]:
+    """The expanded attribute names an entity holds."""
+    return (key for key in entity if key not in ENTITY_MEMBERS)

@@ -1,0 +1,17 @@
+"""Storage backends behind one Store protocol, chosen by URL."""
+
+from __future__ import annotations
+
+from smartby.settings import Settings
+from smartby.store.base import Store
+
+
+def open_store(url: str, settings: Settings | None = None) -> Store:
+    """The backend for a database URL: sqlite:///path.db or postgresql://..."""
+    settings = settings or Settings()
+    if url.startswith("sqlite:"):
+        from smartby.store.sqlite.backend import SQLiteStore
+
+        return SQLiteStore(url, synchronous=settings.sqlite_synchronous)
+    scheme = url.split(":", 1)[0]
+    raise ValueError(f"No store for {scheme!r} URLs (supported: sqlite:///path/to/city.db)")

@@ -1,0 +1,3 @@
+from smartby.cli import app
+
+app()

@@ -1,0 +1,263 @@
+"""/ngsi-ld/v1/entityOperations: batch create, upsert, update, merge, delete and query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartby.api import openapi as oa
+from smartby.api.entities import RETRIEVE_OPTIONS, WRITE_OPTIONS, broker_of, render_entities
+from smartby.api.negotiation import ENTITY_OFFERS, JSON, JSON_LD, choose_media_type
+from smartby.api.render import json_response, no_content
+from smartby.api.request import flag, integer, options_of, read_body, representation, tenant_of
+from smartby.broker import BatchResult
+from smartby.broker.queries import entity_query, geo_from_json, selection, selector
+from smartby.ngsild.entity import LanguagePreference, Renderer
+from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.query import parse_attrs_list
+
+router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["Batch operations"])
+ARRAY = {"type": "array", "items": {"type": "object"}}
+
+
+def _batch_body(description: str) -> dict[str, Any]:
+    return oa.json_body(description, ARRAY)
+
+
+def batch_response(
+    request: Request, result: BatchResult, *, all_ok_status: int, created_body: bool
+) -> Response:
+    if result.errors:
+        body = {
+            "success": result.success,
+            "errors": [
+                {"entityId": entity_id, "error": error.problem()} for entity_id, error in result.errors
+            ],
+        }
+        return json_response(request, None, body, JSON, status=207)
+    if created_body and result.created:
+        return json_response(request, None, result.created, JSON, status=201)
+    return (
+        no_content(request)
+        if all_ok_status == 204
+        else json_response(request, None, result.success, JSON, status=201)
+    )
+
+
+@router.post(
+    "/create",
+    summary="Create entities",
+    openapi_extra=oa.operation([oa.TENANT, oa.LINK], _batch_body("Entities.")),
+)
+async def batch_create(request: Request) -> Response:
+    tenant = tenant_of(request)
+    broker = broker_of(request)
+    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
+    options = options_of(request, WRITE_OPTIONS)
+    ctx = await broker.context(body.context)
+    result = await broker.batch_create(
+        tenant, ctx, body.data, key_values=representation(options) == "keyValues"
+    )
+    return batch_response(request, result, all_ok_status=201, created_body=True)
+
+
+@router.post(
+    "/upsert",
+    summary="Create or update entities",
+    openapi_extra=oa.operation(
+        [
+            oa.query("options", "replace (default) or update; keyValues/concise for the input form."),
+            oa.TENANT,
+            oa.LINK,
+        ],
+        _batch_body("Entities."),
+    ),
+)
+async def batch_upsert(request: Request) -> Response:
+    tenant = tenant_of(request)
+    broker = broker_of(request)
+    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
+    options = options_of(request, WRITE_OPTIONS | {"replace", "update"})
+    if {"replace", "update"} <= options:
+        raise BadRequestData("options=replace and options=update cannot be combined")
+    ctx = await broker.context(body.context)
+    result = await broker.batch_upsert(
+        tenant,
+        ctx,
+        body.data,
+        mode="update" if "update" in options else "replace",
+        key_values=representation(options) == "keyValues",
+    )
+    return batch_response(request, result, all_ok_status=204, created_body=True)
+
+
+@router.post(
+    "/update",
+    summary="Update entities",
+    openapi_extra=oa.operation(
+        [oa.query("options", "noOverwrite: keep attributes that exist."), oa.TENANT, oa.LINK],
+        _batch_body("Entities."),
+    ),
+)
+async def batch_update(request: Request) -> Response:
+    tenant = tenant_of(request)
+    broker = broker_of(request)
+    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
+    options = options_of(request, WRITE_OPTIONS | {"noOverwrite"})
+    ctx = await broker.context(body.context)
+    result = await broker.batch_update(
+        tenant,
+        ctx,
+        body.data,
+        overwrite="noOverwrite" not in options,
+        key_values=representation(options) == "keyValues",
+    )
+    return batch_response(request, result, all_ok_status=204, created_body=False)
+
+
+@router.post(
+    "/merge",
+    summary="Merge entities",
+    openapi_extra=oa.operation([oa.TENANT, oa.LINK], _batch_body("Entities.")),
+)
+async def batch_merge(request: Request) -> Response:
+    tenant = tenant_of(request)
+    broker = broker_of(request)
+    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
+    options = options_of(request, WRITE_OPTIONS)
+    ctx = await broker.context(body.context)
+    result = await broker.batch_merge(
+        tenant, ctx, body.data, key_values=representation(options) == "keyValues"
+    )
+    return batch_response(request, result, all_ok_status=204, created_body=False)
+
+
+@router.post(
+    "/delete",
+    summary="Delete entities",
+    openapi_extra=oa.operation(
+        [oa.TENANT, oa.LINK], oa.json_body("Entity ids.", {"type": "array", "items": {"type": "string"}})
+    ),
+)
+async def batch_delete(request: Request) -> Response:
+    tenant = tenant_of(request)
+    broker = broker_of(request)
+    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
+    result = await broker.batch_delete(tenant, body.data)
+    return batch_response(request, result, all_ok_status=204, created_body=False)
+
+
+QUERY_BODY = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["Query"]},
+        "entities": {"type": "array", "items": {"type": "object"}},
+        "attrs": {"type": "array", "items": {"type": "string"}},
+        "pick": {"type": "array", "items": {"type": "string"}},
+        "omit": {"type": "array", "items": {"type": "string"}},
+        "q": {"type": "string"},
+        "geoQ": {"type": "object"},
+        "scopeQ": {"type": "string"},
+        "lang": {"type": "string"},
+    },
+}
+
+
+def _names(value: Any, member: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_attrs_list(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [name for v in value for name in parse_attrs_list(v)]
+    raise BadRequestData(f"{member} must be an array of attribute names")
+
+
+def _text(value: Any, member: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRequestData(f"{member} must be a string")
+
+
+@router.post(
+    "/query",
+    summary="Query entities (POST)",
+    openapi_extra=oa.operation(
+        [
+            oa.query("limit", "Entities per page.", oa.INTEGER),
+            oa.query("offset", "Entities to skip.", oa.INTEGER),
+            oa.query(
+                "count", "true: total in NGSILD-Results-Count.", {"type": "string", "enum": ["true", "false"]}
+            ),
+            oa.OPTIONS,
+            oa.FORMAT,
+            oa.TENANT,
+            oa.LINK,
+        ],
+        oa.json_body("A Query.", QUERY_BODY),
+    ),
+)
+async def batch_query(request: Request) -> Response:
+    tenant = tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"), ENTITY_OFFERS)
+    broker = broker_of(request)
+    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
+    options = options_of(request, RETRIEVE_OPTIONS)
+    data = body.data
+    if not isinstance(data, dict):
+        raise BadRequestData("The query must be a JSON object")
+    if data.get("type", "Query") != "Query":
+        raise BadRequestData("The query's type must be Query")
+    ctx = await broker.context(body.context)
+    raw_selectors = data.get("entities", [])
+    if not isinstance(raw_selectors, list) or not all(isinstance(s, dict) for s in raw_selectors):
+        raise BadRequestData("entities must be an array of entity selectors")
+    selectors = []
+    for raw in raw_selectors:
+        entity_id = raw.get("id")
+        if entity_id is not None and not isinstance(entity_id, str):
+            raise BadRequestData("An entity selector's id must be a string")
+        selectors.append(
+            selector(
+                ctx,
+                ids=[entity_id] if entity_id else [],
+                id_pattern=_text(raw.get("idPattern"), "idPattern"),
+                types=_text(raw.get("type"), "type"),
+            )
+        )
+    attrs = _names(data.get("attrs"), "attrs")
+    geo = geo_from_json(data["geoQ"]) if data.get("geoQ") is not None else None
+    q = _text(data.get("q"), "q")
+    scope_q = _text(data.get("scopeQ"), "scopeQ")
+    if not (selectors or attrs or geo or q or scope_q):
+        raise BadRequestData("A query needs entities, attrs, q, geoQ or scopeQ")
+    settings = broker.settings
+    query = entity_query(
+        ctx,
+        selectors=selectors,
+        q=q,
+        geo=geo,
+        scope_q=scope_q,
+        attrs=attrs,
+        limit=integer(request, "limit", settings.default_limit, high=settings.max_limit),
+        offset=integer(request, "offset", 0),
+        count=flag(request, "count"),
+    )
+    chosen = selection(
+        ctx, attrs=attrs, pick=_names(data.get("pick"), "pick"), omit=_names(data.get("omit"), "omit")
+    )
+    lang = _text(data.get("lang"), "lang") or request.query_params.get("lang")
+    renderer = Renderer(
+        ctx,
+        form=representation(options),  # type: ignore[arg-type]
+        sys_attrs="sysAttrs" in options,
+        pick=chosen.pick,
+        omit=chosen.omit,
+        lang=LanguagePreference(lang) if lang else None,
+    )
+    result = await broker.query_entities(tenant, query)
+    headers = {"NGSILD-Results-Count": str(result.count)} if result.count is not None else {}
+    return render_entities(request, ctx, renderer, media, result.entities, headers)

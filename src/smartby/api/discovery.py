@@ -1,0 +1,132 @@
+"""/ngsi-ld/v1/types and /attributes: what kinds of entities and attributes a tenant holds."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartby.api import openapi as oa
+from smartby.api.entities import broker_of
+from smartby.api.negotiation import choose_media_type
+from smartby.api.render import json_response
+from smartby.api.request import flag, link_context, tenant_of
+from smartby.ngsild.errors import ResourceNotFound
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["Discovery"])
+DETAILS = oa.query(
+    "details", "true: full descriptions instead of names.", {"type": "string", "enum": ["true", "false"]}
+)
+
+
+@router.get("/types", summary="Entity types", openapi_extra=oa.operation([DETAILS, oa.TENANT, oa.LINK]))
+async def types(request: Request) -> Response:
+    tenant = tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"))
+    details = flag(request, "details")
+    broker = broker_of(request)
+    ctx = await broker.context(link_context(request))
+    infos = await broker.entity_types(tenant)
+    if details:
+        data: object = [
+            {
+                "id": info.type,
+                "type": "EntityType",
+                "typeName": ctx.compact(info.type),
+                "attributeNames": sorted(ctx.compact(name) for name in info.attributes),
+            }
+            for info in infos
+        ]
+    else:
+        data = {
+            "id": f"urn:ngsi-ld:EntityTypeList:{uuid.uuid4()}",
+            "type": "EntityTypeList",
+            "typeList": sorted(ctx.compact(info.type) for info in infos),
+        }
+    return json_response(request, ctx, data, media)
+
+
+@router.get(
+    "/types/{type:path}",
+    summary="One entity type",
+    openapi_extra=oa.operation([oa.path("type", "The entity type."), oa.TENANT, oa.LINK]),
+)
+async def type_info(request: Request) -> Response:
+    tenant = tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"))
+    broker = broker_of(request)
+    ctx = await broker.context(link_context(request))
+    wanted = ctx.expand(request.path_params["type"])
+    for info in await broker.entity_types(tenant):
+        if info.type == wanted:
+            data = {
+                "id": info.type,
+                "type": "EntityTypeInfo",
+                "typeName": ctx.compact(info.type),
+                "entityCount": info.count,
+                "attributeDetails": [
+                    {
+                        "id": name,
+                        "type": "Attribute",
+                        "attributeName": ctx.compact(name),
+                        "attributeTypes": sorted(kinds),
+                    }
+                    for name, kinds in sorted(info.attributes.items())
+                ],
+            }
+            return json_response(request, ctx, data, media)
+    raise ResourceNotFound(f"No entities of type {request.path_params['type']}")
+
+
+@router.get("/attributes", summary="Attributes", openapi_extra=oa.operation([DETAILS, oa.TENANT, oa.LINK]))
+async def attributes(request: Request) -> Response:
+    tenant = tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"))
+    details = flag(request, "details")
+    broker = broker_of(request)
+    ctx = await broker.context(link_context(request))
+    infos = await broker.attributes(tenant)
+    if details:
+        data: object = [
+            {
+                "id": info.name,
+                "type": "Attribute",
+                "attributeName": ctx.compact(info.name),
+                "typeNames": sorted(ctx.compact(t) for t in info.types),
+            }
+            for info in infos
+        ]
+    else:
+        data = {
+            "id": f"urn:ngsi-ld:AttributeList:{uuid.uuid4()}",
+            "type": "AttributeList",
+            "attributeList": sorted(ctx.compact(info.name) for info in infos),
+        }
+    return json_response(request, ctx, data, media)
+
+
+@router.get(
+    "/attributes/{attrId:path}",
+    summary="One attribute",
+    openapi_extra=oa.operation([oa.path("attrId", "The attribute name."), oa.TENANT, oa.LINK]),
+)
+async def attribute_info(request: Request) -> Response:
+    tenant = tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"))
+    broker = broker_of(request)
+    ctx = await broker.context(link_context(request))
+    wanted = ctx.expand(request.path_params["attrId"])
+    for info in await broker.attributes(tenant):
+        if info.name == wanted:
+            data = {
+                "id": info.name,
+                "type": "Attribute",
+                "attributeName": ctx.compact(info.name),
+                "attributeCount": info.count,
+                "attributeTypes": sorted(info.attribute_types),
+                "typeNames": sorted(ctx.compact(t) for t in info.types),
+            }
+            return json_response(request, ctx, data, media)
+    raise ResourceNotFound(f"No attribute {request.path_params['attrId']}")

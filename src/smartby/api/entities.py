@@ -1,0 +1,399 @@
+"""/ngsi-ld/v1/entities: create, retrieve, query, replace, merge and the attribute operations."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartby.api import openapi as oa
+from smartby.api.negotiation import (
+    ENTITY_OFFERS,
+    GEO_JSON,
+    JSON,
+    JSON_LD,
+    MERGE_PATCH,
+    choose_media_type,
+)
+from smartby.api.render import feature_collection, json_response, no_content
+from smartby.api.request import (
+    flag,
+    integer,
+    link_context,
+    names_param,
+    options_of,
+    read_body,
+    representation,
+    tenant_of,
+)
+from smartby.broker import Broker
+from smartby.broker.changes import AttributeOutcome
+from smartby.broker.queries import entity_query, geo_from_params, selection, selector
+from smartby.ngsild.context import Context
+from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
+from smartby.ngsild.errors import BadRequestData
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["Entities"])
+
+RETRIEVE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAttrs"})
+WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized"})
+
+
+def broker_of(request: Request) -> Broker:
+    broker: Broker = request.app.state.broker
+    return broker
+
+
+def _max_body(request: Request) -> int:
+    return broker_of(request).settings.max_body_bytes
+
+
+async def _context(request: Request) -> Context:
+    return await broker_of(request).context(link_context(request))
+
+
+def renderer_for(request: Request, ctx: Context, options: set[str]) -> Renderer:
+    """A Renderer from attrs/pick/omit/lang/datasetId and the representation options."""
+    chosen = selection(
+        ctx,
+        attrs=names_param(request, "attrs"),
+        pick=names_param(request, "pick"),
+        omit=names_param(request, "omit"),
+    )
+    lang = request.query_params.get("lang")
+    datasets = request.query_params.get("datasetId")
+    dataset_ids: set[str | None] | None = None
+    if datasets is not None:
+        dataset_ids = {None if d.strip() == "@none" else d.strip() for d in datasets.split(",") if d.strip()}
+    return Renderer(
+        ctx,
+        form=representation(options),  # type: ignore[arg-type]
+        sys_attrs="sysAttrs" in options,
+        pick=chosen.pick,
+        omit=chosen.omit,
+        lang=LanguagePreference(lang) if lang else None,
+        dataset_ids=dataset_ids,
+    )
+
+
+def _geometry_property(request: Request, ctx: Context) -> str:
+    return ctx.expand(request.query_params.get("geometryProperty") or "location")
+
+
+def _outcome_response(request: Request, ctx: Context, outcome: AttributeOutcome) -> Response:
+    if outcome.complete:
+        return no_content(request)
+    body = {
+        "updated": [ctx.compact(name) for name in outcome.updated],
+        "notUpdated": [
+            {"attributeName": ctx.compact(name), "reason": reason} for name, reason in outcome.not_updated
+        ],
+    }
+    return json_response(request, None, body, JSON, status=207)
+
+
+@router.post(
+    "/entities",
+    status_code=201,
+    summary="Create an entity",
+    openapi_extra=oa.operation([oa.TENANT, oa.LINK, oa.LOCAL], oa.json_body("The entity to create.")),
+)
+async def create_entity(request: Request) -> Response:
+    tenant = tenant_of(request)
+    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
+    options = options_of(request, WRITE_OPTIONS)
+    broker = broker_of(request)
+    ctx = await broker.context(body.context)
+    entity_id = await broker.create_entity(
+        tenant, ctx, body.data, key_values=representation(options) == "keyValues"
+    )
+    return Response(status_code=201, headers=_created_headers(request, entity_id))
+
+
+def _created_headers(request: Request, entity_id: str) -> dict[str, str]:
+    headers = {"Location": f"/ngsi-ld/v1/entities/{quote(entity_id, safe=':')}"}
+    tenant = request.headers.get("ngsild-tenant")
+    if tenant:
+        headers["NGSILD-Tenant"] = tenant
+    return headers
+
+
+@router.get(
+    "/entities",
+    summary="Query entities",
+    openapi_extra=oa.operation(oa.QUERY_PARAMS),
+)
+async def query_entities(request: Request) -> Response:
+    tenant = tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"), ENTITY_OFFERS)
+    broker = broker_of(request)
+    ctx = await _context(request)
+    options = options_of(request, RETRIEVE_OPTIONS)
+    params = request.query_params
+    ids = [i.strip() for i in params["id"].split(",") if i.strip()] if "id" in params else []
+    attrs = names_param(request, "attrs")
+    geo = geo_from_params(
+        params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty")
+    )
+    filters = ("id", "type", "idPattern", "q", "scopeQ", "attrs", "georel")
+    if not any(name in params for name in filters) and not flag(request, "local"):
+        raise BadRequestData(
+            "Give at least one of type, id, idPattern, attrs, q, geo-query or scopeQ (or local=true)"
+        )
+    settings = broker.settings
+    chosen = (
+        [selector(ctx, ids=ids, id_pattern=params.get("idPattern"), types=params.get("type"))]
+        if any(name in params for name in ("id", "idPattern", "type"))
+        else []
+    )
+    query = entity_query(
+        ctx,
+        selectors=chosen,
+        q=params.get("q"),
+        geo=geo,
+        scope_q=params.get("scopeQ"),
+        attrs=attrs,
+        limit=integer(request, "limit", settings.default_limit, high=settings.max_limit),
+        offset=integer(request, "offset", 0),
+        count=flag(request, "count"),
+    )
+    renderer = renderer_for(request, ctx, options)
+    result = await broker.query_entities(tenant, query)
+    headers = {}
+    if result.count is not None:
+        headers["NGSILD-Results-Count"] = str(result.count)
+    return render_entities(request, ctx, renderer, media, result.entities, headers)
+
+
+def render_entities(
+    request: Request,
+    ctx: Context,
+    renderer: Renderer,
+    media: str,
+    entities: list[Entity],
+    headers: dict[str, str],
+) -> Response:
+    data: Any
+    if media == GEO_JSON:
+        geometry = _geometry_property(request, ctx)
+        data = feature_collection([renderer.feature(entity, geometry) for entity in entities])
+    else:
+        data = [renderer.entity(entity) for entity in entities]
+    return json_response(request, ctx, data, media, headers=headers)
+
+
+@router.patch(
+    "/entities/{entityId:path}/attrs/{attrId}",
+    status_code=204,
+    summary="Partial attribute update",
+    openapi_extra=oa.operation(
+        [oa.ENTITY_ID, oa.ATTR_ID, oa.TENANT, oa.LINK], oa.json_body("The attribute fragment.")
+    ),
+)
+async def partial_update_attribute(request: Request) -> Response:
+    tenant = tenant_of(request)
+    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
+    broker = broker_of(request)
+    ctx = await broker.context(body.context)
+    entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
+    await broker.partial_update_attribute(tenant, entity_id, ctx, attr, _without_context(body.data))
+    return no_content(request)
+
+
+@router.put(
+    "/entities/{entityId:path}/attrs/{attrId}",
+    status_code=204,
+    summary="Replace an attribute",
+    openapi_extra=oa.operation(
+        [oa.ENTITY_ID, oa.ATTR_ID, oa.TENANT, oa.LINK], oa.json_body("The new attribute.")
+    ),
+)
+async def replace_attribute(request: Request) -> Response:
+    tenant = tenant_of(request)
+    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
+    broker = broker_of(request)
+    ctx = await broker.context(body.context)
+    entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
+    await broker.replace_attribute(tenant, entity_id, ctx, attr, _without_context(body.data))
+    return no_content(request)
+
+
+@router.delete(
+    "/entities/{entityId:path}/attrs/{attrId}",
+    status_code=204,
+    summary="Delete an attribute",
+    openapi_extra=oa.operation(
+        [
+            oa.ENTITY_ID,
+            oa.ATTR_ID,
+            oa.query("datasetId", "Delete the instance with this datasetId."),
+            oa.query(
+                "deleteAll", "true: delete every instance.", {"type": "string", "enum": ["true", "false"]}
+            ),
+            oa.TENANT,
+            oa.LINK,
+        ]
+    ),
+)
+async def delete_attribute(request: Request) -> Response:
+    tenant = tenant_of(request)
+    broker = broker_of(request)
+    ctx = await _context(request)
+    entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
+    await broker.delete_attribute(
+        tenant,
+        entity_id,
+        ctx,
+        attr,
+        dataset_id=request.query_params.get("datasetId"),
+        delete_all=flag(request, "deleteAll"),
+    )
+    return no_content(request)
+
+
+@router.post(
+    "/entities/{entityId:path}/attrs",
+    status_code=204,
+    summary="Append attributes",
+    openapi_extra=oa.operation(
+        [oa.ENTITY_ID, oa.query("options", "noOverwrite: keep attributes that exist."), oa.TENANT, oa.LINK],
+        oa.json_body("The attributes to append."),
+    ),
+)
+async def append_attributes(request: Request) -> Response:
+    tenant = tenant_of(request)
+    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
+    options = options_of(request, WRITE_OPTIONS | {"noOverwrite"})
+    broker = broker_of(request)
+    ctx = await broker.context(body.context)
+    outcome = await broker.append_attributes(
+        tenant,
+        request.path_params["entityId"],
+        ctx,
+        _without_context(body.data),
+        overwrite="noOverwrite" not in options,
+        key_values=representation(options) == "keyValues",
+    )
+    return _outcome_response(request, ctx, outcome)
+
+
+@router.patch(
+    "/entities/{entityId:path}/attrs",
+    status_code=204,
+    summary="Update attributes",
+    openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The attributes to update.")),
+)
+async def update_attributes(request: Request) -> Response:
+    tenant = tenant_of(request)
+    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
+    options = options_of(request, WRITE_OPTIONS)
+    broker = broker_of(request)
+    ctx = await broker.context(body.context)
+    outcome = await broker.update_attributes(
+        tenant,
+        request.path_params["entityId"],
+        ctx,
+        _without_context(body.data),
+        key_values=representation(options) == "keyValues",
+    )
+    return _outcome_response(request, ctx, outcome)
+
+
+@router.get(
+    "/entities/{entityId:path}",
+    summary="Retrieve an entity",
+    openapi_extra=oa.operation(
+        [
+            oa.ENTITY_ID,
+            oa.ATTRS,
+            oa.PICK,
+            oa.OMIT,
+            oa.GEOMETRY_PROPERTY,
+            oa.LANG,
+            oa.DATASET_ID,
+            oa.OPTIONS,
+            oa.FORMAT,
+            oa.LOCAL,
+            oa.TENANT,
+            oa.LINK,
+        ]
+    ),
+)
+async def retrieve_entity(request: Request) -> Response:
+    tenant = tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"), ENTITY_OFFERS)
+    broker = broker_of(request)
+    ctx = await _context(request)
+    options = options_of(request, RETRIEVE_OPTIONS)
+    renderer = renderer_for(request, ctx, options)
+    entity = await broker.retrieve_entity(tenant, request.path_params["entityId"])
+    if media == GEO_JSON:
+        data = renderer.feature(entity, _geometry_property(request, ctx))
+    else:
+        data = renderer.entity(entity)
+    return json_response(request, ctx, data, media)
+
+
+@router.put(
+    "/entities/{entityId:path}",
+    status_code=204,
+    summary="Replace an entity",
+    openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The new entity.")),
+)
+async def replace_entity(request: Request) -> Response:
+    tenant = tenant_of(request)
+    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
+    options = options_of(request, WRITE_OPTIONS)
+    broker = broker_of(request)
+    ctx = await broker.context(body.context)
+    await broker.replace_entity(
+        tenant,
+        request.path_params["entityId"],
+        ctx,
+        _without_context(body.data),
+        key_values=representation(options) == "keyValues",
+    )
+    return no_content(request)
+
+
+@router.patch(
+    "/entities/{entityId:path}",
+    status_code=204,
+    summary="Merge an entity (merge-patch)",
+    openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The fragment to merge.")),
+)
+async def merge_entity(request: Request) -> Response:
+    tenant = tenant_of(request)
+    body = await read_body(request, (JSON, JSON_LD, MERGE_PATCH), _max_body(request))
+    options = options_of(request, WRITE_OPTIONS)
+    broker = broker_of(request)
+    ctx = await broker.context(body.context)
+    await broker.merge_entity(
+        tenant,
+        request.path_params["entityId"],
+        ctx,
+        _without_context(body.data),
+        key_values=representation(options) == "keyValues",
+    )
+    return no_content(request)
+
+
+@router.delete(
+    "/entities/{entityId:path}",
+    status_code=204,
+    summary="Delete an entity",
+    openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK]),
+)
+async def delete_entity(request: Request) -> Response:
+    tenant = tenant_of(request)
+    await broker_of(request).delete_entity(tenant, request.path_params["entityId"])
+    return no_content(request)
+
+
+def _without_context(data: Any) -> Any:
+    if isinstance(data, dict) and "@context" in data:
+        return {k: v for k, v in data.items() if k != "@context"}
+    return data

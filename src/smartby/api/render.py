@@ -1,0 +1,57 @@
+"""Responses: JSON with a Link to the @context, JSON-LD with an @context member, or GeoJSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartby.api.negotiation import JSON_LD, link_header
+from smartby.api.request import TENANT_HEADER
+from smartby.ngsild.context import CORE_CONTEXT_URL, Context
+
+
+def context_value(ctx: Context) -> Any:
+    """The @context to put in a JSON-LD response for the requester's context."""
+    if ctx.source is None:
+        return CORE_CONTEXT_URL
+    return ctx.source
+
+
+def json_response(
+    request: Request,
+    ctx: Context | None,
+    data: Any,
+    media: str,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    out_headers = dict(headers or {})
+    tenant = request.headers.get(TENANT_HEADER)
+    if tenant:
+        out_headers["NGSILD-Tenant"] = tenant
+    if ctx is not None:
+        if media == JSON_LD:
+            value = context_value(ctx)
+            if isinstance(data, list):
+                data = [{**item, "@context": value} if isinstance(item, dict) else item for item in data]
+            elif isinstance(data, dict):
+                data = {**data, "@context": value}
+        else:
+            out_headers["Link"] = link_header(ctx.link_url)
+    return Response(orjson.dumps(data), status_code=status, media_type=media, headers=out_headers)
+
+
+def no_content(request: Request, headers: dict[str, str] | None = None) -> Response:
+    out_headers = dict(headers or {})
+    tenant = request.headers.get(TENANT_HEADER)
+    if tenant:
+        out_headers["NGSILD-Tenant"] = tenant
+    return Response(status_code=204, headers=out_headers)
+
+
+def feature_collection(features: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": features}

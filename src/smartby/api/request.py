@@ -1,0 +1,154 @@
+"""What every NGSI-LD request carries: tenant, @context, body, options; checked once, here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from smartby.api.negotiation import JSON_LD, context_from_link, request_media_type
+from smartby.broker import DEFAULT_TENANT
+from smartby.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError
+from smartby.ngsild.query import parse_attrs_list
+
+TENANT_HEADER = "ngsild-tenant"
+_TENANT = re.compile(r"^[A-Za-z0-9_.:/\-]{1,64}$")
+
+
+class PayloadTooLarge(NgsiLdError):
+    type_name = "InvalidRequest"
+    status = 413
+    title = "Request body too large"
+
+
+def tenant_of(request: Request) -> str:
+    tenant = request.headers.get(TENANT_HEADER)
+    if tenant is None or tenant == "":
+        return DEFAULT_TENANT
+    if not _TENANT.match(tenant):
+        raise BadRequestData(f"Invalid NGSILD-Tenant {tenant!r}: 1 to 64 of A-Z a-z 0-9 _ . : / -")
+    return tenant
+
+
+def link_context(request: Request) -> str | None:
+    return context_from_link(request.headers.get("link"))
+
+
+@dataclass
+class Body:
+    """A parsed JSON body and where its @context comes from."""
+
+    data: Any
+    media_type: str
+    context: Any
+    """The Link header's URL (JSON) or the body's @context (JSON-LD); None for the core context."""
+
+
+async def read_body(request: Request, allowed: tuple[str, ...], max_bytes: int) -> Body:
+    media = request_media_type(request.headers.get("content-type"), allowed)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes")
+    raw = await request.body()
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes")
+    if not raw.strip():
+        raise InvalidRequest("The request needs a JSON body")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest(f"The body is not valid JSON: {error}") from None
+    link = request.headers.get("link")
+    if media == JSON_LD:
+        if link is not None and context_from_link(link) is not None:
+            raise BadRequestData(
+                "With Content-Type application/ld+json the @context goes in the body, not a Link"
+            )
+        context = _body_context(data)
+    else:
+        if _has_context(data):
+            raise BadRequestData("An @context in the body needs Content-Type application/ld+json")
+        context = context_from_link(link)
+    return Body(data, media, context)
+
+
+def _has_context(data: Any) -> bool:
+    if isinstance(data, dict):
+        return "@context" in data
+    if isinstance(data, list):
+        return any(isinstance(item, dict) and "@context" in item for item in data)
+    return False
+
+
+def _body_context(data: Any) -> Any:
+    if isinstance(data, dict):
+        if "@context" not in data:
+            raise BadRequestData("A JSON-LD body needs an @context member")
+        return data["@context"]
+    if isinstance(data, list):
+        contexts = [item.get("@context") if isinstance(item, dict) else None for item in data]
+        if not contexts:
+            return None
+        if any(c is None for c in contexts):
+            raise BadRequestData("Every entity of a JSON-LD array needs an @context member")
+        first = contexts[0]
+        if any(c != first for c in contexts[1:]):
+            raise BadRequestData("All entities of one JSON-LD batch must share one @context")
+        return first
+    raise BadRequestData("A JSON-LD body must be an object or an array")
+
+
+def options_of(request: Request, allowed: frozenset[str]) -> set[str]:
+    """The `options` parameter (and `format`), checked against what the operation allows."""
+    given: set[str] = set()
+    for value in request.query_params.getlist("options"):
+        given.update(part.strip() for part in value.split(",") if part.strip())
+    for value in request.query_params.getlist("format"):
+        given.add(value.strip())
+    unknown = given - allowed
+    if unknown:
+        raise BadRequestData(f"Unknown or unsupported options: {', '.join(sorted(unknown))}")
+    return given
+
+
+def representation(options: set[str]) -> str:
+    forms = options & {"keyValues", "simplified", "concise", "normalized"}
+    if len(forms) > 1:
+        raise BadRequestData(f"Choose one representation, not {', '.join(sorted(forms))}")
+    form = forms.pop() if forms else "normalized"
+    return "keyValues" if form == "simplified" else form
+
+
+def names_param(request: Request, name: str) -> list[str] | None:
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    names: list[str] = []
+    for value in values:
+        names.extend(parse_attrs_list(value))
+    return names
+
+
+def flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return False
+    if value not in ("true", "false"):
+        raise BadRequestData(f"{name} must be true or false")
+    return value == "true"
+
+
+def integer(request: Request, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if not re.fullmatch(r"\+?[0-9]{1,9}", value.strip()):
+        raise BadRequestData(f"{name} must be a whole number, not {value!r}")
+    number = int(value)
+    if number < low or (high is not None and number > high):
+        bound = f" and at most {high}" if high is not None else ""
+        raise BadRequestData(f"{name} must be at least {low}{bound}")
+    return number

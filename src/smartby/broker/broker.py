@@ -1,0 +1,506 @@
+"""The broker: the one way to read and change context. Framework-free; the HTTP API, device
+ingestion, city services and the simulator all call it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from smartby.broker import changes
+from smartby.broker.contexts import HOSTED_PATH, ContextLoader, check_context_document
+from smartby.ngsild.context import Context, ContextResolver
+from smartby.ngsild.entity import (
+    ENTITY_INPUT_MEMBERS,
+    Entity,
+    check_entity_id,
+    parse_attribute,
+    parse_attributes,
+    parse_entity,
+    parse_instance,
+    parse_scopes,
+    parse_types,
+)
+from smartby.ngsild.errors import (
+    AlreadyExists,
+    BadRequestData,
+    NgsiLdError,
+    NonexistentTenant,
+    ResourceNotFound,
+)
+from smartby.ngsild.timestamps import format_datetime, now
+from smartby.settings import Settings
+from smartby.store.base import (
+    AttributeInfo,
+    EntityQuery,
+    QueryResult,
+    Store,
+    StoredContext,
+    Transaction,
+    TypeInfo,
+)
+
+T = TypeVar("T")
+DEFAULT_TENANT = ""
+UpsertMode = Literal["replace", "update"]
+
+
+@dataclass
+class BatchResult:
+    """The BatchOperationResult of clause 5.2.16: ids that succeeded, and errors per entity."""
+
+    success: list[str] = field(default_factory=list)
+    errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+    def fail(self, entity_id: str, error: NgsiLdError) -> None:
+        self.errors.append((entity_id, error))
+
+
+def _timestamp() -> str:
+    return format_datetime(now())
+
+
+class Broker:
+    """NGSI-LD semantics over a Store."""
+
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.store = store
+        self.loader = ContextLoader(
+            store,
+            context_dir=self.settings.context_dir,
+            remote=self.settings.remote_contexts,
+            timeout=self.settings.context_timeout,
+        )
+        self.contexts = ContextResolver(self.loader)
+
+    async def open(self) -> None:
+        self.loader.bind(asyncio.get_running_loop())
+        await self.store.open()
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    # -- @context ------------------------------------------------------------------------------
+
+    async def context(self, source: Any) -> Context:
+        """The processed @context for a request (None: the core context alone)."""
+        found = self.contexts.cached(source)
+        if found is not None:
+            return found
+        return await asyncio.to_thread(self.contexts.resolve, source)
+
+    # -- tenants -------------------------------------------------------------------------------
+
+    async def _existing_tenant(self, tenant: str) -> None:
+        if tenant != DEFAULT_TENANT and not await self.store.tenant_exists(tenant):
+            raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
+
+    async def _change(self, tenant: str, change: Callable[[Transaction], T]) -> T:
+        return await self.store.transact(tenant, change)
+
+    # -- entities ------------------------------------------------------------------------------
+
+    async def create_entity(self, tenant: str, ctx: Context, body: Any, *, key_values: bool = False) -> str:
+        entity = parse_entity(body, ctx, key_values=key_values)
+        stamp = _timestamp()
+
+        def run(tx: Transaction) -> str:
+            if tx.get(entity["id"]) is not None:
+                raise AlreadyExists(f"Entity {entity['id']} already exists")
+            tx.insert(changes.new_entity(entity, stamp))
+            return str(entity["id"])
+
+        return await self._change(tenant, run)
+
+    async def retrieve_entity(self, tenant: str, entity_id: str) -> Entity:
+        check_entity_id(entity_id)
+        entity = await self.store.get_entity(tenant, entity_id)
+        if entity is None:
+            await self._existing_tenant(tenant)
+            raise ResourceNotFound(f"Entity {entity_id} does not exist")
+        return entity
+
+    async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
+        await self._existing_tenant(tenant)
+        return await self.store.query_entities(tenant, query)
+
+    async def _modify(self, tenant: str, entity_id: str, change: Callable[[Entity], T]) -> T:
+        """Read, change and write back one entity in one transaction."""
+        check_entity_id(entity_id)
+
+        def run(tx: Transaction) -> T:
+            entity = tx.get(entity_id)
+            if entity is None:
+                raise ResourceNotFound(f"Entity {entity_id} does not exist")
+            result = change(entity)
+            tx.replace(entity)
+            return result
+
+        if tenant != DEFAULT_TENANT:
+            await self._existing_tenant(tenant)
+        return await self._change(tenant, run)
+
+    async def replace_entity(
+        self, tenant: str, entity_id: str, ctx: Context, body: Any, *, key_values: bool = False
+    ) -> None:
+        if isinstance(body, dict) and "id" not in body and "@id" not in body:
+            body = {**body, "id": entity_id}
+        new = parse_entity(body, ctx, key_values=key_values)
+        if new["id"] != entity_id:
+            raise BadRequestData("The id in the body differs from the id in the URL")
+        stamp = _timestamp()
+
+        def change(entity: Entity) -> None:
+            replaced = changes.replace_entity(entity, new, stamp)
+            entity.clear()
+            entity.update(replaced)
+
+        await self._modify(tenant, entity_id, change)
+
+    async def merge_entity(
+        self, tenant: str, entity_id: str, ctx: Context, body: Any, *, key_values: bool = False
+    ) -> None:
+        if not isinstance(body, dict):
+            raise BadRequestData("A merge body must be a JSON object")
+        if body.get("id", entity_id) != entity_id:
+            raise BadRequestData("The id in the body differs from the id in the URL")
+        types = parse_types(body["type"], ctx) if "type" in body else None
+        attributes = parse_attributes(body, ctx, key_values=key_values, allow_null=True, partial=True)
+        scopes = body.get("scope")
+        stamp = _timestamp()
+
+        def change(entity: Entity) -> None:
+            changes.merge_entity(entity, attributes, stamp, types)
+            if scopes is not None:
+                entity["scope"] = parse_scopes(scopes)
+
+        await self._modify(tenant, entity_id, change)
+
+    async def update_attributes(
+        self, tenant: str, entity_id: str, ctx: Context, body: Any, *, key_values: bool = False
+    ) -> changes.AttributeOutcome:
+        attributes = parse_attributes(_attributes_only(body), ctx, key_values=key_values, allow_null=True)
+        stamp = _timestamp()
+        return await self._modify(
+            tenant, entity_id, lambda entity: changes.update_attributes(entity, attributes, stamp)
+        )
+
+    async def append_attributes(
+        self,
+        tenant: str,
+        entity_id: str,
+        ctx: Context,
+        body: Any,
+        *,
+        overwrite: bool = True,
+        key_values: bool = False,
+    ) -> changes.AttributeOutcome:
+        attributes = parse_attributes(_attributes_only(body), ctx, key_values=key_values)
+        stamp = _timestamp()
+        return await self._modify(
+            tenant,
+            entity_id,
+            lambda entity: changes.append_attributes(entity, attributes, stamp, overwrite=overwrite),
+        )
+
+    async def partial_update_attribute(
+        self, tenant: str, entity_id: str, ctx: Context, attr: str, body: Any
+    ) -> None:
+        iri = ctx.expand(attr)
+        if not isinstance(body, dict):
+            raise BadRequestData("An attribute fragment must be a JSON object")
+        fragment = parse_instance(attr, body, ctx, allow_null=True, partial=True)
+        stamp = _timestamp()
+        await self._modify(
+            tenant, entity_id, lambda entity: changes.partial_update(entity, iri, fragment, stamp)
+        )
+
+    async def replace_attribute(
+        self, tenant: str, entity_id: str, ctx: Context, attr: str, body: Any
+    ) -> None:
+        iri = ctx.expand(attr)
+        instances = parse_attribute(attr, body, ctx)
+        if len(instances) != 1:
+            raise BadRequestData("Replace one attribute instance at a time")
+        stamp = _timestamp()
+        await self._modify(
+            tenant, entity_id, lambda entity: changes.replace_attribute(entity, iri, instances[0], stamp)
+        )
+
+    async def delete_entity(self, tenant: str, entity_id: str) -> None:
+        check_entity_id(entity_id)
+        await self._existing_tenant(tenant)
+
+        def run(tx: Transaction) -> None:
+            if not tx.delete(entity_id):
+                raise ResourceNotFound(f"Entity {entity_id} does not exist")
+
+        await self._change(tenant, run)
+
+    async def delete_attribute(
+        self,
+        tenant: str,
+        entity_id: str,
+        ctx: Context,
+        attr: str,
+        *,
+        dataset_id: str | None = None,
+        delete_all: bool = False,
+    ) -> None:
+        iri = ctx.expand(attr)
+        if dataset_id is not None:
+            check_entity_id(dataset_id, "datasetId")
+        stamp = _timestamp()
+        await self._modify(
+            tenant,
+            entity_id,
+            lambda entity: changes.delete_attribute(entity, iri, dataset_id, delete_all, stamp),
+        )
+
+    # -- batch operations ----------------------------------------------------------------------
+
+    @staticmethod
+    def _parse_batch(
+        ctx: Context, bodies: Any, key_values: bool, result: BatchResult, parse: Callable[[Any], Entity]
+    ) -> list[Entity]:
+        if not isinstance(bodies, list):
+            raise BadRequestData("A batch operation needs a JSON array")
+        parsed: list[Entity] = []
+        for body in bodies:
+            try:
+                parsed.append(parse(body))
+            except NgsiLdError as error:
+                entity_id = body.get("id", "") if isinstance(body, dict) else ""
+                result.fail(entity_id if isinstance(entity_id, str) else "", error)
+        return parsed
+
+    async def batch_create(
+        self, tenant: str, ctx: Context, bodies: Any, *, key_values: bool = False
+    ) -> BatchResult:
+        result = BatchResult()
+        entities = self._parse_batch(
+            ctx, bodies, key_values, result, lambda b: parse_entity(b, ctx, key_values=key_values)
+        )
+        stamp = _timestamp()
+
+        def run(tx: Transaction) -> BatchResult:
+            existing = tx.get_many([e["id"] for e in entities])
+            for entity in entities:
+                if entity["id"] in existing:
+                    result.fail(entity["id"], AlreadyExists(f"Entity {entity['id']} already exists"))
+                    continue
+                tx.insert(changes.new_entity(entity, stamp))
+                existing[entity["id"]] = entity
+                result.success.append(entity["id"])
+                result.created.append(entity["id"])
+            return result
+
+        return await self._change(tenant, run) if entities else result
+
+    async def batch_upsert(
+        self,
+        tenant: str,
+        ctx: Context,
+        bodies: Any,
+        *,
+        mode: UpsertMode = "replace",
+        key_values: bool = False,
+    ) -> BatchResult:
+        result = BatchResult()
+        entities = self._parse_batch(
+            ctx, bodies, key_values, result, lambda b: parse_entity(b, ctx, key_values=key_values)
+        )
+        stamp = _timestamp()
+
+        def run(tx: Transaction) -> BatchResult:
+            existing = tx.get_many([e["id"] for e in entities])
+            for entity in entities:
+                entity_id = entity["id"]
+                try:
+                    current = existing.get(entity_id)
+                    if current is None:
+                        stored = changes.new_entity(entity, stamp)
+                        tx.insert(stored)
+                        result.created.append(entity_id)
+                    else:
+                        if mode == "replace":
+                            stored = changes.replace_entity(current, entity, stamp)
+                        else:
+                            changes.upsert_update(current, entity, stamp)
+                            stored = current
+                        tx.replace(stored)
+                    existing[entity_id] = stored
+                    result.success.append(entity_id)
+                except NgsiLdError as error:
+                    result.fail(entity_id, error)
+            return result
+
+        return await self._change(tenant, run) if entities else result
+
+    async def batch_update(
+        self, tenant: str, ctx: Context, bodies: Any, *, overwrite: bool = True, key_values: bool = False
+    ) -> BatchResult:
+        return await self._batch_modify(
+            tenant,
+            ctx,
+            bodies,
+            key_values,
+            lambda current, entity, stamp: changes.append_attributes(
+                current, _attributes_of(entity), stamp, overwrite=overwrite
+            ),
+        )
+
+    async def batch_merge(
+        self, tenant: str, ctx: Context, bodies: Any, *, key_values: bool = False
+    ) -> BatchResult:
+        def merge(current: Entity, entity: Entity, stamp: str) -> changes.AttributeOutcome:
+            changes.merge_entity(current, _attributes_of(entity), stamp, entity["type"])
+            return changes.AttributeOutcome()
+
+        return await self._batch_modify(tenant, ctx, bodies, key_values, merge, partial=True)
+
+    async def _batch_modify(
+        self,
+        tenant: str,
+        ctx: Context,
+        bodies: Any,
+        key_values: bool,
+        apply: Callable[[Entity, Entity, str], changes.AttributeOutcome],
+        *,
+        partial: bool = False,
+    ) -> BatchResult:
+        result = BatchResult()
+
+        def parse(body: Any) -> Entity:
+            if not isinstance(body, dict):
+                raise BadRequestData("Each entity must be a JSON object")
+            entity_id = check_entity_id(body.get("id", body.get("@id")))
+            raw_type = body.get("type", body.get("@type"))
+            entity: Entity = {"id": entity_id, "type": parse_types(raw_type, ctx) if raw_type else []}
+            entity.update(
+                parse_attributes(body, ctx, key_values=key_values, allow_null=partial, partial=partial)
+            )
+            return entity
+
+        entities = self._parse_batch(ctx, bodies, key_values, result, parse)
+        stamp = _timestamp()
+
+        def run(tx: Transaction) -> BatchResult:
+            existing = tx.get_many([e["id"] for e in entities])
+            for entity in entities:
+                entity_id = entity["id"]
+                current = existing.get(entity_id)
+                if current is None:
+                    result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
+                    continue
+                try:
+                    outcome = apply(current, entity, stamp)
+                except NgsiLdError as error:
+                    result.fail(entity_id, error)
+                    continue
+                tx.replace(current)
+                if outcome.complete:
+                    result.success.append(entity_id)
+                else:
+                    names = ", ".join(name for name, _ in outcome.not_updated)
+                    result.fail(entity_id, BadRequestData(f"Not updated: {names}"))
+            return result
+
+        return await self._change(tenant, run) if entities else result
+
+    async def batch_delete(self, tenant: str, ids: Any) -> BatchResult:
+        if not isinstance(ids, list):
+            raise BadRequestData("A batch delete needs a JSON array of entity ids")
+        result = BatchResult()
+        valid: list[str] = []
+        for entity_id in ids:
+            try:
+                valid.append(check_entity_id(entity_id))
+            except NgsiLdError as error:
+                result.fail(entity_id if isinstance(entity_id, str) else "", error)
+        await self._existing_tenant(tenant)
+
+        def run(tx: Transaction) -> BatchResult:
+            for entity_id in valid:
+                if tx.delete(entity_id):
+                    result.success.append(entity_id)
+                else:
+                    result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
+            return result
+
+        return await self._change(tenant, run) if valid else result
+
+    # -- discovery -----------------------------------------------------------------------------
+
+    async def entity_types(self, tenant: str) -> list[TypeInfo]:
+        await self._existing_tenant(tenant)
+        return await self.store.entity_types(tenant)
+
+    async def attributes(self, tenant: str) -> list[AttributeInfo]:
+        await self._existing_tenant(tenant)
+        return await self.store.attributes(tenant)
+
+    # -- /jsonldContexts -----------------------------------------------------------------------
+
+    async def add_context(self, document: Any, base_url: str) -> StoredContext:
+        check_context_document(document)
+        local_id = str(uuid.uuid4())
+        url = base_url.rstrip("/") + HOSTED_PATH + local_id
+        stored = StoredContext(local_id, url, "Hosted", document, _timestamp())
+        await self.context(document["@context"])
+        await self.store.put_context(stored)
+        return stored
+
+    async def list_contexts(self, kind: str | None = None) -> list[StoredContext]:
+        stamp = "1970-01-01T00:00:00Z"
+        builtin = [
+            StoredContext(url, url, "Cached", self.loader.local[url], stamp)
+            for url in sorted(self.loader.local)
+        ]
+        stored = await self.store.list_contexts()
+        everything = builtin + stored
+        if kind is not None:
+            everything = [c for c in everything if c.kind.lower() == kind.lower()]
+        return everything
+
+    async def get_context(self, key: str) -> StoredContext:
+        if key in self.loader.local:
+            return StoredContext(key, key, "Cached", self.loader.local[key], "1970-01-01T00:00:00Z")
+        found = await self.store.get_context(key)
+        if found is None:
+            raise ResourceNotFound(f"No @context {key}")
+        return found
+
+    async def delete_context(self, key: str, *, reload: bool = False) -> None:
+        if key in self.loader.local:
+            raise BadRequestData(f"{key} is built in or from the context folder and cannot be deleted")
+        found = await self.store.get_context(key)
+        if found is None:
+            raise ResourceNotFound(f"No @context {key}")
+        if reload:
+            if found.kind != "Cached":
+                raise BadRequestData("Only a cached context can be reloaded")
+            await self.store.delete_context(found.id)
+            self.loader.forget(found.url)
+            self.contexts.forget(found.url)
+            await self.context(found.url)
+            return
+        await self.store.delete_context(found.id)
+        self.loader.forget(found.url)
+        self.contexts.forget(found.url)
+
+
+def _attributes_only(body: Any) -> Any:
+    if not isinstance(body, dict):
+        raise BadRequestData("Attributes must be given as a JSON object")
+    if "id" in body or "type" in body:
+        body = {k: v for k, v in body.items() if k not in ENTITY_INPUT_MEMBERS or k == "@context"}
+    return body
+
+
+def _attributes_of(entity: Entity) -> changes.Attributes:
+    return {k: v for k, v in entity.items() if k not in ("id", "type", "scope", "createdAt", "modifiedAt")}

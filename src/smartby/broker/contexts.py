@@ -1,0 +1,144 @@
+"""Where JSON-LD context documents come from, and the /jsonldContexts registry.
+
+Look-up order for a URL: the contexts shipped with smartby (the NGSI-LD core context and the common
+Smart Data Models contexts), the folder named by SMARTBY_CONTEXT_DIR, contexts stored in the database
+(hosted ones POSTed to /jsonldContexts and remote ones fetched before), and last the web (fetched
+once, then stored as "Cached"). The loader runs in a worker thread because PyLD calls it
+synchronously; it reaches the async store through the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import orjson
+
+from smartby.ngsild.context import LoaderFailed
+from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.timestamps import format_datetime, now
+from smartby.store.base import Store, StoredContext
+
+HOSTED_PATH = "/ngsi-ld/v1/jsonldContexts/"
+
+
+def read_context_dir(folder: Path | Any) -> dict[str, Any]:
+    """The documents of a context folder, keyed by URL, as its index.json maps them."""
+    index_file = folder / "index.json"
+    try:
+        index = orjson.loads(index_file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as error:
+        raise ValueError(f"{index_file}: cannot read the context index: {error}") from None
+    if not isinstance(index, dict):
+        raise ValueError(f"{index_file}: must map each URL to a file name")
+    documents: dict[str, Any] = {}
+    for url, name in index.items():
+        if not isinstance(name, str) or "/" in name or "\\" in name:
+            raise ValueError(f"{index_file}: {url} must map to a file name in that folder")
+        try:
+            documents[url] = orjson.loads((folder / name).read_bytes())
+        except (OSError, orjson.JSONDecodeError) as error:
+            raise ValueError(f"{folder / name}: cannot read the context for {url}: {error}") from None
+    return documents
+
+
+def builtin_contexts() -> dict[str, Any]:
+    return read_context_dir(resources.files("smartby.data") / "contexts")
+
+
+class ContextLoader:
+    """The DocumentLoader the broker's ContextResolver uses."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        context_dir: Path | None = None,
+        remote: bool = True,
+        timeout: float = 10.0,
+    ) -> None:
+        self._store = store
+        self._local: dict[str, Any] = builtin_contexts()
+        self.builtin_urls = frozenset(self._local)
+        if context_dir is not None:
+            self._local.update(read_context_dir(Path(context_dir)))
+        self._remote = remote
+        self._timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stored: dict[str, Any] = {}
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @property
+    def local(self) -> Mapping[str, Any]:
+        return self._local
+
+    def forget(self, url: str) -> None:
+        self._stored.pop(url, None)
+
+    def __call__(self, url: str) -> Any:
+        if url in self._local:
+            return self._local[url]
+        if url in self._stored:
+            return self._stored[url]
+        stored = self._from_store(url)
+        if stored is not None:
+            self._stored[url] = stored.document
+            return stored.document
+        if HOSTED_PATH in url:
+            raise LoaderFailed(f"no hosted context {url}")
+        if not self._remote:
+            raise LoaderFailed("fetching remote contexts is turned off (SMARTBY_REMOTE_CONTEXTS)")
+        document = self._fetch(url)
+        self._call(
+            self._store.put_context(
+                StoredContext(str(uuid.uuid4()), url, "Cached", document, format_datetime(now()))
+            )
+        )
+        self._stored[url] = document
+        return document
+
+    def _from_store(self, url: str) -> StoredContext | None:
+        key = unquote(url.rsplit(HOSTED_PATH, 1)[1]) if HOSTED_PATH in url else url
+        found: StoredContext | None = self._call(self._store.get_context(key))
+        return found
+
+    def _call(self, coroutine: Any) -> Any:
+        if self._loop is None:
+            coroutine.close()
+            raise LoaderFailed("the context loader is not bound to an event loop")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=self._timeout + 5)
+
+    def _fetch(self, url: str) -> Any:
+        if not url.startswith(("http://", "https://")):
+            raise LoaderFailed(f"{url} is not an http(s) URL")
+        try:
+            response = httpx.get(
+                url,
+                timeout=self._timeout,
+                follow_redirects=True,
+                headers={"Accept": "application/ld+json, application/json;q=0.9"},
+            )
+            response.raise_for_status()
+            document = orjson.loads(response.content)
+        except (httpx.HTTPError, orjson.JSONDecodeError) as error:
+            raise LoaderFailed(str(error) or type(error).__name__) from None
+        if not isinstance(document, dict) or "@context" not in document:
+            raise LoaderFailed(f"{url} holds no @context")
+        return document
+
+
+def check_context_document(document: Any) -> Any:
+    """A body POSTed to /jsonldContexts: an object with an @context that is an object or array."""
+    if not isinstance(document, dict) or "@context" not in document:
+        raise BadRequestData("A context document must be a JSON object with an @context member")
+    if not isinstance(document["@context"], dict | list):
+        raise BadRequestData("The @context of a hosted context must be an object or an array")
+    return document

@@ -1,0 +1,202 @@
+"""JSON-LD `@context` handling for NGSI-LD: term expansion and compaction.
+
+PyLD processes a context (remote documents, prefixes, scoped and protected terms); the result is
+cached per context and every term's expansion and compaction is memoised, so the hot path is two
+dictionary look-ups. Documents are fetched through a loader the caller provides: this module does no
+I/O of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from pyld import jsonld
+
+from smartby.ngsild.errors import BadRequestData, InvalidRequest, LdContextNotAvailable
+
+CORE_CONTEXT_URL = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+CORE_CONTEXT_ALIASES = frozenset(
+    {
+        CORE_CONTEXT_URL,
+        "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
+        "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.7.jsonld",
+        "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld",
+        "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld",
+        "http://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld",
+    }
+)
+DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
+
+DocumentLoader = Callable[[str], Any]
+"""Takes a URL, returns the JSON document found there (an object with an "@context" member)."""
+
+
+class LoaderFailed(Exception):
+    """Raised by a DocumentLoader when a document cannot be had (network, missing file, bad JSON)."""
+
+
+class Context:
+    """One processed @context: the requester's terms with the NGSI-LD core context on top."""
+
+    __slots__ = ("_active", "_compacted", "_expanded", "_processor", "key", "source")
+
+    def __init__(self, key: str, source: Any, active: Any, processor: Any) -> None:
+        self.key = key
+        self.source = source
+        self._active = active
+        self._processor = processor
+        self._expanded: dict[str, str] = {}
+        self._compacted: dict[str, str] = {}
+
+    @property
+    def is_core(self) -> bool:
+        return self.source is None
+
+    @property
+    def link_url(self) -> str:
+        """The URL to give in a response's Link header for this context."""
+        if isinstance(self.source, str):
+            return self.source
+        return CORE_CONTEXT_URL
+
+    def expand(self, term: str) -> str:
+        """Expand an attribute name or entity type to its IRI (vocabulary-relative)."""
+        iri = self._expanded.get(term)
+        if iri is None:
+            iri = self._expand_new(term)
+        return iri
+
+    def _expand_new(self, term: str) -> str:
+        if not isinstance(term, str) or not term:
+            raise BadRequestData(f"Not a valid name: {term!r}")
+        if term.startswith("@"):
+            raise BadRequestData(f"A JSON-LD keyword is not a valid name here: {term!r}")
+        try:
+            iri = self._processor._expand_iri(self._active, term, vocab=True)
+        except jsonld.JsonLdError as error:
+            raise BadRequestData(f"Cannot expand {term!r}: {error}") from None
+        if not isinstance(iri, str) or ":" not in iri or iri.startswith("@"):
+            raise BadRequestData(f"{term!r} does not expand to an IRI with the given @context")
+        if len(self._expanded) < 100_000:
+            self._expanded[term] = iri
+        return iri
+
+    def compact(self, iri: str) -> str:
+        """Compact an IRI to the shortest term or compact IRI the context allows."""
+        term = self._compacted.get(iri)
+        if term is None:
+            term = self._processor._compact_iri(self._active, iri, vocab=True)
+            if not isinstance(term, str):
+                term = iri
+            if len(self._compacted) < 100_000:
+                self._compacted[iri] = term
+        return term
+
+
+class ContextResolver:
+    """Turns an @context value (URL, inline object or list) into a cached `Context`."""
+
+    def __init__(self, loader: DocumentLoader, cache_size: int = 512) -> None:
+        self._loader = loader
+        self._cache: OrderedDict[str, Context] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._processor = jsonld.JsonLdProcessor()
+        self.core = self._process("", None)
+
+    def cached(self, source: Any) -> Context | None:
+        """The context for `source` if it was resolved before; never loads anything."""
+        if source is None:
+            return self.core
+        key = self._key(source)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+            return found
+
+    def resolve(self, source: Any) -> Context:
+        """Resolve `source` (None for the core context alone), loading documents when needed."""
+        found = self.cached(source)
+        if found is not None:
+            return found
+        key = self._key(source)
+        context = self._process(key, source)
+        with self._lock:
+            self._cache[key] = context
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return context
+
+    def forget(self, url: str) -> None:
+        """Drop every cached context that was built from `url` (after a context is deleted/reloaded)."""
+        with self._lock:
+            for key in [k for k in self._cache if url in k]:
+                del self._cache[key]
+
+    @staticmethod
+    def _key(source: Any) -> str:
+        if isinstance(source, str):
+            return source
+        try:
+            return orjson.dumps(source, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            raise BadRequestData("The @context is not valid JSON") from None
+
+    def _process(self, key: str, source: Any) -> Context:
+        local = self._layers(source)
+        options = {
+            "documentLoader": self._load,
+            "base": "",
+            "processingMode": "json-ld-1.1",
+        }
+        try:
+            active = self._processor.process_context(self._processor._get_initial_context({}), local, options)
+        except jsonld.JsonLdError as error:
+            raise self._error_for(error) from None
+        except RecursionError:
+            raise BadRequestData("The @context nests too deeply") from None
+        return Context(key, source, active, self._processor)
+
+    @staticmethod
+    def _layers(source: Any) -> list[Any]:
+        """The user's context first, then the core context, so core terms always win."""
+        if source is None:
+            return [CORE_CONTEXT_URL]
+        items = source if isinstance(source, list) else [source]
+        layers: list[Any] = []
+        for item in items:
+            if isinstance(item, str):
+                if not item:
+                    raise BadRequestData("An @context URL is empty")
+                if item in CORE_CONTEXT_ALIASES:
+                    continue
+                layers.append(item)
+            elif isinstance(item, dict):
+                layers.append(item)
+            else:
+                raise BadRequestData("An @context must be a URL, an object or an array of them")
+        layers.append(CORE_CONTEXT_URL)
+        return layers
+
+    def _load(self, url: str, options: Any = None) -> dict[str, Any]:
+        try:
+            document = self._loader(CORE_CONTEXT_URL if url in CORE_CONTEXT_ALIASES else url)
+        except LoaderFailed as error:
+            raise LdContextNotAvailable(f"The @context {url} could not be retrieved: {error}") from None
+        if not isinstance(document, dict) or "@context" not in document:
+            raise LdContextNotAvailable(f"The document at {url} holds no @context")
+        return {"contextUrl": None, "documentUrl": url, "document": document}
+
+    @staticmethod
+    def _error_for(error: Exception) -> Exception:
+        cause: Any = error
+        while cause is not None:
+            if isinstance(cause, LdContextNotAvailable | BadRequestData | InvalidRequest):
+                return cause
+            cause = getattr(cause, "cause", None) or getattr(cause, "__cause__", None)
+        return BadRequestData(f"Invalid @context: {error}")

@@ -1,0 +1,47 @@
+"""Every smartby setting, read once from the environment (prefix `SMARTBY_`) or a `.env` file.
+
+docs/settings.md documents each field; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMARTBY_", env_file=".env", extra="ignore")
+
+    database: str = Field(
+        "sqlite:///./smartby.db",
+        description="Where context is kept: sqlite:///path/to/city.db or postgresql://user@host/db.",
+    )
+    host: str = Field("127.0.0.1", description="Address `smartby serve` listens on.")
+    port: int = Field(1026, ge=1, le=65535, description="Port `smartby serve` listens on (1026, as FIWARE).")
+    workers: int = Field(1, ge=1, le=64, description="Server processes `smartby serve` starts.")
+    context_dir: Path | None = Field(
+        None,
+        description="Folder of JSON-LD context files with an index.json mapping each URL to a file name; "
+        "those URLs resolve offline.",
+    )
+    remote_contexts: bool = Field(
+        True,
+        description="Fetch @context URLs that are not known locally (each is fetched once, then cached).",
+    )
+    context_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a remote @context.")
+    default_limit: int = Field(20, ge=1, description="Entities per page when a query gives no `limit`.")
+    max_limit: int = Field(1000, ge=1, description="Largest `limit` a query may ask for.")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request body accepted (bigger gets 413)."
+    )
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
+        "FULL",
+        description="SQLite `synchronous` pragma. FULL: an acknowledged write survives power loss; "
+        "NORMAL: survives a crash of smartby, may lose the last commits on power loss.",
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="Server log level."
+    )

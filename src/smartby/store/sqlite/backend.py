@@ -1,0 +1,526 @@
+"""The embedded SQLite backend: WAL, one writer thread, readers that never wait behind a write."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from smartby.ngsild.entity import Entity
+from smartby.store.base import (
+    AttributeInfo,
+    EntityQuery,
+    QueryResult,
+    StoredContext,
+    Transaction,
+    TypeInfo,
+)
+from smartby.store.sqlite.filters import compile_query
+from smartby.store.sqlite.rows import GEO_SLOTS, KIND_NAME, attribute_rows, geometries
+from smartby.store.sqlite.writer import Writer
+
+T = TypeVar("T")
+
+_IN_CHUNK = 500
+
+
+@lru_cache(maxsize=256)
+def _pattern(expression: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(expression)
+    except re.error:
+        return None
+
+
+def _regexp(expression: str, value: object) -> bool:
+    pattern = _pattern(expression)
+    return isinstance(value, str) and pattern is not None and pattern.search(value) is not None
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("smartby.store.sqlite") / "migrations"
+    found = []
+    for item in folder.iterdir():
+        if item.name.endswith(".sql"):
+            found.append((int(item.name.split("_", 1)[0]), item.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Terms:
+    """IRI <-> integer interning, cached in memory (positive entries only)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._iris: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._ids.clear()
+            self._iris.clear()
+
+    def _remember(self, iri: str, term_id: int) -> None:
+        with self._lock:
+            self._ids[iri] = term_id
+            self._iris[term_id] = iri
+
+    def lookup(self, connection: sqlite3.Connection, iri: str) -> int | None:
+        term_id = self._ids.get(iri)
+        if term_id is None:
+            row = connection.execute("SELECT id FROM term WHERE iri = ?", (iri,)).fetchone()
+            if row is None:
+                return None
+            term_id = row[0]
+            self._remember(iri, term_id)
+        return term_id
+
+    def intern(self, connection: sqlite3.Connection, iri: str) -> int:
+        term_id = self.lookup(connection, iri)
+        if term_id is None:
+            term_id = connection.execute("INSERT INTO term (iri) VALUES (?) RETURNING id", (iri,)).fetchone()[
+                0
+            ]
+            self._ids[iri] = term_id
+            self._iris[term_id] = iri
+        return term_id
+
+    def iri(self, connection: sqlite3.Connection, term_id: int) -> str:
+        iri = self._iris.get(term_id)
+        if iri is None:
+            iri = connection.execute("SELECT iri FROM term WHERE id = ?", (term_id,)).fetchone()[0]
+            self._remember(iri, term_id)
+        return iri
+
+
+class SQLiteTransaction(Transaction):
+    """A tenant's entities inside the writer's open transaction."""
+
+    def __init__(self, connection: sqlite3.Connection, tenant_id: int, terms: Terms) -> None:
+        self._db = connection
+        self._tenant = tenant_id
+        self._terms = terms
+        self._known: dict[str, tuple[int, Entity]] = {}
+
+    def _term(self, iri: str) -> int:
+        return self._terms.intern(self._db, iri)
+
+    def get(self, entity_id: str) -> Entity | None:
+        row = self._db.execute(
+            "SELECT pk, doc FROM entity WHERE tenant_id = ? AND id = ?", (self._tenant, entity_id)
+        ).fetchone()
+        if row is None:
+            return None
+        entity: Entity = orjson.loads(row[1])
+        self._known[entity_id] = (row[0], entity)
+        return _copy(entity)
+
+    def get_many(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        found: dict[str, Entity] = {}
+        unique = list(dict.fromkeys(entity_ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT pk, doc FROM entity WHERE tenant_id = ? AND id IN ({marks})", (self._tenant, *chunk)
+            ).fetchall()
+            for pk, doc in rows:
+                entity: Entity = orjson.loads(doc)
+                self._known[entity["id"]] = (pk, entity)
+                found[entity["id"]] = _copy(entity)
+        return found
+
+    def insert(self, entity: Entity) -> None:
+        pk = self._db.execute(
+            "INSERT INTO entity (tenant_id, id, doc) VALUES (?, ?, ?) RETURNING pk",
+            (self._tenant, entity["id"], orjson.dumps(entity)),
+        ).fetchone()[0]
+        self._index(pk, entity, None)
+        self._known[entity["id"]] = (pk, entity)
+
+    def replace(self, entity: Entity) -> None:
+        known = self._known.get(entity["id"])
+        if known is None:
+            self.get(entity["id"])
+            known = self._known.get(entity["id"])
+            if known is None:
+                raise KeyError(entity["id"])
+        pk, old = known
+        self._db.execute("UPDATE entity SET doc = ? WHERE pk = ?", (orjson.dumps(entity), pk))
+        self._unindex(pk, old, types_changed=old["type"] != entity["type"])
+        self._index(pk, entity, old)
+        self._known[entity["id"]] = (pk, entity)
+
+    def delete(self, entity_id: str) -> bool:
+        known = self._known.get(entity_id)
+        if known is None:
+            self.get(entity_id)
+            known = self._known.get(entity_id)
+            if known is None:
+                return False
+        pk, old = known
+        self._db.execute("DELETE FROM entity WHERE pk = ?", (pk,))
+        self._unindex(pk, old, types_changed=True)
+        del self._known[entity_id]
+        return True
+
+    def _index(self, pk: int, entity: Entity, old: Entity | None) -> None:
+        db = self._db
+        if old is None or old["type"] != entity["type"]:
+            db.executemany(
+                "INSERT INTO entity_type (tenant_id, type_id, pk) VALUES (?, ?, ?)",
+                [(self._tenant, self._term(t), pk) for t in entity["type"]],
+            )
+        db.executemany(
+            "INSERT INTO attr (pk, name_id, seq, kind, num, txt) VALUES (?, ?, ?, ?, ?, ?)",
+            [(pk, *row) for row in attribute_rows(entity, self._term)],
+        )
+        for ordinal, name, (minx, miny, maxx, maxy) in geometries(entity):
+            db.execute(
+                "INSERT INTO geo (id, minx, maxx, miny, maxy, name_id) VALUES (?, ?, ?, ?, ?, ?)",
+                (pk * GEO_SLOTS + ordinal, minx, maxx, miny, maxy, self._term(name)),
+            )
+
+    def _unindex(self, pk: int, old: Entity, *, types_changed: bool) -> None:
+        if types_changed:
+            self._db.execute("DELETE FROM entity_type WHERE pk = ?", (pk,))
+        self._db.execute("DELETE FROM attr WHERE pk = ?", (pk,))
+        for ordinal, _, _ in geometries(old):
+            self._db.execute("DELETE FROM geo WHERE id = ?", (pk * GEO_SLOTS + ordinal,))
+
+
+def _copy(entity: Entity) -> Entity:
+    """A copy the broker may change without touching the transaction's remembered state."""
+    copied: Entity = dict(entity)
+    for key, value in entity.items():
+        if isinstance(value, list):
+            copied[key] = [dict(v) if isinstance(v, dict) else v for v in value]
+    return copied
+
+
+class SQLiteStore:
+    """`sqlite:///path/to/city.db` (relative paths are relative to the working directory)."""
+
+    def __init__(self, url: str, *, synchronous: str = "FULL", readers: int = 4) -> None:
+        self.url = url
+        path = url.removeprefix("sqlite://")
+        if path.startswith("/"):
+            path = path[1:]
+        self.path = Path(path or "smartby.db")
+        self._synchronous = synchronous
+        self._terms = Terms()
+        self._tenants: dict[str, int] = {}
+        self._writer = Writer(self._connect_writer, on_rollback=self._forget_cached_ids)
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="smartby-sqlite-reader")
+        self._local = threading.local()
+        self._loop_reader: sqlite3.Connection | None = None
+        self._opened = False
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        connection.execute("PRAGMA busy_timeout = 10000")
+        connection.execute("PRAGMA foreign_keys = OFF")
+        connection.execute("PRAGMA cache_size = -65536")
+        connection.execute("PRAGMA mmap_size = 268435456")
+        connection.execute("PRAGMA temp_store = MEMORY")
+        connection.create_function("regexp", 2, _regexp, deterministic=True)
+        return connection
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        connection = self._connect()
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute(f"PRAGMA synchronous = {self._synchronous}")
+        self._migrate(connection)
+        return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only = ON")
+            self._local.connection = connection
+        return connection
+
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, applied_at TEXT)"
+            )
+            applied = {row[0] for row in connection.execute("SELECT version FROM schema_migration")}
+            for version, script in _migrations():
+                if version in applied:
+                    continue
+                for statement in _statements(script):
+                    connection.execute(statement)
+                connection.execute(
+                    "INSERT INTO schema_migration VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                    (version,),
+                )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def _forget_cached_ids(self) -> None:
+        self._terms.forget()
+        self._tenants.clear()
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if not self._opened:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(self._writer.start)
+            self._opened = True
+
+    async def close(self) -> None:
+        if self._opened:
+            await asyncio.to_thread(self._writer.stop)
+            self._readers.shutdown(wait=True)
+            self._opened = False
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        result: T = await asyncio.wrap_future(self._writer.submit(fn))
+        return result
+
+    # -- tenants -----------------------------------------------------------------------------------
+
+    def _tenant_id(self, connection: sqlite3.Connection, tenant: str, *, create: bool) -> int | None:
+        tenant_id = self._tenants.get(tenant)
+        if tenant_id is None:
+            row = connection.execute("SELECT id FROM tenant WHERE name = ?", (tenant,)).fetchone()
+            if row is None:
+                if not create:
+                    return None
+                row = connection.execute(
+                    "INSERT INTO tenant (name) VALUES (?) RETURNING id", (tenant,)
+                ).fetchone()
+            tenant_id = int(row[0])
+            self._tenants[tenant] = tenant_id
+        return tenant_id
+
+    async def tenant_exists(self, tenant: str) -> bool:
+        if tenant in self._tenants:
+            return True
+        return await self._read(lambda db: self._tenant_id(db, tenant, create=False) is not None)
+
+    async def tenants(self) -> list[str]:
+        return await self._read(
+            lambda db: [row[0] for row in db.execute("SELECT name FROM tenant ORDER BY name")]
+        )
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    async def transact(self, tenant: str, change: Callable[[Transaction], T]) -> T:
+        def run(connection: sqlite3.Connection) -> T:
+            tenant_id = self._tenant_id(connection, tenant, create=True)
+            assert tenant_id is not None
+            return change(SQLiteTransaction(connection, tenant_id, self._terms))
+
+        return await self._write(run)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def _get_entity(self, db: sqlite3.Connection, tenant: str, entity_id: str) -> Entity | None:
+        tenant_id = self._tenant_id(db, tenant, create=False)
+        if tenant_id is None:
+            return None
+        row = db.execute(
+            "SELECT doc FROM entity WHERE tenant_id = ? AND id = ?", (tenant_id, entity_id)
+        ).fetchone()
+        if row is None:
+            return None
+        entity: Entity = orjson.loads(row[0])
+        return entity
+
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        # A primary-key read takes microseconds: run it on the event loop's own connection
+        # rather than paying a thread hand-off.
+        connection = self._loop_reader
+        if connection is None:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only = ON")
+            self._loop_reader = connection
+        return self._get_entity(connection, tenant, entity_id)
+
+    async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
+        return await self._read(lambda db: self._query(db, tenant, query))
+
+    def _query(self, db: sqlite3.Connection, tenant: str, query: EntityQuery) -> QueryResult:
+        tenant_id = self._tenant_id(db, tenant, create=False)
+        if tenant_id is None:
+            return QueryResult([], 0 if query.count else None)
+        compiled = compile_query(query, tenant_id, lambda iri: self._terms.lookup(db, iri))
+        if compiled is None:
+            return QueryResult([], 0 if query.count else None)
+        if compiled.exact:
+            entities: list[Entity] = []
+            if query.limit > 0:
+                rows = db.execute(
+                    f"SELECT e.doc FROM entity e WHERE {compiled.where} ORDER BY e.pk LIMIT ? OFFSET ?",
+                    (*compiled.params, query.limit, query.offset),
+                )
+                entities = [orjson.loads(doc) for (doc,) in rows]
+            count = None
+            if query.count:
+                count = db.execute(
+                    f"SELECT count(*) FROM entity e WHERE {compiled.where}", compiled.params
+                ).fetchone()[0]
+            return QueryResult(entities, count)
+        page: list[Entity] = []
+        matched = 0
+        rows = db.execute(f"SELECT e.doc FROM entity e WHERE {compiled.where} ORDER BY e.pk", compiled.params)
+        for (doc,) in rows:
+            entity = orjson.loads(doc)
+            if not compiled.matches(entity):
+                continue
+            if query.offset <= matched < query.offset + query.limit:
+                page.append(entity)
+            matched += 1
+            if not query.count and matched >= query.offset + query.limit:
+                break
+        return QueryResult(page, matched if query.count else None)
+
+    def _iter_entities(self, db: sqlite3.Connection, tenant_id: int) -> Iterator[Entity]:
+        for (doc,) in db.execute("SELECT doc FROM entity WHERE tenant_id = ?", (tenant_id,)):
+            yield orjson.loads(doc)
+
+    async def entity_types(self, tenant: str) -> list[TypeInfo]:
+        def run(db: sqlite3.Connection) -> list[TypeInfo]:
+            tenant_id = self._tenant_id(db, tenant, create=False)
+            if tenant_id is None:
+                return []
+            counts = db.execute(
+                "SELECT type_id, count(*) FROM entity_type WHERE tenant_id = ? GROUP BY type_id", (tenant_id,)
+            ).fetchall()
+            attributes: dict[int, dict[str, set[str]]] = {}
+            for type_id, name_id, kind in db.execute(
+                "SELECT DISTINCT t.type_id, a.name_id, a.kind FROM entity_type t JOIN attr a ON a.pk = t.pk "
+                "WHERE t.tenant_id = ?",
+                (tenant_id,),
+            ):
+                names = attributes.setdefault(type_id, {})
+                names.setdefault(self._terms.iri(db, name_id), set()).add(KIND_NAME[kind])
+            return sorted(
+                (
+                    TypeInfo(self._terms.iri(db, type_id), count, attributes.get(type_id, {}))
+                    for type_id, count in counts
+                ),
+                key=lambda info: info.type,
+            )
+
+        return await self._read(run)
+
+    async def attributes(self, tenant: str) -> list[AttributeInfo]:
+        def run(db: sqlite3.Connection) -> list[AttributeInfo]:
+            tenant_id = self._tenant_id(db, tenant, create=False)
+            if tenant_id is None:
+                return []
+            found: dict[int, tuple[set[int], set[int], set[str]]] = {}
+            for name_id, pk, kind, type_id in db.execute(
+                "SELECT a.name_id, a.pk, a.kind, t.type_id FROM attr a JOIN entity_type t ON t.pk = a.pk "
+                "WHERE t.tenant_id = ?",
+                (tenant_id,),
+            ):
+                pks, types, kinds = found.setdefault(name_id, (set(), set(), set()))
+                pks.add(pk)
+                types.add(type_id)
+                kinds.add(KIND_NAME[kind])
+            return sorted(
+                (
+                    AttributeInfo(
+                        self._terms.iri(db, name_id),
+                        len(pks),
+                        {self._terms.iri(db, t) for t in types},
+                        kinds,
+                    )
+                    for name_id, (pks, types, kinds) in found.items()
+                ),
+                key=lambda info: info.name,
+            )
+
+        return await self._read(run)
+
+    # -- JSON-LD contexts --------------------------------------------------------------------------
+
+    async def put_context(self, context: StoredContext) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO jsonld_context (id, url, kind, document, created_at, last_used, hits) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET "
+                "document = excluded.document, kind = excluded.kind, created_at = excluded.created_at",
+                (
+                    context.id,
+                    context.url,
+                    context.kind,
+                    orjson.dumps(context.document).decode(),
+                    context.created_at,
+                    context.last_used,
+                    context.hits,
+                ),
+            )
+
+        await self._write(run)
+
+    @staticmethod
+    def _context_from_row(row: Any) -> StoredContext:
+        return StoredContext(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5], row[6])
+
+    async def get_context(self, key: str) -> StoredContext | None:
+        def run(db: sqlite3.Connection) -> StoredContext | None:
+            row = db.execute(
+                "SELECT id, url, kind, document, created_at, last_used, hits FROM jsonld_context "
+                "WHERE id = ? OR url = ?",
+                (key, key),
+            ).fetchone()
+            return None if row is None else self._context_from_row(row)
+
+        return await self._read(run)
+
+    async def list_contexts(self) -> list[StoredContext]:
+        def run(db: sqlite3.Connection) -> list[StoredContext]:
+            rows = db.execute(
+                "SELECT id, url, kind, document, created_at, last_used, hits FROM jsonld_context "
+                "ORDER BY created_at"
+            )
+            return [self._context_from_row(row) for row in rows]
+
+        return await self._read(run)
+
+    async def delete_context(self, key: str) -> bool:
+        def run(db: sqlite3.Connection) -> bool:
+            return db.execute("DELETE FROM jsonld_context WHERE id = ? OR url = ?", (key, key)).rowcount > 0
+
+        return await self._write(run)
+
+    async def touch_context(self, url: str, used_at: str) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE jsonld_context SET hits = hits + 1, last_used = ? WHERE url = ?", (used_at, url)
+            )
+
+        await self._write(run)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (no semicolons inside our SQL literals)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
