@@ -2,42 +2,106 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi.routing import APIRoute, APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from smartby import __version__
 from smartby.api import batch, contexts, discovery, entities
-from smartby.api.problems import HANDLERS
+from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.broker import Broker
+from smartby.ngsild.errors import NgsiLdError
 from smartby.settings import Settings
 from smartby.store import open_store
 
 BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
 
 
-class LengthRequired:
-    """POST, PATCH and PUT must carry Content-Length (clause 6.3.4): without it, a bare 411."""
+class Dispatcher:
+    """The ASGI entry point. NGSI-LD requests go straight to their handler: the routes are the
+    FastAPI app's own (so OpenAPI describes exactly them), but matching and error rendering happen
+    here, without FastAPI's per-request dependency machinery. Everything else (lifespan, /docs,
+    /openapi.json, unknown paths) is the FastAPI app's.
+    """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: FastAPI, routers: Sequence[APIRouter]) -> None:
+        self.fastapi = app
+        self._routes = [
+            (route.path_regex, route.methods or set(), route.endpoint, route.param_convertors)
+            for router in routers
+            for route in router.routes
+            if isinstance(route, APIRoute)
+        ]
+
+    @property
+    def state(self) -> Any:
+        return self.fastapi.state
+
+    def openapi(self) -> dict[str, Any]:
+        return self.fastapi.openapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] in BODY_METHODS
-            and not any(name == b"content-length" for name, _ in scope["headers"])
-        ):
+        if scope["type"] != "http":
+            await self.fastapi(scope, receive, send)
+            return
+        method = scope["method"]
+        if method in BODY_METHODS and not any(name == b"content-length" for name, _ in scope["headers"]):
+            # Clause 6.3.4: POST, PATCH and PUT without Content-Length get a bare 411.
             await send({"type": "http.response.start", "status": 411, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return
-        await self.app(scope, receive, send)
+        path = scope["path"]
+        paths = [path]
+        if len(path) > 1 and path.endswith("/") and scope.get("raw_path", b"/").endswith(b"/"):
+            # `entities/` and `attrs/` name the same resources as `entities` and `attrs`; an id that
+            # really ends in a slash is sent percent-encoded (%2F).
+            paths.insert(0, path[:-1])
+        allowed: set[str] = set()
+        for regex, methods, endpoint, convertors in self._routes_for(paths):
+            match = regex.match(paths[0]) or regex.match(paths[-1])
+            assert match is not None
+            if method not in methods:
+                allowed.update(methods)
+                continue
+            scope["app"] = self.fastapi
+            scope["path_params"] = {
+                name: convertors[name].convert(value) for name, value in match.groupdict().items()
+            }
+            response = await self._respond(endpoint, Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        if allowed:
+            error = MethodNotAllowed(f"{method} is not supported on {path}")
+            response = problem_response(error, {"Allow": ", ".join(sorted(allowed))})
+            response.status_code = 405
+            await response(scope, receive, send)
+            return
+        await self.fastapi(scope, receive, send)
+
+    def _routes_for(self, paths: list[str]) -> list[Any]:
+        """The routes matching the first path, then those matching only the next ones."""
+        found = [route for route in self._routes if route[0].match(paths[0])]
+        for path in paths[1:]:
+            found += [route for route in self._routes if route not in found and route[0].match(path)]
+        return found
+
+    @staticmethod
+    async def _respond(endpoint: Callable[[Request], Awaitable[Response]], request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except NgsiLdError as error:
+            return problem_response(error, tenant_echo(request))
+        except Exception as error:
+            return await unexpected_error(request, error)
 
 
-def create_app(settings: Settings | None = None, broker: Broker | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, broker: Broker | None = None) -> Dispatcher:
     settings = settings or Settings()
     if broker is None:
         broker = Broker(open_store(settings.database, settings), settings)
@@ -61,11 +125,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         redoc_url=None,
     )
     app.state.broker = broker
-    for module in (entities, batch, discovery, contexts):
-        app.include_router(module.router)
-    app.add_middleware(LengthRequired)
-    return app
-
-
-def openapi_document(app: FastAPI) -> dict[str, Any]:
-    return app.openapi()
+    routers = [module.router for module in (entities, batch, discovery, contexts)]
+    for router in routers:
+        app.include_router(router)
+    return Dispatcher(app, routers)

@@ -1,9 +1,7 @@
 """The application factory uvicorn imports (settings come from the environment)."""
 
-from fastapi import FastAPI
-
-from smartby.api.app import create_app
+from smartby.api.app import Dispatcher, create_app
 
 
-def application() -> FastAPI:
+def application() -> Dispatcher:
     return create_app()

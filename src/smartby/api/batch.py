@@ -9,18 +9,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartby.api import openapi as oa
-from smartby.api.entities import RETRIEVE_OPTIONS, WRITE_OPTIONS, broker_of, render_entities
+from smartby.api.entities import RETRIEVE_OPTIONS, WRITE_OPTIONS, broker_of, linked_for, render_entities
 from smartby.api.negotiation import ENTITY_OFFERS, JSON, JSON_LD, choose_media_type
 from smartby.api.render import json_response, no_content
-from smartby.api.request import flag, integer, options_of, read_body, representation, tenant_of
+from smartby.api.request import (
+    check_params,
+    flag,
+    integer,
+    options_of,
+    read_body,
+    representation,
+    tenant_of,
+)
 from smartby.broker import BatchResult
-from smartby.broker.queries import entity_query, geo_from_json, selection, selector
+from smartby.broker.queries import entity_query, geo_from_json, join_of, selection, selector
 from smartby.ngsild.entity import LanguagePreference, Renderer
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.query import parse_attrs_list
 
 router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["Batch operations"])
 ARRAY = {"type": "array", "items": {"type": "object"}}
+WRITE_PARAMS = frozenset({"options", "local"})
+DELETE_PARAMS = frozenset({"local"})
+BATCH_QUERY_PARAMS = frozenset({"limit", "offset", "count", "options", "format", "local", "lang"})
 
 
 def _batch_body(description: str) -> dict[str, Any]:
@@ -53,11 +64,12 @@ def batch_response(
     openapi_extra=oa.operation([oa.TENANT, oa.LINK], _batch_body("Entities.")),
 )
 async def batch_create(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
     options = options_of(request, WRITE_OPTIONS)
-    ctx = await broker.context(body.context)
+    ctx = await broker.batch_context(body.context, body.item_contexts)
     result = await broker.batch_create(
         tenant, ctx, body.data, key_values=representation(options) == "keyValues"
     )
@@ -77,13 +89,14 @@ async def batch_create(request: Request) -> Response:
     ),
 )
 async def batch_upsert(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
     options = options_of(request, WRITE_OPTIONS | {"replace", "update"})
     if {"replace", "update"} <= options:
         raise BadRequestData("options=replace and options=update cannot be combined")
-    ctx = await broker.context(body.context)
+    ctx = await broker.batch_context(body.context, body.item_contexts)
     result = await broker.batch_upsert(
         tenant,
         ctx,
@@ -103,11 +116,12 @@ async def batch_upsert(request: Request) -> Response:
     ),
 )
 async def batch_update(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
     options = options_of(request, WRITE_OPTIONS | {"noOverwrite"})
-    ctx = await broker.context(body.context)
+    ctx = await broker.batch_context(body.context, body.item_contexts)
     result = await broker.batch_update(
         tenant,
         ctx,
@@ -124,11 +138,12 @@ async def batch_update(request: Request) -> Response:
     openapi_extra=oa.operation([oa.TENANT, oa.LINK], _batch_body("Entities.")),
 )
 async def batch_merge(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
     options = options_of(request, WRITE_OPTIONS)
-    ctx = await broker.context(body.context)
+    ctx = await broker.batch_context(body.context, body.item_contexts)
     result = await broker.batch_merge(
         tenant, ctx, body.data, key_values=representation(options) == "keyValues"
     )
@@ -143,6 +158,7 @@ async def batch_merge(request: Request) -> Response:
     ),
 )
 async def batch_delete(request: Request) -> Response:
+    check_params(request, DELETE_PARAMS)
     tenant = tenant_of(request)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
@@ -164,6 +180,18 @@ QUERY_BODY = {
         "lang": {"type": "string"},
     },
 }
+
+
+def _check_query_members(data: dict[str, Any]) -> None:
+    """The Query data type (clause 5.2.23): no empty arrays, a positive joinLevel, no temporalQ."""
+    for member in ("entities", "attrs", "pick", "omit"):
+        if member in data and data[member] == []:
+            raise BadRequestData(f"{member} must not be an empty array")
+    if "temporalQ" in data:
+        raise BadRequestData("temporalQ is only for the temporal query operation")
+    level = data.get("joinLevel")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int) or level < 1):
+        raise BadRequestData("joinLevel must be a positive integer")
 
 
 def _names(value: Any, member: str) -> list[str] | None:
@@ -201,6 +229,7 @@ def _text(value: Any, member: str) -> str | None:
     ),
 )
 async def batch_query(request: Request) -> Response:
+    check_params(request, BATCH_QUERY_PARAMS)
     tenant = tenant_of(request)
     media = choose_media_type(request.headers.get("accept"), ENTITY_OFFERS)
     broker = broker_of(request)
@@ -212,18 +241,23 @@ async def batch_query(request: Request) -> Response:
     if data.get("type", "Query") != "Query":
         raise BadRequestData("The query's type must be Query")
     ctx = await broker.context(body.context)
+    _check_query_members(data)
     raw_selectors = data.get("entities", [])
     if not isinstance(raw_selectors, list) or not all(isinstance(s, dict) for s in raw_selectors):
         raise BadRequestData("entities must be an array of entity selectors")
     selectors = []
     for raw in raw_selectors:
+        # EntitySelector (5.2.33): type is mandatory, id a URI or an array of URIs.
+        if raw.get("type") is None:
+            raise BadRequestData("An entity selector needs a type")
         entity_id = raw.get("id")
-        if entity_id is not None and not isinstance(entity_id, str):
-            raise BadRequestData("An entity selector's id must be a string")
+        ids = entity_id if isinstance(entity_id, list) else [entity_id] if entity_id is not None else []
+        if not all(isinstance(i, str) for i in ids):
+            raise BadRequestData("An entity selector's id must be a string or an array of strings")
         selectors.append(
             selector(
                 ctx,
-                ids=[entity_id] if entity_id else [],
+                ids=ids,
                 id_pattern=_text(raw.get("idPattern"), "idPattern"),
                 types=_text(raw.get("type"), "type"),
             )
@@ -260,4 +294,6 @@ async def batch_query(request: Request) -> Response:
     )
     result = await broker.query_entities(tenant, query)
     headers = {"NGSILD-Results-Count": str(result.count)} if result.count is not None else {}
-    return render_entities(request, ctx, renderer, media, result.entities, headers)
+    join, hops = join_of(_text(data.get("join"), "join"), data.get("joinLevel"))
+    linked = await linked_for(broker, tenant, result.entities, join, hops)
+    return render_entities(request, ctx, renderer, media, result.entities, headers, linked)

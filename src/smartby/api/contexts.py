@@ -13,20 +13,24 @@ from smartby.api import openapi as oa
 from smartby.api.entities import broker_of
 from smartby.api.negotiation import JSON, JSON_LD, choose_media_type
 from smartby.api.render import json_response, no_content
-from smartby.api.request import flag, read_body
+from smartby.api.request import check_params, flag, read_body
 from smartby.ngsild.errors import BadRequestData
 from smartby.store.base import StoredContext
 
 router = APIRouter(prefix="/ngsi-ld/v1/jsonldContexts", tags=["@context"])
 KINDS = ("Hosted", "Cached", "ImplicitlyCreated")
+NO_PARAMS: frozenset[str] = frozenset()
+LIST_PARAMS = frozenset({"details", "kind"})
+GET_PARAMS = frozenset({"details"})
+DELETE_PARAMS = frozenset({"reload"})
 
 
 def context_info(context: StoredContext) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "url": context.url,
+        "URL": context.url,
         "localId": context.id,
         "kind": context.kind,
-        "timestamp": context.created_at,
+        "createdAt": context.created_at,
     }
     if context.kind == "Cached":
         info["lastUsage"] = context.last_used or context.created_at
@@ -41,8 +45,9 @@ def context_info(context: StoredContext) -> dict[str, Any]:
     openapi_extra=oa.operation([], oa.json_body("An object with an @context member.")),
 )
 async def add_context(request: Request) -> Response:
+    check_params(request, NO_PARAMS)
     broker = broker_of(request)
-    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
+    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes, document=True)
     stored = await broker.add_context(body.data, str(request.base_url))
     return Response(status_code=201, headers={"Location": stored.url})
 
@@ -58,6 +63,7 @@ async def add_context(request: Request) -> Response:
     ),
 )
 async def list_contexts(request: Request) -> Response:
+    check_params(request, LIST_PARAMS)
     media = choose_media_type(request.headers.get("accept"))
     kind = request.query_params.get("kind")
     if kind is not None and kind not in KINDS:
@@ -81,11 +87,12 @@ async def list_contexts(request: Request) -> Response:
     ),
 )
 async def get_context(request: Request) -> Response:
+    check_params(request, GET_PARAMS)
     choose_media_type(request.headers.get("accept"))
     context = await broker_of(request).get_context(request.path_params["contextId"])
     if flag(request, "details"):
         return json_response(request, None, context_info(context), JSON)
-    return json_response(request, None, context.document, JSON_LD)
+    return json_response(request, None, context.document, JSON)
 
 
 @router.delete(
@@ -102,6 +109,7 @@ async def get_context(request: Request) -> Response:
     ),
 )
 async def delete_context(request: Request) -> Response:
+    check_params(request, DELETE_PARAMS)
     await broker_of(request).delete_context(request.path_params["contextId"], reload=flag(request, "reload"))
     return no_content(request)
 

@@ -12,10 +12,13 @@ from smartby.api import openapi as oa
 from smartby.api.entities import broker_of
 from smartby.api.negotiation import choose_media_type
 from smartby.api.render import json_response
-from smartby.api.request import flag, link_context, tenant_of
+from smartby.api.request import check_params, flag, link_context, tenant_of
+from smartby.ngsild.entity import ENTITY_MEMBERS
 from smartby.ngsild.errors import ResourceNotFound
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["Discovery"])
+LIST_PARAMS = frozenset({"details", "local", "count"})
+INFO_PARAMS = frozenset({"local"})
 DETAILS = oa.query(
     "details", "true: full descriptions instead of names.", {"type": "string", "enum": ["true", "false"]}
 )
@@ -23,6 +26,7 @@ DETAILS = oa.query(
 
 @router.get("/types", summary="Entity types", openapi_extra=oa.operation([DETAILS, oa.TENANT, oa.LINK]))
 async def types(request: Request) -> Response:
+    check_params(request, LIST_PARAMS)
     tenant = tenant_of(request)
     media = choose_media_type(request.headers.get("accept"))
     details = flag(request, "details")
@@ -54,6 +58,7 @@ async def types(request: Request) -> Response:
     openapi_extra=oa.operation([oa.path("type", "The entity type."), oa.TENANT, oa.LINK]),
 )
 async def type_info(request: Request) -> Response:
+    check_params(request, INFO_PARAMS)
     tenant = tenant_of(request)
     media = choose_media_type(request.headers.get("accept"))
     broker = broker_of(request)
@@ -82,6 +87,7 @@ async def type_info(request: Request) -> Response:
 
 @router.get("/attributes", summary="Attributes", openapi_extra=oa.operation([DETAILS, oa.TENANT, oa.LINK]))
 async def attributes(request: Request) -> Response:
+    check_params(request, LIST_PARAMS)
     tenant = tenant_of(request)
     media = choose_media_type(request.headers.get("accept"))
     details = flag(request, "details")
@@ -113,10 +119,13 @@ async def attributes(request: Request) -> Response:
     openapi_extra=oa.operation([oa.path("attrId", "The attribute name."), oa.TENANT, oa.LINK]),
 )
 async def attribute_info(request: Request) -> Response:
+    check_params(request, INFO_PARAMS)
     tenant = tenant_of(request)
     media = choose_media_type(request.headers.get("accept"))
     broker = broker_of(request)
     ctx = await broker.context(link_context(request))
+    if request.path_params["attrId"] in ENTITY_MEMBERS:
+        raise ResourceNotFound(f"{request.path_params['attrId']} is an entity member, not an attribute")
     wanted = ctx.expand(request.path_params["attrId"])
     for info in await broker.attributes(tenant):
         if info.name == wanted:

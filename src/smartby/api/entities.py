@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,8 +20,9 @@ from smartby.api.negotiation import (
     MERGE_PATCH,
     choose_media_type,
 )
-from smartby.api.render import feature_collection, json_response, no_content
+from smartby.api.render import feature_collection, json_response, linked_view, no_content
 from smartby.api.request import (
+    check_params,
     flag,
     integer,
     link_context,
@@ -31,15 +34,68 @@ from smartby.api.request import (
 )
 from smartby.broker import Broker
 from smartby.broker.changes import AttributeOutcome
-from smartby.broker.queries import entity_query, geo_from_params, selection, selector
+from smartby.broker.queries import (
+    TYPE_WILDCARD,
+    check_csf,
+    entity_query,
+    geo_from_params,
+    join_of,
+    narrows,
+    selection,
+    selector,
+    type_query,
+)
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
-from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.errors import BadRequestData, ResourceNotFound
+from smartby.ngsild.typequery import TypeExpr
 
+
+class EntityIdConvertor(Convertor[str]):
+    """An entity id in a path: anything but a path that goes on to `/attrs`, so that `DELETE
+    .../attrs/` is the attribute resource without a name (405), not an entity `<id>/attrs`."""
+
+    regex = r"(?:(?!/attrs(?:/|$)).)*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("entity", EntityIdConvertor())
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["Entities"])
+ENTITIES_PATH = "/ngsi-ld/v1/entities"
+_LINK_SAFE = ":/*,;|()[]{}!<>=~'$^+@"
 
 RETRIEVE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized", "sysAttrs"})
 WRITE_OPTIONS = frozenset({"keyValues", "simplified", "concise", "normalized"})
+
+# The query parameters each operation defines (clause 6.3.20: anything else is InvalidRequest).
+WRITE_PARAMS = frozenset({"options", "local", "type"})
+CREATE_PARAMS = WRITE_PARAMS
+DELETE_PARAMS = frozenset({"local", "type"})
+DELETE_ATTRIBUTE_PARAMS = frozenset({"datasetId", "deleteAll", "local", "type"})
+RETRIEVE_PARAMS = frozenset(
+    {"attrs", "pick", "omit", "geometryProperty", "lang", "datasetId", "options", "format", "local"}
+    | {"type", "join", "joinLevel"}
+)
+QUERY_PARAMS = RETRIEVE_PARAMS | {
+    "id",
+    "idPattern",
+    "q",
+    "scopeQ",
+    "georel",
+    "geometry",
+    "coordinates",
+    "geoproperty",
+    "limit",
+    "offset",
+    "count",
+    "csf",
+    "expandValues",
+}
 
 
 def broker_of(request: Request) -> Broker:
@@ -79,6 +135,16 @@ def renderer_for(request: Request, ctx: Context, options: set[str]) -> Renderer:
     )
 
 
+def _type_selector(request: Request, ctx: Context) -> TypeExpr | None:
+    wanted = request.query_params.get("type")
+    return type_query(ctx, wanted) if wanted not in (None, TYPE_WILDCARD) else None
+
+
+def _check_geometry_property(request: Request, media: str) -> None:
+    if "geometryProperty" in request.query_params and media != GEO_JSON:
+        raise BadRequestData("geometryProperty needs Accept: application/geo+json")
+
+
 def _geometry_property(request: Request, ctx: Context) -> str:
     return ctx.expand(request.query_params.get("geometryProperty") or "location")
 
@@ -102,6 +168,7 @@ def _outcome_response(request: Request, ctx: Context, outcome: AttributeOutcome)
     openapi_extra=oa.operation([oa.TENANT, oa.LINK, oa.LOCAL], oa.json_body("The entity to create.")),
 )
 async def create_entity(request: Request) -> Response:
+    check_params(request, CREATE_PARAMS)
     tenant = tenant_of(request)
     body = await read_body(request, (JSON, JSON_LD), _max_body(request))
     options = options_of(request, WRITE_OPTIONS)
@@ -127,6 +194,7 @@ def _created_headers(request: Request, entity_id: str) -> dict[str, str]:
     openapi_extra=oa.operation(oa.QUERY_PARAMS),
 )
 async def query_entities(request: Request) -> Response:
+    check_params(request, QUERY_PARAMS)
     tenant = tenant_of(request)
     media = choose_media_type(request.headers.get("accept"), ENTITY_OFFERS)
     broker = broker_of(request)
@@ -138,12 +206,25 @@ async def query_entities(request: Request) -> Response:
     geo = geo_from_params(
         params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty")
     )
-    filters = ("id", "type", "idPattern", "q", "scopeQ", "attrs", "georel")
-    if not any(name in params for name in filters) and not flag(request, "local"):
+    if params.get("type") == TYPE_WILDCARD and params.get("local") == "false":
+        raise BadRequestData("type=* implies local=true; it cannot be combined with local=false")
+    if "csf" in params:
+        check_csf(params["csf"])
+    _check_geometry_property(request, media)
+    join, hops = join_of(params.get("join"), params.get("joinLevel"))
+    filters = ("id", "type", "idPattern", "scopeQ", "georel")
+    if (
+        not any(name in params for name in filters)
+        and not narrows(params.get("q"), attrs)
+        and not flag(request, "local")
+    ):
         raise BadRequestData(
-            "Give at least one of type, id, idPattern, attrs, q, geo-query or scopeQ (or local=true)"
+            "Give at least one of type, id, idPattern, attrs, q (on a non-system attribute), geo-query"
+            " or scopeQ (or local=true)"
         )
     settings = broker.settings
+    limit = integer(request, "limit", settings.default_limit, high=settings.max_limit)
+    offset = integer(request, "offset", 0)
     chosen = (
         [selector(ctx, ids=ids, id_pattern=params.get("idPattern"), types=params.get("type"))]
         if any(name in params for name in ("id", "idPattern", "type"))
@@ -156,16 +237,42 @@ async def query_entities(request: Request) -> Response:
         geo=geo,
         scope_q=params.get("scopeQ"),
         attrs=attrs,
-        limit=integer(request, "limit", settings.default_limit, high=settings.max_limit),
-        offset=integer(request, "offset", 0),
+        limit=limit + 1,
+        offset=offset,
         count=flag(request, "count"),
+        expand_values=names_param(request, "expandValues") or (),
     )
     renderer = renderer_for(request, ctx, options)
     result = await broker.query_entities(tenant, query)
     headers = {}
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
-    return render_entities(request, ctx, renderer, media, result.entities, headers)
+    more = len(result.entities) > limit
+    page = result.entities[:limit]
+    linked = await linked_for(broker, tenant, page, join, hops)
+    response = render_entities(request, ctx, renderer, media, page, headers, linked)
+    for link in page_links(request, ENTITIES_PATH, offset, limit, more, media):
+        response.headers.append("Link", link)
+    return response
+
+
+def page_links(request: Request, path: str, offset: int, limit: int, more: bool, media: str) -> list[str]:
+    """The prev and next Link headers of a page of results (clause 4.12, 6.3.13)."""
+    if limit == 0:
+        return []
+    links = []
+    if offset > 0:
+        links.append(_page_link(request, path, max(offset - limit, 0), "prev", media))
+    if more:
+        links.append(_page_link(request, path, offset + limit, "next", media))
+    return links
+
+
+def _page_link(request: Request, path: str, offset: int, rel: str, media: str) -> str:
+    params = {name: value for name, value in request.query_params.items() if name != "offset"}
+    params["offset"] = str(offset)
+    query = "&".join(f"{name}={quote(value, safe=_LINK_SAFE)}" for name, value in sorted(params.items()))
+    return f'<{path}?{query}>; rel="{rel}";type="{media}"'
 
 
 def render_entities(
@@ -175,14 +282,34 @@ def render_entities(
     media: str,
     entities: list[Entity],
     headers: dict[str, str],
+    linked: Linked | None = None,
 ) -> Response:
     data: Any
     if media == GEO_JSON:
         geometry = _geometry_property(request, ctx)
         data = feature_collection([renderer.feature(entity, geometry) for entity in entities])
+    elif linked is not None:
+        data = linked_view(renderer, entities, linked.entities, linked.join, linked.hops)
     else:
         data = [renderer.entity(entity) for entity in entities]
     return json_response(request, ctx, data, media, headers=headers)
+
+
+@dataclass
+class Linked:
+    """What Linked Entity Retrieval (join, joinLevel) fetched for a response."""
+
+    join: str
+    hops: int
+    entities: dict[str, Entity]
+
+
+async def linked_for(
+    broker: Broker, tenant: str, entities: list[Entity], join: str | None, hops: int
+) -> Linked | None:
+    if join is None:
+        return None
+    return Linked(join, hops, await broker.linked_entities(tenant, entities, hops))
 
 
 @router.patch(
@@ -194,12 +321,15 @@ def render_entities(
     ),
 )
 async def partial_update_attribute(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
-    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
+    body = await read_body(request, (JSON, JSON_LD, MERGE_PATCH), _max_body(request))
     broker = broker_of(request)
     ctx = await broker.context(body.context)
     entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
-    await broker.partial_update_attribute(tenant, entity_id, ctx, attr, _without_context(body.data))
+    await broker.partial_update_attribute(
+        tenant, entity_id, ctx, attr, _without_context(body.data), of_type=_type_selector(request, ctx)
+    )
     return no_content(request)
 
 
@@ -212,6 +342,7 @@ async def partial_update_attribute(request: Request) -> Response:
     ),
 )
 async def replace_attribute(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     body = await read_body(request, (JSON, JSON_LD), _max_body(request))
     broker = broker_of(request)
@@ -239,6 +370,7 @@ async def replace_attribute(request: Request) -> Response:
     ),
 )
 async def delete_attribute(request: Request) -> Response:
+    check_params(request, DELETE_ATTRIBUTE_PARAMS)
     tenant = tenant_of(request)
     broker = broker_of(request)
     ctx = await _context(request)
@@ -250,6 +382,7 @@ async def delete_attribute(request: Request) -> Response:
         attr,
         dataset_id=request.query_params.get("datasetId"),
         delete_all=flag(request, "deleteAll"),
+        of_type=_type_selector(request, ctx),
     )
     return no_content(request)
 
@@ -264,6 +397,7 @@ async def delete_attribute(request: Request) -> Response:
     ),
 )
 async def append_attributes(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     body = await read_body(request, (JSON, JSON_LD), _max_body(request))
     options = options_of(request, WRITE_OPTIONS | {"noOverwrite"})
@@ -276,6 +410,7 @@ async def append_attributes(request: Request) -> Response:
         _without_context(body.data),
         overwrite="noOverwrite" not in options,
         key_values=representation(options) == "keyValues",
+        of_type=_type_selector(request, ctx),
     )
     return _outcome_response(request, ctx, outcome)
 
@@ -287,6 +422,7 @@ async def append_attributes(request: Request) -> Response:
     openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The attributes to update.")),
 )
 async def update_attributes(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     body = await read_body(request, (JSON, JSON_LD), _max_body(request))
     options = options_of(request, WRITE_OPTIONS)
@@ -298,12 +434,13 @@ async def update_attributes(request: Request) -> Response:
         ctx,
         _without_context(body.data),
         key_values=representation(options) == "keyValues",
+        of_type=_type_selector(request, ctx),
     )
     return _outcome_response(request, ctx, outcome)
 
 
 @router.get(
-    "/entities/{entityId:path}",
+    "/entities/{entityId:entity}",
     summary="Retrieve an entity",
     openapi_extra=oa.operation(
         [
@@ -323,27 +460,41 @@ async def update_attributes(request: Request) -> Response:
     ),
 )
 async def retrieve_entity(request: Request) -> Response:
+    check_params(request, RETRIEVE_PARAMS)
     tenant = tenant_of(request)
     media = choose_media_type(request.headers.get("accept"), ENTITY_OFFERS)
     broker = broker_of(request)
     ctx = await _context(request)
     options = options_of(request, RETRIEVE_OPTIONS)
+    _check_geometry_property(request, media)
     renderer = renderer_for(request, ctx, options)
     entity = await broker.retrieve_entity(tenant, request.path_params["entityId"])
+    selected = _type_selector(request, ctx)
+    if selected is not None and not selected.matches(entity["type"]):
+        raise ResourceNotFound(f"Entity {entity['id']} is not of type {request.query_params['type']}")
+    join, hops = join_of(request.query_params.get("join"), request.query_params.get("joinLevel"))
+    data: Any
     if media == GEO_JSON:
         data = renderer.feature(entity, _geometry_property(request, ctx))
+    elif join is not None:
+        linked = await broker.linked_entities(tenant, [entity], hops)
+        data = linked_view(renderer, [entity], linked, join, hops)
+        data = data[0] if join == "inline" else data
     else:
         data = renderer.entity(entity)
+    if not data:
+        raise ResourceNotFound(f"Nothing of entity {entity['id']} is left after pick and omit")
     return json_response(request, ctx, data, media)
 
 
 @router.put(
-    "/entities/{entityId:path}",
+    "/entities/{entityId:entity}",
     status_code=204,
     summary="Replace an entity",
     openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The new entity.")),
 )
 async def replace_entity(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     body = await read_body(request, (JSON, JSON_LD), _max_body(request))
     options = options_of(request, WRITE_OPTIONS)
@@ -360,12 +511,13 @@ async def replace_entity(request: Request) -> Response:
 
 
 @router.patch(
-    "/entities/{entityId:path}",
+    "/entities/{entityId:entity}",
     status_code=204,
     summary="Merge an entity (merge-patch)",
     openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The fragment to merge.")),
 )
 async def merge_entity(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     body = await read_body(request, (JSON, JSON_LD, MERGE_PATCH), _max_body(request))
     options = options_of(request, WRITE_OPTIONS)
@@ -382,14 +534,16 @@ async def merge_entity(request: Request) -> Response:
 
 
 @router.delete(
-    "/entities/{entityId:path}",
+    "/entities/{entityId:entity}",
     status_code=204,
     summary="Delete an entity",
     openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK]),
 )
 async def delete_entity(request: Request) -> Response:
+    check_params(request, DELETE_PARAMS)
     tenant = tenant_of(request)
-    await broker_of(request).delete_entity(tenant, request.path_params["entityId"])
+    of_type = _type_selector(request, await _context(request)) if "type" in request.query_params else None
+    await broker_of(request).delete_entity(tenant, request.path_params["entityId"], of_type=of_type)
     return no_content(request)
 
 

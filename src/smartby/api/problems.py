@@ -23,15 +23,27 @@ PROBLEM_JSON = "application/json"
 log = logging.getLogger("smartby.api")
 
 
+class MethodNotAllowed(OperationNotSupported):
+    """HTTP 405: the resource exists but not with this method."""
+
+    status = 405
+
+
 def problem_response(error: NgsiLdError, headers: dict[str, str] | None = None) -> Response:
     return Response(
         orjson.dumps(error.problem()), status_code=error.status, media_type=PROBLEM_JSON, headers=headers
     )
 
 
+def tenant_echo(request: Request) -> dict[str, str]:
+    """The NGSILD-Tenant header to echo on a response, errors included (clause 6.3.14)."""
+    tenant = request.headers.get("ngsild-tenant")
+    return {"NGSILD-Tenant": tenant} if tenant and tenant.isprintable() and len(tenant) <= 256 else {}
+
+
 async def ngsild_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, NgsiLdError)
-    return problem_response(error)
+    return problem_response(error, tenant_echo(request))
 
 
 async def validation_error(request: Request, error: Exception) -> Response:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from smartby.api.negotiation import JSON_LD, context_from_link, request_media_type
 from smartby.broker import DEFAULT_TENANT
+from smartby.ngsild.context import CORE_CONTEXT_URL
 from smartby.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError
 from smartby.ngsild.query import parse_attrs_list
 
@@ -45,9 +46,15 @@ class Body:
     media_type: str
     context: Any
     """The Link header's URL (JSON) or the body's @context (JSON-LD); None for the core context."""
+    item_contexts: list[Any] | None = None
+    """For a JSON-LD array whose entities carry different @contexts: each one's (None if absent)."""
 
 
-async def read_body(request: Request, allowed: tuple[str, ...], max_bytes: int) -> Body:
+async def read_body(
+    request: Request, allowed: tuple[str, ...], max_bytes: int, *, document: bool = False
+) -> Body:
+    """The JSON body. With `document` the body is a document in its own right (an @context to host),
+    not NGSI-LD content whose @context says how to read it."""
     media = request_media_type(request.headers.get("content-type"), allowed)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -61,17 +68,27 @@ async def read_body(request: Request, allowed: tuple[str, ...], max_bytes: int) 
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest(f"The body is not valid JSON: {error}") from None
+    if document:
+        return Body(data, media, None)
     link = request.headers.get("link")
     if media == JSON_LD:
         if link is not None and context_from_link(link) is not None:
             raise BadRequestData(
                 "With Content-Type application/ld+json the @context goes in the body, not a Link"
             )
+        if isinstance(data, list):
+            return _batch_body(data, media)
         context = _body_context(data)
     else:
+        context = context_from_link(link)
+        if isinstance(data, list) and _has_context(data):
+            # Each entity of a batch fails on its own (TP 003_06).
+            wrong = BadRequestData("An @context in the body needs Content-Type application/ld+json")
+            own = context or CORE_CONTEXT_URL
+            items = [wrong if isinstance(item, dict) and "@context" in item else own for item in data]
+            return Body(data, media, None, items)
         if _has_context(data):
             raise BadRequestData("An @context in the body needs Content-Type application/ld+json")
-        context = context_from_link(link)
     return Body(data, media, context)
 
 
@@ -81,6 +98,12 @@ def _has_context(data: Any) -> bool:
     if isinstance(data, list):
         return any(isinstance(item, dict) and "@context" in item for item in data)
     return False
+
+
+def _batch_body(data: list[Any], media: str) -> Body:
+    """A JSON-LD array: each entity is read with its own @context; one without fails alone."""
+    contexts = [item.get("@context") if isinstance(item, dict) else None for item in data]
+    return Body(data, media, None, contexts if contexts else None)
 
 
 def _body_context(data: Any) -> Any:
@@ -101,17 +124,29 @@ def _body_context(data: Any) -> Any:
     raise BadRequestData("A JSON-LD body must be an object or an array")
 
 
+def check_params(request: Request, allowed: frozenset[str]) -> None:
+    """Every query parameter must be one the operation defines (clause 6.3.20): else InvalidRequest."""
+    unknown = [name for name in request.query_params if name not in allowed]
+    if unknown:
+        raise InvalidRequest(f"Unknown query parameter(s): {', '.join(sorted(set(unknown)))}")
+
+
 def options_of(request: Request, allowed: frozenset[str]) -> set[str]:
     """The `options` parameter (and `format`), checked against what the operation allows."""
     given: set[str] = set()
     for value in request.query_params.getlist("options"):
         given.update(part.strip() for part in value.split(",") if part.strip())
-    for value in request.query_params.getlist("format"):
-        given.add(value.strip())
+    formats = {value.strip() for value in request.query_params.getlist("format")}
+    if formats:
+        # `format` names the representation and takes precedence over one in `options` (6.3.7).
+        given = (given - REPRESENTATIONS) | formats
     unknown = given - allowed
     if unknown:
         raise BadRequestData(f"Unknown or unsupported options: {', '.join(sorted(unknown))}")
     return given
+
+
+REPRESENTATIONS = frozenset({"keyValues", "simplified", "concise", "normalized"})
 
 
 def representation(options: set[str]) -> str:

@@ -4,18 +4,23 @@ ingestion, city services and the simulator all call it."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+import orjson
+
 from smartby.broker import changes
 from smartby.broker.contexts import HOSTED_PATH, ContextLoader, check_context_document
+from smartby.broker.queries import relationship_targets
 from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import (
     ENTITY_INPUT_MEMBERS,
     Entity,
     check_entity_id,
+    holds_null,
     parse_attribute,
     parse_attributes,
     parse_entity,
@@ -31,10 +36,12 @@ from smartby.ngsild.errors import (
     ResourceNotFound,
 )
 from smartby.ngsild.timestamps import format_datetime, now
+from smartby.ngsild.typequery import TypeExpr
 from smartby.settings import Settings
 from smartby.store.base import (
     AttributeInfo,
     EntityQuery,
+    EntitySelector,
     QueryResult,
     Store,
     StoredContext,
@@ -45,6 +52,8 @@ from smartby.store.base import (
 T = TypeVar("T")
 DEFAULT_TENANT = ""
 UpsertMode = Literal["replace", "update"]
+BatchContext = Context | Sequence[Context | NgsiLdError]
+"""One @context for a whole batch, or one per entity (JSON-LD bodies; a failed one is that entity's error)."""
 
 
 @dataclass
@@ -93,6 +102,28 @@ class Broker:
             return found
         return await asyncio.to_thread(self.contexts.resolve, source)
 
+    async def batch_context(self, source: Any, per_entity: Sequence[Any] | None) -> BatchContext:
+        """The @context of a batch: one for all, or each entity's own (an error stays that entity's)."""
+        if per_entity is None:
+            return await self.context(source)
+        contexts: list[Context | NgsiLdError] = []
+        seen: dict[str, Context | NgsiLdError] = {}
+        for item in per_entity:
+            if isinstance(item, NgsiLdError):
+                contexts.append(item)
+                continue
+            if item is None:
+                contexts.append(BadRequestData("This entity of a JSON-LD batch has no @context"))
+                continue
+            key = orjson.dumps(item, option=orjson.OPT_SORT_KEYS).decode()
+            if key not in seen:
+                try:
+                    seen[key] = await self.context(item)
+                except NgsiLdError as error:
+                    seen[key] = error
+            contexts.append(seen[key])
+        return contexts
+
     # -- tenants -------------------------------------------------------------------------------
 
     async def _existing_tenant(self, tenant: str) -> None:
@@ -124,17 +155,40 @@ class Broker:
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
         return entity
 
+    async def linked_entities(self, tenant: str, entities: Sequence[Entity], hops: int) -> dict[str, Entity]:
+        """The entities the Relationships of `entities` point at, `hops` deep (clause 4.5.23), by id;
+        `entities` themselves are included, as one of them may be another's linked entity."""
+        found: dict[str, Entity] = {entity["id"]: entity for entity in entities}
+        seen = set(found)
+        frontier = list(entities)
+        for _ in range(hops):
+            wanted = sorted({t for e in frontier for t in relationship_targets(e)} - seen)
+            if not wanted:
+                break
+            seen.update(wanted)
+            query = EntityQuery(selectors=(EntitySelector(ids=tuple(wanted)),), limit=len(wanted))
+            frontier = (await self.store.query_entities(tenant, query)).entities
+            found.update((entity["id"], entity) for entity in frontier)
+        return found
+
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
         await self._existing_tenant(tenant)
         return await self.store.query_entities(tenant, query)
 
-    async def _modify(self, tenant: str, entity_id: str, change: Callable[[Entity], T]) -> T:
-        """Read, change and write back one entity in one transaction."""
+    async def _modify(
+        self,
+        tenant: str,
+        entity_id: str,
+        change: Callable[[Entity], T],
+        of_type: TypeExpr | None = None,
+    ) -> T:
+        """Read, change and write back one entity in one transaction; with `of_type` (the `type`
+        selector of clause 4.17) an entity of other types counts as absent."""
         check_entity_id(entity_id)
 
         def run(tx: Transaction) -> T:
             entity = tx.get(entity_id)
-            if entity is None:
+            if entity is None or (of_type is not None and not of_type.matches(entity["type"])):
                 raise ResourceNotFound(f"Entity {entity_id} does not exist")
             result = change(entity)
             tx.replace(entity)
@@ -181,13 +235,30 @@ class Broker:
         await self._modify(tenant, entity_id, change)
 
     async def update_attributes(
-        self, tenant: str, entity_id: str, ctx: Context, body: Any, *, key_values: bool = False
+        self,
+        tenant: str,
+        entity_id: str,
+        ctx: Context,
+        body: Any,
+        *,
+        key_values: bool = False,
+        of_type: TypeExpr | None = None,
     ) -> changes.AttributeOutcome:
         attributes = parse_attributes(_attributes_only(body), ctx, key_values=key_values, allow_null=True)
+        scopes = parse_scopes(body["scope"]) if "scope" in body else None
+        raw_type = body.get("type", body.get("@type"))
+        types = parse_types(raw_type, ctx) if raw_type is not None else None
         stamp = _timestamp()
-        return await self._modify(
-            tenant, entity_id, lambda entity: changes.update_attributes(entity, attributes, stamp)
-        )
+
+        def change(entity: Entity) -> changes.AttributeOutcome:
+            if types is not None:
+                changes.add_types(entity, types, stamp)
+            outcome = changes.update_attributes(entity, attributes, stamp)
+            if scopes is not None:
+                changes.update_scopes(entity, scopes, stamp, outcome)
+            return outcome
+
+        return await self._modify(tenant, entity_id, change, of_type)
 
     async def append_attributes(
         self,
@@ -198,25 +269,44 @@ class Broker:
         *,
         overwrite: bool = True,
         key_values: bool = False,
+        of_type: TypeExpr | None = None,
     ) -> changes.AttributeOutcome:
         attributes = parse_attributes(_attributes_only(body), ctx, key_values=key_values)
+        scopes = parse_scopes(body["scope"]) if "scope" in body else None
         stamp = _timestamp()
-        return await self._modify(
-            tenant,
-            entity_id,
-            lambda entity: changes.append_attributes(entity, attributes, stamp, overwrite=overwrite),
-        )
+
+        def change(entity: Entity) -> changes.AttributeOutcome:
+            if scopes is not None:
+                changes.append_scopes(entity, scopes, stamp, overwrite=overwrite)
+            return changes.append_attributes(entity, attributes, stamp, overwrite=overwrite)
+
+        return await self._modify(tenant, entity_id, change, of_type)
 
     async def partial_update_attribute(
-        self, tenant: str, entity_id: str, ctx: Context, attr: str, body: Any
+        self,
+        tenant: str,
+        entity_id: str,
+        ctx: Context,
+        attr: str,
+        body: Any,
+        *,
+        of_type: TypeExpr | None = None,
     ) -> None:
+        if attr == "scope":
+            raise BadRequestData("scope cannot be partially updated (clause 5.6.4.4)")
         iri = ctx.expand(attr)
-        if not isinstance(body, dict):
-            raise BadRequestData("An attribute fragment must be a JSON object")
+        if not isinstance(body, dict) or not body:
+            raise BadRequestData("An attribute fragment must be a non-empty JSON object")
+        if isinstance(body.get("value"), dict | list) and holds_null(body["value"]):
+            raise BadRequestData("Only a merge may place the NGSI-LD Null inside a value (clause 5.5.4)")
         fragment = parse_instance(attr, body, ctx, allow_null=True, partial=True)
         stamp = _timestamp()
+        given = body.get("type") if isinstance(body.get("type"), str) else None
         await self._modify(
-            tenant, entity_id, lambda entity: changes.partial_update(entity, iri, fragment, stamp)
+            tenant,
+            entity_id,
+            lambda entity: changes.partial_update(entity, iri, fragment, stamp, given_type=given),
+            of_type,
         )
 
     async def replace_attribute(
@@ -231,11 +321,15 @@ class Broker:
             tenant, entity_id, lambda entity: changes.replace_attribute(entity, iri, instances[0], stamp)
         )
 
-    async def delete_entity(self, tenant: str, entity_id: str) -> None:
+    async def delete_entity(self, tenant: str, entity_id: str, *, of_type: TypeExpr | None = None) -> None:
         check_entity_id(entity_id)
         await self._existing_tenant(tenant)
 
         def run(tx: Transaction) -> None:
+            if of_type is not None:
+                entity = tx.get(entity_id)
+                if entity is None or not of_type.matches(entity["type"]):
+                    raise ResourceNotFound(f"Entity {entity_id} of that type does not exist")
             if not tx.delete(entity_id):
                 raise ResourceNotFound(f"Entity {entity_id} does not exist")
 
@@ -250,40 +344,53 @@ class Broker:
         *,
         dataset_id: str | None = None,
         delete_all: bool = False,
+        of_type: TypeExpr | None = None,
     ) -> None:
+        stamp = _timestamp()
+        if attr == "scope":
+            await self._modify(tenant, entity_id, lambda entity: changes.delete_scope(entity, stamp), of_type)
+            return
         iri = ctx.expand(attr)
         if dataset_id is not None:
             check_entity_id(dataset_id, "datasetId")
-        stamp = _timestamp()
         await self._modify(
             tenant,
             entity_id,
             lambda entity: changes.delete_attribute(entity, iri, dataset_id, delete_all, stamp),
+            of_type,
         )
 
     # -- batch operations ----------------------------------------------------------------------
 
     @staticmethod
     def _parse_batch(
-        ctx: Context, bodies: Any, key_values: bool, result: BatchResult, parse: Callable[[Any], Entity]
+        ctx: BatchContext,
+        bodies: Any,
+        key_values: bool,
+        result: BatchResult,
+        parse: Callable[[Any, Context], Entity],
     ) -> list[Entity]:
-        if not isinstance(bodies, list):
-            raise BadRequestData("A batch operation needs a JSON array")
+        _check_batch(bodies)
+        if not isinstance(ctx, Context) and len(ctx) != len(bodies):
+            raise BadRequestData("Every entity of a JSON-LD batch needs its @context")
         parsed: list[Entity] = []
-        for body in bodies:
+        for position, body in enumerate(bodies):
             try:
-                parsed.append(parse(body))
+                own = ctx if isinstance(ctx, Context) else ctx[position]
+                if isinstance(own, NgsiLdError):
+                    raise own
+                parsed.append(parse(body, own))
             except NgsiLdError as error:
                 entity_id = body.get("id", "") if isinstance(body, dict) else ""
                 result.fail(entity_id if isinstance(entity_id, str) else "", error)
         return parsed
 
     async def batch_create(
-        self, tenant: str, ctx: Context, bodies: Any, *, key_values: bool = False
+        self, tenant: str, ctx: BatchContext, bodies: Any, *, key_values: bool = False
     ) -> BatchResult:
         result = BatchResult()
         entities = self._parse_batch(
-            ctx, bodies, key_values, result, lambda b: parse_entity(b, ctx, key_values=key_values)
+            ctx, bodies, key_values, result, lambda b, c: parse_entity(b, c, key_values=key_values)
         )
         stamp = _timestamp()
 
@@ -304,7 +411,7 @@ class Broker:
     async def batch_upsert(
         self,
         tenant: str,
-        ctx: Context,
+        ctx: BatchContext,
         bodies: Any,
         *,
         mode: UpsertMode = "replace",
@@ -312,37 +419,47 @@ class Broker:
     ) -> BatchResult:
         result = BatchResult()
         entities = self._parse_batch(
-            ctx, bodies, key_values, result, lambda b: parse_entity(b, ctx, key_values=key_values)
+            ctx, bodies, key_values, result, lambda b, c: parse_entity(b, c, key_values=key_values)
         )
         stamp = _timestamp()
 
         def run(tx: Transaction) -> BatchResult:
             existing = tx.get_many([e["id"] for e in entities])
+            new: set[str] = set()
+            final: dict[str, Entity] = {}
             for entity in entities:
                 entity_id = entity["id"]
                 try:
                     current = existing.get(entity_id)
                     if current is None:
                         stored = changes.new_entity(entity, stamp)
-                        tx.insert(stored)
+                        new.add(entity_id)
                         result.created.append(entity_id)
+                    elif mode == "replace":
+                        stored = changes.replace_entity(current, entity, stamp)
                     else:
-                        if mode == "replace":
-                            stored = changes.replace_entity(current, entity, stamp)
-                        else:
-                            changes.upsert_update(current, entity, stamp)
-                            stored = current
-                        tx.replace(stored)
-                    existing[entity_id] = stored
-                    result.success.append(entity_id)
+                        stored = copy.deepcopy(current)
+                        changes.upsert_update(stored, entity, stamp)
+                    existing[entity_id] = final[entity_id] = stored
+                    if entity_id not in result.success:
+                        result.success.append(entity_id)
                 except NgsiLdError as error:
                     result.fail(entity_id, error)
+            # The same id may come more than once (clause 4.6.6): each is written once, last state.
+            for entity_id, stored in final.items():
+                (tx.insert if entity_id in new else tx.replace)(stored)
             return result
 
         return await self._change(tenant, run) if entities else result
 
     async def batch_update(
-        self, tenant: str, ctx: Context, bodies: Any, *, overwrite: bool = True, key_values: bool = False
+        self,
+        tenant: str,
+        ctx: BatchContext,
+        bodies: Any,
+        *,
+        overwrite: bool = True,
+        key_values: bool = False,
     ) -> BatchResult:
         return await self._batch_modify(
             tenant,
@@ -355,7 +472,7 @@ class Broker:
         )
 
     async def batch_merge(
-        self, tenant: str, ctx: Context, bodies: Any, *, key_values: bool = False
+        self, tenant: str, ctx: BatchContext, bodies: Any, *, key_values: bool = False
     ) -> BatchResult:
         def merge(current: Entity, entity: Entity, stamp: str) -> changes.AttributeOutcome:
             changes.merge_entity(current, _attributes_of(entity), stamp, entity["type"])
@@ -366,7 +483,7 @@ class Broker:
     async def _batch_modify(
         self,
         tenant: str,
-        ctx: Context,
+        ctx: BatchContext,
         bodies: Any,
         key_values: bool,
         apply: Callable[[Entity, Entity, str], changes.AttributeOutcome],
@@ -375,7 +492,7 @@ class Broker:
     ) -> BatchResult:
         result = BatchResult()
 
-        def parse(body: Any) -> Entity:
+        def parse(body: Any, ctx: Context) -> Entity:
             if not isinstance(body, dict):
                 raise BadRequestData("Each entity must be a JSON object")
             entity_id = check_entity_id(body.get("id", body.get("@id")))
@@ -391,30 +508,33 @@ class Broker:
 
         def run(tx: Transaction) -> BatchResult:
             existing = tx.get_many([e["id"] for e in entities])
+            final: dict[str, Entity] = {}
             for entity in entities:
                 entity_id = entity["id"]
                 current = existing.get(entity_id)
                 if current is None:
                     result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
                     continue
+                changed = copy.deepcopy(current)
                 try:
-                    outcome = apply(current, entity, stamp)
+                    outcome = apply(changed, entity, stamp)
                 except NgsiLdError as error:
                     result.fail(entity_id, error)
                     continue
-                tx.replace(current)
+                existing[entity_id] = final[entity_id] = changed
                 if outcome.complete:
                     result.success.append(entity_id)
                 else:
                     names = ", ".join(name for name, _ in outcome.not_updated)
                     result.fail(entity_id, BadRequestData(f"Not updated: {names}"))
+            for stored in final.values():
+                tx.replace(stored)
             return result
 
         return await self._change(tenant, run) if entities else result
 
     async def batch_delete(self, tenant: str, ids: Any) -> BatchResult:
-        if not isinstance(ids, list):
-            raise BadRequestData("A batch delete needs a JSON array of entity ids")
+        _check_batch(ids)
         result = BatchResult()
         valid: list[str] = []
         for entity_id in ids:
@@ -479,6 +599,8 @@ class Broker:
         if key in self.loader.local:
             raise BadRequestData(f"{key} is built in or from the context folder and cannot be deleted")
         found = await self.store.get_context(key)
+        if found is None and reload:
+            raise BadRequestData(f"No cached @context {key} to reload")
         if found is None:
             raise ResourceNotFound(f"No @context {key}")
         if reload:
@@ -492,6 +614,14 @@ class Broker:
         await self.store.delete_context(found.id)
         self.loader.forget(found.url)
         self.contexts.forget(found.url)
+
+
+def _check_batch(items: Any) -> None:
+    """A batch is a non-empty JSON array without nulls (clause 5.6.7.4); else the whole request fails."""
+    if not isinstance(items, list):
+        raise BadRequestData("A batch operation needs a JSON array")
+    if not items or any(item is None for item in items):
+        raise BadRequestData("A batch operation needs a non-empty array without null items")
 
 
 def _attributes_only(body: Any) -> Any:

@@ -49,14 +49,13 @@ def _reject_nulls(iri: str, instances: list[Instance]) -> None:
 
 
 def new_entity(entity: Entity, now: str) -> Entity:
+    """Stamp a parsed entity as created now (parsing a whole entity never yields nulls)."""
     entity["createdAt"] = now
     entity["modifiedAt"] = now
     for key, instances in entity.items():
-        if key in ENTITY_MEMBERS:
-            continue
-        _reject_nulls(key, instances)
-        for instance in instances:
-            stamp(instance, now, now)
+        if key not in ENTITY_MEMBERS:
+            for instance in instances:
+                stamp(instance, now, now)
     return entity
 
 
@@ -103,17 +102,19 @@ def append_attributes(
 
 
 def update_attributes(entity: Entity, attributes: Attributes, now: str) -> AttributeOutcome:
-    """PATCH /entities/{id}/attrs: replace attributes that exist; report those that do not."""
+    """PATCH /entities/{id}/attrs: replace the instances that exist, add the others (as the ETSI test
+    suite expects, TP 011_01_03 and 558_01_04), delete those given the NGSI-LD Null."""
     outcome = AttributeOutcome()
     for iri, instances in attributes.items():
-        current = entity.get(iri)
-        if current is None:
-            outcome.not_updated.append((iri, "attribute does not exist"))
-            continue
+        current = entity.setdefault(iri, [])
         changed = False
         for instance in instances:
             position = _find(current, instance.get("datasetId"))
             if position is None:
+                # An instance with a new datasetId is added alongside the others (clause 5.5.8).
+                if not is_delete(instance) and instance.get("type"):
+                    current.append(stamp(instance, now, now))
+                    changed = True
                 continue
             if is_delete(instance):
                 del current[position]
@@ -124,15 +125,47 @@ def update_attributes(entity: Entity, attributes: Attributes, now: str) -> Attri
         if changed:
             outcome.updated.append(iri)
         else:
-            outcome.not_updated.append((iri, "no instance with that datasetId exists"))
+            outcome.not_updated.append((iri, "no instance to delete with that datasetId exists"))
         if not current:
             del entity[iri]
     _touch(entity, outcome, now)
     return outcome
 
 
-def merge_instance(old: Instance, fragment: Instance, now: str) -> Instance:
-    """Merge-patch one instance: members given replace, sub-attributes merge, nulls delete."""
+def update_scopes(entity: Entity, scopes: list[str], now: str, outcome: AttributeOutcome) -> None:
+    """Update Attributes with a scope (TP 011_05): replaces existing scopes, adds none."""
+    if "scope" not in entity:
+        outcome.not_updated.append(("scope", "the entity has no scope to update"))
+        return
+    entity["scope"] = list(scopes)
+    entity["modifiedAt"] = now
+    outcome.updated.append("scope")
+
+
+def add_types(entity: Entity, types: list[str], now: str) -> None:
+    """Types given to an update are added to the entity's types (clause 4.16)."""
+    added = [t for t in types if t not in entity["type"]]
+    if added:
+        entity["type"] = entity["type"] + added
+        entity["modifiedAt"] = now
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 merge of a value, with the NGSI-LD Null (or JSON null) removing a member."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None or value == NULL_URI:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def merge_instance(old: Instance, fragment: Instance, now: str, *, merge_values: bool = False) -> Instance:
+    """Merge-patch one instance: members given replace, sub-attributes merge, nulls delete. With
+    `merge_values` (Merge Entity, clause 5.5.12) an object value is merged into the old one."""
     merged = dict(old)
     new_kind = fragment.get("type")
     if new_kind and new_kind != old.get("type"):
@@ -143,12 +176,14 @@ def merge_instance(old: Instance, fragment: Instance, now: str) -> Instance:
     for key, value in fragment.items():
         if key in ("type", "createdAt", "modifiedAt"):
             continue
-        if key in INSTANCE_MEMBERS:
+        if key == "value" and merge_values and isinstance(value, dict) and merged.get("type") == "Property":
+            merged[key] = merge_patch(old.get(key) if old.get("type") == "Property" else None, value)
+        elif key in INSTANCE_MEMBERS:
             merged[key] = value
         elif isinstance(value, dict) and is_delete(value):
             merged.pop(key, None)
         elif key in merged and isinstance(merged[key], dict):
-            merged[key] = merge_instance(merged[key], value, now)
+            merged[key] = merge_instance(merged[key], value, now, merge_values=merge_values)
         else:
             if not value.get("type"):
                 raise BadRequestData(f"Sub-attribute {key} does not exist and needs a type and value")
@@ -173,20 +208,27 @@ def merge_entity(entity: Entity, attributes: Attributes, now: str, types: list[s
             elif position is None:
                 if not instance.get("type"):
                     raise BadRequestData(f"Attribute {iri} does not exist and needs a type and value")
+                if instance.get("type") == "Property" and isinstance(instance.get("value"), dict):
+                    instance["value"] = merge_patch(None, instance["value"])
                 current.append(stamp(instance, now, now))
             else:
-                current[position] = merge_instance(current[position], instance, now)
+                current[position] = merge_instance(current[position], instance, now, merge_values=True)
         if not current:
             del entity[iri]
     entity["modifiedAt"] = now
 
 
-def partial_update(entity: Entity, iri: str, fragment: Instance, now: str) -> None:
-    """PATCH /entities/{id}/attrs/{attr}: merge the fragment into the instance with its datasetId."""
+def partial_update(
+    entity: Entity, iri: str, fragment: Instance, now: str, *, given_type: str | None = None
+) -> None:
+    """PATCH /entities/{id}/attrs/{attr}: merge the fragment into the instance with its datasetId.
+    A `given_type` (the type the client wrote) must be the instance's own (TP 012_02_03)."""
     current = entity.get(iri)
     position = None if current is None else _find(current, fragment.get("datasetId"))
     if current is None or position is None:
         raise ResourceNotFound(f"Entity {entity['id']} has no attribute {iri} with that datasetId")
+    if given_type is not None and given_type != current[position].get("type"):
+        raise BadRequestData(f"Attribute {iri} is a {current[position].get('type')}, not a {given_type}")
     if is_delete(fragment):
         del current[position]
         if not current:
@@ -222,6 +264,23 @@ def delete_attribute(entity: Entity, iri: str, dataset_id: str | None, delete_al
         del current[position]
         if not current:
             del entity[iri]
+    entity["modifiedAt"] = now
+
+
+def append_scopes(entity: Entity, scopes: list[str], now: str, *, overwrite: bool) -> None:
+    """Append Attributes with a scope (clause 5.6.3): replace the scopes, or with noOverwrite add them."""
+    if overwrite or "scope" not in entity:
+        entity["scope"] = list(scopes)
+    else:
+        entity["scope"] = entity["scope"] + [s for s in scopes if s not in entity["scope"]]
+    entity["modifiedAt"] = now
+
+
+def delete_scope(entity: Entity, now: str) -> None:
+    """Delete Attribute on `scope` (clause 5.6.5.4) removes the entity's scopes."""
+    if "scope" not in entity:
+        raise ResourceNotFound(f"Entity {entity['id']} has no scope")
+    del entity["scope"]
     entity["modifiedAt"] = now
 
 

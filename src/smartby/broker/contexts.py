@@ -21,7 +21,8 @@ import httpx
 import orjson
 
 from smartby.ngsild.context import LoaderFailed
-from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.entity import check_nesting
+from smartby.ngsild.errors import BadRequestData, InvalidRequest
 from smartby.ngsild.timestamps import format_datetime, now
 from smartby.store.base import Store, StoredContext
 
@@ -127,18 +128,27 @@ class ContextLoader:
                 headers={"Accept": "application/ld+json, application/json;q=0.9"},
             )
             response.raise_for_status()
-            document = orjson.loads(response.content)
-        except (httpx.HTTPError, orjson.JSONDecodeError) as error:
+        except httpx.HTTPError as error:
             raise LoaderFailed(str(error) or type(error).__name__) from None
+        # Retrieved but not a JSON-LD context: the @context is invalid, not unavailable (5.5.6).
+        try:
+            document = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise BadRequestData(f"The @context at {url} is not valid JSON") from None
         if not isinstance(document, dict) or "@context" not in document:
-            raise LoaderFailed(f"{url} holds no @context")
+            raise BadRequestData(f"The document at {url} holds no @context")
         return document
 
 
 def check_context_document(document: Any) -> Any:
     """A body POSTed to /jsonldContexts: an object with an @context that is an object or array."""
     if not isinstance(document, dict) or "@context" not in document:
-        raise BadRequestData("A context document must be a JSON object with an @context member")
-    if not isinstance(document["@context"], dict | list):
-        raise BadRequestData("The @context of a hosted context must be an object or an array")
+        raise InvalidRequest("A context document must be a JSON object with an @context member")
+    check_nesting("A context document", document)
+    context = document["@context"]
+    items = context if isinstance(context, list) else [context]
+    if not isinstance(context, dict | list) or not all(isinstance(item, dict | str) for item in items):
+        raise BadRequestData(
+            "The @context of a hosted context must be an object or an array of objects and URLs"
+        )
     return document

@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartby.ngsild.context import Context
-from smartby.ngsild.entity import check_entity_id
+from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json, parse_geo_query
-from smartby.ngsild.query import parse_q
+from smartby.ngsild.query import And, Compare, Expr, InList, Literal, Or, parse_q
 from smartby.ngsild.scope import parse_scope_query
-from smartby.ngsild.typequery import parse_type_query
+from smartby.ngsild.typequery import TypeExpr, parse_type_query
 from smartby.store.base import EntityQuery, EntitySelector
 
 ENTITY_MEMBER_NAMES = frozenset({"id", "type", "scope", "createdAt", "modifiedAt"})
+SYSTEM_NAMES = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt"})
+TYPE_WILDCARD = "*"
+"""`type=*`: every entity type (Table 6.4.3.2-1)."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,57 @@ def selector(
 ) -> EntitySelector:
     return EntitySelector(
         ids=tuple(check_entity_id(i) for i in ids),
-        id_pattern=check_pattern(id_pattern) if id_pattern is not None else None,
-        types=parse_type_query(types).map_names(ctx.expand) if types is not None else None,
+        id_pattern=check_pattern(id_pattern) if id_pattern is not None and not ids else None,
+        types=type_query(ctx, types) if types is not None and types != TYPE_WILDCARD else None,
     )
+
+
+def type_query(ctx: Context, types: str) -> TypeExpr:
+    return parse_type_query(types).map_names(ctx.expand)
+
+
+def narrows(q: str | None, attrs: Sequence[str] | None) -> bool:
+    """Whether `q` or `attrs` restricts a query by at least one non-system attribute (5.7.2.4)."""
+    if attrs and any(name not in SYSTEM_NAMES for name in attrs):
+        return True
+    return q is not None and any(name not in SYSTEM_NAMES for name in parse_q(q).attributes())
+
+
+JOINS = ("inline", "flat", "@none")
+MAX_JOIN_LEVEL = 10
+
+
+def join_of(join: str | None, level: str | int | None) -> tuple[str | None, int]:
+    """Linked Entity Retrieval (clause 4.5.23): the join kind (None: none) and how many hops."""
+    if join is not None and join not in JOINS:
+        raise BadRequestData(f"join must be one of {', '.join(JOINS)}")
+    hops = 1
+    if level is not None:
+        text = str(level)
+        if isinstance(level, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_JOIN_LEVEL:
+            raise BadRequestData(f"joinLevel must be a whole number from 1 to {MAX_JOIN_LEVEL}")
+        hops = int(text)
+    return (None if join == "@none" else join), hops
+
+
+def relationship_targets(entity: Entity) -> set[str]:
+    """The entity ids the Relationships and ListRelationships of an entity point at."""
+    targets: set[str] = set()
+    for key, instances in entity.items():
+        if key in ENTITY_MEMBER_NAMES or not isinstance(instances, list):
+            continue
+        for instance in instances:
+            if instance.get("type") == "Relationship":
+                value = instance.get("object")
+                targets.update(value if isinstance(value, list) else [value])
+            elif instance.get("type") == "ListRelationship":
+                targets.update(item.get("object") for item in instance.get("objectList", []))
+    return {t for t in targets if isinstance(t, str)}
+
+
+def check_csf(csf: str) -> None:
+    """A context source filter has the q grammar; smartby has no context sources to apply it to."""
+    parse_q(csf)
 
 
 def entity_query(
@@ -57,8 +108,11 @@ def entity_query(
     limit: int,
     offset: int = 0,
     count: bool = False,
+    expand_values: Sequence[str] = (),
 ) -> EntityQuery:
     expr = parse_q(q).map_names(ctx.expand) if q is not None else None
+    if expr is not None and expand_values:
+        expr = _expand_values(expr, {ctx.expand(name) for name in expand_values}, ctx)
     if expr is not None:
         for regex in _patterns(expr):
             check_pattern(regex)
@@ -74,6 +128,24 @@ def entity_query(
         offset=offset,
         count=count,
     )
+
+
+def _expand_values(expr: Expr, names: set[str], ctx: Context) -> Expr:
+    """`expandValues` (clause 4.9): the string values compared with these attributes are terms,
+    expanded with the @context before the query runs (as VocabProperty values are stored)."""
+    if isinstance(expr, And | Or):
+        return type(expr)(tuple(_expand_values(term, names, ctx) for term in expr.terms))
+    if isinstance(expr, Compare) and expr.path.attr in names:
+        return dataclasses.replace(expr, value=_expanded(expr.value, ctx))
+    if isinstance(expr, InList) and expr.path.attr in names:
+        return dataclasses.replace(expr, values=tuple(_expanded(v, ctx) for v in expr.values))
+    return expr
+
+
+def _expanded(literal: Literal, ctx: Context) -> Literal:
+    if literal.kind not in ("string", "uri") or not isinstance(literal.value, str):
+        return literal
+    return Literal("string", ctx.expand(literal.value))
 
 
 def _patterns(expr: Any) -> list[str]:
@@ -106,6 +178,8 @@ def selection(
     def expand(name: str) -> str:
         return name if name in ENTITY_MEMBER_NAMES else ctx.expand(name)
 
+    if attrs is not None and (pick is not None or omit is not None):
+        raise BadRequestData("attrs cannot be combined with pick or omit (use pick alone)")
     picked: set[str] | None = None
     if attrs is not None:
         picked = {"id", "type", "scope"} | {expand(a) for a in attrs}

@@ -8,6 +8,7 @@ I/O of its own.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,6 +31,7 @@ CORE_CONTEXT_ALIASES = frozenset(
     }
 )
 DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
+_ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+")
 
 DocumentLoader = Callable[[str], Any]
 """Takes a URL, returns the JSON document found there (an object with an "@context" member)."""
@@ -78,7 +80,7 @@ class Context:
         try:
             iri = self._processor._expand_iri(self._active, term, vocab=True)
         except jsonld.JsonLdError as error:
-            raise BadRequestData(f"Cannot expand {term!r}: {error}") from None
+            raise BadRequestData(f"Cannot expand {term!r}: {_describe(error)}") from None
         if not isinstance(iri, str) or ":" not in iri or iri.startswith("@"):
             raise BadRequestData(f"{term!r} does not expand to an IRI with the given @context")
         if len(self._expanded) < 100_000:
@@ -158,6 +160,9 @@ class ContextResolver:
             active = self._processor.process_context(self._processor._get_initial_context({}), local, options)
         except jsonld.JsonLdError as error:
             raise self._error_for(error) from None
+        except ValueError as error:
+            # PyLD reports a relative IRI it cannot resolve (e.g. in "@import") as a ValueError.
+            raise BadRequestData(f"Invalid @context: {error}") from None
         except RecursionError:
             raise BadRequestData("The @context nests too deeply") from None
         return Context(key, source, active, self._processor)
@@ -173,10 +178,14 @@ class ContextResolver:
             if isinstance(item, str):
                 if not item:
                     raise BadRequestData("An @context URL is empty")
+                if not _ABSOLUTE_URL.fullmatch(item):
+                    raise BadRequestData(f"An @context URL must be an absolute URL, not {item!r}")
                 if item in CORE_CONTEXT_ALIASES:
                     continue
                 layers.append(item)
             elif isinstance(item, dict):
+                if any(isinstance(term, dict) and "@context" in term for term in item.values()):
+                    raise BadRequestData("A user @context shall not contain scoped contexts (clause 5.5.7)")
                 layers.append(item)
             else:
                 raise BadRequestData("An @context must be a URL, an object or an array of them")
@@ -189,7 +198,7 @@ class ContextResolver:
         except LoaderFailed as error:
             raise LdContextNotAvailable(f"The @context {url} could not be retrieved: {error}") from None
         if not isinstance(document, dict) or "@context" not in document:
-            raise LdContextNotAvailable(f"The document at {url} holds no @context")
+            raise BadRequestData(f"The document at {url} holds no @context")
         return {"contextUrl": None, "documentUrl": url, "document": document}
 
     @staticmethod
@@ -199,4 +208,11 @@ class ContextResolver:
             if isinstance(cause, LdContextNotAvailable | BadRequestData | InvalidRequest):
                 return cause
             cause = getattr(cause, "cause", None) or getattr(cause, "__cause__", None)
-        return BadRequestData(f"Invalid @context: {error}")
+        return BadRequestData(f"Invalid @context: {_describe(error)}")
+
+
+def _describe(error: Exception) -> str:
+    """A JSON-LD error's message and code, without PyLD's dump of the context it was processing."""
+    message = str(error.args[0]) if error.args else type(error).__name__
+    code = getattr(error, "code", None)
+    return f"{message} ({code})" if code else message

@@ -28,8 +28,11 @@ VocabProperty in "vocab" (expanded IRI or list), ListProperty in "valueList", Li
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any, Literal
+
+import orjson
 
 from smartby.ngsild.context import Context
 from smartby.ngsild.errors import BadRequestData
@@ -71,6 +74,38 @@ INSTANCE_MEMBERS = frozenset(
         "objectType",
         "lang",
         "instanceId",
+        "valueType",
+        "entityIdSealed",
+        "entityTypeSealed",
+    }
+)
+# Members an attribute never carries on input: output-only and Linked Entity members (4.5.2.2, 4.5.3.2).
+PROHIBITED_MEMBERS = frozenset(
+    {
+        "previousValue",
+        "previousObject",
+        "previousLanguageMap",
+        "previousVocab",
+        "previousValueList",
+        "previousObjectList",
+        "previousJson",
+        "entity",
+        "entityList",
+    }
+)
+# The non-reified members only the ngsildproof Property may carry (4.5.2.2).
+SEALED_MEMBERS = frozenset({"entityIdSealed", "entityTypeSealed"})
+PROOF_NAME = "ngsildproof"
+# Attribute types that never carry a unitCode (4.5.3.2, 4.5.24.2).
+UNITLESS = frozenset(
+    {"Relationship", "ListRelationship", "JsonProperty", "LanguageProperty", "VocabProperty"}
+)
+# The core GeoProperties (4.7.1): whatever their value, they are GeoProperties.
+GEO_NAMES = frozenset(
+    {
+        "https://uri.etsi.org/ngsi-ld/location",
+        "https://uri.etsi.org/ngsi-ld/observationSpace",
+        "https://uri.etsi.org/ngsi-ld/operationSpace",
     }
 )
 
@@ -95,10 +130,18 @@ VALUE_MEMBER = {
 # In the concise form an attribute's type is inferred from the member that holds its value.
 TYPE_BY_MEMBER = {member: kind for kind, member in VALUE_MEMBER.items() if kind != "GeoProperty"}
 
+_NAME = re.compile(r"[^\W\d_]\w*")
+"""A name without a prefix (4.6.2): a Unicode letter, then letters, digits and underscores."""
+# Characters that render invisibly or ambiguously: never part of an identifier (4.5.1).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+_FILLERS = frozenset({0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0})
 _FORBIDDEN_NAME_CHARS = frozenset("<>\"'=;()&?\\ \t\n\r")
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*$")
 
 _MAX_DEPTH = 16
+_MAX_VALUE_DEPTH = 64
+"""How deep a value may nest arrays and objects: deeper JSON cannot be stored (orjson writes 255
+levels) and is no real data."""
 
 Form = Literal["normalized", "concise", "keyValues"]
 ENTITY_INPUT_MEMBERS = frozenset(
@@ -108,7 +151,23 @@ ENTITY_INPUT_MEMBERS = frozenset(
 
 def is_uri(text: object) -> bool:
     """An absolute URI as NGSI-LD requires for entity ids, datasetIds and relationship objects."""
-    return isinstance(text, str) and len(text) <= 2048 and _URI_SCHEME.match(text) is not None
+    return (
+        isinstance(text, str)
+        and len(text) <= 2048
+        and _URI_SCHEME.match(text) is not None
+        and (text.isprintable() if text.isascii() else not any(_invisible(ch) for ch in text))
+    )
+
+
+def _invisible(ch: str) -> bool:
+    code = ord(ch)
+    return (
+        unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+        or 0xFE00 <= code <= 0xFE0F
+        or 0xE0100 <= code <= 0xE01EF
+        or 0x180B <= code <= 0x180F
+        or code in _FILLERS
+    )
 
 
 def check_entity_id(value: object, what: str = "Entity id") -> str:
@@ -116,6 +175,8 @@ def check_entity_id(value: object, what: str = "Entity id") -> str:
         raise BadRequestData(f"{what} must be a non-empty string (a URI)")
     if not is_uri(value):
         raise BadRequestData(f"{what} must be a URI: {value!r}")
+    if value == NULL_URI:
+        raise BadRequestData(f"{what} cannot be the NGSI-LD Null {NULL_URI}")
     return value
 
 
@@ -123,8 +184,12 @@ def check_name(name: object) -> str:
     """An attribute name or entity type as given by a client (before expansion)."""
     if not isinstance(name, str) or not name:
         raise BadRequestData("An attribute name must be a non-empty string")
-    if len(name) > 1024 or any(c in _FORBIDDEN_NAME_CHARS for c in name) or not name.isprintable():
+    if len(name) > 1024 or not _FORBIDDEN_NAME_CHARS.isdisjoint(name) or not name.isprintable():
         raise BadRequestData(f"Invalid attribute name: {name!r}")
+    if ":" not in name and not _NAME.fullmatch(name):
+        raise BadRequestData(
+            f"Invalid name {name!r}: a name starts with a letter and holds only letters, digits and _"
+        )
     return name
 
 
@@ -191,6 +256,8 @@ def parse_attributes(
     for name, raw in fragment.items():
         if name in ENTITY_INPUT_MEMBERS:
             continue
+        if name in INSTANCE_MEMBERS or name in PROHIBITED_MEMBERS:
+            raise BadRequestData(f"{name} is an NGSI-LD core member and cannot name an attribute")
         iri = ctx.expand(check_name(name))
         if iri in attributes:
             raise BadRequestData(f"Attribute {name} is given twice")
@@ -211,8 +278,8 @@ def parse_attribute(
 ) -> list[Instance]:
     """One attribute: a single instance, or an array of instances told apart by datasetId."""
     if key_values:
-        return [_instance_from_value(name, raw, allow_null)]
-    if isinstance(raw, list) and raw and all(_looks_like_instance(item) for item in raw):
+        instances = [_instance_from_value(name, raw, allow_null)]
+    elif isinstance(raw, list) and raw and all(_looks_like_instance(item) for item in raw):
         instances = [parse_instance(name, item, ctx, allow_null=allow_null, partial=partial) for item in raw]
         seen: set[str | None] = set()
         for instance in instances:
@@ -221,8 +288,14 @@ def parse_attribute(
                 label = f"datasetId {dataset}" if dataset else "the default instance (no datasetId)"
                 raise BadRequestData(f"Attribute {name} has {label} more than once")
             seen.add(dataset)
-        return instances
-    return [parse_instance(name, raw, ctx, allow_null=allow_null, partial=partial)]
+    else:
+        instances = [parse_instance(name, raw, ctx, allow_null=allow_null, partial=partial)]
+    if ctx.expand(name) in GEO_NAMES:
+        for instance in instances:
+            kind = instance.get("type")
+            if kind not in (None, "GeoProperty") and instance.get("value") != NULL_URI:
+                raise BadRequestData(f"{name} is a GeoProperty, not a {kind}")
+    return instances
 
 
 def _looks_like_instance(item: object) -> bool:
@@ -234,7 +307,8 @@ def _looks_like_instance(item: object) -> bool:
 def _is_geometry(value: object) -> bool:
     return (
         isinstance(value, dict)
-        and value.get("type") in GEOJSON_TYPES
+        and isinstance(value.get("type"), str)
+        and value["type"] in GEOJSON_TYPES
         and ("coordinates" in value or "geometries" in value)
     )
 
@@ -244,9 +318,53 @@ def _instance_from_value(name: str, value: object, allow_null: bool) -> Instance
         if allow_null:
             return {"type": "Property", "value": NULL_URI}
         raise BadRequestData(f"Attribute {name} has a null value")
+    check_nesting(f"The value of {name}", value)
+    if not allow_null and holds_null(value):
+        raise BadRequestData(f"The value of {name} holds the NGSI-LD Null {NULL_URI}")
     if _is_geometry(value):
-        return {"type": "GeoProperty", "value": validate_geometry(value)}
+        return {"type": "GeoProperty", "value": _geometry(name, value)}
     return {"type": "Property", "value": value}
+
+
+def check_nesting(what: str, value: object) -> None:
+    """Reject a value that nests arrays and objects more than _MAX_VALUE_DEPTH deep; `what` names it."""
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            if level > _MAX_VALUE_DEPTH:
+                raise BadRequestData(f"{what} nests arrays and objects more than {_MAX_VALUE_DEPTH} deep")
+            pending.extend(
+                (child, level + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+
+
+def holds_null(value: object) -> bool:
+    """Whether the NGSI-LD Null appears anywhere inside a compound value (5.5.4)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        for child in item.values() if isinstance(item, dict) else item if isinstance(item, list) else ():
+            if child == NULL_URI:
+                return True
+            pending.append(child)
+    return False
+
+
+def _geometry(name: str, value: object) -> Any:
+    """A GeoProperty value: a GeoJSON geometry other than GeometryCollection (4.6.3), given as an
+    object or as a string holding its JSON encoding (4.7.2)."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise BadRequestData(f"GeoProperty {name} is a string that is not a JSON geometry") from None
+    if isinstance(value, dict) and value.get("type") == "GeometryCollection":
+        raise BadRequestData(f"GeoProperty {name}: GeometryCollection is not a supported value")
+    try:
+        return validate_geometry(value)
+    except BadRequestData as error:
+        raise BadRequestData(f"GeoProperty {name}: {error.detail}") from None
 
 
 def parse_instance(
@@ -281,7 +399,7 @@ def parse_instance(
         kind = inferred
     elif kind not in ATTRIBUTE_TYPES:
         if _is_geometry(raw):
-            return {"type": "GeoProperty", "value": validate_geometry(raw)}
+            return {"type": "GeoProperty", "value": _geometry(name, raw)}
         raise BadRequestData(f"Attribute {name} has an unknown type {kind!r}")
     member = VALUE_MEMBER[kind]
     if member not in raw:
@@ -310,28 +428,50 @@ def _members(
     member = VALUE_MEMBER[kind] if kind is not None else None
     if kind is not None and member is not None:
         raw_value = raw[member]
-        if raw_value is None or raw_value == NULL_URI:
+        if raw_value is None or raw_value == NULL_URI or raw_value == {"@none": NULL_URI}:
             if not allow_null:
                 raise BadRequestData(f"Attribute {name} has a null {member}")
             instance[member] = NULL_URI
         else:
+            check_nesting(f"The {member} of {name}", raw_value)
+            if not allow_null and holds_null(raw_value):
+                raise BadRequestData(f"The {member} of {name} holds the NGSI-LD Null {NULL_URI}")
             instance[member] = _check_value(name, kind, raw_value, ctx)
     for key, sub in raw.items():
         if key in ("type", member):
             continue
         if key == "observedAt":
-            if not isinstance(sub, str):
-                raise BadRequestData(f"observedAt of {name} must be a date-time string")
+            if not isinstance(sub, str) or not sub.endswith("Z"):
+                raise BadRequestData(f"observedAt of {name} must be a UTC date-time string ending in Z")
             instance["observedAt"] = normalize_datetime(sub, f"observedAt of {name}")
         elif key == "unitCode":
             if not isinstance(sub, str) or not sub:
                 raise BadRequestData(f"unitCode of {name} must be a non-empty string")
+            if kind in UNITLESS:
+                raise BadRequestData(f"{name} is a {kind} and cannot have a unitCode")
             instance["unitCode"] = sub
         elif key == "datasetId":
-            instance["datasetId"] = check_entity_id(sub, f"datasetId of {name}")
+            if sub != "@none":
+                instance["datasetId"] = check_entity_id(sub, f"datasetId of {name}")
+        elif key == "valueType":
+            if not isinstance(sub, str) or not sub:
+                raise BadRequestData(f"valueType of {name} must be a non-empty string")
+            if kind == "LanguageProperty" and sub != "langString":
+                raise BadRequestData(f"valueType of LanguageProperty {name} must be langString")
+            instance["valueType"] = sub
+        elif key in SEALED_MEMBERS:
+            if name != PROOF_NAME:
+                raise BadRequestData(f"{key} is only allowed on the {PROOF_NAME} Property, not on {name}")
+            if not isinstance(sub, str) or not sub:
+                raise BadRequestData(f"{key} of {PROOF_NAME} must be a string")
+            instance[key] = ctx.expand(check_name(sub)) if key == "entityTypeSealed" else sub
+        elif key == "@context":
+            raise BadRequestData(f"Attribute {name} carries an embedded @context")
+        elif key in PROHIBITED_MEMBERS:
+            raise BadRequestData(f"Attribute {name} cannot have the output-only member {key!r}")
         elif key == "objectType" and kind in ("Relationship", "ListRelationship", None):
             instance["objectType"] = parse_types(sub, ctx)
-        elif key in ("createdAt", "modifiedAt", "deletedAt", "instanceId", "@context", "lang"):
+        elif key in ("createdAt", "modifiedAt", "deletedAt", "instanceId", "lang"):
             continue
         elif key in INSTANCE_MEMBERS:
             raise BadRequestData(f"Attribute {name} ({kind or 'fragment'}) cannot have a {key!r} member")
@@ -344,7 +484,7 @@ def _members(
 
 def _check_value(name: str, kind: str, value: Any, ctx: Context) -> Any:
     if kind == "GeoProperty":
-        return validate_geometry(value)
+        return _geometry(name, value)
     if kind == "Relationship":
         targets = value if isinstance(value, list) else [value]
         if not targets or not all(is_uri(t) for t in targets):
@@ -355,7 +495,7 @@ def _check_value(name: str, kind: str, value: Any, ctx: Context) -> Any:
             raise BadRequestData(f"LanguageProperty {name} needs a languageMap object")
         for tag, text in value.items():
             texts = text if isinstance(text, list) else [text]
-            if not tag or not all(isinstance(t, str) for t in texts):
+            if not tag or not texts or not all(isinstance(t, str) for t in texts):
                 raise BadRequestData(f"languageMap of {name} must map language tags to strings")
         return value
     if kind == "VocabProperty":
@@ -378,6 +518,13 @@ def _check_value(name: str, kind: str, value: Any, ctx: Context) -> Any:
                 raise BadRequestData(f"objectList of {name} must hold URIs")
             objects.append({"object": target})
         return objects
+    if kind == "JsonProperty":
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, dict) for item in items):
+            raise BadRequestData(f"JsonProperty {name} needs a JSON object (or array of objects) as json")
+        return value
+    if name == PROOF_NAME and not isinstance(value, dict):
+        raise BadRequestData(f"The value of {PROOF_NAME} must be a proof object")
     return value
 
 
@@ -413,16 +560,33 @@ class LanguagePreference:
         self.tags = [tag for _, _, tag in sorted(ranked)]
 
     def choose(self, language_map: dict[str, Any]) -> tuple[str, Any] | None:
-        for tag in self.tags:
-            if tag == "*":
+        """The best entry: tags compare case-insensitively, a range matches longer tags it prefixes
+        and falls back to its own truncations (RFC 4647 lookup); then @none, then any language."""
+        lowered = {tag.lower(): tag for tag in language_map}
+        for wanted in self.tags:
+            if wanted == "*":
                 break
-            if tag in language_map:
-                return tag, language_map[tag]
+            found = _lookup(wanted.lower(), lowered)
+            if found is not None:
+                return found, language_map[found]
         if "@none" in language_map:
             return "@none", language_map["@none"]
         for tag, text in language_map.items():
             return tag, text
         return None
+
+
+def _lookup(wanted: str, lowered: dict[str, str]) -> str | None:
+    if wanted in lowered:
+        return lowered[wanted]
+    for tag, original in lowered.items():
+        if tag.startswith(wanted + "-"):
+            return original
+    while "-" in wanted:
+        wanted = wanted.rsplit("-", 1)[0]
+        if wanted in lowered:
+            return lowered[wanted]
+    return None
 
 
 class Renderer:
@@ -471,11 +635,17 @@ class Renderer:
                 instances = [i for i in instances if i.get("datasetId") in self.dataset_ids]
                 if not instances:
                     continue
-            rendered = [self.instance(i) for i in instances]
-            out[self.ctx.compact(iri)] = rendered[0] if len(rendered) == 1 else rendered
+            name = self.ctx.compact(iri)
+            if self.form == "keyValues" and len(instances) > 1:
+                out[name] = {"dataset": {i.get("datasetId", "@none"): self.instance(i) for i in instances}}
+                continue
+            rendered = [self.instance(i, alone=len(instances) == 1) for i in instances]
+            out[name] = rendered[0] if len(rendered) == 1 else rendered
         return out
 
-    def instance(self, instance: Instance) -> Any:
+    def instance(self, instance: Instance, *, alone: bool = True) -> Any:
+        """One instance in the chosen form. In concise form an instance that is `alone` (not one of a
+        multi-attribute's array) and holds nothing but a simple value renders as that value."""
         if self.form == "keyValues":
             return self._simple_value(instance)
         kind = instance["type"]
@@ -489,6 +659,8 @@ class Renderer:
                 continue
             if key == "vocab":
                 out["vocab"] = self._compact_vocab(value)
+            elif key == "entityTypeSealed":
+                out[key] = self.ctx.compact(value)
             elif key == "objectType":
                 compacted = [self.ctx.compact(t) for t in value]
                 out["objectType"] = compacted[0] if len(compacted) == 1 else compacted
@@ -503,7 +675,7 @@ class Renderer:
                 out[key] = value
             else:
                 out[self.ctx.compact(key)] = self.instance(value)
-        if self.form == "concise":
+        if self.form == "concise" and alone:
             return self._concise(kind, out)
         return out
 
@@ -523,7 +695,9 @@ class Renderer:
                 return chosen[1] if chosen else None
             return {"languageMap": language_map}
         if kind == "VocabProperty":
-            return self._compact_vocab(instance["vocab"])
+            return {"vocab": self._compact_vocab(instance["vocab"])}
+        if kind == "JsonProperty":
+            return {"json": instance["json"]}
         return instance_value(instance)
 
     def _compact_vocab(self, value: Any) -> Any:
@@ -536,7 +710,8 @@ class Renderer:
         properties = self.entity(entity)
         feature_id = properties.pop("id", entity["id"])
         geometry = None
-        for instance in entity.get(geometry_property, []):
+        instances = entity.get(geometry_property, [])
+        for instance in sorted(instances, key=lambda i: "datasetId" in i):
             if instance.get("type") == "GeoProperty":
                 geometry = instance["value"]
                 break

@@ -330,9 +330,11 @@ def _parse_georel(text: str) -> tuple[str, float | None, float | None]:
                 "Invalid georel: near takes maxDistance==<metres> and/or minDistance==<metres>, "
                 f"got {_quote(modifier)}"
             )
-        if name in distances:
-            raise BadRequestData(f"Invalid georel: {name} is given twice")
+        if distances:
+            raise BadRequestData("Invalid georel: near takes exactly one distance (clause 4.10)")
         distances[name] = _metres(number, name)
+        if distances[name] == 0:
+            raise BadRequestData(f"Invalid georel: {name} must be a positive number, not 0")
     if not distances:
         raise BadRequestData("Invalid georel: near needs maxDistance==<metres> or minDistance==<metres>")
     return relation, distances.get("maxDistance"), distances.get("minDistance")

@@ -80,7 +80,7 @@ def parse_attrs_list(text: str) -> list[str]:
     if not isinstance(text, str) or not text.strip():
         raise BadRequestData("The attribute list is empty")
     names: list[str] = []
-    for item in text.split(","):
+    for item in re.split(r"[,|]", text):
         name = item.strip()
         if not name:
             raise BadRequestData(f"The attribute list {text!r} has an empty item")
@@ -178,6 +178,9 @@ class AttrPath:
     def map_names(self, f: Callable[[str], str]) -> AttrPath:
         """The path with the attribute and sub-attribute names passed through `f`."""
         return AttrPath(f(self.attr), tuple(f(name) for name in self.subattrs), self.member, self.keys)
+
+
+_PLAIN = AttrPath("value")
 
 
 class Expr(abc.ABC):
@@ -450,6 +453,14 @@ def _candidates(entity: Entity, path: AttrPath) -> Iterator[tuple[Instance, list
         instances = [sub for instance in instances for sub in _as_instances(instance.get(name))]
     for instance in instances:
         yield instance, _leaves(_selected(instance, path))
+
+
+def instance_values(instance: Instance) -> list[Any]:
+    """The values a term on an attribute's plain path compares against, for one instance.
+
+    Stores that index attribute values index exactly these, so their filters agree with `matches`.
+    """
+    return _leaves(_selected(instance, _PLAIN))
 
 
 def _selected(instance: Instance, path: AttrPath) -> list[Any]:

@@ -10,6 +10,7 @@ its scopes does.
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ MAX_DEPTH = 32
 """How deeply parentheses may nest in a scope query."""
 
 _STRUCTURE = frozenset("();|,")
+_SCOPE_LEVEL = re.compile(r"[^\W\d_]\w*")
+"""ScopeLevel (clause 4.18): a Unicode letter, then letters, digits and underscores."""
 _FORBIDDEN_IN_LEVEL = frozenset("/#+();|,")
 
 
@@ -39,10 +42,10 @@ def validate_scope(scope: str) -> str:
     if not isinstance(scope, str):
         raise BadRequestData(f"A scope is a string, not {scope!r}")
     levels = _levels(scope)
-    if levels is None or not all(_valid_level(level) for level in levels):
+    if levels is None or not all(_SCOPE_LEVEL.fullmatch(level) for level in levels):
         raise BadRequestData(
-            f"Invalid scope {scope!r}: a scope is '/' followed by non-empty levels separated by '/',"
-            " without whitespace or any of # + ( ) ; | ,"
+            f"Invalid scope {scope!r}: a scope is '/' followed by levels separated by '/', each a letter"
+            " followed by letters, digits and _ (clause 4.18)"
         )
     return scope
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from smartby.ngsild.errors import BadRequestData
+
+_FRACTION = re.compile(r"[0-9]{2}:?[0-9]{2}:?[0-9]{2}[.,]([0-9]+)")
+"""The fraction of a second in a date-time's time part (before any UTC offset)."""
 
 
 def parse_datetime(text: str, what: str = "date-time") -> datetime:
@@ -29,8 +33,19 @@ def format_datetime(moment: datetime) -> str:
 
 
 def normalize_datetime(text: str, what: str = "date-time") -> str:
-    """Validate and re-render a date-time in the canonical UTC form."""
-    return format_datetime(parse_datetime(text, what))
+    """Validate and re-render a date-time in UTC with a `Z`, keeping the precision it was given:
+    `2020-02-24T23:00:00.173+01:00` becomes `2020-02-24T22:00:00.173Z` (at most microseconds).
+    """
+    try:
+        moment = parse_datetime(text, what).astimezone(UTC)
+    except OverflowError:
+        raise BadRequestData(f"{what} is out of range: {text!r}") from None
+    fraction = _FRACTION.search(text)
+    digits = min(len(fraction.group(1)), 6) if fraction else 0
+    whole = moment.replace(tzinfo=None).isoformat(timespec="seconds")
+    if digits:
+        return f"{whole}.{moment.microsecond:06d}"[: len(whole) + 1 + digits] + "Z"
+    return whole + "Z"
 
 
 def now() -> datetime:

@@ -24,8 +24,8 @@ from smartby.store.base import (
     Transaction,
     TypeInfo,
 )
-from smartby.store.sqlite.filters import compile_query
-from smartby.store.sqlite.rows import GEO_SLOTS, KIND_NAME, attribute_rows, geometries
+from smartby.store.sqlite.filters import SELECTIVE, compile_query
+from smartby.store.sqlite.rows import GEO_SLOTS, KIND_NAME, attribute_rows, geometry_slots
 from smartby.store.sqlite.writer import Writer
 
 T = TypeVar("T")
@@ -60,6 +60,7 @@ class Terms:
 
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
+        self.known: dict[str, int] = self._ids
         self._iris: dict[int, str] = {}
         self._lock = threading.Lock()
 
@@ -102,18 +103,39 @@ class Terms:
 
 
 class SQLiteTransaction(Transaction):
-    """A tenant's entities inside the writer's open transaction."""
+    """A tenant's entities inside the writer's open transaction.
+
+    Writes are buffered and sent with one executemany per table when the change is done (or
+    before the next read), so a batch of a thousand entities costs a handful of statements.
+    Entity keys are assigned here: the writer holds the database's write lock, so max(pk) + 1
+    cannot be taken by anyone else.
+    """
 
     def __init__(self, connection: sqlite3.Connection, tenant_id: int, terms: Terms) -> None:
         self._db = connection
         self._tenant = tenant_id
         self._terms = terms
         self._known: dict[str, tuple[int, Entity]] = {}
+        self._next_pk: int | None = None
+        self._new_entities: list[tuple[int, int, str, bytes]] = []
+        self._updated_entities: list[tuple[bytes, int]] = []
+        self._deleted_entities: list[tuple[int]] = []
+        self._new_types: list[tuple[int, int, int]] = []
+        self._deleted_types: list[tuple[int, int, int]] = []
+        self._new_attrs: list[tuple[int, int, int, int, float | None, str | None]] = []
+        self._deleted_attrs: list[tuple[int]] = []
+        self._new_geo: list[tuple[int, float, float, float, float, int]] = []
+        self._deleted_geo: list[tuple[int]] = []
 
     def _term(self, iri: str) -> int:
-        return self._terms.intern(self._db, iri)
+        term_id = self._terms.known.get(iri)
+        return term_id if term_id is not None else self._terms.intern(self._db, iri)
 
     def get(self, entity_id: str) -> Entity | None:
+        known = self._known.get(entity_id)
+        if known is not None:
+            return _copy(known[1])
+        self.flush()
         row = self._db.execute(
             "SELECT pk, doc FROM entity WHERE tenant_id = ? AND id = ?", (self._tenant, entity_id)
         ).fetchone()
@@ -125,9 +147,15 @@ class SQLiteTransaction(Transaction):
 
     def get_many(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
         found: dict[str, Entity] = {}
-        unique = list(dict.fromkeys(entity_ids))
-        for start in range(0, len(unique), _IN_CHUNK):
-            chunk = unique[start : start + _IN_CHUNK]
+        unknown = [i for i in dict.fromkeys(entity_ids) if i not in self._known]
+        for entity_id in entity_ids:
+            known = self._known.get(entity_id)
+            if known is not None:
+                found[entity_id] = _copy(known[1])
+        if unknown:
+            self.flush()
+        for start in range(0, len(unknown), _IN_CHUNK):
+            chunk = unknown[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT pk, doc FROM entity WHERE tenant_id = ? AND id IN ({marks})", (self._tenant, *chunk)
@@ -138,11 +166,17 @@ class SQLiteTransaction(Transaction):
                 found[entity["id"]] = _copy(entity)
         return found
 
+    def _allocate(self) -> int:
+        if self._next_pk is None:
+            self.flush()
+            self._next_pk = int(self._db.execute("SELECT coalesce(max(pk), 0) + 1 FROM entity").fetchone()[0])
+        pk = self._next_pk
+        self._next_pk += 1
+        return pk
+
     def insert(self, entity: Entity) -> None:
-        pk = self._db.execute(
-            "INSERT INTO entity (tenant_id, id, doc) VALUES (?, ?, ?) RETURNING pk",
-            (self._tenant, entity["id"], orjson.dumps(entity)),
-        ).fetchone()[0]
+        pk = self._allocate()
+        self._new_entities.append((pk, self._tenant, entity["id"], orjson.dumps(entity)))
         self._index(pk, entity, None)
         self._known[entity["id"]] = (pk, entity)
 
@@ -154,7 +188,7 @@ class SQLiteTransaction(Transaction):
             if known is None:
                 raise KeyError(entity["id"])
         pk, old = known
-        self._db.execute("UPDATE entity SET doc = ? WHERE pk = ?", (orjson.dumps(entity), pk))
+        self._updated_entities.append((orjson.dumps(entity), pk))
         self._unindex(pk, old, types_changed=old["type"] != entity["type"])
         self._index(pk, entity, old)
         self._known[entity["id"]] = (pk, entity)
@@ -167,34 +201,48 @@ class SQLiteTransaction(Transaction):
             if known is None:
                 return False
         pk, old = known
-        self._db.execute("DELETE FROM entity WHERE pk = ?", (pk,))
+        self._deleted_entities.append((pk,))
         self._unindex(pk, old, types_changed=True)
         del self._known[entity_id]
         return True
 
     def _index(self, pk: int, entity: Entity, old: Entity | None) -> None:
-        db = self._db
         if old is None or old["type"] != entity["type"]:
-            db.executemany(
-                "INSERT INTO entity_type (tenant_id, type_id, pk) VALUES (?, ?, ?)",
-                [(self._tenant, self._term(t), pk) for t in entity["type"]],
-            )
-        db.executemany(
-            "INSERT INTO attr (pk, name_id, seq, kind, num, txt) VALUES (?, ?, ?, ?, ?, ?)",
-            [(pk, *row) for row in attribute_rows(entity, self._term)],
-        )
-        for ordinal, name, (minx, miny, maxx, maxy) in geometries(entity):
-            db.execute(
-                "INSERT INTO geo (id, minx, maxx, miny, maxy, name_id) VALUES (?, ?, ?, ?, ?, ?)",
-                (pk * GEO_SLOTS + ordinal, minx, maxx, miny, maxy, self._term(name)),
-            )
+            self._new_types.extend((self._tenant, self._term(t), pk) for t in entity["type"])
+        attrs, geo = attribute_rows(pk, entity, self._term)
+        self._new_attrs.extend(attrs)
+        self._new_geo.extend(geo)
 
     def _unindex(self, pk: int, old: Entity, *, types_changed: bool) -> None:
         if types_changed:
-            self._db.execute("DELETE FROM entity_type WHERE pk = ?", (pk,))
-        self._db.execute("DELETE FROM attr WHERE pk = ?", (pk,))
-        for ordinal, _, _ in geometries(old):
-            self._db.execute("DELETE FROM geo WHERE id = ?", (pk * GEO_SLOTS + ordinal,))
+            self._deleted_types.extend((self._tenant, self._term(t), pk) for t in old["type"])
+        self._deleted_attrs.append((pk,))
+        self._deleted_geo.extend((pk * GEO_SLOTS + ordinal,) for ordinal in geometry_slots(old))
+
+    def flush(self) -> None:
+        """Send the buffered writes; deletions of old index rows go before the new rows."""
+        db = self._db
+        steps: tuple[tuple[str, list[Any]], ...] = (
+            ("DELETE FROM entity_type WHERE tenant_id = ? AND type_id = ? AND pk = ?", self._deleted_types),
+            ("DELETE FROM attr WHERE pk = ?", self._deleted_attrs),
+            ("DELETE FROM geo WHERE id = ?", self._deleted_geo),
+            ("DELETE FROM entity WHERE pk = ?", self._deleted_entities),
+            ("INSERT INTO entity (pk, tenant_id, id, doc) VALUES (?, ?, ?, ?)", self._new_entities),
+            ("UPDATE entity SET doc = ? WHERE pk = ?", self._updated_entities),
+            ("INSERT INTO entity_type (tenant_id, type_id, pk) VALUES (?, ?, ?)", self._new_types),
+            (
+                "INSERT INTO attr (pk, name_id, seq, kind, num, txt) VALUES (?, ?, ?, ?, ?, ?)",
+                self._new_attrs,
+            ),
+            (
+                "INSERT INTO geo (id, minx, maxx, miny, maxy, name_id) VALUES (?, ?, ?, ?, ?, ?)",
+                self._new_geo,
+            ),
+        )
+        for statement, rows in steps:
+            if rows:
+                db.executemany(statement, rows)
+                rows.clear()
 
 
 def _copy(entity: Entity) -> Entity:
@@ -218,7 +266,9 @@ class SQLiteStore:
         self._synchronous = synchronous
         self._terms = Terms()
         self._tenants: dict[str, int] = {}
-        self._writer = Writer(self._connect_writer, on_rollback=self._forget_cached_ids)
+        self._writer = Writer(
+            self._connect_writer, on_rollback=self._forget_cached_ids, lock_path=f"{self.path}-writer.lock"
+        )
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="smartby-sqlite-reader")
         self._local = threading.local()
         self._loop_reader: sqlite3.Connection | None = None
@@ -284,13 +334,16 @@ class SQLiteStore:
         if not self._opened:
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            await asyncio.to_thread(self._writer.start)
+            await self._writer.start()
             self._opened = True
 
     async def close(self) -> None:
         if self._opened:
-            await asyncio.to_thread(self._writer.stop)
+            await self._writer.stop()
             self._readers.shutdown(wait=True)
+            if self._loop_reader is not None:
+                self._loop_reader.close()
+                self._loop_reader = None
             self._opened = False
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -298,7 +351,7 @@ class SQLiteStore:
         return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        result: T = await asyncio.wrap_future(self._writer.submit(fn))
+        result: T = await self._writer.submit(fn)
         return result
 
     # -- tenants -----------------------------------------------------------------------------------
@@ -333,7 +386,10 @@ class SQLiteStore:
         def run(connection: sqlite3.Connection) -> T:
             tenant_id = self._tenant_id(connection, tenant, create=True)
             assert tenant_id is not None
-            return change(SQLiteTransaction(connection, tenant_id, self._terms))
+            transaction = SQLiteTransaction(connection, tenant_id, self._terms)
+            result = change(transaction)
+            transaction.flush()
+            return result
 
         return await self._write(run)
 
@@ -368,26 +424,27 @@ class SQLiteStore:
         tenant_id = self._tenant_id(db, tenant, create=False)
         if tenant_id is None:
             return QueryResult([], 0 if query.count else None)
-        compiled = compile_query(query, tenant_id, lambda iri: self._terms.lookup(db, iri))
-        if compiled is None:
-            return QueryResult([], 0 if query.count else None)
+        compiled = compile_query(
+            query,
+            tenant_id,
+            lambda iri: self._terms.lookup(db, iri),
+            lambda sql, params: _probe(db, sql, params),
+        )
         if compiled.exact:
             entities: list[Entity] = []
             if query.limit > 0:
                 rows = db.execute(
-                    f"SELECT e.doc FROM entity e WHERE {compiled.where} ORDER BY e.pk LIMIT ? OFFSET ?",
+                    f"{compiled.select('e.doc')} ORDER BY {compiled.order} LIMIT ? OFFSET ?",
                     (*compiled.params, query.limit, query.offset),
                 )
                 entities = [orjson.loads(doc) for (doc,) in rows]
             count = None
             if query.count:
-                count = db.execute(
-                    f"SELECT count(*) FROM entity e WHERE {compiled.where}", compiled.params
-                ).fetchone()[0]
+                count = db.execute(compiled.select("count(*)"), compiled.params).fetchone()[0]
             return QueryResult(entities, count)
         page: list[Entity] = []
         matched = 0
-        rows = db.execute(f"SELECT e.doc FROM entity e WHERE {compiled.where} ORDER BY e.pk", compiled.params)
+        rows = db.execute(f"{compiled.select('e.doc')} ORDER BY {compiled.order}", compiled.params)
         for (doc,) in rows:
             entity = orjson.loads(doc)
             if not compiled.matches(entity):
@@ -518,6 +575,12 @@ class SQLiteStore:
             )
 
         await self._write(run)
+
+
+def _probe(db: sqlite3.Connection, condition: str, params: list[Any]) -> int:
+    """How many attr rows meet `condition`, counting no further than the selectivity bound."""
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM attr a WHERE {condition} LIMIT {SELECTIVE})"
+    return int(db.execute(sql, params).fetchone()[0])
 
 
 def _statements(script: str) -> list[str]:

@@ -2,81 +2,78 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable
 
-from smartby.ngsild.entity import ATTRIBUTE_TYPES, ENTITY_MEMBERS, Entity, Instance
+from smartby.ngsild.entity import ATTRIBUTE_TYPES, ENTITY_MEMBERS, Entity
 from smartby.ngsild.geo import bounds
+from smartby.ngsild.query import instance_values
 
 KIND_CODE = {kind: code for code, kind in enumerate(ATTRIBUTE_TYPES)}
 KIND_NAME = dict(enumerate(ATTRIBUTE_TYPES))
+PROPERTY = KIND_CODE["Property"]
 GEO_SLOTS = 256
 """Geometries per entity the R*Tree indexes (its row id is pk * GEO_SLOTS + ordinal)."""
 ELEMENT_BITS = 16
 
 
-def scalars(instance: Instance) -> Iterator[Any]:
-    """The scalar values of an instance that q comparisons can see (arrays give every element)."""
-    kind = instance["type"]
-    if kind == "Property":
-        value = instance["value"]
-        if isinstance(value, dict) and "@value" in value:
-            value = value["@value"]
-        if isinstance(value, list):
-            yield from value
-        else:
-            yield value
-    elif kind == "Relationship":
-        target = instance["object"]
-        if isinstance(target, list):
-            yield from target
-        else:
-            yield target
-    elif kind == "LanguageProperty":
-        for text in instance["languageMap"].values():
-            if isinstance(text, list):
-                yield from text
-            else:
-                yield text
-    elif kind == "ListProperty":
-        yield from instance["valueList"]
-    elif kind == "ListRelationship":
-        for item in instance["objectList"]:
-            yield item["object"]
+AttrRow = tuple[int, int, int, int, float | None, str | None]
+GeoRow = tuple[int, float, float, float, float, int]
 
 
-def attribute_rows(entity: Entity, term_id: Any) -> list[tuple[int, int, int, float | None, str | None]]:
-    """(name_id, seq, kind, num, txt) for every instance and scalar element of the entity."""
-    rows: list[tuple[int, int, int, float | None, str | None]] = []
+def attribute_rows(
+    pk: int, entity: Entity, term_id: Callable[[str], int]
+) -> tuple[list[AttrRow], list[GeoRow]]:
+    """The attr rows (pk, name_id, seq, kind, num, txt) and geo rows of an entity.
+
+    An attr row exists for every instance and every value q can compare with; seq is the instance's
+    position << 16 plus the value's position. An instance without a number or string to index still
+    gets one row, so existence tests need no other table. Geo rows are the bounding boxes of the
+    GeoProperty values, numbered in the order `geometry_slots` gives.
+    """
+    rows: list[AttrRow] = []
+    boxes: list[GeoRow] = []
     for key, instances in entity.items():
         if key in ENTITY_MEMBERS:
             continue
         name_id = term_id(key)
         for ordinal, instance in enumerate(instances):
-            kind = KIND_CODE[instance["type"]]
             base = ordinal << ELEMENT_BITS
-            element = 0
-            for value in scalars(instance):
-                if isinstance(value, bool):
+            kind_name = instance["type"]
+            if kind_name == "Property":
+                value = instance["value"]
+                kind = type(value)
+                if kind is int or kind is float:
+                    rows.append((pk, name_id, base, PROPERTY, float(value), None))
                     continue
-                if isinstance(value, int | float):
-                    rows.append((name_id, base + element, kind, float(value), None))
+                if kind is str:
+                    rows.append((pk, name_id, base, PROPERTY, None, value))
+                    continue
+            elif kind_name == "GeoProperty" and len(boxes) < GEO_SLOTS:
+                minx, miny, maxx, maxy = bounds(instance["value"])
+                boxes.append((pk * GEO_SLOTS + len(boxes), minx, maxx, miny, maxy, name_id))
+            code = KIND_CODE[kind_name]
+            element = 0
+            for item in instance_values(instance):
+                if isinstance(item, bool):
+                    continue
+                if isinstance(item, int | float):
+                    rows.append((pk, name_id, base + element, code, float(item), None))
                     element += 1
-                elif isinstance(value, str):
-                    rows.append((name_id, base + element, kind, None, value))
+                elif isinstance(item, str):
+                    rows.append((pk, name_id, base + element, code, None, item))
                     element += 1
             if element == 0:
-                rows.append((name_id, base, kind, None, None))
-    return rows
+                rows.append((pk, name_id, base, code, None, None))
+    return rows, boxes
 
 
-def geometries(entity: Entity) -> Iterator[tuple[int, str, tuple[float, float, float, float]]]:
-    """(ordinal, attribute name, bounds) of each GeoProperty value, in a stable order."""
-    ordinal = 0
-    for key, instances in entity.items():
-        if key in ENTITY_MEMBERS:
-            continue
-        for instance in instances:
-            if instance["type"] == "GeoProperty" and ordinal < GEO_SLOTS:
-                yield ordinal, key, bounds(instance["value"])
-                ordinal += 1
+def geometry_slots(entity: Entity) -> range:
+    """The slots (ordinals) an entity's geometries take in the geo table."""
+    count = sum(
+        1
+        for key, instances in entity.items()
+        if key not in ENTITY_MEMBERS
+        for instance in instances
+        if instance["type"] == "GeoProperty"
+    )
+    return range(min(count, GEO_SLOTS))

@@ -1,32 +1,32 @@
-"""The one writer of an SQLite database: a thread fed by a queue, committing work in groups.
+"""The one writer of an SQLite database: a task on the event loop fed by a queue, committing work
+in groups.
 
 Every queued change runs inside its own savepoint; the changes waiting in the queue when the writer
 wakes share one transaction and one commit (group commit), so a burst of small writes costs one
 fsync instead of one each. A change that raises is rolled back alone; the others still commit.
+
+The writer runs on the event loop's own thread. Each statement takes microseconds, and a writer
+thread would spend more than that handing the interpreter lock back and forth with the loop.
+Several processes on one database take turns through an flock on a lock file beside it: a waiting
+process wakes as soon as the lock is free (SQLite's own busy handler sleeps and polls).
 """
 
 from __future__ import annotations
 
-import queue
+import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 WriteFn = Callable[[sqlite3.Connection], Any]
-
-
-class _Job:
-    __slots__ = ("fn", "future")
-
-    def __init__(self, fn: WriteFn) -> None:
-        self.fn = fn
-        self.future: Future[Any] = Future()
+_Job = tuple[WriteFn, "asyncio.Future[Any]"]
 
 
 class Writer:
-    """Owns the write connection; `submit` hands it work and returns a future of the result."""
+    """Owns the write connection; `submit` hands it work and returns the result."""
 
     def __init__(
         self,
@@ -34,95 +34,125 @@ class Writer:
         *,
         max_group: int = 512,
         on_rollback: Callable[[], None] | None = None,
+        lock_path: str | None = None,
     ) -> None:
         self._connect = connect
         self._max_group = max_group
         self._on_rollback = on_rollback
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="smartby-sqlite-writer", daemon=True)
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
+        self._lock_path = lock_path
+        self._lock: int | None = None
+        self._connection: sqlite3.Connection | None = None
+        self._queue: asyncio.Queue[_Job | None] | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._thread.start()
-        self._ready.wait()
-        if self._startup_error is not None:
-            raise self._startup_error
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def submit(self, fn: WriteFn) -> Future[Any]:
-        job = _Job(fn)
-        self._queue.put(job)
-        return job.future
-
-    def _run(self) -> None:
+    async def start(self) -> None:
+        if self._lock_path is not None:
+            self._lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        await self._acquire()
         try:
-            connection = self._connect()
-        except BaseException as error:
-            self._startup_error = error
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                jobs = [first]
-                stop = False
-                while len(jobs) < self._max_group:
-                    try:
-                        job = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is None:
-                        stop = True
-                        break
-                    jobs.append(job)
-                self._commit_group(connection, jobs)
-                if stop:
-                    return
+            self._connection = self._connect()
         finally:
-            connection.close()
+            self._release()
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="smartby-sqlite-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None and self._queue is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    async def submit(self, fn: WriteFn) -> Any:
+        if self._queue is None:
+            raise RuntimeError("the writer is not running")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((fn, future))
+        return await future
+
+    async def _acquire(self) -> None:
+        if self._lock is None:
+            return
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await asyncio.to_thread(fcntl.flock, self._lock, fcntl.LOCK_EX)
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+
+    async def _run(self) -> None:
+        assert self._queue is not None and self._connection is not None
+        queue = self._queue
+        while True:
+            first = await queue.get()
+            if first is None:
+                return
+            await asyncio.sleep(0)
+            jobs = [first]
+            stop = False
+            while len(jobs) < self._max_group and not queue.empty():
+                job = queue.get_nowait()
+                if job is None:
+                    stop = True
+                    break
+                jobs.append(job)
+            await self._acquire()
+            try:
+                self._commit_group(self._connection, jobs)
+            finally:
+                self._release()
+            if stop:
+                return
 
     def _commit_group(self, connection: sqlite3.Connection, jobs: list[_Job]) -> None:
-        results: list[tuple[_Job, bool, Any]] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            for job in jobs:
-                job.future.set_exception(error)
+            for _, future in jobs:
+                _settle(future, False, error)
             return
+        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         rolled_back = False
-        for job in jobs:
+        for fn, future in jobs:
             connection.execute("SAVEPOINT job")
             try:
-                result = job.fn(connection)
-            except BaseException as error:
+                result = fn(connection)
+            except Exception as error:
                 connection.execute("ROLLBACK TO job")
                 connection.execute("RELEASE job")
                 rolled_back = True
-                results.append((job, False, error))
+                results.append((future, False, error))
             else:
                 connection.execute("RELEASE job")
-                results.append((job, True, result))
+                results.append((future, True, result))
         try:
             connection.execute("COMMIT")
         except sqlite3.Error as error:
-            connection.execute("ROLLBACK") if connection.in_transaction else None
+            if connection.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
             if self._on_rollback is not None:
                 self._on_rollback()
-            for job, _, _ in results:
-                job.future.set_exception(error)
+            for future, _, _ in results:
+                _settle(future, False, error)
             return
         if rolled_back and self._on_rollback is not None:
             self._on_rollback()
-        for job, ok, value in results:
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        for future, ok, value in results:
+            _settle(future, ok, value)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -25,8 +25,6 @@ CREATE TABLE entity_type (
     PRIMARY KEY (tenant_id, type_id, pk)
 ) WITHOUT ROWID;
 
-CREATE INDEX entity_type_pk ON entity_type (pk);
-
 -- One row per attribute instance (and per scalar element of an array value): the attribute type
 -- and its scalar value, numbers in `num` and strings in `txt`, so q filters run in SQL.
 CREATE TABLE attr (

@@ -1,0 +1,235 @@
+"""`make bench`: measure smartby against baselines taken in the same run; write docs/benchmarks.md.
+
+python -m bench            # everything (a few minutes)
+python -m bench --quick    # shorter runs, smaller data (a smoke test of the harness)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import raw_sqlite, servers, wrk
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "docs" / "benchmarks.md"
+V1 = "/ngsi-ld/v1"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import os
+
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kb = int(meminfo.read_text().split()[1])
+        memory = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def traffic(number: int) -> dict[str, Any]:
+    return {
+        "id": f"urn:ngsi-ld:TrafficFlowObserved:{number}",
+        "type": "TrafficFlowObserved",
+        "intensity": {"type": "Property", "value": number % 1000},
+        "averageVehicleSpeed": {"type": "Property", "value": number % 90 + 0.5},
+        "occupancy": {"type": "Property", "value": (number % 10) / 10},
+    }
+
+
+class Report:
+    def __init__(self, quick: bool) -> None:
+        self.quick = quick
+        self.command = "python -m bench --quick" if quick else "python -m bench"
+        self.rows: list[tuple[str, str, str, str, str]] = []
+        self.notes: list[str] = []
+
+    def add(self, what: str, smartby: str, baseline: str, ratio: str, target: str) -> None:
+        self.rows.append((what, smartby, baseline, ratio, target))
+        print(f"{what}: {smartby} | baseline {baseline} | ratio {ratio} | target {target}", flush=True)
+
+    def write(self) -> None:
+        lines = [
+            "# Benchmarks",
+            "",
+            "Measured by `make bench` (`python -m bench`), which starts smartby and its baselines as",
+            "real processes on this machine, loads them with wrk (Debian's package, Lua scripts in",
+            "`bench/lua/`) or a Python client, and rewrites this file. Load generator and server share",
+            "the machine's cores, so absolute figures are noisy; compare each with the baseline",
+            "measured in the same run.",
+            "",
+            f"- Machine: {machine()}",
+            f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{self.command}`",
+            "",
+            "| measure | smartby | baseline (same run) | ratio | target |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [f"| {' | '.join(row)} |" for row in self.rows]
+        if self.notes:
+            lines += ["", "## Notes", ""] + [f"- {note}" for note in self.notes]
+        REPORT.write_text("\n".join(lines) + "\n")
+        print(f"wrote {REPORT}")
+
+
+def seed(url: str, entities: list[dict[str, Any]]) -> None:
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for start in range(0, len(entities), 1000):
+            response = client.post(f"{V1}/entityOperations/upsert", json=entities[start : start + 1000])
+            response.raise_for_status()
+
+
+def bench_single_entity(report: Report, workdir: Path, seconds: int) -> None:
+    for workers in (1, 2):
+        server = servers.smartby(f"sqlite:///{workdir / f'single-{workers}.db'}", workers=workers)
+        base = servers.baseline(workers=workers)
+        try:
+            seed(server.url, [traffic(1)])
+            entity = f"{server.url}{V1}/entities/urn:ngsi-ld:TrafficFlowObserved:1"
+            got = wrk.run(entity, seconds=seconds)
+            raw = wrk.run(f"{base.url}/entity", seconds=seconds)
+            report.add(
+                f"GET one entity, {workers} worker(s), requests/s",
+                f"{got.requests_per_s:,.0f} (p99 {got.latency_p99_ms:.1f} ms)",
+                f"{raw.requests_per_s:,.0f} raw ASGI",
+                f"{got.requests_per_s / raw.requests_per_s:.2f}",
+                ">= 4,000",
+            )
+            patched = wrk.run(f"{entity}/attrs", script="patch.lua", seconds=seconds)
+            raw_patch = wrk.run(f"{base.url}/entity/attrs", script="patch.lua", seconds=seconds)
+            report.add(
+                f"PATCH one entity's attributes, {workers} worker(s), requests/s",
+                f"{patched.requests_per_s:,.0f} (p99 {patched.latency_p99_ms:.1f} ms)",
+                f"{raw_patch.requests_per_s:,.0f} raw ASGI",
+                f"{patched.requests_per_s / raw_patch.requests_per_s:.2f}",
+                ">= 2,000",
+            )
+            if got.errors or patched.errors:
+                report.notes.append(f"{workers} worker(s): {got.errors + patched.errors} non-2xx responses")
+        finally:
+            server.stop()
+            base.stop()
+
+
+def bench_batch_upsert(report: Report, workdir: Path, seconds: int) -> None:
+    database = workdir / "batch.db"
+    server = servers.smartby(f"sqlite:///{database}", workers=1)
+    try:
+        result = wrk.run(
+            f"{server.url}{V1}/entityOperations/upsert",
+            script="upsert.lua",
+            args=("1000",),
+            seconds=seconds,
+            connections=2,
+            threads=2,
+        )
+    finally:
+        server.stop()
+    with sqlite3.connect(database) as db:
+        stored = db.execute("SELECT count(*) FROM entity").fetchone()[0]
+    rate = result.requests_per_s * 1000
+    raw = raw_sqlite.insert_rate(workdir / "raw.db", 50_000 if not report.quick else 10_000, 1000)
+    report.add(
+        "Batch upsert (HTTP, 1,000 new entities x 3 numeric attributes per request), entities/s",
+        f"{rate:,.0f}",
+        f"{raw:,.0f} raw sqlite3, same rows",
+        f"{rate / raw:.2f}",
+        ">= 20,000 and ratio >= 0.5",
+    )
+    report.notes.append(f"Batch upsert stored {stored:,} entities; every request was one transaction.")
+
+
+async def _query_latencies(url: str, queries: list[str], rounds: int) -> list[float]:
+    latencies = []
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        for _ in range(rounds):
+            for query in queries:
+                began = time.perf_counter()
+                response = await client.get(query)
+                latencies.append((time.perf_counter() - began) * 1000)
+                response.raise_for_status()
+    return latencies
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[94]
+
+
+def bench_query_and_memory(report: Report, workdir: Path, total: int) -> None:
+    server = servers.smartby(f"sqlite:///{workdir / 'query.db'}", workers=1)
+    base = servers.baseline(workers=1)
+    try:
+        seed(server.url, [traffic(n) for n in range(total)])
+        queries = (
+            [
+                f"{V1}/entities?type=TrafficFlowObserved&q=intensity>{low}&limit=100"
+                for low in range(0, 900, 60)
+            ]
+            + [
+                f"{V1}/entities?type=TrafficFlowObserved&q=averageVehicleSpeed<{speed};occupancy>=0.5&limit=100"
+                for speed in range(10, 90, 10)
+            ]
+            + [
+                f"{V1}/entities?type=TrafficFlowObserved&q=intensity=={value}&limit=100"
+                for value in range(0, 1000, 97)
+            ]
+        )
+        latencies = asyncio.run(_query_latencies(server.url, queries, 5 if not report.quick else 1))
+        raw = asyncio.run(
+            _query_latencies(base.url, ["/entity"] * len(queries), 5 if not report.quick else 1)
+        )
+        report.add(
+            f"Query by type and q over {total:,} entities, 100 per page, p95 ms",
+            f"{p95(latencies):.1f} (median {statistics.median(latencies):.1f})",
+            f"{p95(raw):.1f} raw ASGI GET",
+            f"{p95(latencies) / p95(raw):.1f}",
+            "< 50 ms",
+        )
+        report.add(
+            f"Server resident memory holding {total:,} entities, MB",
+            f"{server.rss_mb():.0f}",
+            f"{base.rss_mb():.0f} raw ASGI process",
+            f"{server.rss_mb() / base.rss_mb():.1f}",
+            "< 200 MB",
+        )
+    finally:
+        server.stop()
+        base.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs and small data")
+    options = parser.parse_args()
+    report = Report(options.quick)
+    seconds = 3 if options.quick else 10
+    with tempfile.TemporaryDirectory(prefix="smartby-bench-") as folder:
+        workdir = Path(folder)
+        bench_single_entity(report, workdir, seconds)
+        bench_batch_upsert(report, workdir, seconds)
+        bench_query_and_memory(report, workdir, 10_000 if options.quick else 100_000)
+    report.write()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

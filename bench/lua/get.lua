@@ -1,0 +1,2 @@
+-- GET one entity, with the tenant and Link headers a client would send.
+wrk.method = "GET"

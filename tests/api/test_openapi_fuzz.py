@@ -1,0 +1,281 @@
+"""Fuzzing the HTTP API: schemathesis on smartby's own OpenAPI, and arbitrary bodies on every write.
+
+Whatever a client sends, smartby answers without a server error, every 4xx carries a ProblemDetails
+body, and a write that fails changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+
+from smartby.api.app import create_app
+from smartby.broker import Broker
+from smartby.ngsild.errors import ERRORS_BASE
+from smartby.settings import Settings
+from smartby.store import open_store
+
+V1 = "/ngsi-ld/v1"
+JSON = {"Content-Type": "application/json"}
+LIGHTS = [f"urn:ngsi-ld:Streetlight:{number}" for number in range(1, 4)]
+ATTRIBUTES = ["powerState", "illuminance", "location", "refCabinet", "name"]
+
+
+def light(entity_id: str) -> dict[str, Any]:
+    return {
+        "id": entity_id,
+        "type": "Streetlight",
+        "powerState": {"type": "Property", "value": "on"},
+        "illuminance": [
+            {"type": "Property", "value": 120, "unitCode": "LUX", "observedAt": "2024-05-01T20:00:00Z"},
+            {"type": "Property", "value": 118, "datasetId": "urn:ngsi-ld:Dataset:b"},
+        ],
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [12.5683, 55.6761]}},
+        "refCabinet": {"type": "Relationship", "object": "urn:ngsi-ld:StreetlightControlCabinet:7"},
+        "name": {"type": "LanguageProperty", "languageMap": {"da": "Gadelys", "en": "Street light"}},
+    }
+
+
+def entity_path(entity_id: str) -> str:
+    return f"{V1}/entities/{quote(entity_id, safe='')}"
+
+
+def assert_problem(status: int, content_type: str | None, body: bytes) -> None:
+    """A 4xx carries an RFC 7807 ProblemDetails body with an NGSI-LD error type."""
+    assert content_type is not None and content_type.startswith("application/json"), (status, content_type)
+    problem = json.loads(body)
+    assert isinstance(problem, dict)
+    assert isinstance(problem.get("type"), str) and problem["type"].startswith(ERRORS_BASE), problem
+    assert isinstance(problem.get("title"), str) and problem["title"]
+    assert isinstance(problem.get("detail"), str)
+    assert problem.get("status", status) == status
+
+
+# ----------------------------------------------------------------------------------------------------
+# schemathesis on the OpenAPI document
+
+
+def operations() -> list[tuple[str, str]]:
+    document = create_app(Settings(database="sqlite:///never-opened.db", _env_file=None)).openapi()  # type: ignore[call-arg]
+    return [(path, method) for path, methods in document["paths"].items() for method in methods]
+
+
+@dataclass
+class Fuzzed:
+    schema: Any
+    context_id: str
+
+
+async def seed(settings: Settings) -> str:
+    """Streetlights and a hosted @context in the database, written through the API."""
+    broker = Broker(open_store(settings.database, settings), settings)
+    await broker.open()
+    try:
+        transport = httpx.ASGITransport(app=create_app(settings, broker))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            for entity_id in LIGHTS:
+                created = await client.post(f"{V1}/entities", json=light(entity_id), headers=JSON)
+                assert created.status_code == 201, created.text
+            hosted = await client.post(
+                f"{V1}/jsonldContexts", json={"@context": {"lamp": "https://example.org/lamp"}}, headers=JSON
+            )
+            assert hosted.status_code == 201, hosted.text
+            return hosted.headers["location"].rsplit("/", 1)[1]
+    finally:
+        await broker.close()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
+    database = tmp_path_factory.mktemp("fuzz") / "city.db"
+    settings = Settings(database=f"sqlite:///{database}", remote_contexts=False, _env_file=None)  # type: ignore[call-arg]
+    return settings, asyncio.run(seed(settings))
+
+
+@pytest.fixture
+def fuzzed(seeded: tuple[Settings, str]) -> Fuzzed:
+    """A fresh app on the seeded database for each test: schemathesis ends an ASGI app's lifespan
+    when the test that started it ends."""
+    settings, context_id = seeded
+    return Fuzzed(schemathesis.openapi.from_asgi("/openapi.json", create_app(settings)), context_id)
+
+
+def known_path_parameters(path: str, fuzzed: Fuzzed) -> list[dict[str, str]]:
+    """Path parameters that name things that exist, so GET/PATCH/PUT/DELETE get past the look-up."""
+    if "{entityId}" in path:
+        if "{attrId}" in path:
+            return [{"entityId": LIGHTS[0], "attrId": attr} for attr in ATTRIBUTES]
+        return [{"entityId": entity_id} for entity_id in LIGHTS]
+    if "{type}" in path:
+        return [{"type": "Streetlight"}]
+    if "{attrId}" in path:
+        return [{"attrId": attr} for attr in ATTRIBUTES]
+    if "{contextId}" in path:
+        return [{"contextId": fuzzed.context_id}]
+    return []
+
+
+def problem_details(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
+    if 400 <= response.status_code < 500 and response.status_code != 411:
+        assert_problem(
+            response.status_code, response.headers.get("content-type", [None])[0], response.content
+        )
+    return None
+
+
+@pytest.mark.parametrize(("path", "method"), operations())
+def test_no_operation_gives_a_server_error(fuzzed: Fuzzed, path: str, method: str) -> None:
+    operation = fuzzed.schema[path][method]
+    strategies = [operation.as_strategy(mode) for mode in GenerationMode]
+    strategies += [
+        operation.as_strategy(mode, path_parameters=known)
+        for known in known_path_parameters(path, fuzzed)
+        for mode in GenerationMode
+    ]
+
+    @settings(
+        max_examples=30,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    @given(case=st.one_of(strategies))
+    def call(case: schemathesis.Case) -> None:
+        case.call_and_validate(checks=[not_a_server_error, problem_details])
+
+    call()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Arbitrary bodies and content types on every write endpoint
+
+WRITES = [
+    ("POST", "/entities"),
+    ("POST", "/entities/{id}/attrs"),
+    ("PATCH", "/entities/{id}/attrs"),
+    ("PATCH", "/entities/{id}/attrs/{attr}"),
+    ("PUT", "/entities/{id}/attrs/{attr}"),
+    ("PUT", "/entities/{id}"),
+    ("PATCH", "/entities/{id}"),
+    ("POST", "/entityOperations/create"),
+    ("POST", "/entityOperations/upsert"),
+    ("POST", "/entityOperations/update"),
+    ("POST", "/entityOperations/merge"),
+    ("POST", "/entityOperations/delete"),
+    ("POST", "/jsonldContexts"),
+]
+MEDIA_TYPES = [
+    "application/json",
+    "application/ld+json",
+    "application/merge-patch+json",
+    "application/json; charset=utf-8",
+    "text/plain",
+    "application/geo+json",
+    "multipart/form-data; boundary=x",
+]
+NAMES = ["id", "type", "@context", "value", "object", "powerState", "location", "illuminance", "datasetId"]
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | st.sampled_from(["Property", "GeoProperty", "urn:ngsi-ld:null", LIGHTS[0], "Streetlight", "Point"]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=8), children, max_size=5)
+    ),
+    max_leaves=20,
+)
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
+    """A body (JSON or any bytes) with a Content-Type (one smartby knows, or anything)."""
+    body = json.dumps(draw(json_values)).encode() if draw(st.booleans()) else draw(st.binary(max_size=64))
+    headers = {"Content-Type": draw(st.sampled_from(MEDIA_TYPES) | header_text)}
+    if draw(st.booleans()):
+        url = draw(
+            st.sampled_from(["https://smart-data-models.github.io/dataModel.Streetlighting/context.jsonld"])
+            | header_text
+        )
+        headers["Link"] = f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"'
+    return body, headers
+
+
+async def snapshot(client: httpx.AsyncClient) -> list[Any]:
+    states = []
+    for entity_id in LIGHTS:
+        response = await client.get(entity_path(entity_id), params={"options": "sysAttrs"})
+        states.append(response.json() if response.status_code == 200 else response.status_code)
+    return states
+
+
+@pytest.mark.parametrize(("method", "template"), WRITES, ids=[f"{m} {t}" for m, t in WRITES])
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(request=requests())
+async def test_arbitrary_bodies_never_break_a_write(
+    client: httpx.AsyncClient, method: str, template: str, request: tuple[bytes, dict[str, str]]
+) -> None:
+    for entity_id in LIGHTS:
+        if (await client.get(entity_path(entity_id))).status_code == 404:
+            await client.post(f"{V1}/entities", json=light(entity_id), headers=JSON)
+    before = await snapshot(client)
+    body, headers = request
+    url = V1 + template.format(id=quote(LIGHTS[0], safe=""), attr="illuminance")
+    response = await client.request(method, url, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert_problem(response.status_code, response.headers.get("content-type"), response.content)
+        assert await snapshot(client) == before
+
+
+DEEP = "a deeply nested value goes here"
+
+
+def nested(depth: int) -> str:
+    return '{"a":[' * depth + "1" + "]}" * depth
+
+
+@pytest.mark.parametrize(("method", "template"), WRITES, ids=[f"{m} {t}" for m, t in WRITES])
+@pytest.mark.parametrize("depth", [40, 300, 1000])
+async def test_deeply_nested_bodies_are_bad_requests(
+    client: httpx.AsyncClient, method: str, template: str, depth: int
+) -> None:
+    """orjson reads 1024 levels but writes only 255, and Python recursion stops near 1000: a body
+    nested that deep must be refused before it reaches the store."""
+    await client.post(f"{V1}/entities", json=light(LIGHTS[0]), headers=JSON)
+    before = await snapshot(client)
+    shapes: list[Any] = [
+        {"id": LIGHTS[1], "type": "Streetlight", "p": {"value": DEEP}},
+        [{"id": LIGHTS[1], "type": "Streetlight", "p": DEEP}],
+        {"@context": {"a": "https://example.org/a"}, "x": DEEP, "p": {"value": DEEP}},
+        {"type": "Property", "value": DEEP},
+    ]
+    bodies = [json.dumps(shape).replace(json.dumps(DEEP), nested(depth)) for shape in shapes]
+    for body in bodies:
+        url = V1 + template.format(id=quote(LIGHTS[0], safe=""), attr="illuminance")
+        response = await client.request(method, url, content=body, headers=JSON)
+        assert response.status_code < 500, response.text
+        if response.status_code >= 400:
+            assert_problem(response.status_code, response.headers.get("content-type"), response.content)
+    if depth > 64:
+        assert await snapshot(client) == before

@@ -1,0 +1,74 @@
+"""The conformance tests run smartby with the ETSI test suite's @context available offline."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from smartby.api.app import create_app
+from smartby.broker import Broker
+from smartby.settings import Settings
+from smartby.store import open_store
+
+CONTEXTS = Path(__file__).resolve().parent / "contexts"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        database=database_url, remote_contexts=False, context_dir=CONTEXTS, _env_file=None
+    )
+
+
+class _Stub(BaseHTTPRequestHandler):
+    """Serves @context documents: one valid, two retrievable but no JSON-LD @context."""
+
+    bodies = {
+        "/invalid.jsonld": b'{"note": "no context member here"}',
+        "/broken.jsonld": b"this is { not json",
+        "/valid.jsonld": b'{"@context": {"speed": "https://example.org/speed"}}',
+    }
+
+    def do_GET(self) -> None:
+        body = self.bodies.get(self.path, b"")
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "application/ld+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def context_server() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Stub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+async def remote_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """smartby fetching remote @contexts (here only from the stub on this machine)."""
+    remote = settings.model_copy(update={"remote_contexts": True, "context_timeout": 5.0})
+    broker = Broker(open_store(remote.database, remote), remote)
+    await broker.open()
+    try:
+        transport = httpx.ASGITransport(app=create_app(remote, broker))
+        async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
+            yield http
+    finally:
+        await broker.close()
