@@ -217,3 +217,19 @@ async def test_context_dir_resolves_offline_and_compacts_back(city_client: httpx
     )
     assert unknown.status_code == 503
     assert unknown.json()["type"] == "https://uri.etsi.org/ngsi-ld/errors/LdContextNotAvailable"
+
+
+def test_terms_with_a_type_mapping_still_name_attributes() -> None:
+    documents = {
+        "https://example.org/vocab.jsonld": {
+            "@context": {
+                "category": {"@id": "https://example.org/category", "@type": "@vocab"},
+                "owner": {"@id": "https://example.org/owner", "@type": "@id"},
+            }
+        }
+    }
+    resolver = ContextResolver(Loader(documents))
+    ctx = resolver.resolve("https://example.org/vocab.jsonld")
+    assert ctx.expand("category") == "https://example.org/category"
+    assert ctx.compact("https://example.org/category") == "category"
+    assert ctx.compact("https://example.org/owner") == "owner"

@@ -203,3 +203,57 @@ async def test_sql_filter_agrees_with_evaluator(
     expected = [e["id"] for e in entities if expr.matches(e)]
     assert [e["id"] for e in result.entities] == expected, text
     assert result.count == len(expected)
+
+
+async def test_a_closed_store_opens_again(tmp_path: Path) -> None:
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'city.db'}")
+    await store.open()
+    await store.transact("", lambda tx: tx.insert(entity(1, speed=3)))
+    await store.close()
+    await store.open()
+    try:
+        found = await store.query_entities("", EntityQuery(q=parse_q(EX + "speed==3")))
+        assert [e["id"] for e in found.entities] == ["urn:ngsi-ld:Thing:1"]
+    finally:
+        await store.close()
+
+
+async def test_a_change_that_fails_after_writing_rows_is_undone_alone(store: SQLiteStore) -> None:
+    def writes_then_fails(tx: Transaction) -> None:
+        tx.insert(entity(50, speed=50))
+        tx.flush()  # type: ignore[attr-defined]
+        raise RuntimeError("after writing")
+
+    outcomes = await asyncio.gather(
+        store.transact("", lambda tx: tx.insert(entity(1, speed=1))),
+        store.transact("", writes_then_fails),
+        store.transact("", lambda tx: tx.insert(entity(2, speed=2))),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], RuntimeError)
+    assert await store.get_entity("", "urn:ngsi-ld:Thing:50") is None
+    assert await store.get_entity("", "urn:ngsi-ld:Thing:1") is not None
+    assert await store.get_entity("", "urn:ngsi-ld:Thing:2") is not None
+    with sqlite3.connect(store.path) as connection:
+        assert connection.execute("SELECT count(*) FROM attr").fetchone()[0] == 2
+
+
+async def test_one_entity_changed_twice_in_one_transaction(store: SQLiteStore) -> None:
+    def insert_replace_delete(tx: Transaction) -> None:
+        tx.insert(entity(1, speed=1))
+        tx.replace(entity(1, speed=2))
+        tx.insert(entity(2, speed=5))
+        tx.delete("urn:ngsi-ld:Thing:2")
+        tx.insert(entity(3, speed=7))
+        tx.replace(entity(3, speed=8))
+        tx.replace(entity(3, speed=9))
+
+    await store.transact("", insert_replace_delete)
+    found = await store.query_entities("", EntityQuery(q=parse_q(EX + "speed>0"), count=True))
+    assert [(e["id"], e[EX + "speed"][0]["value"]) for e in found.entities] == [
+        ("urn:ngsi-ld:Thing:1", 2),
+        ("urn:ngsi-ld:Thing:3", 9),
+    ]
+    with sqlite3.connect(store.path) as connection:
+        assert connection.execute("SELECT count(*) FROM attr").fetchone()[0] == 2
+        assert connection.execute("SELECT count(*) FROM entity_type").fetchone()[0] == 2

@@ -426,6 +426,7 @@ class Broker:
         def run(tx: Transaction) -> BatchResult:
             existing = tx.get_many([e["id"] for e in entities])
             new: set[str] = set()
+            succeeded: set[str] = set()
             final: dict[str, Entity] = {}
             for entity in entities:
                 entity_id = entity["id"]
@@ -441,7 +442,8 @@ class Broker:
                         stored = copy.deepcopy(current)
                         changes.upsert_update(stored, entity, stamp)
                     existing[entity_id] = final[entity_id] = stored
-                    if entity_id not in result.success:
+                    if entity_id not in succeeded:
+                        succeeded.add(entity_id)
                         result.success.append(entity_id)
                 except NgsiLdError as error:
                     result.fail(entity_id, error)

@@ -44,7 +44,7 @@ class LoaderFailed(Exception):
 class Context:
     """One processed @context: the requester's terms with the NGSI-LD core context on top."""
 
-    __slots__ = ("_active", "_compacted", "_expanded", "_processor", "key", "source")
+    __slots__ = ("_active", "_compacted", "_expanded", "_inverse", "_processor", "key", "source")
 
     def __init__(self, key: str, source: Any, active: Any, processor: Any) -> None:
         self.key = key
@@ -53,6 +53,7 @@ class Context:
         self._processor = processor
         self._expanded: dict[str, str] = {}
         self._compacted: dict[str, str] = {}
+        self._inverse: dict[str, str] | None = None
 
     @property
     def is_core(self) -> bool:
@@ -91,12 +92,34 @@ class Context:
         """Compact an IRI to the shortest term or compact IRI the context allows."""
         term = self._compacted.get(iri)
         if term is None:
-            term = self._processor._compact_iri(self._active, iri, vocab=True)
-            if not isinstance(term, str):
-                term = iri
+            term = self._terms_by_iri().get(iri)
+            if term is None:
+                term = self._processor._compact_iri(self._active, iri, vocab=True)
+                if not isinstance(term, str):
+                    term = iri
             if len(self._compacted) < 100_000:
                 self._compacted[iri] = term
         return term
+
+    def _terms_by_iri(self) -> dict[str, str]:
+        """Every term of the context by the IRI it names, shortest (then first in order) winning.
+
+        JSON-LD's own term selection looks at the value a key holds and passes over terms with a
+        type mapping (`"@type": "@vocab"`, `"@type": "@id"`); for an attribute name any term that
+        names the IRI will do, so those terms are used too.
+        """
+        if self._inverse is None:
+            inverse: dict[str, str] = {}
+            for name, definition in sorted(
+                self._active["mappings"].items(), key=lambda item: (len(item[0]), item[0])
+            ):
+                target = definition.get("@id") if definition else None
+                if not isinstance(target, str) or target.startswith("@") or target in inverse:
+                    continue
+                if not definition.get("reverse") and not definition.get("@container"):
+                    inverse[target] = name
+            self._inverse = inverse
+        return self._inverse
 
 
 class ContextResolver:

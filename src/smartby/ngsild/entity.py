@@ -27,6 +27,7 @@ VocabProperty in "vocab" (expanded IRI or list), ListProperty in "valueList", Li
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -184,13 +185,19 @@ def check_name(name: object) -> str:
     """An attribute name or entity type as given by a client (before expansion)."""
     if not isinstance(name, str) or not name:
         raise BadRequestData("An attribute name must be a non-empty string")
-    if len(name) > 1024 or not _FORBIDDEN_NAME_CHARS.isdisjoint(name) or not name.isprintable():
-        raise BadRequestData(f"Invalid attribute name: {name!r}")
-    if ":" not in name and not _NAME.fullmatch(name):
-        raise BadRequestData(
-            f"Invalid name {name!r}: a name starts with a letter and holds only letters, digits and _"
-        )
+    problem = _name_problem(name)
+    if problem is not None:
+        raise BadRequestData(problem)
     return name
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_problem(name: str) -> str | None:
+    if len(name) > 1024 or not _FORBIDDEN_NAME_CHARS.isdisjoint(name) or not name.isprintable():
+        return f"Invalid attribute name: {name!r}"
+    if ":" not in name and not _NAME.fullmatch(name):
+        return f"Invalid name {name!r}: a name starts with a letter and holds only letters, digits and _"
+    return None
 
 
 def parse_types(raw: object, ctx: Context) -> list[str]:
@@ -433,9 +440,10 @@ def _members(
                 raise BadRequestData(f"Attribute {name} has a null {member}")
             instance[member] = NULL_URI
         else:
-            check_nesting(f"The {member} of {name}", raw_value)
-            if not allow_null and holds_null(raw_value):
-                raise BadRequestData(f"The {member} of {name} holds the NGSI-LD Null {NULL_URI}")
+            if isinstance(raw_value, dict | list):
+                check_nesting(f"The {member} of {name}", raw_value)
+                if not allow_null and holds_null(raw_value):
+                    raise BadRequestData(f"The {member} of {name} holds the NGSI-LD Null {NULL_URI}")
             instance[member] = _check_value(name, kind, raw_value, ctx)
     for key, sub in raw.items():
         if key in ("type", member):

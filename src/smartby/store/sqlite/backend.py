@@ -126,6 +126,8 @@ class SQLiteTransaction(Transaction):
         self._deleted_attrs: list[tuple[int]] = []
         self._new_geo: list[tuple[int, float, float, float, float, int]] = []
         self._deleted_geo: list[tuple[int]] = []
+        self._buffered: set[str] = set()
+        """Entities with index rows still in the buffers (a second change flushes them first)."""
 
     def _term(self, iri: str) -> int:
         term_id = self._terms.known.get(iri)
@@ -176,11 +178,14 @@ class SQLiteTransaction(Transaction):
 
     def insert(self, entity: Entity) -> None:
         pk = self._allocate()
+        self._buffered.add(entity["id"])
         self._new_entities.append((pk, self._tenant, entity["id"], orjson.dumps(entity)))
         self._index(pk, entity, None)
         self._known[entity["id"]] = (pk, entity)
 
     def replace(self, entity: Entity) -> None:
+        if entity["id"] in self._buffered:
+            self.flush()
         known = self._known.get(entity["id"])
         if known is None:
             self.get(entity["id"])
@@ -188,12 +193,15 @@ class SQLiteTransaction(Transaction):
             if known is None:
                 raise KeyError(entity["id"])
         pk, old = known
+        self._buffered.add(entity["id"])
         self._updated_entities.append((orjson.dumps(entity), pk))
         self._unindex(pk, old, types_changed=old["type"] != entity["type"])
         self._index(pk, entity, old)
         self._known[entity["id"]] = (pk, entity)
 
     def delete(self, entity_id: str) -> bool:
+        if entity_id in self._buffered:
+            self.flush()
         known = self._known.get(entity_id)
         if known is None:
             self.get(entity_id)
@@ -243,6 +251,7 @@ class SQLiteTransaction(Transaction):
             if rows:
                 db.executemany(statement, rows)
                 rows.clear()
+        self._buffered.clear()
 
 
 def _copy(entity: Entity) -> Entity:
@@ -269,7 +278,9 @@ class SQLiteStore:
         self._writer = Writer(
             self._connect_writer, on_rollback=self._forget_cached_ids, lock_path=f"{self.path}-writer.lock"
         )
-        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="smartby-sqlite-reader")
+        self._reader_count = readers
+        self._readers: ThreadPoolExecutor | None = None
+        self._reader_connections: list[sqlite3.Connection] = []
         self._local = threading.local()
         self._loop_reader: sqlite3.Connection | None = None
         self._opened = False
@@ -301,6 +312,7 @@ class SQLiteStore:
             connection = self._connect()
             connection.execute("PRAGMA query_only = ON")
             self._local.connection = connection
+            self._reader_connections.append(connection)
         return connection
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
@@ -335,12 +347,19 @@ class SQLiteStore:
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             await self._writer.start()
+            self._readers = ThreadPoolExecutor(self._reader_count, thread_name_prefix="smartby-sqlite-reader")
+            self._local = threading.local()
             self._opened = True
 
     async def close(self) -> None:
         if self._opened:
             await self._writer.stop()
-            self._readers.shutdown(wait=True)
+            if self._readers is not None:
+                self._readers.shutdown(wait=True)
+                self._readers = None
+            for connection in self._reader_connections:
+                connection.close()
+            self._reader_connections.clear()
             if self._loop_reader is not None:
                 self._loop_reader.close()
                 self._loop_reader = None
@@ -348,6 +367,8 @@ class SQLiteStore:
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
+        if self._readers is None:
+            raise RuntimeError("the store is not open")
         return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:

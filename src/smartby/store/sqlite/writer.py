@@ -1,9 +1,9 @@
 """The one writer of an SQLite database: a task on the event loop fed by a queue, committing work
 in groups.
 
-Every queued change runs inside its own savepoint; the changes waiting in the queue when the writer
-wakes share one transaction and one commit (group commit), so a burst of small writes costs one
-fsync instead of one each. A change that raises is rolled back alone; the others still commit.
+The changes waiting in the queue when the writer wakes share one transaction and one commit (group
+commit), so a burst of small writes costs one fsync instead of one each. A change that raises is
+rolled back alone; the others still commit.
 
 The writer runs on the event loop's own thread. Each statement takes microseconds, and a writer
 thread would spend more than that handing the interpreter lock back and forth with the loop.
@@ -112,6 +112,9 @@ class Writer:
                 return
 
     def _commit_group(self, connection: sqlite3.Connection, jobs: list[_Job]) -> None:
+        """Run the jobs in one transaction. A job that fails before writing anything (the usual
+        case: changes are buffered until the end of a job) is simply left out; if a failed job
+        had written rows, the group is rolled back and run again with a savepoint per job."""
         try:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
@@ -119,7 +122,25 @@ class Writer:
                 _settle(future, False, error)
             return
         results: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        rolled_back = False
+        for fn, future in jobs:
+            before = connection.total_changes
+            try:
+                result = fn(connection)
+            except Exception as error:
+                if connection.total_changes != before:
+                    connection.execute("ROLLBACK")
+                    if self._on_rollback is not None:
+                        self._on_rollback()
+                    self._commit_with_savepoints(connection, jobs)
+                    return
+                results.append((future, False, error))
+            else:
+                results.append((future, True, result))
+        self._commit(connection, results)
+
+    def _commit_with_savepoints(self, connection: sqlite3.Connection, jobs: list[_Job]) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        results: list[tuple[asyncio.Future[Any], bool, Any]] = []
         for fn, future in jobs:
             connection.execute("SAVEPOINT job")
             try:
@@ -127,11 +148,17 @@ class Writer:
             except Exception as error:
                 connection.execute("ROLLBACK TO job")
                 connection.execute("RELEASE job")
-                rolled_back = True
+                if self._on_rollback is not None:
+                    self._on_rollback()
                 results.append((future, False, error))
             else:
                 connection.execute("RELEASE job")
                 results.append((future, True, result))
+        self._commit(connection, results)
+
+    def _commit(
+        self, connection: sqlite3.Connection, results: list[tuple[asyncio.Future[Any], bool, Any]]
+    ) -> None:
         try:
             connection.execute("COMMIT")
         except sqlite3.Error as error:
@@ -143,8 +170,6 @@ class Writer:
             for future, _, _ in results:
                 _settle(future, False, error)
             return
-        if rolled_back and self._on_rollback is not None:
-            self._on_rollback()
         for future, ok, value in results:
             _settle(future, ok, value)
 
