@@ -17,7 +17,6 @@ from smartby.broker import Broker
 from smartby.settings import Settings
 from smartby.store import open_store
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BACKENDS = ["sqlite"]
 
 

@@ -22,6 +22,7 @@ from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from published_data import SHARED_DATA
 from smartby.ngsild.errors import ERRORS_BASE
 
 V1 = "/ngsi-ld/v1"
@@ -29,7 +30,7 @@ LD_JSON = {"Content-Type": "application/ld+json"}
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 CORE_CONTEXT_PREFIX = "https://uri.etsi.org/ngsi-ld/"
 
-SMART_DATA_MODELS = Path(__file__).resolve().parents[3] / "shared" / "data" / "smart-data-models"
+SMART_DATA_MODELS = SHARED_DATA / "smart-data-models"
 MODELS = {
     path.parent.name: path.parent
     for path in sorted(SMART_DATA_MODELS.glob("dataModel.*/*/example-normalized.jsonld"))
