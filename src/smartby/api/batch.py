@@ -9,10 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartby.api import openapi as oa
-from smartby.api.entities import RETRIEVE_OPTIONS, WRITE_OPTIONS, broker_of, linked_for, render_entities
+from smartby.api.entities import RETRIEVE_OPTIONS, WRITE_OPTIONS, linked_for, render_entities
 from smartby.api.negotiation import ENTITY_OFFERS, JSON, JSON_LD, choose_media_type
 from smartby.api.render import json_response, no_content
 from smartby.api.request import (
+    batch_request,
+    broker_of,
     check_params,
     flag,
     integer,
@@ -64,15 +66,8 @@ def batch_response(
     openapi_extra=oa.operation([oa.TENANT, oa.LINK], _batch_body("Entities.")),
 )
 async def batch_create(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    broker = broker_of(request)
-    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
-    options = options_of(request, WRITE_OPTIONS)
-    ctx = await broker.batch_context(body.context, body.item_contexts)
-    result = await broker.batch_create(
-        tenant, ctx, body.data, key_values=representation(options) == "keyValues"
-    )
+    call = await batch_request(request, WRITE_PARAMS, WRITE_OPTIONS)
+    result = await call.broker.batch_create(call.tenant, call.ctx, call.data, key_values=call.key_values)
     return batch_response(request, result, all_ok_status=201, created_body=True)
 
 
@@ -89,20 +84,15 @@ async def batch_create(request: Request) -> Response:
     ),
 )
 async def batch_upsert(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    broker = broker_of(request)
-    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
-    options = options_of(request, WRITE_OPTIONS | {"replace", "update"})
-    if {"replace", "update"} <= options:
+    call = await batch_request(request, WRITE_PARAMS, WRITE_OPTIONS | {"replace", "update"})
+    if {"replace", "update"} <= call.options:
         raise BadRequestData("options=replace and options=update cannot be combined")
-    ctx = await broker.batch_context(body.context, body.item_contexts)
-    result = await broker.batch_upsert(
-        tenant,
-        ctx,
-        body.data,
-        mode="update" if "update" in options else "replace",
-        key_values=representation(options) == "keyValues",
+    result = await call.broker.batch_upsert(
+        call.tenant,
+        call.ctx,
+        call.data,
+        mode="update" if "update" in call.options else "replace",
+        key_values=call.key_values,
     )
     return batch_response(request, result, all_ok_status=204, created_body=True)
 
@@ -116,18 +106,13 @@ async def batch_upsert(request: Request) -> Response:
     ),
 )
 async def batch_update(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    broker = broker_of(request)
-    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
-    options = options_of(request, WRITE_OPTIONS | {"noOverwrite"})
-    ctx = await broker.batch_context(body.context, body.item_contexts)
-    result = await broker.batch_update(
-        tenant,
-        ctx,
-        body.data,
-        overwrite="noOverwrite" not in options,
-        key_values=representation(options) == "keyValues",
+    call = await batch_request(request, WRITE_PARAMS, WRITE_OPTIONS | {"noOverwrite"})
+    result = await call.broker.batch_update(
+        call.tenant,
+        call.ctx,
+        call.data,
+        overwrite="noOverwrite" not in call.options,
+        key_values=call.key_values,
     )
     return batch_response(request, result, all_ok_status=204, created_body=False)
 
@@ -138,15 +123,8 @@ async def batch_update(request: Request) -> Response:
     openapi_extra=oa.operation([oa.TENANT, oa.LINK], _batch_body("Entities.")),
 )
 async def batch_merge(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    broker = broker_of(request)
-    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
-    options = options_of(request, WRITE_OPTIONS)
-    ctx = await broker.batch_context(body.context, body.item_contexts)
-    result = await broker.batch_merge(
-        tenant, ctx, body.data, key_values=representation(options) == "keyValues"
-    )
+    call = await batch_request(request, WRITE_PARAMS, WRITE_OPTIONS)
+    result = await call.broker.batch_merge(call.tenant, call.ctx, call.data, key_values=call.key_values)
     return batch_response(request, result, all_ok_status=204, created_body=False)
 
 

@@ -10,10 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartby.api import openapi as oa
-from smartby.api.entities import broker_of
 from smartby.api.negotiation import JSON, JSON_LD, choose_media_type
 from smartby.api.render import json_response, no_content
-from smartby.api.request import check_params, flag, read_body
+from smartby.api.request import broker_of, check_params, flag, read_body
 from smartby.ngsild.errors import BadRequestData
 from smartby.store.base import StoredContext
 

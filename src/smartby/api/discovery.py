@@ -9,10 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartby.api import openapi as oa
-from smartby.api.entities import broker_of
 from smartby.api.negotiation import choose_media_type
 from smartby.api.render import json_response
-from smartby.api.request import check_params, flag, link_context, tenant_of
+from smartby.api.request import broker_of, check_params, flag, link_context, tenant_of
 from smartby.ngsild.entity import ENTITY_MEMBERS
 from smartby.ngsild.errors import ResourceNotFound
 

@@ -22,15 +22,16 @@ from smartby.api.negotiation import (
 )
 from smartby.api.render import feature_collection, json_response, linked_view, no_content
 from smartby.api.request import (
+    broker_of,
     check_params,
     flag,
     integer,
     link_context,
     names_param,
     options_of,
-    read_body,
     representation,
     tenant_of,
+    write_request,
 )
 from smartby.broker import Broker
 from smartby.broker.changes import AttributeOutcome
@@ -98,15 +99,6 @@ QUERY_PARAMS = RETRIEVE_PARAMS | {
 }
 
 
-def broker_of(request: Request) -> Broker:
-    broker: Broker = request.app.state.broker
-    return broker
-
-
-def _max_body(request: Request) -> int:
-    return broker_of(request).settings.max_body_bytes
-
-
 async def _context(request: Request) -> Context:
     return await broker_of(request).context(link_context(request))
 
@@ -168,15 +160,8 @@ def _outcome_response(request: Request, ctx: Context, outcome: AttributeOutcome)
     openapi_extra=oa.operation([oa.TENANT, oa.LINK, oa.LOCAL], oa.json_body("The entity to create.")),
 )
 async def create_entity(request: Request) -> Response:
-    check_params(request, CREATE_PARAMS)
-    tenant = tenant_of(request)
-    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
-    options = options_of(request, WRITE_OPTIONS)
-    broker = broker_of(request)
-    ctx = await broker.context(body.context)
-    entity_id = await broker.create_entity(
-        tenant, ctx, body.data, key_values=representation(options) == "keyValues"
-    )
+    call = await write_request(request, CREATE_PARAMS, WRITE_OPTIONS)
+    entity_id = await call.broker.create_entity(call.tenant, call.ctx, call.data, key_values=call.key_values)
     return Response(status_code=201, headers=_created_headers(request, entity_id))
 
 
@@ -321,14 +306,10 @@ async def linked_for(
     ),
 )
 async def partial_update_attribute(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    body = await read_body(request, (JSON, JSON_LD, MERGE_PATCH), _max_body(request))
-    broker = broker_of(request)
-    ctx = await broker.context(body.context)
+    call = await write_request(request, WRITE_PARAMS, frozenset(), (JSON, JSON_LD, MERGE_PATCH))
     entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
-    await broker.partial_update_attribute(
-        tenant, entity_id, ctx, attr, _without_context(body.data), of_type=_type_selector(request, ctx)
+    await call.broker.partial_update_attribute(
+        call.tenant, entity_id, call.ctx, attr, call.data, of_type=_type_selector(request, call.ctx)
     )
     return no_content(request)
 
@@ -342,13 +323,9 @@ async def partial_update_attribute(request: Request) -> Response:
     ),
 )
 async def replace_attribute(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
-    broker = broker_of(request)
-    ctx = await broker.context(body.context)
+    call = await write_request(request, WRITE_PARAMS, frozenset())
     entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
-    await broker.replace_attribute(tenant, entity_id, ctx, attr, _without_context(body.data))
+    await call.broker.replace_attribute(call.tenant, entity_id, call.ctx, attr, call.data)
     return no_content(request)
 
 
@@ -397,22 +374,17 @@ async def delete_attribute(request: Request) -> Response:
     ),
 )
 async def append_attributes(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
-    options = options_of(request, WRITE_OPTIONS | {"noOverwrite"})
-    broker = broker_of(request)
-    ctx = await broker.context(body.context)
-    outcome = await broker.append_attributes(
-        tenant,
+    call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS | {"noOverwrite"})
+    outcome = await call.broker.append_attributes(
+        call.tenant,
         request.path_params["entityId"],
-        ctx,
-        _without_context(body.data),
-        overwrite="noOverwrite" not in options,
-        key_values=representation(options) == "keyValues",
-        of_type=_type_selector(request, ctx),
+        call.ctx,
+        call.data,
+        overwrite="noOverwrite" not in call.options,
+        key_values=call.key_values,
+        of_type=_type_selector(request, call.ctx),
     )
-    return _outcome_response(request, ctx, outcome)
+    return _outcome_response(request, call.ctx, outcome)
 
 
 @router.patch(
@@ -422,21 +394,16 @@ async def append_attributes(request: Request) -> Response:
     openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The attributes to update.")),
 )
 async def update_attributes(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
-    options = options_of(request, WRITE_OPTIONS)
-    broker = broker_of(request)
-    ctx = await broker.context(body.context)
-    outcome = await broker.update_attributes(
-        tenant,
+    call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS)
+    outcome = await call.broker.update_attributes(
+        call.tenant,
         request.path_params["entityId"],
-        ctx,
-        _without_context(body.data),
-        key_values=representation(options) == "keyValues",
-        of_type=_type_selector(request, ctx),
+        call.ctx,
+        call.data,
+        key_values=call.key_values,
+        of_type=_type_selector(request, call.ctx),
     )
-    return _outcome_response(request, ctx, outcome)
+    return _outcome_response(request, call.ctx, outcome)
 
 
 @router.get(
@@ -494,18 +461,9 @@ async def retrieve_entity(request: Request) -> Response:
     openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The new entity.")),
 )
 async def replace_entity(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    body = await read_body(request, (JSON, JSON_LD), _max_body(request))
-    options = options_of(request, WRITE_OPTIONS)
-    broker = broker_of(request)
-    ctx = await broker.context(body.context)
-    await broker.replace_entity(
-        tenant,
-        request.path_params["entityId"],
-        ctx,
-        _without_context(body.data),
-        key_values=representation(options) == "keyValues",
+    call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS)
+    await call.broker.replace_entity(
+        call.tenant, request.path_params["entityId"], call.ctx, call.data, key_values=call.key_values
     )
     return no_content(request)
 
@@ -517,18 +475,9 @@ async def replace_entity(request: Request) -> Response:
     openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The fragment to merge.")),
 )
 async def merge_entity(request: Request) -> Response:
-    check_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    body = await read_body(request, (JSON, JSON_LD, MERGE_PATCH), _max_body(request))
-    options = options_of(request, WRITE_OPTIONS)
-    broker = broker_of(request)
-    ctx = await broker.context(body.context)
-    await broker.merge_entity(
-        tenant,
-        request.path_params["entityId"],
-        ctx,
-        _without_context(body.data),
-        key_values=representation(options) == "keyValues",
+    call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS, (JSON, JSON_LD, MERGE_PATCH))
+    await call.broker.merge_entity(
+        call.tenant, request.path_params["entityId"], call.ctx, call.data, key_values=call.key_values
     )
     return no_content(request)
 
@@ -545,9 +494,3 @@ async def delete_entity(request: Request) -> Response:
     of_type = _type_selector(request, await _context(request)) if "type" in request.query_params else None
     await broker_of(request).delete_entity(tenant, request.path_params["entityId"], of_type=of_type)
     return no_content(request)
-
-
-def _without_context(data: Any) -> Any:
-    if isinstance(data, dict) and "@context" in data:
-        return {k: v for k, v in data.items() if k != "@context"}
-    return data

@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from smartby.api.negotiation import JSON_LD, context_from_link, request_media_type
-from smartby.broker import DEFAULT_TENANT
-from smartby.ngsild.context import CORE_CONTEXT_URL
+from smartby.api.negotiation import JSON, JSON_LD, context_from_link, request_media_type
+from smartby.broker import DEFAULT_TENANT, Broker
+from smartby.broker.broker import BatchContext
+from smartby.ngsild.context import CORE_CONTEXT_URL, Context
 from smartby.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError
 from smartby.ngsild.query import parse_attrs_list
 
@@ -187,3 +188,68 @@ def integer(request: Request, name: str, default: int, *, low: int = 0, high: in
         bound = f" and at most {high}" if high is not None else ""
         raise BadRequestData(f"{name} must be at least {low}{bound}")
     return number
+
+
+def broker_of(request: Request) -> Broker:
+    broker: Broker = request.app.state.broker
+    return broker
+
+
+@dataclass
+class Write:
+    """A checked write request: who it is for, what it carries, read with which @context."""
+
+    broker: Broker
+    tenant: str
+    data: Any
+    options: set[str]
+    ctx: Context
+
+    @property
+    def key_values(self) -> bool:
+        return representation(self.options) == "keyValues"
+
+
+@dataclass
+class BatchWrite:
+    broker: Broker
+    tenant: str
+    data: Any
+    options: set[str]
+    ctx: BatchContext
+
+    @property
+    def key_values(self) -> bool:
+        return representation(self.options) == "keyValues"
+
+
+async def _checked_body(
+    request: Request, params: frozenset[str], media: tuple[str, ...]
+) -> tuple[Broker, str, Body]:
+    check_params(request, params)
+    tenant = tenant_of(request)
+    broker = broker_of(request)
+    return broker, tenant, await read_body(request, media, broker.settings.max_body_bytes)
+
+
+async def write_request(
+    request: Request,
+    params: frozenset[str],
+    options: frozenset[str],
+    media: tuple[str, ...] = (JSON, JSON_LD),
+) -> Write:
+    """Parameters, tenant, body, options and @context of a write to one entity, each checked."""
+    broker, tenant, body = await _checked_body(request, params, media)
+    chosen = options_of(request, options)
+    data = body.data
+    if isinstance(data, dict) and "@context" in data:
+        data = {k: v for k, v in data.items() if k != "@context"}
+    return Write(broker, tenant, data, chosen, await broker.context(body.context))
+
+
+async def batch_request(request: Request, params: frozenset[str], options: frozenset[str]) -> BatchWrite:
+    """The same for a batch, where each entity of a JSON-LD array may carry its own @context."""
+    broker, tenant, body = await _checked_body(request, params, (JSON, JSON_LD))
+    chosen = options_of(request, options)
+    ctx = await broker.batch_context(body.context, body.item_contexts)
+    return BatchWrite(broker, tenant, body.data, chosen, ctx)
