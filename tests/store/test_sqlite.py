@@ -257,3 +257,24 @@ async def test_one_entity_changed_twice_in_one_transaction(store: SQLiteStore) -
     with sqlite3.connect(store.path) as connection:
         assert connection.execute("SELECT count(*) FROM attr").fetchone()[0] == 2
         assert connection.execute("SELECT count(*) FROM entity_type").fetchone()[0] == 2
+
+
+async def test_checkpoints_run_off_the_event_loop(tmp_path: Path) -> None:
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'city.db'}")
+    store.checkpoint_bytes = 1
+    await store.open()
+    try:
+        size_before = store.path.stat().st_size
+
+        def fill(tx: Transaction) -> None:
+            for number in range(2000):
+                tx.insert(entity(number, speed=number))
+
+        await store.transact("", fill)
+        for _ in range(200):
+            if not store._checkpointing and store.path.stat().st_size > size_before:
+                break
+            await asyncio.sleep(0.01)
+        assert store.path.stat().st_size > size_before, "the WAL was not copied back into the database"
+    finally:
+        await store.close()

@@ -33,7 +33,13 @@ class Dispatcher:
     def __init__(self, app: FastAPI, routers: Sequence[APIRouter]) -> None:
         self.fastapi = app
         self._routes = [
-            (route.path_regex, route.methods or set(), route.endpoint, route.param_convertors)
+            (
+                route.path.split("{", 1)[0],
+                route.path_regex,
+                route.methods or set(),
+                route.endpoint,
+                route.param_convertors,
+            )
             for router in routers
             for route in router.routes
             if isinstance(route, APIRoute)
@@ -63,19 +69,23 @@ class Dispatcher:
             # really ends in a slash is sent percent-encoded (%2F).
             paths.insert(0, path[:-1])
         allowed: set[str] = set()
-        for regex, methods, endpoint, convertors in self._routes_for(paths):
-            match = regex.match(paths[0]) or regex.match(paths[-1])
-            assert match is not None
-            if method not in methods:
-                allowed.update(methods)
-                continue
-            scope["app"] = self.fastapi
-            scope["path_params"] = {
-                name: convertors[name].convert(value) for name, value in match.groupdict().items()
-            }
-            response = await self._respond(endpoint, Request(scope, receive))
-            await response(scope, receive, send)
-            return
+        for candidate in paths:
+            for prefix, regex, methods, endpoint, convertors in self._routes:
+                if not candidate.startswith(prefix):
+                    continue
+                match = regex.match(candidate)
+                if match is None:
+                    continue
+                if method not in methods:
+                    allowed.update(methods)
+                    continue
+                scope["app"] = self.fastapi
+                scope["path_params"] = {
+                    name: convertors[name].convert(value) for name, value in match.groupdict().items()
+                }
+                response = await self._respond(endpoint, Request(scope, receive))
+                await response(scope, receive, send)
+                return
         if allowed:
             error = MethodNotAllowed(f"{method} is not supported on {path}")
             response = problem_response(error, {"Allow": ", ".join(sorted(allowed))})
@@ -83,13 +93,6 @@ class Dispatcher:
             await response(scope, receive, send)
             return
         await self.fastapi(scope, receive, send)
-
-    def _routes_for(self, paths: list[str]) -> list[Any]:
-        """The routes matching the first path, then those matching only the next ones."""
-        found = [route for route in self._routes if route[0].match(paths[0])]
-        for path in paths[1:]:
-            found += [route for route in self._routes if route not in found and route[0].match(path)]
-        return found
 
     @staticmethod
     async def _respond(endpoint: Callable[[Request], Awaitable[Response]], request: Request) -> Response:

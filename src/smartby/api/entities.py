@@ -427,6 +427,8 @@ async def update_attributes(request: Request) -> Response:
     ),
 )
 async def retrieve_entity(request: Request) -> Response:
+    if not request.scope["query_string"]:
+        return await _retrieve_plain(request)
     check_params(request, RETRIEVE_PARAMS)
     tenant = tenant_of(request)
     media = choose_media_type(request.headers.get("accept"), ENTITY_OFFERS)
@@ -452,6 +454,27 @@ async def retrieve_entity(request: Request) -> Response:
     if not data:
         raise ResourceNotFound(f"Nothing of entity {entity['id']} is left after pick and omit")
     return json_response(request, ctx, data, media)
+
+
+_plain_renderers: dict[str, Renderer] = {}
+
+
+async def _retrieve_plain(request: Request) -> Response:
+    """Retrieve Entity without query parameters, the hot path of dashboards and devices: the same
+    answer as the general handler gives, without consulting parameters that are not there."""
+    tenant = tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"), ENTITY_OFFERS)
+    broker = broker_of(request)
+    ctx = await _context(request)
+    renderer = _plain_renderers.get(ctx.key)
+    if renderer is None or renderer.ctx is not ctx:
+        renderer = Renderer(ctx)
+        if len(_plain_renderers) < 256:
+            _plain_renderers[ctx.key] = renderer
+    entity = await broker.retrieve_entity(tenant, request.path_params["entityId"])
+    if media == GEO_JSON:
+        return json_response(request, ctx, renderer.feature(entity, ctx.expand("location")), media)
+    return json_response(request, ctx, renderer.entity(entity), media)
 
 
 @router.put(

@@ -268,10 +268,29 @@ def parse_attributes(
         iri = ctx.expand(check_name(name))
         if iri in attributes:
             raise BadRequestData(f"Attribute {name} is given twice")
-        attributes[iri] = parse_attribute(
-            name, raw, ctx, key_values=key_values, allow_null=allow_null, partial=partial
+        simple = None if key_values or name == PROOF_NAME else _plain_property(raw, iri)
+        attributes[iri] = (
+            [simple]
+            if simple is not None
+            else parse_attribute(
+                name, raw, ctx, key_values=key_values, allow_null=allow_null, partial=partial
+            )
         )
     return attributes
+
+
+_SCALAR_TYPES = frozenset({int, float, str, bool})
+
+
+def _plain_property(raw: object, iri: str) -> Instance | None:
+    """The most common attribute, `{"type": "Property", "value": <number, string or boolean>}`,
+    checked without the general machinery; None for anything else."""
+    if type(raw) is not dict or len(raw) != 2 or raw.get("type") != "Property" or iri in GEO_NAMES:
+        return None
+    value = raw.get("value")
+    if type(value) not in _SCALAR_TYPES or value == NULL_URI:
+        return None
+    return {"type": "Property", "value": value}
 
 
 def parse_attribute(

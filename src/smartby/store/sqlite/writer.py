@@ -34,11 +34,13 @@ class Writer:
         *,
         max_group: int = 512,
         on_rollback: Callable[[], None] | None = None,
+        after_commit: Callable[[], None] | None = None,
         lock_path: str | None = None,
     ) -> None:
         self._connect = connect
         self._max_group = max_group
         self._on_rollback = on_rollback
+        self._after_commit = after_commit
         self._lock_path = lock_path
         self._lock: int | None = None
         self._connection: sqlite3.Connection | None = None
@@ -172,6 +174,8 @@ class Writer:
             return
         for future, ok, value in results:
             _settle(future, ok, value)
+        if self._after_commit is not None:
+            self._after_commit()
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
