@@ -70,8 +70,10 @@ async def _load_examples(settings: Settings) -> int:
             document = orjson.loads(item.read_bytes())
             context = await broker.context(document.pop("@context", None))
             result = await broker.batch_upsert(DEFAULT_TENANT, context, [document])
-            for entity_id, error in result.errors:
-                typer.echo(f"  skipped {item.name} ({entity_id}): {error.detail}", err=True)
+            for _, error in result.errors:
+                typer.echo(
+                    f"  not loaded, the upstream example is not valid NGSI-LD: {item.name}: {error.detail}"
+                )
             loaded += len(result.success)
         return loaded
     finally:
@@ -97,6 +99,11 @@ def demo(
     count = asyncio.run(_load_examples(settings))
     base = f"http://{settings.host}:{settings.port}/ngsi-ld/v1"
     typer.echo(f"Loaded {count} example entities into {settings.database}.")
-    typer.echo(f"Try: curl '{base}/types'   or   curl '{base}/entities?type=Streetlight&local=true'")
+    link = (
+        "<https://smart-data-models.github.io/dataModel.Streetlighting/context.jsonld>; "
+        'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+    )
+    typer.echo(f"Try:  curl '{base}/types?details=true'")
+    typer.echo(f"      curl '{base}/entities?type=Streetlight&options=keyValues' -H '{link}'")
     typer.echo(f"API documentation: http://{settings.host}:{settings.port}/docs")
     _serve(settings)
