@@ -16,6 +16,7 @@ from smartby.api.app import create_app
 from smartby.broker import Broker
 from smartby.settings import Settings
 from smartby.store import open_store
+from smartby.store.base import Store
 
 BACKENDS = ["sqlite"]
 
@@ -89,3 +90,14 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def store(database_url: str, settings: Settings) -> AsyncIterator[Store]:
+    """A store of each backend, opened on a fresh database."""
+    opened = open_store(database_url, settings)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from smartby.ngsild.errors import BadRequestData
 
@@ -50,3 +50,28 @@ def normalize_datetime(text: str, what: str = "date-time") -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(text: str) -> int:
+    """Microseconds since the epoch of a date-time string (UTC when it names no zone)."""
+    return (parse_datetime(text) - _EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> str:
+    """Render microseconds since the epoch as `...T12:00:00Z`, `....123Z` or `....123456Z`."""
+    moment = _EPOCH + timedelta(microseconds=value)
+    whole = moment.replace(tzinfo=None).isoformat(timespec="seconds")
+    fraction = moment.microsecond
+    if not fraction:
+        return whole + "Z"
+    if fraction % 1000 == 0:
+        return f"{whole}.{fraction // 1000:03d}Z"
+    return f"{whole}.{fraction:06d}Z"
+
+
+def micros_of(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from smartby.ngsild.entity import Entity
+from smartby.ngsild.entity import Entity, Instance
 from smartby.ngsild.geo import GeoQuery
 from smartby.ngsild.query import Expr
 from smartby.ngsild.scope import ScopeExpr
@@ -44,6 +44,64 @@ class EntityQuery:
     limit: int = 20
     offset: int = 0
     count: bool = False
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Which entities' history to read, and which part of it. Names are expanded IRIs; times are
+    microseconds since the epoch, `start` inclusive and `end` exclusive."""
+
+    selectors: tuple[EntitySelector, ...] = ()
+    attrs: tuple[str, ...] = ()
+    """Only these attributes (and only entities with history of one of them); () for all."""
+    q: Expr | None = None
+    geo: GeoQuery | None = None
+    scope: ScopeExpr | None = None
+    """q, geo and scope filters select entities by their current state (then their history is read)."""
+    dataset_ids: tuple[str | None, ...] | None = None
+    timeproperty: str = "observedAt"
+    start: int | None = None
+    end: int | None = None
+    last_n: int | None = None
+    limit: int = 20
+    offset: int = 0
+    count: bool = False
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Aggregation periods: fixed `width` microseconds from `origin`, or explicit [start, end) bounds."""
+
+    origin: int = 0
+    width: int | None = None
+    bounds: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass
+class TemporalEntity:
+    """An entity's history: its id, types and scope, and per attribute its instances (oldest first)."""
+
+    id: str
+    types: list[str]
+    scope: list[str] | None
+    attributes: dict[str, list[Instance]] = field(default_factory=dict)
+
+
+@dataclass
+class Aggregate:
+    """One attribute instance series aggregated: per period (start, end, {method: value})."""
+
+    kind: str
+    dataset_id: str | None
+    periods: list[tuple[int, int, dict[str, Any]]]
+
+
+@dataclass
+class AggregatedEntity:
+    id: str
+    types: list[str]
+    scope: list[str] | None
+    attributes: dict[str, list[Aggregate]] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,8 +156,29 @@ class Transaction(Protocol):
     def replace(self, entity: Entity) -> None:
         """Store the new state of an existing entity."""
 
-    def delete(self, entity_id: str) -> bool:
-        """Remove an entity; False when there was none."""
+    def delete(self, entity_id: str, deleted_at: str | None = None) -> bool:
+        """Remove an entity (its history stays, with a deletion recorded); False when there was none."""
+
+    def temporal_entity(self, entity_id: str) -> tuple[int, Entity] | None:
+        """The entity as history knows it (number, header with id, type, scope), or None."""
+
+    def add_history(self, header: Entity, attributes: dict[str, list[Instance]], now: str) -> None:
+        """Append attribute instances to an entity's history without touching its current state."""
+
+    def delete_history(self, entity_id: str) -> bool: ...
+
+    def delete_attribute_history(
+        self, entity_id: str, iri: str, dataset_id: str | None, delete_all: bool
+    ) -> bool: ...
+
+    def replace_instance(
+        self, entity_id: str, iri: str, instance_id: str, instance: Instance, now: str
+    ) -> bool: ...
+
+    def delete_instance(self, entity_id: str, iri: str, instance_id: str) -> bool: ...
+
+    def kind_of(self, tentity: int, iri: str) -> str | None:
+        """The attribute type last recorded in history for an attribute."""
 
 
 class Store(Protocol):
@@ -121,6 +200,20 @@ class Store(Protocol):
     async def get_entity(self, tenant: str, entity_id: str) -> Entity | None: ...
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult: ...
+
+    async def history(self, tenant: str, query: HistoryQuery) -> tuple[list[TemporalEntity], int | None]:
+        """One page of entities with their history, and the number of matching entities if asked."""
+        ...
+
+    async def aggregate(
+        self, tenant: str, query: HistoryQuery, methods: tuple[str, ...], buckets: Buckets
+    ) -> tuple[list[AggregatedEntity], int | None]: ...
+
+    async def prune_history(self, tenant: str, entity_type: str, before: int) -> int:
+        """Delete the history of entities of a type older than `before`; how many instances went."""
+        ...
+
+    async def tenants(self) -> list[str]: ...
 
     async def entity_types(self, tenant: str) -> list[TypeInfo]: ...
 

@@ -8,7 +8,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from importlib import resources
@@ -19,15 +19,23 @@ import orjson
 
 from smartby.ngsild.entity import Entity
 from smartby.store.base import (
+    AggregatedEntity,
     AttributeInfo,
+    Buckets,
     EntityQuery,
+    HistoryQuery,
     QueryResult,
     StoredContext,
+    TemporalEntity,
     Transaction,
     TypeInfo,
 )
+from smartby.store.sqlite import temporal
 from smartby.store.sqlite.filters import SELECTIVE, compile_query
-from smartby.store.sqlite.rows import GEO_SLOTS, KIND_NAME, attribute_rows, geometry_slots
+from smartby.store.sqlite.history import KnownSeries
+from smartby.store.sqlite.rows import KIND_NAME
+from smartby.store.sqlite.terms import Terms
+from smartby.store.sqlite.transaction import SQLiteTransaction
 from smartby.store.sqlite.writer import Writer
 
 T = TypeVar("T")
@@ -60,214 +68,6 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class Terms:
-    """IRI <-> integer interning, cached in memory (positive entries only)."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        self.known: dict[str, int] = self._ids
-        self._iris: dict[int, str] = {}
-        self._lock = threading.Lock()
-
-    def forget(self) -> None:
-        with self._lock:
-            self._ids.clear()
-            self._iris.clear()
-
-    def _remember(self, iri: str, term_id: int) -> None:
-        with self._lock:
-            self._ids[iri] = term_id
-            self._iris[term_id] = iri
-
-    def lookup(self, connection: sqlite3.Connection, iri: str) -> int | None:
-        term_id = self._ids.get(iri)
-        if term_id is None:
-            row = connection.execute("SELECT id FROM term WHERE iri = ?", (iri,)).fetchone()
-            if row is None:
-                return None
-            term_id = row[0]
-            self._remember(iri, term_id)
-        return term_id
-
-    def intern(self, connection: sqlite3.Connection, iri: str) -> int:
-        term_id = self.lookup(connection, iri)
-        if term_id is None:
-            term_id = connection.execute("INSERT INTO term (iri) VALUES (?) RETURNING id", (iri,)).fetchone()[
-                0
-            ]
-            self._ids[iri] = term_id
-            self._iris[term_id] = iri
-        return term_id
-
-    def iri(self, connection: sqlite3.Connection, term_id: int) -> str:
-        iri = self._iris.get(term_id)
-        if iri is None:
-            iri = connection.execute("SELECT iri FROM term WHERE id = ?", (term_id,)).fetchone()[0]
-            self._remember(iri, term_id)
-        return iri
-
-
-class SQLiteTransaction(Transaction):
-    """A tenant's entities inside the writer's open transaction.
-
-    Writes are buffered and sent with one executemany per table when the change is done (or
-    before the next read), so a batch of a thousand entities costs a handful of statements.
-    Entity keys are assigned here: the writer holds the database's write lock, so max(pk) + 1
-    cannot be taken by anyone else.
-    """
-
-    def __init__(self, connection: sqlite3.Connection, tenant_id: int, terms: Terms) -> None:
-        self._db = connection
-        self._tenant = tenant_id
-        self._terms = terms
-        self._known: dict[str, tuple[int, Entity]] = {}
-        self._next_pk: int | None = None
-        self._new_entities: list[tuple[int, int, str, bytes]] = []
-        self._updated_entities: list[tuple[bytes, int]] = []
-        self._deleted_entities: list[tuple[int]] = []
-        self._new_types: list[tuple[int, int, int]] = []
-        self._deleted_types: list[tuple[int, int, int]] = []
-        self._new_attrs: list[tuple[int, int, int, int, float | None, str | None]] = []
-        self._deleted_attrs: list[tuple[int]] = []
-        self._new_geo: list[tuple[int, float, float, float, float, int]] = []
-        self._deleted_geo: list[tuple[int]] = []
-        self._buffered: set[str] = set()
-        """Entities with index rows still in the buffers (a second change flushes them first)."""
-
-    def _term(self, iri: str) -> int:
-        term_id = self._terms.known.get(iri)
-        return term_id if term_id is not None else self._terms.intern(self._db, iri)
-
-    def get(self, entity_id: str) -> Entity | None:
-        known = self._known.get(entity_id)
-        if known is not None:
-            return _copy(known[1])
-        self.flush()
-        row = self._db.execute(
-            "SELECT pk, doc FROM entity WHERE tenant_id = ? AND id = ?", (self._tenant, entity_id)
-        ).fetchone()
-        if row is None:
-            return None
-        entity: Entity = orjson.loads(row[1])
-        self._known[entity_id] = (row[0], entity)
-        return _copy(entity)
-
-    def get_many(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
-        found: dict[str, Entity] = {}
-        unknown = [i for i in dict.fromkeys(entity_ids) if i not in self._known]
-        for entity_id in entity_ids:
-            known = self._known.get(entity_id)
-            if known is not None:
-                found[entity_id] = _copy(known[1])
-        if unknown:
-            self.flush()
-        for start in range(0, len(unknown), _IN_CHUNK):
-            chunk = unknown[start : start + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT pk, doc FROM entity WHERE tenant_id = ? AND id IN ({marks})", (self._tenant, *chunk)
-            ).fetchall()
-            for pk, doc in rows:
-                entity: Entity = orjson.loads(doc)
-                self._known[entity["id"]] = (pk, entity)
-                found[entity["id"]] = _copy(entity)
-        return found
-
-    def _allocate(self) -> int:
-        if self._next_pk is None:
-            self.flush()
-            self._next_pk = int(self._db.execute("SELECT coalesce(max(pk), 0) + 1 FROM entity").fetchone()[0])
-        pk = self._next_pk
-        self._next_pk += 1
-        return pk
-
-    def insert(self, entity: Entity) -> None:
-        pk = self._allocate()
-        self._buffered.add(entity["id"])
-        self._new_entities.append((pk, self._tenant, entity["id"], orjson.dumps(entity)))
-        self._index(pk, entity, None)
-        self._known[entity["id"]] = (pk, entity)
-
-    def replace(self, entity: Entity) -> None:
-        if entity["id"] in self._buffered:
-            self.flush()
-        known = self._known.get(entity["id"])
-        if known is None:
-            self.get(entity["id"])
-            known = self._known.get(entity["id"])
-            if known is None:
-                raise KeyError(entity["id"])
-        pk, old = known
-        self._buffered.add(entity["id"])
-        self._updated_entities.append((orjson.dumps(entity), pk))
-        self._unindex(pk, old, types_changed=old["type"] != entity["type"])
-        self._index(pk, entity, old)
-        self._known[entity["id"]] = (pk, entity)
-
-    def delete(self, entity_id: str) -> bool:
-        if entity_id in self._buffered:
-            self.flush()
-        known = self._known.get(entity_id)
-        if known is None:
-            self.get(entity_id)
-            known = self._known.get(entity_id)
-            if known is None:
-                return False
-        pk, old = known
-        self._deleted_entities.append((pk,))
-        self._unindex(pk, old, types_changed=True)
-        del self._known[entity_id]
-        return True
-
-    def _index(self, pk: int, entity: Entity, old: Entity | None) -> None:
-        if old is None or old["type"] != entity["type"]:
-            self._new_types.extend((self._tenant, self._term(t), pk) for t in entity["type"])
-        attrs, geo = attribute_rows(pk, entity, self._term)
-        self._new_attrs.extend(attrs)
-        self._new_geo.extend(geo)
-
-    def _unindex(self, pk: int, old: Entity, *, types_changed: bool) -> None:
-        if types_changed:
-            self._deleted_types.extend((self._tenant, self._term(t), pk) for t in old["type"])
-        self._deleted_attrs.append((pk,))
-        self._deleted_geo.extend((pk * GEO_SLOTS + ordinal,) for ordinal in geometry_slots(old))
-
-    def flush(self) -> None:
-        """Send the buffered writes; deletions of old index rows go before the new rows."""
-        db = self._db
-        steps: tuple[tuple[str, list[Any]], ...] = (
-            ("DELETE FROM entity_type WHERE tenant_id = ? AND type_id = ? AND pk = ?", self._deleted_types),
-            ("DELETE FROM attr WHERE pk = ?", self._deleted_attrs),
-            ("DELETE FROM geo WHERE id = ?", self._deleted_geo),
-            ("DELETE FROM entity WHERE pk = ?", self._deleted_entities),
-            ("INSERT INTO entity (pk, tenant_id, id, doc) VALUES (?, ?, ?, ?)", self._new_entities),
-            ("UPDATE entity SET doc = ? WHERE pk = ?", self._updated_entities),
-            ("INSERT INTO entity_type (tenant_id, type_id, pk) VALUES (?, ?, ?)", self._new_types),
-            (
-                "INSERT INTO attr (pk, name_id, seq, kind, num, txt) VALUES (?, ?, ?, ?, ?, ?)",
-                self._new_attrs,
-            ),
-            (
-                "INSERT INTO geo (id, minx, maxx, miny, maxy, name_id) VALUES (?, ?, ?, ?, ?, ?)",
-                self._new_geo,
-            ),
-        )
-        for statement, rows in steps:
-            if rows:
-                db.executemany(statement, rows)
-                rows.clear()
-        self._buffered.clear()
-
-
-def _copy(entity: Entity) -> Entity:
-    """A copy the broker may change without touching the transaction's remembered state."""
-    copied: Entity = dict(entity)
-    for key, value in entity.items():
-        if isinstance(value, list):
-            copied[key] = [dict(v) if isinstance(v, dict) else v for v in value]
-    return copied
-
-
 class SQLiteStore:
     """`sqlite:///path/to/city.db` (relative paths are relative to the working directory)."""
 
@@ -279,6 +79,7 @@ class SQLiteStore:
         self.path = Path(path or "smartby.db")
         self._synchronous = synchronous
         self._terms = Terms()
+        self._series = KnownSeries()
         self._tenants: dict[str, int] = {}
         self._writer = Writer(
             self._connect_writer,
@@ -377,6 +178,7 @@ class SQLiteStore:
 
     def _forget_cached_ids(self) -> None:
         self._terms.forget()
+        self._series.forget()
         self._tenants.clear()
 
     # -- life cycle --------------------------------------------------------------------------------
@@ -451,7 +253,7 @@ class SQLiteStore:
         def run(connection: sqlite3.Connection) -> T:
             tenant_id = self._tenant_id(connection, tenant, create=True)
             assert tenant_id is not None
-            transaction = SQLiteTransaction(connection, tenant_id, self._terms)
+            transaction = SQLiteTransaction(connection, tenant_id, self._terms, self._series)
             result = change(transaction)
             transaction.flush()
             return result
@@ -481,6 +283,62 @@ class SQLiteStore:
             connection.execute("PRAGMA query_only = ON")
             self._loop_reader = connection
         return self._get_entity(connection, tenant, entity_id)
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def _current_ids(self, db: sqlite3.Connection, tenant: str, query: EntityQuery) -> set[str]:
+        return {entity["id"] for entity in self._query(db, tenant, query).entities}
+
+    async def history(self, tenant: str, query: HistoryQuery) -> tuple[list[TemporalEntity], int | None]:
+        def run(db: sqlite3.Connection) -> tuple[list[TemporalEntity], int | None]:
+            tenant_id = self._tenant_id(db, tenant, create=False)
+            if tenant_id is None:
+                return [], 0 if query.count else None
+            page, count = temporal.select_entities(
+                db, tenant_id, query, self._terms, lambda q: self._current_ids(db, tenant, q)
+            )
+            return temporal.read_history(db, query, page, self._terms), count
+
+        return await self._read(run)
+
+    async def aggregate(
+        self, tenant: str, query: HistoryQuery, methods: tuple[str, ...], buckets: Buckets
+    ) -> tuple[list[AggregatedEntity], int | None]:
+        def run(db: sqlite3.Connection) -> tuple[list[AggregatedEntity], int | None]:
+            tenant_id = self._tenant_id(db, tenant, create=False)
+            if tenant_id is None:
+                return [], 0 if query.count else None
+            page, count = temporal.select_entities(
+                db, tenant_id, query, self._terms, lambda q: self._current_ids(db, tenant, q)
+            )
+            return temporal.aggregate(db, query, page, self._terms, methods, buckets), count
+
+        return await self._read(run)
+
+    async def prune_history(self, tenant: str, entity_type: str, before: int) -> int:
+        """Delete history of entities of `entity_type` recorded before `before` (microseconds),
+        one entity per write so that writers never wait long."""
+
+        def entities(db: sqlite3.Connection) -> list[int]:
+            tenant_id = self._tenant_id(db, tenant, create=False)
+            type_id = self._terms.lookup(db, entity_type)
+            if tenant_id is None or type_id is None:
+                return []
+            rows = db.execute(
+                "SELECT tentity FROM temporal_type WHERE tenant_id = ? AND type_id = ?", (tenant_id, type_id)
+            )
+            return [int(row[0]) for row in rows]
+
+        removed = 0
+        for tentity in await self._read(entities):
+
+            def prune(db: sqlite3.Connection, tentity: int = tentity) -> int:
+                return int(
+                    db.execute("DELETE FROM history WHERE tentity = ? AND at < ?", (tentity, before)).rowcount
+                )
+
+            removed += await self._write(prune)
+        return removed
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
         return await self._read(lambda db: self._query(db, tenant, query))
