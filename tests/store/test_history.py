@@ -196,3 +196,21 @@ async def test_retention_prunes_old_history(store: Store) -> None:
     assert removed == 2
     found, _ = await store.history("", HistoryQuery())
     assert [i["value"] for i in found[0].attributes[SPEED]] == [3, 4]
+
+
+async def test_an_import_run_twice_adds_nothing_twice(store: Store) -> None:
+    header = {"id": "urn:ngsi-ld:TrafficFlowObserved:158324", "type": [EX + "TrafficFlowObserved"]}
+    readings = [
+        {"type": "Property", "value": v, "observedAt": t}
+        for v, t in ((5, "2014-08-01T05:50:00Z"), (6, "2014-08-01T05:55:00Z"), (6, "2014-08-01T05:55:00Z"))
+    ]
+    now = "2024-01-01T00:00:00Z"
+    first = await store.transact(
+        "", lambda tx: tx.add_history(header, {SPEED: readings}, now, skip_existing=True)
+    )
+    again = await store.transact(
+        "", lambda tx: tx.add_history(header, {SPEED: readings}, now, skip_existing=True)
+    )
+    assert (first, again) == (2, 0)
+    found, _ = await store.history("", HistoryQuery())
+    assert [i["value"] for i in found[0].attributes[SPEED]] == [5, 6]

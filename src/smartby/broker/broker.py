@@ -19,6 +19,7 @@ from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import (
     ENTITY_INPUT_MEMBERS,
     Entity,
+    Instance,
     check_entity_id,
     holds_null,
     parse_attribute,
@@ -555,6 +556,24 @@ class Broker:
             return result
 
         return await self._change(tenant, run) if valid else result
+
+    # -- history ---------------------------------------------------------------------------------
+
+    async def add_history(
+        self,
+        tenant: str,
+        header: Entity,
+        attributes: dict[str, list[Instance]],
+        *,
+        skip_existing: bool = False,
+    ) -> int:
+        """Append instances (internal form, expanded names) to an entity's history; the current
+        state is not touched. With `skip_existing`, instances equal in time and value to recorded
+        ones are left out (imports can run again). Returns how many were added."""
+        stamp = _timestamp()
+        return await self._change(
+            tenant, lambda tx: tx.add_history(header, attributes, stamp, skip_existing=skip_existing)
+        )
 
     # -- discovery -----------------------------------------------------------------------------
 

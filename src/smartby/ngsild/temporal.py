@@ -10,15 +10,15 @@ instance that records an attribute's deletion holds the NGSI-LD Null and a `dele
 Semantics chosen where the specification leaves room, with the reference they follow:
 
 - Time ranges are half-open: `before` selects moments < timeAt, `after` moments >= timeAt and
-  `between` timeAt <= moment < endTimeAt (clause 4.11; the boundaries Stellio uses, which the ETSI
-  suite's 021_14 and 020_13 cases agree with).
+  `between` timeAt <= moment < endTimeAt. Clause 4.11 names the relations without settling the
+  boundaries; these are Stellio's, and the ETSI suite's cases (021_14, 020_13) agree with them.
 - The moment of an instance is the value of the timeproperty. An instance without observedAt is taken
-  as observed when it was recorded (createdAt; a deletion at its deletedAt), so history written
+  as observed when it was recorded (its createdAt, else its deletedAt), so history written
   without observedAt stays visible to `observedAt` queries. For createdAt, modifiedAt and deletedAt
   there is no fallback: `timeproperty=deletedAt` selects the deletions (suite 020_17, 020_18).
 - timeAt or endTimeAt without timerel is an error (Stellio: "'timerel' and 'time' must be used in
   conjunction"); endTimeAt is required for, and only kept with, `between`.
-- aggrPeriodDuration defaults to PT0S, one period spanning the whole range (6.3.22, suite 5244_01_01).
+- aggrPeriodDuration defaults to PT0S, one period spanning the whole range (4.5.19; suite 5244_01_01).
   Periods are aligned on an origin: timeAt for `after` and `between`, otherwise the oldest moment
   among the entity's selected instances (suite 020_11: buckets start at the first observation).
   Periods without any value are left out, as SQL's GROUP BY does.
@@ -92,7 +92,7 @@ _DURATION = re.compile(
     rf"P(?:{_NUMBER}W|(?:\d+Y)?(?:\d+M)?(?:{_NUMBER}D)?"
     rf"(?:T(?=\d)(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?)"
 )
-"""P[n]Y[n]M[n]DT[n]H[n]M[n]S or P[n]W (6.3.22); years and months whole, other parts may have fractions."""
+"""P[n]Y[n]M[n]DT[n]H[n]M[n]S or P[n]W (4.5.19); years and months whole, other parts may have fractions."""
 _MAX_MONTHS = 12 * 10_000
 _LAST_N_MAX = 2**63 - 1
 _AVERAGE_MONTH = timedelta(days=30.436875)
@@ -278,7 +278,9 @@ class TemporalQuery:
         """The (origin, end) of aggregation for an entity whose selected instances span [first, last]:
         the query's own bounds where it has them (timeAt for after and between, endTimeAt for
         between, timeAt for before), the instances' otherwise."""
-        origin = self.time_at if self.timerel in ("after", "between") and self.time_at else first
+        origin = first
+        if self.timerel in ("after", "between") and self.time_at is not None:
+            origin = self.time_at
         if self.timerel == "between" and self.end_time_at is not None:
             end = self.end_time_at
         elif self.timerel == "before" and self.time_at is not None:
@@ -290,7 +292,7 @@ class TemporalQuery:
 
 def instance_time(instance: Instance, timeproperty: str = "observedAt") -> str | None:
     """The date-time string that places an instance in time for `timeproperty`. An instance without
-    observedAt counts as observed when it was recorded (createdAt, or deletedAt for a deletion)."""
+    observedAt counts as observed when it was recorded: its createdAt, else its deletedAt."""
     text = instance.get(timeproperty)
     if text is None and timeproperty == "observedAt":
         text = instance.get("createdAt", instance.get("deletedAt"))
@@ -515,7 +517,7 @@ def _aggregates(instances: list[Instance], methods: Sequence[str]) -> dict[str, 
         elif method in ("min", "max"):
             results[method] = _extreme(method, numbers, property_values)
         else:
-            results[method] = _finite(_numeric(method, numbers)) if numbers else None
+            results[method] = _numeric(method, numbers) if numbers else None
     return results
 
 
@@ -531,20 +533,22 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
-def _numeric(method: str, numbers: list[float]) -> float:
-    count = len(numbers)
-    if method == "sum":
-        return math.fsum(numbers)
-    mean = math.fsum(numbers) / count
-    if method == "avg":
-        return mean
-    if method == "sumsq":
-        return math.fsum(number * number for number in numbers)
-    return math.sqrt(math.fsum((number - mean) ** 2 for number in numbers) / count)
-
-
-def _finite(number: float) -> float | None:
-    return number if math.isfinite(number) else None
+def _numeric(method: str, numbers: list[float]) -> float | None:
+    """sum, avg, sumsq or stddev (population) of the numbers; None when it does not fit a float."""
+    try:
+        total = math.fsum(numbers)
+        if method == "sum":
+            result = total
+        elif method == "avg":
+            result = total / len(numbers)
+        elif method == "sumsq":
+            result = math.fsum(number * number for number in numbers)
+        else:
+            mean = total / len(numbers)
+            result = math.sqrt(math.fsum((number - mean) ** 2 for number in numbers) / len(numbers))
+    except OverflowError:
+        return None
+    return result if math.isfinite(result) else None
 
 
 def _extreme(method: str, numbers: list[float], values: list[Any]) -> AggregateValue:

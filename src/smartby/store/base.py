@@ -162,8 +162,12 @@ class Transaction(Protocol):
     def temporal_entity(self, entity_id: str) -> tuple[int, Entity] | None:
         """The entity as history knows it (number, header with id, type, scope), or None."""
 
-    def add_history(self, header: Entity, attributes: dict[str, list[Instance]], now: str) -> None:
-        """Append attribute instances to an entity's history without touching its current state."""
+    def add_history(
+        self, header: Entity, attributes: dict[str, list[Instance]], now: str, *, skip_existing: bool = False
+    ) -> int:
+        """Append attribute instances to an entity's history without touching its current state; with
+        `skip_existing`, leave out instances equal in time and value to recorded ones (for imports
+        that may run twice). Returns how many were added."""
 
     def delete_history(self, entity_id: str) -> bool: ...
 

@@ -306,23 +306,68 @@ class SQLiteTransaction(Transaction):
             header["scope"] = orjson.loads(row[2])
         return int(row[0]), header
 
-    def add_history(self, header: Entity, attributes: dict[str, list[Instance]], now: str) -> None:
-        """Append instances to an entity's history (creating its temporal entity if needed)."""
+    def add_history(
+        self,
+        header: Entity,
+        attributes: dict[str, list[Instance]],
+        now: str,
+        *,
+        skip_existing: bool = False,
+    ) -> int:
+        """Append instances to an entity's history (creating its temporal entity if needed); with
+        `skip_existing`, an instance equal in time and value to one already recorded (or to another
+        in the same call) is left out, so an import can be run again. Returns how many were added."""
+        found = self.temporal_entity(header["id"])
+        if found is not None:
+            merged = list(dict.fromkeys([*found[1]["type"], *header["type"]]))
+            header = {**found[1], **header, "type": merged}
         entity = {**header, "createdAt": now, "modifiedAt": now}
         tentity = self._tentity(entity, now)
         recorded = self._clock(now)
         rows = [
-            (self._term(key), self._dataset(instance.get("datasetId")), instance)
+            instance_row(
+                tentity,
+                self._term(key),
+                self._dataset(instance.get("datasetId")),
+                0,
+                instance,
+                recorded,
+                self._clock,
+                self._term,
+            )
             for key, instances in attributes.items()
             for instance in instances
         ]
+        if skip_existing:
+            rows = self._new_rows(rows, known_entity=found is not None)
         first = self._instance_numbers(len(rows)) if rows else 0
-        for offset, (name_id, dataset_id, instance) in enumerate(rows):
-            self._append(
-                instance_row(
-                    tentity, name_id, dataset_id, first + offset, instance, recorded, self._clock, self._term
+        for offset, row in enumerate(rows):
+            self._append((*row[:4], first + offset, *row[5:]))
+        return len(rows)
+
+    def _new_rows(self, rows: list[HistoryRow], *, known_entity: bool) -> list[HistoryRow]:
+        """The rows whose (series, time, value) is neither recorded yet nor repeated among them."""
+        series: dict[tuple[int, int, int], list[HistoryRow]] = {}
+        for row in rows:
+            series.setdefault((row[0], row[1], row[2]), []).append(row)
+        kept: list[HistoryRow] = []
+        for (tentity, name_id, dataset_id), group in series.items():
+            seen: set[tuple[int, Any, Any]] = set()
+            if known_entity:
+                self.flush()
+                seen.update(
+                    self._db.execute(
+                        "SELECT at, num, value FROM history WHERE tentity = ? AND name_id = ? "
+                        "AND dataset_id = ? AND at BETWEEN ? AND ?",
+                        (tentity, name_id, dataset_id, min(r[3] for r in group), max(r[3] for r in group)),
+                    ).fetchall()
                 )
-            )
+            for row in group:
+                key = (row[3], row[8], row[9])
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(row)
+        return kept
 
     def delete_history(self, entity_id: str) -> bool:
         found = self.temporal_entity(entity_id)
