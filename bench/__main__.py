@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench import raw_sqlite, servers, wrk
+from bench import history, raw_sqlite, servers, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -309,6 +309,7 @@ def profile_batch_upsert(report: Report, workdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs and small data")
+    parser.add_argument("--only-entities", action="store_true", help="skip the history benchmarks")
     options = parser.parse_args()
     report = Report(options.quick)
     seconds = 3 if options.quick else 10
@@ -318,6 +319,8 @@ def main() -> None:
         bench_batch_upsert(report, workdir, seconds)
         profile_batch_upsert(report, workdir)
         bench_query_and_memory(report, workdir, 10_000 if options.quick else 100_000)
+        if not options.only_entities:
+            history.run_all(report, workdir, seconds)
     report.write()
 
 

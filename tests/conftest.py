@@ -1,14 +1,18 @@
-"""Shared fixtures: real SQLite files, the real ASGI app, a real HTTP server when needed."""
+"""Shared fixtures: real SQLite files and PostgreSQL databases, the real ASGI app, a real HTTP server
+when needed."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import uvicorn
 
@@ -18,12 +22,113 @@ from smartby.settings import Settings
 from smartby.store import open_store
 from smartby.store.base import Store
 
-BACKENDS = ["sqlite"]
+BACKENDS = os.environ.get("SMARTBY_TEST_BACKENDS", "sqlite,postgres").split(",")
+"""The store backends every test of a store runs on (SMARTBY_TEST_BACKENDS=sqlite without a server)."""
+POSTGRES = os.environ.get("SMARTBY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+"""A PostgreSQL server (with PostGIS) where the tests may create and drop databases."""
+
+
+def _admin(url: str, *statements: str) -> None:
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("SET lock_timeout = '20s'")
+        for statement in statements:
+            connection.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def postgres_session() -> Iterator[str]:
+    """A database of this test session with PostGIS installed; tests get schemas of their own in it."""
+    if "postgres" not in BACKENDS:
+        pytest.skip("PostgreSQL is not among SMARTBY_TEST_BACKENDS")
+    name = f"smartby_test_{os.getpid()}"
+    server = POSTGRES.rsplit("/", 1)[0]
+    _admin(POSTGRES, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
+    _admin(f"{server}/{name}", "CREATE EXTENSION postgis")
+    try:
+        yield f"{server}/{name}"
+    finally:
+        _CLEAN_SCHEMAS.clear()
+        _admin(POSTGRES, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+_CLEAN_SCHEMAS: list[str] = []
+"""Schemas emptied after their test, ready for another one."""
+
+
+def _schema_url(database: str, schema: str) -> str:
+    """The URL of a test's schema; commits do not wait for the disk (a test never needs that)."""
+    return f"{database}?options=-csearch_path%3D{schema},public%20-csynchronous_commit%3Doff"
+
+
+def _empty(database: str, schema: str) -> bool:
+    """Empty a test's schema as a new one would be (tables, sequences) but keep the migrations and
+    partitions, which take most of the time of a new one; False if that failed."""
+    try:
+        with psycopg.connect(database, autocommit=True) as connection:
+            connection.execute("SET lock_timeout = '5s'")
+            tables = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+                    "AND c.relname <> 'schema_migration'",
+                    (schema,),
+                )
+            ]
+            sequences = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT sequencename FROM pg_sequences WHERE schemaname = %s", (schema,)
+                )
+            ]
+            with connection.transaction():
+                # DELETE, not TRUNCATE: a test's few rows go faster than new files for every table.
+                for table in tables:
+                    connection.execute(f"DELETE FROM {schema}.{table}")
+                for sequence in sequences:
+                    connection.execute(f"ALTER SEQUENCE {schema}.{sequence} RESTART")
+    except psycopg.Error:
+        return False
+    return True
+
+
+@pytest.fixture
+def fresh_postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test: a schema of its own first on the search path
+    (PostGIS stays in `public`), dropped afterwards."""
+    database: str = request.getfixturevalue("postgres_session")
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    _admin(database, f"CREATE SCHEMA {schema}")
+    try:
+        yield _schema_url(database, schema)
+    finally:
+        _admin(database, f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty PostgreSQL database for one test, as `fresh_postgres_database` makes, or one such
+    emptied after an earlier test (its tables and sequences as new; a schema takes a tenth of a
+    second to make, migrate and drop, and a few milliseconds to empty)."""
+    database: str = request.getfixturevalue("postgres_session")
+    if _CLEAN_SCHEMAS:
+        schema = _CLEAN_SCHEMAS.pop()
+    else:
+        schema = f"test_{uuid.uuid4().hex[:16]}"
+        _admin(database, f"CREATE SCHEMA {schema}")
+    yield _schema_url(database, schema)
+    if _empty(database, schema):
+        _CLEAN_SCHEMAS.append(schema)
+    else:
+        _admin(database, f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """One URL per store backend; every test that uses it runs on each backend."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_database")
+        return url
     return f"sqlite:///{tmp_path / 'city.db'}"
 
 
@@ -44,7 +149,7 @@ async def broker(settings: Settings) -> AsyncIterator[Broker]:
 
 @pytest.fixture
 async def client(broker: Broker) -> AsyncIterator[httpx.AsyncClient]:
-    """The ASGI app in-process on a real SQLite file."""
+    """The ASGI app in-process on a real database."""
     app = create_app(broker.settings, broker)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 import uvicorn
 
 from smartby.settings import Settings
+
+if TYPE_CHECKING:
+    from smartby.broker import Broker
+    from smartby.ingest.report import ImportReport
 
 app = typer.Typer(help="smartby: an open smart-city platform speaking NGSI-LD.", no_args_is_help=True)
 
@@ -107,3 +113,101 @@ def demo(
     typer.echo(f"      curl '{base}/entities?type=Streetlight&options=keyValues' -H '{link}'")
     typer.echo(f"API documentation: http://{settings.host}:{settings.port}/docs")
     _serve(settings)
+
+
+import_app = typer.Typer(
+    help="Load history from files: CSV through a column mapping, or NGSI-LD JSON.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
+
+TenantOption = Annotated[
+    str, typer.Option("--tenant", "-t", help="NGSILD-Tenant to load into (default: none).")
+]
+BatchOption = Annotated[int, typer.Option(min=1, help="Instances written per transaction.")]
+ShowOption = Annotated[int, typer.Option("--show-bad", min=0, help="Bad rows listed in the summary.")]
+
+
+async def _run_import(settings: Settings, load: Callable[[Broker], Awaitable[ImportReport]]) -> ImportReport:
+    from smartby.broker import Broker
+    from smartby.store import open_store
+
+    broker = Broker(open_store(settings.database, settings), settings)
+    await broker.open()
+    try:
+        return await load(broker)
+    finally:
+        await broker.close()
+
+
+def _finish(report: ImportReport, show: int) -> None:
+    for line in report.summary(show):
+        typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@import_app.command("csv")
+def import_csv_command(
+    file: Annotated[Path, typer.Argument(help="The CSV file.", exists=True, dir_okay=False)],
+    mapping: Annotated[
+        str,
+        typer.Option("--mapping", "-m", help="A mapping file (TOML or JSON) or a shipped mapping's name."),
+    ],
+    tenant: TenantOption = "",
+    database: DatabaseOption = None,
+    batch: BatchOption = 5000,
+    show_bad: ShowOption = 10,
+) -> None:
+    """Append a CSV file's rows to entity history, as its mapping says (safe to run again)."""
+    from smartby.ingest.csv_import import import_csv
+    from smartby.ingest.mapping import MappingError, load_mapping
+
+    try:
+        chosen = load_mapping(mapping)
+    except MappingError as error:
+        typer.echo(f"mapping: {error}", err=True)
+        raise typer.Exit(2) from None
+    settings = _settings(database, None, None, None)
+    try:
+        report = asyncio.run(
+            _run_import(settings, lambda broker: import_csv(broker, tenant, file, chosen, batch=batch))
+        )
+    except MappingError as error:
+        typer.echo(f"mapping: {error}", err=True)
+        raise typer.Exit(2) from None
+    _finish(report, show_bad)
+
+
+@import_app.command("ngsi-ld")
+def import_ngsild_command(
+    file: Annotated[
+        Path, typer.Argument(help="A JSON array of NGSI-LD entities.", exists=True, dir_okay=False)
+    ],
+    context: Annotated[
+        str | None,
+        typer.Option(help="@context URL for entities that carry none (default: the core context)."),
+    ] = None,
+    tenant: TenantOption = "",
+    database: DatabaseOption = None,
+    batch: BatchOption = 5000,
+    show_bad: ShowOption = 10,
+) -> None:
+    """Append the history in NGSI-LD entities, temporal or normalized (safe to run again)."""
+    from smartby.ingest.ngsild_import import import_ngsild
+
+    settings = _settings(database, None, None, None)
+    report = asyncio.run(
+        _run_import(
+            settings, lambda broker: import_ngsild(broker, tenant, file, context=context, batch=batch)
+        )
+    )
+    _finish(report, show_bad)
+
+
+@import_app.command("mappings")
+def import_mappings_command() -> None:
+    """List the CSV mappings shipped with smartby (use the name with --mapping)."""
+    from smartby.ingest.mapping import shipped_mappings
+
+    for name, description in shipped_mappings().items():
+        typer.echo(f"{name:24} {description}")

@@ -34,6 +34,19 @@ class Settings(BaseSettings):
     context_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a remote @context.")
     default_limit: int = Field(20, ge=1, description="Entities per page when a query gives no `limit`.")
     max_limit: int = Field(1000, ge=1, description="Largest `limit` a query may ask for.")
+    temporal_page_size: int = Field(
+        10_000,
+        ge=1,
+        description="Most instances of one attribute in a temporal response (more: 206 and Content-Range).",
+    )
+    history_retention: dict[str, int] = Field(
+        default_factory=dict,
+        description='Days of raw history kept per entity type (JSON, e.g. {"TrafficFlowObserved": 365}); '
+        "types not named are kept forever.",
+    )
+    retention_interval: float = Field(
+        3600.0, gt=0, description="Seconds between two passes of history retention (see history_retention)."
+    )
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request body accepted (bigger gets 413)."
     )
@@ -41,6 +54,15 @@ class Settings(BaseSettings):
         "FULL",
         description="SQLite `synchronous` pragma. FULL: an acknowledged write survives power loss; "
         "NORMAL: survives a crash of smartby, may lose the last commits on power loss.",
+    )
+    pg_pool_min: int = Field(
+        1, ge=0, le=1000, description="PostgreSQL: connections each smartby process keeps open at least."
+    )
+    pg_pool_max: int = Field(
+        10,
+        ge=2,
+        le=1000,
+        description="PostgreSQL: connections each smartby process opens at most (and threads that use them).",
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info", description="Server log level."

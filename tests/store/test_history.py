@@ -163,7 +163,7 @@ async def test_sql_aggregates_match_a_plain_computation(store: Store, values: li
     await store.transact("", lambda tx: tx.delete("urn:ngsi-ld:Sensor:1"))
     await write_series(store, values)
     origin = to_micros("2024-01-01T00:00:00Z")
-    result, _ = await store.aggregate("", HistoryQuery(), AGGREGATES, Buckets(origin=origin, width=HOUR))
+    result, _ = await store.aggregate("", HistoryQuery(), AGGREGATES, Buckets(width=HOUR, origin=origin))
     periods = result[0].attributes[SPEED][0].periods
     expected_buckets = {index // 12 for index in range(len(values))}
     assert [p[0] for p in periods] == [origin + b * HOUR for b in sorted(expected_buckets)]
@@ -185,7 +185,8 @@ async def test_calendar_buckets(store: Store) -> None:
     await write_series(store, [1, 2, 3, 4], start="2024-01-31T23:50:00Z")
     january = (to_micros("2024-01-01T00:00:00Z"), to_micros("2024-02-01T00:00:00Z"))
     february = (to_micros("2024-02-01T00:00:00Z"), to_micros("2024-03-01T00:00:00Z"))
-    result, _ = await store.aggregate("", HistoryQuery(), ("sum",), Buckets(bounds=(january, february)))
+    months = Buckets(origin=january[0], end=february[1], calendar=lambda start, end: (january, february))
+    result, _ = await store.aggregate("", HistoryQuery(), ("sum",), months)
     periods = result[0].attributes[SPEED][0].periods
     assert [(p[0], p[1], p[2]["sum"]) for p in periods] == [(*january, 3), (*february, 7)]
 
@@ -214,3 +215,18 @@ async def test_an_import_run_twice_adds_nothing_twice(store: Store) -> None:
     assert (first, again) == (2, 0)
     found, _ = await store.history("", HistoryQuery())
     assert [i["value"] for i in found[0].attributes[SPEED]] == [5, 6]
+
+
+async def test_periods_start_at_each_entitys_first_instance(store: Store) -> None:
+    await write_series(store, [1, 2, 3, 4, 5], start="2024-01-01T00:05:00Z")
+    result, _ = await store.aggregate("", HistoryQuery(), ("totalCount",), Buckets(width=HOUR // 6))
+    periods = result[0].attributes[SPEED][0].periods
+    first = to_micros("2024-01-01T00:05:00Z")
+    assert [(p[0] - first, p[2]["totalCount"]) for p in periods] == [
+        (0, 2),
+        (HOUR // 6, 2),
+        (2 * HOUR // 6, 1),
+    ]
+    whole, _ = await store.aggregate("", HistoryQuery(), ("sum",), Buckets())
+    (only,) = whole[0].attributes[SPEED][0].periods
+    assert only[0] == first and only[2]["sum"] == 15

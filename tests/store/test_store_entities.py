@@ -200,3 +200,66 @@ async def test_one_entity_changed_twice_in_one_transaction(store: Store) -> None
     assert found.count == 2
     for value in (1, 5, 7, 8):
         assert (await store.query_entities("", EntityQuery(q=parse_q(f"{EX}speed=={value}")))).entities == []
+
+
+COORDINATE = st.integers(0, 4).map(lambda step: step * 0.01)
+
+
+def _box(x: float, y: float, size: float) -> dict[str, Any]:
+    ring = [
+        [12 + x, 55 + y],
+        [12 + x + size, 55 + y],
+        [12 + x + size, 55 + y + size],
+        [12 + x, 55 + y + size],
+    ]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+GEOMETRIES = st.one_of(
+    st.builds(lambda x, y: {"type": "Point", "coordinates": [12 + x, 55 + y]}, COORDINATE, COORDINATE),
+    st.builds(_box, COORDINATE, COORDINATE, st.sampled_from([0.01, 0.02])),
+    st.builds(
+        lambda x, y, z: {"type": "LineString", "coordinates": [[12 + x, 55 + y], [12 + z, 55 + y + 0.01]]},
+        COORDINATE,
+        COORDINATE,
+        COORDINATE,
+    ),
+)
+GEO_QUERIES = st.one_of(
+    st.builds(
+        lambda relation, shape: (relation, shape["type"], shape["coordinates"]),
+        st.sampled_from(["within", "contains", "intersects", "equals", "disjoint", "overlaps"]),
+        GEOMETRIES,
+    ),
+    st.builds(
+        lambda distance, bound, x, y: (f"near;{bound}=={distance}", "Point", [12 + x, 55 + y]),
+        st.sampled_from([200, 700, 1500, 3000]),
+        st.sampled_from(["maxDistance", "minDistance"]),
+        COORDINATE,
+        COORDINATE,
+    ),
+)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(population=st.lists(GEOMETRIES, min_size=1, max_size=8), question=GEO_QUERIES)
+async def test_geo_queries_agree_with_shapely(
+    store: Store, population: list[dict[str, Any]], question: tuple[str, str, Any]
+) -> None:
+    georel, geometry, coordinates = question
+    parsed = parse_geo_query(georel, geometry, coordinates, None)
+    assert parsed is not None
+    geo = dataclasses.replace(parsed, geoproperty=EX + "location")
+    entities = [entity(n, location={"type": "GeoProperty", "value": g}) for n, g in enumerate(population)]
+
+    def refill(tx: Transaction) -> None:
+        for number in range(8):
+            tx.delete(f"urn:ngsi-ld:Thing:{number}")
+        for item in entities:
+            tx.insert(item)
+
+    await store.transact("", refill)
+    result = await store.query_entities("", EntityQuery(geo=geo, limit=100, count=True))
+    expected = [e["id"] for e in entities if geo.matches(e[EX + "location"][0]["value"])]
+    assert [e["id"] for e in result.entities] == expected, question
+    assert result.count == len(expected)

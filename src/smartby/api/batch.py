@@ -24,10 +24,9 @@ from smartby.api.request import (
     tenant_of,
 )
 from smartby.broker import BatchResult
-from smartby.broker.queries import entity_query, geo_from_json, join_of, selection, selector
+from smartby.broker.queries import entity_query, join_of, query_body, selection, text_member
 from smartby.ngsild.entity import LanguagePreference, Renderer
 from smartby.ngsild.errors import BadRequestData
-from smartby.ngsild.query import parse_attrs_list
 
 router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["Batch operations"])
 ARRAY = {"type": "array", "items": {"type": "object"}}
@@ -160,44 +159,12 @@ QUERY_BODY = {
 }
 
 
-def _check_query_members(data: dict[str, Any]) -> None:
-    """The Query data type (clause 5.2.23): no empty arrays, a positive joinLevel, no temporalQ."""
-    for member in ("entities", "attrs", "pick", "omit"):
-        if member in data and data[member] == []:
-            raise BadRequestData(f"{member} must not be an empty array")
-    if "temporalQ" in data:
-        raise BadRequestData("temporalQ is only for the temporal query operation")
-    level = data.get("joinLevel")
-    if level is not None and (isinstance(level, bool) or not isinstance(level, int) or level < 1):
-        raise BadRequestData("joinLevel must be a positive integer")
-
-
-def _names(value: Any, member: str) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return parse_attrs_list(value)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return [name for v in value for name in parse_attrs_list(v)]
-    raise BadRequestData(f"{member} must be an array of attribute names")
-
-
-def _text(value: Any, member: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise BadRequestData(f"{member} must be a string")
-
-
 @router.post(
     "/query",
     summary="Query entities (POST)",
     openapi_extra=oa.operation(
         [
-            oa.query("limit", "Entities per page.", oa.INTEGER),
-            oa.query("offset", "Entities to skip.", oa.INTEGER),
-            oa.query(
-                "count", "true: total in NGSILD-Results-Count.", {"type": "string", "enum": ["true", "false"]}
-            ),
+            *oa.PAGING,
             oa.OPTIONS,
             oa.FORMAT,
             oa.TENANT,
@@ -214,38 +181,17 @@ async def batch_query(request: Request) -> Response:
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
     options = options_of(request, RETRIEVE_OPTIONS)
     data = body.data
-    if not isinstance(data, dict):
-        raise BadRequestData("The query must be a JSON object")
-    if data.get("type", "Query") != "Query":
-        raise BadRequestData("The query's type must be Query")
     ctx = await broker.context(body.context)
-    _check_query_members(data)
-    raw_selectors = data.get("entities", [])
-    if not isinstance(raw_selectors, list) or not all(isinstance(s, dict) for s in raw_selectors):
-        raise BadRequestData("entities must be an array of entity selectors")
-    selectors = []
-    for raw in raw_selectors:
-        # EntitySelector (5.2.33): type is mandatory, id a URI or an array of URIs.
-        if raw.get("type") is None:
-            raise BadRequestData("An entity selector needs a type")
-        entity_id = raw.get("id")
-        ids = entity_id if isinstance(entity_id, list) else [entity_id] if entity_id is not None else []
-        if not all(isinstance(i, str) for i in ids):
-            raise BadRequestData("An entity selector's id must be a string or an array of strings")
-        selectors.append(
-            selector(
-                ctx,
-                ids=ids,
-                id_pattern=_text(raw.get("idPattern"), "idPattern"),
-                types=_text(raw.get("type"), "type"),
-            )
-        )
-    attrs = _names(data.get("attrs"), "attrs")
-    geo = geo_from_json(data["geoQ"]) if data.get("geoQ") is not None else None
-    q = _text(data.get("q"), "q")
-    scope_q = _text(data.get("scopeQ"), "scopeQ")
-    if not (selectors or attrs or geo or q or scope_q):
+    parsed = query_body(ctx, data)
+    if "temporalQ" in data:
+        raise BadRequestData("temporalQ is only for the temporal query operation")
+    level = data.get("joinLevel")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int) or level < 1):
+        raise BadRequestData("joinLevel must be a positive integer")
+    if not parsed.narrows:
         raise BadRequestData("A query needs entities, attrs, q, geoQ or scopeQ")
+    selectors, attrs = parsed.selectors, parsed.attrs
+    geo, q, scope_q = parsed.geo, parsed.q, parsed.scope_q
     settings = broker.settings
     query = entity_query(
         ctx,
@@ -258,10 +204,8 @@ async def batch_query(request: Request) -> Response:
         offset=integer(request, "offset", 0),
         count=flag(request, "count"),
     )
-    chosen = selection(
-        ctx, attrs=attrs, pick=_names(data.get("pick"), "pick"), omit=_names(data.get("omit"), "omit")
-    )
-    lang = _text(data.get("lang"), "lang") or request.query_params.get("lang")
+    chosen = selection(ctx, attrs=attrs, pick=parsed.pick, omit=parsed.omit)
+    lang = parsed.lang or request.query_params.get("lang")
     renderer = Renderer(
         ctx,
         form=representation(options),  # type: ignore[arg-type]
@@ -272,6 +216,6 @@ async def batch_query(request: Request) -> Response:
     )
     result = await broker.query_entities(tenant, query)
     headers = {"NGSILD-Results-Count": str(result.count)} if result.count is not None else {}
-    join, hops = join_of(_text(data.get("join"), "join"), data.get("joinLevel"))
+    join, hops = join_of(text_member(data.get("join"), "join"), data.get("joinLevel"))
     linked = await linked_for(broker, tenant, result.entities, join, hops)
     return render_entities(request, ctx, renderer, media, result.entities, headers, linked)

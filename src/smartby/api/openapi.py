@@ -41,6 +41,11 @@ LOCAL = query(
     "local", "true: only this broker's own entities.", {"type": "string", "enum": ["true", "false"]}
 )
 INTEGER = {"type": "integer", "minimum": 0}
+PAGING = [
+    query("limit", "Entities per page.", INTEGER),
+    query("offset", "Entities to skip.", INTEGER),
+    query("count", "true: the total in NGSILD-Results-Count.", {"type": "string", "enum": ["true", "false"]}),
+]
 
 QUERY_PARAMS = [
     query("id", "Comma-separated entity ids."),

@@ -4,16 +4,20 @@ ingestion, city services and the simulator all call it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 import orjson
 
 from smartby.broker import changes
 from smartby.broker.contexts import HOSTED_PATH, ContextLoader, check_context_document
+from smartby.broker.history import History
 from smartby.broker.queries import relationship_targets
 from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import (
@@ -36,7 +40,7 @@ from smartby.ngsild.errors import (
     NonexistentTenant,
     ResourceNotFound,
 )
-from smartby.ngsild.timestamps import format_datetime, now
+from smartby.ngsild.timestamps import format_datetime, micros_of, now
 from smartby.ngsild.typequery import TypeExpr
 from smartby.settings import Settings
 from smartby.store.base import (
@@ -51,6 +55,7 @@ from smartby.store.base import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("smartby.broker")
 DEFAULT_TENANT = ""
 UpsertMode = Literal["replace", "update"]
 BatchContext = Context | Sequence[Context | NgsiLdError]
@@ -86,13 +91,42 @@ class Broker:
             timeout=self.settings.context_timeout,
         )
         self.contexts = ContextResolver(self.loader)
+        self.history = History(self)
+        self._retention: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self.loader.bind(asyncio.get_running_loop())
         await self.store.open()
+        if self.settings.history_retention:
+            self._retention = asyncio.create_task(self._keep_retention(), name="smartby-retention")
 
     async def close(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+            self._retention = None
         await self.store.close()
+
+    async def enforce_retention(self) -> int:
+        """Delete raw history older than SMARTBY_HISTORY_RETENTION allows; how many instances went."""
+        removed = 0
+        moment = now()
+        for tenant in await self.store.tenants():
+            for entity_type, days in self.settings.history_retention.items():
+                cutoff = micros_of(moment - timedelta(days=days))
+                removed += await self.store.prune_history(tenant, entity_type, cutoff)
+        return removed
+
+    async def _keep_retention(self) -> None:
+        while True:
+            try:
+                removed = await self.enforce_retention()
+                if removed:
+                    log.info("Retention removed %d history instances", removed)
+            except Exception:
+                log.exception("Enforcing history retention failed; trying again later")
+            await asyncio.sleep(self.settings.retention_interval)
 
     # -- @context ------------------------------------------------------------------------------
 
@@ -127,11 +161,11 @@ class Broker:
 
     # -- tenants -------------------------------------------------------------------------------
 
-    async def _existing_tenant(self, tenant: str) -> None:
+    async def existing_tenant(self, tenant: str) -> None:
         if tenant != DEFAULT_TENANT and not await self.store.tenant_exists(tenant):
             raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
 
-    async def _change(self, tenant: str, change: Callable[[Transaction], T]) -> T:
+    async def change(self, tenant: str, change: Callable[[Transaction], T]) -> T:
         return await self.store.transact(tenant, change)
 
     # -- entities ------------------------------------------------------------------------------
@@ -146,13 +180,13 @@ class Broker:
             tx.insert(changes.new_entity(entity, stamp))
             return str(entity["id"])
 
-        return await self._change(tenant, run)
+        return await self.change(tenant, run)
 
     async def retrieve_entity(self, tenant: str, entity_id: str) -> Entity:
         check_entity_id(entity_id)
         entity = await self.store.get_entity(tenant, entity_id)
         if entity is None:
-            await self._existing_tenant(tenant)
+            await self.existing_tenant(tenant)
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
         return entity
 
@@ -173,7 +207,7 @@ class Broker:
         return found
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
-        await self._existing_tenant(tenant)
+        await self.existing_tenant(tenant)
         return await self.store.query_entities(tenant, query)
 
     async def _modify(
@@ -196,8 +230,8 @@ class Broker:
             return result
 
         if tenant != DEFAULT_TENANT:
-            await self._existing_tenant(tenant)
-        return await self._change(tenant, run)
+            await self.existing_tenant(tenant)
+        return await self.change(tenant, run)
 
     async def replace_entity(
         self, tenant: str, entity_id: str, ctx: Context, body: Any, *, key_values: bool = False
@@ -324,7 +358,7 @@ class Broker:
 
     async def delete_entity(self, tenant: str, entity_id: str, *, of_type: TypeExpr | None = None) -> None:
         check_entity_id(entity_id)
-        await self._existing_tenant(tenant)
+        await self.existing_tenant(tenant)
 
         def run(tx: Transaction) -> None:
             if of_type is not None:
@@ -334,7 +368,7 @@ class Broker:
             if not tx.delete(entity_id):
                 raise ResourceNotFound(f"Entity {entity_id} does not exist")
 
-        await self._change(tenant, run)
+        await self.change(tenant, run)
 
     async def delete_attribute(
         self,
@@ -407,7 +441,7 @@ class Broker:
                 result.created.append(entity["id"])
             return result
 
-        return await self._change(tenant, run) if entities else result
+        return await self.change(tenant, run) if entities else result
 
     async def batch_upsert(
         self,
@@ -453,7 +487,7 @@ class Broker:
                 (tx.insert if entity_id in new else tx.replace)(stored)
             return result
 
-        return await self._change(tenant, run) if entities else result
+        return await self.change(tenant, run) if entities else result
 
     async def batch_update(
         self,
@@ -534,7 +568,7 @@ class Broker:
                 tx.replace(stored)
             return result
 
-        return await self._change(tenant, run) if entities else result
+        return await self.change(tenant, run) if entities else result
 
     async def batch_delete(self, tenant: str, ids: Any) -> BatchResult:
         _check_batch(ids)
@@ -545,7 +579,7 @@ class Broker:
                 valid.append(check_entity_id(entity_id))
             except NgsiLdError as error:
                 result.fail(entity_id if isinstance(entity_id, str) else "", error)
-        await self._existing_tenant(tenant)
+        await self.existing_tenant(tenant)
 
         def run(tx: Transaction) -> BatchResult:
             for entity_id in valid:
@@ -555,7 +589,7 @@ class Broker:
                     result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
             return result
 
-        return await self._change(tenant, run) if valid else result
+        return await self.change(tenant, run) if valid else result
 
     # -- history ---------------------------------------------------------------------------------
 
@@ -571,18 +605,18 @@ class Broker:
         state is not touched. With `skip_existing`, instances equal in time and value to recorded
         ones are left out (imports can run again). Returns how many were added."""
         stamp = _timestamp()
-        return await self._change(
+        return await self.change(
             tenant, lambda tx: tx.add_history(header, attributes, stamp, skip_existing=skip_existing)
         )
 
     # -- discovery -----------------------------------------------------------------------------
 
     async def entity_types(self, tenant: str) -> list[TypeInfo]:
-        await self._existing_tenant(tenant)
+        await self.existing_tenant(tenant)
         return await self.store.entity_types(tenant)
 
     async def attributes(self, tenant: str) -> list[AttributeInfo]:
-        await self._existing_tenant(tenant)
+        await self.existing_tenant(tenant)
         return await self.store.attributes(tenant)
 
     # -- /jsonldContexts -----------------------------------------------------------------------

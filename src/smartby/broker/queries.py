@@ -12,7 +12,7 @@ from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json, parse_geo_query
-from smartby.ngsild.query import And, Compare, Expr, InList, Literal, Or, parse_q
+from smartby.ngsild.query import And, Compare, Expr, InList, Literal, Or, parse_attrs_list, parse_q
 from smartby.ngsild.scope import parse_scope_query
 from smartby.ngsild.typequery import TypeExpr, parse_type_query
 from smartby.store.base import EntityQuery, EntitySelector
@@ -190,3 +190,78 @@ def selection(
     if pick is not None and omit is not None:
         raise BadRequestData("pick and omit cannot be used together")
     return Selection(picked, omitted)
+
+
+@dataclass(frozen=True)
+class QueryBody:
+    """The members of a Query (clause 5.2.23) sent as a JSON body, checked."""
+
+    selectors: list[EntitySelector]
+    attrs: list[str] | None
+    pick: list[str] | None
+    omit: list[str] | None
+    geo: GeoQuery | None
+    q: str | None
+    scope_q: str | None
+    lang: str | None
+
+    @property
+    def narrows(self) -> bool:
+        return bool(self.selectors or self.attrs or self.geo or self.q or self.scope_q)
+
+
+def _names(value: Any, member: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_attrs_list(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [name for v in value for name in parse_attrs_list(v)]
+    raise BadRequestData(f"{member} must be an array of attribute names")
+
+
+def text_member(value: Any, member: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRequestData(f"{member} must be a string")
+
+
+def query_body(ctx: Context, data: Any) -> QueryBody:
+    """Read a Query object: entity selectors (type is mandatory; id a URI or an array of URIs),
+    attrs, pick, omit, geoQ, q, scopeQ and lang; no empty arrays."""
+    if not isinstance(data, dict):
+        raise BadRequestData("The query must be a JSON object")
+    if data.get("type", "Query") != "Query":
+        raise BadRequestData("The query's type must be Query")
+    for member in ("entities", "attrs", "pick", "omit"):
+        if member in data and data[member] == []:
+            raise BadRequestData(f"{member} must not be an empty array")
+    raw_selectors = data.get("entities", [])
+    if not isinstance(raw_selectors, list) or not all(isinstance(s, dict) for s in raw_selectors):
+        raise BadRequestData("entities must be an array of entity selectors")
+    selectors = []
+    for raw in raw_selectors:
+        if raw.get("type") is None:
+            raise BadRequestData("An entity selector needs a type")
+        entity_id = raw.get("id")
+        ids = entity_id if isinstance(entity_id, list) else [entity_id] if entity_id is not None else []
+        if not all(isinstance(i, str) for i in ids):
+            raise BadRequestData("An entity selector's id must be a string or an array of strings")
+        selectors.append(
+            selector(
+                ctx,
+                ids=ids,
+                id_pattern=text_member(raw.get("idPattern"), "idPattern"),
+                types=text_member(raw.get("type"), "type"),
+            )
+        )
+    return QueryBody(
+        selectors=selectors,
+        attrs=_names(data.get("attrs"), "attrs"),
+        pick=_names(data.get("pick"), "pick"),
+        omit=_names(data.get("omit"), "omit"),
+        geo=geo_from_json(data["geoQ"]) if data.get("geoQ") is not None else None,
+        q=text_member(data.get("q"), "q"),
+        scope_q=text_member(data.get("scopeQ"), "scopeQ"),
+        lang=text_member(data.get("lang"), "lang"),
+    )

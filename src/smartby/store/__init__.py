@@ -13,5 +13,11 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
         from smartby.store.sqlite.backend import SQLiteStore
 
         return SQLiteStore(url, synchronous=settings.sqlite_synchronous)
+    if url.startswith(("postgresql:", "postgres:")):
+        from smartby.store.postgres.backend import PostgresStore
+
+        return PostgresStore(url, pool_min=settings.pg_pool_min, pool_max=settings.pg_pool_max)
     scheme = url.split(":", 1)[0]
-    raise ValueError(f"No store for {scheme!r} URLs (supported: sqlite:///path/to/city.db)")
+    raise ValueError(
+        f"No store for {scheme!r} URLs (supported: sqlite:///path/to/city.db, postgresql://user@host/db)"
+    )

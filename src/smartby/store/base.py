@@ -70,11 +70,14 @@ class HistoryQuery:
 
 @dataclass(frozen=True)
 class Buckets:
-    """Aggregation periods: fixed `width` microseconds from `origin`, or explicit [start, end) bounds."""
+    """Aggregation periods, in microseconds. Fixed periods of `width` from `origin`; or the periods
+    `calendar(origin, end)` gives; or, with neither, one period [origin, end). An origin of None is
+    each entity's earliest selected instance; an end of None is just after its latest one."""
 
-    origin: int = 0
     width: int | None = None
-    bounds: tuple[tuple[int, int], ...] = ()
+    origin: int | None = None
+    end: int | None = None
+    calendar: Callable[[int, int], Sequence[tuple[int, int]]] | None = None
 
 
 @dataclass
@@ -85,6 +88,8 @@ class TemporalEntity:
     types: list[str]
     scope: list[str] | None
     attributes: dict[str, list[Instance]] = field(default_factory=dict)
+    system: dict[str, str] = field(default_factory=dict)
+    """The entity's createdAt, modifiedAt and (once deleted) deletedAt."""
 
 
 @dataclass
@@ -102,6 +107,7 @@ class AggregatedEntity:
     types: list[str]
     scope: list[str] | None
     attributes: dict[str, list[Aggregate]] = field(default_factory=dict)
+    system: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,6 +186,9 @@ class Transaction(Protocol):
     ) -> bool: ...
 
     def delete_instance(self, entity_id: str, iri: str, instance_id: str) -> bool: ...
+
+    def instance(self, entity_id: str, iri: str, instance_id: str) -> Instance | None:
+        """One recorded instance by its instanceId (with instanceId, createdAt, modifiedAt)."""
 
     def kind_of(self, tentity: int, iri: str) -> str | None:
         """The attribute type last recorded in history for an attribute."""

@@ -316,16 +316,18 @@ class SQLiteStore:
         return await self._read(run)
 
     async def prune_history(self, tenant: str, entity_type: str, before: int) -> int:
-        """Delete history of entities of `entity_type` recorded before `before` (microseconds),
-        one entity per write so that writers never wait long."""
+        """Delete history of entities of `entity_type` (an IRI, or a bare type name that ends a type
+        IRI after `/` or `#`) recorded before `before` (microseconds), one entity per write so that
+        writers never wait long."""
 
         def entities(db: sqlite3.Connection) -> list[int]:
             tenant_id = self._tenant_id(db, tenant, create=False)
-            type_id = self._terms.lookup(db, entity_type)
-            if tenant_id is None or type_id is None:
+            if tenant_id is None:
                 return []
             rows = db.execute(
-                "SELECT tentity FROM temporal_type WHERE tenant_id = ? AND type_id = ?", (tenant_id, type_id)
+                "SELECT DISTINCT tt.tentity FROM temporal_type tt JOIN term ON term.id = tt.type_id "
+                "WHERE tt.tenant_id = ? AND (term.iri = ? OR substr(term.iri, -length(?) - 1) IN (?, ?))",
+                (tenant_id, entity_type, entity_type, "/" + entity_type, "#" + entity_type),
             )
             return [int(row[0]) for row in rows]
 

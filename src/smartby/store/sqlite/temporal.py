@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from smartby.ngsild.entity import Entity
+from smartby.ngsild.timestamps import from_micros
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.base import (
     Aggregate,
@@ -49,13 +49,24 @@ class _Sql:
         return " AND ".join(self.parts) or "1"
 
 
+PageRow = tuple[int, str, list[str], list[str] | None, int, int, int | None]
+"""(temporal entity, id, types, scope, createdAt, modifiedAt, deletedAt) of one selected entity."""
+
+
+def _system(row: PageRow) -> dict[str, str]:
+    system = {"createdAt": from_micros(row[4]), "modifiedAt": from_micros(row[5])}
+    if row[6] is not None:
+        system["deletedAt"] = from_micros(row[6])
+    return system
+
+
 def select_entities(
     db: sqlite3.Connection,
     tenant_id: int,
     query: HistoryQuery,
     terms: Terms,
     current: CurrentMatches,
-) -> tuple[list[tuple[int, str, list[str], list[str] | None]], int | None]:
+) -> tuple[list[PageRow], int | None]:
     """One page of (tentity, id, types, scope) for the query, and the total if asked."""
     sql = _Sql()
     sql.add("te.tenant_id = ?", tenant_id)
@@ -88,12 +99,21 @@ def select_entities(
             return [], 0 if query.count else None
         sql.add(f"te.entity_id IN ({','.join('?' * len(matching))})", *sorted(matching))
     rows = db.execute(
-        f"SELECT te.id, te.entity_id, te.types, te.scope FROM temporal_entity te WHERE {sql.where()} "
-        "ORDER BY te.id LIMIT ? OFFSET ?",
+        "SELECT te.id, te.entity_id, te.types, te.scope, te.created_at, te.modified_at, te.deleted_at "
+        f"FROM temporal_entity te WHERE {sql.where()} ORDER BY te.id LIMIT ? OFFSET ?",
         (*sql.params, query.limit, query.offset),
     ).fetchall()
     page = [
-        (int(r[0]), r[1], orjson.loads(r[2]), orjson.loads(r[3]) if r[3] is not None else None) for r in rows
+        (
+            int(r[0]),
+            r[1],
+            orjson.loads(r[2]),
+            orjson.loads(r[3]) if r[3] is not None else None,
+            r[4],
+            r[5],
+            r[6],
+        )
+        for r in rows
     ]
     count = None
     if query.count:
@@ -177,11 +197,11 @@ _ORDER = "h.tentity, h.name_id, h.dataset_id, h.at, h.instance"
 def read_history(
     db: sqlite3.Connection,
     query: HistoryQuery,
-    page: list[tuple[int, str, list[str], list[str] | None]],
+    page: list[PageRow],
     terms: Terms,
 ) -> list[TemporalEntity]:
     """The instances of each entity of the page, oldest first (the last N per series with lastN)."""
-    entities = {tentity: TemporalEntity(entity_id, types, scope) for tentity, entity_id, types, scope in page}
+    entities = {row[0]: TemporalEntity(row[1], row[2], row[3], system=_system(row)) for row in page}
     if not entities:
         return []
     sql = _Sql()
@@ -237,15 +257,13 @@ def _last_n(db: sqlite3.Connection, sql: _Sql, last_n: int, tentities: list[int]
 def aggregate(
     db: sqlite3.Connection,
     query: HistoryQuery,
-    page: list[tuple[int, str, list[str], list[str] | None]],
+    page: list[PageRow],
     terms: Terms,
     methods: tuple[str, ...],
     buckets: Buckets,
 ) -> list[AggregatedEntity]:
     """Aggregates per series and period, computed in SQL (numbers from `num`, others from `value`)."""
-    entities = {
-        tentity: AggregatedEntity(entity_id, types, scope) for tentity, entity_id, types, scope in page
-    }
+    entities = {row[0]: AggregatedEntity(row[1], row[2], row[3], system=_system(row)) for row in page}
     if not entities:
         return []
     sql = _Sql()
@@ -253,28 +271,38 @@ def aggregate(
         return list(entities.values())
     _time_filter(sql, query)
     sql.add(f"h.kind & {DELETED} = 0")
-    prefix = ""
-    join = ""
+    needs_spans = buckets.origin is None or buckets.end is None or buckets.width is None
+    spans = _spans(db, sql) if needs_spans else {}
+    found: list[tuple[Any, int, int]] = []
     if buckets.width is not None:
-        period = "((h.at - ?) / ?) - ((h.at - ?) % ? < 0)"
-        head_params: list[Any] = [buckets.origin, buckets.width, buckets.origin, buckets.width]
+        width = int(buckets.width)
+        if buckets.origin is not None:
+            prefix, join, origin, head = "", "", "?", [buckets.origin, buckets.origin]
+        else:
+            if not spans:
+                return list(entities.values())
+            prefix = f"WITH o (tentity, origin) AS (VALUES {','.join('(?, ?)' for _ in spans)}) "
+            join, origin = " JOIN o ON o.tentity = h.tentity", "o.origin"
+            head = [x for tentity, (low, _) in spans.items() for x in (tentity, low)]
+        period = f"((h.at - {origin}) / {width}) - ((h.at - {origin}) % {width} < 0)"
+        for row in _grouped(db, sql, prefix, join, period, head):
+            start = (buckets.origin if buckets.origin is not None else spans[row[0]][0]) + int(row[3]) * width
+            found.append((row, start, start + width))
     else:
-        if not buckets.bounds:
-            return list(entities.values())
-        prefix = f"WITH b (bucket, low, high) AS (VALUES {','.join('(?, ?, ?)' for _ in buckets.bounds)}) "
-        join = " JOIN b ON h.at >= b.low AND h.at < b.high"
-        period = "b.bucket"
-        head_params = [x for index, (low, high) in enumerate(buckets.bounds) for x in (index, low, high)]
-    statement = (
-        f"{prefix}SELECT h.tentity, h.name_id, h.dataset_id, {period} AS bucket, max(h.kind) & {KIND_MASK}, "
-        "count(*), count(DISTINCT coalesce(h.num, h.value)), sum(h.num), avg(h.num), min(h.num), max(h.num), "
-        "sum(h.num * h.num), count(h.num), min(h.value), max(h.value) "
-        f"FROM history h{join} WHERE {sql.where()} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-    )
-    params = [*head_params, *sql.params]
+        for tentity, (low, high) in spans.items():
+            origin_ = buckets.origin if buckets.origin is not None else low
+            finish = buckets.end if buckets.end is not None else high + 1
+            bounds = list(buckets.calendar(origin_, finish)) if buckets.calendar else [(origin_, finish)]
+            if not bounds:
+                continue
+            prefix = f"WITH b (bucket, low, high) AS (VALUES {','.join('(?, ?, ?)' for _ in bounds)}) "
+            head = [x for index, (a, z) in enumerate(bounds) for x in (index, a, z)]
+            join = " JOIN b ON h.at >= b.low AND h.at < b.high"
+            for row in _grouped(db, sql, prefix, join, "b.bucket", head, tentity):
+                found.append((row, *bounds[int(row[3])]))
     series: dict[tuple[int, int, int], Aggregate] = {}
-    for row in db.execute(statement, params):
-        tentity, name_id, dataset_id, bucket, kind = row[0], row[1], row[2], int(row[3]), int(row[4])
+    for row, start, end in found:
+        tentity, name_id, dataset_id, kind = row[0], row[1], row[2], int(row[4])
         key = (tentity, name_id, dataset_id)
         aggregate_ = series.get(key)
         if aggregate_ is None:
@@ -282,16 +310,38 @@ def aggregate(
             aggregate_ = Aggregate(KIND_NAME[kind], dataset, [])
             series[key] = aggregate_
             entities[tentity].attributes.setdefault(terms.iri(db, name_id), []).append(aggregate_)
-        start, end = _bucket_bounds(buckets, bucket)
         aggregate_.periods.append((start, end, _methods(methods, row)))
     return list(entities.values())
 
 
-def _bucket_bounds(buckets: Buckets, bucket: int) -> tuple[int, int]:
-    if buckets.width is not None:
-        start = buckets.origin + bucket * buckets.width
-        return start, start + buckets.width
-    return buckets.bounds[bucket]
+def _spans(db: sqlite3.Connection, sql: _Sql) -> dict[int, tuple[int, int]]:
+    """Per temporal entity, the first and last moment of the selected instances."""
+    rows = db.execute(
+        f"SELECT h.tentity, min(h.at), max(h.at) FROM history h WHERE {sql.where()} GROUP BY h.tentity",
+        sql.params,
+    )
+    return {int(t): (int(low), int(high)) for t, low, high in rows}
+
+
+def _grouped(
+    db: sqlite3.Connection,
+    sql: _Sql,
+    prefix: str,
+    join: str,
+    period: str,
+    head: list[Any],
+    tentity: int | None = None,
+) -> list[Any]:
+    """The aggregate columns per (entity, attribute, dataset, period)."""
+    where = sql.where() + (" AND h.tentity = ?" if tentity is not None else "")
+    params = [*head, *sql.params, *((tentity,) if tentity is not None else ())]
+    statement = (
+        f"{prefix}SELECT h.tentity, h.name_id, h.dataset_id, {period} AS bucket, max(h.kind) & {KIND_MASK}, "
+        "count(*), count(DISTINCT coalesce(h.num, h.value)), sum(h.num), avg(h.num), min(h.num), max(h.num), "
+        "sum(h.num * h.num), count(h.num), min(h.value), max(h.value) "
+        f"FROM history h{join} WHERE {where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+    return db.execute(statement, params).fetchall()
 
 
 def _methods(methods: tuple[str, ...], row: Any) -> dict[str, Any]:
@@ -323,10 +373,3 @@ def _methods(methods: tuple[str, ...], row: Any) -> dict[str, Any]:
             variance = max(squares / numbers - mean * mean, 0.0)
             values[method] = math.sqrt(variance)
     return values
-
-
-def entity_header(row: tuple[int, str, list[str], list[str] | None]) -> Entity:
-    header: Entity = {"id": row[1], "type": row[2]}
-    if row[3] is not None:
-        header["scope"] = row[3]
-    return header

@@ -16,6 +16,7 @@ from smartby.store.sqlite.history import (
     HistoryRow,
     KnownSeries,
     deletion_row,
+    instance_from_row,
     instance_number,
     instance_row,
 )
@@ -231,6 +232,7 @@ class SQLiteTransaction(Transaction):
         stamp = self._clock(entity.get("modifiedAt") or "1970-01-01T00:00:00Z")
         self._updated_tentities.append((types, scope, stamp, deleted_at, tentity))
         self._deleted_ttypes.append((tentity,))
+        self._new_ttypes = [row for row in self._new_ttypes if row[2] != tentity]
         self._new_ttypes.extend((self._tenant, self._term(t), tentity) for t in entity["type"])
 
     def _record(self, tentity: int, entity: Entity, old: Entity | None) -> None:
@@ -441,6 +443,21 @@ class SQLiteTransaction(Transaction):
         row = instance_row(tentity, name_id, dataset_id, number, instance, created, self._clock, self._term)
         self._append((*row[:6], self._clock(now), *row[7:]))
         return True
+
+    def instance(self, entity_id: str, iri: str, instance_id: str) -> Instance | None:
+        """One recorded instance, by its instanceId."""
+        located = self._find_instance(entity_id, iri, instance_id)
+        if located is None:
+            return None
+        tentity, name_id, dataset_id, at, number = located
+        row = self._db.execute(
+            "SELECT created_at, modified_at, kind, num, value, unit_id, extra FROM history "
+            "WHERE tentity = ? AND name_id = ? AND dataset_id = ? AND at = ? AND instance = ?",
+            (tentity, name_id, dataset_id, at, number),
+        ).fetchone()
+        unit = self._terms.iri(self._db, row[5]) if row[5] is not None else None
+        dataset = self._terms.iri(self._db, dataset_id) if dataset_id != DEFAULT_DATASET else None
+        return instance_from_row(at, number, row[0], row[1], row[2], row[3], row[4], unit, row[6], dataset)
 
     def delete_instance(self, entity_id: str, iri: str, instance_id: str) -> bool:
         located = self._find_instance(entity_id, iri, instance_id)

@@ -1,0 +1,536 @@
+"""/ngsi-ld/v1/temporal: the temporal evolution of entities (query, retrieve, write, delete)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartby.api import openapi as oa
+from smartby.api.negotiation import DEFAULT_OFFERS, JSON, JSON_LD, choose_media_type
+from smartby.api.render import json_response, no_content
+from smartby.api.request import (
+    broker_of,
+    check_params,
+    flag,
+    integer,
+    link_context,
+    names_param,
+    options_of,
+    read_body,
+    tenant_of,
+    write_request,
+)
+from smartby.broker.history import history_query
+from smartby.broker.queries import entity_query, geo_from_params, query_body, selection, selector
+from smartby.ngsild.context import Context
+from smartby.ngsild.entity import LanguagePreference
+from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.temporal import (
+    TemporalQuery,
+    instance_time,
+    parse_temporal_query,
+    render_aggregated_entity,
+    render_temporal_entity,
+    temporal_query_from_json,
+)
+from smartby.store.base import HistoryQuery, TemporalEntity
+
+router = APIRouter(prefix="/ngsi-ld/v1/temporal", tags=["Temporal"])
+
+TEMPORAL_OPTIONS = frozenset(
+    {"temporalValues", "aggregatedValues", "sysAttrs", "concise", "normalized", "simplified"}
+)
+TEMPORAL_PARAMS = frozenset(
+    {
+        "attrs",
+        "pick",
+        "omit",
+        "lang",
+        "datasetId",
+        "options",
+        "format",
+        "local",
+        "type",
+        "timerel",
+        "timeAt",
+        "endTimeAt",
+        "timeproperty",
+        "lastN",
+        "aggrMethods",
+        "aggrPeriodDuration",
+    }
+)
+QUERY_PARAMS = TEMPORAL_PARAMS | {
+    "id",
+    "idPattern",
+    "q",
+    "scopeQ",
+    "georel",
+    "geometry",
+    "coordinates",
+    "geoproperty",
+    "limit",
+    "offset",
+    "count",
+}
+
+TEMPORAL_QUERY_DOCS = [
+    oa.query("timerel", "before, after or between."),
+    oa.query("timeAt", "Date-time the timerel refers to."),
+    oa.query("endTimeAt", "End of the interval for timerel=between."),
+    oa.query("timeproperty", "observedAt (default), createdAt, modifiedAt or deletedAt."),
+    oa.query("lastN", "Only the last N instances of each attribute.", {"type": "integer", "minimum": 1}),
+    oa.query("aggrMethods", "totalCount, distinctCount, sum, avg, min, max, stddev, sumsq."),
+    oa.query("aggrPeriodDuration", "ISO 8601 duration of the aggregation periods, e.g. PT1H, P1D, P1M."),
+]
+
+
+def _form(options: set[str]) -> str:
+    forms = options & {"temporalValues", "simplified", "concise", "normalized", "aggregatedValues"}
+    if len(forms) > 1:
+        raise BadRequestData(f"Choose one representation, not {', '.join(sorted(forms))}")
+    form = forms.pop() if forms else "normalized"
+    return "temporalValues" if form == "simplified" else form
+
+
+def _temporal(request: Request, form: str, *, required: bool) -> TemporalQuery:
+    params = request.query_params
+    return parse_temporal_query(
+        timerel=params.get("timerel"),
+        time_at=params.get("timeAt"),
+        end_time_at=params.get("endTimeAt"),
+        timeproperty=params.get("timeproperty"),
+        last_n=params.get("lastN"),
+        aggr_methods=params.get("aggrMethods"),
+        aggr_period_duration=params.get("aggrPeriodDuration"),
+        aggregated=form == "aggregatedValues",
+        required=required,
+    )
+
+
+def _dataset_ids(request: Request) -> tuple[str | None, ...] | None:
+    datasets = request.query_params.get("datasetId")
+    if datasets is None:
+        return None
+    return tuple(None if d.strip() == "@none" else d.strip() for d in datasets.split(",") if d.strip())
+
+
+class _View:
+    """How the entities of one response are rendered."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        form: str,
+        options: set[str],
+        temporal: TemporalQuery,
+        *,
+        attrs: list[str] | None,
+        pick: list[str] | None,
+        omit: list[str] | None,
+        lang: str | None,
+        dataset_ids: tuple[str | None, ...] | None,
+        page_size: int,
+    ) -> None:
+        chosen = selection(ctx, attrs=attrs, pick=pick, omit=omit)
+        self.ctx = ctx
+        self.form = form
+        self.temporal = temporal
+        self.sys_attrs = "sysAttrs" in options
+        self.pick = chosen.pick
+        self.omit = chosen.omit
+        self.lang = LanguagePreference(lang) if lang else None
+        self.dataset_ids = set(dataset_ids) if dataset_ids is not None else None
+        self.page_size = page_size
+        self.truncated: tuple[str, str] | None = None
+
+    def entity(self, entity: TemporalEntity) -> dict[str, Any]:
+        attributes = {iri: self._page(instances) for iri, instances in entity.attributes.items()}
+        return render_temporal_entity(
+            entity.id,
+            entity.types,
+            entity.scope,
+            attributes,
+            self.ctx,
+            form=self.form,  # type: ignore[arg-type]
+            sys_attrs=self.sys_attrs,
+            lang=self.lang,
+            pick=self.pick,
+            omit=self.omit,
+            dataset_ids=self.dataset_ids,
+            timeproperty=self.temporal.timeproperty,
+            system=entity.system,
+        )
+
+    def _page(self, instances: list[Any]) -> list[Any]:
+        """At most `page_size` instances of one attribute; the rest is for the next request
+        (206 with Content-Range, clause 6.3.10)."""
+        if len(instances) <= self.page_size:
+            return instances
+        kept = (
+            instances[-self.page_size :] if self.temporal.last_n is not None else instances[: self.page_size]
+        )
+        first = instance_time(kept[0], self.temporal.timeproperty) or ""
+        last = instance_time(kept[-1], self.temporal.timeproperty) or ""
+        if self.truncated is None:
+            self.truncated = (first, last)
+        else:
+            self.truncated = (min(first, self.truncated[0]), min(last, self.truncated[1]))
+        return kept
+
+    def headers(self) -> tuple[int, dict[str, str]]:
+        if self.truncated is None:
+            return 200, {}
+        size = str(self.temporal.last_n) if self.temporal.last_n is not None else "*"
+        return 206, {"Content-Range": f"date-time {self.truncated[0]}-{self.truncated[1]}/{size}"}
+
+
+def _view(request: Request, ctx: Context, form: str, options: set[str], temporal: TemporalQuery) -> _View:
+    return _View(
+        ctx,
+        form,
+        options,
+        temporal,
+        attrs=names_param(request, "attrs"),
+        pick=names_param(request, "pick"),
+        omit=names_param(request, "omit"),
+        lang=request.query_params.get("lang"),
+        dataset_ids=_dataset_ids(request),
+        page_size=broker_of(request).settings.temporal_page_size,
+    )
+
+
+@router.get(
+    "/entities",
+    summary="Query the temporal evolution of entities",
+    openapi_extra=oa.operation([*oa.QUERY_PARAMS, *TEMPORAL_QUERY_DOCS]),
+)
+async def query_temporal(request: Request) -> Response:
+    check_params(request, QUERY_PARAMS)
+    tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"), DEFAULT_OFFERS)
+    broker = broker_of(request)
+    ctx = await broker.context(link_context(request))
+    options = options_of(request, TEMPORAL_OPTIONS)
+    form = _form(options)
+    temporal = _temporal(request, form, required=True)
+    params = request.query_params
+    filters = ("id", "type", "idPattern", "attrs", "q", "scopeQ", "georel")
+    if not any(name in params for name in filters) and not flag(request, "local"):
+        raise BadRequestData("Give at least one of type, id, idPattern, attrs, q, geo-query or scopeQ")
+    ids = [i.strip() for i in params["id"].split(",") if i.strip()] if "id" in params else []
+    selectors = (
+        [selector(ctx, ids=ids, id_pattern=params.get("idPattern"), types=params.get("type"))]
+        if any(name in params for name in ("id", "idPattern", "type"))
+        else []
+    )
+    attrs = names_param(request, "attrs")
+    geo = geo_from_params(
+        params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty")
+    )
+    settings = broker.settings
+    base = entity_query(
+        ctx, selectors=selectors, q=params.get("q"), geo=geo, scope_q=params.get("scopeQ"), limit=1
+    )
+    query = history_query(
+        temporal,
+        selectors=selectors,
+        attrs=[ctx.expand(a) for a in attrs or ()],
+        base=base,
+        limit=integer(request, "limit", settings.default_limit, high=settings.max_limit),
+        offset=integer(request, "offset", 0),
+        count=flag(request, "count"),
+        dataset_ids=_dataset_ids(request),
+    )
+    return await _answer(request, ctx, media, form, options, temporal, query)
+
+
+async def _answer(
+    request: Request,
+    ctx: Context,
+    media: str,
+    form: str,
+    options: set[str],
+    temporal: TemporalQuery,
+    query: HistoryQuery,
+    *,
+    view: _View | None = None,
+) -> Response:
+    broker = broker_of(request)
+    tenant = tenant_of(request)
+    view = view or _view(request, ctx, form, options, temporal)
+    headers: dict[str, str] = {}
+    if form == "aggregatedValues":
+        aggregated = await broker.history.aggregate(tenant, query, temporal)
+        data: Any = [
+            render_aggregated_entity(
+                entity.id,
+                entity.types,
+                entity.scope,
+                attributes,
+                ctx,
+                methods=temporal.aggr_methods,
+                pick=view.pick,
+                omit=view.omit,
+                sys_attrs=view.sys_attrs,
+                system=entity.system,
+            )
+            for entity, attributes in aggregated.entities
+        ]
+        count = aggregated.count
+        status = 200
+    else:
+        page = await broker.history.query(tenant, query)
+        data = [view.entity(entity) for entity in page.entities]
+        count = page.count
+        status, headers = view.headers()
+    if count is not None:
+        headers["NGSILD-Results-Count"] = str(count)
+    return json_response(request, ctx, data, media, status=status, headers=headers)
+
+
+@router.get(
+    "/entities/{entityId:entity}",
+    summary="Retrieve the temporal evolution of an entity",
+    openapi_extra=oa.operation(
+        [
+            oa.ENTITY_ID,
+            oa.ATTRS,
+            oa.PICK,
+            oa.OMIT,
+            oa.LANG,
+            oa.DATASET_ID,
+            oa.OPTIONS,
+            oa.FORMAT,
+            oa.TENANT,
+            oa.LINK,
+            *TEMPORAL_QUERY_DOCS,
+        ]
+    ),
+)
+async def retrieve_temporal(request: Request) -> Response:
+    check_params(request, TEMPORAL_PARAMS)
+    tenant = tenant_of(request)
+    media = choose_media_type(request.headers.get("accept"), DEFAULT_OFFERS)
+    broker = broker_of(request)
+    ctx = await broker.context(link_context(request))
+    options = options_of(request, TEMPORAL_OPTIONS)
+    form = _form(options)
+    temporal = _temporal(request, form, required=False)
+    entity_id = request.path_params["entityId"]
+    attrs = names_param(request, "attrs")
+    types = request.query_params.get("type")
+    query = history_query(
+        temporal,
+        selectors=[selector(ctx, ids=[entity_id], types=types)],
+        attrs=[ctx.expand(a) for a in attrs or ()],
+        dataset_ids=_dataset_ids(request),
+        limit=1,
+    )
+    view = _view(request, ctx, form, options, temporal)
+    if form == "aggregatedValues":
+        entity, attributes = await broker.history.retrieve_aggregated(tenant, entity_id, query, temporal)
+        data: Any = render_aggregated_entity(
+            entity.id,
+            entity.types,
+            entity.scope,
+            attributes,
+            ctx,
+            methods=temporal.aggr_methods,
+            pick=view.pick,
+            omit=view.omit,
+            sys_attrs=view.sys_attrs,
+            system=entity.system,
+        )
+        return json_response(request, ctx, data, media)
+    found = await broker.history.retrieve(tenant, entity_id, query)
+    data = view.entity(found)
+    status, headers = view.headers()
+    return json_response(request, ctx, data, media, status=status, headers=headers)
+
+
+QUERY_BODY = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["Query"]},
+        "entities": {"type": "array", "items": {"type": "object"}},
+        "attrs": {"type": "array", "items": {"type": "string"}},
+        "q": {"type": "string"},
+        "geoQ": {"type": "object"},
+        "scopeQ": {"type": "string"},
+        "temporalQ": {"type": "object"},
+        "lang": {"type": "string"},
+    },
+}
+
+
+@router.post(
+    "/entityOperations/query",
+    summary="Query the temporal evolution of entities (POST)",
+    openapi_extra=oa.operation(
+        [
+            *oa.PAGING,
+            oa.OPTIONS,
+            oa.FORMAT,
+            oa.TENANT,
+            oa.LINK,
+        ],
+        oa.json_body("A Query with a temporalQ.", QUERY_BODY),
+    ),
+)
+async def query_temporal_post(request: Request) -> Response:
+    check_params(request, frozenset({"limit", "offset", "count", "options", "format", "local"}))
+    media = choose_media_type(request.headers.get("accept"), DEFAULT_OFFERS)
+    broker = broker_of(request)
+    body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
+    data = body.data
+    ctx = await broker.context(body.context)
+    parsed = query_body(ctx, data)
+    options = options_of(request, TEMPORAL_OPTIONS)
+    form = _form(options)
+    temporal = temporal_query_from_json(
+        data.get("temporalQ"), data.get("aggrParams"), aggregated=form == "aggregatedValues", required=True
+    )
+    if temporal.aggregated:
+        form = "aggregatedValues"
+    selectors, attrs = parsed.selectors, parsed.attrs or []
+    geo, q, scope_q = parsed.geo, parsed.q, parsed.scope_q
+    settings = broker.settings
+    base = entity_query(ctx, selectors=selectors, q=q, geo=geo, scope_q=scope_q, limit=1)
+    query = history_query(
+        temporal,
+        selectors=selectors,
+        attrs=[ctx.expand(a) for a in attrs],
+        base=base,
+        limit=integer(request, "limit", settings.default_limit, high=settings.max_limit),
+        offset=integer(request, "offset", 0),
+        count=flag(request, "count"),
+    )
+    view = _View(
+        ctx,
+        form,
+        options,
+        temporal,
+        attrs=attrs or None,
+        pick=parsed.pick,
+        omit=parsed.omit,
+        lang=parsed.lang,
+        dataset_ids=None,
+        page_size=settings.temporal_page_size,
+    )
+    return await _answer(request, ctx, media, form, options, temporal, query, view=view)
+
+
+# -- writes --------------------------------------------------------------------------------------
+
+WRITE_PARAMS = frozenset({"local"})
+
+
+@router.post(
+    "/entities",
+    summary="Create a temporal entity or add instances to one",
+    openapi_extra=oa.operation([oa.TENANT, oa.LINK], oa.json_body("An entity with arrays of instances.")),
+)
+async def create_temporal(request: Request) -> Response:
+    call = await write_request(request, WRITE_PARAMS, frozenset())
+    created = await call.broker.history.create(call.tenant, call.ctx, call.data)
+    if created:
+        entity_id = call.data["id"] if isinstance(call.data, dict) else ""
+        return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/temporal/entities/{entity_id}"})
+    return no_content(request)
+
+
+@router.post(
+    "/entities/{entityId:path}/attrs",
+    status_code=204,
+    summary="Add attribute instances",
+    openapi_extra=oa.operation(
+        [oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("Attributes as arrays of instances.")
+    ),
+)
+async def append_temporal(request: Request) -> Response:
+    call = await write_request(request, WRITE_PARAMS, frozenset())
+    await call.broker.history.append(call.tenant, request.path_params["entityId"], call.ctx, call.data)
+    return no_content(request)
+
+
+@router.patch(
+    "/entities/{entityId:path}/attrs/{attrId}/{instanceId}",
+    status_code=204,
+    summary="Modify one attribute instance",
+    openapi_extra=oa.operation(
+        [oa.ENTITY_ID, oa.ATTR_ID, oa.path("instanceId", "The instanceId."), oa.TENANT, oa.LINK],
+        oa.json_body("The instance fragment."),
+    ),
+)
+async def update_instance(request: Request) -> Response:
+    call = await write_request(request, WRITE_PARAMS, frozenset())
+    params = request.path_params
+    await call.broker.history.update_instance(
+        call.tenant, params["entityId"], call.ctx, params["attrId"], params["instanceId"], call.data
+    )
+    return no_content(request)
+
+
+@router.delete(
+    "/entities/{entityId:path}/attrs/{attrId}/{instanceId}",
+    status_code=204,
+    summary="Delete one attribute instance",
+    openapi_extra=oa.operation(
+        [oa.ENTITY_ID, oa.ATTR_ID, oa.path("instanceId", "The instanceId."), oa.TENANT, oa.LINK]
+    ),
+)
+async def delete_instance(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
+    broker = broker_of(request)
+    ctx = await broker.context(link_context(request))
+    params = request.path_params
+    await broker.history.delete_instance(
+        tenant_of(request), params["entityId"], ctx, params["attrId"], params["instanceId"]
+    )
+    return no_content(request)
+
+
+@router.delete(
+    "/entities/{entityId:path}/attrs/{attrId}",
+    status_code=204,
+    summary="Delete an attribute's history",
+    openapi_extra=oa.operation(
+        [
+            oa.ENTITY_ID,
+            oa.ATTR_ID,
+            oa.query("datasetId", "Only the instances of this datasetId."),
+            oa.query("deleteAll", "true: every datasetId.", {"type": "string", "enum": ["true", "false"]}),
+            oa.TENANT,
+            oa.LINK,
+        ]
+    ),
+)
+async def delete_temporal_attribute(request: Request) -> Response:
+    check_params(request, frozenset({"datasetId", "deleteAll", "local"}))
+    broker = broker_of(request)
+    ctx = await broker.context(link_context(request))
+    await broker.history.delete_attribute(
+        tenant_of(request),
+        request.path_params["entityId"],
+        ctx,
+        request.path_params["attrId"],
+        dataset_id=request.query_params.get("datasetId"),
+        delete_all=flag(request, "deleteAll"),
+    )
+    return no_content(request)
+
+
+@router.delete(
+    "/entities/{entityId:entity}",
+    status_code=204,
+    summary="Delete an entity's temporal evolution",
+    openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK]),
+)
+async def delete_temporal(request: Request) -> Response:
+    check_params(request, WRITE_PARAMS)
+    await broker_of(request).history.delete(tenant_of(request), request.path_params["entityId"])
+    return no_content(request)

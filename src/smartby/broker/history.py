@@ -1,0 +1,276 @@
+"""The temporal API's semantics: reading entities' history and writing instances to it.
+
+Reads turn a TemporalQuery into the store's HistoryQuery (times in microseconds) and Buckets;
+writes run in one store transaction each, like every other change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from smartby.broker import changes
+from smartby.ngsild.context import Context
+from smartby.ngsild.entity import check_entity_id
+from smartby.ngsild.errors import BadRequestData, ResourceNotFound
+from smartby.ngsild.temporal import (
+    AggregatedAttribute,
+    Bucket,
+    TemporalQuery,
+    parse_instance_fragment,
+    parse_temporal_attributes,
+    parse_temporal_entity,
+)
+from smartby.ngsild.timestamps import format_datetime, micros_of, now
+from smartby.store.base import (
+    AggregatedEntity,
+    Buckets,
+    EntityQuery,
+    EntitySelector,
+    HistoryQuery,
+    TemporalEntity,
+    Transaction,
+)
+
+if TYPE_CHECKING:
+    from smartby.broker.broker import Broker
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of entities with their history, and the total when it was asked for."""
+
+    entities: list[TemporalEntity]
+    count: int | None
+
+
+@dataclass(frozen=True)
+class AggregatePage:
+    entities: list[tuple[AggregatedEntity, dict[str, list[AggregatedAttribute]]]]
+    count: int | None
+
+
+def _micros(moment: datetime | None) -> int | None:
+    return None if moment is None else micros_of(moment)
+
+
+def _moment(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def history_query(
+    temporal: TemporalQuery,
+    *,
+    selectors: Sequence[EntitySelector] = (),
+    attrs: Sequence[str] = (),
+    base: EntityQuery | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    count: bool = False,
+    dataset_ids: tuple[str | None, ...] | None = None,
+) -> HistoryQuery:
+    """The store's query for a TemporalQuery, with q/geo/scope from `base` if given."""
+    start, end = temporal.range()
+    return HistoryQuery(
+        selectors=tuple(selectors),
+        attrs=tuple(attrs),
+        q=base.q if base else None,
+        geo=base.geo if base else None,
+        scope=base.scope if base else None,
+        dataset_ids=dataset_ids,
+        timeproperty=temporal.timeproperty,
+        start=_micros(start),
+        end=_micros(end),
+        last_n=temporal.last_n,
+        limit=limit,
+        offset=offset,
+        count=count,
+    )
+
+
+def buckets_for(temporal: TemporalQuery) -> Buckets:
+    """Aggregation periods for a TemporalQuery: fixed ones run in SQL from the query's origin (or each
+    entity's first instance); calendar periods (months, years) get their bounds computed here."""
+    period = temporal.aggr_period
+    origin = None
+    end = None
+    if temporal.timerel in ("after", "between"):
+        origin = _micros(temporal.time_at)
+    if temporal.timerel == "between":
+        end = _micros(temporal.end_time_at)
+    elif temporal.timerel == "before":
+        end = _micros(temporal.time_at)
+    if period is None or period.whole_range:
+        return Buckets(origin=origin, end=end)
+    seconds = period.fixed_seconds()
+    if seconds is not None:
+        return Buckets(width=int(seconds * 1_000_000), origin=origin, end=end)
+
+    def calendar(start: int, finish: int) -> list[tuple[int, int]]:
+        return [(micros_of(a), micros_of(b)) for a, b in period.buckets(_moment(start), _moment(finish))]
+
+    return Buckets(origin=origin, end=end, calendar=calendar)
+
+
+class History:
+    """Reached as `broker.history`: the temporal representation of entities."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    async def query(self, tenant: str, query: HistoryQuery) -> HistoryPage:
+        await self._broker.existing_tenant(tenant)
+        entities, count = await self._broker.store.history(tenant, query)
+        return HistoryPage(entities, count)
+
+    async def retrieve(self, tenant: str, entity_id: str, query: HistoryQuery) -> TemporalEntity:
+        check_entity_id(entity_id)
+        await self._broker.existing_tenant(tenant)
+        selected = dataclasses.replace(
+            query, selectors=(EntitySelector(ids=(entity_id,)),), limit=1, offset=0
+        )
+        entities, _ = await self._broker.store.history(tenant, selected)
+        if not entities:
+            raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
+        return entities[0]
+
+    async def aggregate(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> AggregatePage:
+        await self._broker.existing_tenant(tenant)
+        entities, count = await self._broker.store.aggregate(
+            tenant, query, temporal.aggr_methods, buckets_for(temporal)
+        )
+        return AggregatePage([(entity, _attributes(entity)) for entity in entities], count)
+
+    async def retrieve_aggregated(
+        self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
+    ) -> tuple[AggregatedEntity, dict[str, list[AggregatedAttribute]]]:
+        check_entity_id(entity_id)
+        selected = dataclasses.replace(
+            query, selectors=(EntitySelector(ids=(entity_id,)),), limit=1, offset=0
+        )
+        page = await self.aggregate(tenant, selected, temporal)
+        if not page.entities:
+            raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
+        return page.entities[0]
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    async def create(self, tenant: str, ctx: Context, body: Any) -> bool:
+        """POST /temporal/entities: add the instances; True when the temporal entity is new."""
+        entity = parse_temporal_entity(body, ctx)
+        header: dict[str, Any] = {"id": entity.id, "type": entity.types}
+        if entity.scope:
+            header["scope"] = entity.scope
+        stamp = format_datetime(now())
+
+        def run(tx: Transaction) -> bool:
+            existed = tx.temporal_entity(entity.id) is not None
+            tx.add_history(header, entity.attributes, stamp)
+            return not existed
+
+        return await self._broker.change(tenant, run)
+
+    async def append(self, tenant: str, entity_id: str, ctx: Context, body: Any) -> None:
+        """POST /temporal/entities/{id}/attrs: add instances to an existing temporal entity."""
+        check_entity_id(entity_id)
+        attributes = parse_temporal_attributes(body, ctx)
+        stamp = format_datetime(now())
+        await self._broker.existing_tenant(tenant)
+
+        def run(tx: Transaction) -> None:
+            found = tx.temporal_entity(entity_id)
+            if found is None:
+                raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
+            tx.add_history(found[1], attributes, stamp)
+
+        await self._broker.change(tenant, run)
+
+    async def delete(self, tenant: str, entity_id: str) -> None:
+        check_entity_id(entity_id)
+        await self._broker.existing_tenant(tenant)
+
+        def run(tx: Transaction) -> None:
+            if not tx.delete_history(entity_id):
+                raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
+
+        await self._broker.change(tenant, run)
+
+    async def delete_attribute(
+        self,
+        tenant: str,
+        entity_id: str,
+        ctx: Context,
+        attr: str,
+        *,
+        dataset_id: str | None = None,
+        delete_all: bool = False,
+    ) -> None:
+        check_entity_id(entity_id)
+        if dataset_id is not None:
+            check_entity_id(dataset_id, "datasetId")
+        iri = ctx.expand(attr)
+        await self._broker.existing_tenant(tenant)
+
+        def run(tx: Transaction) -> None:
+            if tx.temporal_entity(entity_id) is None:
+                raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
+            if not tx.delete_attribute_history(entity_id, iri, dataset_id, delete_all):
+                raise ResourceNotFound(f"Entity {entity_id} has no history of {attr}")
+
+        await self._broker.change(tenant, run)
+
+    async def update_instance(
+        self, tenant: str, entity_id: str, ctx: Context, attr: str, instance_id: str, body: Any
+    ) -> None:
+        """PATCH .../attrs/{attr}/{instanceId}: merge the fragment into the recorded instance."""
+        check_entity_id(entity_id)
+        iri = ctx.expand(attr)
+        fragment = parse_instance_fragment(attr, body, ctx)
+        stamp = format_datetime(now())
+        await self._broker.existing_tenant(tenant)
+
+        def run(tx: Transaction) -> None:
+            current = tx.instance(entity_id, iri, instance_id)
+            if current is None:
+                raise ResourceNotFound(f"No instance {instance_id} of {attr} in entity {entity_id}")
+            if fragment.get("type") not in (None, current["type"]):
+                raise BadRequestData(f"An instance of {attr} keeps its attribute type {current['type']}")
+            merged = changes.merge_instance(current, fragment, stamp)
+            for member in ("instanceId", "createdAt", "modifiedAt"):
+                merged.pop(member, None)
+            tx.replace_instance(entity_id, iri, instance_id, merged, stamp)
+
+        await self._broker.change(tenant, run)
+
+    async def delete_instance(
+        self, tenant: str, entity_id: str, ctx: Context, attr: str, instance_id: str
+    ) -> None:
+        check_entity_id(entity_id)
+        iri = ctx.expand(attr)
+        await self._broker.existing_tenant(tenant)
+
+        def run(tx: Transaction) -> None:
+            if not tx.delete_instance(entity_id, iri, instance_id):
+                raise ResourceNotFound(f"No instance {instance_id} of {attr} in entity {entity_id}")
+
+        await self._broker.change(tenant, run)
+
+
+def _attributes(entity: AggregatedEntity) -> dict[str, list[AggregatedAttribute]]:
+    """The store's aggregates in the shape ngsild.temporal renders."""
+    out: dict[str, list[AggregatedAttribute]] = {}
+    for iri, series in entity.attributes.items():
+        out[iri] = [
+            AggregatedAttribute(
+                aggregate.kind,
+                [Bucket(_moment(start), _moment(end), values) for start, end, values in aggregate.periods],
+                aggregate.dataset_id,
+            )
+            for aggregate in series
+        ]
+    return out

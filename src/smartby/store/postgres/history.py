@@ -1,0 +1,130 @@
+"""How attribute instances are laid out as history rows in PostgreSQL, and read back.
+
+The row content is SQLite's (`smartby.store.sqlite.history`): the same kind codes and flags, times
+in microseconds, JSON for non-numeric values and for the other members. Numbers go to a `numeric`
+column as exact decimals: an integer with scale 0, a float with at least one decimal place, so a
+value reads back as the type it was written with, and sums, minima and maxima keep that type.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+from smartby.store.sqlite.history import (
+    DELETED,
+    HAS_OBSERVED,
+    INSTANCE_PREFIX,
+    KIND_MASK,
+    Clock,
+    HistoryRow,
+    deletion_row,
+    instance_from_row,
+    instance_number,
+    instance_row,
+)
+
+__all__ = [
+    "COLUMNS",
+    "DELETED",
+    "HAS_OBSERVED",
+    "INSTANCE_PREFIX",
+    "KIND_MASK",
+    "Clock",
+    "HistoryRow",
+    "KnownSeries",
+    "Row",
+    "deletion_row",
+    "from_numeric",
+    "instance_from_row",
+    "instance_number",
+    "instance_row",
+    "numeric_text",
+    "table_row",
+]
+
+Row = tuple[int, int, int | None, int, int | None, int, int, int, int | None, int, str | None, Any, Any]
+COLUMNS = (
+    "key",
+    "at",
+    "instance",
+    "created_at",
+    "modified_at",
+    "tenant_id",
+    "name_id",
+    "dataset_id",
+    "unit_id",
+    "kind",
+    "num",
+    "value",
+    "extra",
+)
+"""The history table's columns in the order of `Row` (the table's own order)."""
+
+
+def numeric_text(value: int | float) -> str:
+    """A number as the text of a `numeric`: integers with scale 0, floats exact with scale >= 1."""
+    if type(value) is int:
+        return str(value)
+    text = repr(float(value))
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text if "." in text else text + ".0"
+
+
+def from_numeric(value: Decimal) -> int | float:
+    """The int or float a `numeric` holds, by its scale."""
+    exponent = value.as_tuple().exponent
+    return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+
+
+def table_row(tenant_id: int, row: HistoryRow) -> Row:
+    """A history row of `smartby.store.sqlite.history` in this table's column order."""
+    key, name_id, dataset_id, at, number, created_at, modified_at, kind, num, value, unit_id, extra = row
+    return (
+        key,
+        at,
+        number or None,
+        created_at,
+        modified_at,
+        tenant_id,
+        name_id,
+        dataset_id,
+        unit_id,
+        kind,
+        None if num is None else numeric_text(num),
+        value,
+        extra,
+    )
+
+
+class KnownSeries:
+    """The (entity key, attribute, dataset) series known to be in temporal_attr with their attribute
+    type, so that appending to a known series writes one row, not two.
+
+    Only committed series are learnt, and only by a transaction that began after the last time
+    series were deleted (`epoch`), so the cache never holds a series that is not in the table.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._kinds: dict[tuple[int, int, int], int] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+        self.epoch = 0
+
+    def needs(self, key: tuple[int, int, int], kind: int) -> bool:
+        return self._kinds.get(key) != kind
+
+    def learn(self, series: dict[tuple[int, int, int], int], epoch: int) -> None:
+        with self._lock:
+            if epoch != self.epoch:
+                return
+            if len(self._kinds) + len(series) >= self._limit:
+                self._kinds.clear()
+            self._kinds.update(series)
+
+    def forget(self) -> None:
+        with self._lock:
+            self.epoch += 1
+            self._kinds.clear()
