@@ -242,7 +242,10 @@ async def test_arbitrary_bodies_never_break_a_write(
     body, headers = request
     url = V1 + template.format(id=quote(LIGHTS[0], safe=""), attr="illuminance")
     response = await client.request(method, url, content=body, headers=headers)
-    assert response.status_code < 500, response.text
+    # 503 is the specified answer for an http(s) @context that cannot be fetched (remote contexts
+    # are off in tests); anything else from the server side is a bug.
+    unavailable = response.status_code == 503 and response.json()["type"].endswith("/LdContextNotAvailable")
+    assert response.status_code < 500 or unavailable, response.text
     if response.status_code >= 400:
         assert_problem(response.status_code, response.headers.get("content-type"), response.content)
         assert await snapshot(client) == before

@@ -294,3 +294,14 @@ async def test_043_01_unavailable_remote_context(
 ) -> None:
     body = {"id": new_id(), "type": "Vehicle", "@context": context_server + "/missing.jsonld"}
     problem(await remote_client.post(ENTITIES, json=body, headers=LD), 503, "LdContextNotAvailable")
+
+
+@pytest.mark.parametrize("url", ["A:0", "urn:ngsi-ld:context:nowhere", "ftp://example.org/ctx.jsonld"])
+async def test_context_that_no_scheme_can_fetch_is_a_bad_request(
+    remote_client: httpx.AsyncClient, url: str
+) -> None:
+    """Not a network failure (503) but a request that can never work: 400, nothing written."""
+    entity_id = new_id()
+    body = {"id": entity_id, "type": "Vehicle", "@context": url}
+    problem(await remote_client.post(ENTITIES, json=body, headers=LD), 400, "BadRequestData")
+    assert (await remote_client.get(f"{ENTITIES}/{entity_id}")).status_code == 404

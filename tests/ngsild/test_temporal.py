@@ -21,6 +21,9 @@ from hypothesis import strategies as st
 from smartby.ngsild.context import CORE_CONTEXT_URL, ContextResolver, LoaderFailed
 from smartby.ngsild.entity import NULL_URI, Instance, LanguagePreference
 from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.geo import parse_geo_query
+from smartby.ngsild.query import parse_q
+from smartby.ngsild.scope import parse_scope_query
 from smartby.ngsild.temporal import (
     AGGREGATION_METHODS,
     AggregatedAttribute,
@@ -29,12 +32,14 @@ from smartby.ngsild.temporal import (
     TemporalQuery,
     aggregate,
     instance_time,
+    paginate,
     parse_instance_fragment,
     parse_temporal_attributes,
     parse_temporal_entity,
     parse_temporal_query,
     render_aggregated_entity,
     render_temporal_entity,
+    selects,
     temporal_query_from_json,
 )
 
@@ -1421,3 +1426,68 @@ def test_duration_parsing_raises_only_bad_request_data(text: str) -> None:
     if not period.whole_range:
         start, end = period.bucket_of(origin + timedelta(days=3), origin)
         assert start <= origin + timedelta(days=3) < end
+
+
+# -- selecting entities by their instances, pages of instances ------------------------------------
+
+
+def minutely(first: int, count: int, day: str = "2020-01-01", **members: Any) -> list[Instance]:
+    return [
+        {"type": "Property", "value": n, "observedAt": f"{day}T01:{first + n:02d}:00Z", **members}
+        for n in range(count)
+    ]
+
+
+def test_selects_checks_q_and_geo_on_the_instances_and_scope_on_the_entity() -> None:
+    """5.7.4.4: a term holds when one instance in the window satisfies it (suite 5744_01)."""
+    attributes = {
+        "speed": [{"type": "Property", "value": 10}, {"type": "Property", "value": 30}],
+        "location": [{"type": "GeoProperty", "value": {"type": "Point", "coordinates": [2.29, 48.85]}}],
+    }
+    assert selects(attributes, None, q=parse_q("speed>25"))
+    assert not selects(attributes, None, q=parse_q("speed>50"))
+    assert selects(attributes, None, q=parse_q("!heading;speed<20"))
+    assert not selects(attributes, None, q=parse_q("heading<90"))
+    near = parse_geo_query("near;maxDistance==2000", "Point", "[2.29,48.85]", None)
+    far = parse_geo_query("near;maxDistance==2000", "Point", "[10,50]", None)
+    assert near is not None and far is not None
+    assert selects(attributes, None, geo=near) and not selects(attributes, None, geo=far)
+    assert selects(attributes, ["/A/B"], scope=parse_scope_query("/A/#"))
+    assert not selects(attributes, None, scope=parse_scope_query("/A/#"))
+
+
+def test_pages_run_forwards_and_cut_every_attribute_at_one_moment() -> None:
+    """Suite 020_13_01, 020_14_01: twenty speeds from 01:01 and twenty fuel levels from 01:03,
+    ten per page: both end at 01:10, the speed's tenth."""
+    entity = {"speed": minutely(1, 20), "fuelLevel": minutely(3, 20)}
+    (kept,), page = paginate([entity], 10, TemporalQuery())
+    assert page is not None
+    assert (page.start, page.end, page.size) == ("2020-01-01T01:01:00Z", "2020-01-01T01:10:00Z", "*")
+    assert page.content_range == "date-time 2020-01-01T01:01:00Z-2020-01-01T01:10:00Z/*"
+    assert [i["value"] for i in kept["speed"]] == list(range(10))
+    assert [i["value"] for i in kept["fuelLevel"]] == list(range(8))
+    later = {"speed": minutely(1, 20), "fuelLevel": minutely(1, 20, day="2020-01-02")}
+    after = TemporalQuery(timerel="after", time_at=datetime(2019, 1, 1, tzinfo=UTC))
+    (kept,), page = paginate([later], 10, after)
+    assert page is not None and page.start == "2019-01-01T00:00:00Z"
+    assert kept["fuelLevel"] == [] and page.emptied == [{"fuelLevel": "Property"}]
+
+
+def test_pages_run_backwards_with_last_n() -> None:
+    """Suite 020_13_02, _03: with lastN the page holds the most recent instances."""
+    entity = {"speed": minutely(1, 20), "fuelLevel": minutely(3, 20)}
+    (kept,), page = paginate([entity], 10, TemporalQuery(last_n=20))
+    assert page is not None
+    assert (page.start, page.end, page.size) == ("2020-01-01T01:22:00Z", "2020-01-01T01:13:00Z", "20")
+    assert min(i["observedAt"] for i in kept["speed"]) == "2020-01-01T01:13:00Z"
+    before = TemporalQuery(timerel="before", time_at=datetime(2021, 1, 1, tzinfo=UTC), last_n=20)
+    _, page = paginate([entity], 10, before)
+    assert page is not None and page.start == "2021-01-01T00:00:00Z"
+
+
+def test_no_page_when_everything_fits() -> None:
+    entity = {"speed": minutely(1, 20), "fuelLevel": minutely(3, 5)}
+    assert paginate([entity], 20, TemporalQuery())[1] is None
+    assert paginate([entity], 10, TemporalQuery(last_n=10))[1] is None
+    datasets = {"speed": minutely(1, 8) + minutely(1, 8, datasetId="urn:ngsi-ld:Dataset:a")}
+    assert paginate([datasets], 10, TemporalQuery())[1] is None, "ten per attribute and datasetId"

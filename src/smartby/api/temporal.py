@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,19 +20,17 @@ from smartby.api.request import (
     integer,
     link_context,
     names_param,
-    options_of,
     read_body,
     tenant_of,
     write_request,
 )
-from smartby.broker.history import history_query
-from smartby.broker.queries import entity_query, geo_from_params, query_body, selection, selector
+from smartby.broker.history import HistoryPage, history_query
+from smartby.broker.queries import check_csf, entity_query, geo_from_params, query_body, selection, selector
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import LanguagePreference
-from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.errors import BadRequestData, InvalidRequest, ResourceNotFound
 from smartby.ngsild.temporal import (
     TemporalQuery,
-    instance_time,
     parse_temporal_query,
     render_aggregated_entity,
     render_temporal_entity,
@@ -38,6 +38,36 @@ from smartby.ngsild.temporal import (
 )
 from smartby.store.base import HistoryQuery, TemporalEntity
 
+
+class TemporalEntityIdConvertor(Convertor[str]):
+    """A temporal entity id in a path: not empty (`DELETE /temporal/entities/` is the collection,
+    405) and not going on to `/attrs`."""
+
+    regex = r"(?:(?!/attrs(?:/|$)).)+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class AttributeNameConvertor(Convertor[str]):
+    """An attribute name in an instance's path, possibly empty: `DELETE .../attrs//{instanceId}`
+    names an instance with an invalid (empty) attribute name (400), while PATCH has no such route
+    (405), as the ETSI suite expects (017_02_05, 016_02_06)."""
+
+    regex = r"[^/]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("temporal_entity", TemporalEntityIdConvertor())
+register_url_convertor("attribute_name", AttributeNameConvertor())
 router = APIRouter(prefix="/ngsi-ld/v1/temporal", tags=["Temporal"])
 
 TEMPORAL_OPTIONS = frozenset(
@@ -75,7 +105,11 @@ QUERY_PARAMS = TEMPORAL_PARAMS | {
     "limit",
     "offset",
     "count",
+    "csf",
+    "expandValues",
 }
+FORMATS = frozenset({"temporalValues", "aggregatedValues", "concise", "normalized", "simplified"})
+SYSTEM_NAMES = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt", "observedAt"})
 
 TEMPORAL_QUERY_DOCS = [
     oa.query("timerel", "before, after or between."),
@@ -86,6 +120,21 @@ TEMPORAL_QUERY_DOCS = [
     oa.query("aggrMethods", "totalCount, distinctCount, sum, avg, min, max, stddev, sumsq."),
     oa.query("aggrPeriodDuration", "ISO 8601 duration of the aggregation periods, e.g. PT1H, P1D, P1M."),
 ]
+
+
+def _options(request: Request) -> set[str]:
+    """The `options` of a temporal request and its `format`, which names the representation and
+    wins over one in `options` (6.3.12; suite 021_19_02). An unknown one is an InvalidRequest
+    (suite 021_20)."""
+    params = request.query_params
+    given = {part.strip() for value in params.getlist("options") for part in value.split(",") if part.strip()}
+    formats = {value.strip() for value in params.getlist("format") if value.strip()}
+    unknown = (given - TEMPORAL_OPTIONS) | (formats - FORMATS)
+    if unknown:
+        raise InvalidRequest(f"Unknown or unsupported options or format: {', '.join(sorted(unknown))}")
+    if len(formats) > 1:
+        raise BadRequestData(f"Choose one format, not {', '.join(sorted(formats))}")
+    return (given - FORMATS) | formats if formats else given
 
 
 def _form(options: set[str]) -> str:
@@ -133,7 +182,6 @@ class _View:
         omit: list[str] | None,
         lang: str | None,
         dataset_ids: tuple[str | None, ...] | None,
-        page_size: int,
     ) -> None:
         chosen = selection(ctx, attrs=attrs, pick=pick, omit=omit)
         self.ctx = ctx
@@ -144,16 +192,13 @@ class _View:
         self.omit = chosen.omit
         self.lang = LanguagePreference(lang) if lang else None
         self.dataset_ids = set(dataset_ids) if dataset_ids is not None else None
-        self.page_size = page_size
-        self.truncated: tuple[str, str] | None = None
 
-    def entity(self, entity: TemporalEntity) -> dict[str, Any]:
-        attributes = {iri: self._page(instances) for iri, instances in entity.attributes.items()}
+    def entity(self, entity: TemporalEntity, emptied: Mapping[str, str] | None = None) -> dict[str, Any]:
         return render_temporal_entity(
             entity.id,
             entity.types,
             entity.scope,
-            attributes,
+            entity.attributes,
             self.ctx,
             form=self.form,  # type: ignore[arg-type]
             sys_attrs=self.sys_attrs,
@@ -163,29 +208,20 @@ class _View:
             dataset_ids=self.dataset_ids,
             timeproperty=self.temporal.timeproperty,
             system=entity.system,
+            emptied=emptied,
         )
 
-    def _page(self, instances: list[Any]) -> list[Any]:
-        """At most `page_size` instances of one attribute; the rest is for the next request
-        (206 with Content-Range, clause 6.3.10)."""
-        if len(instances) <= self.page_size:
-            return instances
-        kept = (
-            instances[-self.page_size :] if self.temporal.last_n is not None else instances[: self.page_size]
-        )
-        first = instance_time(kept[0], self.temporal.timeproperty) or ""
-        last = instance_time(kept[-1], self.temporal.timeproperty) or ""
-        if self.truncated is None:
-            self.truncated = (first, last)
-        else:
-            self.truncated = (min(first, self.truncated[0]), min(last, self.truncated[1]))
-        return kept
-
-    def headers(self) -> tuple[int, dict[str, str]]:
-        if self.truncated is None:
-            return 200, {}
-        size = str(self.temporal.last_n) if self.temporal.last_n is not None else "*"
-        return 206, {"Content-Range": f"date-time {self.truncated[0]}-{self.truncated[1]}/{size}"}
+    def page(self, page: HistoryPage) -> tuple[list[dict[str, Any]], int, dict[str, str]]:
+        """The entities of a page, and its status and headers: 206 with Content-Range when some
+        instances were left for another request (clause 6.3.10)."""
+        instances = page.instances
+        if instances is None:
+            return [self.entity(entity) for entity in page.entities], 200, {}
+        data = [
+            self.entity(entity, emptied)
+            for entity, emptied in zip(page.entities, instances.emptied, strict=True)
+        ]
+        return data, 206, {"Content-Range": instances.content_range}
 
 
 def _view(request: Request, ctx: Context, form: str, options: set[str], temporal: TemporalQuery) -> _View:
@@ -199,7 +235,6 @@ def _view(request: Request, ctx: Context, form: str, options: set[str], temporal
         omit=names_param(request, "omit"),
         lang=request.query_params.get("lang"),
         dataset_ids=_dataset_ids(request),
-        page_size=broker_of(request).settings.temporal_page_size,
     )
 
 
@@ -214,26 +249,36 @@ async def query_temporal(request: Request) -> Response:
     media = choose_media_type(request.headers.get("accept"), DEFAULT_OFFERS)
     broker = broker_of(request)
     ctx = await broker.context(link_context(request))
-    options = options_of(request, TEMPORAL_OPTIONS)
+    options = _options(request)
     form = _form(options)
     temporal = _temporal(request, form, required=True)
     params = request.query_params
-    filters = ("id", "type", "idPattern", "attrs", "q", "scopeQ", "georel")
-    if not any(name in params for name in filters) and not flag(request, "local"):
-        raise BadRequestData("Give at least one of type, id, idPattern, attrs, q, geo-query or scopeQ")
+    attrs = names_param(request, "attrs")
+    narrowing = any(name in params for name in ("type", "q", "scopeQ", "georel"))
+    if not narrowing and not any(a not in SYSTEM_NAMES for a in attrs or ()) and not flag(request, "local"):
+        raise BadRequestData(
+            "Give at least one of type, attrs (not only system attributes), q, geo-query or scopeQ"
+        )
+    if "csf" in params:
+        check_csf(params["csf"])
     ids = [i.strip() for i in params["id"].split(",") if i.strip()] if "id" in params else []
     selectors = (
         [selector(ctx, ids=ids, id_pattern=params.get("idPattern"), types=params.get("type"))]
         if any(name in params for name in ("id", "idPattern", "type"))
         else []
     )
-    attrs = names_param(request, "attrs")
     geo = geo_from_params(
         params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty")
     )
     settings = broker.settings
     base = entity_query(
-        ctx, selectors=selectors, q=params.get("q"), geo=geo, scope_q=params.get("scopeQ"), limit=1
+        ctx,
+        selectors=selectors,
+        q=params.get("q"),
+        geo=geo,
+        scope_q=params.get("scopeQ"),
+        limit=1,
+        expand_values=names_param(request, "expandValues") or (),
     )
     query = history_query(
         temporal,
@@ -283,17 +328,16 @@ async def _answer(
         count = aggregated.count
         status = 200
     else:
-        page = await broker.history.query(tenant, query)
-        data = [view.entity(entity) for entity in page.entities]
+        page = await broker.history.query(tenant, query, temporal)
+        data, status, headers = view.page(page)
         count = page.count
-        status, headers = view.headers()
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
     return json_response(request, ctx, data, media, status=status, headers=headers)
 
 
 @router.get(
-    "/entities/{entityId:entity}",
+    "/entities/{entityId:temporal_entity}",
     summary="Retrieve the temporal evolution of an entity",
     openapi_extra=oa.operation(
         [
@@ -317,7 +361,7 @@ async def retrieve_temporal(request: Request) -> Response:
     media = choose_media_type(request.headers.get("accept"), DEFAULT_OFFERS)
     broker = broker_of(request)
     ctx = await broker.context(link_context(request))
-    options = options_of(request, TEMPORAL_OPTIONS)
+    options = _options(request)
     form = _form(options)
     temporal = _temporal(request, form, required=False)
     entity_id = request.path_params["entityId"]
@@ -345,11 +389,14 @@ async def retrieve_temporal(request: Request) -> Response:
             sys_attrs=view.sys_attrs,
             system=entity.system,
         )
+        if not data:
+            raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick and omit")
         return json_response(request, ctx, data, media)
-    found = await broker.history.retrieve(tenant, entity_id, query)
-    data = view.entity(found)
-    status, headers = view.headers()
-    return json_response(request, ctx, data, media, status=status, headers=headers)
+    found = await broker.history.retrieve(tenant, entity_id, query, temporal)
+    entities, status, headers = view.page(found)
+    if not entities[0]:
+        raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick and omit")
+    return json_response(request, ctx, entities[0], media, status=status, headers=headers)
 
 
 QUERY_BODY = {
@@ -389,7 +436,7 @@ async def query_temporal_post(request: Request) -> Response:
     data = body.data
     ctx = await broker.context(body.context)
     parsed = query_body(ctx, data)
-    options = options_of(request, TEMPORAL_OPTIONS)
+    options = _options(request)
     form = _form(options)
     temporal = temporal_query_from_json(
         data.get("temporalQ"), data.get("aggrParams"), aggregated=form == "aggregatedValues", required=True
@@ -419,7 +466,6 @@ async def query_temporal_post(request: Request) -> Response:
         omit=parsed.omit,
         lang=parsed.lang,
         dataset_ids=None,
-        page_size=settings.temporal_page_size,
     )
     return await _answer(request, ctx, media, form, options, temporal, query, view=view)
 
@@ -476,7 +522,7 @@ async def update_instance(request: Request) -> Response:
 
 
 @router.delete(
-    "/entities/{entityId:path}/attrs/{attrId}/{instanceId}",
+    "/entities/{entityId:path}/attrs/{attrId:attribute_name}/{instanceId}",
     status_code=204,
     summary="Delete one attribute instance",
     openapi_extra=oa.operation(
@@ -525,7 +571,7 @@ async def delete_temporal_attribute(request: Request) -> Response:
 
 
 @router.delete(
-    "/entities/{entityId:entity}",
+    "/entities/{entityId:temporal_entity}",
     status_code=204,
     summary="Delete an entity's temporal evolution",
     openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK]),

@@ -95,6 +95,9 @@ class ContextLoader:
             return stored.document
         if HOSTED_PATH in url:
             raise LoaderFailed(f"no hosted context {url}")
+        if not url.startswith(("http://", "https://")):
+            # No scheme but http(s) can ever be fetched: the request is wrong, not the network.
+            raise BadRequestData(f"The @context {url} is neither a known context nor an http(s) URL")
         if not self._remote:
             raise LoaderFailed("fetching remote contexts is turned off (SMARTBY_REMOTE_CONTEXTS)")
         document = self._fetch(url)
@@ -118,8 +121,6 @@ class ContextLoader:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=self._timeout + 5)
 
     def _fetch(self, url: str) -> Any:
-        if not url.startswith(("http://", "https://")):
-            raise LoaderFailed(f"{url} is not an http(s) URL")
         try:
             response = httpx.get(
                 url,

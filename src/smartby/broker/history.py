@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from smartby.broker import changes
 from smartby.ngsild.context import Context
-from smartby.ngsild.entity import check_entity_id
+from smartby.ngsild.entity import check_entity_id, check_name
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.ngsild.temporal import (
     AggregatedAttribute,
     Bucket,
+    InstancePage,
     TemporalQuery,
+    paginate,
     parse_instance_fragment,
     parse_temporal_attributes,
     parse_temporal_entity,
+    selects,
 )
 from smartby.ngsild.timestamps import format_datetime, micros_of, now
 from smartby.store.base import (
@@ -39,14 +42,23 @@ if TYPE_CHECKING:
     from smartby.broker.broker import Broker
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ALL = 2**62
+"""A limit that reads every entity that matches."""
+
+
+def _filtered(query: HistoryQuery) -> bool:
+    """Whether entities are selected by q, a geo-query or a scope query (checked on instances)."""
+    return query.q is not None or query.geo is not None or query.scope is not None
 
 
 @dataclass(frozen=True)
 class HistoryPage:
-    """One page of entities with their history, and the total when it was asked for."""
+    """One page of entities with their history, the total when it was asked for, and when some
+    instances were left for another response, what this one holds (206, clause 6.3.10)."""
 
     entities: list[TemporalEntity]
     count: int | None
+    instances: InstancePage | None = None
 
 
 @dataclass(frozen=True)
@@ -123,12 +135,16 @@ class History:
     def __init__(self, broker: Broker) -> None:
         self._broker = broker
 
-    async def query(self, tenant: str, query: HistoryQuery) -> HistoryPage:
+    async def query(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> HistoryPage:
+        """Query the temporal evolution of entities (5.7.4): those with instances in the window."""
         await self._broker.existing_tenant(tenant)
-        entities, count = await self._broker.store.history(tenant, query)
-        return HistoryPage(entities, count)
+        entities, count = await self._select(tenant, dataclasses.replace(query, instances_required=True))
+        return self._page(entities, count, temporal)
 
-    async def retrieve(self, tenant: str, entity_id: str, query: HistoryQuery) -> TemporalEntity:
+    async def retrieve(
+        self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
+    ) -> HistoryPage:
+        """Retrieve the temporal evolution of one entity (5.7.3): a page of one entity."""
         check_entity_id(entity_id)
         await self._broker.existing_tenant(tenant)
         selected = dataclasses.replace(
@@ -137,26 +153,94 @@ class History:
         entities, _ = await self._broker.store.history(tenant, selected)
         if not entities:
             raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
-        return entities[0]
+        return self._page(entities, None, temporal)
 
     async def aggregate(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> AggregatePage:
         await self._broker.existing_tenant(tenant)
-        entities, count = await self._broker.store.aggregate(
-            tenant, query, temporal.aggr_methods, buckets_for(temporal)
-        )
-        return AggregatePage([(entity, _attributes(entity)) for entity in entities], count)
+        return await self._aggregate(tenant, dataclasses.replace(query, instances_required=True), temporal)
 
     async def retrieve_aggregated(
         self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
     ) -> tuple[AggregatedEntity, dict[str, list[AggregatedAttribute]]]:
         check_entity_id(entity_id)
+        await self._broker.existing_tenant(tenant)
         selected = dataclasses.replace(
             query, selectors=(EntitySelector(ids=(entity_id,)),), limit=1, offset=0
         )
-        page = await self.aggregate(tenant, selected, temporal)
+        page = await self._aggregate(tenant, selected, temporal)
         if not page.entities:
             raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
         return page.entities[0]
+
+    async def _aggregate(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> AggregatePage:
+        count: int | None = None
+        if _filtered(query):
+            matching, count = await self._select(tenant, query)
+            if not matching:
+                return AggregatePage([], count)
+            ids = tuple(entity.id for entity in matching)
+            query = dataclasses.replace(
+                query,
+                selectors=(EntitySelector(ids=ids),),
+                q=None,
+                geo=None,
+                scope=None,
+                limit=len(ids),
+                offset=0,
+                count=False,
+            )
+        entities, counted = await self._broker.store.aggregate(
+            tenant, query, temporal.aggr_methods, buckets_for(temporal)
+        )
+        return AggregatePage(
+            [(entity, _attributes(entity)) for entity in entities], count if count is not None else counted
+        )
+
+    async def _select(self, tenant: str, query: HistoryQuery) -> tuple[list[TemporalEntity], int | None]:
+        """A page of entities with their history. q, geo-queries and scope queries select entities
+        by their instances in the window (5.7.4.4 S2-S4): all candidates are read, then checked."""
+        store = self._broker.store
+        if not _filtered(query):
+            return await store.history(tenant, query)
+        wanted = set(query.attrs)
+        attrs = query.attrs
+        if attrs:
+            named = query.q.attributes() if query.q is not None else set()
+            if query.geo is not None:
+                named.add(query.geo.geoproperty)
+            attrs = (*attrs, *sorted(named - wanted))
+        candidates, _ = await store.history(
+            tenant,
+            dataclasses.replace(
+                query, attrs=attrs, q=None, geo=None, scope=None, limit=_ALL, offset=0, count=False
+            ),
+        )
+        matching: list[TemporalEntity] = []
+        for entity in candidates:
+            if not selects(entity.attributes, entity.scope, q=query.q, geo=query.geo, scope=query.scope):
+                continue
+            if wanted:
+                kept = {iri: instances for iri, instances in entity.attributes.items() if iri in wanted}
+                entity = dataclasses.replace(entity, attributes=kept)
+            if query.instances_required and not any(entity.attributes.values()):
+                continue
+            matching.append(entity)
+        count = len(matching) if query.count else None
+        return matching[query.offset : query.offset + query.limit], count
+
+    def _page(
+        self, entities: list[TemporalEntity], count: int | None, temporal: TemporalQuery
+    ) -> HistoryPage:
+        """At most `temporal_page_size` instances of an attribute in one response (6.3.10)."""
+        limit = self._broker.settings.temporal_page_size
+        kept, instances = paginate([entity.attributes for entity in entities], limit, temporal)
+        if instances is None:
+            return HistoryPage(entities, count)
+        paged = [
+            dataclasses.replace(entity, attributes=attributes)
+            for entity, attributes in zip(entities, kept, strict=True)
+        ]
+        return HistoryPage(paged, count, instances)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -170,7 +254,7 @@ class History:
 
         def run(tx: Transaction) -> bool:
             existed = tx.temporal_entity(entity.id) is not None
-            tx.add_history(header, entity.attributes, stamp)
+            tx.add_history(header, entity.attributes, stamp, replace_observed=True)
             return not existed
 
         return await self._broker.change(tenant, run)
@@ -186,7 +270,7 @@ class History:
             found = tx.temporal_entity(entity_id)
             if found is None:
                 raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
-            tx.add_history(found[1], attributes, stamp)
+            tx.add_history(found[1], attributes, stamp, replace_observed=True)
 
         await self._broker.change(tenant, run)
 
@@ -213,7 +297,7 @@ class History:
         check_entity_id(entity_id)
         if dataset_id is not None:
             check_entity_id(dataset_id, "datasetId")
-        iri = ctx.expand(attr)
+        iri = ctx.expand(check_name(attr))
         await self._broker.existing_tenant(tenant)
 
         def run(tx: Transaction) -> None:
@@ -229,7 +313,8 @@ class History:
     ) -> None:
         """PATCH .../attrs/{attr}/{instanceId}: merge the fragment into the recorded instance."""
         check_entity_id(entity_id)
-        iri = ctx.expand(attr)
+        iri = ctx.expand(check_name(attr))
+        check_entity_id(instance_id, "instanceId")
         fragment = parse_instance_fragment(attr, body, ctx)
         stamp = format_datetime(now())
         await self._broker.existing_tenant(tenant)
@@ -251,7 +336,8 @@ class History:
         self, tenant: str, entity_id: str, ctx: Context, attr: str, instance_id: str
     ) -> None:
         check_entity_id(entity_id)
-        iri = ctx.expand(attr)
+        iri = ctx.expand(check_name(attr))
+        check_entity_id(instance_id, "instanceId")
         await self._broker.existing_tenant(tenant)
 
         def run(tx: Transaction) -> None:

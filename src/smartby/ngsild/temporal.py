@@ -30,6 +30,17 @@ Semantics chosen where the specification leaves room, with the reference they fo
 - The simplified representation pairs each value with the moment that selected it (suite 020_18),
   one object per datasetId (suite 021_18); JSON, vocab and language maps keep their wrapping
   object (`{"json": ...}`, `{"vocab": ...}`, `{"languageMap": ...}`) as in the keyValues form.
+  Values keep their JSON type: the suite writes integers as floats in 021_14 and part of 021_18,
+  but as integers in 020_10 and every normalized case, and 4.5.9 converts nothing.
+- A query's q and geo-query are checked against the instances in the time window (5.7.4.4 S2, S3;
+  suite 5744_*): a term holds when one instance satisfies it, as for the instances of several
+  datasetIds of a current entity.
+- Pages of instances (6.3.10) hold at most a given number of instances per attribute and datasetId,
+  forwards from the least recent without lastN, backwards from the most recent with it; every
+  attribute of every entity is cut at the same moment, so a page never skips instances of one
+  attribute that another page would not hold (suite 020_13, 020_14, 021_15). The Content-Range
+  start is the query's own bound where it has one (timeAt; endTimeAt backwards), else the first
+  instance the page holds in its direction.
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ from smartby.ngsild.entity import (
     INSTANCE_MEMBERS,
     NULL_URI,
     PROHIBITED_MEMBERS,
+    VALUE_MEMBER,
     Instance,
     LanguagePreference,
     Renderer,
@@ -62,6 +74,9 @@ from smartby.ngsild.entity import (
     parse_types,
 )
 from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.geo import GeoQuery
+from smartby.ngsild.query import Expr
+from smartby.ngsild.scope import ScopeExpr
 from smartby.ngsild.timestamps import format_datetime, parse_datetime
 
 TIMERELS = ("before", "after", "between")
@@ -364,6 +379,8 @@ def parse_temporal_query(
 
 
 def _query_time(text: str, what: str) -> datetime:
+    if "T" not in text.upper():
+        raise BadRequestData(f"{what} must be a date-time (4.6.3), not {text!r}")
     try:
         return parse_datetime(text, what).astimezone(UTC)
     except OverflowError:
@@ -594,6 +611,116 @@ def _distinct_key(value: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Selecting entities by their instances, and pages of instances
+
+
+def selects(
+    attributes: Mapping[str, Sequence[Instance]],
+    scopes: Sequence[str] | None,
+    *,
+    q: Expr | None = None,
+    geo: GeoQuery | None = None,
+    scope: ScopeExpr | None = None,
+) -> bool:
+    """Whether an entity whose instances in the time window are `attributes` (expanded names) is
+    selected by a temporal query (5.7.4.4): `q` is checked against those instances (a term holds
+    when one instance satisfies it), the geo-query against its GeoProperty instances among them,
+    and the scope query against the entity's scope."""
+    if q is not None and not q.matches(dict(attributes)):
+        return False
+    if geo is not None and not any(
+        instance.get("type") == "GeoProperty" and geo.matches(instance.get("value"))
+        for instance in attributes.get(geo.geoproperty, ())
+    ):
+        return False
+    return scope is None or scope.matches(scopes or ())
+
+
+@dataclass(frozen=True)
+class InstancePage:
+    """The part of the time range a response holds when an attribute had more instances in it than
+    one response carries (6.3.10): 206 Partial Content with `Content-Range: date-time
+    <start>-<end>/<size>`. `emptied` holds, per entity, the attributes left without any instance,
+    with their attribute type, so they can still be shown (empty)."""
+
+    start: str
+    end: str
+    size: str
+    emptied: list[dict[str, str]]
+
+    @property
+    def content_range(self) -> str:
+        return f"date-time {self.start}-{self.end}/{self.size}"
+
+
+def paginate(
+    entities: Sequence[Mapping[str, list[Instance]]], limit: int, temporal: TemporalQuery
+) -> tuple[list[dict[str, list[Instance]]], InstancePage | None]:
+    """At most `limit` instances of each attribute and datasetId, as one response (6.3.10).
+
+    Without lastN the page goes forwards from the least recent instance: each series longer than
+    `limit` keeps its first `limit`, and every instance later than the earliest last one kept (in
+    any attribute of any entity) waits for the next page. With lastN (more than `limit`) it goes
+    backwards from the most recent one. The range runs from timeAt (after, between) or the earliest
+    instance kept to the cut, or backwards from timeAt (before), endTimeAt (between) or the latest
+    instance kept to the cut; the size is lastN or "*". None when nothing was left out.
+    """
+    backwards = temporal.last_n is not None
+    if backwards and temporal.last_n is not None and temporal.last_n <= limit:
+        return [dict(attributes) for attributes in entities], None
+    cut: tuple[datetime, str] | None = None
+    for attributes in entities:
+        for instances in attributes.values():
+            for series in _by_dataset(instances).values():
+                if len(series) <= limit:
+                    continue
+                timed = sorted(_timed(series, temporal.timeproperty))
+                edge = timed[-limit] if backwards else timed[limit - 1]
+                if cut is None or (edge[0] > cut[0] if backwards else edge[0] < cut[0]):
+                    cut = edge[0], edge[1]
+    if cut is None:
+        return [dict(attributes) for attributes in entities], None
+    kept: list[dict[str, list[Instance]]] = []
+    emptied: list[dict[str, str]] = []
+    moments: list[tuple[datetime, str]] = []
+    for attributes in entities:
+        entity: dict[str, list[Instance]] = {}
+        empty: dict[str, str] = {}
+        for iri, instances in attributes.items():
+            inside = []
+            for instance in instances:
+                text = instance_time(instance, temporal.timeproperty)
+                moment = _moment(text) if text is not None else None
+                if moment is None or (moment >= cut[0] if backwards else moment <= cut[0]):
+                    inside.append(instance)
+                    if moment is not None and text is not None:
+                        moments.append((moment, text))
+            entity[iri] = inside
+            if instances and not inside:
+                empty[iri] = str(instances[-1].get("type", "Property"))
+        kept.append(entity)
+        emptied.append(empty)
+    if backwards:
+        bound = temporal.time_at if temporal.timerel == "before" else temporal.end_time_at
+        start = format_datetime(bound) if bound is not None else max(moments)[1]
+    else:
+        bound = temporal.time_at if temporal.timerel in ("after", "between") else None
+        start = format_datetime(bound) if bound is not None else min(moments)[1]
+    size = str(temporal.last_n) if backwards else "*"
+    return kept, InstancePage(start, cut[1], size, emptied)
+
+
+def _timed(instances: Iterable[Instance], timeproperty: str) -> list[tuple[datetime, str]]:
+    timed = []
+    for instance in instances:
+        text = instance_time(instance, timeproperty)
+        moment = _moment(text) if text is not None else None
+        if moment is not None and text is not None:
+            timed.append((moment, text))
+    return timed
+
+
+# ----------------------------------------------------------------------------------------------------
 # Output
 
 
@@ -612,6 +739,7 @@ def render_temporal_entity(
     dataset_ids: set[str | None] | None = None,
     timeproperty: str = "observedAt",
     system: Mapping[str, str] | None = None,
+    emptied: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The temporal representation of an entity (4.5.7 normalized, 4.5.8 concise, 4.5.9 simplified).
 
@@ -641,7 +769,12 @@ def render_temporal_entity(
         if dataset_ids is not None:
             instances = [instance for instance in instances if instance.get("datasetId") in dataset_ids]
         if not instances:
+            if emptied and iri in emptied:
+                kind = emptied[iri]
+                empty: Any = {"type": kind, SIMPLIFIED_MEMBER.get(kind, "values"): []}
+                out[ctx.compact(iri)] = empty if form == "temporalValues" else []
             continue
+        instances = [_as_shown(instance) for instance in instances]
         name = ctx.compact(iri)
         if form == "temporalValues":
             out[name] = _one_or_many(
@@ -653,6 +786,14 @@ def render_temporal_entity(
         else:
             out[name] = [_temporal_instance(renderer, instance, timeproperty) for instance in instances]
     return out
+
+
+def _as_shown(instance: Instance) -> Instance:
+    """A recorded instance as the temporal representation shows it: the deletion of a
+    LanguageProperty has the languageMap {"@none": "urn:ngsi-ld:null"} (4.5.7)."""
+    if instance.get("type") == "LanguageProperty" and instance.get("languageMap") == NULL_URI:
+        return {**instance, "languageMap": {"@none": NULL_URI}}
+    return instance
 
 
 def _head(
@@ -786,13 +927,21 @@ def parse_temporal_attributes(fragment: object, ctx: Context) -> dict[str, list[
         items = raw if isinstance(raw, list) else [raw]
         if not items:
             raise BadRequestData(f"Attribute {name} has no instances")
-        instances = [parse_instance(name, item, ctx) for item in items]
+        instances = [parse_instance(name, item, ctx, allow_null=_records_deletion(item)) for item in items]
         if iri in GEO_NAMES:
             for instance in instances:
                 if instance["type"] != "GeoProperty":
                     raise BadRequestData(f"{name} is a GeoProperty, not a {instance['type']}")
         attributes[iri] = instances
     return attributes
+
+
+def _records_deletion(item: object) -> bool:
+    """Whether an input instance is the temporal representation of a deletion (4.5.7): an object
+    whose value member is the NGSI-LD Null, legal in temporal input (5.5.4) and kept as it is."""
+    return isinstance(item, dict) and any(
+        item.get(member) in (NULL_URI, {"@none": NULL_URI}) for member in set(VALUE_MEMBER.values())
+    )
 
 
 def parse_instance_fragment(name: str, body: object, ctx: Context) -> Instance:

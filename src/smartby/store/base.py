@@ -66,6 +66,9 @@ class HistoryQuery:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    instances_required: bool = False
+    """Only entities with at least one instance in the window (of the wanted attributes and
+    datasets): a query leaves out the others, a retrieval of one entity does not."""
 
 
 @dataclass(frozen=True)
@@ -169,11 +172,19 @@ class Transaction(Protocol):
         """The entity as history knows it (number, header with id, type, scope), or None."""
 
     def add_history(
-        self, header: Entity, attributes: dict[str, list[Instance]], now: str, *, skip_existing: bool = False
+        self,
+        header: Entity,
+        attributes: dict[str, list[Instance]],
+        now: str,
+        *,
+        skip_existing: bool = False,
+        replace_observed: bool = False,
     ) -> int:
         """Append attribute instances to an entity's history without touching its current state; with
         `skip_existing`, leave out instances equal in time and value to recorded ones (for imports
-        that may run twice). Returns how many were added."""
+        that may run twice); with `replace_observed`, an instance observed at the same moment as a
+        recorded one of the same attribute and datasetId replaces it (the temporal API's upsert).
+        Returns how many were added."""
 
     def delete_history(self, entity_id: str) -> bool: ...
 

@@ -99,6 +99,14 @@ def select_entities(
         if not matching:
             return [], 0 if query.count else None
         sql.add("te.entity_id = ANY(%s)", sorted(matching))
+    if query.instances_required:
+        inner = _Sql()
+        if not _series_filter(inner, query, None, terms, db):
+            return [], 0 if query.count else None
+        _time_filter(inner, query)
+        if query.timeproperty != "deletedAt":
+            inner.add(f"h.kind & {DELETED} = 0")
+        sql.add(f"EXISTS (SELECT 1 FROM history h WHERE h.key = te.key AND {inner.where()})", *inner.params)
     select = (
         "SELECT te.key, te.entity_id, te.types, te.scope, te.created_at, te.modified_at, te.deleted_at "
         f"FROM temporal_entity te WHERE {sql.where()}"

@@ -98,6 +98,16 @@ def select_entities(
         if not matching:
             return [], 0 if query.count else None
         sql.add(f"te.entity_id IN ({','.join('?' * len(matching))})", *sorted(matching))
+    if query.instances_required:
+        inner = _Sql()
+        if not _series_filter(inner, query, None, terms, db):
+            return [], 0 if query.count else None
+        _time_filter(inner, query)
+        if query.timeproperty != "deletedAt":
+            inner.add(f"h.kind & {DELETED} = 0")
+        sql.add(
+            f"EXISTS (SELECT 1 FROM history h WHERE h.tentity = te.id AND {inner.where()})", *inner.params
+        )
     rows = db.execute(
         "SELECT te.id, te.entity_id, te.types, te.scope, te.created_at, te.modified_at, te.deleted_at "
         f"FROM temporal_entity te WHERE {sql.where()} ORDER BY te.id LIMIT ? OFFSET ?",
@@ -169,10 +179,12 @@ def _time_filter(sql: _Sql, query: HistoryQuery) -> None:
 
 
 def _series_filter(
-    sql: _Sql, query: HistoryQuery, tentities: list[int], terms: Terms, db: sqlite3.Connection
+    sql: _Sql, query: HistoryQuery, tentities: list[int] | None, terms: Terms, db: sqlite3.Connection
 ) -> bool:
-    """Restrict rows to the page's entities, the wanted attributes and datasets; False if none can match."""
-    sql.add(f"h.tentity IN ({','.join('?' * len(tentities))})", *tentities)
+    """Restrict rows to the page's entities (None: the caller does), the wanted attributes and
+    datasets; False if none can match."""
+    if tentities is not None:
+        sql.add(f"h.tentity IN ({','.join('?' * len(tentities))})", *tentities)
     if query.attrs:
         ids = [i for i in (terms.lookup(db, a) for a in query.attrs) if i is not None]
         if not ids:

@@ -11,6 +11,8 @@ import orjson
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.store.base import Transaction
 from smartby.store.sqlite.history import (
+    DELETED,
+    HAS_OBSERVED,
     KIND_MASK,
     Clock,
     HistoryRow,
@@ -315,10 +317,13 @@ class SQLiteTransaction(Transaction):
         now: str,
         *,
         skip_existing: bool = False,
+        replace_observed: bool = False,
     ) -> int:
         """Append instances to an entity's history (creating its temporal entity if needed); with
         `skip_existing`, an instance equal in time and value to one already recorded (or to another
-        in the same call) is left out, so an import can be run again. Returns how many were added."""
+        in the same call) is left out, so an import can be run again; with `replace_observed`, one
+        observed at the same moment as a recorded instance of its series (or a later one in the same
+        call) replaces it. Returns how many were added."""
         found = self.temporal_entity(header["id"])
         if found is not None:
             merged = list(dict.fromkeys([*found[1]["type"], *header["type"]]))
@@ -342,10 +347,31 @@ class SQLiteTransaction(Transaction):
         ]
         if skip_existing:
             rows = self._new_rows(rows, known_entity=found is not None)
+        if replace_observed:
+            rows = self._replacing(rows, known_entity=found is not None)
         first = self._instance_numbers(len(rows)) if rows else 0
         for offset, row in enumerate(rows):
             self._append((*row[:4], first + offset, *row[5:]))
         return len(rows)
+
+    def _replacing(self, rows: list[HistoryRow], *, known_entity: bool) -> list[HistoryRow]:
+        """The rows with the last of those observed at one moment of one series kept; the recorded
+        instances they replace (observed then, not deletions) are deleted."""
+        kept: dict[tuple[int, int, int, int], HistoryRow] = {}
+        others: list[HistoryRow] = []
+        for row in rows:
+            if row[7] & HAS_OBSERVED:
+                kept[(row[0], row[1], row[2], row[3])] = row
+            else:
+                others.append(row)
+        if known_entity and kept:
+            self.flush()
+            self._db.executemany(
+                "DELETE FROM history WHERE tentity = ? AND name_id = ? AND dataset_id = ? AND at = ? "
+                f"AND kind & {HAS_OBSERVED} <> 0 AND kind & {DELETED} = 0",
+                list(kept),
+            )
+        return [*others, *kept.values()]
 
     def _new_rows(self, rows: list[HistoryRow], *, known_entity: bool) -> list[HistoryRow]:
         """The rows whose (series, time, value) is neither recorded yet nor repeated among them."""
