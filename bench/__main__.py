@@ -310,11 +310,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs and small data")
     parser.add_argument("--only-entities", action="store_true", help="skip the history benchmarks")
+    parser.add_argument(
+        "--only-history",
+        action="store_true",
+        help="only the history benchmarks; print, do not write the report",
+    )
     options = parser.parse_args()
     report = Report(options.quick)
     seconds = 3 if options.quick else 10
     with tempfile.TemporaryDirectory(prefix="smartby-bench-") as folder:
         workdir = Path(folder)
+        if options.only_history:
+            history.run_all(report, workdir, seconds)
+            print("\n".join(report.notes))
+            return
         bench_single_entity(report, workdir, seconds)
         bench_batch_upsert(report, workdir, seconds)
         profile_batch_upsert(report, workdir)
