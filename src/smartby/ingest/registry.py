@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from smartby.ingest.decoders import Decoder, ProfileError, build
-from smartby.ngsild.entity import check_entity_id, check_name
+from smartby.ngsild.entity import check_entity_id, check_name, check_nesting
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from smartby.ngsild.timestamps import format_datetime, now
 from smartby.store.base import Store
@@ -128,9 +128,10 @@ class DeviceRegistry:
         self, tenant: str, body: Any, *, replace_existing: bool = False
     ) -> tuple[Device, str | None]:
         """Register a device from its JSON description; the generated key when none was given
-        (shown once, never stored)."""
+        (shown once, never stored). Replacing a device without giving a key keeps its key."""
         if not isinstance(body, dict):
             raise BadRequestData("A device is described by a JSON object")
+        check_nesting("A device", body)
         unknown = set(body) - DEVICE_MEMBERS
         if unknown:
             raise BadRequestData(f"Unknown device members: {', '.join(sorted(unknown))}")
@@ -158,6 +159,9 @@ class DeviceRegistry:
         existing = await self.store.get_device(tenant, device_id)
         if existing is not None and not replace_existing:
             raise AlreadyExists(f"Device {device_id} already exists")
+        keep_key = existing is not None and body.get("key") is None
+        if keep_key:
+            generated = None
         if dev_eui is not None:
             holder = await self.store.device_by_eui(tenant, dev_eui)
             if holder is not None and holder.id != device_id:
@@ -168,7 +172,7 @@ class DeviceRegistry:
             tenant=tenant,
             entity_id=entity_id,
             entity_type=entity_type,
-            key_hash=await asyncio.to_thread(hash_key, key),
+            key_hash=existing.key_hash if existing and keep_key else await asyncio.to_thread(hash_key, key),
             created_at=existing.created_at if existing else stamp,
             modified_at=stamp,
             profile=profile,
@@ -247,6 +251,7 @@ class DeviceRegistry:
             raise BadRequestData("A profile name is 1 to 128 of A-Z a-z 0-9 _ . : -")
         if not isinstance(body, dict) or "decoder" not in body:
             raise BadRequestData('A payload profile is {"decoder": {...}, "description": "..."}')
+        check_nesting("A payload profile", body)
         unknown = set(body) - {"name", "decoder", "description"}
         if unknown or body.get("name", name) != name:
             raise BadRequestData("A payload profile holds name, decoder and description only")
