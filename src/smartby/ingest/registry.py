@@ -4,6 +4,7 @@ A device's key is kept only as an scrypt hash with a salt of its own (`scrypt$sa
 presented with an uplink is checked with `hmac.compare_digest`. scrypt is slow on purpose (a guessed
 key costs ~50 ms), so a key once verified is remembered in memory as a salted SHA-256 digest: the
 next uplink of the same device with the same key costs microseconds, a wrong one still costs scrypt.
+Devices and profiles an uplink looks up are remembered for a few seconds, too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import hmac
 import math
 import re
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from smartby.ingest.decoders import Decoder, ProfileError, build
@@ -30,6 +32,8 @@ PROFILE_NAME = DEVICE_ID
 DEV_EUI = re.compile(r"^[0-9a-f]{16}$")
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 _VERIFIED_MAX = 100_000
+LOOKUP_SECONDS = 5.0
+"""How long the uplink path trusts a device or profile it looked up."""
 DEFAULT_DECODER: dict[str, Any] = {"kind": "json"}
 """A device with neither profile nor decoder sends a flat JSON object of attribute values."""
 DEVICE_MEMBERS = frozenset(
@@ -121,6 +125,24 @@ class DeviceRegistry:
         self.store = store
         self._verified: dict[tuple[str, str, str], bytes] = {}
         self._decoders: dict[tuple[str, str, str], Decoder] = {}
+        self._recent: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        """Devices and profiles looked up lately: (kind, tenant, key) -> (when, record or None)."""
+
+    async def _cached(self, kind: str, tenant: str, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        """A lookup on the uplink path, remembered for LOOKUP_SECONDS: another process's change to
+        the registry is seen that much later, this process's at once."""
+        moment = time.monotonic()
+        found = self._recent.get((kind, tenant, key))
+        if found is not None and moment - found[0] < LOOKUP_SECONDS:
+            return found[1]
+        value = await load()
+        if len(self._recent) >= _VERIFIED_MAX:
+            self._recent.clear()
+        self._recent[(kind, tenant, key)] = (moment, value)
+        return value
+
+    def _forget(self) -> None:
+        self._recent.clear()
 
     # -- devices -----------------------------------------------------------------------------------
 
@@ -183,6 +205,7 @@ class DeviceRegistry:
             context=context,
         )
         await self.store.put_device(device)
+        self._forget()
         return device, generated
 
     async def get(self, tenant: str, device_id: str) -> Device:
@@ -193,20 +216,28 @@ class DeviceRegistry:
 
     async def find(self, tenant: str, device_id: str | None, dev_eui: str | None) -> Device | None:
         """The device an uplink names, by id or else by DevEUI; None if there is none."""
+        found: Device | None
         if device_id is not None:
-            return await self.store.get_device(tenant, device_id)
+            found = await self._cached(
+                "id", tenant, device_id, lambda: self.store.get_device(tenant, device_id)
+            )
+            return found
         if dev_eui is None:
             return None
         try:
             eui = _dev_eui(dev_eui)
         except NgsiLdError:
             return None
-        return None if eui is None else await self.store.device_by_eui(tenant, eui)
+        if eui is None:
+            return None
+        found = await self._cached("eui", tenant, eui, lambda: self.store.device_by_eui(tenant, eui))
+        return found
 
     async def list_devices(self, tenant: str, limit: int = 100, offset: int = 0) -> list[Device]:
         return await self.store.list_devices(tenant, limit, offset)
 
     async def remove(self, tenant: str, device_id: str) -> None:
+        self._forget()
         if not await self.store.delete_device(tenant, device_id):
             raise ResourceNotFound(f"Device {device_id} does not exist")
 
@@ -233,7 +264,10 @@ class DeviceRegistry:
             if cache_key not in self._decoders:
                 self._decoders[cache_key] = build(device.decoder or DEFAULT_DECODER)
             return self._decoders[cache_key]
-        profile = await self.store.get_profile(device.tenant, device.profile)
+        name = device.profile
+        profile = await self._cached(
+            "profile", device.tenant, name, lambda: self.store.get_profile(device.tenant, name)
+        )
         if profile is None:
             raise ProfileError(f"the device's payload profile {device.profile!r} does not exist")
         cache_key = (device.tenant, "profile:" + profile.name, profile.modified_at)
@@ -267,6 +301,7 @@ class DeviceRegistry:
             stamp,
         )
         await self.store.put_profile(profile)
+        self._forget()
         return profile
 
     async def get_profile(self, tenant: str, name: str) -> PayloadProfile:
@@ -279,6 +314,7 @@ class DeviceRegistry:
         return await self.store.list_profiles(tenant)
 
     async def remove_profile(self, tenant: str, name: str) -> None:
+        self._forget()
         if not await self.store.delete_profile(tenant, name):
             raise ResourceNotFound(f"Payload profile {name} does not exist")
 
