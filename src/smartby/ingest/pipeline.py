@@ -316,18 +316,26 @@ class Ingestion:
         for bodies in rounds:
             entries = list(bodies.values())
             contexts = [await self._context(device) for _, device, _ in entries]
-            result: BatchResult = await self.broker.batch_upsert(
-                tenant, contexts, [body for body, _, _ in entries], mode="update"
-            )
+            try:
+                result: BatchResult = await self.broker.batch_upsert(
+                    tenant, contexts, [body for body, _, _ in entries], mode="update"
+                )
+            except Exception as failure:
+                # This round is lost (the transaction wrote nothing); earlier rounds are kept.
+                log.exception("A batch of device readings of tenant %r failed", tenant)
+                for _, _, sources in entries:
+                    for item in sources:
+                        item.error = item.error or f"the broker failed: {failure}"
+                continue
             self.stats.transactions += 1
             failed = {entity_id: error for entity_id, error in result.errors}
             for body, _, sources in entries:
-                error = failed.get(body["id"])
-                if error is None:
+                refused = failed.get(body["id"])
+                if refused is None:
                     self._existing.add((tenant, body["id"]))
                     continue
                 for item in sources:
-                    item.error = item.error or f"{error.title}: {error.detail}"
+                    item.error = item.error or f"{refused.title}: {refused.detail}"
 
     async def _context(self, device: Device) -> Context | NgsiLdError:
         try:
