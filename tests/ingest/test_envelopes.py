@@ -76,7 +76,7 @@ def test_envelopes_that_are_not(envelope: Envelope, body: bytes, message: str) -
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=12),
     lambda inner: (
         st.lists(inner, max_size=3)
         | st.dictionaries(
