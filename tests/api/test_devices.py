@@ -3,6 +3,7 @@ letters, and OS2iot's FIWARE data target."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
@@ -354,3 +355,25 @@ async def test_os2iot_fiware_data_target(client: httpx.AsyncClient) -> None:
     ).json()
     assert [i["value"] for i in history["intensity"]] == [12, 17]
     assert (await client.get(f"{V1}/entities/{SENSOR}")).status_code == 404
+
+
+async def test_uplinks_to_a_running_server_share_transactions(live_server: Any) -> None:
+    """On a real server the flusher commits what arrives together in one transaction, and an
+    uplink is answered once committed."""
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        key = await register(http)
+        sends = [
+            http.post(
+                f"{IN}/devices/aarhus-158324/up",
+                json=reading(n, f"2014-08-01T08:{n:02d}:00"),
+                headers={"X-API-Key": key},
+            )
+            for n in range(10)
+        ]
+        answers = await asyncio.gather(*sends)
+        assert [a.status_code for a in answers] == [204] * 10
+        history = (await http.get(f"{V1}/temporal/entities/{SENSOR}", headers={"Link": LINK})).json()
+        assert sorted(i["value"] for i in history["intensity"]) == list(range(10))
+        stats = (await http.get(f"{IN}/stats")).json()
+        assert stats["accepted"] == 10 and stats["readings"] == 20
+        assert stats["transactions"] < 10 * 2

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from smartby.broker import Broker
 from smartby.ingest.pipeline import Ingestion
@@ -309,3 +311,28 @@ async def test_the_flusher_commits_by_time_and_by_batch_size(broker: Broker) -> 
     await sink.close()
     assert sink.stats.accepted == 4
     assert len((await history(broker, "urn:ngsi-ld:Meter:m"))["n"]) == 4
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    payload=st.binary(max_size=48)
+    | st.dictionaries(
+        st.text(max_size=6), st.integers(-(2**53), 2**53) | st.text(max_size=4), max_size=4
+    ).map(orjson.dumps),
+    envelope=st.sampled_from(["plain", "chirpstack", "tts"]),
+    device=st.sampled_from(["meter-1", "light-7", None, "nobody"]),
+)
+async def test_whatever_arrives_is_accepted_or_dead_lettered(
+    broker: Broker, ingestion: Ingestion, payload: bytes, envelope: Envelope, device: str | None
+) -> None:
+    before = ingestion.stats.accepted + ingestion.stats.dead_lettered
+    outcome = await ingestion.ingest(uplink(payload, device=device, envelope=envelope), wait=True)
+    assert outcome.status in ("accepted", "unknown-device", "undecodable", "rejected")
+    assert ingestion.stats.accepted + ingestion.stats.dead_lettered == before + 1
+    if outcome.status != "accepted":
+        newest = (await broker.store.list_dead_letters("", DeadLetterQuery(limit=1)))[0]
+        assert newest.payload == payload and newest.reason.startswith(outcome.status)
