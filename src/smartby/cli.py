@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
+import tomllib
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import orjson
 import typer
@@ -17,8 +19,11 @@ from smartby.settings import Settings
 
 if TYPE_CHECKING:
     from smartby.broker import Broker
+    from smartby.ingest.registry import DeviceRegistry
     from smartby.ingest.report import ImportReport
+    from smartby.store.base import Store
 
+T = TypeVar("T")
 app = typer.Typer(help="smartby: an open smart-city platform speaking NGSI-LD.", no_args_is_help=True)
 
 DatabaseOption = Annotated[
@@ -211,3 +216,202 @@ def import_mappings_command() -> None:
 
     for name, description in shipped_mappings().items():
         typer.echo(f"{name:24} {description}")
+
+
+devices_app = typer.Typer(
+    help="The device registry: devices, payload profiles and dead letters (see docs/devices.md).",
+    no_args_is_help=True,
+)
+app.add_typer(devices_app, name="devices")
+
+DeviceTenantOption = Annotated[str, typer.Option("--tenant", "-t", help="NGSILD-Tenant (default: none).")]
+
+
+def _on_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    from smartby.store import open_store
+
+    async def run() -> T:
+        store = open_store(settings.database, settings)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+def _registry_call(database: str | None, work: Callable[[DeviceRegistry], Awaitable[T]]) -> T:
+    from smartby.ingest.registry import DeviceRegistry
+    from smartby.ngsild.errors import NgsiLdError
+
+    try:
+        return _on_store(_settings(database, None, None, None), lambda store: work(DeviceRegistry(store)))
+    except NgsiLdError as error:
+        typer.echo(error.detail, err=True)
+        raise typer.Exit(1) from None
+
+
+def _read_declaration(path: Path) -> object:
+    """A decoder or profile declared in a JSON or TOML file."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text) if path.suffix == ".toml" else orjson.loads(text)
+    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError) as error:
+        typer.echo(f"{path}: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+@devices_app.command("add")
+def devices_add(
+    device_id: Annotated[str, typer.Argument(help="The device id (A-Z a-z 0-9 _ . : -).")],
+    entity_id: Annotated[str, typer.Option(help="The entity it feeds (a URI).")],
+    entity_type: Annotated[str, typer.Option(help="That entity's type.")],
+    profile: Annotated[str | None, typer.Option(help="Payload profile its uplinks are decoded with.")] = None,
+    decoder: Annotated[
+        Path | None,
+        typer.Option(help="Or a decoder of its own (JSON or TOML file).", exists=True, dir_okay=False),
+    ] = None,
+    dev_eui: Annotated[str | None, typer.Option(help="LoRaWAN DevEUI (16 hex digits).")] = None,
+    lon: Annotated[float | None, typer.Option(help="Longitude of the device.")] = None,
+    lat: Annotated[float | None, typer.Option(help="Latitude of the device.")] = None,
+    organisation: Annotated[str | None, typer.Option(help="Who owns or runs it.")] = None,
+    context: Annotated[str | None, typer.Option(help="@context URL its attribute names use.")] = None,
+    key: Annotated[str | None, typer.Option(help="Its key (default: generated and printed once).")] = None,
+    replace: Annotated[bool, typer.Option(help="Replace a device of that id (keeping its key).")] = False,
+    tenant: DeviceTenantOption = "",
+    database: DatabaseOption = None,
+) -> None:
+    """Register a device; prints it, and the generated key (shown this once)."""
+    from smartby.ingest.registry import device_view
+
+    body: dict[str, object] = {"id": device_id, "entityId": entity_id, "entityType": entity_type}
+    for name, value in (
+        ("profile", profile),
+        ("devEui", dev_eui),
+        ("organisation", organisation),
+        ("context", context),
+        ("key", key),
+    ):
+        if value is not None:
+            body[name] = value
+    if decoder is not None:
+        body["decoder"] = _read_declaration(decoder)
+    if (lon is None) != (lat is None):
+        typer.echo("Give both --lon and --lat", err=True)
+        raise typer.Exit(2)
+    if lon is not None:
+        body["location"] = {"type": "Point", "coordinates": [lon, lat]}
+    device, generated = _registry_call(
+        database, lambda registry: registry.register(tenant, body, replace_existing=replace)
+    )
+    view = device_view(device)
+    if generated is not None:
+        view["key"] = generated
+    _echo_json(view)
+
+
+@devices_app.command("list")
+def devices_list(
+    tenant: DeviceTenantOption = "",
+    limit: Annotated[int, typer.Option(min=1)] = 1000,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    database: DatabaseOption = None,
+) -> None:
+    """List devices: id, entity, profile, DevEUI."""
+    devices = _registry_call(database, lambda registry: registry.list_devices(tenant, limit, offset))
+    for device in devices:
+        decoding = device.profile or ("(own decoder)" if device.decoder else "(flat JSON)")
+        typer.echo(f"{device.id:28} {device.entity_id:48} {decoding:20} {device.dev_eui or ''}")
+
+
+@devices_app.command("show")
+def devices_show(
+    device_id: Annotated[str, typer.Argument(help="The device id.")],
+    tenant: DeviceTenantOption = "",
+    database: DatabaseOption = None,
+) -> None:
+    """Show one device (never its key)."""
+    from smartby.ingest.registry import device_view
+
+    _echo_json(device_view(_registry_call(database, lambda registry: registry.get(tenant, device_id))))
+
+
+@devices_app.command("remove")
+def devices_remove(
+    device_id: Annotated[str, typer.Argument(help="The device id.")],
+    tenant: DeviceTenantOption = "",
+    database: DatabaseOption = None,
+) -> None:
+    """Remove a device (its entity and history stay)."""
+    _registry_call(database, lambda registry: registry.remove(tenant, device_id))
+    typer.echo(f"Removed device {device_id}")
+
+
+@devices_app.command("profiles")
+def devices_profiles(
+    name: Annotated[str | None, typer.Argument(help="A profile to show, set or remove.")] = None,
+    set_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--set",
+            help='Create or replace NAME from a JSON or TOML file: {"decoder": {...}, "description": "..."}.',
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Remove NAME.")] = False,
+    tenant: DeviceTenantOption = "",
+    database: DatabaseOption = None,
+) -> None:
+    """List payload profiles; show, set (--set FILE) or remove (--remove) one."""
+    from smartby.ingest.registry import profile_view
+
+    if name is None:
+        if set_from is not None or remove:
+            typer.echo("Name the profile to set or remove", err=True)
+            raise typer.Exit(2)
+        for profile in _registry_call(database, lambda registry: registry.list_profiles(tenant)):
+            typer.echo(f"{profile.name:28} {profile.decoder.get('kind', ''):8} {profile.description or ''}")
+        return
+    if set_from is not None:
+        declared = _read_declaration(set_from)
+        profile = _registry_call(database, lambda registry: registry.put_profile(tenant, name, declared))
+        _echo_json(profile_view(profile))
+    elif remove:
+        _registry_call(database, lambda registry: registry.remove_profile(tenant, name))
+        typer.echo(f"Removed payload profile {name}")
+    else:
+        _echo_json(
+            profile_view(_registry_call(database, lambda registry: registry.get_profile(tenant, name)))
+        )
+
+
+@devices_app.command("deadletters")
+def devices_deadletters(
+    device: Annotated[str | None, typer.Option("--device", help="Only this device's.")] = None,
+    transport: Annotated[str | None, typer.Option(help="Only those that came in this way.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+    purge: Annotated[bool, typer.Option("--purge", help="Delete them (those the filters select).")] = False,
+    tenant: DeviceTenantOption = "",
+    database: DatabaseOption = None,
+) -> None:
+    """List dead letters, newest first (reason, and the raw payload in base64), or --purge them."""
+    from smartby.store.devices import DeadLetterQuery
+
+    query = DeadLetterQuery(device_id=device, transport=transport, limit=limit)
+    settings = _settings(database, None, None, None)
+    if purge:
+        removed = _on_store(settings, lambda store: store.purge_dead_letters(tenant, query))
+        typer.echo(f"Purged {removed} dead letters")
+        return
+    for letter in _on_store(settings, lambda store: store.list_dead_letters(tenant, query)):
+        payload = base64.b64encode(letter.payload).decode()
+        typer.echo(
+            f"{letter.id} {letter.received_at} {letter.transport} {letter.device_id or '-'} "
+            f"{letter.reason} payload={payload}"
+        )

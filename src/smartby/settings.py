@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -66,4 +66,29 @@ class Settings(BaseSettings):
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info", description="Server log level."
+    )
+    # -- device ingestion (smartby.ingest: devices, decoders, dead letters, HTTP uplinks) ----------
+    ingest_batch_size: int = Field(
+        500, ge=1, le=100_000, description="Device readings committed in one broker transaction at most."
+    )
+    ingest_flush_ms: float = Field(
+        20.0,
+        gt=0,
+        le=60_000,
+        description="Milliseconds device readings wait for others to share their transaction.",
+    )
+    ingest_admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the /ingest/v1 registry endpoints (devices, profiles, dead letters) "
+        "require; unset, they are as open as the NGSI-LD API.",
+    )
+    ingest_integration_secret: SecretStr | None = Field(
+        None,
+        description="Shared secret a ChirpStack or The Things Stack integration sends (Authorization: "
+        "Bearer, X-API-Key or X-Downlink-Apikey) instead of each device's key.",
+    )
+    ingest_trusted_transports: list[str] = Field(
+        default_factory=lambda: ["mqtt", "chirpstack-mqtt"],
+        description="Transports whose uplinks the transport itself authenticated (the MQTT broker's "
+        "logins and ACLs): an uplink on them without a key is not refused for that.",
     )

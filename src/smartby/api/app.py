@@ -13,9 +13,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from smartby import __version__
-from smartby.api import batch, contexts, discovery, entities, temporal
+from smartby.api import batch, contexts, devices, discovery, entities, temporal
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.broker import Broker
+from smartby.ingest.pipeline import Ingestion
 from smartby.ngsild.errors import NgsiLdError
 from smartby.settings import Settings
 from smartby.store import open_store
@@ -109,13 +110,16 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     if broker is None:
         broker = Broker(open_store(settings.database, settings), settings)
     chosen = broker
+    ingestion = Ingestion(broker, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await chosen.open()
+        await ingestion.start()
         try:
             yield
         finally:
+            await ingestion.close()
             await chosen.close()
 
     app = FastAPI(
@@ -128,7 +132,8 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         redoc_url=None,
     )
     app.state.broker = broker
-    routers = [module.router for module in (entities, batch, discovery, contexts, temporal)]
+    app.state.ingestion = ingestion
+    routers = [module.router for module in (entities, batch, discovery, contexts, temporal, devices)]
     for router in routers:
         app.include_router(router)
     return Dispatcher(app, routers)

@@ -35,6 +35,7 @@ from smartby.store.base import (
     Transaction,
     TypeInfo,
 )
+from smartby.store.device_tables import DeviceTables
 from smartby.store.postgres import temporal
 from smartby.store.postgres.filters import SELECTIVE, compile_query
 from smartby.store.postgres.history import KIND_MASK, KnownSeries
@@ -84,8 +85,10 @@ def migrate(connection: psycopg.Connection) -> list[int]:
     return applied_now
 
 
-class PostgresStore:
+class PostgresStore(DeviceTables):
     """`postgresql://user@host:port/dbname` (or `postgres://...`), any libpq connection URL."""
+
+    mark = "%s"
 
     def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10) -> None:
         self.url = url
@@ -100,6 +103,10 @@ class PostgresStore:
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url, autocommit=True)
+
+    async def _write(self, fn: Callable[[psycopg.Connection], T]) -> T:
+        """A change of the plain tables (devices, dead letters): one autocommitted statement."""
+        return await self._read(fn)
 
     # -- life cycle --------------------------------------------------------------------------------
 

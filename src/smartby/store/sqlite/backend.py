@@ -30,6 +30,7 @@ from smartby.store.base import (
     Transaction,
     TypeInfo,
 )
+from smartby.store.device_tables import DeviceTables
 from smartby.store.sqlite import temporal
 from smartby.store.sqlite.filters import SELECTIVE, compile_query
 from smartby.store.sqlite.history import KnownSeries
@@ -68,7 +69,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class SQLiteStore:
+class SQLiteStore(DeviceTables):
     """`sqlite:///path/to/city.db` (relative paths are relative to the working directory)."""
 
     def __init__(self, url: str, *, synchronous: str = "FULL", readers: int = 2) -> None:

@@ -1,0 +1,365 @@
+"""Ingestion: uplinks in, readings batched into broker transactions, the unusable kept as dead letters.
+
+`Ingestion.accept` unwraps an uplink's envelope, finds the device (by id, else by DevEUI), checks
+its key, decodes the payload and queues the readings as NGSI-LD Properties (value, unitCode,
+observedAt) of the device's entity. A flusher commits what is queued every `ingest_flush_ms`, or at
+once when `ingest_batch_size` readings wait, with the broker's batch upsert (options=update: the
+entity's other attributes stay; the entity is made, with its type and the device's location, by
+its first reading). History gets every reading through the broker.
+
+A batch upsert writes each entity once, in its last state, so two readings of one attribute of
+one entity in one batch would leave only the later in history. Readings are therefore committed in
+rounds: round k holds the k-th reading of each (entity, attribute) in arrival order, one batch
+upsert per round, in order. Usually there is one round; a device that sends faster than the flush
+interval costs one transaction per reading it sent in that interval.
+
+Nothing about an uplink raises into its transport: an unknown device, a wrong key, a payload that
+does not decode, a reading the broker refuses all become dead letters with the reason and the raw
+bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from smartby.broker import Broker
+from smartby.broker.broker import BatchResult
+from smartby.ingest.decoders import DecodeError, ProfileError, Reading
+from smartby.ingest.envelopes import EnvelopeError, Unwrapped, unwrap
+from smartby.ingest.registry import DeviceRegistry
+from smartby.ingest.uplinks import Uplink
+from smartby.ngsild.context import Context
+from smartby.ngsild.errors import NgsiLdError
+from smartby.settings import Settings
+from smartby.store.base import EntityQuery, EntitySelector
+from smartby.store.devices import DeadLetter, Device
+
+log = logging.getLogger("smartby.ingest")
+
+Status = Literal["accepted", "unknown-device", "unauthorized", "undecodable", "rejected", "failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one uplink: `accepted` (its readings committed, or queued when not waited
+    for), or why it was dead-lettered."""
+
+    status: Status
+    reason: str = ""
+    readings: int = 0
+
+
+@dataclass
+class _Pending:
+    uplink: Uplink
+    device: Device
+    readings: list[Reading]
+    observed_at: str
+    done: asyncio.Future[Outcome] | None
+    error: str | None = None
+
+
+@dataclass
+class _Letter:
+    letter: DeadLetter
+    outcome: Outcome
+    done: asyncio.Future[Outcome] | None
+
+
+@dataclass
+class IngestStats:
+    """Counters since the process started, for the operator."""
+
+    uplinks: int = 0
+    accepted: int = 0
+    readings: int = 0
+    dead_lettered: int = 0
+    transactions: int = 0
+    by_reason: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uplinks": self.uplinks,
+            "accepted": self.accepted,
+            "readings": self.readings,
+            "deadLettered": self.dead_lettered,
+            "transactions": self.transactions,
+            "deadLetteredBy": dict(self.by_reason),
+        }
+
+
+class Ingestion:
+    """The UplinkSink every device transport hands its uplinks to."""
+
+    def __init__(self, broker: Broker, settings: Settings | None = None) -> None:
+        self.broker = broker
+        self.settings = settings or broker.settings
+        self.registry = DeviceRegistry(broker.store)
+        self.stats = IngestStats()
+        self._pending: list[_Pending] = []
+        self._letters: list[_Letter] = []
+        self._queued_readings = 0
+        self._wake = asyncio.Event()
+        self._full = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._existing: set[tuple[str, str]] = set()
+        """Entities known to exist (their location is not written again)."""
+        secret = self.settings.ingest_integration_secret
+        self._integration_secret = secret.get_secret_value().encode() if secret else None
+
+    async def start(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._keep_flushing(), name="smartby-ingest-flush")
+
+    async def close(self) -> None:
+        """Stop the flusher and commit whatever is still queued."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        await self.flush()
+
+    # -- taking uplinks --------------------------------------------------------------------------
+
+    async def accept(self, uplink: Uplink) -> None:
+        """Queue one uplink's readings (or dead-letter it); never raises for bad input."""
+        await self.ingest(uplink)
+
+    async def ingest(self, uplink: Uplink, *, wait: bool = False) -> Outcome:
+        """Like `accept`, saying what became of the uplink; with `wait`, once its readings are
+        committed (or dead-lettered, with the reason)."""
+        self.stats.uplinks += 1
+        done: asyncio.Future[Outcome] | None = asyncio.get_running_loop().create_future() if wait else None
+        try:
+            outcome = await self._take(uplink, done)
+        except Exception as error:
+            log.exception("Ingesting an uplink from %s failed", uplink.transport)
+            outcome = await self._dead_letter(uplink, None, "failed", f"internal error: {error}", done)
+        if done is None:
+            return outcome
+        if self._flusher is None:
+            await self.flush()
+        return await done
+
+    async def _take(self, uplink: Uplink, done: asyncio.Future[Outcome] | None) -> Outcome:
+        try:
+            unwrapped = unwrap(uplink)
+        except EnvelopeError as error:
+            return await self._dead_letter(uplink, None, "undecodable", str(error), done)
+        device = await self.registry.find(uplink.tenant, uplink.device_id, unwrapped.dev_eui)
+        if device is None:
+            named = uplink.device_id or f"DevEUI {unwrapped.dev_eui}"
+            return await self._dead_letter(uplink, None, "unknown-device", f"unknown device {named}", done)
+        if not await self._authentic(uplink, device):
+            reason = "no key given" if not uplink.credential else "wrong key"
+            return await self._dead_letter(uplink, device.id, "unauthorized", reason, done)
+        try:
+            readings = self._decode(await self.registry.decoder_for(device), uplink, unwrapped)
+        except (DecodeError, ProfileError) as error:
+            return await self._dead_letter(uplink, device.id, "undecodable", str(error), done)
+        observed = unwrapped.received_at or uplink.received_at
+        self._pending.append(_Pending(uplink, device, readings, observed, done))
+        self._queued_readings += len(readings)
+        self._wake.set()
+        if self._queued_readings >= self.settings.ingest_batch_size:
+            self._full.set()
+            if self._queued_readings >= 4 * self.settings.ingest_batch_size:
+                await self.flush()  # the flusher is behind: hold the transport back
+        return Outcome("accepted", readings=len(readings))
+
+    async def _authentic(self, uplink: Uplink, device: Device) -> bool:
+        credential = uplink.credential
+        if not credential:
+            return uplink.transport in self.settings.ingest_trusted_transports
+        if (
+            self._integration_secret is not None
+            and uplink.envelope != "plain"
+            and hmac.compare_digest(credential.encode(), self._integration_secret)
+        ):
+            return True
+        return await self.registry.authenticate(device, credential)
+
+    @staticmethod
+    def _decode(decoder: Any, uplink: Uplink, unwrapped: Unwrapped) -> list[Reading]:
+        meta: Mapping[str, Any] = {
+            **unwrapped.meta,
+            "received_at": uplink.received_at,
+            "decoded": unwrapped.decoded,
+            "transport": uplink.transport,
+        }
+        if not unwrapped.payload and unwrapped.decoded is None:
+            raise DecodeError("the uplink carries no payload")
+        readings: list[Reading] = decoder(unwrapped.payload, meta)
+        if not readings:
+            raise DecodeError("the payload holds no readings")
+        return readings
+
+    async def _dead_letter(
+        self,
+        uplink: Uplink,
+        device_id: str | None,
+        status: Status,
+        reason: str,
+        done: asyncio.Future[Outcome] | None,
+    ) -> Outcome:
+        outcome = Outcome(status, reason)
+        letter = DeadLetter(
+            tenant=uplink.tenant,
+            received_at=uplink.received_at,
+            transport=uplink.transport,
+            reason=f"{status}: {reason}",
+            payload=uplink.payload,
+            device_id=device_id or uplink.device_id,
+            topic=uplink.topic,
+        )
+        self._letters.append(_Letter(letter, outcome, done))
+        self._wake.set()
+        return outcome
+
+    # -- committing ------------------------------------------------------------------------------
+
+    async def _keep_flushing(self) -> None:
+        interval = self.settings.ingest_flush_ms / 1000
+        while True:
+            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("Committing device readings failed")
+
+    async def flush(self) -> None:
+        """Commit every queued reading and dead letter now."""
+        async with self._lock:
+            self._wake.clear()
+            self._full.clear()
+            pending, self._pending = self._pending, []
+            letters, self._letters = self._letters, []
+            self._queued_readings = 0
+            if pending:
+                await self._commit(pending, letters)
+            await self._store_letters(letters)
+
+    async def _store_letters(self, letters: list[_Letter]) -> None:
+        if not letters:
+            return
+        try:
+            await self.broker.store.add_dead_letters([item.letter for item in letters])
+        except Exception:
+            log.exception("Storing %d dead letters failed; they are lost", len(letters))
+        self.stats.dead_lettered += len(letters)
+        for item in letters:
+            self.stats.by_reason[item.outcome.status] += 1
+            if item.done is not None and not item.done.done():
+                item.done.set_result(item.outcome)
+
+    async def _commit(self, pending: list[_Pending], letters: list[_Letter]) -> None:
+        by_tenant: dict[str, list[_Pending]] = {}
+        for item in pending:
+            by_tenant.setdefault(item.uplink.tenant, []).append(item)
+        for tenant, items in by_tenant.items():
+            try:
+                await self._commit_tenant(tenant, items)
+            except Exception as error:
+                log.exception("Committing device readings of tenant %r failed", tenant)
+                for item in items:
+                    item.error = item.error or f"the broker failed: {error}"
+        for item in pending:
+            if item.error is None:
+                self.stats.accepted += 1
+                self.stats.readings += len(item.readings)
+                if item.done is not None and not item.done.done():
+                    item.done.set_result(Outcome("accepted", readings=len(item.readings)))
+                continue
+            letter = DeadLetter(
+                tenant=item.uplink.tenant,
+                received_at=item.uplink.received_at,
+                transport=item.uplink.transport,
+                reason=f"rejected: {item.error}",
+                payload=item.uplink.payload,
+                device_id=item.device.id,
+                topic=item.uplink.topic,
+            )
+            letters.append(_Letter(letter, Outcome("rejected", item.error), item.done))
+
+    async def _commit_tenant(self, tenant: str, items: list[_Pending]) -> None:
+        new = await self._new_entities(tenant, {item.device.entity_id for item in items})
+        rounds: list[dict[str, tuple[dict[str, Any], Device, list[_Pending]]]] = []
+        seen: Counter[tuple[str, str]] = Counter()
+        for item in items:
+            device = item.device
+            for reading in item.readings:
+                turn = seen[(device.entity_id, reading.name)]
+                seen[(device.entity_id, reading.name)] += 1
+                while len(rounds) <= turn:
+                    rounds.append({})
+                body, _, sources = rounds[turn].setdefault(
+                    device.entity_id, ({"id": device.entity_id, "type": device.entity_type}, device, [])
+                )
+                body[reading.name] = _property(reading, item.observed_at)
+                if not sources or sources[-1] is not item:
+                    sources.append(item)
+        for entity_id in new:
+            first = rounds[0].get(entity_id)
+            if first is not None and first[1].location is not None:
+                first[0]["location"] = {"type": "GeoProperty", "value": first[1].location}
+        for bodies in rounds:
+            entries = list(bodies.values())
+            contexts = [await self._context(device) for _, device, _ in entries]
+            try:
+                result: BatchResult = await self.broker.batch_upsert(
+                    tenant, contexts, [body for body, _, _ in entries], mode="update"
+                )
+            except Exception as failure:
+                # This round is lost (the transaction wrote nothing); earlier rounds are kept.
+                log.exception("A batch of device readings of tenant %r failed", tenant)
+                for _, _, sources in entries:
+                    for item in sources:
+                        item.error = item.error or f"the broker failed: {failure}"
+                continue
+            self.stats.transactions += 1
+            failed = {entity_id: error for entity_id, error in result.errors}
+            for body, _, sources in entries:
+                refused = failed.get(body["id"])
+                if refused is None:
+                    self._existing.add((tenant, body["id"]))
+                    continue
+                for item in sources:
+                    item.error = item.error or f"{refused.title}: {refused.detail}"
+
+    async def _context(self, device: Device) -> Context | NgsiLdError:
+        try:
+            return await self.broker.context(device.context)
+        except NgsiLdError as error:
+            return error
+
+    async def _new_entities(self, tenant: str, entity_ids: set[str]) -> set[str]:
+        unknown = sorted(i for i in entity_ids if (tenant, i) not in self._existing)
+        if not unknown:
+            return set()
+        query = EntityQuery(selectors=(EntitySelector(ids=tuple(unknown)),), limit=len(unknown))
+        try:
+            found = (await self.broker.query_entities(tenant, query)).entities
+        except NgsiLdError:
+            return set(unknown)
+        for entity in found:
+            self._existing.add((tenant, entity["id"]))
+        return set(unknown) - {entity["id"] for entity in found}
+
+
+def _property(reading: Reading, observed_at: str) -> dict[str, Any]:
+    attribute: dict[str, Any] = {"type": "Property", "value": reading.value}
+    if reading.unit_code is not None:
+        attribute["unitCode"] = reading.unit_code
+    attribute["observedAt"] = reading.observed_at or observed_at
+    return attribute

@@ -1,0 +1,346 @@
+"""The device registry: which devices may send, what entity each feeds, and how to decode it.
+
+A device's key is kept only as an scrypt hash with a salt of its own (`scrypt$salt$hash`); a key
+presented with an uplink is checked with `hmac.compare_digest`. scrypt is slow on purpose (a guessed
+key costs ~50 ms), so a key once verified is remembered in memory as a salted SHA-256 digest: the
+next uplink of the same device with the same key costs microseconds, a wrong one still costs scrypt.
+Devices and profiles an uplink looks up are remembered for a few seconds, too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from smartby.ingest.decoders import Decoder, ProfileError, build
+from smartby.ngsild.entity import check_entity_id, check_name, check_nesting
+from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from smartby.ngsild.timestamps import format_datetime, now
+from smartby.store.base import Store
+from smartby.store.devices import Device, PayloadProfile
+
+DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+"""Device ids are one MQTT topic level and one URL path segment: no `/`, `+`, `#` or spaces."""
+PROFILE_NAME = DEVICE_ID
+DEV_EUI = re.compile(r"^[0-9a-f]{16}$")
+SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+_VERIFIED_MAX = 100_000
+LOOKUP_SECONDS = 5.0
+"""How long the uplink path trusts a device or profile it looked up."""
+DEFAULT_DECODER: dict[str, Any] = {"kind": "json"}
+"""A device with neither profile nor decoder sends a flat JSON object of attribute values."""
+DEVICE_MEMBERS = frozenset(
+    {
+        "id",
+        "entityId",
+        "entityType",
+        "key",
+        "profile",
+        "decoder",
+        "devEui",
+        "location",
+        "organisation",
+        "context",
+    }
+)
+
+
+def hash_key(key: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(key.encode(), salt=salt, **SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def key_matches(key_hash: str, key: str) -> bool:
+    try:
+        scheme, salt, expected = key_hash.split("$")
+        salt_bytes, expected_bytes = bytes.fromhex(salt), bytes.fromhex(expected)
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(key.encode(), salt=salt_bytes, **SCRYPT)
+    return hmac.compare_digest(digest, expected_bytes)
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _dev_eui(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).replace("-", "").replace(":", "").lower()
+    if not DEV_EUI.match(text):
+        raise BadRequestData(f"devEui must be 16 hexadecimal digits, not {value!r}")
+    return text
+
+
+def _point(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    coordinates = value.get("coordinates") if isinstance(value, dict) else None
+    if (
+        not isinstance(value, dict)
+        or value.get("type") != "Point"
+        or not isinstance(coordinates, list)
+        or len(coordinates) not in (2, 3)
+        or not all(
+            isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c) for c in coordinates
+        )
+    ):
+        raise BadRequestData('location must be a GeoJSON Point: {"type": "Point", "coordinates": [lon, lat]}')
+    if not (-180 <= coordinates[0] <= 180 and -90 <= coordinates[1] <= 90):
+        raise BadRequestData("location: longitude -180..180 and latitude -90..90")
+    return {"type": "Point", "coordinates": coordinates}
+
+
+def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and (not isinstance(value, str) or not value or len(value) > 1024):
+        raise BadRequestData(f"{name} must be a non-empty string")
+    return value
+
+
+def check_decoder(spec: Any) -> dict[str, Any]:
+    """A decoder declaration that builds (BadRequestData saying why not)."""
+    try:
+        build(spec)
+    except ProfileError as error:
+        raise BadRequestData(f"decoder: {error}") from None
+    return dict(spec)
+
+
+class DeviceRegistry:
+    """Devices and payload profiles of every tenant, over the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._verified: dict[tuple[str, str, str], bytes] = {}
+        self._decoders: dict[tuple[str, str, str], Decoder] = {}
+        self._recent: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        """Devices and profiles looked up lately: (kind, tenant, key) -> (when, record or None)."""
+
+    async def _cached(self, kind: str, tenant: str, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        """A lookup on the uplink path, remembered for LOOKUP_SECONDS: another process's change to
+        the registry is seen that much later, this process's at once."""
+        moment = time.monotonic()
+        found = self._recent.get((kind, tenant, key))
+        if found is not None and moment - found[0] < LOOKUP_SECONDS:
+            return found[1]
+        value = await load()
+        if len(self._recent) >= _VERIFIED_MAX:
+            self._recent.clear()
+        self._recent[(kind, tenant, key)] = (moment, value)
+        return value
+
+    def _forget(self) -> None:
+        self._recent.clear()
+
+    # -- devices -----------------------------------------------------------------------------------
+
+    async def register(
+        self, tenant: str, body: Any, *, replace_existing: bool = False
+    ) -> tuple[Device, str | None]:
+        """Register a device from its JSON description; the generated key when none was given
+        (shown once, never stored). Replacing a device without giving a key keeps its key."""
+        if not isinstance(body, dict):
+            raise BadRequestData("A device is described by a JSON object")
+        check_nesting("A device", body)
+        unknown = set(body) - DEVICE_MEMBERS
+        if unknown:
+            raise BadRequestData(f"Unknown device members: {', '.join(sorted(unknown))}")
+        device_id = body.get("id")
+        if not isinstance(device_id, str) or not DEVICE_ID.match(device_id):
+            raise BadRequestData("id must be 1 to 128 of A-Z a-z 0-9 _ . : -")
+        entity_id = check_entity_id(body.get("entityId"), "entityId")
+        entity_type = check_name(body.get("entityType"))
+        profile = _optional_text(body, "profile")
+        decoder = body.get("decoder")
+        if profile is not None and decoder is not None:
+            raise BadRequestData("Give a device a profile or a decoder, not both")
+        if profile is not None and await self.store.get_profile(tenant, profile) is None:
+            raise BadRequestData(f"No payload profile {profile!r}")
+        if decoder is not None:
+            decoder = check_decoder(decoder)
+        key = body.get("key")
+        generated = None
+        if key is None:
+            key = generated = new_key()
+        elif not isinstance(key, str) or len(key) < 16 or len(key) > 256 or not key.isprintable():
+            raise BadRequestData("key must be 16 to 256 printable characters")
+        context = _optional_text(body, "context")
+        dev_eui = _dev_eui(body.get("devEui"))
+        existing = await self.store.get_device(tenant, device_id)
+        if existing is not None and not replace_existing:
+            raise AlreadyExists(f"Device {device_id} already exists")
+        keep_key = existing is not None and body.get("key") is None
+        if keep_key:
+            generated = None
+        if dev_eui is not None:
+            holder = await self.store.device_by_eui(tenant, dev_eui)
+            if holder is not None and holder.id != device_id:
+                raise AlreadyExists(f"DevEUI {dev_eui} belongs to device {holder.id}")
+        stamp = format_datetime(now())
+        device = Device(
+            id=device_id,
+            tenant=tenant,
+            entity_id=entity_id,
+            entity_type=entity_type,
+            key_hash=existing.key_hash if existing and keep_key else await asyncio.to_thread(hash_key, key),
+            created_at=existing.created_at if existing else stamp,
+            modified_at=stamp,
+            profile=profile,
+            decoder=decoder,
+            dev_eui=dev_eui,
+            location=_point(body.get("location")),
+            organisation=_optional_text(body, "organisation"),
+            context=context,
+        )
+        await self.store.put_device(device)
+        self._forget()
+        return device, generated
+
+    async def get(self, tenant: str, device_id: str) -> Device:
+        device = await self.store.get_device(tenant, device_id)
+        if device is None:
+            raise ResourceNotFound(f"Device {device_id} does not exist")
+        return device
+
+    async def find(self, tenant: str, device_id: str | None, dev_eui: str | None) -> Device | None:
+        """The device an uplink names, by id or else by DevEUI; None if there is none."""
+        found: Device | None
+        if device_id is not None:
+            found = await self._cached(
+                "id", tenant, device_id, lambda: self.store.get_device(tenant, device_id)
+            )
+            return found
+        if dev_eui is None:
+            return None
+        try:
+            eui = _dev_eui(dev_eui)
+        except NgsiLdError:
+            return None
+        if eui is None:
+            return None
+        found = await self._cached("eui", tenant, eui, lambda: self.store.device_by_eui(tenant, eui))
+        return found
+
+    async def list_devices(self, tenant: str, limit: int = 100, offset: int = 0) -> list[Device]:
+        return await self.store.list_devices(tenant, limit, offset)
+
+    async def remove(self, tenant: str, device_id: str) -> None:
+        self._forget()
+        if not await self.store.delete_device(tenant, device_id):
+            raise ResourceNotFound(f"Device {device_id} does not exist")
+
+    async def authenticate(self, device: Device, credential: str | None) -> bool:
+        if not credential:
+            return False
+        salt = device.key_hash.encode()
+        quick = hashlib.sha256(salt + credential.encode()).digest()
+        remembered = self._verified.get((device.tenant, device.id, device.key_hash))
+        if remembered is not None and hmac.compare_digest(remembered, quick):
+            return True
+        if not await asyncio.to_thread(key_matches, device.key_hash, credential):
+            return False
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[(device.tenant, device.id, device.key_hash)] = quick
+        return True
+
+    async def decoder_for(self, device: Device) -> Decoder:
+        """The device's decoder, built once per version of its declaration (ProfileError when its
+        profile is gone)."""
+        if device.profile is None:
+            cache_key = (device.tenant, "device:" + device.id, device.modified_at)
+            if cache_key not in self._decoders:
+                self._decoders[cache_key] = build(device.decoder or DEFAULT_DECODER)
+            return self._decoders[cache_key]
+        name = device.profile
+        profile = await self._cached(
+            "profile", device.tenant, name, lambda: self.store.get_profile(device.tenant, name)
+        )
+        if profile is None:
+            raise ProfileError(f"the device's payload profile {device.profile!r} does not exist")
+        cache_key = (device.tenant, "profile:" + profile.name, profile.modified_at)
+        if cache_key not in self._decoders:
+            if len(self._decoders) > 10_000:
+                self._decoders.clear()
+            self._decoders[cache_key] = build(profile.decoder)
+        return self._decoders[cache_key]
+
+    # -- payload profiles --------------------------------------------------------------------------
+
+    async def put_profile(self, tenant: str, name: str, body: Any) -> PayloadProfile:
+        """Create or replace a named decoder; `body` is {"decoder": {...}, "description": "..."}."""
+        if not PROFILE_NAME.match(name):
+            raise BadRequestData("A profile name is 1 to 128 of A-Z a-z 0-9 _ . : -")
+        if not isinstance(body, dict) or "decoder" not in body:
+            raise BadRequestData('A payload profile is {"decoder": {...}, "description": "..."}')
+        check_nesting("A payload profile", body)
+        unknown = set(body) - {"name", "decoder", "description"}
+        if unknown or body.get("name", name) != name:
+            raise BadRequestData("A payload profile holds name, decoder and description only")
+        decoder = check_decoder(body["decoder"])
+        stamp = format_datetime(now())
+        existing = await self.store.get_profile(tenant, name)
+        profile = PayloadProfile(
+            tenant,
+            name,
+            decoder,
+            _optional_text(body, "description"),
+            existing.created_at if existing else stamp,
+            stamp,
+        )
+        await self.store.put_profile(profile)
+        self._forget()
+        return profile
+
+    async def get_profile(self, tenant: str, name: str) -> PayloadProfile:
+        profile = await self.store.get_profile(tenant, name)
+        if profile is None:
+            raise ResourceNotFound(f"Payload profile {name} does not exist")
+        return profile
+
+    async def list_profiles(self, tenant: str) -> list[PayloadProfile]:
+        return await self.store.list_profiles(tenant)
+
+    async def remove_profile(self, tenant: str, name: str) -> None:
+        self._forget()
+        if not await self.store.delete_profile(tenant, name):
+            raise ResourceNotFound(f"Payload profile {name} does not exist")
+
+
+def device_view(device: Device) -> dict[str, Any]:
+    """A device as the API and CLI show it: everything but the key hash."""
+    view: dict[str, Any] = {"id": device.id, "entityId": device.entity_id, "entityType": device.entity_type}
+    for name, value in (
+        ("profile", device.profile),
+        ("decoder", device.decoder),
+        ("devEui", device.dev_eui),
+        ("location", device.location),
+        ("organisation", device.organisation),
+        ("context", device.context),
+    ):
+        if value is not None:
+            view[name] = value
+    view["createdAt"] = device.created_at
+    view["modifiedAt"] = device.modified_at
+    return view
+
+
+def profile_view(profile: PayloadProfile) -> dict[str, Any]:
+    view: dict[str, Any] = {"name": profile.name, "decoder": profile.decoder}
+    if profile.description is not None:
+        view["description"] = profile.description
+    view["createdAt"] = profile.created_at
+    view["modifiedAt"] = profile.modified_at
+    return view

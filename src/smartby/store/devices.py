@@ -1,0 +1,75 @@
+"""What the store keeps for device ingestion: devices, payload profiles and dead letters.
+
+Records only; the rules (key hashing, which decoder a device uses) live in `smartby.ingest`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device registered to feed one entity of a tenant."""
+
+    id: str
+    tenant: str
+    entity_id: str
+    entity_type: str
+    key_hash: str
+    """`scrypt$<salt hex>$<hash hex>`: the key itself is never stored."""
+    created_at: str
+    modified_at: str
+    profile: str | None = None
+    """The payload profile (a named decoder) the device's uplinks are decoded with."""
+    decoder: dict[str, Any] | None = None
+    """Or a decoder declared on the device itself."""
+    dev_eui: str | None = None
+    """The LoRaWAN DevEUI (16 lower-case hex digits) ChirpStack and The Things Stack name it by."""
+    location: dict[str, Any] | None = None
+    """A GeoJSON Point, written to the entity's `location` when the entity is created."""
+    organisation: str | None = None
+    context: str | None = None
+    """The @context URL the device's attribute names are expanded with (None: the core context)."""
+
+
+@dataclass(frozen=True)
+class PayloadProfile:
+    """A named decoder declaration, shared by the devices of one tenant that send the same frames."""
+
+    tenant: str
+    name: str
+    decoder: dict[str, Any]
+    description: str | None
+    created_at: str
+    modified_at: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An uplink ingestion could not use, kept with the reason and the bytes as they arrived."""
+
+    tenant: str
+    received_at: str
+    transport: str
+    reason: str
+    payload: bytes
+    device_id: str | None = None
+    topic: str | None = None
+    id: int | None = None
+    """Assigned by the store."""
+
+
+@dataclass(frozen=True)
+class DeadLetterQuery:
+    """Which dead letters of a tenant: all given filters must hold; newest first."""
+
+    device_id: str | None = None
+    transport: str | None = None
+    since: str | None = None
+    """Received at or after this ISO 8601 UTC time."""
+    until: str | None = None
+    """Received before this time."""
+    limit: int = 100
+    offset: int = 0
