@@ -16,6 +16,7 @@ from smartby import __version__
 from smartby.api import batch, contexts, discovery, entities, temporal
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.broker import Broker
+from smartby.ingest.mqtt import start_mqtt_ingestion
 from smartby.ngsild.errors import NgsiLdError
 from smartby.settings import Settings
 from smartby.store import open_store
@@ -113,9 +114,13 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await chosen.open()
+        # Device ingestion from MQTT, when SMARTBY_MQTT_URL is set.
+        devices = await start_mqtt_ingestion(chosen, chosen.settings)
         try:
             yield
         finally:
+            if devices is not None:
+                await devices.close()
             await chosen.close()
 
     app = FastAPI(
