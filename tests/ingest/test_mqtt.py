@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,7 +27,13 @@ from paho.mqtt.properties import Properties
 
 from conftest import free_port
 from smartby.broker import Broker
-from smartby.ingest.mqtt import MqttTransport, broker_address, start_mqtt_ingestion, uplink_of
+from smartby.ingest.mqtt import (
+    MqttTransport,
+    broker_address,
+    claim_client_id,
+    start_mqtt_ingestion,
+    uplink_of,
+)
 from smartby.ingest.topics import chirpstack_topic, device_topic
 from smartby.ingest.uplinks import Uplink
 from smartby.settings import Settings
@@ -436,3 +444,21 @@ async def test_serve_without_the_pipeline_leaves_mqtt_off(
             await started.close()
         finally:
             await broker.close()
+
+
+def test_each_worker_claims_its_own_stable_client_id(tmp_path: Path) -> None:
+    base = unique("smartby-slots-")
+    assert claim_client_id(transport_settings(tmp_path, mqtt_client_id=base)) == (base, None)
+    several = transport_settings(tmp_path, mqtt_client_id=base, workers=2)
+    first, held = claim_client_id(several)
+    second, other = claim_client_id(several)
+    assert (first, second) == (f"{base}-w0", f"{base}-w1")
+    assert held is not None and other is not None
+    os.close(held)  # the first worker stops; the one started in its place takes its id
+    again, lock = claim_client_id(several)
+    assert again == f"{base}-w0"
+    for descriptor in (other, lock):
+        assert descriptor is not None
+        os.close(descriptor)
+    for left in Path(tempfile.gettempdir()).glob(f"{base}-w*.mqtt.lock"):
+        left.unlink()

@@ -280,7 +280,7 @@ async def start_mqtt_ingestion(broker: Broker, settings: Settings) -> MqttIngest
         log.warning("SMARTBY_MQTT_URL is set but this build has no ingestion pipeline; MQTT is off")
         return None
     pipeline = pipeline_module.Ingestion(broker, settings)
-    await pipeline.start()
     transport = MqttTransport(pipeline, settings)
+    await pipeline.start()
     await transport.start()
     return MqttIngestion(pipeline, transport)
