@@ -4,8 +4,9 @@ rate measured in the same run.
 python -m bench.mqtt             # 10 s worth of readings
 python -m bench.mqtt --quick     # 3 s worth
 
-Publishers run in processes of their own (aiomqtt, QoS 1, MQTT v5); the subscriber (Mosquitto's
-baseline) and smartby (the MQTT transport, the sink and the broker on SQLite) run in this process.
+Publishers run in processes of their own (aiomqtt, QoS 1, MQTT v5), and so do smartby's workers
+(each the MQTT transport, a sink and the broker on one SQLite file); Mosquitto's baseline subscriber
+runs in this process.
 Mosquitto drops QoS 1 messages beyond `max_queued_messages` (1000 by default) for a client that
 falls behind, so publishers stay at most `LEAD` messages ahead of what was taken: what is measured
 is the rate the subscriber sustains, with nothing lost.
@@ -233,24 +234,18 @@ class BatchSink:
                 self.failed += len(entities)
 
 
-async def smartby_rate(database: Path, total: int, publishers: int) -> tuple[float, int]:
-    """Readings per second from `publishers` MQTT publishers to committed history through the MQTT
-    transport, and the history rows found in the database afterwards.
+def _worker(
+    values: dict[str, Any], ready: Event, stop: Event, taken: Synchronized[int], done: Synchronized[int]
+) -> None:
+    asyncio.run(_working(values, ready, stop, taken, done))
 
-    The sink is `BatchSink` (readings batch-upserted through the real Broker). Once the ingestion
-    pipeline (`smartby.ingest.pipeline.Ingestion`, on the `devices` branch) is merged, the
-    benchmark should register the pool's devices in its device registry and use it instead."""
-    tenant = f"bench{uuid.uuid4().hex[:8]}"
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database=f"sqlite:///{database}",
-        mqtt_url=f"mqtt://{HOST}:{PORT}",
-        mqtt_topics=["smartby"],
-        mqtt_shared_group=f"bench{uuid.uuid4().hex[:6]}",
-        mqtt_client_id=f"smartby-bench-{uuid.uuid4().hex[:8]}",
-        mqtt_session_expiry=0,
-        mqtt_receive_maximum=RECEIVE_MAXIMUM,
-    )
+
+async def _working(
+    values: dict[str, Any], ready: Event, stop: Event, taken: Synchronized[int], done: Synchronized[int]
+) -> None:
+    """One smartby worker: the MQTT transport feeding a `BatchSink` on the shared database,
+    reporting what it took (`taken`) and committed (`done`) until `stop`."""
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     broker = Broker(open_store(settings.database, settings), settings)
     await broker.open()
     sink = BatchSink(broker)
@@ -259,40 +254,85 @@ async def smartby_rate(database: Path, total: int, publishers: int) -> tuple[flo
     await transport.start()
     try:
         await asyncio.wait_for(transport.subscribed.wait(), 30)
-        total -= total % publishers
-
-        async def finished() -> bool:
-            return sink.committed + sink.failed >= total
-
-        seconds = await _drive(tenant, total, publishers, lambda: transport.accepted, finished, 600)
+        ready.set()
+        while not stop.is_set():
+            taken.value = transport.accepted
+            done.value = sink.committed + sink.failed
+            await asyncio.sleep(0.005)
     finally:
         await transport.close()
         await sink.close()
         await broker.close()
+
+
+async def smartby_rate(database: Path, total: int, publishers: int, workers: int) -> tuple[float, int]:
+    """Readings per second from `publishers` MQTT publishers to committed history, through
+    `workers` smartby processes (each the MQTT transport and a sink on one SQLite database,
+    splitting the stream by a shared subscription), and the history rows in the database afterwards.
+
+    The sink is `BatchSink` (readings batch-upserted through the real Broker). Once the ingestion
+    pipeline (`smartby.ingest.pipeline.Ingestion`, on the `devices` branch) is merged, the
+    benchmark should register the pool's devices in its device registry and use it instead."""
+    tenant = f"bench{uuid.uuid4().hex[:8]}"
+    values = {
+        "database": f"sqlite:///{database}",
+        "mqtt_url": f"mqtt://{HOST}:{PORT}",
+        "mqtt_topics": ["smartby"],
+        "mqtt_shared_group": f"bench{uuid.uuid4().hex[:6]}",
+        "mqtt_session_expiry": 0,
+        "mqtt_receive_maximum": RECEIVE_MAXIMUM,
+    }
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    running = []
+    for _ in range(workers):
+        ready, taken, done = context.Event(), context.Value("q", 0), context.Value("q", 0)
+        own = {**values, "mqtt_client_id": f"smartby-bench-{uuid.uuid4().hex[:8]}"}
+        process = context.Process(target=_worker, args=(own, ready, stop, taken, done), daemon=True)
+        process.start()
+        running.append((process, ready, taken, done))
+    try:
+        for _, ready, _, _ in running:
+            await asyncio.get_running_loop().run_in_executor(None, ready.wait, 60)
+        total -= total % publishers
+
+        def taken_by_all() -> int:
+            return sum(taken.value for _, _, taken, _ in running)
+
+        async def finished() -> bool:
+            return sum(done.value for _, _, _, done in running) >= total
+
+        seconds = await _drive(tenant, total, publishers, taken_by_all, finished, 600)
+    finally:
+        stop.set()
+        for process, _, _, _ in running:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT count(*) FROM history").fetchone()[0]
     return total / seconds, rows
 
 
 def run(report: Any, workdir: Path, seconds: int) -> None:
-    """(a) Mosquitto's own rate, one publisher to one subscriber; (b) smartby, `PUBLISHERS`
-    publishers over `POOL` devices to committed history on SQLite."""
-    baseline_total = 20_000 * seconds
-    baseline = asyncio.run(mosquitto_rate(baseline_total))
-    total = 10_000 * seconds
-    rate, rows = asyncio.run(smartby_rate(workdir / "mqtt.db", total, PUBLISHERS))
-    report.add(
-        f"MQTT ingestion (QoS 1, {PUBLISHERS} publishers, {POOL:,} devices, 3 values per reading) "
-        "to committed history on SQLite, readings/s",
-        f"{rate:,.0f}",
-        f"{baseline:,.0f} Mosquitto alone (aiomqtt to aiomqtt, QoS 1)",
-        f"{rate / baseline:.2f}",
-        ">= 20,000",
-    )
-    report.notes.append(
-        f"MQTT ingestion: {total:,} readings published, {rows:,} history instances committed "
-        f"(expected {3 * total:,})."
-    )
+    """(a) Mosquitto's own rate, one publisher to one subscriber; (b) smartby with 1 and 2 worker
+    processes, `PUBLISHERS` publishers over `POOL` devices, to committed history on SQLite."""
+    baseline = asyncio.run(mosquitto_rate(5_000 * seconds))
+    for workers in (1, 2):
+        total = 2_000 * seconds * workers
+        rate, rows = asyncio.run(smartby_rate(workdir / f"mqtt-{workers}.db", total, PUBLISHERS, workers))
+        report.add(
+            f"MQTT ingestion, {workers} worker(s) (QoS 1, {PUBLISHERS} publishers, {POOL:,} devices, "
+            "3 values per reading) to committed history on SQLite, readings/s",
+            f"{rate:,.0f}",
+            f"{baseline:,.0f} Mosquitto alone (aiomqtt to aiomqtt, QoS 1)",
+            f"{rate / baseline:.2f}",
+            ">= 20,000",
+        )
+        report.notes.append(
+            f"MQTT ingestion with {workers} worker(s): {total:,} readings published, {rows:,} history "
+            f"instances committed (expected {3 * total:,})."
+        )
 
 
 def main() -> None:
