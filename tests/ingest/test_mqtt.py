@@ -22,6 +22,8 @@ from typing import Any
 import aiomqtt
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -256,6 +258,38 @@ async def test_what_the_sink_did_not_take_is_not_acknowledged_and_comes_again(tm
     await forget_session(settings, settings.mqtt_client_id)
 
 
+class FailingOnceSink(RecordingSink):
+    """Raises on its first uplink (a bug, a database gone away), then takes everything."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    async def accept(self, uplink: Uplink) -> None:
+        if not self.failures:
+            self.failures += 1
+            raise RuntimeError("the sink failed")
+        await super().accept(uplink)
+
+
+async def test_a_failing_sink_does_not_stop_the_transport_nor_lose_the_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = unique("tenant")
+    settings = transport_settings(tmp_path)
+    sink = FailingOnceSink()
+    transport = MqttTransport(sink, settings)
+    transport.retry_first = 0.1
+    async with running(transport), device() as client:
+        for number in range(3):
+            await client.publish(device_topic(tenant, "meter"), reading(number), qos=1)
+        await sink.wait_for(lambda: len(sink.of(tenant)) >= 3)
+        assert transport.connections == 2
+    assert [orjson.loads(u.payload)["n"] for u in sink.of(tenant)] == [0, 1, 2]
+    assert "the sink failed" in caplog.text
+    await forget_session(settings, settings.mqtt_client_id)
+
+
 class Proxy:
     """A TCP proxy to Mosquitto that can be stopped (dropping every connection) and started again."""
 
@@ -385,6 +419,13 @@ async def test_readings_become_entities_with_history(tmp_path: Path) -> None:
     finally:
         await broker.close()
     await forget_session(settings, settings.mqtt_client_id)
+
+
+@given(st.text(), st.binary(max_size=64))
+def test_any_topic_makes_an_uplink(topic: str, payload: bytes) -> None:
+    uplink = uplink_of(topic, payload, None, {"a": "aarhus"}, "T")
+    assert uplink.payload == payload and uplink.topic == topic
+    assert uplink.device_id is None or uplink.device_id
 
 
 def test_uplink_of_names_transport_and_envelope() -> None:
