@@ -92,3 +92,39 @@ class Settings(BaseSettings):
         description="Transports whose uplinks the transport itself authenticated (the MQTT broker's "
         "logins and ACLs): an uplink on them without a key is not refused for that.",
     )
+
+    # -- MQTT device transport (docs/mqtt.md) ----------------------------------------------------
+    mqtt_url: str = Field(
+        "",
+        description="MQTT broker devices publish to, mqtt://user:password@host:1883 or mqtts://...; "
+        "empty: no MQTT ingestion.",
+    )
+    mqtt_topics: list[Literal["smartby", "chirpstack"]] = Field(
+        ["smartby", "chirpstack"],
+        description="Topic families to subscribe to: smartby/{tenant}/{device}/up, ChirpStack v4 events.",
+    )
+    mqtt_shared_group: str = Field(
+        "smartby",
+        pattern=r"^[^/+#]*$",
+        description="MQTT v5 shared-subscription group, so workers split the stream; empty: no sharing.",
+    )
+    mqtt_client_id: str = Field(
+        "",
+        pattern=r"^[^/+#]*$",
+        description="MQTT client id (its persistent session's name); empty: smartby-{host name}. "
+        "With several workers each adds -w{n}.",
+    )
+    mqtt_session_expiry: int = Field(
+        86_400, ge=0, description="Seconds the MQTT broker keeps smartby's session and queued messages."
+    )
+    mqtt_receive_maximum: int = Field(
+        1000,
+        ge=1,
+        le=65_535,
+        description="Unacknowledged QoS 1 messages the MQTT broker may send at once (the bounded queue).",
+    )
+    chirpstack_tenants: dict[str, str] = Field(
+        default_factory=dict,
+        description='NGSI-LD tenant of each ChirpStack application id (JSON, e.g. {"<uuid>": "aarhus"}); '
+        "others go to the default tenant.",
+    )

@@ -16,6 +16,7 @@ from smartby import __version__
 from smartby.api import batch, contexts, devices, discovery, entities, temporal
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.broker import Broker
+from smartby.ingest.mqtt import start_mqtt_transport
 from smartby.ingest.pipeline import Ingestion
 from smartby.ngsild.errors import NgsiLdError
 from smartby.settings import Settings
@@ -116,9 +117,13 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await chosen.open()
         await ingestion.start()
+        # Device uplinks from MQTT, when SMARTBY_MQTT_URL is set, into the same pipeline.
+        mqtt = await start_mqtt_transport(ingestion, chosen.settings)
         try:
             yield
         finally:
+            if mqtt is not None:
+                await mqtt.close()
             await ingestion.close()
             await chosen.close()
 
