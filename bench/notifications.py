@@ -1,0 +1,251 @@
+"""Subscription benchmarks: notification latency from write to receiver, and what 1,000 active
+subscriptions cost ingestion.
+
+- Latency: a sender process PATCHes one attribute (`sentAt`, its own clock reading) of one of 100
+  entities at a steady 1,000 requests/s; one subscription on the type sends each change to a
+  receiver process, which takes `now - sentAt` for every entity in every notification. The
+  baseline is the same sender POSTing the same JSON straight to the receiver at the same rate.
+- Ingestion: the telemetry batch upserts of the history benchmark (wrk, 1,000 entities of 3 numeric
+  attributes per request) with no subscription, then with 1,000 active ones: 900 that each watch
+  one entity of the pool with a `q` that rarely holds, 100 on other entity types.
+
+Sender, receiver and smartby are separate processes on this machine (SQLite database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench import servers, wrk
+
+V1 = "/ngsi-ld/v1"
+ENTITIES = 100
+RATE = 1000
+
+
+# -- the receiver: a bare asyncio HTTP/1.1 server that times what it gets ------------------------
+
+
+async def _serve(port: int, ready: Any, stop: Any, out: Any) -> None:
+    latencies: list[float] = []
+    count = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal count
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                body = await reader.readexactly(length)
+                now = time.time()
+                document = orjson.loads(body)
+                for item in document.get("data", [document]):
+                    sent = item.get("sentAt")
+                    if isinstance(sent, dict):
+                        sent = sent.get("value")
+                    if isinstance(sent, int | float):
+                        latencies.append((now - sent) * 1000)
+                count += 1
+                writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    ready.set()
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    server.close()
+    out.put((count, latencies))
+
+
+def _receiver(port: int, ready: Any, stop: Any, out: Any) -> None:
+    asyncio.run(_serve(port, ready, stop, out))
+
+
+class Receiver:
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.port = servers.free_port()
+        self.url = f"http://127.0.0.1:{self.port}/notify"
+        self._ready, self._stop, self._out = context.Event(), context.Event(), context.Queue()
+        self._process = context.Process(
+            target=_receiver, args=(self.port, self._ready, self._stop, self._out), daemon=True
+        )
+        self._process.start()
+        self._ready.wait(30)
+
+    def results(self) -> tuple[int, list[float]]:
+        """Stop; the notifications received and the latency of each entity in them, ms."""
+        self._stop.set()
+        count, latencies = self._out.get(timeout=60)
+        self._process.join(30)
+        return count, latencies
+
+
+# -- the sender ------------------------------------------------------------------------------
+
+
+async def _send(url: str, seconds: float, straight: bool) -> int:
+    """PATCH `sentAt` of the entities round-robin at RATE per second (or POST the same JSON to the
+    receiver when `straight`); returns the requests answered 2xx."""
+    done = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        began = time.perf_counter()
+        total = int(seconds * RATE)
+        pending: set[asyncio.Task[None]] = set()
+
+        async def one(number: int) -> None:
+            nonlocal done
+            body = {"sentAt": {"type": "Property", "value": time.time()}}
+            if straight:
+                response = await client.post(url, content=orjson.dumps({"data": [body]}))
+            else:
+                target = f"{url}{V1}/entities/urn:ngsi-ld:Beacon:{number % ENTITIES}/attrs"
+                response = await client.patch(target, content=orjson.dumps(body), headers=_JSON)
+            done += response.is_success
+
+        for number in range(total):
+            delay = began + number / RATE - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(one(number))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await asyncio.gather(*pending)
+    return done
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _p(values: list[float], share: float) -> float:
+    return sorted(values)[max(0, int(len(values) * share) - 1)] if values else float("nan")
+
+
+def bench_latency(report: Any, workdir: Path, seconds: int) -> None:
+    # Baseline: the sender straight to the receiver.
+    receiver = Receiver()
+    asyncio.run(_send(receiver.url, seconds, straight=True))
+    _, straight = receiver.results()
+
+    receiver = Receiver()
+    server = servers.smartby(f"sqlite:///{workdir / 'notify.db'}")
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for number in range(ENTITIES):
+                entity = {"id": f"urn:ngsi-ld:Beacon:{number}", "type": "Beacon", "sentAt": 0}
+                client.post(f"{V1}/entities", json=entity, params={"options": "keyValues"}).raise_for_status()
+            subscription = {
+                "type": "Subscription",
+                "entities": [{"type": "Beacon"}],
+                "watchedAttributes": ["sentAt"],
+                "notification": {
+                    "format": "keyValues",
+                    "attributes": ["sentAt"],
+                    "endpoint": {"uri": receiver.url, "accept": "application/json"},
+                },
+            }
+            client.post(f"{V1}/subscriptions", json=subscription).raise_for_status()
+        answered = asyncio.run(_send(server.url, seconds, straight=False))
+        time.sleep(2)  # the last notifications on their way
+    finally:
+        server.stop()
+    count, latencies = receiver.results()
+    report.add(
+        f"Notification latency, write to receiver, at {RATE:,} notifications/s (1 subscription, "
+        f"{answered:,} PATCHes, {count:,} notifications received), p95 ms",
+        f"{_p(latencies, 0.95):.1f} (p50 {statistics.median(latencies):.1f}, p99 {_p(latencies, 0.99):.1f})",
+        f"{_p(straight, 0.95):.1f} the same POST straight to the receiver "
+        f"(p50 {statistics.median(straight):.1f})",
+        f"{_p(latencies, 0.95) / _p(straight, 0.95):.1f}",
+        "< 100 ms",
+    )
+    report.notes.append(
+        f"Notification latency run: {answered:,} PATCHes answered, {count:,} notifications with "
+        f"{len(latencies):,} entity changes received."
+    )
+
+
+def _subscriptions(receiver: str, pool: int) -> list[dict[str, Any]]:
+    watched = [
+        {
+            "type": "Subscription",
+            "entities": [{"id": f"urn:ngsi-ld:TrafficFlowObserved:{(number * 11) % pool}"}],
+            "watchedAttributes": ["intensity"],
+            "q": "intensity>998",
+            "notification": {"endpoint": {"uri": receiver, "accept": "application/json"}},
+        }
+        for number in range(900)
+    ]
+    others = [
+        {
+            "type": "Subscription",
+            "entities": [{"type": f"OtherType{number}"}],
+            "notification": {"endpoint": {"uri": receiver, "accept": "application/json"}},
+        }
+        for number in range(100)
+    ]
+    return watched + others
+
+
+def _ingest(url: str, seconds: int, pool: int) -> float:
+    wrk.run(
+        f"{url}{V1}/entityOperations/upsert",
+        script="telemetry.lua",
+        args=("1000", str(pool)),
+        seconds=3,
+        connections=1,
+        threads=1,
+    )
+    result = wrk.run(
+        f"{url}{V1}/entityOperations/upsert",
+        script="telemetry.lua",
+        args=("1000", str(pool)),
+        seconds=seconds,
+        connections=2,
+        threads=2,
+    )
+    return result.requests_per_s * 1000
+
+
+def bench_ingest_with_subscriptions(report: Any, workdir: Path, seconds: int) -> None:
+    pool = 10_000
+    receiver = Receiver()
+    server = servers.smartby(f"sqlite:///{workdir / 'subscribed.db'}")
+    try:
+        none = _ingest(server.url, seconds, pool)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for subscription in _subscriptions(receiver.url, pool):
+                client.post(f"{V1}/subscriptions", json=subscription).raise_for_status()
+        many = _ingest(server.url, seconds, pool)
+    finally:
+        server.stop()
+    count, _ = receiver.results()
+    report.add(
+        "Batch upsert (telemetry, 1,000 entities x 3 attributes per request, history on) with 1,000 "
+        "active subscriptions, entities/s",
+        f"{many:,.0f}",
+        f"{none:,.0f} with no subscription, same server",
+        f"{many / none:.2f}",
+        ">= 0.80 of the rate with none",
+    )
+    report.notes.append(f"With 1,000 subscriptions active, {count:,} notifications were delivered.")
+
+
+def run(report: Any, workdir: Path, seconds: int) -> None:
+    bench_latency(report, workdir, seconds)
+    bench_ingest_with_subscriptions(report, workdir, seconds)
