@@ -35,7 +35,7 @@ from smartby.store.base import (
     Transaction,
     TypeInfo,
 )
-from smartby.store.postgres import temporal
+from smartby.store.postgres import rollup, temporal
 from smartby.store.postgres.filters import SELECTIVE, compile_query
 from smartby.store.postgres.history import KIND_MASK, KnownSeries
 from smartby.store.postgres.partitions import Partitions, month_bounds
@@ -327,13 +327,7 @@ class PostgresStore:
         removed = 0
         for start in range(0, len(keys), PRUNE_CHUNK):
             chunk = keys[start : start + PRUNE_CHUNK]
-            removed += await self._read(
-                lambda db, chunk=chunk: (
-                    db.execute(  # type: ignore[misc]
-                        "DELETE FROM history WHERE key = ANY(%s) AND at < %s", (chunk, before)
-                    ).rowcount
-                )
-            )
+            removed += await self._read(lambda db, chunk=chunk: _prune(db, chunk, before))  # type: ignore[misc]
         return removed
 
     # -- discovery -------------------------------------------------------------------------------
@@ -477,3 +471,11 @@ def _worst_shape(db: psycopg.Connection, tenant_id: int, name_id: int) -> int | 
         "SELECT max(shape) FROM geo WHERE tenant_id = %s AND name_id = %s", (tenant_id, name_id)
     ).fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+def _prune(db: psycopg.Connection, keys: list[int], before: int) -> int:
+    """Delete these entities' instances before `before`, and their rollup with them; how many went."""
+    with db.transaction():
+        removed = db.execute("DELETE FROM history WHERE key = ANY(%s) AND at < %s", (keys, before)).rowcount
+        rollup.prune(db, keys, before)
+    return removed

@@ -8,6 +8,7 @@ in SQL. Aggregates are computed on exact decimals: population standard deviation
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -29,10 +30,12 @@ from smartby.store.base import (
 from smartby.store.postgres.filters import selector_matches as _selector_matches
 from smartby.store.postgres.history import DELETED, KIND_MASK, from_numeric, instance_from_row
 from smartby.store.postgres.patterns import to_postgres
+from smartby.store.postgres.rollup import hourly_plan
 from smartby.store.postgres.rows import KIND_NAME
 from smartby.store.postgres.terms import Terms
 
 DEFAULT_DATASET = 0
+log = logging.getLogger("smartby.store")
 
 CurrentMatches = Callable[[EntityQuery], set[str]]
 """Ids of the current entities that match a query (used for q, geo and scope)."""
@@ -279,9 +282,30 @@ def aggregate(
     entities = {row[0]: AggregatedEntity(row[1], row[2], row[3], system=_system(row)) for row in page}
     if not entities:
         return []
+    found = _from_rollup(db, query, list(entities), terms, methods, buckets)
+    if found is None:
+        found = _from_history(db, query, list(entities), terms, buckets)
+    series: dict[tuple[int, int, int], Aggregate] = {}
+    for row, start_, end_ in found:
+        key, name_id, dataset_id, kind = row[0], row[1], row[2], int(row[5])
+        series_key = (key, name_id, dataset_id)
+        aggregate_ = series.get(series_key)
+        if aggregate_ is None:
+            dataset = terms.iri(db, dataset_id) if dataset_id != DEFAULT_DATASET else None
+            aggregate_ = Aggregate(KIND_NAME[kind], dataset, [])
+            series[series_key] = aggregate_
+            entities[key].attributes.setdefault(terms.iri(db, name_id), []).append(aggregate_)
+        aggregate_.periods.append((start_, end_, _methods(methods, row)))
+    return list(entities.values())
+
+
+def _from_history(
+    db: psycopg.Connection, query: HistoryQuery, keys: list[int], terms: Terms, buckets: Buckets
+) -> list[tuple[Any, int, int]]:
+    """The aggregate rows per series and period, with each period's bounds, from every instance."""
     sql = _Sql()
-    if not _series_filter(sql, query, list(entities), terms, db):
-        return list(entities.values())
+    if not _series_filter(sql, query, keys, terms, db):
+        return []
     _time_filter(sql, query)
     sql.add(f"h.kind & {DELETED} = 0")
     found: list[tuple[Any, int, int]] = []
@@ -316,18 +340,65 @@ def aggregate(
             head = [[a for a, _ in bounds], [z for _, z in bounds]]
             for row in _grouped(db, sql, join, "b.bucket - 1", "0", head, key):
                 found.append((row, *bounds[int(row[3])]))
-    series: dict[tuple[int, int, int], Aggregate] = {}
-    for row, start_, end_ in found:
-        key, name_id, dataset_id, kind = row[0], row[1], row[2], int(row[5])
-        series_key = (key, name_id, dataset_id)
-        aggregate_ = series.get(series_key)
-        if aggregate_ is None:
-            dataset = terms.iri(db, dataset_id) if dataset_id != DEFAULT_DATASET else None
-            aggregate_ = Aggregate(KIND_NAME[kind], dataset, [])
-            series[series_key] = aggregate_
-            entities[key].attributes.setdefault(terms.iri(db, name_id), []).append(aggregate_)
-        aggregate_.periods.append((start_, end_, _methods(methods, row)))
-    return list(entities.values())
+    return found
+
+
+def _from_rollup(
+    db: psycopg.Connection,
+    query: HistoryQuery,
+    keys: list[int],
+    terms: Terms,
+    methods: tuple[str, ...],
+    buckets: Buckets,
+) -> list[tuple[Any, int, int]] | None:
+    """The aggregate rows `_from_history` gives, read from the hourly rollup; None when it cannot
+    give the same answer (see `hourly_plan`), or when a minimum or maximum of a period without
+    numbers is asked (that is the least or greatest other value, which only history holds)."""
+    plan = hourly_plan(query, methods, buckets)
+    if plan is None:
+        return None
+    sql = _Sql()
+    if not _series_filter(sql, query, keys, terms, db):
+        return []
+    if query.start is not None:
+        sql.add("h.hour >= %s", query.start)
+    if query.end is not None:
+        sql.add("h.hour < %s", query.end)
+    found: list[tuple[Any, int, int]] = []
+    if plan.width is not None:
+        width = plan.width
+        period = f"((h.hour - %s) / {width} - CASE WHEN (h.hour - %s) %% {width} < 0 THEN 1 ELSE 0 END)"
+        for row in _rolled_up(db, sql, "", period, f"%s + {period} * {width}", [plan.origin] * 5):
+            found.append((row, int(row[4]), int(row[4]) + width))
+    elif plan.bounds:
+        join = (
+            " JOIN unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS b (low, high, bucket) "
+            "ON h.hour >= b.low AND h.hour < b.high"
+        )
+        bounds = [[a for a, _ in plan.bounds], [z for _, z in plan.bounds]]
+        for row in _rolled_up(db, sql, join, "b.bucket - 1", "0", bounds):
+            found.append((row, *plan.bounds[int(row[3])]))
+    if ("min" in methods or "max" in methods) and any(row[13] == 0 for row, _, _ in found):
+        return None
+    log.debug("aggregated %d periods from history_hour", len(found))
+    return found
+
+
+def _rolled_up(
+    db: psycopg.Connection, sql: _Sql, join: str, period: str, start: str, head: list[Any]
+) -> list[Any]:
+    """The columns `_grouped` gives, summed from rollup rows (no distinct count, no other values).
+    The standard deviation is computed as stddev_pop computes it, from the exact sums."""
+    statement = (
+        f"SELECT h.key, h.name_id, h.dataset_id, {period} AS bucket, {start} AS start, "
+        f"max(h.kind) & {KIND_MASK}, sum(h.instances)::bigint, NULL, sum(h.num_sum), "
+        "sum(h.num_sum) / nullif(sum(h.numbers), 0), min(h.num_min), max(h.num_max), sum(h.num_sumsq), "
+        "sum(h.numbers)::bigint, NULL, NULL, "
+        "sqrt(greatest(sum(h.numbers) * sum(h.num_sumsq) - sum(h.num_sum) * sum(h.num_sum), 0) "
+        "/ nullif(sum(h.numbers) * sum(h.numbers), 0)) "
+        f"FROM history_hour h{join} WHERE {sql.where()} GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4"
+    )
+    return db.execute(statement, [*head, *sql.params]).fetchall()
 
 
 def _spans(db: psycopg.Connection, sql: _Sql) -> dict[int, tuple[int, int]]:

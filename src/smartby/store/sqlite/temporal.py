@@ -7,6 +7,7 @@ that page, filtered by time, limited to the last N per series, or aggregated per
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -26,11 +27,13 @@ from smartby.store.base import (
     TemporalEntity,
 )
 from smartby.store.sqlite.history import DELETED, KIND_MASK, instance_from_row
+from smartby.store.sqlite.rollup import hourly_plan
 from smartby.store.sqlite.rows import KIND_NAME
 from smartby.store.sqlite.terms import Terms
 
 DEFAULT_DATASET = 0
 NUMERIC_METHODS = frozenset({"sum", "avg", "min", "max", "stddev", "sumsq"})
+log = logging.getLogger("smartby.store")
 
 CurrentMatches = Callable[[EntityQuery], set[str]]
 """Ids of the current entities that match a query (used for q, geo and scope)."""
@@ -278,9 +281,30 @@ def aggregate(
     entities = {row[0]: AggregatedEntity(row[1], row[2], row[3], system=_system(row)) for row in page}
     if not entities:
         return []
+    found = _from_rollup(db, query, list(entities), terms, methods, buckets)
+    if found is None:
+        found = _from_history(db, query, list(entities), terms, buckets)
+    series: dict[tuple[int, int, int], Aggregate] = {}
+    for row, start, end in found:
+        tentity, name_id, dataset_id, kind = row[0], row[1], row[2], int(row[4])
+        key = (tentity, name_id, dataset_id)
+        aggregate_ = series.get(key)
+        if aggregate_ is None:
+            dataset = terms.iri(db, dataset_id) if dataset_id != DEFAULT_DATASET else None
+            aggregate_ = Aggregate(KIND_NAME[kind], dataset, [])
+            series[key] = aggregate_
+            entities[tentity].attributes.setdefault(terms.iri(db, name_id), []).append(aggregate_)
+        aggregate_.periods.append((start, end, _methods(methods, row)))
+    return list(entities.values())
+
+
+def _from_history(
+    db: sqlite3.Connection, query: HistoryQuery, tentities: list[int], terms: Terms, buckets: Buckets
+) -> list[tuple[Any, int, int]]:
+    """The aggregate rows per series and period, with each period's bounds, from every instance."""
     sql = _Sql()
-    if not _series_filter(sql, query, list(entities), terms, db):
-        return list(entities.values())
+    if not _series_filter(sql, query, tentities, terms, db):
+        return []
     _time_filter(sql, query)
     sql.add(f"h.kind & {DELETED} = 0")
     needs_spans = buckets.origin is None or buckets.end is None or buckets.width is None
@@ -292,7 +316,7 @@ def aggregate(
             prefix, join, origin, head = "", "", "?", [buckets.origin, buckets.origin]
         else:
             if not spans:
-                return list(entities.values())
+                return []
             prefix = f"WITH o (tentity, origin) AS (VALUES {','.join('(?, ?)' for _ in spans)}) "
             join, origin = " JOIN o ON o.tentity = h.tentity", "o.origin"
             head = [x for tentity, (low, _) in spans.items() for x in (tentity, low)]
@@ -312,18 +336,60 @@ def aggregate(
             join = " JOIN b ON h.at >= b.low AND h.at < b.high"
             for row in _grouped(db, sql, prefix, join, "b.bucket", head, tentity):
                 found.append((row, *bounds[int(row[3])]))
-    series: dict[tuple[int, int, int], Aggregate] = {}
-    for row, start, end in found:
-        tentity, name_id, dataset_id, kind = row[0], row[1], row[2], int(row[4])
-        key = (tentity, name_id, dataset_id)
-        aggregate_ = series.get(key)
-        if aggregate_ is None:
-            dataset = terms.iri(db, dataset_id) if dataset_id != DEFAULT_DATASET else None
-            aggregate_ = Aggregate(KIND_NAME[kind], dataset, [])
-            series[key] = aggregate_
-            entities[tentity].attributes.setdefault(terms.iri(db, name_id), []).append(aggregate_)
-        aggregate_.periods.append((start, end, _methods(methods, row)))
-    return list(entities.values())
+    return found
+
+
+def _from_rollup(
+    db: sqlite3.Connection,
+    query: HistoryQuery,
+    tentities: list[int],
+    terms: Terms,
+    methods: tuple[str, ...],
+    buckets: Buckets,
+) -> list[tuple[Any, int, int]] | None:
+    """The aggregate rows `_from_history` gives, read from the hourly rollup; None when it cannot
+    give the same answer (see `hourly_plan`), or when a minimum or maximum of a period without
+    numbers is asked (that is the least or greatest other value, which only history holds)."""
+    plan = hourly_plan(query, methods, buckets)
+    if plan is None:
+        return None
+    sql = _Sql()
+    if not _series_filter(sql, query, tentities, terms, db):
+        return []
+    if query.start is not None:
+        sql.add("h.hour >= ?", query.start)
+    if query.end is not None:
+        sql.add("h.hour < ?", query.end)
+    found: list[tuple[Any, int, int]] = []
+    if plan.width is not None:
+        width = plan.width
+        period = f"((h.hour - ?) / {width}) - ((h.hour - ?) % {width} < 0)"
+        for row in _rolled_up(db, sql, "", "", period, [plan.origin, plan.origin]):
+            start = plan.origin + int(row[3]) * width
+            found.append((row, start, start + width))
+    elif plan.bounds:
+        prefix = f"WITH b (bucket, low, high) AS (VALUES {','.join('(?, ?, ?)' for _ in plan.bounds)}) "
+        head = [x for index, (a, z) in enumerate(plan.bounds) for x in (index, a, z)]
+        join = " JOIN b ON h.hour >= b.low AND h.hour < b.high"
+        for row in _rolled_up(db, sql, prefix, join, "b.bucket", head):
+            found.append((row, *plan.bounds[int(row[3])]))
+    if ("min" in methods or "max" in methods) and any(row[12] == 0 for row, _, _ in found):
+        return None
+    log.debug("aggregated %d periods from history_hour", len(found))
+    return found
+
+
+def _rolled_up(
+    db: sqlite3.Connection, sql: _Sql, prefix: str, join: str, period: str, head: list[Any]
+) -> list[Any]:
+    """The columns `_grouped` gives, summed from rollup rows (no distinct count, no other values)."""
+    statement = (
+        f"{prefix}SELECT h.tentity, h.name_id, h.dataset_id, {period} AS bucket, max(h.kind) & {KIND_MASK}, "
+        "sum(h.instances), NULL, sum(h.num_sum), CAST(sum(h.num_sum) AS REAL) / sum(h.numbers), "
+        "min(h.num_min), max(h.num_max), sum(h.num_sumsq), sum(h.numbers), NULL, NULL "
+        f"FROM history_hour h{join} WHERE {sql.where()} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    )
+    return db.execute(statement, [*head, *sql.params]).fetchall()
 
 
 def _spans(db: sqlite3.Connection, sql: _Sql) -> dict[int, tuple[int, int]]:
