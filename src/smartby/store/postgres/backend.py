@@ -474,8 +474,15 @@ def _worst_shape(db: psycopg.Connection, tenant_id: int, name_id: int) -> int | 
 
 
 def _prune(db: psycopg.Connection, keys: list[int], before: int) -> int:
-    """Delete these entities' instances before `before`, and their rollup with them; how many went."""
+    """Delete these entities' instances before `before`, and their rollup with them; how many went.
+    The entities are locked as a write locks them (in id order), so that no write adds to an hour
+    between the rollup's and history's deletions."""
     with db.transaction():
+        db.execute(
+            "SELECT 1 FROM entity_key k JOIN temporal_entity t ON t.tenant_id = k.tenant_id "
+            "AND t.entity_id = k.id WHERE t.key = ANY(%s) ORDER BY k.id FOR UPDATE OF k",
+            (keys,),
+        )
         removed = db.execute("DELETE FROM history WHERE key = ANY(%s) AND at < %s", (keys, before)).rowcount
         rollup.prune(db, keys, before)
     return removed
