@@ -50,7 +50,9 @@ values = (
 def instances(draw: st.DrawFn) -> dict[str, Any]:
     instance: dict[str, Any] = {"type": "Property", "value": draw(values)}
     if draw(st.integers(0, 5)):
-        instance["observedAt"] = from_micros(BASE + draw(st.integers(0, SPAN)) * MINUTE)
+        instance["observedAt"] = from_micros(
+            BASE + draw(st.integers(0, 6 * 60) | st.integers(0, SPAN)) * MINUTE
+        )
     if draw(st.integers(0, 3)) == 0:
         instance["datasetId"] = DATASET
     return instance
@@ -152,14 +154,14 @@ def cases(draw: st.DrawFn) -> Case:
     """Queries whose periods and window edges fall on whole hours or not, as the broker makes them
     (the origin is the window's start) or not."""
     aligned = draw(st.booleans())
-    start = BASE + draw(st.integers(-2, 20)) * HOUR
+    start = BASE + draw(st.integers(-2, 8)) * HOUR
     if not aligned:
         start += draw(st.sampled_from([1, 10, 59])) * MINUTE
-    end = start + draw(st.integers(1, 48)) * HOUR + (0 if aligned else draw(st.integers(0, 59)) * MINUTE)
+    end = start + draw(st.integers(1, 36)) * HOUR + (0 if aligned else draw(st.integers(0, 59)) * MINUTE)
     origin = start if draw(st.integers(0, 3)) else start - draw(st.integers(1, 5)) * HOUR
     shape = draw(st.sampled_from(["fixed", "whole", "calendar", "after"]))
     if shape == "fixed":
-        width = draw(st.sampled_from([HOUR, 2 * HOUR, 3 * HOUR, DAY, 30 * MINUTE, 90 * MINUTE]))
+        width = draw(st.sampled_from([HOUR, 2 * HOUR, 3 * HOUR, 5 * HOUR, DAY, 30 * MINUTE, 90 * MINUTE]))
         buckets = Buckets(width=width, origin=origin, end=end)
     elif shape == "after":
         buckets = Buckets(width=draw(st.sampled_from([HOUR, 5 * HOUR])), origin=origin)
@@ -235,7 +237,7 @@ async def _daily_sensor(store: Store) -> None:
     await store.transact("", lambda tx: tx.add_history(header, {ATTRS[0]: readings}, from_micros(BASE)))
 
 
-async def test_aligned_queries_read_the_rollup_and_others_the_instances(
+async def test_aggregations_read_the_rollup_when_it_answers_the_same(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     await _daily_sensor(store)
@@ -249,23 +251,45 @@ async def test_aligned_queries_read_the_rollup_and_others_the_instances(
     assert [s[0] for s in sums] == pytest.approx(days)
     assert any(ROLLED_UP in r.getMessage() for r in caplog.records)
     caplog.clear()
-    shifted = HistoryQuery(start=BASE + 5 * MINUTE, end=BASE + 2 * DAY)
-    await store.aggregate("", shifted, ("sum",), Buckets(width=DAY, origin=BASE + 5 * MINUTE))
+    # Days from 00:05: whole hours from the rollup, the cut ones (00:00, 24:00) from the instances.
+    shifted = Case(
+        HistoryQuery(start=BASE + 5 * MINUTE, end=BASE + 2 * DAY - 5 * MINUTE),
+        ("sum", "totalCount", "avg", "min", "max", "stddev", "sumsq"),
+        Buckets(width=DAY, origin=BASE + 5 * MINUTE, end=BASE + 2 * DAY - 5 * MINUTE),
+    )
+    await _assert_same_as_raw(store, shifted)
+    assert any(ROLLED_UP in r.getMessage() for r in caplog.records)
+    caplog.clear()
     await store.aggregate("", query, ("sum", "distinctCount"), daily)
     await store.aggregate("", HistoryQuery(start=BASE, timeproperty="createdAt"), ("sum",), daily)
+    await store.aggregate("", query, ("sum",), Buckets(width=30 * MINUTE, origin=BASE))
     assert not any(ROLLED_UP in r.getMessage() for r in caplog.records)
 
 
-def test_the_plan_follows_hours() -> None:
+def test_the_plan_reads_whole_hours_from_the_rollup_and_cut_ones_from_the_instances() -> None:
     window = HistoryQuery(start=BASE, end=BASE + DAY)
-    assert hourly_plan(window, ("sum",), Buckets(width=DAY, origin=BASE)) is not None
+    aligned = hourly_plan(window, ("sum",), Buckets(width=DAY, origin=BASE))
+    assert aligned is not None and aligned.cut == () and (aligned.first, aligned.last) == (BASE, BASE + DAY)
     assert hourly_plan(window, ("sum",), Buckets(width=30 * MINUTE, origin=BASE)) is None
-    assert hourly_plan(window, ("sum",), Buckets(width=DAY, origin=BASE + MINUTE)) is None
     assert hourly_plan(window, ("sum",), Buckets(width=DAY)) is None
     assert hourly_plan(window, ("distinctCount",), Buckets(width=DAY, origin=BASE)) is None
-    assert hourly_plan(HistoryQuery(start=BASE + 1), ("sum",), Buckets(width=DAY, origin=BASE)) is None
+    modified = HistoryQuery(start=BASE, timeproperty="modifiedAt")
+    assert hourly_plan(modified, ("sum",), Buckets(width=DAY, origin=BASE)) is None
+    shifted = HistoryQuery(start=BASE + 10 * MINUTE, end=BASE + 2 * DAY + 10 * MINUTE)
+    plan = hourly_plan(shifted, ("sum",), Buckets(width=DAY, origin=BASE + 10 * MINUTE))
+    assert plan is not None
+    assert plan.cut == (BASE, BASE + DAY, BASE + 2 * DAY)
+    assert plan.partial == (
+        (BASE + 10 * MINUTE, BASE + HOUR),
+        (BASE + DAY, BASE + DAY + HOUR),
+        (BASE + 2 * DAY, BASE + 2 * DAY + 10 * MINUTE),
+    )
+    assert (plan.first, plan.last) == (BASE, BASE + 2 * DAY + HOUR)
+    assert hourly_plan(shifted, ("sum",), Buckets(width=90 * MINUTE, origin=BASE + 10 * MINUTE)) is None
+    after = HistoryQuery(start=BASE + 10 * MINUTE)
+    assert hourly_plan(after, ("sum",), Buckets(width=DAY, origin=BASE + 10 * MINUTE)) is None
     whole = hourly_plan(window, ("avg",), Buckets(origin=BASE, end=BASE + DAY))
-    assert whole is not None and whole.bounds == ((BASE, BASE + DAY),)
+    assert whole is not None and whole.bounds == ((BASE, BASE + DAY),) and whole.cut == ()
     assert hourly_plan(window, ("avg",), Buckets(origin=BASE)) is None
 
 

@@ -30,7 +30,7 @@ from smartby.store.base import (
 from smartby.store.postgres.filters import selector_matches as _selector_matches
 from smartby.store.postgres.history import DELETED, KIND_MASK, from_numeric, instance_from_row
 from smartby.store.postgres.patterns import to_postgres
-from smartby.store.postgres.rollup import hourly_plan
+from smartby.store.postgres.rollup import HourlyPlan, hourly_plan
 from smartby.store.postgres.rows import KIND_NAME
 from smartby.store.postgres.terms import Terms
 
@@ -351,32 +351,24 @@ def _from_rollup(
     methods: tuple[str, ...],
     buckets: Buckets,
 ) -> list[tuple[Any, int, int]] | None:
-    """The aggregate rows `_from_history` gives, read from the hourly rollup; None when it cannot
-    give the same answer (see `hourly_plan`), or when a minimum or maximum of a period without
-    numbers is asked (that is the least or greatest other value, which only history holds)."""
+    """The aggregate rows `_from_history` gives, read from the hourly rollup (and the instances of
+    the hours a window edge or period bound cuts); None when that cannot give the same answer (see
+    `hourly_plan`), or when a minimum or maximum of a period without numbers is asked (that is the
+    least or greatest other value, which only the instances hold)."""
     plan = hourly_plan(query, methods, buckets)
     if plan is None:
         return None
-    sql = _Sql()
-    if not _series_filter(sql, query, keys, terms, db):
+    series = _Sql()
+    if not _series_filter(series, query, keys, terms, db):
         return []
-    if query.start is not None:
-        sql.add("h.hour >= %s", query.start)
-    if query.end is not None:
-        sql.add("h.hour < %s", query.end)
+    if plan.width is None and not plan.bounds:
+        return []
     found: list[tuple[Any, int, int]] = []
-    if plan.width is not None:
-        width = plan.width
-        period = f"((h.hour - %s) / {width} - CASE WHEN (h.hour - %s) %% {width} < 0 THEN 1 ELSE 0 END)"
-        for row in _rolled_up(db, sql, "", period, f"%s + {period} * {width}", [plan.origin] * 5):
-            found.append((row, int(row[4]), int(row[4]) + width))
-    elif plan.bounds:
-        join = (
-            " JOIN unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS b (low, high, bucket) "
-            "ON h.hour >= b.low AND h.hour < b.high"
-        )
-        bounds = [[a for a, _ in plan.bounds], [z for _, z in plan.bounds]]
-        for row in _rolled_up(db, sql, join, "b.bucket - 1", "0", bounds):
+    for row in _rolled_up(db, series, plan, methods):
+        if plan.width is not None:
+            start = plan.origin + int(row[3]) * plan.width
+            found.append((row, start, start + plan.width))
+        else:
             found.append((row, *plan.bounds[int(row[3])]))
     if ("min" in methods or "max" in methods) and any(row[13] == 0 for row, _, _ in found):
         return None
@@ -384,21 +376,82 @@ def _from_rollup(
     return found
 
 
-def _rolled_up(
-    db: psycopg.Connection, sql: _Sql, join: str, period: str, start: str, head: list[Any]
-) -> list[Any]:
-    """The columns `_grouped` gives, summed from rollup rows (no distinct count, no other values).
-    The standard deviation is computed as stddev_pop computes it, from the exact sums."""
+def _rolled_up(db: psycopg.Connection, series: _Sql, plan: HourlyPlan, methods: tuple[str, ...]) -> list[Any]:
+    """The columns `_grouped` gives (no distinct count, no other values than numbers; the period's
+    start is left to the caller), summed from the rollup's whole hours and the cut hours' instances,
+    these read series by series from `temporal_attr` through history's index. The standard
+    deviation is computed as stddev_pop computes it, from the exact sums."""
+    views: list[str] = []
+    params: list[Any] = []
+    if plan.width is None:
+        views.append(
+            "b AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS b (low, high, bucket))"
+        )
+        params += [[low for low, _ in plan.bounds], [high for _, high in plan.bounds]]
+    if plan.partial:
+        views.append("r AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS r (low, high))")
+        params += [[low for low, _ in plan.partial], [high for _, high in plan.partial]]
+
+    def period(column: str) -> tuple[str, str]:
+        if plan.width is None:
+            return "b.bucket - 1", f" JOIN b ON {column} >= b.low AND {column} < b.high"
+        params.extend((plan.origin, plan.origin))
+        width = plan.width
+        return f"(({column} - %s) / {width} - CASE WHEN ({column} - %s) %% {width} < 0 THEN 1 ELSE 0 END)", ""
+
+    bucket, join = period("h.hour")
+    hours = _Sql()
+    if plan.first is not None:
+        hours.add("h.hour >= %s", plan.first)
+    if plan.last is not None:
+        hours.add("h.hour < %s", plan.last)
+    if plan.cut:
+        hours.add("h.hour <> ALL(%s)", list(plan.cut))
+    parts = [
+        f"SELECT h.key, h.name_id, h.dataset_id, {bucket} AS bucket, h.kind, h.instances, h.numbers, "
+        f"h.num_sum, h.num_sumsq, h.num_min, h.num_max FROM history_hour h{join} "
+        f"WHERE {series.where()} AND {hours.where()}"
+    ]
+    params += [*series.params, *hours.params]
+    if plan.partial:
+        bucket, join = period("h.at")
+        parts.append(
+            f"SELECT h.key, h.name_id, h.dataset_id, {bucket}, h.kind, 1, (h.num IS NOT NULL)::int, h.num, "
+            "h.num * h.num, h.num, h.num FROM temporal_attr s CROSS JOIN r JOIN history h ON h.key = s.key "
+            "AND h.name_id = s.name_id AND h.dataset_id = s.dataset_id AND h.at >= r.low AND h.at < r.high"
+            f"{join} WHERE {series.where().replace('h.', 's.')} AND h.kind & {DELETED} = 0"
+        )
+        params += series.params
     statement = (
-        f"SELECT h.key, h.name_id, h.dataset_id, {period} AS bucket, {start} AS start, "
-        f"max(h.kind) & {KIND_MASK}, sum(h.instances)::bigint, NULL, sum(h.num_sum), "
-        "sum(h.num_sum) / nullif(sum(h.numbers), 0), min(h.num_min), max(h.num_max), sum(h.num_sumsq), "
-        "sum(h.numbers)::bigint, NULL, NULL, "
-        "sqrt(greatest(sum(h.numbers) * sum(h.num_sumsq) - sum(h.num_sum) * sum(h.num_sum), 0) "
-        "/ nullif(sum(h.numbers) * sum(h.numbers), 0)) "
-        f"FROM history_hour h{join} WHERE {sql.where()} GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4"
+        f"{'WITH ' + ', '.join(views) + ' ' if views else ''}SELECT key, name_id, dataset_id, bucket, 0, "
+        f"max(kind) & {KIND_MASK}, sum(instances)::bigint, NULL, "
+        + _wanted(
+            methods,
+            ("sum(num_sum)", "sum"),
+            ("sum(num_sum) / nullif(sum(numbers), 0)", "avg"),
+            ("min(num_min)", "min"),
+            ("max(num_max)", "max"),
+            ("sum(num_sumsq)", "sumsq"),
+        )
+        + ", sum(numbers)::bigint, NULL, NULL, "
+        + _wanted(
+            methods,
+            (
+                "sqrt(greatest(sum(numbers) * sum(num_sumsq) - sum(num_sum) * sum(num_sum), 0) "
+                "/ nullif(sum(numbers) * sum(numbers), 0))",
+                "stddev",
+            ),
+        )
+        + " "
+        f"FROM ({' UNION ALL '.join(parts)}) u GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     )
-    return db.execute(statement, [*head, *sql.params]).fetchall()
+    return db.execute(statement, params).fetchall()
+
+
+def _wanted(methods: tuple[str, ...], *columns: tuple[str, ...]) -> str:
+    """Aggregate columns, each NULL unless one of the methods named after it is asked for (so a sum
+    does not pay for extremes and squares)."""
+    return ", ".join(column if set(uses) & set(methods) else "NULL" for column, *uses in columns)
 
 
 def _spans(db: psycopg.Connection, sql: _Sql) -> dict[int, tuple[int, int]]:

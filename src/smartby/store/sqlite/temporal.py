@@ -27,7 +27,7 @@ from smartby.store.base import (
     TemporalEntity,
 )
 from smartby.store.sqlite.history import DELETED, KIND_MASK, instance_from_row
-from smartby.store.sqlite.rollup import hourly_plan
+from smartby.store.sqlite.rollup import HourlyPlan, hourly_plan
 from smartby.store.sqlite.rows import KIND_NAME
 from smartby.store.sqlite.terms import Terms
 
@@ -347,31 +347,24 @@ def _from_rollup(
     methods: tuple[str, ...],
     buckets: Buckets,
 ) -> list[tuple[Any, int, int]] | None:
-    """The aggregate rows `_from_history` gives, read from the hourly rollup; None when it cannot
-    give the same answer (see `hourly_plan`), or when a minimum or maximum of a period without
-    numbers is asked (that is the least or greatest other value, which only history holds)."""
+    """The aggregate rows `_from_history` gives, read from the hourly rollup (and the instances of
+    the hours a window edge or period bound cuts); None when that cannot give the same answer (see
+    `hourly_plan`), or when a minimum or maximum of a period without numbers is asked (that is the
+    least or greatest other value, which only the instances hold)."""
     plan = hourly_plan(query, methods, buckets)
     if plan is None:
         return None
-    sql = _Sql()
-    if not _series_filter(sql, query, tentities, terms, db):
+    series = _Sql()
+    if not _series_filter(series, query, tentities, terms, db):
         return []
-    if query.start is not None:
-        sql.add("h.hour >= ?", query.start)
-    if query.end is not None:
-        sql.add("h.hour < ?", query.end)
+    if plan.width is None and not plan.bounds:
+        return []
     found: list[tuple[Any, int, int]] = []
-    if plan.width is not None:
-        width = plan.width
-        period = f"((h.hour - ?) / {width}) - ((h.hour - ?) % {width} < 0)"
-        for row in _rolled_up(db, sql, "", "", period, [plan.origin, plan.origin]):
-            start = plan.origin + int(row[3]) * width
-            found.append((row, start, start + width))
-    elif plan.bounds:
-        prefix = f"WITH b (bucket, low, high) AS (VALUES {','.join('(?, ?, ?)' for _ in plan.bounds)}) "
-        head = [x for index, (a, z) in enumerate(plan.bounds) for x in (index, a, z)]
-        join = " JOIN b ON h.hour >= b.low AND h.hour < b.high"
-        for row in _rolled_up(db, sql, prefix, join, "b.bucket", head):
+    for row in _rolled_up(db, series, plan, methods):
+        if plan.width is not None:
+            start = plan.origin + int(row[3]) * plan.width
+            found.append((row, start, start + plan.width))
+        else:
             found.append((row, *plan.bounds[int(row[3])]))
     if ("min" in methods or "max" in methods) and any(row[12] == 0 for row, _, _ in found):
         return None
@@ -379,17 +372,72 @@ def _from_rollup(
     return found
 
 
-def _rolled_up(
-    db: sqlite3.Connection, sql: _Sql, prefix: str, join: str, period: str, head: list[Any]
-) -> list[Any]:
-    """The columns `_grouped` gives, summed from rollup rows (no distinct count, no other values)."""
+def _rolled_up(db: sqlite3.Connection, series: _Sql, plan: HourlyPlan, methods: tuple[str, ...]) -> list[Any]:
+    """The columns `_grouped` gives (no distinct count, no other values than numbers), summed from
+    the rollup's whole hours and the cut hours' instances. Both are read series by series from
+    `temporal_attr`, so each read is a range of one series' primary key."""
+    views: list[str] = []
+    params: list[Any] = []
+    if plan.width is None:
+        views.append(f"b (bucket, low, high) AS (VALUES {','.join('(?, ?, ?)' for _ in plan.bounds)})")
+        params += [x for index, (low, high) in enumerate(plan.bounds) for x in (index, low, high)]
+    if plan.partial:
+        views.append(f"r (low, high) AS (VALUES {','.join('(?, ?)' for _ in plan.partial)})")
+        params += [x for bounds in plan.partial for x in bounds]
+    chosen = series.where().replace("h.", "s.")
+
+    def period(column: str) -> tuple[str, str]:
+        if plan.width is None:
+            return "b.bucket", f" CROSS JOIN b ON {column} >= b.low AND {column} < b.high"
+        params.extend((plan.origin, plan.origin))
+        width = plan.width
+        return f"(({column} - ?) / {width}) - (({column} - ?) % {width} < 0)", ""
+
+    same = "h.tentity = s.tentity AND h.name_id = s.name_id AND h.dataset_id = s.dataset_id"
+    bucket, join = period("h.hour")
+    hours = _Sql()
+    if plan.first is not None:
+        hours.add("h.hour >= ?", plan.first)
+    if plan.last is not None:
+        hours.add("h.hour < ?", plan.last)
+    if plan.cut:
+        hours.add(f"h.hour NOT IN ({','.join('?' * len(plan.cut))})", *plan.cut)
+    parts = [
+        f"SELECT h.tentity AS tentity, h.name_id AS name_id, h.dataset_id AS dataset_id, {bucket} AS bucket, "
+        "h.kind AS kind, h.instances AS instances, h.numbers AS numbers, h.num_sum AS num_sum, "
+        "h.num_sumsq AS num_sumsq, h.num_min AS num_min, h.num_max AS num_max "
+        f"FROM temporal_attr s CROSS JOIN history_hour h ON {same}{join} WHERE {chosen} AND {hours.where()}"
+    ]
+    params += [*series.params, *hours.params]
+    if plan.partial:
+        bucket, join = period("h.at")
+        parts.append(
+            f"SELECT h.tentity, h.name_id, h.dataset_id, {bucket}, h.kind, 1, h.num IS NOT NULL, h.num, "
+            "h.num * h.num, h.num, h.num FROM temporal_attr s CROSS JOIN r CROSS JOIN history h "
+            f"ON {same} AND h.at >= r.low AND h.at < r.high{join} WHERE {chosen} AND h.kind & {DELETED} = 0"
+        )
+        params += series.params
     statement = (
-        f"{prefix}SELECT h.tentity, h.name_id, h.dataset_id, {period} AS bucket, max(h.kind) & {KIND_MASK}, "
-        "sum(h.instances), NULL, sum(h.num_sum), CAST(sum(h.num_sum) AS REAL) / sum(h.numbers), "
-        "min(h.num_min), max(h.num_max), sum(h.num_sumsq), sum(h.numbers), NULL, NULL "
-        f"FROM history_hour h{join} WHERE {sql.where()} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        f"{'WITH ' + ', '.join(views) + ' ' if views else ''}SELECT tentity, name_id, dataset_id, bucket, "
+        f"max(kind) & {KIND_MASK}, sum(instances), NULL, "
+        + _wanted(
+            methods,
+            ("sum(num_sum)", "sum", "avg", "stddev"),
+            ("CAST(sum(num_sum) AS REAL) / sum(numbers)", "avg", "stddev"),
+            ("min(num_min)", "min"),
+            ("max(num_max)", "max"),
+            ("sum(num_sumsq)", "sumsq", "stddev"),
+        )
+        + ", sum(numbers), NULL, NULL "
+        f"FROM ({' UNION ALL '.join(parts)}) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     )
-    return db.execute(statement, [*head, *sql.params]).fetchall()
+    return db.execute(statement, params).fetchall()
+
+
+def _wanted(methods: tuple[str, ...], *columns: tuple[str, ...]) -> str:
+    """Aggregate columns, each NULL unless one of the methods named after it is asked for (so a sum
+    does not pay for extremes and squares)."""
+    return ", ".join(column if set(uses) & set(methods) else "NULL" for column, *uses in columns)
 
 
 def _spans(db: sqlite3.Connection, sql: _Sql) -> dict[int, tuple[int, int]]:
