@@ -374,27 +374,26 @@ def _from_rollup(
 
 def _rolled_up(db: sqlite3.Connection, series: _Sql, plan: HourlyPlan, methods: tuple[str, ...]) -> list[Any]:
     """The columns `_grouped` gives (no distinct count, no other values than numbers), summed from
-    the rollup's whole hours and the cut hours' instances. Both are read series by series from
-    `temporal_attr`, so each read is a range of one series' primary key."""
+    the rollup's whole hours and the cut hours' instances. One statement per series (from
+    `temporal_attr`): each reads a range of the series' primary key, and groups a few hundred rows
+    rather than sorting the rows of every series at once, which takes twice as long."""
     views: list[str] = []
-    params: list[Any] = []
+    head: list[Any] = []
     if plan.width is None:
         views.append(f"b (bucket, low, high) AS (VALUES {','.join('(?, ?, ?)' for _ in plan.bounds)})")
-        params += [x for index, (low, high) in enumerate(plan.bounds) for x in (index, low, high)]
+        head += [x for index, (low, high) in enumerate(plan.bounds) for x in (index, low, high)]
     if plan.partial:
         views.append(f"r (low, high) AS (VALUES {','.join('(?, ?)' for _ in plan.partial)})")
-        params += [x for bounds in plan.partial for x in bounds]
-    chosen = series.where().replace("h.", "s.")
+        head += [x for bounds in plan.partial for x in bounds]
 
-    def period(column: str) -> tuple[str, str]:
+    def period(column: str) -> tuple[str, str, list[int]]:
         if plan.width is None:
-            return "b.bucket", f" CROSS JOIN b ON {column} >= b.low AND {column} < b.high"
-        params.extend((plan.origin, plan.origin))
+            return "b.bucket", f" CROSS JOIN b ON {column} >= b.low AND {column} < b.high", []
         width = plan.width
-        return f"(({column} - ?) / {width}) - (({column} - ?) % {width} < 0)", ""
+        return f"(({column} - ?) / {width}) - (({column} - ?) % {width} < 0)", "", [plan.origin, plan.origin]
 
-    same = "h.tentity = s.tentity AND h.name_id = s.name_id AND h.dataset_id = s.dataset_id"
-    bucket, join = period("h.hour")
+    same = "h.tentity = ? AND h.name_id = ? AND h.dataset_id = ?"
+    bucket, join, hour_head = period("h.hour")
     hours = _Sql()
     if plan.first is not None:
         hours.add("h.hour >= ?", plan.first)
@@ -403,22 +402,20 @@ def _rolled_up(db: sqlite3.Connection, series: _Sql, plan: HourlyPlan, methods: 
     if plan.cut:
         hours.add(f"h.hour NOT IN ({','.join('?' * len(plan.cut))})", *plan.cut)
     parts = [
-        f"SELECT h.tentity AS tentity, h.name_id AS name_id, h.dataset_id AS dataset_id, {bucket} AS bucket, "
-        "h.kind AS kind, h.instances AS instances, h.numbers AS numbers, h.num_sum AS num_sum, "
-        "h.num_sumsq AS num_sumsq, h.num_min AS num_min, h.num_max AS num_max "
-        f"FROM temporal_attr s CROSS JOIN history_hour h ON {same}{join} WHERE {chosen} AND {hours.where()}"
+        f"SELECT {bucket} AS bucket, h.kind AS kind, h.instances AS instances, h.numbers AS numbers, "
+        "h.num_sum AS num_sum, h.num_sumsq AS num_sumsq, h.num_min AS num_min, h.num_max AS num_max "
+        f"FROM history_hour h{join} WHERE {same} AND {hours.where()}"
     ]
-    params += [*series.params, *hours.params]
+    at_head: list[int] = []
     if plan.partial:
-        bucket, join = period("h.at")
+        bucket, join, at_head = period("h.at")
         parts.append(
-            f"SELECT h.tentity, h.name_id, h.dataset_id, {bucket}, h.kind, 1, h.num IS NOT NULL, h.num, "
-            "h.num * h.num, h.num, h.num FROM temporal_attr s CROSS JOIN r CROSS JOIN history h "
-            f"ON {same} AND h.at >= r.low AND h.at < r.high{join} WHERE {chosen} AND h.kind & {DELETED} = 0"
+            f"SELECT {bucket}, h.kind, 1, h.num IS NOT NULL, h.num, h.num * h.num, h.num, h.num "
+            f"FROM r CROSS JOIN history h ON {same} AND h.at >= r.low AND h.at < r.high{join} "
+            f"WHERE h.kind & {DELETED} = 0"
         )
-        params += series.params
     statement = (
-        f"{'WITH ' + ', '.join(views) + ' ' if views else ''}SELECT tentity, name_id, dataset_id, bucket, "
+        f"{'WITH ' + ', '.join(views) + ' ' if views else ''}SELECT bucket, "
         f"max(kind) & {KIND_MASK}, sum(instances), NULL, "
         + _wanted(
             methods,
@@ -429,9 +426,20 @@ def _rolled_up(db: sqlite3.Connection, series: _Sql, plan: HourlyPlan, methods: 
             ("sum(num_sumsq)", "sumsq", "stddev"),
         )
         + ", sum(numbers), NULL, NULL "
-        f"FROM ({' UNION ALL '.join(parts)}) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        f"FROM ({' UNION ALL '.join(parts)}) GROUP BY 1 ORDER BY 1"
     )
-    return db.execute(statement, params).fetchall()
+    chosen = series.where().replace("h.", "s.")
+    keys = db.execute(
+        f"SELECT tentity, name_id, dataset_id FROM temporal_attr s WHERE {chosen} ORDER BY 1, 2, 3",
+        series.params,
+    ).fetchall()
+    found: list[Any] = []
+    for key in keys:
+        params = [*head, *hour_head, *key, *hours.params]
+        if plan.partial:
+            params += [*at_head, *key]
+        found.extend((*key, *row) for row in db.execute(statement, params))
+    return found
 
 
 def _wanted(methods: tuple[str, ...], *columns: tuple[str, ...]) -> str:
