@@ -378,9 +378,10 @@ def _from_rollup(
 
 def _rolled_up(db: psycopg.Connection, series: _Sql, plan: HourlyPlan, methods: tuple[str, ...]) -> list[Any]:
     """The columns `_grouped` gives (no distinct count, no other values than numbers; the period's
-    start is left to the caller), summed from the rollup's whole hours and the cut hours' instances,
-    these read series by series from `temporal_attr` through history's index. The standard
-    deviation is computed as stddev_pop computes it, from the exact sums."""
+    start is left to the caller), summed from the rollup's whole hours and the cut hours' instances.
+    Each series (from `temporal_attr`) is summed up on its own (LATERAL): a few hundred rows per
+    aggregation, read by their primary key, however stale the planner's statistics are. The
+    standard deviation is computed as stddev_pop computes it, from the exact sums."""
     views: list[str] = []
     params: list[Any] = []
     if plan.width is None:
@@ -399,6 +400,7 @@ def _rolled_up(db: psycopg.Connection, series: _Sql, plan: HourlyPlan, methods: 
         width = plan.width
         return f"(({column} - %s) / {width} - CASE WHEN ({column} - %s) %% {width} < 0 THEN 1 ELSE 0 END)", ""
 
+    same = "h.key = s.key AND h.name_id = s.name_id AND h.dataset_id = s.dataset_id"
     bucket, join = period("h.hour")
     hours = _Sql()
     if plan.first is not None:
@@ -408,23 +410,22 @@ def _rolled_up(db: psycopg.Connection, series: _Sql, plan: HourlyPlan, methods: 
     if plan.cut:
         hours.add("h.hour <> ALL(%s)", list(plan.cut))
     parts = [
-        f"SELECT h.key, h.name_id, h.dataset_id, {bucket} AS bucket, h.kind, h.instances, h.numbers, "
-        f"h.num_sum, h.num_sumsq, h.num_min, h.num_max FROM history_hour h{join} "
-        f"WHERE {series.where()} AND {hours.where()}"
+        f"SELECT {bucket} AS bucket, h.kind, h.instances, h.numbers, h.num_sum, h.num_sumsq, h.num_min, "
+        f"h.num_max FROM history_hour h{join} WHERE {same} AND {hours.where()}"
     ]
-    params += [*series.params, *hours.params]
+    params += hours.params
     if plan.partial:
         bucket, join = period("h.at")
         parts.append(
-            f"SELECT h.key, h.name_id, h.dataset_id, {bucket}, h.kind, 1, (h.num IS NOT NULL)::int, h.num, "
-            "h.num * h.num, h.num, h.num FROM temporal_attr s CROSS JOIN r JOIN history h ON h.key = s.key "
-            "AND h.name_id = s.name_id AND h.dataset_id = s.dataset_id AND h.at >= r.low AND h.at < r.high"
-            f"{join} WHERE {series.where().replace('h.', 's.')} AND h.kind & {DELETED} = 0"
+            f"SELECT {bucket}, h.kind, 1, (h.num IS NOT NULL)::int, h.num, h.num * h.num, h.num, h.num "
+            f"FROM r JOIN history h ON {same} AND h.at >= r.low AND h.at < r.high{join} "
+            f"WHERE h.kind & {DELETED} = 0"
         )
-        params += series.params
+    params += series.params
     statement = (
-        f"{'WITH ' + ', '.join(views) + ' ' if views else ''}SELECT key, name_id, dataset_id, bucket, 0, "
-        f"max(kind) & {KIND_MASK}, sum(instances)::bigint, NULL, "
+        f"{'WITH ' + ', '.join(views) + ' ' if views else ''}SELECT s.key, s.name_id, s.dataset_id, x.* "
+        "FROM temporal_attr s CROSS JOIN LATERAL ("
+        f"SELECT bucket, 0, max(kind) & {KIND_MASK}, sum(instances)::bigint, NULL, "
         + _wanted(
             methods,
             ("sum(num_sum)", "sum"),
@@ -442,8 +443,8 @@ def _rolled_up(db: psycopg.Connection, series: _Sql, plan: HourlyPlan, methods: 
                 "stddev",
             ),
         )
-        + " "
-        f"FROM ({' UNION ALL '.join(parts)}) u GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        + f" FROM ({' UNION ALL '.join(parts)}) u GROUP BY bucket) x "
+        f"WHERE {series.where().replace('h.', 's.')} ORDER BY 1, 2, 3, 4"
     )
     return db.execute(statement, params).fetchall()
 
