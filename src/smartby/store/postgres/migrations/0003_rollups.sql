@@ -5,7 +5,9 @@
 -- columns, which are NULL while the hour holds none. The number columns are `numeric` like
 -- `history.num`, so sums are exact and keep the scale the raw sums have. `hour` is the start of the
 -- hour in microseconds since the epoch (UTC); a row exists only while its hour holds instances.
--- Distributed by `key` on Citus, co-located with history.
+-- Distributed by `key` on Citus, co-located with history. Rows of the current hour are updated by
+-- every write of their series: half of each page is left free so the new row versions stay on
+-- their page (HOT updates, no new index entries).
 CREATE TABLE history_hour (
     key bigint NOT NULL,
     hour bigint NOT NULL,
@@ -19,7 +21,7 @@ CREATE TABLE history_hour (
     num_min numeric,
     num_max numeric,
     PRIMARY KEY (key, name_id, dataset_id, hour)
-);
+) WITH (fillfactor = 50);
 
 -- Databases made before this migration: the rollup of the history they hold.
 INSERT INTO history_hour (key, name_id, dataset_id, hour, kind, instances, numbers, num_sum, num_sumsq,
