@@ -4,8 +4,9 @@ A rollup row sums up one attribute instance series over one hour of `at`: how ma
 deletions) it holds, the largest kind code, and of its numbers how many, their sum, sum of squares,
 minimum and maximum. `at` is what the raw aggregation buckets by for `timeproperty=observedAt` (the
 observedAt of an instance, or when it was recorded if it has none), so the rollup holds exactly what
-that aggregation reads, and a query whose periods and window edges fall on whole hours gets the same
-answer from a few rows per series and hour as from every instance (see `hourly_plan`).
+that aggregation reads: an aggregation gets the same answer from one row per series and whole hour,
+plus the instances of the few hours a window edge or period bound cuts, as from every instance (see
+`hourly_plan`).
 
 Appending rows adds to the rollup: the rows of one transaction are summed per hour here, then one
 upsert per hour. Removing or replacing instances marks their hours, which are then recomputed from
