@@ -101,6 +101,58 @@ async def test_hourly_aggregation(client: httpx.AsyncClient) -> None:
     assert [row[0] for row in intensity["totalCount"]] == [3, 2]
 
 
+async def test_aggregations_on_whole_hours_follow_corrections(client: httpx.AsyncClient) -> None:
+    """Daily and monthly sums (read from the hourly rollup) after an instance is corrected and one
+    deleted through the temporal API equal what every instance gives (asked with distinctCount,
+    which only the instances can answer)."""
+    await record(
+        client,
+        [(f"2024-05-0{day}T{hour:02}:30:00Z", day * 10 + hour) for day in (1, 2) for hour in (6, 7, 8)],
+    )
+    instances = (await client.get(f"{V1}/temporal/entities/{SENSOR}")).json()["intensity"]
+    first, second = instances[0]["instanceId"], instances[1]["instanceId"]
+    corrected = await client.patch(
+        f"{V1}/temporal/entities/{SENSOR}/attrs/intensity/{first}",
+        json={"type": "Property", "value": 100.5, "observedAt": "2024-05-02T23:00:00Z"},
+        headers=JSON,
+    )
+    assert corrected.status_code == 204, corrected.text
+    deleted = await client.delete(f"{V1}/temporal/entities/{SENSOR}/attrs/intensity/{second}")
+    assert deleted.status_code == 204, deleted.text
+    window = {"timerel": "between", "timeAt": "2024-05-01T00:00:00Z", "endTimeAt": "2024-06-01T00:00:00Z"}
+    methods = "sum,avg,min,max,totalCount,stddev,sumsq"
+    for period in ("P1D", "P1M", "PT1H"):
+        params = {"type": "TrafficFlowObserved", "options": "aggregatedValues", "aggrPeriodDuration": period}
+        rolled = await client.get(
+            f"{V1}/temporal/entities", params={**params, **window, "aggrMethods": methods}
+        )
+        raw = await client.get(
+            f"{V1}/temporal/entities", params={**params, **window, "aggrMethods": methods + ",distinctCount"}
+        )
+        assert rolled.status_code == raw.status_code == 200, rolled.text
+        got, expected = rolled.json()[0]["intensity"], raw.json()[0]["intensity"]
+        for method in methods.split(","):
+            assert [p[1:] for p in got[method]] == [p[1:] for p in expected[method]]
+            for mine, theirs in zip(got[method], expected[method], strict=True):
+                assert abs(mine[0] - theirs[0]) < 1e-9, (period, method)
+    daily = await client.get(
+        f"{V1}/temporal/entities",
+        params={
+            "type": "TrafficFlowObserved",
+            "options": "aggregatedValues",
+            "aggrMethods": "sum,totalCount",
+            "aggrPeriodDuration": "P1D",
+            **window,
+        },
+    )
+    intensity = daily.json()[0]["intensity"]
+    assert intensity["sum"] == [
+        [18, "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z"],
+        [26 + 27 + 28 + 100.5, "2024-05-02T00:00:00Z", "2024-05-03T00:00:00Z"],
+    ]
+    assert [row[0] for row in intensity["totalCount"]] == [1, 4]
+
+
 async def test_query_by_type_and_q(client: httpx.AsyncClient) -> None:
     await record(client, READINGS)
     common = {"timerel": "before", "timeAt": "2030-01-01T00:00:00Z"}

@@ -36,7 +36,7 @@ from smartby.store.base import (
     TypeInfo,
 )
 from smartby.store.device_tables import DeviceTables
-from smartby.store.postgres import temporal
+from smartby.store.postgres import rollup, temporal
 from smartby.store.postgres.filters import SELECTIVE, compile_query
 from smartby.store.postgres.history import KIND_MASK, KnownSeries
 from smartby.store.postgres.partitions import Partitions, month_bounds
@@ -334,13 +334,7 @@ class PostgresStore(DeviceTables):
         removed = 0
         for start in range(0, len(keys), PRUNE_CHUNK):
             chunk = keys[start : start + PRUNE_CHUNK]
-            removed += await self._read(
-                lambda db, chunk=chunk: (
-                    db.execute(  # type: ignore[misc]
-                        "DELETE FROM history WHERE key = ANY(%s) AND at < %s", (chunk, before)
-                    ).rowcount
-                )
-            )
+            removed += await self._read(lambda db, chunk=chunk: _prune(db, chunk, before))  # type: ignore[misc]
         return removed
 
     # -- discovery -------------------------------------------------------------------------------
@@ -484,3 +478,18 @@ def _worst_shape(db: psycopg.Connection, tenant_id: int, name_id: int) -> int | 
         "SELECT max(shape) FROM geo WHERE tenant_id = %s AND name_id = %s", (tenant_id, name_id)
     ).fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+def _prune(db: psycopg.Connection, keys: list[int], before: int) -> int:
+    """Delete these entities' instances before `before`, and their rollup with them; how many went.
+    The entities are locked as a write locks them (in id order), so that no write adds to an hour
+    between the rollup's and history's deletions."""
+    with db.transaction():
+        db.execute(
+            "SELECT 1 FROM entity_key k JOIN temporal_entity t ON t.tenant_id = k.tenant_id "
+            "AND t.entity_id = k.id WHERE t.key = ANY(%s) ORDER BY k.id FOR UPDATE OF k",
+            (keys,),
+        )
+        removed = db.execute("DELETE FROM history WHERE key = ANY(%s) AND at < %s", (keys, before)).rowcount
+        rollup.prune(db, keys, before)
+    return removed

@@ -8,6 +8,7 @@ in SQL. Aggregates are computed on exact decimals: population standard deviation
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -29,10 +30,12 @@ from smartby.store.base import (
 from smartby.store.postgres.filters import selector_matches as _selector_matches
 from smartby.store.postgres.history import DELETED, KIND_MASK, from_numeric, instance_from_row
 from smartby.store.postgres.patterns import to_postgres
+from smartby.store.postgres.rollup import HourlyPlan, hourly_plan
 from smartby.store.postgres.rows import KIND_NAME
 from smartby.store.postgres.terms import Terms
 
 DEFAULT_DATASET = 0
+log = logging.getLogger("smartby.store")
 
 CurrentMatches = Callable[[EntityQuery], set[str]]
 """Ids of the current entities that match a query (used for q, geo and scope)."""
@@ -279,9 +282,30 @@ def aggregate(
     entities = {row[0]: AggregatedEntity(row[1], row[2], row[3], system=_system(row)) for row in page}
     if not entities:
         return []
+    found = _from_rollup(db, query, list(entities), terms, methods, buckets)
+    if found is None:
+        found = _from_history(db, query, list(entities), terms, buckets)
+    series: dict[tuple[int, int, int], Aggregate] = {}
+    for row, start_, end_ in found:
+        key, name_id, dataset_id, kind = row[0], row[1], row[2], int(row[5])
+        series_key = (key, name_id, dataset_id)
+        aggregate_ = series.get(series_key)
+        if aggregate_ is None:
+            dataset = terms.iri(db, dataset_id) if dataset_id != DEFAULT_DATASET else None
+            aggregate_ = Aggregate(KIND_NAME[kind], dataset, [])
+            series[series_key] = aggregate_
+            entities[key].attributes.setdefault(terms.iri(db, name_id), []).append(aggregate_)
+        aggregate_.periods.append((start_, end_, _methods(methods, row)))
+    return list(entities.values())
+
+
+def _from_history(
+    db: psycopg.Connection, query: HistoryQuery, keys: list[int], terms: Terms, buckets: Buckets
+) -> list[tuple[Any, int, int]]:
+    """The aggregate rows per series and period, with each period's bounds, from every instance."""
     sql = _Sql()
-    if not _series_filter(sql, query, list(entities), terms, db):
-        return list(entities.values())
+    if not _series_filter(sql, query, keys, terms, db):
+        return []
     _time_filter(sql, query)
     sql.add(f"h.kind & {DELETED} = 0")
     found: list[tuple[Any, int, int]] = []
@@ -316,18 +340,119 @@ def aggregate(
             head = [[a for a, _ in bounds], [z for _, z in bounds]]
             for row in _grouped(db, sql, join, "b.bucket - 1", "0", head, key):
                 found.append((row, *bounds[int(row[3])]))
-    series: dict[tuple[int, int, int], Aggregate] = {}
-    for row, start_, end_ in found:
-        key, name_id, dataset_id, kind = row[0], row[1], row[2], int(row[5])
-        series_key = (key, name_id, dataset_id)
-        aggregate_ = series.get(series_key)
-        if aggregate_ is None:
-            dataset = terms.iri(db, dataset_id) if dataset_id != DEFAULT_DATASET else None
-            aggregate_ = Aggregate(KIND_NAME[kind], dataset, [])
-            series[series_key] = aggregate_
-            entities[key].attributes.setdefault(terms.iri(db, name_id), []).append(aggregate_)
-        aggregate_.periods.append((start_, end_, _methods(methods, row)))
-    return list(entities.values())
+    return found
+
+
+def _from_rollup(
+    db: psycopg.Connection,
+    query: HistoryQuery,
+    keys: list[int],
+    terms: Terms,
+    methods: tuple[str, ...],
+    buckets: Buckets,
+) -> list[tuple[Any, int, int]] | None:
+    """The aggregate rows `_from_history` gives, read from the hourly rollup (and the instances of
+    the hours a window edge or period bound cuts); None when that cannot give the same answer (see
+    `hourly_plan`), or when a minimum or maximum of a period without numbers is asked (that is the
+    least or greatest other value, which only the instances hold)."""
+    plan = hourly_plan(query, methods, buckets)
+    if plan is None:
+        return None
+    series = _Sql()
+    if not _series_filter(series, query, keys, terms, db):
+        return []
+    if plan.width is None and not plan.bounds:
+        return []
+    found: list[tuple[Any, int, int]] = []
+    for row in _rolled_up(db, series, plan, methods):
+        if plan.width is not None:
+            start = plan.origin + int(row[3]) * plan.width
+            found.append((row, start, start + plan.width))
+        else:
+            found.append((row, *plan.bounds[int(row[3])]))
+    if ("min" in methods or "max" in methods) and any(row[13] == 0 for row, _, _ in found):
+        return None
+    log.debug("aggregated %d periods from history_hour", len(found))
+    return found
+
+
+def _rolled_up(db: psycopg.Connection, series: _Sql, plan: HourlyPlan, methods: tuple[str, ...]) -> list[Any]:
+    """The columns `_grouped` gives (no distinct count, no other values than numbers; the period's
+    start is left to the caller), summed from the rollup's whole hours and the cut hours' instances.
+    Each series (from `temporal_attr`) is summed up on its own (LATERAL): a few hundred rows per
+    aggregation, read by their primary key, however stale the planner's statistics are. The
+    standard deviation is computed as stddev_pop computes it, from the exact sums."""
+    views: list[str] = []
+    params: list[Any] = []
+    if plan.width is None:
+        views.append(
+            "b AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS b (low, high, bucket))"
+        )
+        params += [[low for low, _ in plan.bounds], [high for _, high in plan.bounds]]
+    if plan.partial:
+        views.append("r AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS r (low, high))")
+        params += [[low for low, _ in plan.partial], [high for _, high in plan.partial]]
+
+    def period(column: str) -> tuple[str, str]:
+        if plan.width is None:
+            return "b.bucket - 1", f" JOIN b ON {column} >= b.low AND {column} < b.high"
+        params.extend((plan.origin, plan.origin))
+        width = plan.width
+        return f"(({column} - %s) / {width} - CASE WHEN ({column} - %s) %% {width} < 0 THEN 1 ELSE 0 END)", ""
+
+    same = "h.key = s.key AND h.name_id = s.name_id AND h.dataset_id = s.dataset_id"
+    bucket, join = period("h.hour")
+    hours = _Sql()
+    if plan.first is not None:
+        hours.add("h.hour >= %s", plan.first)
+    if plan.last is not None:
+        hours.add("h.hour < %s", plan.last)
+    if plan.cut:
+        hours.add("h.hour <> ALL(%s)", list(plan.cut))
+    parts = [
+        f"SELECT {bucket} AS bucket, h.kind, h.instances, h.numbers, h.num_sum, h.num_sumsq, h.num_min, "
+        f"h.num_max FROM history_hour h{join} WHERE {same} AND {hours.where()}"
+    ]
+    params += hours.params
+    if plan.partial:
+        bucket, join = period("h.at")
+        parts.append(
+            f"SELECT {bucket}, h.kind, 1, (h.num IS NOT NULL)::int, h.num, h.num * h.num, h.num, h.num "
+            f"FROM r JOIN history h ON {same} AND h.at >= r.low AND h.at < r.high{join} "
+            f"WHERE h.kind & {DELETED} = 0"
+        )
+    params += series.params
+    statement = (
+        f"{'WITH ' + ', '.join(views) + ' ' if views else ''}SELECT s.key, s.name_id, s.dataset_id, x.* "
+        "FROM temporal_attr s CROSS JOIN LATERAL ("
+        f"SELECT bucket, 0, max(kind) & {KIND_MASK}, sum(instances)::bigint, NULL, "
+        + _wanted(
+            methods,
+            ("sum(num_sum)", "sum"),
+            ("sum(num_sum) / nullif(sum(numbers), 0)", "avg"),
+            ("min(num_min)", "min"),
+            ("max(num_max)", "max"),
+            ("sum(num_sumsq)", "sumsq"),
+        )
+        + ", sum(numbers)::bigint, NULL, NULL, "
+        + _wanted(
+            methods,
+            (
+                "sqrt(greatest(sum(numbers) * sum(num_sumsq) - sum(num_sum) * sum(num_sum), 0) "
+                "/ nullif(sum(numbers) * sum(numbers), 0))",
+                "stddev",
+            ),
+        )
+        + f" FROM ({' UNION ALL '.join(parts)}) u GROUP BY bucket) x "
+        f"WHERE {series.where().replace('h.', 's.')} ORDER BY 1, 2, 3, 4"
+    )
+    return db.execute(statement, params).fetchall()
+
+
+def _wanted(methods: tuple[str, ...], *columns: tuple[str, ...]) -> str:
+    """Aggregate columns, each NULL unless one of the methods named after it is asked for (so a sum
+    does not pay for extremes and squares)."""
+    return ", ".join(column if set(uses) & set(methods) else "NULL" for column, *uses in columns)
 
 
 def _spans(db: psycopg.Connection, sql: _Sql) -> dict[int, tuple[int, int]]:

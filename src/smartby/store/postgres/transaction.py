@@ -23,6 +23,7 @@ import psycopg
 
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.store.base import Transaction
+from smartby.store.postgres import rollup
 from smartby.store.postgres.history import (
     COLUMNS,
     DELETED,
@@ -95,6 +96,8 @@ class PostgresTransaction(Transaction):
         self._ttypes: dict[int, list[int]] = {}
         """The types to record for a temporal entity (replacing those recorded)."""
         self._history: list[Row] = []
+        self._stale: set[rollup.Bucket] = set()
+        """Rollup hours that lost or changed instances, to be summed up again from history."""
         self._buffered: set[str] = set()
         """Entities with rows still in the buffers (a second change flushes them first)."""
 
@@ -398,6 +401,7 @@ class PostgresTransaction(Transaction):
                 f"AND kind & {HAS_OBSERVED} <> 0 AND kind & {DELETED} = 0",
                 list(kept),
             )
+            self._stale.update((k, n, d, rollup.hour_of(at)) for k, n, d, at in kept)
         return [*others, *kept.values()]
 
     def _new_rows(self, rows: list[HistoryRow], *, known_entity: bool) -> list[HistoryRow]:
@@ -432,6 +436,7 @@ class PostgresTransaction(Transaction):
         key = found[0]
         self.flush()
         self._db.execute("DELETE FROM history WHERE key = %s", (key,))
+        self._db.execute("DELETE FROM history_hour WHERE key = %s", (key,))
         self._db.execute("DELETE FROM temporal_attr WHERE key = %s", (key,))
         self._series.forget()
         self.learned.clear()
@@ -459,6 +464,7 @@ class PostgresTransaction(Transaction):
                 return False
             where, params = "key = %s AND name_id = %s AND dataset_id = %s", (found[0], name_id, dataset)
         self._db.execute(f"DELETE FROM temporal_attr WHERE {where}", params)
+        self._db.execute(f"DELETE FROM history_hour WHERE {where}", params)
         return self._db.execute(f"DELETE FROM history WHERE {where}", params).rowcount > 0
 
     def _find_instance(
@@ -490,6 +496,7 @@ class PostgresTransaction(Transaction):
             f"{_DELETE_INSTANCE} RETURNING created_at", (key, name_id, dataset_id, at, number)
         ).fetchone()
         assert deleted is not None
+        self._stale.add((key, name_id, dataset_id, rollup.hour_of(at)))
         row = instance_row(
             key, name_id, dataset_id, number, instance, int(deleted[0]), self._clock, self._term
         )
@@ -518,6 +525,8 @@ class PostgresTransaction(Transaction):
         if located is None:
             return False
         self._db.execute(_DELETE_INSTANCE, located)
+        key, name_id, dataset_id, at, _ = located
+        self._stale.add((key, name_id, dataset_id, rollup.hour_of(at)))
         return True
 
     def kind_of(self, tentity: int, iri: str) -> str | None:
@@ -588,7 +597,11 @@ class PostgresTransaction(Transaction):
             fresh = [row[:2] + row[3:] for row in self._history if row[2] is None]
             self._insert("history", COLUMNS, numbered)
             self._insert("history", COLUMNS[:2] + COLUMNS[3:], fresh)
+            rollup.add(db, self._history, self._stale)
             self._history.clear()
+        if self._stale:
+            rollup.recompute(db, self._stale)
+            self._stale.clear()
         if self._new_series:
             db.cursor().executemany(
                 "INSERT INTO temporal_attr (key, name_id, dataset_id, tenant_id, kind) "

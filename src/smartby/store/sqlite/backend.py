@@ -31,7 +31,7 @@ from smartby.store.base import (
     TypeInfo,
 )
 from smartby.store.device_tables import DeviceTables
-from smartby.store.sqlite import temporal
+from smartby.store.sqlite import rollup, temporal
 from smartby.store.sqlite.filters import SELECTIVE, compile_query
 from smartby.store.sqlite.history import KnownSeries
 from smartby.store.sqlite.rows import KIND_NAME
@@ -336,9 +336,11 @@ class SQLiteStore(DeviceTables):
         for tentity in await self._read(entities):
 
             def prune(db: sqlite3.Connection, tentity: int = tentity) -> int:
-                return int(
-                    db.execute("DELETE FROM history WHERE tentity = ? AND at < ?", (tentity, before)).rowcount
-                )
+                gone = db.execute(
+                    "DELETE FROM history WHERE tentity = ? AND at < ?", (tentity, before)
+                ).rowcount
+                rollup.prune(db, tentity, before)
+                return int(gone)
 
             removed += await self._write(prune)
         return removed

@@ -10,6 +10,7 @@ import orjson
 
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.store.base import Transaction
+from smartby.store.sqlite import rollup
 from smartby.store.sqlite.history import (
     DELETED,
     HAS_OBSERVED,
@@ -67,6 +68,8 @@ class SQLiteTransaction(Transaction):
         self._new_ttypes: list[tuple[int, int, int]] = []
         self._deleted_ttypes: list[tuple[int]] = []
         self._history: list[HistoryRow] = []
+        self._stale: set[rollup.Bucket] = set()
+        """Rollup hours that lost or changed instances, to be summed up again from history."""
         self._tentities: dict[str, int] = {}
         self._buffered: set[str] = set()
         """Entities with index rows still in the buffers (a second change flushes them first)."""
@@ -371,6 +374,7 @@ class SQLiteTransaction(Transaction):
                 f"AND kind & {HAS_OBSERVED} <> 0 AND kind & {DELETED} = 0",
                 list(kept),
             )
+            self._stale.update((t, n, d, rollup.hour_of(at)) for t, n, d, at in kept)
         return [*others, *kept.values()]
 
     def _new_rows(self, rows: list[HistoryRow], *, known_entity: bool) -> list[HistoryRow]:
@@ -403,6 +407,7 @@ class SQLiteTransaction(Transaction):
             return False
         tentity = found[0]
         self._db.execute("DELETE FROM history WHERE tentity = ?", (tentity,))
+        self._db.execute("DELETE FROM history_hour WHERE tentity = ?", (tentity,))
         self._db.execute("DELETE FROM temporal_attr WHERE tentity = ?", (tentity,))
         self._series.forget()
         self._db.execute("DELETE FROM temporal_type WHERE tentity = ?", (tentity,))
@@ -431,6 +436,7 @@ class SQLiteTransaction(Transaction):
                 return False
             where, params = "tentity = ? AND name_id = ? AND dataset_id = ?", (found[0], name_id, dataset)
         self._db.execute(f"DELETE FROM temporal_attr WHERE {where}", params)
+        self._db.execute(f"DELETE FROM history_hour WHERE {where}", params)
         return self._db.execute(f"DELETE FROM history WHERE {where}", params).rowcount > 0
 
     def _find_instance(
@@ -466,6 +472,7 @@ class SQLiteTransaction(Transaction):
             _DELETE_INSTANCE,
             (tentity, name_id, dataset_id, at, number),
         )
+        self._stale.add((tentity, name_id, dataset_id, rollup.hour_of(at)))
         row = instance_row(tentity, name_id, dataset_id, number, instance, created, self._clock, self._term)
         self._append((*row[:6], self._clock(now), *row[7:]))
         return True
@@ -494,6 +501,7 @@ class SQLiteTransaction(Transaction):
             _DELETE_INSTANCE,
             (tentity, name_id, dataset_id, at, number),
         )
+        self._stale.add((tentity, name_id, dataset_id, rollup.hour_of(at)))
         return True
 
     def kind_of(self, tentity: int, iri: str) -> str | None:
@@ -512,6 +520,7 @@ class SQLiteTransaction(Transaction):
     def flush(self) -> None:
         """Send the buffered writes; deletions of old index rows go before the new rows."""
         db = self._db
+        hourly = rollup.summed(self._history, self._stale)
         steps: tuple[tuple[str, list[Any]], ...] = (
             ("DELETE FROM entity_type WHERE tenant_id = ? AND type_id = ? AND pk = ?", self._deleted_types),
             ("DELETE FROM attr WHERE pk = ?", self._deleted_attrs),
@@ -553,6 +562,10 @@ class SQLiteTransaction(Transaction):
             if rows:
                 db.executemany(statement, rows)
                 rows.clear()
+        rollup.add(db, hourly)
+        if self._stale:
+            rollup.recompute(db, self._stale)
+            self._stale.clear()
         if self._new_series:
             db.executemany(
                 "INSERT OR REPLACE INTO temporal_attr (tentity, name_id, dataset_id, kind) "
