@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from smartby import __version__
-from smartby.api import batch, contexts, discovery, entities, temporal
+from smartby.api import batch, contexts, discovery, entities, subscriptions, temporal
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.broker import Broker
 from smartby.ngsild.errors import NgsiLdError
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
         redoc_url=None,
     )
     app.state.broker = broker
-    routers = [module.router for module in (entities, batch, discovery, contexts, temporal)]
+    routers = [module.router for module in (entities, batch, discovery, contexts, temporal, subscriptions)]
     for router in routers:
         app.include_router(router)
     return Dispatcher(app, routers)

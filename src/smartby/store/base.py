@@ -195,12 +195,15 @@ class ClaimedNotification:
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
-    """How one attempt went. A failure with `retry_at` comes due again then; without, it is dropped."""
+    """How one attempt went. A failure with `retry_at` comes due again then; without, it is dropped.
+    One not `attempted` (put back unsent, or dropped because its subscription is gone) does not
+    count in the subscription's status nor as an attempt."""
 
     notification: ClaimedNotification
     at: str
     success: bool
     retry_at: float | None = None
+    attempted: bool = True
 
 
 class Transaction(Protocol):

@@ -162,7 +162,9 @@ class SubscriptionSQL:
     def settle(self, db: Connection, outcomes: Sequence[DeliveryOutcome]) -> None:
         done = [(o.notification.id,) for o in outcomes if o.success or o.retry_at is None]
         again = [
-            (o.retry_at, o.notification.id) for o in outcomes if not o.success and o.retry_at is not None
+            (o.retry_at, 0 if o.attempted else 1, o.notification.id)
+            for o in outcomes
+            if not o.success and o.retry_at is not None
         ]
         sent = [
             (
@@ -174,12 +176,19 @@ class SubscriptionSQL:
                 o.notification.subscription_id,
             )
             for o in outcomes
+            if o.attempted
         ]
         many = db.cursor().executemany
         if done:
             many(self._sql("DELETE FROM notification WHERE id = %s"), done)
         if again:
-            many(self._sql("UPDATE notification SET due_at = %s, claimed_until = 0 WHERE id = %s"), again)
+            many(
+                self._sql(
+                    "UPDATE notification SET due_at = %s, claimed_until = 0, attempts = attempts - %s "
+                    "WHERE id = %s"
+                ),
+                again,
+            )
         if sent:
             many(
                 self._sql(
