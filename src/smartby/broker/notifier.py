@@ -47,6 +47,21 @@ JSON_LD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 TENANT_HEADER = "NGSILD-Tenant"
 PER_ENDPOINT = 8
 """Deliveries in flight to one endpoint at once."""
+COALESCE = 100
+"""Most outbox rows sent together as one notification."""
+
+
+def _coalesced(group: list[ClaimedNotification], *, latest_only: bool) -> list[Entity]:
+    """The entities of several outbox rows of one subscription, oldest first: every change, or
+    (throttled) each entity once in its latest state."""
+    if not latest_only:
+        return [entity for item in group for entity in item.payload.get("data", ())]
+    entities: dict[str, Entity] = {}
+    for item in group:
+        for entity in item.payload.get("data", ()):
+            entities.pop(entity["id"], None)
+            entities[entity["id"]] = entity
+    return list(entities.values())
 
 
 class DeliveryFailed(Exception):
@@ -201,19 +216,18 @@ class Notifier:
         if len(self._inflight) < self.capacity:
             self._event.set()
 
-    def _grouped(self, claimed: list[ClaimedNotification]) -> list[list[ClaimedNotification]]:
-        """One group per row, except that the rows of a throttled subscription travel together
-        (coalesced into one notification)."""
-        groups: list[list[ClaimedNotification]] = []
-        throttled: dict[tuple[str, str], list[ClaimedNotification]] = {}
+    @staticmethod
+    def _grouped(claimed: list[ClaimedNotification]) -> list[list[ClaimedNotification]]:
+        """The rows claimed together for one subscription travel as one notification (at most
+        COALESCE rows each): under a burst, or after a receiver was down, a receiver gets fewer,
+        larger notifications instead of falling further behind."""
+        groups: dict[tuple[str, str], list[list[ClaimedNotification]]] = {}
         for item in claimed:
-            compiled = self.broker.subscriptions.cached(item.tenant, item.subscription_id)
-            if compiled is not None and compiled.subscription.throttling:
-                throttled.setdefault((item.tenant, item.subscription_id), []).append(item)
-            else:
-                groups.append([item])
-        groups.extend(throttled.values())
-        return groups
+            chunks = groups.setdefault((item.tenant, item.subscription_id), [[]])
+            if len(chunks[-1]) >= COALESCE:
+                chunks.append([])
+            chunks[-1].append(item)
+        return [chunk for chunks in groups.values() for chunk in chunks]
 
     # -- delivering ------------------------------------------------------------------------------
 
@@ -243,13 +257,8 @@ class Notifier:
             return
         if endpoint.semaphore is None:
             endpoint.semaphore = asyncio.Semaphore(PER_ENDPOINT)
-        entities: dict[str, Entity] = {}
-        for item in group:
-            for entity in item.payload.get("data", ()):
-                entities.pop(entity["id"], None)
-                entities[entity["id"]] = entity
         try:
-            body, headers = notification_body(compiled, list(entities.values()))
+            body, headers = notification_body(compiled, _coalesced(group, latest_only=bool(sub.throttling)))
             async with endpoint.semaphore:
                 await self._send(uri, compiled, body, headers)
         except Exception as error:

@@ -54,13 +54,17 @@ class Compiled:
 
 @dataclass
 class TenantIndex:
-    """One tenant's active subscriptions: by entity type IRI, and those that select any entity."""
+    """One tenant's active subscriptions: by entity id (those that only name ids), by entity type
+    IRI, and those that select any entity."""
 
+    by_id: dict[str, list[Subscription]] = field(default_factory=dict)
     by_type: dict[str, list[Subscription]] = field(default_factory=dict)
     any_type: list[Subscription] = field(default_factory=list)
 
-    def candidates(self, types: Sequence[str]) -> list[Subscription]:
+    def candidates(self, entity_id: str, types: Sequence[str]) -> list[Subscription]:
         found: dict[str, Subscription] = {sub.id: sub for sub in self.any_type}
+        for sub in self.by_id.get(entity_id, ()):
+            found[sub.id] = sub
         for entity_type in types:
             for sub in self.by_type.get(entity_type, ()):
                 found[sub.id] = sub
@@ -130,7 +134,7 @@ class Subscriptions:
         data: dict[str, list[Entity]] = {}
         for change in changes:
             entity = change.entity
-            for sub in index.candidates(entity.get("type", ())):
+            for sub in index.candidates(entity["id"], entity.get("type", ())):
                 if sub.status(moment) != "active":
                     continue
                 try:
@@ -227,7 +231,11 @@ def _index(compiled: Any) -> dict[str, TenantIndex]:
             continue
         tenant = index.setdefault(sub.tenant, TenantIndex())
         keys = sub.type_keys()
-        if keys is None:
+        if sub.selectors and all(selector.id is not None for selector in sub.selectors):
+            for selector in sub.selectors:
+                assert selector.id is not None
+                tenant.by_id.setdefault(selector.id, []).append(sub)
+        elif keys is None:
             tenant.any_type.append(sub)
         else:
             for key in keys:

@@ -10,6 +10,7 @@ change is tested without a JSON-LD processor in the loop.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -366,8 +367,10 @@ class Change:
         assert found is not None
         return found
 
+    @functools.cached_property
     def events(self) -> dict[str, set[str]]:
-        """What happened: each trigger name, with the attributes concerned (entity events: all)."""
+        """What happened: each trigger name, with the attributes concerned (entity events: all).
+        Worked out once per change, however many subscriptions look at it."""
         before, after = self.before, self.after
         if before is None and after is not None:
             names = _attribute_names(after)
@@ -445,7 +448,7 @@ class Subscription:
         entity = change.entity
         if self.time_interval is not None or not self.selects(entity):
             return False
-        if not self._fires(change.events()):
+        if not self._fires(change.events):
             return False
         if self.q is not None and not self.q.matches(entity):
             return False
