@@ -257,3 +257,33 @@ async def test_two_brokers_deliver_each_notification_once(
     await asyncio.sleep(0.5)
     # Exactly once each: no notification was claimed by both brokers.
     assert sorted(receiver.entity_ids()) == sorted(f"urn:ngsi-ld:Vehicle:{n}" for n in range(40))
+
+
+async def test_throttling_sends_changes_together_later(client: httpx.AsyncClient, receiver: Receiver) -> None:
+    await subscribe(client, subscription(receiver.url, throttling=1))
+    await client.post(ENTITIES, content=orjson.dumps(vehicle(1)), headers=LD)
+    [first] = await receiver.wait_for(1)
+    for speed in (20, 30):
+        patch = {"speed": {"type": "Property", "value": speed}, "@context": CONTEXT}
+        await client.patch(f"{ENTITIES}/urn:ngsi-ld:Vehicle:1/attrs", content=orjson.dumps(patch), headers=LD)
+    second = (await receiver.wait_for(2, timeout=5))[1]
+    assert second.at - first.at >= 0.9
+    # Throttled: the entity once, in its latest state.
+    assert [e["speed"]["value"] for e in second.body["data"]] == [30]
+    await asyncio.sleep(0.3)
+    assert len(receiver.received) == 2
+
+
+async def test_periodic_subscription_sends_current_entities(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    for number in (1, 2):
+        await client.post(ENTITIES, content=orjson.dumps(vehicle(number)), headers=LD)
+    await subscribe(client, subscription(receiver.url, timeInterval=1))
+    arrived = await receiver.wait_for(2, timeout=5)
+    for notification in arrived[:2]:
+        assert sorted(e["id"] for e in notification.body["data"]) == [
+            "urn:ngsi-ld:Vehicle:1",
+            "urn:ngsi-ld:Vehicle:2",
+        ]
+    assert arrived[1].at - arrived[0].at >= 0.9

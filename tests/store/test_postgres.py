@@ -62,11 +62,12 @@ def scalar(url: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
 async def test_migrations_are_recorded_once(store: PostgresStore, fresh_postgres_database: str) -> None:
     with psycopg.connect(fresh_postgres_database) as connection:
         versions = [row[0] for row in connection.execute("SELECT version FROM schema_migration ORDER BY 1")]
-    assert versions == [version for version, _ in migrations()] == [1, 2]
+    assert versions == [version for version, _ in migrations()]
+    assert versions[:2] == [1, 2]
     others = [PostgresStore(fresh_postgres_database, pool_min=0, pool_max=2) for _ in range(3)]
     await asyncio.gather(*(other.open() for other in others))
     await asyncio.gather(*(other.close() for other in others))
-    assert scalar(fresh_postgres_database, "SELECT count(*) FROM schema_migration") == 2
+    assert scalar(fresh_postgres_database, "SELECT count(*) FROM schema_migration") == len(versions)
 
 
 async def test_history_goes_to_a_partition_per_month(
