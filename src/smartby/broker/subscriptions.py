@@ -112,6 +112,15 @@ class Subscriptions:
         body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
         return Compiled(compile_subscription(tenant, body, ctx), ctx)
 
+    def _put(self, tenant: str, subscription_id: str, compiled: Compiled | None) -> None:
+        """Apply this process's own change to the cache at once (a full reload per change would
+        make creating a thousand subscriptions quadratic); other processes catch up by version."""
+        if compiled is None:
+            self._compiled.pop((tenant, subscription_id), None)
+        else:
+            self._compiled[(tenant, subscription_id)] = compiled
+        self._index = _index(self._compiled.values())
+
     def cached(self, tenant: str, subscription_id: str) -> Compiled | None:
         return self._compiled.get((tenant, subscription_id))
 
@@ -168,12 +177,12 @@ class Subscriptions:
         """POST /subscriptions: check, store, and start matching at once. Returns the id."""
         document = parse_subscription(_without_context(body), now=now())
         document[CONTEXT_MEMBER] = context
-        await self._compile(tenant, document)
+        compiled = await self._compile(tenant, document)
         stamp = format_datetime(now())
         stored = StoredSubscription(tenant, document["id"], document, stamp, stamp)
         if not await self.store.create_subscription(stored):
             raise AlreadyExists(f"Subscription {document['id']} already exists")
-        await self.load()
+        self._put(tenant, document["id"], compiled)
         return str(document["id"])
 
     async def get(self, tenant: str, subscription_id: str) -> StoredSubscription:
@@ -201,18 +210,18 @@ class Subscriptions:
         else:
             document = parse_subscription(merged, now=now())
         document[CONTEXT_MEMBER] = context if context is not None else current.document.get(CONTEXT_MEMBER)
-        await self._compile(tenant, document)
+        compiled = await self._compile(tenant, document)
         if not await self.store.replace_subscription(
             tenant, subscription_id, document, format_datetime(now())
         ):
             raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
-        await self.load()
+        self._put(tenant, subscription_id, compiled)
 
     async def delete(self, tenant: str, subscription_id: str) -> None:
         check_entity_id(subscription_id, "Subscription id")
         if not await self.store.delete_subscription(tenant, subscription_id):
             raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
-        await self.load()
+        self._put(tenant, subscription_id, None)
 
 
 def _without_context(body: Any) -> Any:
