@@ -232,8 +232,22 @@ class Notifier:
     # -- delivering ------------------------------------------------------------------------------
 
     async def _deliver(self, group: list[ClaimedNotification]) -> None:
+        try:
+            await self._attempt(group)
+        except asyncio.CancelledError:
+            # Stopping: put the rows back for the next process rather than wait out their lease.
+            stamp = format_datetime(now())
+            self._record([DeliveryOutcome(i, stamp, False, time.time(), attempted=False) for i in group])
+            raise
+
+    async def _attempt(self, group: list[ClaimedNotification]) -> None:
         first = group[0]
-        compiled = self.broker.subscriptions.cached(first.tenant, first.subscription_id)
+        subscriptions = self.broker.subscriptions
+        compiled = subscriptions.cached(first.tenant, first.subscription_id)
+        if compiled is None:
+            # Perhaps another process created it a moment ago: look before giving the rows up.
+            await subscriptions.refresh(now=True)
+            compiled = subscriptions.cached(first.tenant, first.subscription_id)
         stamp = format_datetime(now())
         if compiled is None:
             # The subscription is gone: nothing to deliver to.

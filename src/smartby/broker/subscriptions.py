@@ -99,9 +99,10 @@ class Subscriptions:
             self._version = version
             self._checked = time.monotonic()
 
-    async def refresh(self) -> None:
-        """Reload when another process changed a subscription (checked at most once a second)."""
-        if time.monotonic() - self._checked < REFRESH_SECONDS:
+    async def refresh(self, *, now: bool = False) -> None:
+        """Reload when another process changed a subscription (checked at most once a second, or
+        `now`)."""
+        if not now and time.monotonic() - self._checked < REFRESH_SECONDS:
             return
         self._checked = time.monotonic()
         if await self.store.subscription_version() != self._version:
