@@ -90,6 +90,8 @@ def test_defaults_are_filled_in() -> None:
         ({"notification": None}, "notification"),
         ({"notification": {"endpoint": {"uri": "ftp://x/"}}}, "uri"),
         ({"notification": {"endpoint": {"uri": "not a uri"}}}, "uri"),
+        ({"notification": {"endpoint": {"uri": "http://[::1/notify"}}}, "uri"),
+        ({"notification": {"endpoint": {"uri": "http://host:99999/notify"}}}, "uri"),
         ({"notification": {"endpoint": ENDPOINT, "format": "pretty"}}, "format"),
         ({"notification": {"endpoint": {**ENDPOINT, "accept": "text/plain"}}}, "accept"),
         ({"notification": {"endpoint": {**ENDPOINT, "receiverInfo": [{"key": 1}]}}}, "receiverInfo"),
@@ -279,3 +281,16 @@ def test_status_and_type_keys() -> None:
     assert compiled(entities=None, watchedAttributes=["power"]).type_keys() is None
     expiring = compiled(expiresAt=(NOW + timedelta(hours=1)).isoformat())
     assert expiring.status(NOW + timedelta(hours=2)) == "expired"
+
+
+@SETTINGS
+@given(
+    st.text(max_size=40)
+    | st.from_regex(r"(https?|mqtts?)://[\[\]a-z0-9.:@%]{0,20}(/[a-z/]{0,8})?", fullmatch=True)
+)
+def test_any_endpoint_uri_is_accepted_or_bad_request_data(uri: str) -> None:
+    try:
+        parsed = parse_subscription(body(notification={"endpoint": {"uri": uri}}), now=NOW)
+    except BadRequestData:
+        return
+    assert parsed["notification"]["endpoint"]["uri"] == uri

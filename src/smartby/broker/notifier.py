@@ -314,7 +314,9 @@ class Notifier:
             await self._publish(uri, compiled, body, headers)
             return
         assert self._http is not None
-        response = await self._http.post(uri, content=orjson.dumps(body), headers=headers)
+        asked = compiled.subscription.document["notification"]["endpoint"].get("timeout")
+        timeout = min(self.timeout, asked / 1000) if asked else self.timeout
+        response = await self._http.post(uri, content=orjson.dumps(body), headers=headers, timeout=timeout)
         if not 200 <= response.status_code < 300:
             raise DeliveryFailed(f"HTTP {response.status_code}")
 

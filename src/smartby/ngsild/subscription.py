@@ -126,13 +126,13 @@ def _endpoint(value: object) -> dict[str, Any]:
     uri = value.get("uri")
     if not isinstance(uri, str) or not is_uri(uri):
         raise BadRequestData("notification.endpoint.uri must be an absolute URI")
-    parts = urlsplit(uri)
-    if parts.scheme.lower() not in SCHEMES or not parts.hostname:
-        raise BadRequestData(f"notification.endpoint.uri must be one of {', '.join(SCHEMES)} with a host")
     try:
+        parts = urlsplit(uri)
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError:
-        raise BadRequestData("notification.endpoint.uri has an invalid port") from None
+        raise BadRequestData("notification.endpoint.uri is not a valid URL (host or port)") from None
+    if parts.scheme.lower() not in SCHEMES or not parts.hostname:
+        raise BadRequestData(f"notification.endpoint.uri must be one of {', '.join(SCHEMES)} with a host")
     out: dict[str, Any] = {"uri": uri, "accept": value.get("accept", ACCEPTS[0])}
     if out["accept"] not in ACCEPTS:
         raise BadRequestData(f"notification.endpoint.accept must be one of {', '.join(ACCEPTS)}")
