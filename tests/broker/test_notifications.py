@@ -5,6 +5,7 @@ per attempt with two brokers on one PostgreSQL database."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -287,3 +288,32 @@ async def test_periodic_subscription_sends_current_entities(
             "urn:ngsi-ld:Vehicle:2",
         ]
     assert arrived[1].at - arrived[0].at >= 0.9
+
+
+async def test_a_hanging_receiver_does_not_hold_up_others(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    with socket.socket() as hole:
+        # Accepts connections (the kernel does) but never answers: every delivery there times out.
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(100)
+        dead = f"http://127.0.0.1:{hole.getsockname()[1]}/notify"
+        dead_id = await subscribe(client, subscription(dead))
+        await subscribe(client, subscription(receiver.url))
+        started = time.monotonic()
+        for number in range(20):
+            response = await client.post(ENTITIES, content=orjson.dumps(vehicle(number)), headers=LD)
+            assert response.status_code == 201
+        writes = time.monotonic() - started
+        await receiver.wait_for_entities(20, timeout=5)
+        delivered = time.monotonic() - started
+        assert writes < 1.5 and delivered < 1.9  # well inside the 2 s delivery timeout
+        deadline = time.monotonic() + 5
+        while True:
+            status = (await client.get(f"{SUBSCRIPTIONS}/{dead_id}")).json()["notification"]
+            if status["timesSent"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        # The first timeouts cool the endpoint down: the deliveries queued behind them step aside
+        # instead of waiting out a timeout each.
+        assert 1 <= status["timesSent"] <= 8 and status["timesFailed"] == status["timesSent"]

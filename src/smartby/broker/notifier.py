@@ -264,16 +264,18 @@ class Notifier:
             self._last_sent[key] = moment
         uri = sub.document["notification"]["endpoint"]["uri"]
         endpoint = self._endpoints[uri]
-        if moment < endpoint.cool_until:
-            self._record(
-                [DeliveryOutcome(i, stamp, False, endpoint.cool_until, attempted=False) for i in group]
-            )
-            return
         if endpoint.semaphore is None:
             endpoint.semaphore = asyncio.Semaphore(PER_ENDPOINT)
         try:
-            body, headers = notification_body(compiled, _coalesced(group, latest_only=bool(sub.throttling)))
             async with endpoint.semaphore:
+                # Looked at once a turn comes: deliveries that waited behind failing ones step aside.
+                if time.time() < endpoint.cool_until:
+                    until = endpoint.cool_until
+                    self._record([DeliveryOutcome(i, stamp, False, until, attempted=False) for i in group])
+                    return
+                body, headers = notification_body(
+                    compiled, _coalesced(group, latest_only=bool(sub.throttling))
+                )
                 await self._send(uri, compiled, body, headers)
         except Exception as error:
             log.info("Notification for %s to %s failed: %s", sub.id, uri, error)
