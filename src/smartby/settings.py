@@ -128,3 +128,39 @@ class Settings(BaseSettings):
         description='NGSI-LD tenant of each ChirpStack application id (JSON, e.g. {"<uuid>": "aarhus"}); '
         "others go to the default tenant.",
     )
+
+    # -- subscriptions and notifications (docs/subscriptions.md) ----------------------------------
+    notifications: bool = Field(
+        True,
+        description="Deliver subscription notifications from this process (several processes on one "
+        "PostgreSQL database share the work, each notification attempt made by one of them).",
+    )
+    notification_timeout: float = Field(
+        10.0, gt=0, description="Seconds one notification delivery (HTTP POST or MQTT publish) may take."
+    )
+    notification_retry_delay: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds before the first retry of a failed notification; each further retry waits "
+        "twice as long, up to notification_retry_max_delay.",
+    )
+    notification_retry_max_delay: float = Field(
+        300.0, gt=0, description="Longest wait, in seconds, between two attempts to deliver a notification."
+    )
+    notification_max_attempts: int = Field(
+        20, ge=0, description="Attempts before a notification is given up (0: no limit but its age)."
+    )
+    notification_max_age: float = Field(
+        86400.0,
+        ge=0,
+        description="Seconds after which an undelivered notification is given up (0: no limit but attempts).",
+    )
+    notification_concurrency: int = Field(
+        64, ge=1, description="Notifications being delivered at once by one process (at most 8 per endpoint)."
+    )
+    notification_poll_interval: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between looks at the outbox for notifications other processes queued "
+        "(this process's own writes wake the notifier at once).",
+    )

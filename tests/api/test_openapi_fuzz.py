@@ -71,6 +71,14 @@ def operations() -> list[tuple[str, str]]:
     return [(path, method) for path, methods in document["paths"].items() for method in methods]
 
 
+SUBSCRIPTION = {
+    "id": "urn:ngsi-ld:Subscription:fuzz",
+    "type": "Subscription",
+    "entities": [{"type": "Streetlight"}],
+    "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}},
+}
+
+
 @dataclass
 class Fuzzed:
     schema: Any
@@ -91,6 +99,8 @@ async def seed(settings: Settings) -> str:
                 f"{V1}/jsonldContexts", json={"@context": {"lamp": "https://example.org/lamp"}}, headers=JSON
             )
             assert hosted.status_code == 201, hosted.text
+            subscribed = await client.post(f"{V1}/subscriptions", json=SUBSCRIPTION, headers=JSON)
+            assert subscribed.status_code == 201, subscribed.text
             return hosted.headers["location"].rsplit("/", 1)[1]
     finally:
         await broker.close()
@@ -123,6 +133,8 @@ def known_path_parameters(path: str, fuzzed: Fuzzed) -> list[dict[str, str]]:
         return [{"attrId": attr} for attr in ATTRIBUTES]
     if "{contextId}" in path:
         return [{"contextId": fuzzed.context_id}]
+    if "{subscriptionId}" in path:
+        return [{"subscriptionId": SUBSCRIPTION["id"]}]
     return []
 
 

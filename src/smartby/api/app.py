@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from smartby import __version__
-from smartby.api import batch, contexts, devices, discovery, entities, temporal
+from smartby.api import batch, contexts, devices, discovery, entities, subscriptions, temporal
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.broker import Broker
 from smartby.ingest.mqtt import start_mqtt_transport
@@ -138,7 +138,9 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     )
     app.state.broker = broker
     app.state.ingestion = ingestion
-    routers = [module.router for module in (entities, batch, discovery, contexts, temporal, devices)]
+    routers = [
+        module.router for module in (entities, batch, discovery, contexts, temporal, subscriptions, devices)
+    ]
     for router in routers:
         app.include_router(router)
     return Dispatcher(app, routers)

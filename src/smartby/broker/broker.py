@@ -18,7 +18,9 @@ import orjson
 from smartby.broker import changes
 from smartby.broker.contexts import HOSTED_PATH, ContextLoader, check_context_document
 from smartby.broker.history import History
+from smartby.broker.notifier import Notifier
 from smartby.broker.queries import relationship_targets
+from smartby.broker.subscriptions import Subscriptions
 from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import (
     ENTITY_INPUT_MEMBERS,
@@ -92,15 +94,25 @@ class Broker:
         )
         self.contexts = ContextResolver(self.loader)
         self.history = History(self)
+        self.subscriptions = Subscriptions(self)
+        self.notifier = Notifier(self)
         self._retention: asyncio.Task[None] | None = None
+        self._notifying = False
 
     async def open(self) -> None:
         self.loader.bind(asyncio.get_running_loop())
         await self.store.open()
+        await self.subscriptions.load()
+        if self.settings.notifications:
+            self.notifier.start()
+            self._notifying = True
         if self.settings.history_retention:
             self._retention = asyncio.create_task(self._keep_retention(), name="smartby-retention")
 
     async def close(self) -> None:
+        if self._notifying:
+            await self.notifier.stop()
+            self._notifying = False
         if self._retention is not None:
             self._retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -166,7 +178,27 @@ class Broker:
             raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
 
     async def change(self, tenant: str, change: Callable[[Transaction], T]) -> T:
-        return await self.store.transact(tenant, change)
+        """Run `change` in one transaction, and in the same transaction queue the notifications of
+        the subscriptions its changes concern; every write of context goes through here."""
+        subscriptions = self.subscriptions
+        await subscriptions.refresh()
+        if not subscriptions.watches(tenant):
+            return await self.store.transact(tenant, change)
+        queued = False
+
+        def run(tx: Transaction) -> T:
+            nonlocal queued
+            result = change(tx)
+            pending = subscriptions.match(tenant, tx.changes())
+            if pending:
+                tx.enqueue(pending)
+                queued = True
+            return result
+
+        result = await self.store.transact(tenant, run)
+        if queued:
+            self.notifier.wake()
+        return result
 
     # -- entities ------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from smartby.ngsild.entity import Entity, Instance
 from smartby.ngsild.geo import GeoQuery
 from smartby.ngsild.query import Expr
 from smartby.ngsild.scope import ScopeExpr
+from smartby.ngsild.subscription import Change
 from smartby.ngsild.typequery import TypeExpr
 from smartby.store.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
 
@@ -153,8 +154,68 @@ class StoredContext:
     hits: int = 0
 
 
+@dataclass(frozen=True)
+class StoredSubscription:
+    """A subscription as kept: the checked document (its subscriber's terms, with the @context they
+    wrote it with under "@context") and the delivery counters behind its status members."""
+
+    tenant: str
+    id: str
+    document: dict[str, Any]
+    created_at: str
+    modified_at: str
+    times_sent: int = 0
+    times_failed: int = 0
+    last_notification: str | None = None
+    last_success: str | None = None
+    last_failure: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingNotification:
+    """A notification to put in the outbox: for whom, what (JSON), and from when it may be sent
+    (seconds since the epoch)."""
+
+    tenant: str
+    subscription_id: str
+    payload: dict[str, Any]
+    due_at: float
+
+
+@dataclass(frozen=True)
+class ClaimedNotification:
+    """An outbox row claimed for one delivery attempt (`attempts` counts this one)."""
+
+    id: int
+    tenant: str
+    subscription_id: str
+    payload: dict[str, Any]
+    created_at: float
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """How one attempt went. A failure with `retry_at` comes due again then; without, it is dropped.
+    One not `attempted` (put back unsent, or dropped because its subscription is gone) does not
+    count in the subscription's status nor as an attempt."""
+
+    notification: ClaimedNotification
+    at: str
+    success: bool
+    retry_at: float | None = None
+    attempted: bool = True
+
+
 class Transaction(Protocol):
     """The view of one tenant's entities inside a write transaction."""
+
+    def changes(self) -> list[Change]:
+        """What this transaction changed so far, one Change per entity (subscriptions match these)."""
+        ...
+
+    def enqueue(self, notifications: Sequence[PendingNotification]) -> None:
+        """Put notifications in the outbox, committed with (and only with) this transaction."""
 
     def get(self, entity_id: str) -> Entity | None: ...
 
@@ -294,4 +355,49 @@ class Store(Protocol):
 
     async def purge_dead_letters(self, tenant: str, query: DeadLetterQuery) -> int:
         """Delete the dead letters the filters select; how many went."""
+
+    async def create_subscription(self, subscription: StoredSubscription) -> bool:
+        """Store a new subscription; False when the tenant has one with that id already."""
+        ...
+
+    async def get_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None: ...
+
+    async def list_subscriptions(
+        self, tenant: str, limit: int, offset: int, count: bool
+    ) -> tuple[list[StoredSubscription], int | None]:
+        """One page of a tenant's subscriptions (oldest first), and their number if asked."""
+        ...
+
+    async def replace_subscription(
+        self, tenant: str, subscription_id: str, document: dict[str, Any], modified_at: str
+    ) -> bool: ...
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        """Remove a subscription and its undelivered notifications; False when there was none."""
+        ...
+
+    async def all_subscriptions(self) -> tuple[int, list[StoredSubscription]]:
+        """Every tenant's subscriptions, with the version counter they were read at."""
+        ...
+
+    async def subscription_version(self) -> int:
+        """A counter every subscription change increases (other processes reload on a new one)."""
+        ...
+
+    async def enqueue_notifications(self, notifications: Sequence[PendingNotification]) -> None:
+        """Put notifications in the outbox outside any entity change (periodic subscriptions)."""
+        ...
+
+    async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
+        """Claim up to `limit` due, unclaimed notifications for `lease` seconds, oldest first. Each
+        row is claimed by one caller at a time, also across processes."""
+        ...
+
+    async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Record delivery attempts: drop delivered (or abandoned) rows, reschedule failed ones, and
+        count them in their subscriptions' status."""
+        ...
+
+    async def pending_notifications(self) -> int:
+        """How many notifications wait in the outbox."""
         ...

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import resources
@@ -27,10 +28,14 @@ from smartby.store.base import (
     AggregatedEntity,
     AttributeInfo,
     Buckets,
+    ClaimedNotification,
+    DeliveryOutcome,
     EntityQuery,
     HistoryQuery,
+    PendingNotification,
     QueryResult,
     StoredContext,
+    StoredSubscription,
     TemporalEntity,
     Transaction,
     TypeInfo,
@@ -42,7 +47,7 @@ from smartby.store.postgres.history import KIND_MASK, KnownSeries
 from smartby.store.postgres.partitions import Partitions, month_bounds
 from smartby.store.postgres.rows import KIND_NAME, UNINDEXED
 from smartby.store.postgres.terms import Terms
-from smartby.store.postgres.transaction import PostgresTransaction
+from smartby.store.postgres.transaction import OUTBOX, PostgresTransaction
 
 T = TypeVar("T")
 log = logging.getLogger("smartby.store")
@@ -455,6 +460,61 @@ class PostgresStore(DeviceTables):
                 "UPDATE jsonld_context SET hits = hits + 1, last_used = %s WHERE url = %s", (used_at, url)
             )
         )
+
+    async def _write_tx(self, fn: Callable[[psycopg.Connection], T]) -> T:
+        """Run `fn` in a transaction of its own."""
+
+        def run(db: psycopg.Connection) -> T:
+            with db.transaction():
+                return fn(db)
+
+        return await self._read(run)
+
+    # -- subscriptions and the notification outbox --------------------------------------------------
+
+    async def create_subscription(self, subscription: StoredSubscription) -> bool:
+        return await self._write_tx(lambda db: OUTBOX.create(db, subscription))
+
+    async def get_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None:
+        return await self._read(lambda db: OUTBOX.get(db, tenant, subscription_id))
+
+    async def list_subscriptions(
+        self, tenant: str, limit: int, offset: int, count: bool
+    ) -> tuple[list[StoredSubscription], int | None]:
+        return await self._read(lambda db: OUTBOX.page(db, tenant, limit, offset, count))
+
+    async def replace_subscription(
+        self, tenant: str, subscription_id: str, document: dict[str, Any], modified_at: str
+    ) -> bool:
+        return await self._write_tx(
+            lambda db: OUTBOX.replace(db, tenant, subscription_id, document, modified_at)
+        )
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        return await self._write_tx(lambda db: OUTBOX.delete(db, tenant, subscription_id))
+
+    async def all_subscriptions(self) -> tuple[int, list[StoredSubscription]]:
+        return await self._read(OUTBOX.everything)
+
+    async def subscription_version(self) -> int:
+        return await self._read(OUTBOX.version)
+
+    async def enqueue_notifications(self, notifications: Sequence[PendingNotification]) -> None:
+        rows = OUTBOX.enqueue_rows(notifications, time.time())
+
+        def run(db: psycopg.Connection) -> None:
+            db.cursor().executemany(OUTBOX.insert_statement, rows)
+
+        await self._write_tx(run)
+
+    async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
+        return await self._write_tx(lambda db: OUTBOX.claim(db, now, limit, lease))
+
+    async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        await self._write_tx(lambda db: OUTBOX.settle(db, outcomes))
+
+    async def pending_notifications(self) -> int:
+        return await self._read(OUTBOX.pending)
 
 
 def _probe(db: psycopg.Connection, condition: str, params: list[Any]) -> int:

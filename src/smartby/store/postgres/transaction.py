@@ -15,6 +15,7 @@ come from sequences.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,7 +23,9 @@ import orjson
 import psycopg
 
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
-from smartby.store.base import Transaction
+from smartby.ngsild.subscription import Change
+from smartby.store.base import PendingNotification, Transaction
+from smartby.store.changelog import ChangeLog
 from smartby.store.postgres import rollup
 from smartby.store.postgres.history import (
     COLUMNS,
@@ -43,11 +46,13 @@ from smartby.store.postgres.history import (
 from smartby.store.postgres.partitions import Partitions
 from smartby.store.postgres.rows import KIND_NAME, attribute_rows
 from smartby.store.postgres.terms import Terms
+from smartby.store.subscriptions import SubscriptionSQL
 
 DEFAULT_DATASET = 0
 COPY_ROWS = 64
 """From this many buffered rows on, a table's rows are sent with COPY instead of executemany."""
 _NEVER = "1970-01-01T00:00:00Z"
+OUTBOX = SubscriptionSQL("%s", skip_locked=True)
 _ATTR_COLUMNS = ("key", "name_id", "seq", "tenant_id", "kind", "num", "txt")
 _GEO_COLUMNS = ("key", "tenant_id", "name_id", "shape", "geom")
 _ENTITY_COLUMNS = ("key", "tenant_id", "ordinal", "id", "doc")
@@ -100,6 +105,8 @@ class PostgresTransaction(Transaction):
         """Rollup hours that lost or changed instances, to be summed up again from history."""
         self._buffered: set[str] = set()
         """Entities with rows still in the buffers (a second change flushes them first)."""
+        self._log = ChangeLog()
+        self._outbox: list[tuple[Any, ...]] = []
 
     def _term(self, iri: str) -> int:
         term_id = self._terms.known.get(iri)
@@ -190,6 +197,7 @@ class PostgresTransaction(Transaction):
         self._tentity(key, entity)
         self._record(key, entity, None)
         self._known[entity_id] = (key, None, entity)
+        self._log.record(None, entity)
 
     def replace(self, entity: Entity) -> None:
         entity_id = entity["id"]
@@ -214,6 +222,7 @@ class PostgresTransaction(Transaction):
             self._update_tentity(key, entity, deleted_at=None)
         self._record(key, entity, old)
         self._known[entity_id] = (key, ordinal, entity)
+        self._log.record(old, entity)
 
     def delete(self, entity_id: str, deleted_at: str | None = None) -> bool:
         if entity_id in self._buffered:
@@ -233,6 +242,7 @@ class PostgresTransaction(Transaction):
         self._record_deletions(key, old, None, when)
         self._update_tentity(key, old, deleted_at=when)
         del self._known[entity_id]
+        self._log.record(old, None)
         return True
 
     def _index(self, key: int, entity: Entity) -> None:
@@ -382,6 +392,8 @@ class PostgresTransaction(Transaction):
             rows = self._replacing(rows, known_entity=found is not None)
         for row in rows:
             self._append(row)
+        if rows:
+            self._log.record_history(header, attributes)
         return len(rows)
 
     def _replacing(self, rows: list[HistoryRow], *, known_entity: bool) -> list[HistoryRow]:
@@ -541,6 +553,14 @@ class PostgresTransaction(Transaction):
         ).fetchone()
         return None if row is None else KIND_NAME[int(row[0]) & KIND_MASK]
 
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    def changes(self) -> list[Change]:
+        return self._log.changes()
+
+    def enqueue(self, notifications: Sequence[PendingNotification]) -> None:
+        self._outbox.extend(OUTBOX.enqueue_rows(notifications, time.time()))
+
     # -- flushing --------------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -611,6 +631,9 @@ class PostgresTransaction(Transaction):
             )
             self.learned.update(self._new_series)
             self._new_series.clear()
+        if self._outbox:
+            db.cursor().executemany(OUTBOX.insert_statement, self._outbox)
+            self._outbox.clear()
         self._buffered.clear()
 
     def _insert_entities(self) -> None:

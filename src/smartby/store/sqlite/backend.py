@@ -8,7 +8,8 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from importlib import resources
@@ -22,10 +23,14 @@ from smartby.store.base import (
     AggregatedEntity,
     AttributeInfo,
     Buckets,
+    ClaimedNotification,
+    DeliveryOutcome,
     EntityQuery,
     HistoryQuery,
+    PendingNotification,
     QueryResult,
     StoredContext,
+    StoredSubscription,
     TemporalEntity,
     Transaction,
     TypeInfo,
@@ -36,7 +41,7 @@ from smartby.store.sqlite.filters import SELECTIVE, compile_query
 from smartby.store.sqlite.history import KnownSeries
 from smartby.store.sqlite.rows import KIND_NAME
 from smartby.store.sqlite.terms import Terms
-from smartby.store.sqlite.transaction import SQLiteTransaction
+from smartby.store.sqlite.transaction import OUTBOX, SQLiteTransaction
 from smartby.store.sqlite.writer import Writer
 
 T = TypeVar("T")
@@ -503,6 +508,52 @@ class SQLiteStore(DeviceTables):
             )
 
         await self._write(run)
+
+    # -- subscriptions and the notification outbox --------------------------------------------------
+
+    async def create_subscription(self, subscription: StoredSubscription) -> bool:
+        return await self._write(lambda db: OUTBOX.create(db, subscription))
+
+    async def get_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None:
+        return await self._read(lambda db: OUTBOX.get(db, tenant, subscription_id))
+
+    async def list_subscriptions(
+        self, tenant: str, limit: int, offset: int, count: bool
+    ) -> tuple[list[StoredSubscription], int | None]:
+        return await self._read(lambda db: OUTBOX.page(db, tenant, limit, offset, count))
+
+    async def replace_subscription(
+        self, tenant: str, subscription_id: str, document: dict[str, Any], modified_at: str
+    ) -> bool:
+        return await self._write(
+            lambda db: OUTBOX.replace(db, tenant, subscription_id, document, modified_at)
+        )
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        return await self._write(lambda db: OUTBOX.delete(db, tenant, subscription_id))
+
+    async def all_subscriptions(self) -> tuple[int, list[StoredSubscription]]:
+        return await self._read(OUTBOX.everything)
+
+    async def subscription_version(self) -> int:
+        return await self._read(OUTBOX.version)
+
+    async def enqueue_notifications(self, notifications: Sequence[PendingNotification]) -> None:
+        rows = OUTBOX.enqueue_rows(notifications, time.time())
+
+        def run(db: sqlite3.Connection) -> None:
+            db.cursor().executemany(OUTBOX.insert_statement, rows)
+
+        await self._write(run)
+
+    async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
+        return await self._write(lambda db: OUTBOX.claim(db, now, limit, lease))
+
+    async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        await self._write(lambda db: OUTBOX.settle(db, outcomes))
+
+    async def pending_notifications(self) -> int:
+        return await self._read(OUTBOX.pending)
 
 
 def _probe(db: sqlite3.Connection, condition: str, params: list[Any]) -> int:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
-from smartby.store.base import Transaction
+from smartby.ngsild.subscription import Change
+from smartby.store.base import PendingNotification, Transaction
+from smartby.store.changelog import ChangeLog
 from smartby.store.sqlite import rollup
 from smartby.store.sqlite.history import (
     DELETED,
@@ -25,6 +28,7 @@ from smartby.store.sqlite.history import (
 )
 from smartby.store.sqlite.rows import GEO_SLOTS, KIND_CODE, attribute_rows, geometry_slots
 from smartby.store.sqlite.terms import Terms
+from smartby.store.subscriptions import SubscriptionSQL
 
 _IN_CHUNK = 500
 DEFAULT_DATASET = 0
@@ -73,6 +77,8 @@ class SQLiteTransaction(Transaction):
         self._tentities: dict[str, int] = {}
         self._buffered: set[str] = set()
         """Entities with index rows still in the buffers (a second change flushes them first)."""
+        self._log = ChangeLog()
+        self._outbox: list[tuple[Any, ...]] = []
 
     def _term(self, iri: str) -> int:
         term_id = self._terms.known.get(iri)
@@ -148,6 +154,7 @@ class SQLiteTransaction(Transaction):
         self._index(pk, entity, None)
         self._record(tentity, entity, None)
         self._known[entity["id"]] = (pk, tentity, entity)
+        self._log.record(None, entity)
 
     def replace(self, entity: Entity) -> None:
         if entity["id"] in self._buffered:
@@ -170,6 +177,7 @@ class SQLiteTransaction(Transaction):
             self._update_tentity(tentity, entity, deleted_at=None)
         self._record(tentity, entity, old)
         self._known[entity["id"]] = (pk, tentity, entity)
+        self._log.record(old, entity)
 
     def delete(self, entity_id: str, deleted_at: str | None = None) -> bool:
         if entity_id in self._buffered:
@@ -189,6 +197,7 @@ class SQLiteTransaction(Transaction):
         self._record_deletions(tentity, old, None, when)
         self._update_tentity(tentity, old, deleted_at=when)
         del self._known[entity_id]
+        self._log.record(old, None)
         return True
 
     def _index(self, pk: int, entity: Entity, old: Entity | None) -> None:
@@ -355,6 +364,8 @@ class SQLiteTransaction(Transaction):
         first = self._instance_numbers(len(rows)) if rows else 0
         for offset, row in enumerate(rows):
             self._append((*row[:4], first + offset, *row[5:]))
+        if rows:
+            self._log.record_history(header, attributes)
         return len(rows)
 
     def _replacing(self, rows: list[HistoryRow], *, known_entity: bool) -> list[HistoryRow]:
@@ -515,6 +526,14 @@ class SQLiteTransaction(Transaction):
         ).fetchone()
         return None if row is None else _KIND_NAMES[int(row[0]) & 15]
 
+    # -- subscriptions ---------------------------------------------------------------------------
+
+    def changes(self) -> list[Change]:
+        return self._log.changes()
+
+    def enqueue(self, notifications: Sequence[PendingNotification]) -> None:
+        self._outbox.extend(OUTBOX.enqueue_rows(notifications, time.time()))
+
     # -- flushing --------------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -577,10 +596,14 @@ class SQLiteTransaction(Transaction):
             self._new_series.clear()
         if self._next_instance is not None:
             db.execute("UPDATE counter SET value = ? WHERE name = 'instance'", (self._next_instance - 1,))
+        if self._outbox:
+            db.executemany(OUTBOX.insert_statement, self._outbox)
+            self._outbox.clear()
         self._buffered.clear()
 
 
 _NEVER = "1970-01-01T00:00:00Z"
+OUTBOX = SubscriptionSQL("?", skip_locked=False)
 _DELETE_INSTANCE = (
     "DELETE FROM history WHERE tentity = ? AND name_id = ? AND dataset_id = ? AND at = ? AND instance = ?"
 )

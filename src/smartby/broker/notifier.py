@@ -1,0 +1,430 @@
+"""Delivering notifications from the outbox: HTTP(S) POSTs and MQTT publications, at least once.
+
+The write path only inserts outbox rows (in the transaction of the change) and wakes this task. It
+claims due rows with a lease, renders each notification with its subscription's @context, format,
+attributes, sysAttrs and lang, sends it, and records the outcome: a delivered row goes, a failed one
+comes due again after an exponential backoff, until SMARTBY_NOTIFICATION_MAX_ATTEMPTS or
+SMARTBY_NOTIFICATION_MAX_AGE is reached.
+
+Rendering happens here, not when the row is written: the single SQLite writer (and the PostgreSQL
+transaction holding entity locks) should spend its time on writes, and the row then holds the
+entities once, in their stored form, whatever the subscription's options say.
+
+A receiver that is down costs little: after a failure its endpoint cools down (the same backoff),
+and its rows that come up meanwhile are put back, unsent and uncounted, until then. Deliveries run
+concurrently, at most SMARTBY_NOTIFICATION_CONCURRENCY in all and a few per endpoint at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+import httpx
+import orjson
+
+from smartby.ngsild.context import CORE_CONTEXT_URL
+from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
+from smartby.ngsild.subscription import MQTT_QOS, MQTT_VERSION
+from smartby.ngsild.timestamps import format_datetime, now
+from smartby.store.base import ClaimedNotification, DeliveryOutcome, PendingNotification
+
+if TYPE_CHECKING:
+    from smartby.broker.broker import Broker
+    from smartby.broker.subscriptions import Compiled
+
+log = logging.getLogger("smartby.notifier")
+JSON_LD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+TENANT_HEADER = "NGSILD-Tenant"
+PER_ENDPOINT = 8
+"""Deliveries in flight to one endpoint at once."""
+COALESCE = 100
+"""Most outbox rows sent together as one notification."""
+
+
+def _coalesced(group: list[ClaimedNotification], *, latest_only: bool) -> list[Entity]:
+    """The entities of several outbox rows of one subscription, oldest first: every change, or
+    (throttled) each entity once in its latest state."""
+    if not latest_only:
+        return [entity for item in group for entity in item.payload.get("data", ())]
+    entities: dict[str, Entity] = {}
+    for item in group:
+        for entity in item.payload.get("data", ()):
+            entities.pop(entity["id"], None)
+            entities[entity["id"]] = entity
+    return list(entities.values())
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+@dataclass
+class Endpoint:
+    """What the notifier remembers of one endpoint: how it has fared lately."""
+
+    failures: int = 0
+    cool_until: float = 0.0
+    semaphore: asyncio.Semaphore | None = None
+
+
+def notification_body(compiled: Compiled, entities: list[Entity]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The Notification (clause 5.3.1) for these entities, and the HTTP headers that go with it."""
+    sub = compiled.subscription
+    params = sub.document["notification"]
+    endpoint = params["endpoint"]
+    ctx = compiled.ctx
+    attributes = params.get("attributes")
+    renderer = Renderer(
+        ctx,
+        form=params.get("format", "normalized"),
+        sys_attrs=params.get("sysAttrs", False),
+        pick={"id", "type", "scope", *(ctx.expand(a) for a in attributes)} if attributes else None,
+        lang=LanguagePreference(sub.document["lang"]) if "lang" in sub.document else None,
+    )
+    data = []
+    for entity in entities:
+        rendered = renderer.entity(entity)
+        if "deletedAt" in entity:
+            rendered["deletedAt"] = entity["deletedAt"]
+        data.append(rendered)
+    body: dict[str, Any] = {
+        "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+        "type": "Notification",
+        "subscriptionId": sub.id,
+        "notifiedAt": format_datetime(now()),
+        "data": data,
+    }
+    context_url = sub.document.get("jsonldContext")
+    headers = {"Content-Type": endpoint.get("accept", "application/json")}
+    if headers["Content-Type"] == "application/ld+json":
+        body["@context"] = context_url or (ctx.source if ctx.source is not None else CORE_CONTEXT_URL)
+    else:
+        link = context_url or ctx.link_url
+        headers["Link"] = f'<{link}>; rel="{JSON_LD_CONTEXT_REL}"; type="application/ld+json"'
+    if sub.tenant:
+        headers[TENANT_HEADER] = sub.tenant
+    for pair in endpoint.get("receiverInfo", ()):
+        headers[pair["key"]] = pair["value"]
+    return body, headers
+
+
+class Notifier:
+    """The background task that empties the outbox; `wake` it after a commit that enqueued rows."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.store = broker.store
+        settings = broker.settings
+        self.timeout = settings.notification_timeout
+        self.base_delay = settings.notification_retry_delay
+        self.max_delay = settings.notification_retry_max_delay
+        self.max_attempts = settings.notification_max_attempts
+        self.max_age = settings.notification_max_age
+        self.poll = settings.notification_poll_interval
+        self.capacity = settings.notification_concurrency
+        self.lease = self.timeout * 2 + 5
+        self._event = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._outcomes: list[DeliveryOutcome] = []
+        self._settled = asyncio.Event()
+        self._endpoints: dict[str, Endpoint] = defaultdict(Endpoint)
+        self._last_sent: dict[tuple[str, str], float] = {}
+        self._periodic_sent: dict[tuple[str, str], float] = {}
+        self._http: httpx.AsyncClient | None = None
+        self._mqtt: dict[tuple[str, int, bool, str], aiomqtt.Client] = {}
+        self._mqtt_lock = asyncio.Lock()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._http = httpx.AsyncClient(timeout=self.timeout)
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="smartby-notifier"),
+            asyncio.create_task(self._settle_loop(), name="smartby-notifier-settle"),
+            asyncio.create_task(self._periodic_loop(), name="smartby-notifier-periodic"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming; deliveries under way are cancelled (their rows come due again when their
+        lease runs out, in this process or another), outcomes already known are recorded."""
+        self._stopping = True
+        self._event.set()
+        for task in self._tasks[:1] + self._tasks[2:] + list(self._inflight):
+            task.cancel()
+        for task in self._tasks[:1] + self._tasks[2:] + list(self._inflight):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if len(self._tasks) > 1:
+            self._tasks[1].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tasks[1]
+        await self._flush_outcomes()
+        self._tasks = []
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        for client in self._mqtt.values():
+            with contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+        self._mqtt.clear()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    # -- claiming --------------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            room = self.capacity - len(self._inflight)
+            claimed: list[ClaimedNotification] = []
+            if room > 0:
+                try:
+                    await self.broker.subscriptions.refresh()
+                    claimed = await self.store.claim_notifications(time.time(), room, self.lease)
+                except Exception:
+                    log.exception("Claiming notifications failed; trying again")
+                    await asyncio.sleep(self.poll)
+                    continue
+            for group in self._grouped(claimed):
+                task = asyncio.create_task(self._deliver(group))
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+            if claimed and len(claimed) >= room:
+                await asyncio.sleep(0)
+                continue
+            self._event.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll):
+                    await self._event.wait()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("A delivery failed unexpectedly", exc_info=task.exception())
+        if len(self._inflight) < self.capacity:
+            self._event.set()
+
+    @staticmethod
+    def _grouped(claimed: list[ClaimedNotification]) -> list[list[ClaimedNotification]]:
+        """The rows claimed together for one subscription travel as one notification (at most
+        COALESCE rows each): under a burst, or after a receiver was down, a receiver gets fewer,
+        larger notifications instead of falling further behind."""
+        groups: dict[tuple[str, str], list[list[ClaimedNotification]]] = {}
+        for item in claimed:
+            chunks = groups.setdefault((item.tenant, item.subscription_id), [[]])
+            if len(chunks[-1]) >= COALESCE:
+                chunks.append([])
+            chunks[-1].append(item)
+        return [chunk for chunks in groups.values() for chunk in chunks]
+
+    # -- delivering ------------------------------------------------------------------------------
+
+    async def _deliver(self, group: list[ClaimedNotification]) -> None:
+        try:
+            await self._attempt(group)
+        except asyncio.CancelledError:
+            # Stopping: put the rows back for the next process rather than wait out their lease.
+            stamp = format_datetime(now())
+            self._record([DeliveryOutcome(i, stamp, False, time.time(), attempted=False) for i in group])
+            raise
+
+    async def _attempt(self, group: list[ClaimedNotification]) -> None:
+        first = group[0]
+        subscriptions = self.broker.subscriptions
+        compiled = subscriptions.cached(first.tenant, first.subscription_id)
+        if compiled is None:
+            # Perhaps another process created it a moment ago: look before giving the rows up.
+            await subscriptions.refresh(now=True)
+            compiled = subscriptions.cached(first.tenant, first.subscription_id)
+        stamp = format_datetime(now())
+        if compiled is None:
+            # The subscription is gone: nothing to deliver to.
+            self._record([DeliveryOutcome(item, stamp, True, attempted=False) for item in group])
+            return
+        sub = compiled.subscription
+        key = (sub.tenant, sub.id)
+        moment = time.time()
+        if sub.throttling:
+            allowed = self._last_sent.get(key, 0.0) + sub.throttling
+            if moment < allowed:
+                self._record([DeliveryOutcome(i, stamp, False, allowed, attempted=False) for i in group])
+                return
+            self._last_sent[key] = moment
+        uri = sub.document["notification"]["endpoint"]["uri"]
+        endpoint = self._endpoints[uri]
+        if endpoint.semaphore is None:
+            endpoint.semaphore = asyncio.Semaphore(PER_ENDPOINT)
+        try:
+            async with endpoint.semaphore:
+                # Looked at once a turn comes: deliveries that waited behind failing ones step aside.
+                if time.time() < endpoint.cool_until:
+                    until = endpoint.cool_until
+                    self._record([DeliveryOutcome(i, stamp, False, until, attempted=False) for i in group])
+                    return
+                body, headers = notification_body(
+                    compiled, _coalesced(group, latest_only=bool(sub.throttling))
+                )
+                await self._send(uri, compiled, body, headers)
+        except Exception as error:
+            log.info("Notification for %s to %s failed: %s", sub.id, uri, error)
+            endpoint.failures += 1
+            endpoint.cool_until = time.time() + self._backoff(endpoint.failures)
+            self._record([DeliveryOutcome(i, stamp, False, self._retry_at(i)) for i in group])
+            return
+        endpoint.failures = 0
+        endpoint.cool_until = 0.0
+        self._record([DeliveryOutcome(item, stamp, True) for item in group])
+
+    def _backoff(self, attempts: int) -> float:
+        return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
+
+    def _retry_at(self, item: ClaimedNotification) -> float | None:
+        """When a failed notification is tried again; None when it is given up."""
+        moment = time.time()
+        if self.max_attempts and item.attempts >= self.max_attempts:
+            log.warning(
+                "Notification %d for %s given up after %d attempts",
+                item.id,
+                item.subscription_id,
+                item.attempts,
+            )
+            return None
+        if self.max_age and moment - item.created_at > self.max_age:
+            log.warning(
+                "Notification %d for %s given up: older than %ss", item.id, item.subscription_id, self.max_age
+            )
+            return None
+        return moment + self._backoff(item.attempts)
+
+    async def _send(
+        self, uri: str, compiled: Compiled, body: dict[str, Any], headers: dict[str, str]
+    ) -> None:
+        scheme = urlsplit(uri).scheme.lower()
+        if scheme in ("mqtt", "mqtts"):
+            await self._publish(uri, compiled, body, headers)
+            return
+        assert self._http is not None
+        asked = compiled.subscription.document["notification"]["endpoint"].get("timeout")
+        timeout = min(self.timeout, asked / 1000) if asked else self.timeout
+        response = await self._http.post(uri, content=orjson.dumps(body), headers=headers, timeout=timeout)
+        if not 200 <= response.status_code < 300:
+            raise DeliveryFailed(f"HTTP {response.status_code}")
+
+    async def _publish(
+        self, uri: str, compiled: Compiled, body: dict[str, Any], headers: dict[str, str]
+    ) -> None:
+        """MQTT binding (clause 7.2 of GS CIM 009): the payload holds the would-be HTTP headers as
+        `metadata` and the notification as `body`."""
+        parts = urlsplit(uri)
+        info = {
+            p["key"]: p["value"]
+            for p in compiled.subscription.document["notification"]["endpoint"].get("notifierInfo", ())
+        }
+        qos = int(info.get(MQTT_QOS, "0"))
+        version = info.get(MQTT_VERSION, "mqtt5.0")
+        secure = parts.scheme.lower() == "mqtts"
+        host = parts.hostname or "localhost"
+        port = parts.port or (8883 if secure else 1883)
+        key = (host, port, secure, f"{parts.username}:{parts.password}:{version}")
+        topic = parts.path.lstrip("/") or "notifications"
+        payload = orjson.dumps({"metadata": headers, "body": body})
+        client = await self._mqtt_client(key, parts.username, parts.password, version)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await client.publish(topic, payload, qos=qos)
+        except Exception:
+            self._mqtt.pop(key, None)
+            with contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+            raise
+
+    async def _mqtt_client(
+        self, key: tuple[str, int, bool, str], username: str | None, password: str | None, version: str
+    ) -> aiomqtt.Client:
+        async with self._mqtt_lock:
+            client = self._mqtt.get(key)
+            if client is None:
+                client = aiomqtt.Client(
+                    key[0],
+                    key[1],
+                    username=username,
+                    password=password,
+                    protocol=aiomqtt.ProtocolVersion.V5
+                    if version == "mqtt5.0"
+                    else aiomqtt.ProtocolVersion.V311,
+                    tls_context=ssl.create_default_context() if key[2] else None,
+                    timeout=self.timeout,
+                )
+                async with asyncio.timeout(self.timeout):
+                    await client.__aenter__()
+                self._mqtt[key] = client
+            return client
+
+    # -- outcomes --------------------------------------------------------------------------------
+
+    def _record(self, outcomes: list[DeliveryOutcome]) -> None:
+        self._outcomes.extend(outcomes)
+        self._settled.set()
+
+    async def _settle_loop(self) -> None:
+        """Record outcomes in batches, so a burst of deliveries costs a few writes."""
+        while True:
+            await self._settled.wait()
+            self._settled.clear()
+            await self._flush_outcomes()
+
+    async def _flush_outcomes(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            try:
+                await self.store.settle_notifications(batch)
+            except Exception:
+                log.exception("Recording %d delivery outcomes failed; they will be retried", len(batch))
+                self._outcomes = batch + self._outcomes
+                await asyncio.sleep(self.poll)
+                return
+            if any(outcome.retry_at is not None for outcome in batch):
+                self._event.set()
+
+    # -- periodic subscriptions ------------------------------------------------------------------
+
+    async def _periodic_loop(self) -> None:
+        """Every timeInterval, a periodic subscription gets the entities it selects as they are."""
+        while not self._stopping:
+            try:
+                await self._periodic_round()
+            except Exception:
+                log.exception("Periodic notifications failed; trying again")
+            await asyncio.sleep(min(1.0, self.poll))
+
+    async def _periodic_round(self) -> None:
+        moment = time.time()
+        pending: list[PendingNotification] = []
+        clock = now()
+        for compiled in self.broker.subscriptions.all_cached():
+            sub = compiled.subscription
+            if sub.time_interval is None or sub.status(clock) != "active":
+                continue
+            key = (sub.tenant, sub.id)
+            if moment < self._periodic_sent.get(key, 0.0) + sub.time_interval:
+                continue
+            self._periodic_sent[key] = moment
+            query = self.broker.subscriptions.entity_query(sub, self.broker.settings.max_limit)
+            result = await self.store.query_entities(sub.tenant, query)
+            if result.entities:
+                pending.append(PendingNotification(sub.tenant, sub.id, {"data": result.entities}, moment))
+        if pending:
+            await self.store.enqueue_notifications(pending)
+            self.wake()

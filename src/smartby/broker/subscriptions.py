@@ -1,0 +1,280 @@
+"""Subscriptions in the broker: their CRUD operations (clause 5.8) and matching every change.
+
+Matching runs inside the write transaction (`Broker.change`), so a change and the notifications it
+causes commit together. It must stay cheap with a thousand subscriptions: every subscription is kept
+compiled in memory, the active ones indexed per tenant by entity type, so a change is tested only
+against the subscriptions that select one of its types (plus those that select by
+watchedAttributes alone). The cache is rebuilt when this process changes a subscription, and when
+the store's subscription version moves (another process changed one), checked at most once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smartby.ngsild.context import Context
+from smartby.ngsild.entity import Entity, check_entity_id
+from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from smartby.ngsild.subscription import (
+    Change,
+    Subscription,
+    compile_subscription,
+    merge_fragment,
+    parse_subscription,
+)
+from smartby.ngsild.timestamps import format_datetime, now, parse_datetime
+from smartby.store.base import (
+    EntityQuery,
+    EntitySelector,
+    PendingNotification,
+    StoredSubscription,
+)
+
+if TYPE_CHECKING:
+    from smartby.broker.broker import Broker
+
+log = logging.getLogger("smartby.subscriptions")
+CONTEXT_MEMBER = "@context"
+"""Where a stored subscription document keeps the @context it was written with."""
+REFRESH_SECONDS = 1.0
+
+
+@dataclass
+class Compiled:
+    """A subscription ready to match and to render notifications for."""
+
+    subscription: Subscription
+    ctx: Context
+
+
+@dataclass
+class TenantIndex:
+    """One tenant's active subscriptions: by entity id (those that only name ids), by entity type
+    IRI, and those that select any entity."""
+
+    by_id: dict[str, list[Subscription]] = field(default_factory=dict)
+    by_type: dict[str, list[Subscription]] = field(default_factory=dict)
+    any_type: list[Subscription] = field(default_factory=list)
+
+    def candidates(self, entity_id: str, types: Sequence[str]) -> list[Subscription]:
+        found: dict[str, Subscription] = {sub.id: sub for sub in self.any_type}
+        for sub in self.by_id.get(entity_id, ()):
+            found[sub.id] = sub
+        for entity_type in types:
+            for sub in self.by_type.get(entity_type, ()):
+                found[sub.id] = sub
+        return list(found.values())
+
+
+class Subscriptions:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.store = broker.store
+        self._compiled: dict[tuple[str, str], Compiled] = {}
+        self._index: dict[str, TenantIndex] = {}
+        self._version = -1
+        self._checked = 0.0
+        self._lock = asyncio.Lock()
+
+    # -- the cache -----------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read and compile every subscription; one that no longer compiles (its @context is gone)
+        is logged and left out."""
+        async with self._lock:
+            version, stored = await self.store.all_subscriptions()
+            compiled: dict[tuple[str, str], Compiled] = {}
+            for item in stored:
+                try:
+                    compiled[(item.tenant, item.id)] = await self._compile(item.tenant, item.document)
+                except NgsiLdError as error:
+                    log.warning("Subscription %s cannot be used: %s", item.id, error.detail)
+            self._compiled = compiled
+            self._index = _index(compiled.values())
+            self._version = version
+            self._checked = time.monotonic()
+
+    async def refresh(self, *, now: bool = False) -> None:
+        """Reload when another process changed a subscription (checked at most once a second, or
+        `now`)."""
+        if not now and time.monotonic() - self._checked < REFRESH_SECONDS:
+            return
+        self._checked = time.monotonic()
+        if await self.store.subscription_version() != self._version:
+            await self.load()
+
+    async def _compile(self, tenant: str, document: dict[str, Any]) -> Compiled:
+        ctx = await self.broker.context(document.get(CONTEXT_MEMBER))
+        body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
+        return Compiled(compile_subscription(tenant, body, ctx), ctx)
+
+    def _put(self, tenant: str, subscription_id: str, compiled: Compiled | None) -> None:
+        """Apply this process's own change to the cache at once (a full reload per change would
+        make creating a thousand subscriptions quadratic); other processes catch up by version."""
+        if compiled is None:
+            self._compiled.pop((tenant, subscription_id), None)
+        else:
+            self._compiled[(tenant, subscription_id)] = compiled
+        self._index = _index(self._compiled.values())
+
+    def cached(self, tenant: str, subscription_id: str) -> Compiled | None:
+        return self._compiled.get((tenant, subscription_id))
+
+    def all_cached(self) -> list[Compiled]:
+        return list(self._compiled.values())
+
+    def watches(self, tenant: str) -> bool:
+        return tenant in self._index
+
+    # -- matching --------------------------------------------------------------------------------
+
+    def match(self, tenant: str, changes: Sequence[Change]) -> list[PendingNotification]:
+        """One notification per subscription that a change of this transaction concerns, holding
+        each concerned entity once (as stored: expanded names, rendered when delivered)."""
+        index = self._index.get(tenant)
+        if index is None or not changes:
+            return []
+        moment = now()
+        stamp = format_datetime(moment)
+        data: dict[str, list[Entity]] = {}
+        for change in changes:
+            entity = change.entity
+            for sub in index.candidates(entity["id"], entity.get("type", ())):
+                if sub.status(moment) != "active":
+                    continue
+                try:
+                    concerned = sub.concerns(change)
+                except Exception:
+                    log.exception("Matching subscription %s failed; the write goes on", sub.id)
+                    continue
+                if concerned:
+                    shown = change.after
+                    if shown is None:
+                        shown = {"id": entity["id"], "type": entity["type"], "deletedAt": stamp}
+                    data.setdefault(sub.id, []).append(shown)
+        due = time.time()
+        return [PendingNotification(tenant, sub_id, {"data": items}, due) for sub_id, items in data.items()]
+
+    def entity_query(self, sub: Subscription, limit: int) -> EntityQuery:
+        """The query giving the entities a periodic subscription reports."""
+        selectors = tuple(
+            EntitySelector(
+                ids=(s.id,) if s.id is not None else (),
+                id_pattern=s.id_pattern.pattern if s.id_pattern is not None and s.id is None else None,
+                types=s.types,
+            )
+            for s in sub.selectors
+        )
+        return EntityQuery(selectors=selectors, q=sub.q, geo=sub.geo, scope=sub.scope, limit=limit)
+
+    # -- CRUD ------------------------------------------------------------------------------------
+
+    async def create(self, tenant: str, context: Any, body: Any) -> str:
+        """POST /subscriptions: check, store, and start matching at once. Returns the id."""
+        document = parse_subscription(_without_context(body), now=now())
+        document[CONTEXT_MEMBER] = context
+        compiled = await self._compile(tenant, document)
+        stamp = format_datetime(now())
+        stored = StoredSubscription(tenant, document["id"], document, stamp, stamp)
+        if not await self.store.create_subscription(stored):
+            raise AlreadyExists(f"Subscription {document['id']} already exists")
+        self._put(tenant, document["id"], compiled)
+        return str(document["id"])
+
+    async def get(self, tenant: str, subscription_id: str) -> StoredSubscription:
+        check_entity_id(subscription_id, "Subscription id")
+        found = await self.store.get_subscription(tenant, subscription_id)
+        if found is None:
+            raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
+        return found
+
+    async def page(
+        self, tenant: str, limit: int, offset: int, count: bool
+    ) -> tuple[list[StoredSubscription], int | None]:
+        return await self.store.list_subscriptions(tenant, limit, offset, count)
+
+    async def update(self, tenant: str, subscription_id: str, context: Any, fragment: Any) -> None:
+        """PATCH /subscriptions/{id}: members of the fragment replace the stored ones."""
+        current = await self.get(tenant, subscription_id)
+        stored = {k: v for k, v in current.document.items() if k != CONTEXT_MEMBER}
+        merged = merge_fragment(stored, _without_context(fragment))
+        if "expiresAt" in merged and merged.get("expiresAt") == stored.get("expiresAt"):
+            # An expiry already past may stay as it is; only a newly given one must lie ahead.
+            merged = {k: v for k, v in merged.items() if k != "expiresAt"}
+            document = parse_subscription(merged, now=now())
+            document["expiresAt"] = stored["expiresAt"]
+        else:
+            document = parse_subscription(merged, now=now())
+        document[CONTEXT_MEMBER] = context if context is not None else current.document.get(CONTEXT_MEMBER)
+        compiled = await self._compile(tenant, document)
+        if not await self.store.replace_subscription(
+            tenant, subscription_id, document, format_datetime(now())
+        ):
+            raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
+        self._put(tenant, subscription_id, compiled)
+
+    async def delete(self, tenant: str, subscription_id: str) -> None:
+        check_entity_id(subscription_id, "Subscription id")
+        if not await self.store.delete_subscription(tenant, subscription_id):
+            raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
+        self._put(tenant, subscription_id, None)
+
+
+def _without_context(body: Any) -> Any:
+    if isinstance(body, dict) and CONTEXT_MEMBER in body:
+        return {k: v for k, v in body.items() if k != CONTEXT_MEMBER}
+    if not isinstance(body, dict):
+        raise BadRequestData("A subscription must be a JSON object")
+    return body
+
+
+def _index(compiled: Any) -> dict[str, TenantIndex]:
+    index: dict[str, TenantIndex] = {}
+    for item in compiled:
+        sub: Subscription = item.subscription
+        if not sub.active or sub.time_interval is not None:
+            continue
+        tenant = index.setdefault(sub.tenant, TenantIndex())
+        keys = sub.type_keys()
+        if sub.selectors and all(selector.id is not None for selector in sub.selectors):
+            for selector in sub.selectors:
+                assert selector.id is not None
+                tenant.by_id.setdefault(selector.id, []).append(sub)
+        elif keys is None:
+            tenant.any_type.append(sub)
+        else:
+            for key in keys:
+                tenant.by_type.setdefault(key, []).append(sub)
+    return index
+
+
+def render_subscription(stored: StoredSubscription, moment: Any = None) -> dict[str, Any]:
+    """A stored subscription as GET shows it: its document with the status members (5.2.12,
+    5.2.14) the broker keeps."""
+    document = {k: v for k, v in stored.document.items() if k != CONTEXT_MEMBER}
+    expires = document.get("expiresAt")
+    moment = moment or now()
+    if expires is not None and parse_datetime(expires) <= moment:
+        document["status"] = "expired"
+    else:
+        document["status"] = "active" if document.get("isActive", True) else "paused"
+    notification = dict(document.get("notification", {}))
+    notification["timesSent"] = stored.times_sent
+    notification["timesFailed"] = stored.times_failed
+    for member, value in (
+        ("lastNotification", stored.last_notification),
+        ("lastSuccess", stored.last_success),
+        ("lastFailure", stored.last_failure),
+    ):
+        if value is not None:
+            notification[member] = value
+    if stored.last_notification is not None:
+        failed = stored.last_failure is not None and stored.last_failure == stored.last_notification
+        notification["status"] = "failed" if failed else "ok"
+    document["notification"] = notification
+    return document

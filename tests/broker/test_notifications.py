@@ -1,0 +1,319 @@
+"""Subscriptions end to end: writes through the HTTP API and the broker notify a real HTTP receiver
+and a real MQTT subscriber (Mosquitto), retried until delivered, across broker restarts, and once
+per attempt with two brokers on one PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiomqtt
+import httpx
+import orjson
+import pytest
+
+from conftest import free_port
+from receiver import Receiver
+from smartby.broker import Broker
+from smartby.settings import Settings
+from smartby.store import open_store
+
+JSON = {"Content-Type": "application/json"}
+CONTEXT = {"ex": "https://example.org/", "Vehicle": "ex:Vehicle", "speed": "ex:speed"}
+LD = {"Content-Type": "application/ld+json"}
+SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
+ENTITIES = "/ngsi-ld/v1/entities"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        database=database_url,
+        remote_contexts=False,
+        notification_retry_delay=0.05,
+        notification_retry_max_delay=0.2,
+        notification_poll_interval=0.1,
+        notification_timeout=2.0,
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def vehicle(number: int, speed: float = 10) -> dict[str, Any]:
+    return {
+        "id": f"urn:ngsi-ld:Vehicle:{number}",
+        "type": "Vehicle",
+        "speed": {"type": "Property", "value": speed},
+        "colour": {"type": "Property", "value": "red"},
+        "@context": CONTEXT,
+    }
+
+
+def subscription(uri: str, **members: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "Subscription",
+        "entities": [{"type": "Vehicle"}],
+        "notification": {"endpoint": {"uri": uri, "accept": "application/json"}},
+        "@context": CONTEXT,
+    }
+    body.update(members)
+    return body
+
+
+async def subscribe(client: httpx.AsyncClient, body: dict[str, Any], **headers: str) -> str:
+    response = await client.post(SUBSCRIPTIONS, content=orjson.dumps(body), headers={**LD, **headers})
+    assert response.status_code == 201, response.text
+    return response.headers["location"].rsplit("/", 1)[1]
+
+
+async def test_http_notification_renders_as_subscribed(client: httpx.AsyncClient, receiver: Receiver) -> None:
+    notification = {
+        "endpoint": {
+            "uri": receiver.url,
+            "accept": "application/json",
+            "receiverInfo": [{"key": "X-City", "value": "Aarhus"}],
+        },
+        "attributes": ["speed"],
+        "format": "keyValues",
+    }
+    sub_id = await subscribe(client, subscription(receiver.url, notification=notification))
+    response = await client.post(ENTITIES, content=orjson.dumps(vehicle(1)), headers=LD)
+    assert response.status_code == 201
+    [arrived] = await receiver.wait_for(1)
+    assert arrived.body["type"] == "Notification"
+    assert arrived.body["id"].startswith("urn:ngsi-ld:Notification:")
+    assert arrived.body["subscriptionId"] == sub_id
+    assert arrived.body["data"] == [{"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle", "speed": 10}]
+    assert arrived.headers["content-type"] == "application/json"
+    assert "json-ld#context" in arrived.headers["link"]
+    assert arrived.headers["x-city"] == "Aarhus"
+    # An update of a watched entity notifies again; the status counts both.
+    patch = {"speed": {"type": "Property", "value": 30}, "@context": CONTEXT}
+    response = await client.patch(
+        f"{ENTITIES}/urn:ngsi-ld:Vehicle:1/attrs", content=orjson.dumps(patch), headers=LD
+    )
+    assert response.status_code == 204
+    second = (await receiver.wait_for(2))[1]
+    assert second.body["data"][0]["speed"] == 30
+    deadline = time.monotonic() + 5
+    while True:
+        status = (await client.get(f"{SUBSCRIPTIONS}/{sub_id}")).json()
+        if status["notification"]["timesSent"] == 2 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    assert status["status"] == "active"
+    assert status["notification"]["timesSent"] == 2
+    assert status["notification"]["status"] == "ok"
+    assert "lastSuccess" in status["notification"]
+
+
+async def test_json_ld_tenant_and_deletion(client: httpx.AsyncClient, receiver: Receiver) -> None:
+    body = subscription(receiver.url, notificationTrigger=["entityDeleted"])
+    body["notification"]["endpoint"]["accept"] = "application/ld+json"
+    await subscribe(client, body, **{"NGSILD-Tenant": "aarhus"})
+    headers = {**LD, "NGSILD-Tenant": "aarhus"}
+    await client.post(ENTITIES, content=orjson.dumps(vehicle(2)), headers=headers)
+    response = await client.delete(f"{ENTITIES}/urn:ngsi-ld:Vehicle:2", headers={"NGSILD-Tenant": "aarhus"})
+    assert response.status_code == 204
+    [arrived] = await receiver.wait_for(1)
+    assert arrived.headers["content-type"] == "application/ld+json"
+    assert arrived.headers["ngsild-tenant"] == "aarhus"
+    assert arrived.body["@context"] == CONTEXT
+    [deleted] = arrived.body["data"]
+    assert deleted["id"] == "urn:ngsi-ld:Vehicle:2" and "deletedAt" in deleted
+
+
+async def test_mqtt_endpoint(client: httpx.AsyncClient) -> None:
+    topic = f"smartby-test/{uuid.uuid4().hex}"
+    body = subscription(f"mqtt://127.0.0.1:1883/{topic}")
+    body["notification"]["endpoint"]["notifierInfo"] = [{"key": "MQTT-QoS", "value": "1"}]
+    async with aiomqtt.Client("127.0.0.1", 1883) as mqtt:
+        await mqtt.subscribe(topic, qos=1)
+        sub_id = await subscribe(client, body)
+        await client.post(ENTITIES, content=orjson.dumps(vehicle(3)), headers=LD)
+        async with asyncio.timeout(10):
+            message = await anext(aiter(mqtt.messages))
+    payload = orjson.loads(message.payload)  # type: ignore[arg-type]
+    assert payload["metadata"]["Content-Type"] == "application/json"
+    assert payload["body"]["subscriptionId"] == sub_id
+    assert payload["body"]["data"][0]["speed"] == {"type": "Property", "value": 10}
+    assert message.qos == 1
+
+
+async def test_temporal_write_and_batch_upsert_notify(
+    broker: Broker, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    await subscribe(client, subscription(receiver.url, watchedAttributes=["speed"]))
+    ctx = await broker.context(CONTEXT)
+    speed = ctx.expand("speed")
+    await broker.add_history(
+        "",
+        {"id": "urn:ngsi-ld:Vehicle:9", "type": [ctx.expand("Vehicle")]},
+        {speed: [{"type": "Property", "value": 55, "observedAt": "2026-01-01T00:00:00Z"}]},
+    )
+    [temporal] = await receiver.wait_for(1)
+    assert temporal.body["data"][0]["speed"]["value"] == 55
+    batch = [vehicle(n, speed=n) for n in (4, 5, 6)]
+    response = await client.post(
+        "/ngsi-ld/v1/entityOperations/upsert", content=orjson.dumps(batch), headers=LD
+    )
+    assert response.status_code in (201, 204)
+    ids = await receiver.wait_for_entities(4)
+    assert sorted(ids[1:]) == ["urn:ngsi-ld:Vehicle:4", "urn:ngsi-ld:Vehicle:5", "urn:ngsi-ld:Vehicle:6"]
+    # A change of an unwatched attribute does not notify.
+    patch = {"colour": {"type": "Property", "value": "blue"}, "@context": CONTEXT}
+    await client.patch(f"{ENTITIES}/urn:ngsi-ld:Vehicle:4/attrs", content=orjson.dumps(patch), headers=LD)
+    await asyncio.sleep(0.3)
+    assert len(receiver.entity_ids()) == 4
+
+
+async def test_receiver_down_gets_everything_when_back(client: httpx.AsyncClient, receiver: Receiver) -> None:
+    sub_id = await subscribe(client, subscription(receiver.url))
+    receiver.stop()
+    for number in range(5):
+        await client.post(ENTITIES, content=orjson.dumps(vehicle(number)), headers=LD)
+    deadline = time.monotonic() + 5
+    while True:
+        status = (await client.get(f"{SUBSCRIPTIONS}/{sub_id}")).json()["notification"]
+        if status.get("timesFailed", 0) >= 1 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert status["timesFailed"] >= 1 and status["status"] == "failed"
+    receiver.start()
+    ids = await receiver.wait_for_entities(5)
+    assert sorted(ids) == [f"urn:ngsi-ld:Vehicle:{n}" for n in range(5)]
+
+
+async def test_undelivered_notifications_survive_a_restart(settings: Settings, receiver: Receiver) -> None:
+    receiver.stop()
+    first = Broker(open_store(settings.database, settings), settings)
+    await first.open()
+    ctx = await first.context(CONTEXT)
+    body = subscription(receiver.url)
+    await first.subscriptions.create("", CONTEXT, {k: v for k, v in body.items() if k != "@context"})
+    await first.create_entity("", ctx, {k: v for k, v in vehicle(7).items() if k != "@context"})
+    await first.close()
+    second = Broker(open_store(settings.database, settings), settings)
+    receiver.start()
+    await second.open()
+    try:
+        assert await receiver.wait_for_entities(1) == ["urn:ngsi-ld:Vehicle:7"]
+    finally:
+        await second.close()
+
+
+@pytest.fixture
+async def two_brokers(postgres_database: str) -> AsyncIterator[tuple[Broker, Broker]]:
+    """Two brokers on one PostgreSQL database, as two smartby processes would be."""
+    settings = Settings(  # type: ignore[call-arg]
+        database=postgres_database,
+        remote_contexts=False,
+        notification_retry_delay=0.05,
+        notification_poll_interval=0.1,
+        _env_file=None,
+    )
+    brokers = (
+        Broker(open_store(settings.database, settings), settings),
+        Broker(open_store(settings.database, settings), settings),
+    )
+    for broker in brokers:
+        await broker.open()
+    try:
+        yield brokers
+    finally:
+        for broker in brokers:
+            await broker.close()
+
+
+async def test_two_brokers_deliver_each_notification_once(
+    two_brokers: tuple[Broker, Broker], receiver: Receiver
+) -> None:
+    first, second = two_brokers
+    body = {k: v for k, v in subscription(receiver.url).items() if k != "@context"}
+    await first.subscriptions.create("", CONTEXT, body)
+    ctx = await first.context(CONTEXT)
+
+    def write(broker: Broker, n: int) -> Any:
+        return broker.create_entity("", ctx, {k: v for k, v in vehicle(n).items() if k != "@context"})
+
+    # At once: the second broker may claim rows of a subscription it has not loaded yet.
+    await asyncio.gather(*(write(first, n) for n in range(20)))
+    # The second broker matches the subscription once the version counter tells it (within a second).
+    await asyncio.sleep(1.1)
+    await asyncio.gather(*(write(first if n % 2 else second, n) for n in range(20, 60)))
+    await receiver.wait_for_entities(60)
+    await asyncio.sleep(0.5)
+    # Exactly once each: no notification was claimed by both brokers, none was lost.
+    assert sorted(receiver.entity_ids()) == sorted(f"urn:ngsi-ld:Vehicle:{n}" for n in range(60))
+
+
+async def test_throttling_sends_changes_together_later(client: httpx.AsyncClient, receiver: Receiver) -> None:
+    await subscribe(client, subscription(receiver.url, throttling=1))
+    await client.post(ENTITIES, content=orjson.dumps(vehicle(1)), headers=LD)
+    [first] = await receiver.wait_for(1)
+    for speed in (20, 30):
+        patch = {"speed": {"type": "Property", "value": speed}, "@context": CONTEXT}
+        await client.patch(f"{ENTITIES}/urn:ngsi-ld:Vehicle:1/attrs", content=orjson.dumps(patch), headers=LD)
+    second = (await receiver.wait_for(2, timeout=5))[1]
+    assert second.at - first.at >= 0.9
+    # Throttled: the entity once, in its latest state.
+    assert [e["speed"]["value"] for e in second.body["data"]] == [30]
+    await asyncio.sleep(0.3)
+    assert len(receiver.received) == 2
+
+
+async def test_periodic_subscription_sends_current_entities(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    for number in (1, 2):
+        await client.post(ENTITIES, content=orjson.dumps(vehicle(number)), headers=LD)
+    await subscribe(client, subscription(receiver.url, timeInterval=1))
+    arrived = await receiver.wait_for(2, timeout=5)
+    for notification in arrived[:2]:
+        assert sorted(e["id"] for e in notification.body["data"]) == [
+            "urn:ngsi-ld:Vehicle:1",
+            "urn:ngsi-ld:Vehicle:2",
+        ]
+    assert arrived[1].at - arrived[0].at >= 0.9
+
+
+async def test_a_hanging_receiver_does_not_hold_up_others(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    with socket.socket() as hole:
+        # Accepts connections (the kernel does) but never answers: every delivery there times out.
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(100)
+        dead = f"http://127.0.0.1:{hole.getsockname()[1]}/notify"
+        dead_id = await subscribe(client, subscription(dead))
+        await subscribe(client, subscription(receiver.url))
+        started = time.monotonic()
+        for number in range(20):
+            response = await client.post(ENTITIES, content=orjson.dumps(vehicle(number)), headers=LD)
+            assert response.status_code == 201
+        writes = time.monotonic() - started
+        await receiver.wait_for_entities(20, timeout=5)
+        delivered = time.monotonic() - started
+        assert writes < 1.5 and delivered < 1.9  # well inside the 2 s delivery timeout
+        deadline = time.monotonic() + 5
+        while True:
+            status = (await client.get(f"{SUBSCRIPTIONS}/{dead_id}")).json()["notification"]
+            if status["timesSent"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        # The first timeouts cool the endpoint down: the deliveries queued behind them step aside
+        # instead of waiting out a timeout each.
+        assert 1 <= status["timesSent"] <= 8 and status["timesFailed"] == status["timesSent"]

@@ -1,0 +1,85 @@
+"""The broker's subscriptions: the in-memory index decides which subscriptions see a change, and a
+transaction's changes become one outbox row per subscription."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smartby.broker import Broker
+from smartby.ngsild.subscription import Change
+
+CONTEXT = {"ex": "https://example.org/"}
+LAMP = "https://example.org/Lamp"
+BIN = "https://example.org/Bin"
+
+
+def body(**members: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "type": "Subscription",
+        "entities": [{"type": "ex:Lamp"}],
+        "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}},
+    }
+    base.update(members)
+    return base
+
+
+def thing(number: int, kind: str = LAMP) -> dict[str, Any]:
+    return {
+        "id": f"urn:ngsi-ld:Thing:{number}",
+        "type": [kind],
+        "https://example.org/power": [{"type": "Property", "value": number}],
+    }
+
+
+async def test_changes_reach_only_indexed_candidates(broker: Broker) -> None:
+    subs = broker.subscriptions
+    by_type = await subs.create("", CONTEXT, body())
+    by_id = await subs.create("", CONTEXT, body(entities=[{"type": "ex:Bin", "id": "urn:ngsi-ld:Thing:2"}]))
+    await subs.create("", CONTEXT, body(isActive=False))
+    await subs.create("other", CONTEXT, body())
+    changes = [
+        Change(None, thing(1)),
+        Change(None, thing(2, BIN)),
+        Change(None, thing(3, BIN)),
+        Change(None, thing(4)),
+    ]
+    pending = {p.subscription_id: p for p in subs.match("", changes)}
+    assert set(pending) == {by_type, by_id}
+    assert [e["id"] for e in pending[by_type].payload["data"]] == [
+        "urn:ngsi-ld:Thing:1",
+        "urn:ngsi-ld:Thing:4",
+    ]
+    assert [e["id"] for e in pending[by_id].payload["data"]] == ["urn:ngsi-ld:Thing:2"]
+    index = subs._index[""]
+    assert [s.id for s in index.by_id["urn:ngsi-ld:Thing:2"]] == [by_id]
+    assert [s.id for s in index.by_type[LAMP]] == [by_type]
+    assert subs.match("nobody", changes) == []
+
+
+async def test_subscription_changes_refresh_the_index(broker: Broker) -> None:
+    subs = broker.subscriptions
+    sub_id = await subs.create("", CONTEXT, body())
+    assert subs.match("", [Change(None, thing(1))])
+    await subs.update("", sub_id, None, {"isActive": False})
+    assert subs.match("", [Change(None, thing(1))]) == []
+    await subs.update("", sub_id, None, {"isActive": True, "entities": [{"type": "ex:Bin"}]})
+    assert subs.match("", [Change(None, thing(1))]) == []
+    assert subs.match("", [Change(None, thing(1, BIN))])
+    await subs.delete("", sub_id)
+    assert subs.match("", [Change(None, thing(1, BIN))]) == []
+
+
+async def test_a_write_and_its_notifications_commit_together(broker: Broker) -> None:
+    await broker.subscriptions.create("", CONTEXT, body())
+    ctx = await broker.context(CONTEXT)
+    await broker.notifier.stop()  # Keep the outbox as the write left it.
+    broker._notifying = False
+    lamps = [
+        {"id": f"urn:ngsi-ld:Thing:{n}", "type": "ex:Lamp", "ex:power": {"type": "Property", "value": n}}
+        for n in range(3)
+    ]
+    result = await broker.batch_upsert("", ctx, lamps)
+    assert len(result.success) == 3
+    claimed = await broker.store.claim_notifications(1e12, 10, 30)
+    assert len(claimed) == 1
+    assert sorted(e["id"] for e in claimed[0].payload["data"]) == [f"urn:ngsi-ld:Thing:{n}" for n in range(3)]
