@@ -308,15 +308,14 @@ class Ingestion:
                         self._deferred.popleft()
 
     async def _look_up(self, uplinks: list[tuple[Uplink, Done | None]]) -> None:
-        """Find the devices of `uplinks` at once (each lookup lands in the registry's cache)."""
-        wanted: dict[tuple[str, str | None, str | None], None] = {}
+        """Find the devices `uplinks` name, one query per tenant (each lands in the registry's cache)."""
+        wanted: dict[str, dict[str, None]] = {}
         for uplink, _ in uplinks:
-            if (
-                uplink.device_id is not None
-                and not self.registry.find_now(uplink.tenant, uplink.device_id, None)[0]
-            ):
-                wanted[(uplink.tenant, uplink.device_id, None)] = None
-        await asyncio.gather(*(self.registry.find(*key) for key in wanted))
+            device_id = uplink.device_id
+            if device_id is not None and not self.registry.find_now(uplink.tenant, device_id, None)[0]:
+                wanted.setdefault(uplink.tenant, {})[device_id] = None
+        for tenant, device_ids in wanted.items():
+            await self.registry.find_many(tenant, list(device_ids))
 
     @staticmethod
     def _decode(decoder: Any, uplink: Uplink, unwrapped: Unwrapped) -> list[Reading]:

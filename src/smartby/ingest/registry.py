@@ -240,6 +240,16 @@ class DeviceRegistry:
         found = await self._cached("eui", tenant, eui, lambda: self.store.device_by_eui(tenant, eui))
         return found
 
+    async def find_many(self, tenant: str, device_ids: list[str]) -> None:
+        """Look the devices of these ids up in one query, for `find` and `find_now` to answer from
+        memory for the next LOOKUP_SECONDS (a device not registered is remembered as None)."""
+        found = await self.store.get_devices(tenant, device_ids)
+        moment = time.monotonic()
+        if len(self._recent) + len(device_ids) >= _VERIFIED_MAX:
+            self._recent.clear()
+        for device_id in device_ids:
+            self._recent[("id", tenant, device_id)] = (moment, found.get(device_id))
+
     def find_now(self, tenant: str, device_id: str | None, dev_eui: str | None) -> tuple[bool, Device | None]:
         """`find` without waiting, for the uplink path's synchronous fast lane: (True, the device or
         None) when the answer is in memory, (False, None) when only `find` can tell."""
