@@ -1,12 +1,20 @@
 """MQTT ingestion: readings published by devices on MQTT, to committed history, beside Mosquitto's own
 rate measured in the same run.
 
-python -m bench.mqtt             # 10 s worth of readings
-python -m bench.mqtt --quick     # 3 s worth
+python -m bench.mqtt                       # 10 s worth of readings
+python -m bench.mqtt --quick               # 3 s worth
+python -m bench.mqtt --per-message 1       # only one reading a message (default: 1, then 10)
+python -m bench.mqtt --profile /tmp/prof   # and a cProfile of each smartby worker there
 
 Publishers run in processes of their own (aiomqtt, QoS 1, MQTT v5), and so do smartby's workers
-(each the MQTT transport, a sink and the broker on one SQLite file); Mosquitto's baseline subscriber
-runs in this process.
+(each the real path: the MQTT transport feeding `Ingestion`, which finds the device in the device
+registry, decodes the payload with its JSON profile and batch-upserts the readings through the
+broker on one SQLite file). The pool's devices are registered before the clock starts; the MQTT
+transport is trusted (`ingest_trusted_transports`), so they publish without a key.
+
+Two baselines, in the same run: Mosquitto with Python clients (one aiomqtt publisher to one aiomqtt
+subscriber, QoS 1), what the same MQTT client library costs without smartby; and Mosquitto with its
+C clients (`mosquitto_pub -l` to `mosquitto_sub -C`, QoS 1), what the broker itself does.
 Mosquitto drops QoS 1 messages beyond `max_queued_messages` (1000 by default) for a client that
 falls behind, so publishers stay at most `LEAD` messages ahead of what was taken: what is measured
 is the rate the subscriber sustains, with nothing lost.
@@ -16,9 +24,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import dataclasses
 import multiprocessing
+import shutil
 import sqlite3
+import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,9 +47,8 @@ from paho.mqtt.properties import Properties
 
 from smartby.broker import Broker
 from smartby.ingest.mqtt import MqttTransport
+from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.topics import device_topic
-from smartby.ingest.uplinks import Uplink
-from smartby.ngsild.errors import NgsiLdError
 from smartby.ngsild.timestamps import from_micros, to_micros
 from smartby.settings import Settings
 from smartby.store import open_store
@@ -51,30 +63,61 @@ WINDOW = 100
 """Publishes each publisher keeps in flight."""
 RECEIVE_MAXIMUM = 1000
 START = to_micros("2026-01-01T00:00:00Z")
+PROFILE = {
+    "decoder": {
+        "kind": "json",
+        "fields": [
+            {"attribute": "temperature", "unitCode": "CEL"},
+            {"attribute": "humidity", "unitCode": "P1"},
+            {"attribute": "pressure", "unitCode": "A97"},
+        ],
+        "observedAt": {"path": "at"},
+    },
+    "description": "bench weather station: three values and when they were observed",
+}
+KEY = "bench-device-key-0123456789"
 
 
-def reading(device: int, number: int) -> bytes:
-    """One reading: three numeric values and when they were observed (JSON, as devices send)."""
-    return orjson.dumps(
-        {
-            "temperature": round(15 + (number % 200) / 10, 1),
-            "humidity": 40 + number % 50,
-            "pressure": 1000.0 + (device % 30),
-            "at": from_micros(START + number * 1_000_000),
-        }
-    )
+def values(device: int, number: int) -> dict[str, Any]:
+    """One reading: three numeric values and when they were observed."""
+    return {
+        "temperature": round(15 + (number % 200) / 10, 1),
+        "humidity": 40 + number % 50,
+        "pressure": 1000.0 + (device % 30),
+        "at": from_micros(START + number * 1_000_000),
+    }
+
+
+def message(device: int, first: int, readings: int) -> bytes:
+    """A message of `readings` readings from one device (JSON, as devices send): an object for
+    one, an array for several (a gateway or a device that buffers)."""
+    if readings == 1:
+        return orjson.dumps(values(device, first))
+    return orjson.dumps([values(device, first + k) for k in range(readings)])
 
 
 def _publish(
-    tenant: str, devices: range, count: int, publishers: int, go: Event, taken: Synchronized[int]
+    tenant: str,
+    devices: range,
+    count: int,
+    per_message: int,
+    publishers: int,
+    go: Event,
+    taken: Synchronized[int],
 ) -> None:
-    asyncio.run(_publishing(tenant, devices, count, publishers, go, taken))
+    asyncio.run(_publishing(tenant, devices, count, per_message, publishers, go, taken))
 
 
 async def _publishing(
-    tenant: str, devices: range, count: int, publishers: int, go: Event, taken: Synchronized[int]
+    tenant: str,
+    devices: range,
+    count: int,
+    per_message: int,
+    publishers: int,
+    go: Event,
+    taken: Synchronized[int],
 ) -> None:
-    """Publish `count` readings round the `devices`, staying at most LEAD ahead of `taken`."""
+    """Publish `count` messages round the `devices`, staying at most LEAD ahead of `taken`."""
     topics = [device_topic(tenant, f"sensor-{number}") for number in devices]
     async with aiomqtt.Client(
         HOST,
@@ -94,7 +137,7 @@ async def _publishing(
                 *(
                     client.publish(
                         topics[n % len(topics)],
-                        reading(devices[n % len(devices)], n // len(devices)),
+                        message(devices[n % len(devices)], n // len(devices) * per_message, per_message),
                         qos=1,
                     )
                     for n in chunk
@@ -104,7 +147,7 @@ async def _publishing(
 
 
 def _start_publishers(
-    tenant: str, total: int, publishers: int, taken: Synchronized[int], go: Event
+    tenant: str, total: int, per_message: int, publishers: int, taken: Synchronized[int], go: Event
 ) -> list[multiprocessing.process.BaseProcess]:
     context = multiprocessing.get_context("spawn")
     share = POOL // publishers
@@ -112,7 +155,9 @@ def _start_publishers(
     for index in range(publishers):
         devices = range(index * share, (index + 1) * share)
         process = context.Process(
-            target=_publish, args=(tenant, devices, total // publishers, publishers, go, taken), daemon=True
+            target=_publish,
+            args=(tenant, devices, total // publishers, per_message, publishers, go, taken),
+            daemon=True,
         )
         process.start()
         processes.append(process)
@@ -122,17 +167,18 @@ def _start_publishers(
 async def _drive(
     tenant: str,
     total: int,
+    per_message: int,
     publishers: int,
     progress: Callable[[], int],
     finished: Callable[[], Awaitable[bool]],
     limit: float,
 ) -> float:
-    """Start the publishers, keep them informed of `progress`, and return the seconds from the
-    start signal until `finished`."""
+    """Start the publishers of `total` messages, keep them informed of `progress` (messages
+    taken), and return the seconds from the start signal until `finished`."""
     context = multiprocessing.get_context("spawn")
     taken = context.Value("q", 0)
     go = context.Event()
-    processes = _start_publishers(tenant, total, publishers, taken, go)
+    processes = _start_publishers(tenant, total, per_message, publishers, taken, go)
     await asyncio.sleep(2.0)  # publishers start and connect
     began = time.perf_counter()
     go.set()
@@ -140,7 +186,7 @@ async def _drive(
         while not await finished():
             taken.value = progress()
             if time.perf_counter() - began > limit:
-                raise TimeoutError(f"{progress():,} of {total:,} readings after {limit:.0f} s")
+                raise TimeoutError(f"{progress():,} of {total:,} messages after {limit:.0f} s")
             await asyncio.sleep(0.005)
         return time.perf_counter() - began
     finally:
@@ -177,78 +223,119 @@ async def mosquitto_rate(total: int) -> float:
         async def finished() -> bool:
             return counting.done()
 
-        seconds = await _drive(tenant, total, 1, lambda: received, finished, 300)
+        seconds = await _drive(tenant, total, 1, 1, lambda: received, finished, 300)
     return total / seconds
 
 
-class BatchSink:
-    """Readings straight into the broker, 1,000 entities a transaction: what the ingestion pipeline
-    does, without device registry and decoders. `accept` queues; a writer task commits."""
+def mosquitto_c_rate(total: int) -> tuple[int, float] | None:
+    """Messages per second from `mosquitto_pub -l` (one message a line of its input) to
+        `mosquitto_sub`, both QoS 1, MQTT v5, and the messages that arrived; None without the C clients
+    (Debian's mosquitto-clients).
+        The publisher is fed at most LEAD messages ahead of what the subscriber printed, as the Python
+        publishers are, so that Mosquitto drops nothing."""
+    if not (shutil.which("mosquitto_pub") and shutil.which("mosquitto_sub")):
+        return None
+    topic = device_topic(f"bench{uuid.uuid4().hex[:8]}", "sensor-0")
+    common = ["-h", HOST, "-p", str(PORT), "-V", "mqttv5", "-q", "1", "-t", topic]
+    subscriber = subprocess.Popen(
+        ["mosquitto_sub", *common, "-C", str(total), "-W", "300"], stdout=subprocess.PIPE
+    )
+    publisher = subprocess.Popen(["mosquitto_pub", *common, "-l"], stdin=subprocess.PIPE)
+    assert subscriber.stdout is not None and publisher.stdin is not None
+    received = 0
 
-    def __init__(self, broker: Broker, batch: int = 1000, linger: float = 0.05) -> None:
-        self.broker = broker
-        self.batch = batch
-        self.linger = linger
-        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(maxsize=4 * batch)
-        self.committed = 0
-        self.failed = 0
-        self._writer: asyncio.Task[None] | None = None
+    def count() -> None:
+        nonlocal received
+        assert subscriber.stdout is not None
+        for _ in subscriber.stdout:
+            received += 1
 
-    async def start(self) -> None:
-        self._writer = asyncio.create_task(self._write())
+    counter = threading.Thread(target=count, daemon=True)
+    counter.start()
+    time.sleep(1.0)  # both connected, the subscription made
+    lines = [message(0, n, 1) + b"\n" for n in range(total)]
+    began = time.perf_counter()
+    for start in range(0, total, WINDOW):
+        while start - received > LEAD // 2:
+            time.sleep(0.0005)
+        publisher.stdin.write(b"".join(lines[start : start + WINDOW]))
+        publisher.stdin.flush()
+    last, idle = -1, time.perf_counter()
+    while received < total and time.perf_counter() - idle < 2.0:
+        if received != last:
+            last, idle = received, time.perf_counter()
+        time.sleep(0.0005)
+    seconds = (time.perf_counter() if received >= total else idle) - began
+    publisher.stdin.close()
+    publisher.wait(timeout=30)
+    subscriber.terminate()
+    subscriber.wait(timeout=30)
+    if received < total:
+        print(f"mosquitto_sub got {received:,} of {total:,} messages (Mosquitto dropped the rest)")
+    return received, received / seconds
 
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
 
-    async def accept(self, uplink: Uplink) -> None:
-        values = orjson.loads(uplink.payload)
-        at = values.pop("at")
-        entity = {"id": f"urn:ngsi-ld:Device:{uplink.device_id}", "type": "Device"}
-        for name, value in values.items():
-            entity[name] = {"type": "Property", "value": value, "observedAt": at}
-        await self.queue.put((uplink.tenant, entity))
-
-    async def _write(self) -> None:
-        ctx = await self.broker.context(None)
-        held: tuple[str, dict[str, Any]] | None = None
-        while True:
-            tenant, first = held or await self.queue.get()
-            held = None
-            if self.queue.qsize() < self.batch:
-                await asyncio.sleep(self.linger)  # gather a batch: one transaction, not one per reading
-            entities, ids = [first], {first["id"]}
-            while len(entities) < self.batch and not self.queue.empty():
-                item = self.queue.get_nowait()
-                if item[0] != tenant or item[1]["id"] in ids:
-                    held = item  # one transaction per tenant, each entity once
-                    break
-                entities.append(item[1])
-                ids.add(item[1]["id"])
-            try:
-                result = await self.broker.batch_upsert(tenant, ctx, entities, mode="update")
-                self.committed += len(result.success)
-                self.failed += len(result.errors)
-            except NgsiLdError:
-                self.failed += len(entities)
+async def prepare(database: Path, tenant: str) -> None:
+    """Register the pool's devices (sensor-0 ... sensor-{POOL-1}) with the JSON profile, as
+    `smartby devices` would; the key is hashed once and shared (scrypt per device would take
+    minutes, and the MQTT transport is trusted, so no key is checked)."""
+    settings = Settings(_env_file=None, database=f"sqlite:///{database}")  # type: ignore[call-arg]
+    broker = Broker(open_store(settings.database, settings), settings)
+    await broker.open()
+    try:
+        registry = Ingestion(broker, settings).registry
+        await registry.put_profile(tenant, "bench-weather", PROFILE)
+        first, _ = await registry.register(
+            tenant,
+            {
+                "id": "sensor-0",
+                "entityId": "urn:ngsi-ld:WeatherObserved:sensor-0",
+                "entityType": "WeatherObserved",
+                "profile": "bench-weather",
+                "key": KEY,
+            },
+        )
+        await asyncio.gather(
+            *(
+                broker.store.put_device(
+                    dataclasses.replace(
+                        first, id=f"sensor-{n}", entity_id=f"urn:ngsi-ld:WeatherObserved:sensor-{n}"
+                    )
+                )
+                for n in range(1, POOL)
+            )
+        )
+    finally:
+        await broker.close()
 
 
 def _worker(
-    values: dict[str, Any], ready: Event, stop: Event, taken: Synchronized[int], done: Synchronized[int]
+    values: dict[str, Any],
+    ready: Event,
+    stop: Event,
+    taken: Synchronized[int],
+    done: Synchronized[int],
+    profile: str | None,
 ) -> None:
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
     asyncio.run(_working(values, ready, stop, taken, done))
+    if profiler is not None and profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
 
 
 async def _working(
     values: dict[str, Any], ready: Event, stop: Event, taken: Synchronized[int], done: Synchronized[int]
 ) -> None:
-    """One smartby worker: the MQTT transport feeding a `BatchSink` on the shared database,
-    reporting what it took (`taken`) and committed (`done`) until `stop`."""
+    """One smartby worker: the MQTT transport feeding `Ingestion` on the shared database,
+    reporting the messages it took (`taken`) and the uplinks ingestion finished with, committed
+    or dead-lettered (`done`), until `stop`."""
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     broker = Broker(open_store(settings.database, settings), settings)
     await broker.open()
-    sink = BatchSink(broker)
+    sink = Ingestion(broker, settings)
     await sink.start()
     transport = MqttTransport(sink, settings)
     await transport.start()
@@ -257,7 +344,7 @@ async def _working(
         ready.set()
         while not stop.is_set():
             taken.value = transport.accepted
-            done.value = sink.committed + sink.failed
+            done.value = sink.stats.accepted + sink.stats.dead_lettered
             await asyncio.sleep(0.005)
     finally:
         await transport.close()
@@ -265,15 +352,32 @@ async def _working(
         await broker.close()
 
 
-async def smartby_rate(database: Path, total: int, publishers: int, workers: int) -> tuple[float, int]:
-    """Readings per second from `publishers` MQTT publishers to committed history, through
-    `workers` smartby processes (each the MQTT transport and a sink on one SQLite database,
-    splitting the stream by a shared subscription), and the history rows in the database afterwards.
+@dataclasses.dataclass(frozen=True)
+class Run:
+    messages: int
+    readings: int
+    seconds: float
+    history: int
+    dead_letters: int
 
-    The sink is `BatchSink` (readings batch-upserted through the real Broker). Once the ingestion
-    pipeline (`smartby.ingest.pipeline.Ingestion`, on the `devices` branch) is merged, the
-    benchmark should register the pool's devices in its device registry and use it instead."""
+    @property
+    def readings_rate(self) -> float:
+        return self.readings / self.seconds
+
+    @property
+    def messages_rate(self) -> float:
+        return self.messages / self.seconds
+
+
+async def smartby_rate(
+    database: Path, total: int, per_message: int, publishers: int, workers: int, profile: Path | None = None
+) -> Run:
+    """Messages and readings per second from `publishers` MQTT publishers to committed history,
+    through `workers` smartby processes (each the MQTT transport and `Ingestion` on one SQLite
+    database, splitting the stream by a shared subscription); `total` messages of `per_message`
+    readings each."""
     tenant = f"bench{uuid.uuid4().hex[:8]}"
+    await prepare(database, tenant)
     values = {
         "database": f"sqlite:///{database}",
         "mqtt_url": f"mqtt://{HOST}:{PORT}",
@@ -281,14 +385,16 @@ async def smartby_rate(database: Path, total: int, publishers: int, workers: int
         "mqtt_shared_group": f"bench{uuid.uuid4().hex[:6]}",
         "mqtt_session_expiry": 0,
         "mqtt_receive_maximum": RECEIVE_MAXIMUM,
+        "ingest_trusted_transports": ["mqtt"],
     }
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     running = []
-    for _ in range(workers):
+    for index in range(workers):
         ready, taken, done = context.Event(), context.Value("q", 0), context.Value("q", 0)
         own = {**values, "mqtt_client_id": f"smartby-bench-{uuid.uuid4().hex[:8]}"}
-        process = context.Process(target=_worker, args=(own, ready, stop, taken, done), daemon=True)
+        where = str(profile / f"worker-{workers}-{per_message}-{index}.prof") if profile else None
+        process = context.Process(target=_worker, args=(own, ready, stop, taken, done, where), daemon=True)
         process.start()
         running.append((process, ready, taken, done))
     try:
@@ -302,48 +408,81 @@ async def smartby_rate(database: Path, total: int, publishers: int, workers: int
         async def finished() -> bool:
             return sum(done.value for _, _, _, done in running) >= total
 
-        seconds = await _drive(tenant, total, publishers, taken_by_all, finished, 600)
+        seconds = await _drive(tenant, total, per_message, publishers, taken_by_all, finished, 600)
     finally:
         stop.set()
         for process, _, _, _ in running:
-            process.join(timeout=30)
+            process.join(timeout=60)
             if process.is_alive():
                 process.terminate()
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT count(*) FROM history").fetchone()[0]
-    return total / seconds, rows
+        letters = db.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+    return Run(total, total * per_message, seconds, rows, letters)
 
 
-def run(report: Any, workdir: Path, seconds: int) -> None:
-    """(a) Mosquitto's own rate, one publisher to one subscriber; (b) smartby with 1 and 2 worker
-    processes, `PUBLISHERS` publishers over `POOL` devices, to committed history on SQLite."""
+def run(
+    report: Any, workdir: Path, seconds: int, sizes: tuple[int, ...] = (1, 10), profile: Path | None = None
+) -> None:
+    """(a) Mosquitto's own rate, with Python and with C clients; (b) smartby with 1 and 2 worker
+    processes, `PUBLISHERS` publishers over `POOL` devices, one reading a message and ten (a JSON
+    array), to committed history on SQLite."""
     baseline = asyncio.run(mosquitto_rate(5_000 * seconds))
-    for workers in (1, 2):
-        total = 2_000 * seconds * workers
-        rate, rows = asyncio.run(smartby_rate(workdir / f"mqtt-{workers}.db", total, PUBLISHERS, workers))
-        report.add(
-            f"MQTT ingestion, {workers} worker(s) (QoS 1, {PUBLISHERS} publishers, {POOL:,} devices, "
-            "3 values per reading) to committed history on SQLite, readings/s",
-            f"{rate:,.0f}",
-            f"{baseline:,.0f} Mosquitto alone (aiomqtt to aiomqtt, QoS 1)",
-            f"{rate / baseline:.2f}",
-            ">= 20,000",
-        )
-        report.notes.append(
-            f"MQTT ingestion with {workers} worker(s): {total:,} readings published, {rows:,} history "
-            f"instances committed (expected {3 * total:,})."
-        )
+    c_baseline = mosquitto_c_rate(20_000 * seconds)
+    c_text = (
+        "no C clients" if c_baseline is None else f"{c_baseline[1]:,.0f} msg/s ({c_baseline[0]:,} messages)"
+    )
+    report.notes.append(
+        f"Mosquitto alone, QoS 1: {baseline:,.0f} msg/s aiomqtt to aiomqtt; "
+        f"{c_text} mosquitto_pub to mosquitto_sub."
+    )
+    for per_message in sizes:
+        for workers in (1, 2):
+            total = 2_000 * seconds * workers * (4 if per_message > 1 else 1) // per_message
+            found = asyncio.run(
+                smartby_rate(
+                    workdir / f"mqtt-{workers}-{per_message}.db",
+                    total,
+                    per_message,
+                    PUBLISHERS,
+                    workers,
+                    profile,
+                )
+            )
+            report.add(
+                f"MQTT ingestion, {workers} worker(s), {per_message} reading(s) a message (QoS 1, "
+                f"{PUBLISHERS} publishers, {POOL:,} devices, 3 values per reading) to committed history "
+                "on SQLite, readings/s",
+                f"{found.readings_rate:,.0f} ({found.messages_rate:,.0f} msg/s)",
+                f"{baseline:,.0f} msg/s Mosquitto alone (aiomqtt to aiomqtt, QoS 1)",
+                f"{found.messages_rate / baseline:.2f}",
+                ">= 20,000",
+            )
+            report.notes.append(
+                f"MQTT ingestion, {workers} worker(s), {per_message} a message: {found.messages:,} messages, "
+                f"{found.readings:,} readings in {found.seconds:.2f} s, {found.history:,} history instances "
+                f"committed (expected {3 * found.readings:,}), {found.dead_letters} dead letters."
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="3 s worth of readings instead of 10")
+    parser.add_argument(
+        "--per-message",
+        default="1,10",
+        help="readings a message, one run each (comma-separated; default 1,10)",
+    )
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each smartby worker to this folder")
     options = parser.parse_args()
     from bench.__main__ import Report
 
     report = Report(options.quick)
+    if options.profile:
+        options.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="smartby-bench-") as folder:
-        run(report, Path(folder), 3 if options.quick else 10)
+        sizes = tuple(int(size) for size in options.per_message.split(","))
+        run(report, Path(folder), 3 if options.quick else 10, sizes, options.profile)
     print("\n".join(report.notes))
 
 

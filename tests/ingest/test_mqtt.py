@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sqlite3
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -39,8 +41,10 @@ from smartby.ingest.mqtt import (
 from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.topics import chirpstack_topic, device_topic
 from smartby.ingest.uplinks import Uplink
+from smartby.ngsild.context import DEFAULT_VOCAB
 from smartby.settings import Settings
 from smartby.store import open_store
+from smartby.store.base import EntitySelector, HistoryQuery
 
 MOSQUITTO = "mqtt://127.0.0.1:1883"
 WAIT = 20.0
@@ -499,3 +503,85 @@ def test_each_worker_claims_its_own_stable_client_id(tmp_path: Path) -> None:
         os.close(descriptor)
     for left in Path(tempfile.gettempdir()).glob(f"{base}-w*.mqtt.lock"):
         left.unlink()
+
+
+WORKER = """
+import asyncio, json, sys
+from smartby.broker import Broker
+from smartby.ingest.mqtt import MqttTransport
+from smartby.ingest.pipeline import Ingestion
+from smartby.settings import Settings
+from smartby.store import open_store
+
+async def main():
+    settings = Settings(_env_file=None, **json.loads(sys.argv[1]))
+    broker = Broker(open_store(settings.database, settings), settings)
+    await broker.open()
+    sink = Ingestion(broker, settings)
+    await sink.start()
+    transport = MqttTransport(sink, settings)
+    await transport.start()
+    await transport.subscribed.wait()
+    print("subscribed", flush=True)
+    while sink.stats.uplinks < int(sys.argv[2]):
+        await asyncio.sleep(0.01)
+    print("taken", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_readings_not_committed_when_the_worker_dies_come_again(tmp_path: Path) -> None:
+    """Ingestion takes the messages, then the process is killed before its batch commits: nothing
+    was acknowledged, so the resumed session gets every message again and commits it."""
+    tenant = unique("tenant")
+    values: dict[str, Any] = {
+        "database": f"sqlite:///{tmp_path / 'city.db'}",
+        "mqtt_url": MOSQUITTO,
+        "mqtt_shared_group": unique("g"),
+        "mqtt_client_id": unique("smartby-test-"),
+        "mqtt_session_expiry": 300,
+        "mqtt_topics": ["smartby"],
+    }
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    broker = Broker(open_store(settings.database, settings), settings)
+    await broker.open()
+    try:
+        await Ingestion(broker, settings).registry.register(
+            tenant, {"id": "meter", "entityId": "urn:ngsi-ld:Meter:m", "entityType": "Meter"}
+        )
+        slow = {**values, "ingest_flush_ms": 60_000, "ingest_batch_size": 1000}
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", WORKER, json.dumps(slow), "5", stdout=asyncio.subprocess.PIPE
+        )
+        assert worker.stdout is not None
+        try:
+            assert await asyncio.wait_for(worker.stdout.readline(), WAIT) == b"subscribed\n"
+            async with device() as client:
+                for number in range(5):
+                    await client.publish(device_topic(tenant, "meter"), reading(number), qos=1)
+            assert await asyncio.wait_for(worker.stdout.readline(), WAIT) == b"taken\n"
+        finally:
+            worker.kill()
+            await worker.wait()
+        with sqlite3.connect(tmp_path / "city.db") as db:
+            assert db.execute("SELECT count(*) FROM history").fetchone()[0] == 0
+        sink = Ingestion(broker, settings)
+        await sink.start()
+        async with running(MqttTransport(sink, settings)):
+            await asyncio.wait_for(_until(lambda: sink.stats.readings >= 15), WAIT)
+        await sink.close()
+        found, _ = await broker.store.history(
+            tenant, HistoryQuery(selectors=(EntitySelector(ids=("urn:ngsi-ld:Meter:m",)),))
+        )
+        values_of_n = sorted(i["value"] for i in found[0].attributes[DEFAULT_VOCAB + "n"])
+        assert values_of_n == [0, 1, 2, 3, 4]
+        # Closed in good order, the transport acknowledged what it committed: nothing comes again.
+        later = RecordingSink()
+        async with running(MqttTransport(later, settings)):
+            await asyncio.sleep(0.5)
+        assert later.of(tenant) == []
+    finally:
+        await broker.close()
+    await forget_session(settings, settings.mqtt_client_id)

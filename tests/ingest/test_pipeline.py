@@ -336,3 +336,66 @@ async def test_whatever_arrives_is_accepted_or_dead_lettered(
     if outcome.status != "accepted":
         newest = (await broker.store.list_dead_letters("", DeadLetterQuery(limit=1)))[0]
         assert newest.payload == payload and newest.reason.startswith(outcome.status)
+
+
+async def test_an_array_payload_reaches_history_reading_by_reading(broker: Broker) -> None:
+    sink = Ingestion(broker, broker.settings)
+    await sink.registry.register(
+        "",
+        {
+            "id": "gateway-1",
+            "entityId": "urn:ngsi-ld:WeatherObserved:g1",
+            "entityType": "WeatherObserved",
+            "key": KEY,
+            "decoder": {
+                "kind": "json",
+                "fields": [{"attribute": "temperature", "path": "t"}],
+                "observedAt": "at",
+            },
+        },
+    )
+    readings = [{"t": 10 + n, "at": f"2024-05-01T12:00:0{n}Z"} for n in range(4)]
+    outcome = await sink.ingest(uplink(orjson.dumps(readings), device="gateway-1"), wait=True)
+    assert outcome.status == "accepted" and outcome.readings == 4
+    recorded = (await history(broker, "urn:ngsi-ld:WeatherObserved:g1"))["temperature"]
+    assert sorted((i["observedAt"], i["value"]) for i in recorded) == [
+        (f"2024-05-01T12:00:0{n}Z", 10 + n) for n in range(4)
+    ]
+    entity = await broker.retrieve_entity("", "urn:ngsi-ld:WeatherObserved:g1")
+    assert entity[DEFAULT_VOCAB + "temperature"][0]["value"] == 13
+    await sink.close()
+
+
+async def test_offered_uplinks_are_settled_once_committed_and_keep_their_order(broker: Broker) -> None:
+    settings = Settings.model_validate(
+        {**broker.settings.model_dump(), "ingest_batch_size": 1000, "ingest_flush_ms": 60_000}
+    )
+    sink = Ingestion(broker, settings)
+    await sink.registry.register(
+        "", {"id": "m", "entityId": "urn:ngsi-ld:Meter:m", "entityType": "Meter", "key": KEY}
+    )
+    sink.registry._forget()  # the first offer must wait for a lookup, the others behind it
+    settled: list[int] = []
+    offered = [
+        uplink(b'{"n": 0}', device="m", key=None, transport="mqtt"),
+        uplink(b'{"n": 1}', device="nobody", key=None, transport="mqtt"),
+        uplink(b'{"n": 2}', device="m", key=None, transport="mqtt"),
+        uplink(b"not json", device="m", key=None, transport="mqtt"),
+        uplink(b'{"n": 4}', device="m", key=None, transport="mqtt"),
+    ]
+    for number, item in enumerate(offered):
+        sink.offer(item, lambda number=number: settled.append(number))  # type: ignore[misc]
+    for _ in range(200):
+        if sink.stats.uplinks == 5:
+            break
+        await asyncio.sleep(0.01)
+    assert sink.stats.uplinks == 5
+    await asyncio.sleep(0.05)
+    assert settled == []  # taken, not committed: a transport must not acknowledge them yet
+    await sink.flush()
+    assert sorted(settled) == [0, 1, 2, 3, 4]
+    assert [i["value"] for i in (await history(broker, "urn:ngsi-ld:Meter:m"))["n"]] == [0, 2, 4]
+    entity = await broker.retrieve_entity("", "urn:ngsi-ld:Meter:m")
+    assert entity[DEFAULT_VOCAB + "n"][0]["value"] == 4
+    assert sink.stats.by_reason == {"unknown-device": 1, "undecodable": 1}
+    await sink.close()

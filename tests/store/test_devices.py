@@ -29,6 +29,9 @@ async def test_devices_are_kept_per_tenant_and_found_by_dev_eui(store: Store) ->
     assert await store.get_device("aarhus", "lamp-1") == LAMP
     assert await store.device_by_eui("aarhus", "70b3d57ed0001234") == LAMP
     assert await store.device_by_eui("aarhus", "0000000000000000") is None
+    many = await store.get_devices("aarhus", ["lamp-2", "nobody", "lamp-1", "lamp-1"])
+    assert sorted(many) == ["lamp-1", "lamp-2"] and many["lamp-1"] == LAMP
+    assert await store.get_devices("aarhus", []) == {}
     assert [d.id for d in await store.list_devices("aarhus", 10, 0)] == ["lamp-1", "lamp-2"]
     assert [d.id for d in await store.list_devices("aarhus", 1, 1)] == ["lamp-2"]
     second = await store.get_device("aarhus", "lamp-2")

@@ -506,7 +506,9 @@ class Broker:
                     elif mode == "replace":
                         stored = changes.replace_entity(current, entity, stamp)
                     else:
-                        stored = copy.deepcopy(current)
+                        # The transaction hands out copies the broker may change; only an entity
+                        # changed earlier in this batch (its id given twice) is this batch's own.
+                        stored = copy.deepcopy(current) if entity_id in final else current
                         changes.upsert_update(stored, entity, stamp)
                     existing[entity_id] = final[entity_id] = stored
                     if entity_id not in succeeded:
@@ -514,6 +516,9 @@ class Broker:
                         result.success.append(entity_id)
                 except NgsiLdError as error:
                     result.fail(entity_id, error)
+                    if entity_id in existing and entity_id not in final:
+                        # upsert_update may have changed the copy halfway: take a fresh one
+                        existing[entity_id] = tx.get_many([entity_id])[entity_id]
             # The same id may come more than once (clause 4.6.6): each is written once, last state.
             for entity_id, stored in final.items():
                 (tx.insert if entity_id in new else tx.replace)(stored)

@@ -24,14 +24,14 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from smartby.broker import Broker
 from smartby.broker.broker import BatchResult
-from smartby.ingest.decoders import DecodeError, ProfileError, Reading
+from smartby.ingest.decoders import DecodeError, Decoder, ProfileError, Reading
 from smartby.ingest.envelopes import EnvelopeError, Unwrapped, unwrap
 from smartby.ingest.registry import DeviceRegistry
 from smartby.ingest.uplinks import Uplink
@@ -56,13 +56,18 @@ class Outcome:
     readings: int = 0
 
 
+Done = Callable[[Outcome], None]
+"""Told what became of an uplink, once that is durable: its readings committed, or its dead letter
+stored (or storing it failed, which is logged)."""
+
+
 @dataclass
 class _Pending:
     uplink: Uplink
     device: Device
     readings: list[Reading]
     observed_at: str
-    done: asyncio.Future[Outcome] | None
+    done: Done | None
     error: str | None = None
 
 
@@ -70,7 +75,15 @@ class _Pending:
 class _Letter:
     letter: DeadLetter
     outcome: Outcome
-    done: asyncio.Future[Outcome] | None
+    done: Done | None
+
+
+def _settle(future: asyncio.Future[Outcome]) -> Done:
+    def done(outcome: Outcome) -> None:
+        if not future.done():
+            future.set_result(outcome)
+
+    return done
 
 
 @dataclass
@@ -110,22 +123,35 @@ class Ingestion:
         self._full = asyncio.Event()
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        self._deferred: deque[tuple[Uplink, Done | None]] = deque()
+        """Offered uplinks that need a lookup first, in arrival order; while any waits, every later
+        offer waits behind it, so readings keep the order they came in."""
+        self._looking_up = asyncio.Event()
+        self._resolver: asyncio.Task[None] | None = None
         self._existing: set[tuple[str, str]] = set()
         """Entities known to exist (their location is not written again)."""
         secret = self.settings.ingest_integration_secret
         self._integration_secret = secret.get_secret_value().encode() if secret else None
 
     async def start(self) -> None:
+        self._start_tasks()
+
+    def _start_tasks(self) -> None:
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._keep_flushing(), name="smartby-ingest-flush")
+        if self._resolver is None:
+            self._resolver = asyncio.create_task(self._keep_looking_up(), name="smartby-ingest-lookup")
 
     async def close(self) -> None:
-        """Stop the flusher and commit whatever is still queued."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        """Stop the flusher and commit whatever is still queued. Offered uplinks still waiting for
+        a lookup are dropped unsettled (their transport has not acknowledged them)."""
+        for task in (self._flusher, self._resolver):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._flusher = self._resolver = None
+        self._deferred.clear()
         await self.flush()
 
     # -- taking uplinks --------------------------------------------------------------------------
@@ -137,56 +163,159 @@ class Ingestion:
     async def ingest(self, uplink: Uplink, *, wait: bool = False) -> Outcome:
         """Like `accept`, saying what became of the uplink; with `wait`, once its readings are
         committed (or dead-lettered, with the reason)."""
-        self.stats.uplinks += 1
-        done: asyncio.Future[Outcome] | None = asyncio.get_running_loop().create_future() if wait else None
-        try:
-            outcome = await self._take(uplink, done)
-        except Exception as error:
-            log.exception("Ingesting an uplink from %s failed", uplink.transport)
-            outcome = await self._dead_letter(uplink, None, "failed", f"internal error: {error}", done)
-        if done is None:
+        future: asyncio.Future[Outcome] | None = asyncio.get_running_loop().create_future() if wait else None
+        outcome = await self._take_counted(uplink, None if future is None else _settle(future))
+        if self._queued_readings >= 4 * self.settings.ingest_batch_size:
+            await self.flush()  # the flusher is behind: hold the transport back
+        if future is None:
             return outcome
         if self._flusher is None:
             await self.flush()
-        return await done
+        return await future
 
-    async def _take(self, uplink: Uplink, done: asyncio.Future[Outcome] | None) -> Outcome:
+    def offer(self, uplink: Uplink, settled: Callable[[], None]) -> None:
+        """Take one uplink without waiting: the fast lane of a transport that acknowledges
+        messages itself (MQTT). `settled` is called once the uplink's fate is durable, its readings
+        committed or its dead letter stored, never before; uplinks offered one after the other are
+        queued in that order. Never raises for bad input.
+
+        A device, profile and key looked up lately (the registry's short cache) make this a few
+        dictionary lookups, the decoding and an append to the pending batch; an uplink that needs a
+        lookup waits for one in a background task, with every uplink offered after it."""
+
+        def done(_: Outcome) -> None:
+            settled()
+
+        if self._resolver is None:
+            self._start_tasks()
+        if not self._deferred:
+            try:
+                outcome = self._take_now(uplink, done)
+            except Exception as error:
+                log.exception("Ingesting an uplink from %s failed", uplink.transport)
+                self.stats.uplinks += 1
+                self._dead_letter(uplink, None, "failed", f"internal error: {error}", done)
+                return
+            if outcome is not None:
+                self.stats.uplinks += 1
+                return
+        self._deferred.append((uplink, done))
+        self._looking_up.set()
+
+    async def _take_counted(self, uplink: Uplink, done: Done | None) -> Outcome:
+        self.stats.uplinks += 1
+        try:
+            return await self._take(uplink, done)
+        except Exception as error:
+            log.exception("Ingesting an uplink from %s failed", uplink.transport)
+            return self._dead_letter(uplink, None, "failed", f"internal error: {error}", done)
+
+    def _take_now(self, uplink: Uplink, done: Done | None) -> Outcome | None:
+        """Take the uplink with what is in memory; None (having done nothing) when that needs a
+        lookup in the store or a key check."""
         try:
             unwrapped = unwrap(uplink)
         except EnvelopeError as error:
-            return await self._dead_letter(uplink, None, "undecodable", str(error), done)
+            return self._dead_letter(uplink, None, "undecodable", str(error), done)
+        known, device = self.registry.find_now(uplink.tenant, uplink.device_id, unwrapped.dev_eui)
+        if not known:
+            return None
+        if device is None:
+            return self._unknown(uplink, unwrapped, done)
+        credential = uplink.credential
+        if not credential:
+            if uplink.transport not in self.settings.ingest_trusted_transports:
+                return self._dead_letter(uplink, device.id, "unauthorized", "no key given", done)
+        elif not self._integration(uplink, credential) and not self.registry.authenticated_now(
+            device, credential
+        ):
+            return None
+        decoder = self.registry.decoder_now(device)
+        if decoder is None:
+            return None
+        return self._queue(uplink, device, unwrapped, decoder, done)
+
+    async def _take(self, uplink: Uplink, done: Done | None) -> Outcome:
+        found = self._take_now(uplink, done)
+        if found is not None:
+            return found
+        try:
+            unwrapped = unwrap(uplink)
+        except EnvelopeError as error:
+            return self._dead_letter(uplink, None, "undecodable", str(error), done)
         device = await self.registry.find(uplink.tenant, uplink.device_id, unwrapped.dev_eui)
         if device is None:
-            named = uplink.device_id or f"DevEUI {unwrapped.dev_eui}"
-            return await self._dead_letter(uplink, None, "unknown-device", f"unknown device {named}", done)
+            return self._unknown(uplink, unwrapped, done)
         if not await self._authentic(uplink, device):
             reason = "no key given" if not uplink.credential else "wrong key"
-            return await self._dead_letter(uplink, device.id, "unauthorized", reason, done)
+            return self._dead_letter(uplink, device.id, "unauthorized", reason, done)
         try:
-            readings = self._decode(await self.registry.decoder_for(device), uplink, unwrapped)
+            decoder = await self.registry.decoder_for(device)
+        except ProfileError as error:
+            return self._dead_letter(uplink, device.id, "undecodable", str(error), done)
+        return self._queue(uplink, device, unwrapped, decoder, done)
+
+    def _unknown(self, uplink: Uplink, unwrapped: Unwrapped, done: Done | None) -> Outcome:
+        named = uplink.device_id or f"DevEUI {unwrapped.dev_eui}"
+        return self._dead_letter(uplink, None, "unknown-device", f"unknown device {named}", done)
+
+    def _queue(
+        self, uplink: Uplink, device: Device, unwrapped: Unwrapped, decoder: Decoder, done: Done | None
+    ) -> Outcome:
+        try:
+            readings = self._decode(decoder, uplink, unwrapped)
         except (DecodeError, ProfileError) as error:
-            return await self._dead_letter(uplink, device.id, "undecodable", str(error), done)
+            return self._dead_letter(uplink, device.id, "undecodable", str(error), done)
         observed = unwrapped.received_at or uplink.received_at
         self._pending.append(_Pending(uplink, device, readings, observed, done))
         self._queued_readings += len(readings)
         self._wake.set()
         if self._queued_readings >= self.settings.ingest_batch_size:
             self._full.set()
-            if self._queued_readings >= 4 * self.settings.ingest_batch_size:
-                await self.flush()  # the flusher is behind: hold the transport back
         return Outcome("accepted", readings=len(readings))
+
+    def _integration(self, uplink: Uplink, credential: str) -> bool:
+        return (
+            self._integration_secret is not None
+            and uplink.envelope != "plain"
+            and hmac.compare_digest(credential.encode(), self._integration_secret)
+        )
 
     async def _authentic(self, uplink: Uplink, device: Device) -> bool:
         credential = uplink.credential
         if not credential:
             return uplink.transport in self.settings.ingest_trusted_transports
-        if (
-            self._integration_secret is not None
-            and uplink.envelope != "plain"
-            and hmac.compare_digest(credential.encode(), self._integration_secret)
-        ):
+        if self._integration(uplink, credential):
             return True
         return await self.registry.authenticate(device, credential)
+
+    async def _keep_looking_up(self) -> None:
+        """Take the deferred uplinks in order, having looked up the devices they name together."""
+        while True:
+            await self._looking_up.wait()
+            self._looking_up.clear()
+            while self._deferred:
+                waiting = list(self._deferred)
+                try:
+                    await self._look_up(waiting)
+                except Exception:
+                    log.exception("Looking up devices failed")
+                for _ in waiting:
+                    uplink, done = self._deferred[0]
+                    try:
+                        await self._take_counted(uplink, done)
+                    finally:
+                        self._deferred.popleft()
+
+    async def _look_up(self, uplinks: list[tuple[Uplink, Done | None]]) -> None:
+        """Find the devices `uplinks` name, one query per tenant (each lands in the registry's cache)."""
+        wanted: dict[str, dict[str, None]] = {}
+        for uplink, _ in uplinks:
+            device_id = uplink.device_id
+            if device_id is not None and not self.registry.find_now(uplink.tenant, device_id, None)[0]:
+                wanted.setdefault(uplink.tenant, {})[device_id] = None
+        for tenant, device_ids in wanted.items():
+            await self.registry.find_many(tenant, list(device_ids))
 
     @staticmethod
     def _decode(decoder: Any, uplink: Uplink, unwrapped: Unwrapped) -> list[Reading]:
@@ -203,13 +332,13 @@ class Ingestion:
             raise DecodeError("the payload holds no readings")
         return readings
 
-    async def _dead_letter(
+    def _dead_letter(
         self,
         uplink: Uplink,
         device_id: str | None,
         status: Status,
         reason: str,
-        done: asyncio.Future[Outcome] | None,
+        done: Done | None,
     ) -> Outcome:
         outcome = Outcome(status, reason)
         letter = DeadLetter(
@@ -260,8 +389,8 @@ class Ingestion:
         self.stats.dead_lettered += len(letters)
         for item in letters:
             self.stats.by_reason[item.outcome.status] += 1
-            if item.done is not None and not item.done.done():
-                item.done.set_result(item.outcome)
+            if item.done is not None:
+                item.done(item.outcome)
 
     async def _commit(self, pending: list[_Pending], letters: list[_Letter]) -> None:
         by_tenant: dict[str, list[_Pending]] = {}
@@ -278,8 +407,8 @@ class Ingestion:
             if item.error is None:
                 self.stats.accepted += 1
                 self.stats.readings += len(item.readings)
-                if item.done is not None and not item.done.done():
-                    item.done.set_result(Outcome("accepted", readings=len(item.readings)))
+                if item.done is not None:
+                    item.done(Outcome("accepted", readings=len(item.readings)))
                 continue
             letter = DeadLetter(
                 tenant=item.uplink.tenant,

@@ -141,6 +141,13 @@ class DeviceRegistry:
         self._recent[(kind, tenant, key)] = (moment, value)
         return value
 
+    def _peek(self, kind: str, tenant: str, key: str) -> tuple[bool, Any]:
+        """(True, what `_cached` would return) when that needs no lookup; (False, None) otherwise."""
+        found = self._recent.get((kind, tenant, key))
+        if found is not None and time.monotonic() - found[0] < LOOKUP_SECONDS:
+            return True, found[1]
+        return False, None
+
     def _forget(self) -> None:
         self._recent.clear()
 
@@ -232,6 +239,50 @@ class DeviceRegistry:
             return None
         found = await self._cached("eui", tenant, eui, lambda: self.store.device_by_eui(tenant, eui))
         return found
+
+    async def find_many(self, tenant: str, device_ids: list[str]) -> None:
+        """Look the devices of these ids up in one query, for `find` and `find_now` to answer from
+        memory for the next LOOKUP_SECONDS (a device not registered is remembered as None)."""
+        found = await self.store.get_devices(tenant, device_ids)
+        moment = time.monotonic()
+        if len(self._recent) + len(device_ids) >= _VERIFIED_MAX:
+            self._recent.clear()
+        for device_id in device_ids:
+            self._recent[("id", tenant, device_id)] = (moment, found.get(device_id))
+
+    def find_now(self, tenant: str, device_id: str | None, dev_eui: str | None) -> tuple[bool, Device | None]:
+        """`find` without waiting, for the uplink path's synchronous fast lane: (True, the device or
+        None) when the answer is in memory, (False, None) when only `find` can tell."""
+        if device_id is not None:
+            return self._peek("id", tenant, device_id)
+        if dev_eui is None:
+            return True, None
+        try:
+            eui = _dev_eui(dev_eui)
+        except NgsiLdError:
+            return True, None
+        if eui is None:
+            return True, None
+        return self._peek("eui", tenant, eui)
+
+    def authenticated_now(self, device: Device, credential: str) -> bool:
+        """Whether `credential` is the device's key as verified before (False: only `authenticate`,
+        which may run scrypt, can tell)."""
+        remembered = self._verified.get((device.tenant, device.id, device.key_hash))
+        if remembered is None:
+            return False
+        quick = hashlib.sha256(device.key_hash.encode() + credential.encode()).digest()
+        return hmac.compare_digest(remembered, quick)
+
+    def decoder_now(self, device: Device) -> Decoder | None:
+        """`decoder_for` without waiting: the decoder when it is built and its profile was looked up
+        lately; None when only `decoder_for` can tell (or say that the profile is gone)."""
+        if device.profile is None:
+            return self._decoders.get((device.tenant, "device:" + device.id, device.modified_at))
+        known, profile = self._peek("profile", device.tenant, device.profile)
+        if not known or profile is None:
+            return None
+        return self._decoders.get((device.tenant, "profile:" + profile.name, profile.modified_at))
 
     async def list_devices(self, tenant: str, limit: int = 100, offset: int = 0) -> list[Device]:
         return await self.store.list_devices(tenant, limit, offset)

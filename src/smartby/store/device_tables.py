@@ -114,6 +114,21 @@ class DeviceTables:
 
         return await self._read(run)
 
+    async def get_devices(self, tenant: str, device_ids: Sequence[str]) -> dict[str, Device]:
+        wanted = list(dict.fromkeys(device_ids))
+
+        def run(db: Any) -> dict[str, Device]:
+            found: dict[str, Device] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                sql = self._sql(f"SELECT {_DEVICE_COLUMNS} FROM device WHERE tenant = ? AND id IN ({marks})")
+                for row in db.execute(sql, (tenant, *chunk)).fetchall():
+                    found[row[1]] = _device(row)
+            return found
+
+        return await self._read(run) if wanted else {}
+
     async def device_by_eui(self, tenant: str, dev_eui: str) -> Device | None:
         sql = self._sql(f"SELECT {_DEVICE_COLUMNS} FROM device WHERE tenant = ? AND dev_eui = ?")
 

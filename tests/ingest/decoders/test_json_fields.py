@@ -6,12 +6,13 @@ import contextlib
 import json
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smartby.ingest.decoders import DecodeError, ProfileError, build
-from smartby.ingest.decoders.json_fields import parse_path
+from smartby.ingest.decoders.json_fields import MAX_ARRAY, parse_path
 
 AARHUS_TRAFFIC = {
     "kind": "json",
@@ -162,3 +163,33 @@ def test_any_json_decodes_or_raises_only_a_decode_error(document: dict[str, Any]
     except DecodeError:
         return
     assert readings[0].name == "intensity"
+
+
+def test_an_array_holds_several_readings_each_with_its_own_time() -> None:
+    payload = orjson.dumps(
+        [
+            {"vehicleCount": 5, "avgSpeed": 50, "TIMESTAMP": "2014-08-01T07:50:00"},
+            {"vehicleCount": 7, "TIMESTAMP": "2014-08-01T07:55:00"},
+        ]
+    )
+    readings = build(AARHUS_TRAFFIC)(payload, {})
+    assert [(r.name, r.value, r.observed_at) for r in readings] == [
+        ("intensity", 5, "2014-08-01T05:50:00Z"),
+        ("averageVehicleSpeed", 50, "2014-08-01T05:50:00Z"),
+        ("intensity", 7, "2014-08-01T05:55:00Z"),
+    ]
+    flat = build({"kind": "json"})(b'[{"a": 1}, {"a": 2, "b": 3}]', {})
+    assert [(r.name, r.value) for r in flat] == [("a", 1), ("a", 2), ("b", 3)]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"[]", "empty array"),
+        (b'[{"vehicleCount": 1}, {"avgSpeed": 3}]', "reading 1 of the array: intensity"),
+        (b"[" + b",".join([b'{"vehicleCount": 1}'] * (MAX_ARRAY + 1)) + b"]", "at most"),
+    ],
+)
+def test_an_array_decodes_whole_or_not_at_all(payload: bytes, message: str) -> None:
+    with pytest.raises(DecodeError, match=message):
+        build(AARHUS_TRAFFIC)(payload, {})

@@ -8,6 +8,10 @@ attribute, which a device profile has no use for.
 
 A profile without `fields` takes every top-level member of a JSON object as an attribute of the
 same name (members that are not attribute names, or are reserved, are left out).
+
+A payload that is a JSON array holds several readings of the device, each element decoded as if it
+were the payload (its own `observedAt`): what a gateway or a device that buffers sends, one message
+for many readings. It is decoded whole or not at all: one bad element dead-letters the payload.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ RESERVED = frozenset(
 )
 """Members of an entity that a device's flat JSON cannot set as attributes."""
 TIME_FORMATS = ("iso8601", "epoch", "epoch_ms")
+MAX_ARRAY = 1000
+"""Readings one payload may hold as a JSON array (a gateway's, or a device's buffered ones)."""
 
 
 def parse_path(path: Any, where: str) -> tuple[str | int, ...]:
@@ -163,6 +169,21 @@ class JsonDecoder:
 
     def __call__(self, payload: bytes, meta: Mapping[str, Any]) -> list[Reading]:
         document = meta["decoded"] if meta.get("decoded") is not None else _parse(payload)
+        if not isinstance(document, list):
+            return self._one(document)
+        if not document:
+            raise DecodeError("the payload is an empty array of readings")
+        if len(document) > MAX_ARRAY:
+            raise DecodeError(f"the payload is an array of {len(document)} readings; {MAX_ARRAY} at most")
+        readings: list[Reading] = []
+        for number, item in enumerate(document):
+            try:
+                readings.extend(self._one(item))
+            except DecodeError as error:
+                raise DecodeError(f"reading {number} of the array: {error}") from None
+        return readings
+
+    def _one(self, document: Any) -> list[Reading]:
         observed = self.time.read(document) if self.time is not None else None
         if self.fields is None:
             return _flat(document, observed)
