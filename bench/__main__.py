@@ -2,6 +2,7 @@
 
 python -m bench            # everything (a few minutes)
 python -m bench --quick    # shorter runs, smaller data (a smoke test of the harness)
+python -m bench --only history   # one section, printed only
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bench import history, raw_sqlite, servers, wrk
+from bench import history, mqtt, notifications, raw_sqlite, servers, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -333,28 +334,31 @@ def profile_batch_upsert(report: Report, workdir: Path, *, updates: bool = False
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs and small data")
-    parser.add_argument("--only-entities", action="store_true", help="skip the history benchmarks")
     parser.add_argument(
-        "--only-history",
-        action="store_true",
-        help="only the history benchmarks; print, do not write the report",
+        "--only",
+        choices=["entities", "history", "devices"],
+        help="one section (entities: issue 2, history: issue 3, devices: MQTT and subscriptions); "
+        "printed, the report is not rewritten",
     )
     options = parser.parse_args()
     report = Report(options.quick)
     seconds = 3 if options.quick else 10
     with tempfile.TemporaryDirectory(prefix="smartby-bench-") as folder:
         workdir = Path(folder)
-        if options.only_history:
+        if options.only in (None, "entities"):
+            bench_single_entity(report, workdir, seconds)
+            bench_batch_upsert(report, workdir, seconds)
+            profile_batch_upsert(report, workdir)
+            profile_batch_upsert(report, workdir, updates=True)
+            bench_query_and_memory(report, workdir, 10_000 if options.quick else 100_000)
+        if options.only in (None, "history"):
             history.run_all(report, workdir, seconds)
+        if options.only in (None, "devices"):
+            mqtt.run(report, workdir, seconds)
+            notifications.run(report, workdir, seconds)
+        if options.only is not None:
             print("\n".join(report.notes))
             return
-        bench_single_entity(report, workdir, seconds)
-        bench_batch_upsert(report, workdir, seconds)
-        profile_batch_upsert(report, workdir)
-        profile_batch_upsert(report, workdir, updates=True)
-        bench_query_and_memory(report, workdir, 10_000 if options.quick else 100_000)
-        if not options.only_entities:
-            history.run_all(report, workdir, seconds)
     report.write()
 
 
