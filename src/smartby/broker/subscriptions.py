@@ -11,6 +11,7 @@ the store's subscription version moves (another process changed one), checked at
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from smartby.ngsild.query import Expr
 from smartby.ngsild.subscription import (
     Change,
     Subscription,
@@ -61,7 +63,10 @@ class TenantIndex:
     by_type: dict[str, list[Subscription]] = field(default_factory=dict)
     any_type: list[Subscription] = field(default_factory=list)
 
-    def candidates(self, entity_id: str, types: Sequence[str]) -> list[Subscription]:
+    def candidates(self, entity_id: str, types: Sequence[str]) -> Sequence[Subscription]:
+        by_id = self.by_id.get(entity_id)
+        if not self.any_type and by_id is None and len(types) == 1:
+            return self.by_type.get(types[0], ())  # The common case, without building a dict.
         found: dict[str, Subscription] = {sub.id: sub for sub in self.any_type}
         for sub in self.by_id.get(entity_id, ()):
             found[sub.id] = sub
@@ -77,6 +82,8 @@ class Subscriptions:
         self.store = broker.store
         self._compiled: dict[tuple[str, str], Compiled] = {}
         self._index: dict[str, TenantIndex] = {}
+        self._queries: dict[Expr, Expr] = {}
+        """One object per distinct compiled q, so subscriptions sharing a q evaluate it once."""
         self._version = -1
         self._checked = 0.0
         self._lock = asyncio.Lock()
@@ -111,7 +118,12 @@ class Subscriptions:
     async def _compile(self, tenant: str, document: dict[str, Any]) -> Compiled:
         ctx = await self.broker.context(document.get(CONTEXT_MEMBER))
         body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
-        return Compiled(compile_subscription(tenant, body, ctx), ctx)
+        subscription = compile_subscription(tenant, body, ctx)
+        if subscription.q is not None:
+            shared = self._queries.setdefault(subscription.q, subscription.q)
+            if shared is not subscription.q:
+                subscription = dataclasses.replace(subscription, q=shared)
+        return Compiled(subscription, ctx)
 
     def _put(self, tenant: str, subscription_id: str, compiled: Compiled | None) -> None:
         """Apply this process's own change to the cache at once (a full reload per change would
@@ -142,13 +154,15 @@ class Subscriptions:
         moment = now()
         stamp = format_datetime(moment)
         data: dict[str, list[Entity]] = {}
+        verdicts: dict[int, bool] = {}
         for change in changes:
             entity = change.entity
+            verdicts.clear()
             for sub in index.candidates(entity["id"], entity.get("type", ())):
                 if sub.status(moment) != "active":
                     continue
                 try:
-                    concerned = sub.concerns(change)
+                    concerned = sub.concerns(change, verdicts)
                 except Exception:
                     log.exception("Matching subscription %s failed; the write goes on", sub.id)
                     continue

@@ -442,16 +442,26 @@ class Subscription:
     def selects(self, entity: Entity) -> bool:
         return not self.selectors or any(selector.matches(entity) for selector in self.selectors)
 
-    def concerns(self, change: Change) -> bool:
+    def concerns(self, change: Change, verdicts: dict[int, bool] | None = None) -> bool:
         """Whether this change notifies: the entity is selected, a trigger fires on a watched
-        attribute, and the entity meets q, geoQ and scopeQ (its new state; its last for a deletion)."""
+        attribute, and the entity meets q, geoQ and scopeQ (its new state; its last for a deletion).
+
+        `verdicts` remembers, for one change, what each q (by identity) said: subscriptions that
+        share one compiled q (the broker interns them) then evaluate it once per change."""
         entity = change.entity
         if self.time_interval is not None or not self.selects(entity):
             return False
         if not self._fires(change.events):
             return False
-        if self.q is not None and not self.q.matches(entity):
-            return False
+        q = self.q
+        if q is not None:
+            held = verdicts.get(id(q)) if verdicts is not None else None
+            if held is None:
+                held = q.matches(entity)
+                if verdicts is not None:
+                    verdicts[id(q)] = held
+            if not held:
+                return False
         if self.geo is not None:
             geo = self.geo
             if not any(
