@@ -103,3 +103,21 @@ async def test_subscriptions_sharing_a_q_share_one_evaluation(broker: Broker) ->
     await subs.load()
     lamps = {sub.id: sub for sub in subs._index[""].by_type[LAMP]}
     assert lamps[first].q is lamps[second].q
+
+
+async def test_subscriptions_with_the_same_criteria_share_one_verdict(broker: Broker) -> None:
+    subs = broker.subscriptions
+    watched = body(watchedAttributes=["ex:power"])
+    first = await subs.create("", CONTEXT, watched)
+    second = await subs.create("", CONTEXT, body(watchedAttributes=["ex:power"], description="another"))
+    elsewhere = await subs.create("", CONTEXT, body(watchedAttributes=["ex:other"]))
+    lamps = {sub.id: sub for sub in subs._index[""].by_type[LAMP]}
+    assert lamps[first].criteria is lamps[second].criteria
+    assert lamps[elsewhere].criteria is not lamps[first].criteria
+    before = thing(1)
+    after = {**before, "https://example.org/power": [{"type": "Property", "value": 5}]}
+    pending = {p.subscription_id for p in subs.match("", [Change(before, after)])}
+    assert pending == {first, second}
+    # A paused subscription with the same criteria leaves the index, and takes no verdict with it.
+    await subs.update("", first, CONTEXT, {"isActive": False})
+    assert {p.subscription_id for p in subs.match("", [Change(before, after)])} == {second}

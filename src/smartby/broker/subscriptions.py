@@ -84,6 +84,8 @@ class Subscriptions:
         self._index: dict[str, TenantIndex] = {}
         self._queries: dict[Expr, Expr] = {}
         """One object per distinct compiled q, so subscriptions sharing a q evaluate it once."""
+        self._criteria: dict[tuple[object, ...], tuple[object, ...]] = {}
+        """One object per distinct set of matching criteria (`Subscription.criteria`)."""
         self._version = -1
         self._checked = 0.0
         self._lock = asyncio.Lock()
@@ -95,6 +97,7 @@ class Subscriptions:
         is logged and left out."""
         async with self._lock:
             version, stored = await self.store.all_subscriptions()
+            self._queries, self._criteria = {}, {}  # Forget those of deleted subscriptions.
             compiled: dict[tuple[str, str], Compiled] = {}
             for item in stored:
                 try:
@@ -123,7 +126,9 @@ class Subscriptions:
             shared = self._queries.setdefault(subscription.q, subscription.q)
             if shared is not subscription.q:
                 subscription = dataclasses.replace(subscription, q=shared)
-        return Compiled(subscription, ctx)
+        key = subscription.criteria_key()
+        criteria = self._criteria.setdefault(key, key)
+        return Compiled(dataclasses.replace(subscription, criteria=criteria), ctx)
 
     def _put(self, tenant: str, subscription_id: str, compiled: Compiled | None) -> None:
         """Apply this process's own change to the cache at once (a full reload per change would
@@ -159,13 +164,17 @@ class Subscriptions:
             entity = change.entity
             verdicts.clear()
             for sub in index.candidates(entity["id"], entity.get("type", ())):
-                if sub.status(moment) != "active":
-                    continue
-                try:
-                    concerned = sub.concerns(change, verdicts)
-                except Exception:
-                    log.exception("Matching subscription %s failed; the write goes on", sub.id)
-                    continue
+                if sub.expires_at is not None and sub.expires_at <= moment:
+                    continue  # Expired since indexed (the index holds only active ones).
+                key = id(sub.criteria) if sub.criteria is not None else id(sub)
+                concerned = verdicts.get(key)
+                if concerned is None:
+                    try:
+                        concerned = sub.concerns(change, verdicts)
+                    except Exception:
+                        log.exception("Matching subscription %s failed; the write goes on", sub.id)
+                        concerned = False
+                    verdicts[key] = concerned
                 if concerned:
                     shown = change.after
                     if shown is None:

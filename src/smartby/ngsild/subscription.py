@@ -26,7 +26,7 @@ from smartby.ngsild.geo import GeoQuery, geo_query_from_json
 from smartby.ngsild.query import Expr, parse_q
 from smartby.ngsild.scope import ScopeExpr, parse_scope_query
 from smartby.ngsild.timestamps import normalize_datetime, parse_datetime
-from smartby.ngsild.typequery import TypeExpr, parse_type_query
+from smartby.ngsild.typequery import TypeExpr, TypeName, parse_type_query
 
 TRIGGERS = (
     "entityCreated",
@@ -424,6 +424,37 @@ class Subscription:
     active: bool = True
     throttling: float | None = None
     time_interval: float | None = None
+    criteria: object = dataclasses.field(default=None, hash=False, compare=False, repr=False)
+    """What decides `concerns` (selectors, watchedAttributes, triggers, q, geoQ, scopeQ); the broker
+    gives subscriptions that agree on all of them one object, so one verdict per change serves all."""
+    type_names: frozenset[str] | None = dataclasses.field(
+        default=None, init=False, hash=False, compare=False, repr=False
+    )
+    """When every selector is one plain type and nothing more (the usual case), those types: an
+    entity is selected when it has one of them, without walking the selectors."""
+
+    def __post_init__(self) -> None:
+        if self.selectors and all(
+            isinstance(s.types, TypeName) and s.id is None and s.id_pattern is None for s in self.selectors
+        ):
+            names = frozenset(s.types.name for s in self.selectors if isinstance(s.types, TypeName))
+            object.__setattr__(self, "type_names", names)
+
+    def criteria_key(self) -> tuple[object, ...]:
+        """The members `concerns` reads, hashable: equal keys give equal verdicts."""
+        geo = None
+        if self.geo is not None:
+            geo = (repr(self.geo.geometry), self.geo.georel_text, self.geo.geoproperty)
+        return (
+            self.tenant,
+            self.selectors,
+            self.watched,
+            self.triggers,
+            self.q,
+            geo,
+            self.scope,
+            self.time_interval,
+        )
 
     def status(self, moment: datetime) -> str:
         if self.expires_at is not None and self.expires_at <= moment:
@@ -440,6 +471,8 @@ class Subscription:
         return keys
 
     def selects(self, entity: Entity) -> bool:
+        if self.type_names is not None:
+            return not self.type_names.isdisjoint(entity["type"])
         return not self.selectors or any(selector.matches(entity) for selector in self.selectors)
 
     def concerns(self, change: Change, verdicts: dict[int, bool] | None = None) -> bool:
