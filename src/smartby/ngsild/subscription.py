@@ -384,11 +384,16 @@ class Change:
         if self.attributes is not None:
             updated = set(self.attributes)
         else:
-            for name in _attribute_names(before) | _attribute_names(after):
-                old, new = before.get(name), after.get(name)
-                if old == new:
-                    continue
-                (created if old is None else deleted if new is None else updated).add(name)
+            for name, new in after.items():
+                if name not in ENTITY_MEMBERS:
+                    old = before.get(name)
+                    if old is None:
+                        created.add(name)
+                    elif old != new:
+                        updated.add(name)
+            for name in before:
+                if name not in after and name not in ENTITY_MEMBERS:
+                    deleted.add(name)
         events: dict[str, set[str]] = {}
         for trigger, names in (
             ("attributeCreated", created),
