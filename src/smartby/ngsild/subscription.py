@@ -10,7 +10,6 @@ change is tested without a JSON-LD processor in the loop.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -367,10 +366,17 @@ class Change:
         assert found is not None
         return found
 
-    @functools.cached_property
+    @property
     def events(self) -> dict[str, set[str]]:
         """What happened: each trigger name, with the attributes concerned (entity events: all).
-        Worked out once per change, however many subscriptions look at it."""
+        Worked out once per change, however many subscriptions look at it (kept in the instance's
+        dict by hand: functools.cached_property takes a lock on every read before Python 3.12)."""
+        found: dict[str, set[str]] | None = self.__dict__.get("_events")
+        if found is None:
+            found = self.__dict__["_events"] = self._events()
+        return found
+
+    def _events(self) -> dict[str, set[str]]:
         before, after = self.before, self.after
         if before is None and after is not None:
             names = _attribute_names(after)
