@@ -207,7 +207,12 @@ def _subscriptions(receiver: str, pool: int) -> list[dict[str, Any]]:
     watched = [
         {
             "type": "Subscription",
-            "entities": [{"id": f"urn:ngsi-ld:TrafficFlowObserved:{(number * 11) % pool}"}],
+            "entities": [
+                {
+                    "id": f"urn:ngsi-ld:TrafficFlowObserved:{(number * 11) % pool}",
+                    "type": "TrafficFlowObserved",
+                }
+            ],
             "watchedAttributes": ["intensity"],
             "q": "intensity>998",
             "notification": {"endpoint": {"uri": receiver, "accept": "application/json"}},

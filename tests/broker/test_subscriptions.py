@@ -83,3 +83,41 @@ async def test_a_write_and_its_notifications_commit_together(broker: Broker) -> 
     claimed = await broker.store.claim_notifications(1e12, 10, 30)
     assert len(claimed) == 1
     assert sorted(e["id"] for e in claimed[0].payload["data"]) == [f"urn:ngsi-ld:Thing:{n}" for n in range(3)]
+
+
+async def test_subscriptions_sharing_a_q_share_one_evaluation(broker: Broker) -> None:
+    subs = broker.subscriptions
+    first = await subs.create("", CONTEXT, body(q="ex:power>2"))
+    second = await subs.create("", CONTEXT, body(q="ex:power>2"))
+    other = await subs.create("", CONTEXT, body(q="ex:power<2"))
+    lamps = {sub.id: sub for sub in subs._index[""].by_type[LAMP]}
+    assert lamps[first].q is lamps[second].q
+    assert lamps[other].q is not lamps[first].q
+    # The shared verdict is per change: a later change that fails q notifies neither.
+    pending = {p.subscription_id: p for p in subs.match("", [Change(None, thing(3)), Change(None, thing(1))])}
+    assert set(pending) == {first, second, other}
+    for sub_id in (first, second):
+        assert [e["id"] for e in pending[sub_id].payload["data"]] == ["urn:ngsi-ld:Thing:3"]
+    assert [e["id"] for e in pending[other].payload["data"]] == ["urn:ngsi-ld:Thing:1"]
+    # Reloaded from the store (another process's view), they still share one q.
+    await subs.load()
+    lamps = {sub.id: sub for sub in subs._index[""].by_type[LAMP]}
+    assert lamps[first].q is lamps[second].q
+
+
+async def test_subscriptions_with_the_same_criteria_share_one_verdict(broker: Broker) -> None:
+    subs = broker.subscriptions
+    watched = body(watchedAttributes=["ex:power"])
+    first = await subs.create("", CONTEXT, watched)
+    second = await subs.create("", CONTEXT, body(watchedAttributes=["ex:power"], description="another"))
+    elsewhere = await subs.create("", CONTEXT, body(watchedAttributes=["ex:other"]))
+    lamps = {sub.id: sub for sub in subs._index[""].by_type[LAMP]}
+    assert lamps[first].criteria is lamps[second].criteria
+    assert lamps[elsewhere].criteria is not lamps[first].criteria
+    before = thing(1)
+    after = {**before, "https://example.org/power": [{"type": "Property", "value": 5}]}
+    pending = {p.subscription_id for p in subs.match("", [Change(before, after)])}
+    assert pending == {first, second}
+    # A paused subscription with the same criteria leaves the index, and takes no verdict with it.
+    await subs.update("", first, CONTEXT, {"isActive": False})
+    assert {p.subscription_id for p in subs.match("", [Change(before, after)])} == {second}

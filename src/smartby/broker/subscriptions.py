@@ -11,6 +11,7 @@ the store's subscription version moves (another process changed one), checked at
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
+from smartby.ngsild.query import Expr
 from smartby.ngsild.subscription import (
     Change,
     Subscription,
@@ -61,7 +63,10 @@ class TenantIndex:
     by_type: dict[str, list[Subscription]] = field(default_factory=dict)
     any_type: list[Subscription] = field(default_factory=list)
 
-    def candidates(self, entity_id: str, types: Sequence[str]) -> list[Subscription]:
+    def candidates(self, entity_id: str, types: Sequence[str]) -> Sequence[Subscription]:
+        by_id = self.by_id.get(entity_id)
+        if not self.any_type and by_id is None and len(types) == 1:
+            return self.by_type.get(types[0], ())  # The common case, without building a dict.
         found: dict[str, Subscription] = {sub.id: sub for sub in self.any_type}
         for sub in self.by_id.get(entity_id, ()):
             found[sub.id] = sub
@@ -77,6 +82,10 @@ class Subscriptions:
         self.store = broker.store
         self._compiled: dict[tuple[str, str], Compiled] = {}
         self._index: dict[str, TenantIndex] = {}
+        self._queries: dict[Expr, Expr] = {}
+        """One object per distinct compiled q, so subscriptions sharing a q evaluate it once."""
+        self._criteria: dict[tuple[object, ...], tuple[object, ...]] = {}
+        """One object per distinct set of matching criteria (`Subscription.criteria`)."""
         self._version = -1
         self._checked = 0.0
         self._lock = asyncio.Lock()
@@ -88,6 +97,7 @@ class Subscriptions:
         is logged and left out."""
         async with self._lock:
             version, stored = await self.store.all_subscriptions()
+            self._queries, self._criteria = {}, {}  # Forget those of deleted subscriptions.
             compiled: dict[tuple[str, str], Compiled] = {}
             for item in stored:
                 try:
@@ -111,7 +121,14 @@ class Subscriptions:
     async def _compile(self, tenant: str, document: dict[str, Any]) -> Compiled:
         ctx = await self.broker.context(document.get(CONTEXT_MEMBER))
         body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
-        return Compiled(compile_subscription(tenant, body, ctx), ctx)
+        subscription = compile_subscription(tenant, body, ctx)
+        if subscription.q is not None:
+            shared = self._queries.setdefault(subscription.q, subscription.q)
+            if shared is not subscription.q:
+                subscription = dataclasses.replace(subscription, q=shared)
+        key = subscription.criteria_key()
+        criteria = self._criteria.setdefault(key, key)
+        return Compiled(dataclasses.replace(subscription, criteria=criteria), ctx)
 
     def _put(self, tenant: str, subscription_id: str, compiled: Compiled | None) -> None:
         """Apply this process's own change to the cache at once (a full reload per change would
@@ -142,16 +159,22 @@ class Subscriptions:
         moment = now()
         stamp = format_datetime(moment)
         data: dict[str, list[Entity]] = {}
+        verdicts: dict[int, bool] = {}
         for change in changes:
             entity = change.entity
+            verdicts.clear()
             for sub in index.candidates(entity["id"], entity.get("type", ())):
-                if sub.status(moment) != "active":
-                    continue
-                try:
-                    concerned = sub.concerns(change)
-                except Exception:
-                    log.exception("Matching subscription %s failed; the write goes on", sub.id)
-                    continue
+                if sub.expires_at is not None and sub.expires_at <= moment:
+                    continue  # Expired since indexed (the index holds only active ones).
+                key = id(sub.criteria) if sub.criteria is not None else id(sub)
+                concerned = verdicts.get(key)
+                if concerned is None:
+                    try:
+                        concerned = sub.concerns(change, verdicts)
+                    except Exception:
+                        log.exception("Matching subscription %s failed; the write goes on", sub.id)
+                        concerned = False
+                    verdicts[key] = concerned
                 if concerned:
                     shown = change.after
                     if shown is None:

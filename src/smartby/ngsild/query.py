@@ -479,14 +479,18 @@ def _selected(instance: Instance, path: AttrPath) -> list[Any]:
     return _descend(_attribute_value(instance), path.keys)
 
 
+_VALUE_MEMBER = {
+    "Relationship": "object",
+    "ListRelationship": "objectList",
+    "VocabProperty": "vocab",
+    "ListProperty": "valueList",
+    "JsonProperty": "json",
+}
+"""The member holding an instance's value, by instance type (else `value`)."""
+
+
 def _attribute_value(instance: Instance) -> list[Any]:
-    member = {
-        "Relationship": "object",
-        "ListRelationship": "objectList",
-        "VocabProperty": "vocab",
-        "ListProperty": "valueList",
-        "JsonProperty": "json",
-    }.get(instance.get("type", ""), "value")
+    member = _VALUE_MEMBER.get(instance.get("type", ""), "value")
     if member not in instance:
         return [instance["object"]] if member == "value" and "object" in instance else []
     value = instance[member]
@@ -513,6 +517,8 @@ def _descend(values: list[Any], keys: tuple[str, ...]) -> list[Any]:
 
 
 def _leaves(values: list[Any]) -> list[Any]:
+    if len(values) == 1 and not isinstance(values[0], list | dict):
+        return values  # One plain value, the usual case: nothing to flatten.
     leaves: list[Any] = []
     pending = list(reversed(values))
     while pending:

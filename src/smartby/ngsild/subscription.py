@@ -10,7 +10,6 @@ change is tested without a JSON-LD processor in the loop.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -26,7 +25,7 @@ from smartby.ngsild.geo import GeoQuery, geo_query_from_json
 from smartby.ngsild.query import Expr, parse_q
 from smartby.ngsild.scope import ScopeExpr, parse_scope_query
 from smartby.ngsild.timestamps import normalize_datetime, parse_datetime
-from smartby.ngsild.typequery import TypeExpr, parse_type_query
+from smartby.ngsild.typequery import TypeExpr, TypeName, parse_type_query
 
 TRIGGERS = (
     "entityCreated",
@@ -367,10 +366,17 @@ class Change:
         assert found is not None
         return found
 
-    @functools.cached_property
+    @property
     def events(self) -> dict[str, set[str]]:
         """What happened: each trigger name, with the attributes concerned (entity events: all).
-        Worked out once per change, however many subscriptions look at it."""
+        Worked out once per change, however many subscriptions look at it (kept in the instance's
+        dict by hand: functools.cached_property takes a lock on every read before Python 3.12)."""
+        found: dict[str, set[str]] | None = self.__dict__.get("_events")
+        if found is None:
+            found = self.__dict__["_events"] = self._events()
+        return found
+
+    def _events(self) -> dict[str, set[str]]:
         before, after = self.before, self.after
         if before is None and after is not None:
             names = _attribute_names(after)
@@ -384,11 +390,16 @@ class Change:
         if self.attributes is not None:
             updated = set(self.attributes)
         else:
-            for name in _attribute_names(before) | _attribute_names(after):
-                old, new = before.get(name), after.get(name)
-                if old == new:
-                    continue
-                (created if old is None else deleted if new is None else updated).add(name)
+            for name, new in after.items():
+                if name not in ENTITY_MEMBERS:
+                    old = before.get(name)
+                    if old is None:
+                        created.add(name)
+                    elif old != new:
+                        updated.add(name)
+            for name in before:
+                if name not in after and name not in ENTITY_MEMBERS:
+                    deleted.add(name)
         events: dict[str, set[str]] = {}
         for trigger, names in (
             ("attributeCreated", created),
@@ -424,6 +435,37 @@ class Subscription:
     active: bool = True
     throttling: float | None = None
     time_interval: float | None = None
+    criteria: object = dataclasses.field(default=None, hash=False, compare=False, repr=False)
+    """What decides `concerns` (selectors, watchedAttributes, triggers, q, geoQ, scopeQ); the broker
+    gives subscriptions that agree on all of them one object, so one verdict per change serves all."""
+    type_names: frozenset[str] | None = dataclasses.field(
+        default=None, init=False, hash=False, compare=False, repr=False
+    )
+    """When every selector is one plain type and nothing more (the usual case), those types: an
+    entity is selected when it has one of them, without walking the selectors."""
+
+    def __post_init__(self) -> None:
+        if self.selectors and all(
+            isinstance(s.types, TypeName) and s.id is None and s.id_pattern is None for s in self.selectors
+        ):
+            names = frozenset(s.types.name for s in self.selectors if isinstance(s.types, TypeName))
+            object.__setattr__(self, "type_names", names)
+
+    def criteria_key(self) -> tuple[object, ...]:
+        """The members `concerns` reads, hashable: equal keys give equal verdicts."""
+        geo = None
+        if self.geo is not None:
+            geo = (repr(self.geo.geometry), self.geo.georel_text, self.geo.geoproperty)
+        return (
+            self.tenant,
+            self.selectors,
+            self.watched,
+            self.triggers,
+            self.q,
+            geo,
+            self.scope,
+            self.time_interval,
+        )
 
     def status(self, moment: datetime) -> str:
         if self.expires_at is not None and self.expires_at <= moment:
@@ -440,18 +482,30 @@ class Subscription:
         return keys
 
     def selects(self, entity: Entity) -> bool:
+        if self.type_names is not None:
+            return not self.type_names.isdisjoint(entity["type"])
         return not self.selectors or any(selector.matches(entity) for selector in self.selectors)
 
-    def concerns(self, change: Change) -> bool:
+    def concerns(self, change: Change, verdicts: dict[int, bool] | None = None) -> bool:
         """Whether this change notifies: the entity is selected, a trigger fires on a watched
-        attribute, and the entity meets q, geoQ and scopeQ (its new state; its last for a deletion)."""
+        attribute, and the entity meets q, geoQ and scopeQ (its new state; its last for a deletion).
+
+        `verdicts` remembers, for one change, what each q (by identity) said: subscriptions that
+        share one compiled q (the broker interns them) then evaluate it once per change."""
         entity = change.entity
         if self.time_interval is not None or not self.selects(entity):
             return False
         if not self._fires(change.events):
             return False
-        if self.q is not None and not self.q.matches(entity):
-            return False
+        q = self.q
+        if q is not None:
+            held = verdicts.get(id(q)) if verdicts is not None else None
+            if held is None:
+                held = q.matches(entity)
+                if verdicts is not None:
+                    verdicts[id(q)] = held
+            if not held:
+                return False
         if self.geo is not None:
             geo = self.geo
             if not any(
