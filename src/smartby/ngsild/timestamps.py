@@ -26,10 +26,11 @@ def parse_datetime(text: str, what: str = "date-time") -> datetime:
 
 def format_datetime(moment: datetime) -> str:
     """Render as `2024-01-31T12:00:00.123456Z` (microseconds only when present)."""
-    moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat is C and several times faster than strftime (aggregated answers format thousands of
+    # period bounds); in UTC it ends in "+00:00", and leaves out a zero microsecond as we do.
+    return moment.isoformat()[:-6] + "Z"
 
 
 def normalize_datetime(text: str, what: str = "date-time") -> str:
