@@ -143,7 +143,7 @@ async def batch_delete(request: Request) -> Response:
     return batch_response(request, result, all_ok_status=204, created_body=False)
 
 
-QUERY_BODY = {
+QUERY_BODY: dict[str, Any] = {
     "type": "object",
     "properties": {
         "type": {"type": "string", "enum": ["Query"]},

@@ -82,21 +82,25 @@ RETRIEVE_PARAMS = frozenset(
     {"attrs", "pick", "omit", "geometryProperty", "lang", "datasetId", "options", "format", "local"}
     | {"type", "join", "joinLevel"}
 )
-QUERY_PARAMS = RETRIEVE_PARAMS | {
-    "id",
-    "idPattern",
-    "q",
-    "scopeQ",
-    "georel",
-    "geometry",
-    "coordinates",
-    "geoproperty",
-    "limit",
-    "offset",
-    "count",
-    "csf",
-    "expandValues",
-}
+SELECTION_PARAMS = frozenset(
+    {
+        "id",
+        "idPattern",
+        "q",
+        "scopeQ",
+        "georel",
+        "geometry",
+        "coordinates",
+        "geoproperty",
+        "limit",
+        "offset",
+        "count",
+        "csf",
+        "expandValues",
+    }
+)
+"""What selects entities in a query, for the temporal query too."""
+QUERY_PARAMS = RETRIEVE_PARAMS | SELECTION_PARAMS
 
 
 async def _context(request: Request) -> Context:

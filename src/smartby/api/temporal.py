@@ -10,7 +10,9 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
+from smartby.api import batch
 from smartby.api import openapi as oa
+from smartby.api.entities import SELECTION_PARAMS
 from smartby.api.negotiation import DEFAULT_OFFERS, JSON, JSON_LD, choose_media_type
 from smartby.api.render import json_response, no_content
 from smartby.api.request import (
@@ -36,7 +38,7 @@ from smartby.ngsild.temporal import (
     render_temporal_entity,
     temporal_query_from_json,
 )
-from smartby.store.base import HistoryQuery, TemporalEntity
+from smartby.store.base import AggregatedEntity, HistoryQuery, TemporalEntity
 
 
 class TemporalEntityIdConvertor(Convertor[str]):
@@ -93,21 +95,7 @@ TEMPORAL_PARAMS = frozenset(
         "aggrPeriodDuration",
     }
 )
-QUERY_PARAMS = TEMPORAL_PARAMS | {
-    "id",
-    "idPattern",
-    "q",
-    "scopeQ",
-    "georel",
-    "geometry",
-    "coordinates",
-    "geoproperty",
-    "limit",
-    "offset",
-    "count",
-    "csf",
-    "expandValues",
-}
+QUERY_PARAMS = TEMPORAL_PARAMS | SELECTION_PARAMS
 FORMATS = frozenset({"temporalValues", "aggregatedValues", "concise", "normalized", "simplified"})
 SYSTEM_NAMES = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt", "observedAt"})
 
@@ -211,6 +199,20 @@ class _View:
             emptied=emptied,
         )
 
+    def aggregated(self, entity: AggregatedEntity, attributes: Any) -> dict[str, Any]:
+        return render_aggregated_entity(
+            entity.id,
+            entity.types,
+            entity.scope,
+            attributes,
+            self.ctx,
+            methods=self.temporal.aggr_methods,
+            pick=self.pick,
+            omit=self.omit,
+            sys_attrs=self.sys_attrs,
+            system=entity.system,
+        )
+
     def page(self, page: HistoryPage) -> tuple[list[dict[str, Any]], int, dict[str, str]]:
         """The entities of a page, and its status and headers: 206 with Content-Range when some
         instances were left for another request (clause 6.3.10)."""
@@ -310,21 +312,7 @@ async def _answer(
     headers: dict[str, str] = {}
     if form == "aggregatedValues":
         aggregated = await broker.history.aggregate(tenant, query, temporal)
-        data: Any = [
-            render_aggregated_entity(
-                entity.id,
-                entity.types,
-                entity.scope,
-                attributes,
-                ctx,
-                methods=temporal.aggr_methods,
-                pick=view.pick,
-                omit=view.omit,
-                sys_attrs=view.sys_attrs,
-                system=entity.system,
-            )
-            for entity, attributes in aggregated.entities
-        ]
+        data: Any = [view.aggregated(entity, attributes) for entity, attributes in aggregated.entities]
         count = aggregated.count
         status = 200
     else:
@@ -375,41 +363,25 @@ async def retrieve_temporal(request: Request) -> Response:
         limit=1,
     )
     view = _view(request, ctx, form, options, temporal)
+    status, headers = 200, dict[str, str]()
     if form == "aggregatedValues":
         entity, attributes = await broker.history.retrieve_aggregated(tenant, entity_id, query, temporal)
-        data: Any = render_aggregated_entity(
-            entity.id,
-            entity.types,
-            entity.scope,
-            attributes,
-            ctx,
-            methods=temporal.aggr_methods,
-            pick=view.pick,
-            omit=view.omit,
-            sys_attrs=view.sys_attrs,
-            system=entity.system,
-        )
-        if not data:
-            raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick and omit")
-        return json_response(request, ctx, data, media)
-    found = await broker.history.retrieve(tenant, entity_id, query, temporal)
-    entities, status, headers = view.page(found)
-    if not entities[0]:
+        data: dict[str, Any] = view.aggregated(entity, attributes)
+    else:
+        found = await broker.history.retrieve(tenant, entity_id, query, temporal)
+        entities, status, headers = view.page(found)
+        data = entities[0]
+    if not data:
         raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick and omit")
-    return json_response(request, ctx, entities[0], media, status=status, headers=headers)
+    return json_response(request, ctx, data, media, status=status, headers=headers)
 
 
 QUERY_BODY = {
     "type": "object",
     "properties": {
-        "type": {"type": "string", "enum": ["Query"]},
-        "entities": {"type": "array", "items": {"type": "object"}},
-        "attrs": {"type": "array", "items": {"type": "string"}},
-        "q": {"type": "string"},
-        "geoQ": {"type": "object"},
-        "scopeQ": {"type": "string"},
+        **batch.QUERY_BODY["properties"],
         "temporalQ": {"type": "object"},
-        "lang": {"type": "string"},
+        "aggrParams": {"type": "object"},
     },
 }
 

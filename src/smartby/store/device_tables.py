@@ -7,12 +7,13 @@ parameters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import orjson
 
 from smartby.store.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
+from smartby.store.portable import PortableTables
 
 T = TypeVar("T")
 
@@ -62,20 +63,8 @@ def _letter(row: Sequence[Any]) -> DeadLetter:
     )
 
 
-class DeviceTables:
+class DeviceTables(PortableTables):
     """Store methods for devices, payload profiles and dead letters (see the Store protocol)."""
-
-    mark: ClassVar[str] = "?"
-    """The parameter marker of the backend's driver."""
-
-    async def _read(self, fn: Callable[[Any], T]) -> T:
-        raise NotImplementedError
-
-    async def _write(self, fn: Callable[[Any], T]) -> T:
-        raise NotImplementedError
-
-    def _sql(self, text: str) -> str:
-        return text if self.mark == "?" else text.replace("?", self.mark)
 
     # -- devices -----------------------------------------------------------------------------------
 

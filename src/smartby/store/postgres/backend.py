@@ -34,12 +34,12 @@ from smartby.store.base import (
     HistoryQuery,
     PendingNotification,
     QueryResult,
-    StoredContext,
     StoredSubscription,
     TemporalEntity,
     Transaction,
     TypeInfo,
 )
+from smartby.store.context_tables import ContextTables
 from smartby.store.device_tables import DeviceTables
 from smartby.store.postgres import rollup, temporal
 from smartby.store.postgres.filters import SELECTIVE, compile_query
@@ -90,7 +90,7 @@ def migrate(connection: psycopg.Connection) -> list[int]:
     return applied_now
 
 
-class PostgresStore(DeviceTables):
+class PostgresStore(DeviceTables, ContextTables):
     """`postgresql://user@host:port/dbname` (or `postgres://...`), any libpq connection URL."""
 
     mark = "%s"
@@ -400,66 +400,6 @@ class PostgresStore(DeviceTables):
             )
 
         return await self._read(run)
-
-    # -- JSON-LD contexts --------------------------------------------------------------------------
-
-    async def put_context(self, context: StoredContext) -> None:
-        def run(db: psycopg.Connection) -> None:
-            db.execute(
-                "INSERT INTO jsonld_context (id, url, kind, document, created_at, last_used, hits) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (url) DO UPDATE SET "
-                "document = excluded.document, kind = excluded.kind, created_at = excluded.created_at",
-                (
-                    context.id,
-                    context.url,
-                    context.kind,
-                    orjson.dumps(context.document).decode(),
-                    context.created_at,
-                    context.last_used,
-                    context.hits,
-                ),
-            )
-
-        await self._read(run)
-
-    @staticmethod
-    def _context_from_row(row: Any) -> StoredContext:
-        return StoredContext(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5], row[6])
-
-    async def get_context(self, key: str) -> StoredContext | None:
-        def run(db: psycopg.Connection) -> StoredContext | None:
-            row = db.execute(
-                "SELECT id, url, kind, document, created_at, last_used, hits FROM jsonld_context "
-                "WHERE id = %s OR url = %s",
-                (key, key),
-            ).fetchone()
-            return None if row is None else self._context_from_row(row)
-
-        return await self._read(run)
-
-    async def list_contexts(self) -> list[StoredContext]:
-        def run(db: psycopg.Connection) -> list[StoredContext]:
-            rows = db.execute(
-                "SELECT id, url, kind, document, created_at, last_used, hits FROM jsonld_context "
-                "ORDER BY created_at, id"
-            )
-            return [self._context_from_row(row) for row in rows]
-
-        return await self._read(run)
-
-    async def delete_context(self, key: str) -> bool:
-        return await self._read(
-            lambda db: (
-                db.execute("DELETE FROM jsonld_context WHERE id = %s OR url = %s", (key, key)).rowcount > 0
-            )
-        )
-
-    async def touch_context(self, url: str, used_at: str) -> None:
-        await self._read(
-            lambda db: db.execute(
-                "UPDATE jsonld_context SET hits = hits + 1, last_used = %s WHERE url = %s", (used_at, url)
-            )
-        )
 
     async def _write_tx(self, fn: Callable[[psycopg.Connection], T]) -> T:
         """Run `fn` in a transaction of its own."""

@@ -29,12 +29,12 @@ from smartby.store.base import (
     HistoryQuery,
     PendingNotification,
     QueryResult,
-    StoredContext,
     StoredSubscription,
     TemporalEntity,
     Transaction,
     TypeInfo,
 )
+from smartby.store.context_tables import ContextTables
 from smartby.store.device_tables import DeviceTables
 from smartby.store.sqlite import rollup, temporal
 from smartby.store.sqlite.filters import SELECTIVE, compile_query
@@ -74,7 +74,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class SQLiteStore(DeviceTables):
+class SQLiteStore(DeviceTables, ContextTables):
     """`sqlite:///path/to/city.db` (relative paths are relative to the working directory)."""
 
     def __init__(self, url: str, *, synchronous: str = "FULL", readers: int = 2) -> None:
@@ -448,66 +448,6 @@ class SQLiteStore(DeviceTables):
             )
 
         return await self._read(run)
-
-    # -- JSON-LD contexts --------------------------------------------------------------------------
-
-    async def put_context(self, context: StoredContext) -> None:
-        def run(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO jsonld_context (id, url, kind, document, created_at, last_used, hits) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET "
-                "document = excluded.document, kind = excluded.kind, created_at = excluded.created_at",
-                (
-                    context.id,
-                    context.url,
-                    context.kind,
-                    orjson.dumps(context.document).decode(),
-                    context.created_at,
-                    context.last_used,
-                    context.hits,
-                ),
-            )
-
-        await self._write(run)
-
-    @staticmethod
-    def _context_from_row(row: Any) -> StoredContext:
-        return StoredContext(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5], row[6])
-
-    async def get_context(self, key: str) -> StoredContext | None:
-        def run(db: sqlite3.Connection) -> StoredContext | None:
-            row = db.execute(
-                "SELECT id, url, kind, document, created_at, last_used, hits FROM jsonld_context "
-                "WHERE id = ? OR url = ?",
-                (key, key),
-            ).fetchone()
-            return None if row is None else self._context_from_row(row)
-
-        return await self._read(run)
-
-    async def list_contexts(self) -> list[StoredContext]:
-        def run(db: sqlite3.Connection) -> list[StoredContext]:
-            rows = db.execute(
-                "SELECT id, url, kind, document, created_at, last_used, hits FROM jsonld_context "
-                "ORDER BY created_at"
-            )
-            return [self._context_from_row(row) for row in rows]
-
-        return await self._read(run)
-
-    async def delete_context(self, key: str) -> bool:
-        def run(db: sqlite3.Connection) -> bool:
-            return db.execute("DELETE FROM jsonld_context WHERE id = ? OR url = ?", (key, key)).rowcount > 0
-
-        return await self._write(run)
-
-    async def touch_context(self, url: str, used_at: str) -> None:
-        def run(db: sqlite3.Connection) -> None:
-            db.execute(
-                "UPDATE jsonld_context SET hits = hits + 1, last_used = ? WHERE url = ?", (used_at, url)
-            )
-
-        await self._write(run)
 
     # -- subscriptions and the notification outbox --------------------------------------------------
 
