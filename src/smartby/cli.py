@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import subprocess
+import sys
+import time
 import tomllib
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
     from smartby.broker import Broker
     from smartby.ingest.registry import DeviceRegistry
     from smartby.ingest.report import ImportReport
+    from smartby.sim.runner import Plan
+    from smartby.sim.targets import Target
     from smartby.store.base import Store
 
 T = TypeVar("T")
@@ -99,25 +104,208 @@ def load_examples(database: DatabaseOption = None) -> None:
     typer.echo(f"Loaded {count} Smart Data Models example entities into {settings.database}")
 
 
+DEMO_DATABASE = "sqlite:///./smartby-demo.db"
+DevicesOption = Annotated[int, typer.Option(min=10, max=100_000, help="Devices in the synthetic city.")]
+SeedOption = Annotated[int, typer.Option(help="Seed: the same seed gives the same city and readings.")]
+SpeedOption = Annotated[
+    float,
+    typer.Option(min=0.1, help="Sim seconds per wall second while streaming live (60: an hour a minute)."),
+]
+ResolutionOption = Annotated[
+    int, typer.Option(min=5, help="Minutes between two readings of a periodic device in back-fill.")
+]
+DurationOption = Annotated[
+    float | None,
+    typer.Option(min=0, help="Wall seconds to stream live after back-fill (default: until Ctrl-C; 0: none)."),
+]
+
+
+class _Progress:
+    """The testbed's phases as progress bars on the terminal."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def phase(self, label: str, total: int) -> None:
+        self._bar = typer.progressbar(length=total, label=f"{label:24}", show_eta=False, width=30)
+        self._bar.__enter__()
+
+    def step(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def done(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+async def _simulate(
+    target: Target,
+    devices: int,
+    seed: int,
+    plan: Plan,
+    announce: Callable[[], None] | None = None,
+) -> None:
+    from datetime import UTC, datetime
+
+    from smartby.sim.city import build_city
+    from smartby.sim.models import Simulation
+    from smartby.sim.runner import backfill, provision, start_of_backfill, stream
+
+    progress = _Progress()
+    try:
+        city = build_city(devices, seed)
+        typer.echo(
+            f"A synthetic Copenhagen: {len(city.devices):,} devices and {len(city.buildings):,} buildings "
+            f"in {len(city.districts)} districts, seed {seed}; target: {target.description}"
+        )
+        await provision(target, city, progress)
+        now = datetime.now(UTC)
+        simulation = Simulation(city, start_of_backfill(now, plan))
+        if plan.backfill:
+            tally = await backfill(target, simulation, now, plan, progress)
+            typer.echo(f"Back-filled {tally.rates()}")
+        if announce is not None:
+            announce()
+        if plan.duration != 0:
+            typer.echo(f"Streaming live at {plan.speed:g}x (sim time runs ahead of the clock); Ctrl-C stops.")
+            tally = await stream(target, simulation, plan)
+            typer.echo(f"Streamed {tally.rates()}")
+    finally:
+        progress.done()
+        await target.close()
+
+
+def _plan(backfill_days: float, resolution: int, speed: float, duration: float | None) -> Plan:
+    from datetime import timedelta
+
+    from smartby.sim.runner import Plan
+
+    return Plan(
+        backfill=timedelta(days=backfill_days),
+        resolution=timedelta(minutes=resolution),
+        speed=speed,
+        duration=duration,
+    )
+
+
+def _start_server(settings: Settings) -> subprocess.Popen[bytes]:
+    """`smartby serve` as a process of its own (it gets a core; the simulator has the other)."""
+    environment = {
+        **os.environ,
+        "SMARTBY_DATABASE": settings.database,
+        "SMARTBY_HOST": settings.host,
+        "SMARTBY_PORT": str(settings.port),
+        "SMARTBY_WORKERS": "1",
+        "SMARTBY_MQTT_URL": "",
+        "SMARTBY_REMOTE_CONTEXTS": "false",
+        "SMARTBY_SQLITE_SYNCHRONOUS": "NORMAL",
+        "SMARTBY_LOG_LEVEL": "warning",
+    }
+    return subprocess.Popen([sys.executable, "-m", "smartby", "serve"], env=environment)
+
+
+def _wait_for(server: subprocess.Popen[bytes], url: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/ngsi-ld/v1/types", timeout=1)
+            return
+        except httpx.HTTPError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                typer.echo(f"smartby did not start at {url}", err=True)
+                raise typer.Exit(1) from None
+            time.sleep(0.1)
+
+
+def _fresh(database: str) -> None:
+    """The demo starts on an empty database: its own file is replaced, any other must not exist."""
+    if not database.startswith("sqlite:///"):
+        typer.echo(
+            "smartby demo runs on a fresh SQLite file: give --database sqlite:///path/demo.db", err=True
+        )
+        raise typer.Exit(2)
+    path = Path(database.removeprefix("sqlite:///"))
+    if database != DEMO_DATABASE and path.exists():
+        typer.echo(f"{path} exists: the demo needs a new file (or the default {DEMO_DATABASE})", err=True)
+        raise typer.Exit(2)
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        candidate.unlink(missing_ok=True)
+
+
 @app.command()
 def demo(
     database: DatabaseOption = None,
     host: HostOption = None,
     port: PortOption = None,
+    devices: DevicesOption = 2000,
+    seed: SeedOption = 1,
+    speed: SpeedOption = 60.0,
+    backfill: Annotated[float, typer.Option(min=0, max=60, help="Days of history to back-fill.")] = 7.0,
+    resolution: ResolutionOption = 120,
+    duration: DurationOption = None,
 ) -> None:
-    """Load the Smart Data Models examples and serve them, so there is something to query."""
-    settings = _settings(database, host, port, None)
-    count = asyncio.run(_load_examples(settings))
-    base = f"http://{settings.host}:{settings.port}/ngsi-ld/v1"
-    typer.echo(f"Loaded {count} example entities into {settings.database}.")
-    link = (
-        "<https://smart-data-models.github.io/dataModel.Streetlighting/context.jsonld>; "
-        'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
-    )
-    typer.echo(f"Try:  curl '{base}/types?details=true'")
-    typer.echo(f"      curl '{base}/entities?type=Streetlight&options=keyValues' -H '{link}'")
-    typer.echo(f"API documentation: http://{settings.host}:{settings.port}/docs")
-    _serve(settings)
+    """Serve a synthetic Copenhagen: a fresh database, a week of history, then live readings."""
+    from smartby.sim.targets import SmartbyTarget
+
+    began = time.monotonic()
+    settings = _settings(database or DEMO_DATABASE, host, port, None)
+    _fresh(settings.database)
+    url = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"smartby demo: a fresh database {settings.database}, serving {url}")
+    server = _start_server(settings)
+
+    def announce() -> None:
+        typer.echo(f"Ready in {time.monotonic() - began:.0f} s. Dashboard: {url}/")
+        typer.echo(f"  NGSI-LD API: {url}/ngsi-ld/v1/entities?type=District  API documentation: {url}/docs")
+        typer.echo(f"  Devices: {url}/ingest/v1/devices")
+
+    try:
+        _wait_for(server, url)
+        plan = _plan(backfill, resolution, speed, duration)
+        asyncio.run(_simulate(SmartbyTarget(url), devices, seed, plan, announce))
+    except KeyboardInterrupt:
+        typer.echo("Stopped.")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@app.command()
+def simulate(
+    target: Annotated[str, typer.Option(help="The broker's base URL, e.g. http://127.0.0.1:1026.")],
+    tenant: Annotated[str, typer.Option(help="NGSILD-Tenant to write to (default: none).")] = "",
+    mqtt: Annotated[
+        str | None, typer.Option(help="Send smartby the readings over this MQTT broker (mqtt://host:1883).")
+    ] = None,
+    devices: DevicesOption = 2000,
+    seed: SeedOption = 1,
+    speed: SpeedOption = 60.0,
+    backfill: Annotated[float, typer.Option(min=0, max=60, help="Days of history to back-fill first.")] = 1.0,
+    resolution: ResolutionOption = 120,
+    duration: DurationOption = None,
+) -> None:
+    """Drive an NGSI-LD broker with the synthetic city: smartby through its device API, others
+    through batch upserts."""
+    from smartby.sim.targets import TargetError, target_for
+
+    async def run() -> None:
+        chosen = await target_for(target, tenant, mqtt)
+        await _simulate(chosen, devices, seed, _plan(backfill, resolution, speed, duration))
+
+    try:
+        asyncio.run(run())
+    except TargetError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("Stopped.")
 
 
 import_app = typer.Typer(

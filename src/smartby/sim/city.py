@@ -49,7 +49,9 @@ class Kind:
 KINDS = {
     kind.name: kind
     for kind in (
-        Kind("sim-grid", "GridSignal", None, (("price", None), ("co2Intensity", None)), 0.0, "DK2 grid signal"),
+        Kind(
+            "sim-grid", "GridSignal", None, (("price", None), ("co2Intensity", None)), 0.0, "DK2 grid signal"
+        ),
         Kind(
             "sim-cabinet",
             "StreetlightControlCabinet",
@@ -103,7 +105,7 @@ KINDS = {
             "SmartMeteringObservation",
             SDM.format("Device"),
             (("totalConsumption", "KWH"),),
-            0.20,
+            0.12,
             "District heating meter",
         ),
         Kind(
@@ -111,14 +113,19 @@ KINDS = {
             "EVChargingStation",
             SDM.format("Transportation"),
             (("availableCapacity", None), ("status", None), ("powerConsumption", "KWT")),
-            0.08,
+            0.06,
             "EV charging station",
         ),
         Kind(
             "sim-streetlight",
             "Streetlight",
             SDM.format("Streetlighting"),
-            (("powerState", None), ("status", None), ("illuminanceLevel", "C62"), ("powerConsumption", "WTT")),
+            (
+                ("powerState", None),
+                ("status", None),
+                ("illuminanceLevel", "C62"),
+                ("powerConsumption", "WTT"),
+            ),
             0.0,
             "Street light",
         ),
@@ -201,7 +208,7 @@ class _Numbers:
         return f"urn:ngsi-ld:{entity_type}:{slug}-{self.taken[(entity_type, slug)]:04d}"
 
 
-def build_city(devices: int = 3000, seed: int = 1) -> City:
+def build_city(devices: int = 2000, seed: int = 1) -> City:
     """The synthetic Copenhagen with `devices` devices; the same arguments give the same city."""
     rng = random.Random(f"city-{seed}-{devices}")
     places = districts()
@@ -217,7 +224,13 @@ def build_city(devices: int = 3000, seed: int = 1) -> City:
     def add(kind_name: str, district: int, location: tuple[float, float], name: str, **params: Any) -> Device:
         kind = KINDS[kind_name]
         device = Device(
-            kind, numbers.next_id(kind.entity_type, places[district].slug), district, location, name, {}, params
+            kind,
+            numbers.next_id(kind.entity_type, places[district].slug),
+            district,
+            location,
+            name,
+            {},
+            params,
         )
         city.devices.append(device)
         return device
@@ -231,7 +244,9 @@ def build_city(devices: int = 3000, seed: int = 1) -> City:
     for kind_name, vehicle in (("sim-traffic", "car"), ("sim-bikes", "bicycle")):
         for _ in range(counts[kind_name]):
             street = rng.choice(mains)
-            capacity = rng.choice((1200, 1800, 2400, 3000)) if vehicle == "car" else rng.choice((800, 1500, 2500))
+            capacity = (
+                rng.choice((1200, 1800, 2400, 3000)) if vehicle == "car" else rng.choice((800, 1500, 2500))
+            )
             device = add(
                 kind_name,
                 street.district,
@@ -258,11 +273,12 @@ def build_city(devices: int = 3000, seed: int = 1) -> City:
     for number in range(counts["sim-basin"]):
         district = number % len(places) if number < len(places) else pick_district()
         danger = round(rng.uniform(2.0, 5.0), 1)
+        what = "Overflow chamber" if number % 3 == 2 else "Sewer basin"
         device = add(
             "sim-basin",
             district,
             random_point(places[district], rng),
-            f"{'Overflow chamber' if number % 3 == 2 else 'Sewer basin'} {places[district].name} {number + 1}",
+            f"{what} {places[district].name} {number + 1}",
             danger=danger,
             base=rng.uniform(0.08, 0.2),
             inflow=rng.uniform(0.85, 1.35),

@@ -131,12 +131,12 @@ class Street:
         return (round(point.x, 6), round(point.y, 6))
 
 
-_STREET_WORDS = (
-    "Gade Vej Allé Boulevard Stræde Plads Gade Vej".split(),
+_SUFFIXES = "Gade Vej Allé Boulevard Stræde Plads Gade Vej"
+_PREFIXES = (
     "Nørre Søndre Vester Øster Store Lille Gammel Ny Rosen Linde Bøge Ege Birke Kastanie Hav Sø Skov Mølle "
     "Kirke Skole Slots Strand Bryg Toldbod Kongens Dronning Prins Amager Valby Enghave Sundby Bispe Tagens "
     "Jagt Frederiks Christians Vibe Humle Æble Kirsebær Hyld Pile Poppel Vinter Sommer Forår Lærke Svane "
-    "Ørne Falke Måge Sol Måne Stjerne".split(),
+    "Ørne Falke Måge Sol Måne Stjerne"
 )
 
 
@@ -175,7 +175,7 @@ def street_network(seed: int, streets_per_district: int = 14) -> tuple[Street, .
 
 def _street_name(rng: random.Random, taken: set[str]) -> str:
     while True:
-        name = rng.choice(_STREET_WORDS[1]) + rng.choice(_STREET_WORDS[0]).lower()
+        name = rng.choice(_PREFIXES.split()) + rng.choice(_SUFFIXES.split()).lower()
         if name not in taken:
             taken.add(name)
             return name

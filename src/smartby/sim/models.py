@@ -86,7 +86,9 @@ class Simulation:
         """Cumulative kWh of cabinets and heat meters, by device index."""
         self.energy_at: dict[int, datetime] = {}
         self.power: dict[int, float] = {}
-        self.basins = {self.index[id(d)]: d.params["base"] * d.params["danger"] for d in city.of_kind("sim-basin")}
+        self.basins = {
+            self.index[id(d)]: d.params["base"] * d.params["danger"] for d in city.of_kind("sim-basin")
+        }
         self.reported: dict[int, tuple[datetime, Any]] = {}
         """Basins and rain gauges: when they last reported, and what."""
         self._spin_up_basins()
@@ -210,7 +212,9 @@ class Simulation:
 
     def _cabinet(self, device: Device, moment: datetime) -> Payload:
         lights = device.params.get("lights", [])
-        watts = sum(self.light_state(self.index[id(light)], light.params["watts"], moment)[3] for light in lights)
+        watts = sum(
+            self.light_state(self.index[id(light)], light.params["watts"], moment)[3] for light in lights
+        )
         kw = round(watts * 1.04 / 1000, 3)  # drivers and cables lose a few per cent
         start = len(lights) * 2000.0
         energy = self._cumulative(self.index[id(device)], moment, kw, start)
@@ -220,7 +224,8 @@ class Simulation:
         at = climate.local(moment)
         index = self.index[id(device)]
         wobble = 1 + 0.06 * spread(self.seed, index, int(moment.timestamp() // 300))
-        return max(0.0, patterns.traffic_profile(at, vehicle) * device.params["load"] * wobble)
+        load: float = device.params["load"]
+        return max(0.0, patterns.traffic_profile(at, vehicle) * load * wobble)
 
     def _traffic(self, device: Device, moment: datetime) -> Payload:
         ratio = self._ratio(device, moment, "car")
@@ -251,7 +256,11 @@ class Simulation:
         smoke = max(0.0, (8 - temperature) / 10) * (1.0 if 17 <= at.hour <= 23 else 0.3)
         washout = 1 - 0.5 * min(1.0, self.rain.rate(device.district, moment) / 2)
         no2 = (8 + exposure * 48 * traffic * dilution) * (1 + 0.12 * spread(self.seed, index, slot, 1))
-        pm25 = (4 + 5 * smoke + 2.5 * traffic * exposure) * washout * (1 + 0.15 * spread(self.seed, index, slot, 2))
+        pm25 = (
+            (4 + 5 * smoke + 2.5 * traffic * exposure)
+            * washout
+            * (1 + 0.15 * spread(self.seed, index, slot, 2))
+        )
         pm10 = pm25 * 1.5 + 3 * washout * (1 + 0.2 * spread(self.seed, index, slot, 3))
         no2, pm10, pm25 = round(no2, 1), round(pm10, 1), round(pm25, 1)
         return {
@@ -267,7 +276,11 @@ class Simulation:
         params = device.params
         middle = moment - timedelta(minutes=30)
         kw = patterns.heat_kwh_per_hour(
-            params["area"], params["label"], climate.temperature(middle), climate.local(middle), params["office"]
+            params["area"],
+            params["label"],
+            climate.temperature(middle),
+            climate.local(middle),
+            params["office"],
         )
         return {"t": stamp(moment), "totalConsumption": self._cumulative(index, moment, kw, params["start"])}
 
@@ -276,14 +289,21 @@ class Simulation:
         params = device.params
         capacity = params["capacity"]
         if unit(self.seed, index, _day(moment), 11) < EV_OUT_OF_SERVICE_PER_DAY:
-            return {"t": stamp(moment), "availableCapacity": 0, "status": "outOfService", "powerConsumption": 0.0}
+            return {
+                "t": stamp(moment),
+                "availableCapacity": 0,
+                "status": "outOfService",
+                "powerConsumption": 0.0,
+            }
         length = {"residential": 5.0, "work": 4.0, "destination": 1.5}[params["site"]] * 3600
         busy, kw = 0, 0.0
         for socket in range(capacity):
             phase = unit(self.seed, index, socket, 12) * length
             session = math.floor((moment.timestamp() + phase) / length)
             began = datetime.fromtimestamp(session * length - phase, UTC)
-            if unit(self.seed, index, socket, session) < _charging_demand(params["site"], climate.local(began)):
+            if unit(self.seed, index, socket, session) < _charging_demand(
+                params["site"], climate.local(began)
+            ):
                 busy += 1
                 progress = (moment - began).total_seconds() / length
                 kw += params["kw"] * max(0.1, 1 - 0.8 * progress**2)
@@ -295,7 +315,11 @@ class Simulation:
         }
 
     def _grid_signal(self, device: Device, moment: datetime) -> Payload:
-        return {"t": stamp(moment), "price": climate.price(moment), "co2Intensity": climate.co2_intensity(moment)}
+        return {
+            "t": stamp(moment),
+            "price": climate.price(moment),
+            "co2Intensity": climate.co2_intensity(moment),
+        }
 
     # -- rain and basins -------------------------------------------------------------------------
 

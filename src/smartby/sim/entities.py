@@ -1,0 +1,120 @@
+"""The city as NGSI-LD: static entities, device registrations, payload profiles, and readings as
+entity fragments for brokers without smartby's device API.
+
+Static attributes (names, locations, capacities, refDistrict, the district polygons) are
+provisioned with NGSI-LD batch upserts; readings go through the device transports. Each entity is
+in normalized form with the @context of its type (`Kind.context`); types without a Smart Data
+Model (District, GridSignal) use the core context only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from smartby.sim.city import BUILDING_CONTEXT, DISTRICT_CONTEXT, KINDS, City, Device, Kind
+
+Entity = dict[str, Any]
+
+
+def _point(location: tuple[float, float]) -> dict[str, Any]:
+    return {"type": "GeoProperty", "value": {"type": "Point", "coordinates": list(location)}}
+
+
+def _text(value: Any) -> dict[str, Any]:
+    return {"type": "Property", "value": value}
+
+
+def static_entities(city: City) -> Iterator[tuple[str | None, Entity]]:
+    """(@context URL or None for the core context, entity) for everything the city holds."""
+    for district in city.districts:
+        yield (
+            DISTRICT_CONTEXT,
+            {
+                "id": district.entity_id,
+                "type": "District",
+                "name": _text(district.name),
+                "location": {"type": "GeoProperty", "value": district.geojson()},
+                "population": _text(district.population),
+            },
+        )
+    for building in city.buildings:
+        yield (
+            BUILDING_CONTEXT,
+            {
+                "id": building.entity_id,
+                "type": "Building",
+                "name": _text(building.name),
+                "category": _text([building.category]),
+                "heatedArea": {"type": "Property", "value": building.area, "unitCode": "MTK"},
+                "energyLabel": _text(building.label),
+                "location": _point(building.location),
+                "refDistrict": _district(city, building.district),
+            },
+        )
+    for device in city.devices:
+        yield device.kind.context, device_entity(city, device)
+
+
+def _district(city: City, index: int) -> dict[str, Any]:
+    return {"type": "Relationship", "object": city.districts[index].entity_id}
+
+
+def device_entity(city: City, device: Device) -> Entity:
+    """A device's entity with its static attributes only."""
+    return {
+        "id": device.entity_id,
+        "type": device.kind.entity_type,
+        "name": _text(device.name),
+        "location": _point(device.location),
+        "refDistrict": _district(city, device.district),
+        **device.static,
+    }
+
+
+def profiles() -> dict[str, dict[str, Any]]:
+    """The payload profiles smartby's device registry decodes the simulated devices with."""
+    return {
+        name: {"description": f"smartby testbed: {kind.description}", "decoder": kind.decoder()}
+        for name, kind in KINDS.items()
+    }
+
+
+def registration(device: Device, key: str | None = None) -> dict[str, Any]:
+    """The body registering a device in smartby's device registry; without a key smartby generates
+    one (and answers it, once)."""
+    body: dict[str, Any] = {
+        "id": device.device_id,
+        "entityId": device.entity_id,
+        "entityType": device.kind.entity_type,
+        "profile": device.kind.name,
+        "location": {"type": "Point", "coordinates": list(device.location)},
+        "organisation": "smartby testbed",
+    }
+    if key is not None:
+        body["key"] = key
+    if device.kind.context is not None:
+        body["context"] = device.kind.context
+    return body
+
+
+def reading_fragment(kind: Kind, entity_id: str, payload: dict[str, Any]) -> Entity:
+    """One reading as an entity fragment for a batch upsert (options=update): each attribute a
+    Property with observedAt and its unitCode, what smartby's ingestion makes of the same payload."""
+    units = dict(kind.readings)
+    fragment: Entity = {"id": entity_id, "type": kind.entity_type}
+    for name, value in payload.items():
+        if name == "t" or name not in units:
+            continue
+        attribute: dict[str, Any] = {"type": "Property", "value": value, "observedAt": payload["t"]}
+        if units[name] is not None:
+            attribute["unitCode"] = units[name]
+        fragment[name] = attribute
+    return fragment
+
+
+def link(context: str | None) -> dict[str, str]:
+    """The Link header naming a @context (none for the core context)."""
+    if context is None:
+        return {}
+    return {"Link": f'<{context}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'}
