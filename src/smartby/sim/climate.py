@@ -161,7 +161,7 @@ class RainField:
 
     def _burst(self, district: int, moment: datetime) -> float:
         west = min(self.longitudes)
-        delay = timedelta(minutes=(self.longitudes[district] - west) * 60 / 0.2 * 25)  # 25 min per 0.2°
+        delay = timedelta(minutes=(self.longitudes[district] - west) / 0.2 * 25)  # 25 minutes per 0.2°
         strength = 0.55 + 0.45 * math.cos((self.longitudes[district] - 12.56) * 14) ** 2
         for start in cloudbursts_between(self.seed, moment - timedelta(hours=2), moment):
             minutes = (moment - start - delay).total_seconds() / 60

@@ -174,11 +174,14 @@ def street_network(seed: int, streets_per_district: int = 14) -> tuple[Street, .
 
 
 def _street_name(rng: random.Random, taken: set[str]) -> str:
-    while True:
-        name = rng.choice(_PREFIXES.split()) + rng.choice(_SUFFIXES.split()).lower()
-        if name not in taken:
-            taken.add(name)
-            return name
+    """A Danish-sounding street name not given yet (numbered once the combinations run out)."""
+    name = base = rng.choice(_PREFIXES.split()) + rng.choice(_SUFFIXES.split()).lower()
+    number = 1
+    while name in taken:
+        number += 1
+        name = f"{base} {number}"
+    taken.add(name)
+    return name
 
 
 def random_point(district: District, rng: random.Random) -> tuple[float, float]:

@@ -137,7 +137,8 @@ class Simulation:
         photocell reacts within four minutes."""
         sunrise, sunset = climate.sun_times(climate.local(moment).date())
         late, early = self.jitter[index]
-        return sunset + late, sunrise - early
+        after_sunset = sunset.replace(microsecond=0) + timedelta(seconds=1 if sunset.microsecond else 0)
+        return after_sunset + late, sunrise.replace(microsecond=0) - early
 
     def _failures_on(self, day: int) -> dict[int, tuple[datetime, datetime, str]]:
         """The street lights that fail on this day: when, until when, and how."""
