@@ -124,7 +124,7 @@ class SmartbyTarget:
     """A smartby server, through its device registry and device transports."""
 
     def __init__(
-        self, url: str, tenant: str = "", mqtt_url: str | None = None, concurrency: int = 32
+        self, url: str, tenant: str = "", mqtt_url: str | None = None, concurrency: int = 128
     ) -> None:
         self.description = f"smartby at {url}" + (f", readings over MQTT {mqtt_url}" if mqtt_url else "")
         self.client = _Http(url, tenant, concurrency)
@@ -238,7 +238,7 @@ class NgsiLdTarget:
 
 
 async def target_for(
-    url: str, tenant: str = "", mqtt_url: str | None = None, concurrency: int = 32
+    url: str, tenant: str = "", mqtt_url: str | None = None, concurrency: int = 128
 ) -> Target:
     """smartby (it answers `/ingest/v1/profiles`) through its device API; any other broker through
     NGSI-LD batch upserts."""
