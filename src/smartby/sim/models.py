@@ -60,6 +60,8 @@ class _Light:
     index: int
     device: Device
     last: tuple[str, str] | None = None
+    next_change: datetime | None = None
+    """The first moment after the last window at which its state may change."""
 
 
 class Simulation:
@@ -168,20 +170,23 @@ class Simulation:
         return None
 
     def _light_changes(self, light: _Light, start: datetime, end: datetime) -> list[Payload]:
+        if light.next_change is not None and end <= light.next_change:
+            return []
         device, index = light.device, light.index
         watts = device.params["watts"]
         candidates = {start} if light.last is None else set()
         zone_day = climate.local(start).replace(hour=0, minute=0, second=0, microsecond=0)
-        while zone_day.astimezone(UTC) < end:
+        while zone_day.astimezone(UTC) < end + timedelta(days=1):
             midday = (zone_day + timedelta(hours=12)).astimezone(UTC)
             on_at, off_at = self._switch_times(index, midday)
             candidates.update((on_at, off_at, zone_day.astimezone(UTC)))
             candidates.add(zone_day.replace(hour=DIMMED[1]).astimezone(UTC))
             zone_day = (zone_day + timedelta(hours=26)).replace(hour=0)
-        for day in range(_day(start) - 3, _day(end) + 1):
+        for day in range(_day(start) - 3, _day(end) + 2):
             window = self._failure_window(index, day)
             if window is not None:
                 candidates.update(window[:2])
+        light.next_change = min((t for t in candidates if t >= end), default=None)
         payloads = []
         for moment in sorted(t for t in candidates if start <= t < end):
             state, status, level, power = self.light_state(index, watts, moment)
