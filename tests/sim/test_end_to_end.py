@@ -248,3 +248,18 @@ def test_smartby_demo_serves_a_fresh_city_and_says_where(tmp_path: Path) -> None
         cwd=tmp_path,
     )
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_smartby_simulate_drives_a_running_smartby(server: LiveServer) -> None:
+    from typer.testing import CliRunner
+
+    from smartby.cli import app
+
+    arguments = ["simulate", "--target", server.url, "--devices", "20", "--backfill", "0.05"]
+    result = CliRunner().invoke(app, [*arguments, "--duration", "0", "--tenant", "cli"])
+    assert result.exit_code == 0, result.output
+    assert f"smartby at {server.url}" in result.output and "Back-filled" in result.output
+    devices = httpx.get(f"{server.url}/ingest/v1/devices", headers={"NGSILD-Tenant": "cli"}).json()
+    assert len(devices) == 20
+    unreachable = CliRunner().invoke(app, ["simulate", "--target", f"http://127.0.0.1:{free_port()}"])
+    assert unreachable.exit_code == 1 and "Cannot reach" in unreachable.output
