@@ -249,7 +249,7 @@ def demo(
     duration: DurationOption = None,
 ) -> None:
     """Serve a synthetic Copenhagen: a fresh database, a week of history, then live readings."""
-    from smartby.sim.targets import SmartbyTarget
+    from smartby.sim.targets import SmartbyTarget, TargetError
 
     began = time.monotonic()
     settings = _settings(database or DEMO_DATABASE, host, port, None)
@@ -267,6 +267,9 @@ def demo(
         _wait_for(server, url)
         plan = _plan(backfill, resolution, speed, duration)
         asyncio.run(_simulate(SmartbyTarget(url), devices, seed, plan, announce))
+    except TargetError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("Stopped.")
     finally:

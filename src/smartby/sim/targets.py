@@ -34,6 +34,8 @@ Tick = Callable[[int], None]
 """Told how many more items (entities, devices) were provisioned."""
 BATCH = 500
 """Entities in one batch upsert."""
+MQTT_IN_FLIGHT = 200
+"""MQTT messages published at once (below smartby's Receive Maximum, 1000 by default)."""
 
 
 class TargetError(RuntimeError):
@@ -172,9 +174,20 @@ class SmartbyTarget:
         _check(response, f"uplink of {device.device_id}")
 
     async def _publish(self, readings: Readings) -> None:
-        assert self._mqtt is not None
-        for device, chunk in _chunks(readings):
-            await self._mqtt.publish(device_topic(self.tenant, device.device_id), orjson.dumps(chunk), qos=1)
+        """QoS 1, up to MQTT_IN_FLIGHT messages awaiting their PUBACK at once."""
+        mqtt = self._mqtt
+        assert mqtt is not None
+        messages = [
+            (device_topic(self.tenant, device.device_id), orjson.dumps(chunk))
+            for device, chunk in _chunks(readings)
+        ]
+        for start in range(0, len(messages), MQTT_IN_FLIGHT):
+            await asyncio.gather(
+                *(
+                    mqtt.publish(topic, payload, qos=1)
+                    for topic, payload in messages[start : start + MQTT_IN_FLIGHT]
+                )
+            )
 
     async def close(self) -> None:
         if self._mqtt is not None:
@@ -193,6 +206,7 @@ def _mqtt_client(url: str) -> aiomqtt.Client:
         password=parts.password,
         protocol=aiomqtt.ProtocolVersion.V5,
         tls_params=aiomqtt.TLSParameters() if parts.scheme == "mqtts" else None,
+        max_inflight_messages=MQTT_IN_FLIGHT,
         max_queued_outgoing_messages=100_000,
     )
 
