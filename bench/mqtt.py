@@ -28,7 +28,6 @@ import cProfile
 import dataclasses
 import multiprocessing
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -45,6 +44,7 @@ import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bench.history import Backend, postgres_backend, sqlite_backend
 from smartby.broker import Broker
 from smartby.ingest.mqtt import MqttTransport
 from smartby.ingest.pipeline import Ingestion
@@ -275,11 +275,11 @@ def mosquitto_c_rate(total: int) -> tuple[int, float] | None:
     return received, received / seconds
 
 
-async def prepare(database: Path, tenant: str) -> None:
+async def prepare(database: str, tenant: str) -> None:
     """Register the pool's devices (sensor-0 ... sensor-{POOL-1}) with the JSON profile, as
     `smartby devices` would; the key is hashed once and shared (scrypt per device would take
     minutes, and the MQTT transport is trusted, so no key is checked)."""
-    settings = Settings(_env_file=None, database=f"sqlite:///{database}")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database=database)  # type: ignore[call-arg]
     broker = Broker(open_store(settings.database, settings), settings)
     await broker.open()
     try:
@@ -370,16 +370,21 @@ class Run:
 
 
 async def smartby_rate(
-    database: Path, total: int, per_message: int, publishers: int, workers: int, profile: Path | None = None
+    backend: Backend,
+    total: int,
+    per_message: int,
+    publishers: int,
+    workers: int,
+    profile: Path | None = None,
 ) -> Run:
     """Messages and readings per second from `publishers` MQTT publishers to committed history,
     through `workers` smartby processes (each the MQTT transport and `Ingestion` on one SQLite
     database, splitting the stream by a shared subscription); `total` messages of `per_message`
     readings each."""
     tenant = f"bench{uuid.uuid4().hex[:8]}"
-    await prepare(database, tenant)
+    await prepare(backend.url, tenant)
     values = {
-        "database": f"sqlite:///{database}",
+        "database": backend.url,
         "mqtt_url": f"mqtt://{HOST}:{PORT}",
         "mqtt_topics": ["smartby"],
         "mqtt_shared_group": f"bench{uuid.uuid4().hex[:6]}",
@@ -415,18 +420,22 @@ async def smartby_rate(
             process.join(timeout=60)
             if process.is_alive():
                 process.terminate()
-    with sqlite3.connect(database) as db:
-        rows = db.execute("SELECT count(*) FROM history").fetchone()[0]
-        letters = db.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+    rows = backend.raw("SELECT count(*) FROM history", ())[0][0]
+    letters = backend.raw("SELECT count(*) FROM dead_letter", ())[0][0]
     return Run(total, total * per_message, seconds, rows, letters)
 
 
 def run(
-    report: Any, workdir: Path, seconds: int, sizes: tuple[int, ...] = (1, 10), profile: Path | None = None
+    report: Any,
+    workdir: Path,
+    seconds: int,
+    sizes: tuple[int, ...] = (1, 10),
+    profile: Path | None = None,
+    backends: tuple[str, ...] = ("sqlite", "postgres"),
 ) -> None:
     """(a) Mosquitto's own rate, with Python and with C clients; (b) smartby with 1 and 2 worker
     processes, `PUBLISHERS` publishers over `POOL` devices, one reading a message and ten (a JSON
-    array), to committed history on SQLite."""
+    array), to committed history on SQLite and on PostgreSQL."""
     baseline = asyncio.run(mosquitto_rate(5_000 * seconds))
     c_baseline = mosquitto_c_rate(20_000 * seconds)
     c_text = (
@@ -436,33 +445,34 @@ def run(
         f"Mosquitto alone, QoS 1: {baseline:,.0f} msg/s aiomqtt to aiomqtt; "
         f"{c_text} mosquitto_pub to mosquitto_sub."
     )
-    for per_message in sizes:
-        for workers in (1, 2):
-            total = 2_000 * seconds * workers * (4 if per_message > 1 else 1) // per_message
-            found = asyncio.run(
-                smartby_rate(
-                    workdir / f"mqtt-{workers}-{per_message}.db",
-                    total,
-                    per_message,
-                    PUBLISHERS,
-                    workers,
-                    profile,
+    for kind in backends:
+        for per_message in sizes:
+            for workers in (1, 2):
+                total = 2_000 * seconds * workers * (4 if per_message > 1 else 1) // per_message
+                opened = (
+                    sqlite_backend(workdir / f"mqtt-{workers}-{per_message}.db")
+                    if kind == "sqlite"
+                    else postgres_backend()
                 )
-            )
-            report.add(
-                f"MQTT ingestion, {workers} worker(s), {per_message} reading(s) a message (QoS 1, "
-                f"{PUBLISHERS} publishers, {POOL:,} devices, 3 values per reading) to committed history "
-                "on SQLite, readings/s",
-                f"{found.readings_rate:,.0f} ({found.messages_rate:,.0f} msg/s)",
-                f"{baseline:,.0f} msg/s Mosquitto alone (aiomqtt to aiomqtt, QoS 1)",
-                f"{found.messages_rate / baseline:.2f}",
-                ">= 20,000",
-            )
-            report.notes.append(
-                f"MQTT ingestion, {workers} worker(s), {per_message} a message: {found.messages:,} messages, "
-                f"{found.readings:,} readings in {found.seconds:.2f} s, {found.history:,} history instances "
-                f"committed (expected {3 * found.readings:,}), {found.dead_letters} dead letters."
-            )
+                with opened as backend:
+                    found = asyncio.run(
+                        smartby_rate(backend, total, per_message, PUBLISHERS, workers, profile)
+                    )
+                report.add(
+                    f"MQTT ingestion, {workers} worker(s), {per_message} reading(s) a message (QoS 1, "
+                    f"{PUBLISHERS} publishers, {POOL:,} devices, 3 values per reading) to committed history "
+                    f"on {backend.name}, readings/s",
+                    f"{found.readings_rate:,.0f} ({found.messages_rate:,.0f} msg/s)",
+                    f"{baseline:,.0f} msg/s Mosquitto alone (aiomqtt to aiomqtt, QoS 1)",
+                    f"{found.messages_rate / baseline:.2f}",
+                    ">= 20,000",
+                )
+                report.notes.append(
+                    f"MQTT ingestion on {backend.name}, {workers} worker(s), {per_message} a message: "
+                    f"{found.messages:,} messages, {found.readings:,} readings in {found.seconds:.2f} s, "
+                    f"{found.history:,} history instances committed (expected {3 * found.readings:,}), "
+                    f"{found.dead_letters} dead letters."
+                )
 
 
 def main() -> None:
@@ -474,6 +484,7 @@ def main() -> None:
         help="readings a message, one run each (comma-separated; default 1,10)",
     )
     parser.add_argument("--profile", type=Path, help="write a cProfile of each smartby worker to this folder")
+    parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     options = parser.parse_args()
     from bench.__main__ import Report
 
@@ -482,7 +493,8 @@ def main() -> None:
         options.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="smartby-bench-") as folder:
         sizes = tuple(int(size) for size in options.per_message.split(","))
-        run(report, Path(folder), 3 if options.quick else 10, sizes, options.profile)
+        backends = tuple(options.backends.split(","))
+        run(report, Path(folder), 3 if options.quick else 10, sizes, options.profile, backends)
     print("\n".join(report.notes))
 
 
