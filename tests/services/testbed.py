@@ -247,18 +247,49 @@ async def history(
     await broker.history.create(DEFAULT_TENANT, ctx, body)
 
 
-def http_upsert(http: httpx.Client, bodies: Sequence[Body]) -> None:
-    """Create or update through the NGSI-LD HTTP API, each group with its @context in a Link header."""
+def _upsert_requests(bodies: Sequence[Body]) -> list[tuple[list[dict[str, Any]], dict[str, str]]]:
+    """Batch upserts (of at most 500 entities), each group with its @context in a Link header."""
+    requests = []
     for url, group in _by_context(bodies).items():
         headers = {"Content-Type": "application/json"}
         if url is not None:
             headers["Link"] = (
                 f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
             )
-        for first in range(0, len(group), 500):
-            response = http.post(
-                "/ngsi-ld/v1/entityOperations/upsert?options=update",
-                json=group[first : first + 500],
-                headers=headers,
-            )
-            assert response.status_code in (201, 204), response.text
+        requests.extend((group[first : first + 500], headers) for first in range(0, len(group), 500))
+    return requests
+
+
+UPSERT = "/ngsi-ld/v1/entityOperations/upsert?options=update"
+
+
+async def upsert_http(http: httpx.AsyncClient, bodies: Sequence[Body]) -> None:
+    """Create or update through the NGSI-LD HTTP API."""
+    for group, headers in _upsert_requests(bodies):
+        response = await http.post(UPSERT, json=group, headers=headers)
+        assert response.status_code in (201, 204), response.text
+
+
+def upsert_http_sync(http: httpx.Client, bodies: Sequence[Body]) -> None:
+    """Create or update through the NGSI-LD HTTP API (a blocking client)."""
+    for group, headers in _upsert_requests(bodies):
+        response = http.post(UPSERT, json=group, headers=headers)
+        assert response.status_code in (201, 204), response.text
+
+
+def http_history(
+    http: httpx.Client,
+    type_name: str,
+    entity_id: str,
+    attribute: str,
+    readings: Sequence[tuple[datetime, float]],
+    unit: str | None = None,
+) -> None:
+    """Add readings of one attribute to an entity's history through the HTTP temporal API."""
+    url = CONTEXTS[type_name]
+    headers = {"Content-Type": "application/json"}
+    if url is not None:
+        headers["Link"] = f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+    body = {"id": entity_id, "type": type_name, attribute: [prop(v, unit, t) for t, v in readings]}
+    response = http.post("/ngsi-ld/v1/temporal/entities", json=body, headers=headers)
+    assert response.status_code in (201, 204), response.text

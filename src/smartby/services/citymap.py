@@ -74,10 +74,10 @@ class CitySnapshot:
 
 @dataclass(frozen=True)
 class MarkerChanges:
-    """Markers changed since a version: `reset` means the client's version is unknown here (another
-    process, or too old) and `markers` holds every marker."""
+    """Markers changed since a version, up to `snapshot`: `reset` means the client's version is
+    unknown here (another process, or too old) and `markers` holds every marker."""
 
-    version: str
+    snapshot: CitySnapshot
     reset: bool
     markers: list[Device]
     removed: list[str]
@@ -191,11 +191,15 @@ class CityMap:
         *,
         tenant: str = DEFAULT_TENANT,
         max_age: float = 2.0,
+        patience: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """A snapshot is read again once older than `max_age` seconds and than `patience` times
+        the time its reading took (so reading a large city never takes most of a core)."""
         self._broker = broker
         self._tenant = tenant
         self._max_age = max_age
+        self._patience = patience
         self._clock = clock
         self._epoch = secrets.token_hex(4)
         self._serial = 0
@@ -207,10 +211,12 @@ class CityMap:
         self._districts: tuple[float, list[District]] | None = None
 
     def _fresh(self) -> bool:
-        return self._snapshot is not None and self._clock() - self._taken < max(self._max_age, 5 * self._took)
+        return self._snapshot is not None and self._clock() - self._taken < max(
+            self._max_age, self._patience * self._took
+        )
 
     async def snapshot(self) -> CitySnapshot:
-        """The current snapshot, read again if it is older than max_age (or 5 times its reading)."""
+        """The current snapshot, read again if it is old (see __init__)."""
         if self._fresh():
             assert self._snapshot is not None
             return self._snapshot
@@ -231,7 +237,7 @@ class CityMap:
         serial = self._serial_of(since)
         oldest = self._changes[0][0] if self._changes else self._serial + 1
         if serial is None or serial < oldest - 1 or serial > self._serial:
-            return MarkerChanges(snapshot.version, True, list(snapshot.devices.values()), [])
+            return MarkerChanges(snapshot, True, list(snapshot.devices.values()), [])
         changed: set[str] = set()
         removed: set[str] = set()
         for number, updated, gone in self._changes:
@@ -241,7 +247,7 @@ class CityMap:
                 removed |= gone
                 removed -= updated
         markers = [snapshot.devices[i] for i in sorted(changed) if i in snapshot.devices]
-        return MarkerChanges(snapshot.version, False, markers, sorted(removed))
+        return MarkerChanges(snapshot, False, markers, sorted(removed))
 
     async def districts(self) -> list[District]:
         """The District entities' outlines (read again at most every 30 s: they rarely change)."""

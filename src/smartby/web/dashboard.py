@@ -204,8 +204,7 @@ async def changes(request: Request) -> Response:
     if since is not None and (len(since) > 64 or not since.isprintable()):
         raise BadRequestData("since must be a version the dashboard was given")
     found = await dashboard.city.changes(since)
-    snapshot = await dashboard.city.snapshot()
-    view = devices_view(snapshot, found)
+    view = devices_view(found.snapshot, found)
     view["overview"] = overview_view(await dashboard.overview.overview())
     return _json(request, view)
 

@@ -92,6 +92,9 @@ const map = new CityMapView($('#map-canvas'), {
     tip.hidden = false;
   },
 });
+// Where a device's marker is on the page (for tests and tools), or null.
+app.positionOf = (id) => (app.index.has(id) ? map.positionOf(app.index.get(id)) : null);
+
 map.onDraw = (drawn) => {
   if (app.firstDrawMs === null && drawn > 0) {
     app.firstDrawMs = performance.now();
@@ -291,7 +294,7 @@ async function showCharts(id) {
   });
   if (app.selected !== id) return;
   app.chartPoints = points;
-  status.textContent = `${answer.series.length} readings charted ${app.span === '7d' ? 'over 7 days' : 'over the last 24 hours'}.`;
+  status.textContent = `${answer.series.length} ${answer.series.length === 1 ? 'attribute' : 'attributes'} charted ${app.span === '7d' ? 'over 7 days' : 'over the last 24 hours'}.`;
 }
 
 async function select(id, { centre = true } = {}) {
