@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.testbed import CONTEXTS
 from smartby.broker import Broker
 from smartby.services.domains import (
     DOMAINS,
@@ -19,7 +20,6 @@ from smartby.services.domains import (
     state_of,
     unit_label,
 )
-from services.testbed import CONTEXTS
 
 
 @pytest.mark.parametrize(

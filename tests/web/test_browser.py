@@ -31,6 +31,9 @@ CHROMIUM_ARGS = [
 LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0001"
 LIVE_LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0003"
 WEST, SOUTH = 12.52, 55.66
+NO_VALUE = "\u2013"
+"""What a tile shows before it has a value (an en dash)."""
+POWER_STATE = "document.querySelector('#device-attributes tr[data-attribute=powerState] td')?.textContent"
 
 
 def spot(n: int) -> tuple[float, float]:
@@ -164,7 +167,7 @@ def test_the_map_shows_every_device_and_the_tiles_show_numbers(
     assert watched.js("smartby.devices") == MARKERS
     assert watched.js("smartby.drawn") == MARKERS
     assert page.locator("[data-count=lighting]").inner_text() == "(22)"
-    page.wait_for_function("document.querySelector('#tile-water .figure').textContent !== '–'")
+    page.wait_for_function(f"document.querySelector('#tile-water .figure').textContent !== '{NO_VALUE}'")
     assert page.locator("#tile-water .figure").inner_text() == "1"  # basin-2: 1.7 of 2.0 m
     assert "alert" in (page.locator("#tile-water").get_attribute("class") or "")
     assert page.locator("#tile-grid .figure").inner_text() == "640"
@@ -175,7 +178,7 @@ def test_the_map_shows_every_device_and_the_tiles_show_numbers(
     )
     for domain in ("lighting", "traffic", "air", "water", "ev", "grid"):
         figure = page.locator(f"#tile-{domain} .figure").inner_text()
-        assert figure != "–" and any(ch.isdigit() for ch in figure), (domain, figure)
+        assert figure != NO_VALUE and any(ch.isdigit() for ch in figure), (domain, figure)
     assert page.locator("#now").get_attribute("datetime")
     assert all(url.startswith(server) for url in watched.requests), watched.requests
     save(page, "dashboard-laptop.png", capsys)
@@ -200,7 +203,8 @@ def test_clicking_a_marker_shows_its_attributes_and_charts(server: str, watched:
     page.get_by_role("button", name="7 days (hourly mean)").click()
     page.wait_for_function(
         "document.querySelector('[data-span=\"7d\"]').getAttribute('aria-pressed') === 'true'"
-        " && window.smartby.chartPoints > 0 && /7 days/.test(document.querySelector('#charts-status').textContent)"
+        " && window.smartby.chartPoints > 0"
+        " && /7 days/.test(document.querySelector('#charts-status').textContent)"
     )
     assert (
         int(page.locator("#charts .chart[aria-label^='powerConsumption']").get_attribute("data-points") or 0)
@@ -253,16 +257,15 @@ def test_filters_and_search_work_from_the_keyboard(server: str, watched: Watched
     assert watched.js(f"smartby.positionOf('{LIGHT}')") != before
     for control in page.locator("input, button, select, canvas").all():
         name = control.evaluate(
-            "e => e.labels && e.labels.length ? e.labels[0].textContent : (e.getAttribute('aria-label') || e.textContent)"
+            "e => e.labels && e.labels.length ? e.labels[0].textContent"
+            " : (e.getAttribute('aria-label') || e.textContent)"
         )
         assert name.strip(), control.evaluate("e => e.outerHTML")
 
 
 def test_a_new_reading_shows_up_without_reloading(server: str, watched: Watched) -> None:
     page = watched.open(f"{server}/?device={LIVE_LIGHT}")
-    page.wait_for_function(
-        "document.querySelector('#device-attributes tr[data-attribute=powerState] td')?.textContent === 'on'"
-    )
+    page.wait_for_function(f"{POWER_STATE} === 'on'")
     watched.js("window.notReloaded = true")
     with httpx.Client(base_url=server, timeout=30) as http:
         registered = http.post(
@@ -285,10 +288,7 @@ def test_a_new_reading_shows_up_without_reloading(server: str, watched: Watched)
     page.wait_for_function(
         f"smartby.states[smartby.state[smartby.index.get('{LIVE_LIGHT}')]] === 'off'", timeout=20_000
     )
-    page.wait_for_function(
-        "document.querySelector('#device-attributes tr[data-attribute=powerState] td')?.textContent === 'off'",
-        timeout=20_000,
-    )
+    page.wait_for_function(f"{POWER_STATE} === 'off'", timeout=20_000)
     assert watched.js("window.notReloaded") is True
     assert watched.js("smartby.updates") >= 1
 
