@@ -394,6 +394,13 @@ function showNow(text) {
 
 // -- live updates -----------------------------------------------------------------------------------
 
+// The connection's state, announced to screen readers only when it changes.
+function setLive(text, lost) {
+  const live = $('#live');
+  if (live.textContent !== text) live.textContent = text;
+  live.parentElement.classList.toggle('lost', lost);
+}
+
 async function poll() {
   try {
     const answer = await getJSON(`/changes?since=${encodeURIComponent(app.version || '')}`);
@@ -403,8 +410,8 @@ async function poll() {
     showOverview(answer.overview);
     app.updates += 1;
     app.failures = 0;
-    $('#live').textContent = `Live · updated ${formatTime(new Date().toISOString())}`;
-    $('#live').classList.remove('lost');
+    setLive('Live', false);
+    $('#updated').textContent = `updated ${formatTime(new Date().toISOString())}`;
     if (app.selected) {
       const id = app.selected;
       const detail = await showDetail(id);
@@ -415,8 +422,7 @@ async function poll() {
     }
   } catch (error) {
     app.failures += 1;
-    $('#live').textContent = 'Connection lost, retrying…';
-    $('#live').classList.add('lost');
+    setLive('Connection lost, retrying…', true);
   }
   const wait = config.pollSeconds * 1000 * Math.min(2 ** app.failures, 10);
   setTimeout(poll, wait);
@@ -433,13 +439,13 @@ async function start() {
   app.version = devices.version;
   showNow(devices.now);
   await overview;
-  $('#live').textContent = `Live · ${app.ids.length.toLocaleString('en-GB')} devices`;
+  setLive('Live', false);
+  $('#updated').textContent = `${app.ids.length.toLocaleString('en-GB')} devices`;
   if (params.get('device')) select(params.get('device'));
   setTimeout(poll, config.pollSeconds * 1000);
 }
 
 start().catch((error) => {
-  $('#live').textContent = `Could not load the city: ${error.message}`;
-  $('#live').classList.add('lost');
+  setLive(`Could not load the city: ${error.message}`, true);
   setTimeout(poll, config.pollSeconds * 1000);
 });
