@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,6 +53,7 @@ class Dashboard:
     assets: Assets
     tenant: str = DEFAULT_TENANT
     page: bytes | None = None
+    warming: asyncio.Task[CitySnapshot] | None = None
 
 
 def mount(app: FastAPI, broker: Broker) -> None:
@@ -171,6 +173,11 @@ async def page(request: Request) -> Response:
     dashboard = dashboard_of(request)
     if dashboard.page is None:
         dashboard.page = render_page(dashboard)
+    if dashboard.warming is None or dashboard.warming.done():
+        # The page asks for the devices next: read them while it loads its scripts.
+        dashboard.warming = asyncio.create_task(dashboard.city.snapshot())
+        # A failure shows when the page asks for the devices; here it is only looked at.
+        dashboard.warming.add_done_callback(lambda task: task.cancelled() or task.exception())
     response = compressed(request, dashboard.page, "text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-cache"
     return response
