@@ -31,7 +31,7 @@ def city(at: datetime) -> list[tb.Body]:
         tb.counter("vesterbro-2", 12.545, 55.675, "bicycle", 100, 1000, at),
         tb.gauge("vesterbro-1", 12.546, 55.676, 0.5, 6.0, at),
         tb.basin("vesterbro-1", 12.547, 55.677, 1.7, 2.0, at),
-        tb.air_station("vesterbro-1", 12.548, 55.678, 120, at),
+        tb.air_station("vesterbro-1", 12.548, 55.678, 65, at),
         tb.charger("vesterbro-1", 12.549, 55.679, 0, 2, "working", at),
         tb.building("vesterbro-1", 12.550, 55.661),
         tb.heat_meter("vesterbro-1", 12.550, 55.661, 5000.0, at),

@@ -76,16 +76,19 @@ def test_basin_state_is_its_fill(current: float, danger: float, expected: str) -
     assert basin_state(current, None) == basin_state(current, 0) == "unknown"
 
 
-def test_air_quality_bands() -> None:
-    assert [air_state(v) for v in (0, 49.9, 50, 99, 100, 150, 199, 200, None)] == [
+def test_air_quality_bands_are_the_european_index() -> None:
+    assert [air_state(v) for v in (0, 19.9, 20, 39, 40, 60, 79, 80, 99.5, 100, 250, None)] == [
         "good",
         "good",
-        "moderate",
+        "fair",
+        "fair",
         "moderate",
         "poor",
-        "unhealthy",
-        "unhealthy",
-        "very-unhealthy",
+        "poor",
+        "very-poor",
+        "very-poor",
+        "extremely-poor",
+        "extremely-poor",
         "unknown",
     ]
 
@@ -124,7 +127,7 @@ def test_every_state_a_rule_gives_has_a_colour() -> None:
     assert {"dry", "light", "moderate", "heavy", "cloudburst"} <= keys["rain"]
     assert {"low", "rising", "warning"} <= keys["water"]
     assert {"free", "busy", "full", "out-of-service"} <= keys["ev"]
-    assert {"good", "moderate", "poor", "unhealthy", "very-unhealthy"} <= keys["air"]
+    assert {"good", "fair", "moderate", "poor", "very-poor", "extremely-poor"} <= keys["air"]
 
 
 def test_units_as_people_read_them() -> None:

@@ -204,8 +204,8 @@ async def test_air_charging_and_grid_now(broker: Broker) -> None:
     await tb.upsert(
         broker,
         [
-            tb.air_station("a", 12.50, 55.67, 42, now),
-            tb.air_station("b", 12.51, 55.67, 160, now),
+            tb.air_station("a", 12.50, 55.67, 12, now),
+            tb.air_station("b", 12.51, 55.67, 64, now),
             tb.charger("free", 12.52, 55.67, 2, 4, "working", now),
             tb.charger("broken", 12.53, 55.67, 0, 2, "outOfService", now),
             tb.charger("full", 12.54, 55.67, 0, 2, "working", now),
@@ -213,7 +213,8 @@ async def test_air_charging_and_grid_now(broker: Broker) -> None:
         ],
     )
     tiles = await overview_of(broker)
-    assert tiles["air"].value == 160 and tiles["air"].alert and "mean 101" in tiles["air"].detail
+    assert tiles["air"].value == 64 and tiles["air"].alert and "mean 38" in tiles["air"].detail
+    assert tiles["air"].unit == "EAQI"
     assert tiles["ev"].value == 2
     assert tiles["ev"].figures == {"stations": 3, "sockets": 6, "out_of_service": 1}
     grid = tiles["grid"]

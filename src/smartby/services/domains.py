@@ -39,6 +39,10 @@ CLOUDBURST_MM = 15.0
 """Rain in 30 minutes above which a station warns of a cloudburst."""
 BASIN_WARNING = 0.8
 """Fill (currentLevel / dangerLevel) at and above which a basin is in warning."""
+AIR_BANDS = ((20, "good"), (40, "fair"), (60, "moderate"), (80, "poor"), (100, "very-poor"))
+"""Upper bounds of the European Air Quality Index's bands (above the last: extremely poor)."""
+AIR_WARNING = 60
+"""The index from which air is poor and the air tile warns."""
 
 
 @dataclass(frozen=True)
@@ -96,11 +100,12 @@ DOMAINS: tuple[Domain, ...] = (
         "air",
         "Air quality",
         (
-            State("good", "good (AQI < 50)", "#2a9d8f"),
-            State("moderate", "moderate (50-100)", "#e9c46a"),
-            State("poor", "poor (100-150)", "#f4a261"),
-            State("unhealthy", "unhealthy (150-200)", "#d62839"),
-            State("very-unhealthy", "very unhealthy (>= 200)", "#7b2cbf"),
+            State("good", "good (EAQI < 20)", "#2a9d8f"),
+            State("fair", "fair (20-40)", "#8ab17d"),
+            State("moderate", "moderate (40-60)", "#e9c46a"),
+            State("poor", "poor (60-80)", "#f4a261"),
+            State("very-poor", "very poor (80-100)", "#d62839"),
+            State("extremely-poor", "extremely poor (>= 100)", "#7b2cbf"),
             UNKNOWN,
         ),
     ),
@@ -207,21 +212,14 @@ def basin_state(current: float | None, danger: float | None) -> str:
 
 
 def air_state(index: float | None) -> str:
-    """Air quality stations by airQualityIndex: good < 50 <= moderate < 100 <= poor < 150 <=
-    unhealthy < 200 <= very unhealthy."""
+    """Air quality stations by airQualityIndex, the European Air Quality Index's bands: good < 20 <=
+    fair < 40 <= moderate < 60 <= poor < 80 <= very poor < 100 <= extremely poor."""
     if index is None:
         return "unknown"
-    if index < 50:
-        return "good"
-    return (
-        "moderate"
-        if index < 100
-        else "poor"
-        if index < 150
-        else "unhealthy"
-        if index < 200
-        else "very-unhealthy"
-    )
+    for bound, band in AIR_BANDS:
+        if index < bound:
+            return band
+    return "extremely-poor"
 
 
 def light_state(power_state: Any, status: Any) -> str:

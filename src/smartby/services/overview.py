@@ -20,7 +20,14 @@ from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.broker.history import history_query
 from smartby.ngsild.temporal import AggregationPeriod, Bucket, TemporalQuery
 from smartby.services.citymap import CityMap, CitySnapshot, Device
-from smartby.services.domains import BASIN_WARNING, CLOUDBURST_MM, HEATING_BASE, number, unit_label
+from smartby.services.domains import (
+    AIR_WARNING,
+    BASIN_WARNING,
+    CLOUDBURST_MM,
+    HEATING_BASE,
+    number,
+    unit_label,
+)
 from smartby.store.base import EntitySelector
 
 ZONE = ZoneInfo("Europe/Copenhagen")
@@ -397,9 +404,9 @@ class Overview:
             "air",
             "Air quality (worst)",
             worst,
-            "AQI",
+            "EAQI",
             detail,
-            alert=worst is not None and worst >= 150,
+            alert=worst is not None and worst >= AIR_WARNING,
             figures={"stations": len(stations), "reporting": len(indexes)},
         )
 
