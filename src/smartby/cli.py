@@ -245,7 +245,7 @@ def demo(
     seed: SeedOption = 1,
     speed: SpeedOption = 60.0,
     backfill: Annotated[float, typer.Option(min=0, max=60, help="Days of history to back-fill.")] = 7.0,
-    resolution: ResolutionOption = 120,
+    resolution: ResolutionOption = 60,
     duration: DurationOption = None,
 ) -> None:
     """Serve a synthetic Copenhagen: a fresh database, a week of history, then live readings."""
@@ -291,7 +291,7 @@ def simulate(
     seed: SeedOption = 1,
     speed: SpeedOption = 60.0,
     backfill: Annotated[float, typer.Option(min=0, max=60, help="Days of history to back-fill first.")] = 1.0,
-    resolution: ResolutionOption = 120,
+    resolution: ResolutionOption = 60,
     duration: DurationOption = None,
 ) -> None:
     """Drive an NGSI-LD broker with the synthetic city: smartby through its device API, others

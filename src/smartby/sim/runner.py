@@ -24,8 +24,8 @@ from smartby.sim.targets import Readings, Target, provision_size
 @dataclass(frozen=True)
 class Plan:
     backfill: timedelta = timedelta(days=7)
-    resolution: timedelta = timedelta(hours=2)
-    """How often periodic devices report during back-fill (see docs/testbed.md for why 2 hours)."""
+    resolution: timedelta = timedelta(hours=1)
+    """How often periodic devices report during back-fill (docs/testbed.md: what it costs)."""
     speed: float = 60.0
     """Sim seconds per wall second while streaming live."""
     duration: float | None = None

@@ -75,7 +75,11 @@ class _Http:
         self.url = url.rstrip("/")
         self.headers = {"NGSILD-Tenant": tenant} if tenant else {}
         per_pool = 4
-        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        # Idle connections are dropped before uvicorn's keep-alive timeout (5 s) can close one
+        # under a request being sent on it.
+        limits = httpx.Limits(
+            max_connections=per_pool, max_keepalive_connections=per_pool, keepalive_expiry=2.0
+        )
         self.pools = [
             httpx.AsyncClient(base_url=self.url, timeout=120, limits=limits, headers=self.headers)
             for _ in range(max(1, -(-concurrency // per_pool)))
