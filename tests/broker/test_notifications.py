@@ -290,6 +290,45 @@ async def test_periodic_subscription_sends_current_entities(
     assert arrived[1].at - arrived[0].at >= 0.9
 
 
+async def test_periodic_schedule_survives_a_restart(settings: Settings, receiver: Receiver) -> None:
+    first = Broker(open_store(settings.database, settings), settings)
+    await first.open()
+    try:
+        ctx = await first.context(CONTEXT)
+        await first.create_entity("", ctx, {k: v for k, v in vehicle(1).items() if k != "@context"})
+        body = {k: v for k, v in subscription(receiver.url, timeInterval=2).items() if k != "@context"}
+        await first.subscriptions.create("", CONTEXT, body)
+        [sent] = await receiver.wait_for(1, timeout=5)
+    finally:
+        await first.close()
+    second = Broker(open_store(settings.database, settings), settings)
+    await second.open()
+    try:
+        # The new process goes on with the schedule in the database: not at once, a period on.
+        again = (await receiver.wait_for(2, timeout=5))[1]
+    finally:
+        await second.close()
+    assert again.at - sent.at >= 1.8
+    assert [e["id"] for e in again.body["data"]] == ["urn:ngsi-ld:Vehicle:1"]
+
+
+async def test_two_brokers_send_a_periodic_subscription_once_per_period(
+    two_brokers: tuple[Broker, Broker], receiver: Receiver
+) -> None:
+    first, second = two_brokers
+    ctx = await first.context(CONTEXT)
+    await first.create_entity("", ctx, {k: v for k, v in vehicle(1).items() if k != "@context"})
+    body = {k: v for k, v in subscription(receiver.url, timeInterval=1).items() if k != "@context"}
+    # Created through the second broker: the first learns of it from the database when it claims it.
+    await second.subscriptions.create("", CONTEXT, body)
+    [start] = await receiver.wait_for(1, timeout=5)
+    await asyncio.sleep(start.at + 3.5 - time.time())
+    moments = [item.at for item in receiver.received]
+    # One notification per period (at 0, 1, 2 and 3 s), not one per broker.
+    assert 3 <= len(moments) <= 4, moments
+    assert all(later - earlier >= 0.8 for earlier, later in zip(moments, moments[1:], strict=False))
+
+
 async def test_a_hanging_receiver_does_not_hold_up_others(
     client: httpx.AsyncClient, receiver: Receiver
 ) -> None:

@@ -128,3 +128,30 @@ async def test_claim_lease_retry_and_settle(store: Store) -> None:
     assert status.last_failure == status.last_notification == "2026-01-01T00:00:02Z"
     assert await store.delete_subscription("", "urn:ngsi-ld:Subscription:1")
     assert await store.pending_notifications() == 0
+
+
+async def test_periodic_schedule_is_claimed_once_per_period(store: Store) -> None:
+    assert await store.create_subscription(subscription(1))  # not periodic: never claimed
+    periodic = subscription(2)
+    doc = {**periodic.document, "timeInterval": 10}
+    del doc["watchedAttributes"]
+    assert await store.create_subscription(StoredSubscription("", periodic.id, doc, "x", "x"))
+    now = time.time()
+    assert await store.claim_periodic(now) == [("", periodic.id)]  # due at once when created
+    assert await store.claim_periodic(now) == []  # this period is taken
+    assert await store.claim_periodic(now + 9.9) == []
+    assert await store.claim_periodic(now + 10) == [("", periodic.id)]  # on the beat: due at now + 20
+    assert await store.claim_periodic(now + 19) == []
+    # A missed period is not made up for: the next one is a period after the late claim.
+    assert await store.claim_periodic(now + 45) == [("", periodic.id)]
+    assert await store.claim_periodic(now + 54) == []
+    assert await store.claim_periodic(now + 55) == [("", periodic.id)]
+    # Paused: not due; resumed, or given another period: due at once.
+    assert await store.replace_subscription("", periodic.id, {**doc, "isActive": False}, "y")
+    assert await store.claim_periodic(now + 1000) == []
+    assert await store.replace_subscription("", periodic.id, doc, "z")
+    assert await store.claim_periodic(now + 56) == [("", periodic.id)]
+    assert await store.replace_subscription("", periodic.id, {**doc, "description": "same period"}, "z")
+    assert await store.claim_periodic(now + 57) == []
+    assert await store.replace_subscription("", periodic.id, {**doc, "timeInterval": 5}, "z")
+    assert await store.claim_periodic(now + 57) == [("", periodic.id)]

@@ -141,7 +141,6 @@ class Notifier:
         self._settled = asyncio.Event()
         self._endpoints: dict[str, Endpoint] = defaultdict(Endpoint)
         self._last_sent: dict[tuple[str, str], float] = {}
-        self._periodic_sent: dict[tuple[str, str], float] = {}
         self._http: httpx.AsyncClient | None = None
         self._mqtt: dict[tuple[str, int, bool, str], aiomqtt.Client] = {}
         self._mqtt_lock = asyncio.Lock()
@@ -410,18 +409,26 @@ class Notifier:
             await asyncio.sleep(min(1.0, self.poll))
 
     async def _periodic_round(self) -> None:
+        """Send the periodic subscriptions that are due. Their schedule lives in the database: a
+        subscription is claimed for one period there, so of several processes exactly one sends it,
+        and a restarted process goes on where the schedule stands."""
         moment = time.time()
+        claimed = await self.store.claim_periodic(moment)
+        if not claimed:
+            return
+        subscriptions = self.broker.subscriptions
+        if any(subscriptions.cached(tenant, sub_id) is None for tenant, sub_id in claimed):
+            await subscriptions.refresh(now=True)  # Created through another process a moment ago.
         pending: list[PendingNotification] = []
         clock = now()
-        for compiled in self.broker.subscriptions.all_cached():
+        for tenant, sub_id in claimed:
+            compiled = subscriptions.cached(tenant, sub_id)
+            if compiled is None:
+                continue
             sub = compiled.subscription
             if sub.time_interval is None or sub.status(clock) != "active":
                 continue
-            key = (sub.tenant, sub.id)
-            if moment < self._periodic_sent.get(key, 0.0) + sub.time_interval:
-                continue
-            self._periodic_sent[key] = moment
-            query = self.broker.subscriptions.entity_query(sub, self.broker.settings.max_limit)
+            query = subscriptions.entity_query(sub, self.broker.settings.max_limit)
             result = await self.store.query_entities(sub.tenant, query)
             if result.entities:
                 pending.append(PendingNotification(sub.tenant, sub.id, {"data": result.entities}, moment))

@@ -392,6 +392,11 @@ class Store(Protocol):
         """Put notifications in the outbox outside any entity change (periodic subscriptions)."""
         ...
 
+    async def claim_periodic(self, now: float) -> list[tuple[str, str]]:
+        """The (tenant, id) of the periodic subscriptions due at `now`, each moved on to its next
+        period: of several processes calling this, exactly one gets each period."""
+        ...
+
     async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
         """Claim up to `limit` due, unclaimed notifications for `lease` seconds, oldest first. Each
         row is claimed by one caller at a time, also across processes."""

@@ -447,6 +447,9 @@ class PostgresStore(DeviceTables, ContextTables):
 
         await self._write_tx(run)
 
+    async def claim_periodic(self, now: float) -> list[tuple[str, str]]:
+        return await self._write_tx(lambda db: OUTBOX.claim_periodic(db, now))
+
     async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
         return await self._write_tx(lambda db: OUTBOX.claim(db, now, limit, lease))
 

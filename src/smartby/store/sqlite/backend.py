@@ -486,6 +486,9 @@ class SQLiteStore(DeviceTables, ContextTables):
 
         await self._write(run)
 
+    async def claim_periodic(self, now: float) -> list[tuple[str, str]]:
+        return await self._write(lambda db: OUTBOX.claim_periodic(db, now))
+
     async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
         return await self._write(lambda db: OUTBOX.claim(db, now, limit, lease))
 
