@@ -79,6 +79,61 @@ async def test_transaction_reports_changes(store: Store) -> None:
     assert temporal.attributes == {EX + "speed"} and temporal.entity[EX + "speed"][0]["value"] == 9
 
 
+async def test_history_writes_report_what_they_did(store: Store) -> None:
+    header = {"id": "urn:ngsi-ld:Thing:1", "type": [EX + "Thing"]}
+    speed, colour = EX + "speed", EX + "colour"
+    instances = {
+        speed: [
+            {"type": "Property", "value": 1, "observedAt": "2026-01-01T00:00:00Z"},
+            {"type": "Property", "value": 2, "observedAt": "2026-01-01T01:00:00Z"},
+        ],
+        colour: [{"type": "Relationship", "object": "urn:x:red", "observedAt": "2026-01-01T00:00:00Z"}],
+    }
+    await store.transact("", lambda tx: tx.add_history(header, instances, "2026-01-02T00:00:00Z"))
+
+    def recorded(tx: Transaction) -> list[Any]:
+        return [tx.instance(header["id"], speed, f"urn:ngsi-ld:instance:{n}") for n in range(1, 10)]
+
+    numbers = [i["instanceId"] for i in await store.transact("", recorded) if i is not None and i["value"]]
+    first, second = numbers[:2]
+
+    def replace(tx: Transaction) -> list[Any]:
+        fixed = {"type": "Property", "value": 5, "observedAt": "2026-01-01T00:00:00Z"}
+        assert tx.replace_instance(header["id"], speed, first, fixed, "2026-01-03T00:00:00Z")
+        return tx.changes()
+
+    [replaced] = await store.transact("", replace)
+    assert replaced.attributes == {speed} and not replaced.removed
+    assert replaced.before is not None and replaced.before[speed][0]["value"] == 1
+    assert replaced.after is not None and replaced.after[speed][0]["value"] == 5
+    assert replaced.after[speed][0]["instanceId"] == first and replaced.after["type"] == header["type"]
+
+    def delete(tx: Transaction) -> list[Any]:
+        assert tx.delete_instance(header["id"], speed, second)
+        assert tx.delete_attribute_history(header["id"], colour, None, True)
+        return tx.changes()
+
+    [deleted] = await store.transact("", delete)
+    assert deleted.removed == {speed, colour}
+    assert deleted.before is not None and deleted.before[speed][0]["value"] == 2
+    assert deleted.after is not None
+    assert (
+        deleted.after[speed][0]["value"] == "urn:ngsi-ld:null"
+        and deleted.after[speed][0]["instanceId"] == second
+    )
+    assert (
+        deleted.after[colour][0]["object"] == "urn:ngsi-ld:null" and "deletedAt" in deleted.after[colour][0]
+    )
+
+    def drop(tx: Transaction) -> list[Any]:
+        assert tx.delete_history(header["id"])
+        return tx.changes()
+
+    [dropped] = await store.transact("", drop)
+    assert dropped.after is None and dropped.removed == {speed}
+    assert dropped.events == {"entityDeleted": {speed}}
+
+
 async def test_outbox_rows_commit_with_their_transaction(store: Store) -> None:
     pending = PendingNotification("", "urn:ngsi-ld:Subscription:1", {"data": [entity(1)]}, 0.0)
 

@@ -32,8 +32,10 @@ import aiomqtt
 import httpx
 import orjson
 
+from smartby.broker.queries import join_of, relationship_targets, selection
 from smartby.ngsild.context import CORE_CONTEXT_URL
 from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
+from smartby.ngsild.linked import feature_collection, linked_view
 from smartby.ngsild.subscription import MQTT_QOS, MQTT_VERSION
 from smartby.ngsild.timestamps import format_datetime, now
 from smartby.store.base import ClaimedNotification, DeliveryOutcome, PendingNotification
@@ -49,6 +51,9 @@ PER_ENDPOINT = 8
 """Deliveries in flight to one endpoint at once."""
 COALESCE = 100
 """Most outbox rows sent together as one notification."""
+GEO_JSON = "application/geo+json"
+LOCATION = "https://uri.etsi.org/ngsi-ld/location"
+"""The GeoProperty a GeoJSON notification takes each Feature's geometry from."""
 
 
 def _coalesced(group: list[ClaimedNotification], *, latest_only: bool) -> list[Entity]:
@@ -77,26 +82,53 @@ class Endpoint:
     semaphore: asyncio.Semaphore | None = None
 
 
-def notification_body(compiled: Compiled, entities: list[Entity]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The Notification (clause 5.3.1) for these entities, and the HTTP headers that go with it."""
+def notification_renderer(compiled: Compiled) -> Renderer:
+    """How a subscription's notifications show entities: its @context, format, sysAttrs, lang,
+    datasetId, and attributes (or pick, or omit) as queries read them."""
+    sub = compiled.subscription
+    params = sub.document["notification"]
+    chosen = selection(
+        compiled.ctx, attrs=params.get("attributes"), pick=params.get("pick"), omit=params.get("omit")
+    )
+    datasets = sub.document.get("datasetId")
+    return Renderer(
+        compiled.ctx,
+        form=params.get("format", "normalized"),
+        sys_attrs=params.get("sysAttrs", False),
+        pick=chosen.pick,
+        omit=chosen.omit,
+        lang=LanguagePreference(sub.document["lang"]) if "lang" in sub.document else None,
+        dataset_ids={None if d == "@none" else d for d in datasets} if datasets else None,
+    )
+
+
+def notification_body(
+    compiled: Compiled, entities: list[Entity], linked: dict[str, Entity] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The Notification (clause 5.3.1) for these entities, and the HTTP headers that go with it.
+    `linked` holds the entities their Relationships point at when the subscription asks for a join
+    (clause 4.5.23); with `accept: application/geo+json` the data is a FeatureCollection."""
     sub = compiled.subscription
     params = sub.document["notification"]
     endpoint = params["endpoint"]
     ctx = compiled.ctx
-    attributes = params.get("attributes")
-    renderer = Renderer(
-        ctx,
-        form=params.get("format", "normalized"),
-        sys_attrs=params.get("sysAttrs", False),
-        pick={"id", "type", "scope", *(ctx.expand(a) for a in attributes)} if attributes else None,
-        lang=LanguagePreference(sub.document["lang"]) if "lang" in sub.document else None,
-    )
-    data = []
-    for entity in entities:
-        rendered = renderer.entity(entity)
-        if "deletedAt" in entity:
-            rendered["deletedAt"] = entity["deletedAt"]
-        data.append(rendered)
+    renderer = notification_renderer(compiled)
+    accept = endpoint.get("accept", "application/json")
+    data: Any
+    if accept == GEO_JSON:
+        features = []
+        for entity in entities:
+            feature = renderer.feature(entity, LOCATION)
+            if "deletedAt" in entity:
+                feature["properties"]["deletedAt"] = entity["deletedAt"]
+            features.append(feature)
+        data = feature_collection(features)
+    else:
+        join, hops = join_of(params.get("join"), params.get("joinLevel"))
+        data = linked_view(renderer, entities, linked or {}, join, hops)
+        for rendered, entity in zip(data, entities, strict=False):
+            if "deletedAt" in entity:
+                rendered["deletedAt"] = entity["deletedAt"]
     body: dict[str, Any] = {
         "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
         "type": "Notification",
@@ -105,9 +137,13 @@ def notification_body(compiled: Compiled, entities: list[Entity]) -> tuple[dict[
         "data": data,
     }
     context_url = sub.document.get("jsonldContext")
-    headers = {"Content-Type": endpoint.get("accept", "application/json")}
-    if headers["Content-Type"] == "application/ld+json":
-        body["@context"] = context_url or (ctx.source if ctx.source is not None else CORE_CONTEXT_URL)
+    context = context_url or (ctx.source if ctx.source is not None else CORE_CONTEXT_URL)
+    headers = {"Content-Type": accept}
+    receiver_info = {pair["key"].lower(): pair["value"] for pair in endpoint.get("receiverInfo", ())}
+    if accept == "application/ld+json":
+        body["@context"] = context
+    elif accept == GEO_JSON and receiver_info.get("prefer", "").replace(" ", "") != "body=json":
+        data["@context"] = context
     else:
         link = context_url or ctx.link_url
         headers["Link"] = f'<{link}>; rel="{JSON_LD_CONTEXT_REL}"; type="application/ld+json"'
@@ -272,9 +308,8 @@ class Notifier:
                     until = endpoint.cool_until
                     self._record([DeliveryOutcome(i, stamp, False, until, attempted=False) for i in group])
                     return
-                body, headers = notification_body(
-                    compiled, _coalesced(group, latest_only=bool(sub.throttling))
-                )
+                entities = _coalesced(group, latest_only=bool(sub.throttling))
+                body, headers = notification_body(compiled, entities, await self._linked(compiled, entities))
                 await self._send(uri, compiled, body, headers)
         except Exception as error:
             log.info("Notification for %s to %s failed: %s", sub.id, uri, error)
@@ -285,6 +320,17 @@ class Notifier:
         endpoint.failures = 0
         endpoint.cool_until = 0.0
         self._record([DeliveryOutcome(item, stamp, True) for item in group])
+
+    async def _linked(self, compiled: Compiled, entities: list[Entity]) -> dict[str, Entity] | None:
+        """The entities a joining subscription's notification embeds, as they are now."""
+        params = compiled.subscription.document["notification"]
+        join, hops = join_of(params.get("join"), params.get("joinLevel"))
+        if join is None or params["endpoint"].get("accept") == GEO_JSON:
+            return None
+        present = [entity for entity in entities if "deletedAt" not in entity]
+        if not any(relationship_targets(entity) for entity in present):
+            return None
+        return await self.broker.linked_entities(compiled.subscription.tenant, present, hops)
 
     def _backoff(self, attempts: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
