@@ -9,22 +9,30 @@ subscriptions cost ingestion.
   attributes per request) with no subscription, then with 1,000 active ones: 900 that each watch
   one entity of the pool with a `q` that rarely holds, 100 on other entity types.
 
-Sender, receiver and smartby are separate processes on this machine (SQLite database).
+Sender, receiver and smartby are separate processes on this machine; the latency is measured on an
+SQLite database and on a PostgreSQL one (a fresh database on the local server).
+
+python -m bench.notifications                      # latency on both backends, then ingestion
+python -m bench.notifications --quick --only latency --backends postgres
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import statistics
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
-from bench import servers, wrk
+from bench import history, servers, wrk
 
 V1 = "/ngsi-ld/v1"
 ENTITIES = 100
@@ -159,14 +167,48 @@ def _p(values: list[float], share: float) -> float:
     return sorted(values)[max(0, int(len(values) * share) - 1)] if values else float("nan")
 
 
-def bench_latency(report: Any, workdir: Path, seconds: int) -> None:
+BACKENDS = ("sqlite", "postgres")
+
+
+@contextlib.contextmanager
+def database(backend: str, workdir: Path) -> Iterator[str]:
+    """A fresh database of the backend, by URL."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'notify.db'}"
+        return
+    with history.postgres_backend() as found:
+        yield found.url
+
+
+def bench_latency(report: Any, workdir: Path, seconds: int, backends: tuple[str, ...] = BACKENDS) -> None:
     # Baseline: the sender straight to the receiver.
     receiver = Receiver()
     asyncio.run(_send(receiver.url, seconds, straight=True))
     _, straight = receiver.results()
+    for backend in backends:
+        with database(backend, workdir) as url:
+            answered, count, latencies = _latency(url, seconds)
+        name = "SQLite" if backend == "sqlite" else "PostgreSQL"
+        report.add(
+            f"Notification latency, write to receiver, at {RATE:,} notifications/s ({name}, 1 subscription, "
+            f"{answered:,} PATCHes, {count:,} notifications received), p95 ms",
+            f"{_p(latencies, 0.95):.1f} "
+            f"(p50 {statistics.median(latencies):.1f}, p99 {_p(latencies, 0.99):.1f})",
+            f"{_p(straight, 0.95):.1f} the same POST straight to the receiver "
+            f"(p50 {statistics.median(straight):.1f})",
+            f"{_p(latencies, 0.95) / _p(straight, 0.95):.1f}",
+            "< 100 ms",
+        )
+        report.notes.append(
+            f"Notification latency run ({name}): {answered:,} PATCHes answered, {count:,} notifications with "
+            f"{len(latencies):,} entity changes received."
+        )
 
+
+def _latency(url: str, seconds: int) -> tuple[int, int, list[float]]:
+    """PATCHes answered, notifications received, and the latency of each change, ms."""
     receiver = Receiver()
-    server = servers.smartby(f"sqlite:///{workdir / 'notify.db'}")
+    server = servers.smartby(url)
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             for number in range(ENTITIES):
@@ -188,19 +230,7 @@ def bench_latency(report: Any, workdir: Path, seconds: int) -> None:
     finally:
         server.stop()
     count, latencies = receiver.results()
-    report.add(
-        f"Notification latency, write to receiver, at {RATE:,} notifications/s (1 subscription, "
-        f"{answered:,} PATCHes, {count:,} notifications received), p95 ms",
-        f"{_p(latencies, 0.95):.1f} (p50 {statistics.median(latencies):.1f}, p99 {_p(latencies, 0.99):.1f})",
-        f"{_p(straight, 0.95):.1f} the same POST straight to the receiver "
-        f"(p50 {statistics.median(straight):.1f})",
-        f"{_p(latencies, 0.95) / _p(straight, 0.95):.1f}",
-        "< 100 ms",
-    )
-    report.notes.append(
-        f"Notification latency run: {answered:,} PATCHes answered, {count:,} notifications with "
-        f"{len(latencies):,} entity changes received."
-    )
+    return answered, count, latencies
 
 
 def _subscriptions(receiver: str, pool: int) -> list[dict[str, Any]]:
@@ -277,3 +307,25 @@ def bench_ingest_with_subscriptions(report: Any, workdir: Path, seconds: int) ->
 def run(report: Any, workdir: Path, seconds: int) -> None:
     bench_latency(report, workdir, seconds)
     bench_ingest_with_subscriptions(report, workdir, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="3 s runs instead of 10")
+    parser.add_argument("--only", choices=["latency", "ingest"], help="one of the two benchmarks")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="for the latency: sqlite,postgres")
+    options = parser.parse_args()
+    from bench.__main__ import Report
+
+    report = Report(options.quick)
+    seconds = 3 if options.quick else 10
+    with tempfile.TemporaryDirectory(prefix="smartby-bench-") as folder:
+        if options.only in (None, "latency"):
+            bench_latency(report, Path(folder), seconds, tuple(options.backends.split(",")))
+        if options.only in (None, "ingest"):
+            bench_ingest_with_subscriptions(report, Path(folder), seconds)
+    print("\n".join(report.notes))
+
+
+if __name__ == "__main__":
+    main()

@@ -261,6 +261,32 @@ async def test_two_brokers_deliver_each_notification_once(
     assert sorted(receiver.entity_ids()) == sorted(f"urn:ngsi-ld:Vehicle:{n}" for n in range(60))
 
 
+async def test_another_process_delivers_at_once(postgres_database: str, receiver: Receiver) -> None:
+    """A process that does not deliver writes; one that does hears of the rows through LISTEN, long
+    before it would look at the outbox again (every 30 s here)."""
+
+    def settings(**members: Any) -> Settings:
+        return Settings(database=postgres_database, remote_contexts=False, _env_file=None, **members)  # type: ignore[call-arg]
+
+    writer = Broker(open_store(postgres_database), settings(notifications=False))
+    deliverer = Broker(open_store(postgres_database), settings(notification_poll_interval=30.0))
+    await writer.open()
+    await deliverer.open()
+    try:
+        body = {k: v for k, v in subscription(receiver.url).items() if k != "@context"}
+        await writer.subscriptions.create("", CONTEXT, body)
+        ctx = await writer.context(CONTEXT)
+        await asyncio.sleep(0.5)  # the deliverer is waiting, its last look behind it
+        for number in range(3):
+            started = time.time()
+            await writer.create_entity("", ctx, {k: v for k, v in vehicle(number).items() if k != "@context"})
+            [arrived] = (await receiver.wait_for(number + 1, timeout=5))[number:]
+            assert arrived.at - started < 1.0
+    finally:
+        await writer.close()
+        await deliverer.close()
+
+
 async def test_throttling_sends_changes_together_later(client: httpx.AsyncClient, receiver: Receiver) -> None:
     await subscribe(client, subscription(receiver.url, throttling=1))
     await client.post(ENTITIES, content=orjson.dumps(vehicle(1)), headers=LD)
@@ -300,6 +326,8 @@ async def test_periodic_schedule_survives_a_restart(settings: Settings, receiver
         body = {k: v for k, v in subscription(receiver.url, timeInterval=2).items() if k != "@context"}
         await first.subscriptions.create("", CONTEXT, body)
         [sent] = await receiver.wait_for(1, timeout=5)
+        while await first.store.pending_notifications():  # delivered, not only received
+            await asyncio.sleep(0.01)
     finally:
         await first.close()
     second = Broker(open_store(settings.database, settings), settings)

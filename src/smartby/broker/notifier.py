@@ -173,6 +173,7 @@ class Notifier:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        self._full = False
         self._outcomes: list[DeliveryOutcome] = []
         self._settled = asyncio.Event()
         self._endpoints: dict[str, Endpoint] = defaultdict(Endpoint)
@@ -189,6 +190,7 @@ class Notifier:
             asyncio.create_task(self._settle_loop(), name="smartby-notifier-settle"),
             asyncio.create_task(self._periodic_loop(), name="smartby-notifier-periodic"),
         ]
+        self.store.watch_outbox(self.wake)
 
     async def stop(self) -> None:
         """Stop claiming; deliveries under way are cancelled (their rows come due again when their
@@ -221,7 +223,10 @@ class Notifier:
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
+            # Cleared before looking, not after: a wake during the claim then makes another round.
+            self._event.clear()
             room = self.capacity - len(self._inflight)
+            self._full = room <= 0
             claimed: list[ClaimedNotification] = []
             if room > 0:
                 try:
@@ -238,7 +243,6 @@ class Notifier:
             if claimed and len(claimed) >= room:
                 await asyncio.sleep(0)
                 continue
-            self._event.clear()
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll):
@@ -248,8 +252,8 @@ class Notifier:
         self._inflight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("A delivery failed unexpectedly", exc_info=task.exception())
-        if len(self._inflight) < self.capacity:
-            self._event.set()
+        if self._full:
+            self._event.set()  # A delivery slot is free for the rows that waited for one.
 
     @staticmethod
     def _grouped(claimed: list[ClaimedNotification]) -> list[list[ClaimedNotification]]:

@@ -407,6 +407,11 @@ class Store(Protocol):
         count them in their subscriptions' status."""
         ...
 
+    def watch_outbox(self, wake: Callable[[], None]) -> None:
+        """From now until the store closes, call `wake` (on this event loop) when a transaction of
+        any process that queued notifications commits; a backend that cannot tell does nothing."""
+        ...
+
     async def pending_notifications(self) -> int:
         """How many notifications wait in the outbox."""
         ...

@@ -44,6 +44,7 @@ from smartby.store.device_tables import DeviceTables
 from smartby.store.postgres import rollup, temporal
 from smartby.store.postgres.filters import SELECTIVE, compile_query
 from smartby.store.postgres.history import KIND_MASK, KnownSeries
+from smartby.store.postgres.outbox import OutboxConnections
 from smartby.store.postgres.partitions import Partitions, month_bounds
 from smartby.store.postgres.rows import KIND_NAME, UNINDEXED
 from smartby.store.postgres.terms import Terms
@@ -105,6 +106,7 @@ class PostgresStore(DeviceTables, ContextTables):
         self._series = KnownSeries()
         self._partitions = Partitions(self._connect)
         self._tenants: dict[str, int] = {}
+        self._outbox = OutboxConnections(url)
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url, autocommit=True)
@@ -143,12 +145,14 @@ class PostgresStore(DeviceTables, ContextTables):
             name="smartby",
         )
         pool.open(wait=True, timeout=30)
+        self._outbox.open()
         self._pool = pool
 
     async def close(self) -> None:
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
+        await self._call(self._outbox.close)
         await self._call(pool.close)
         self._terms.close()
         if self._executor is not None:
@@ -451,10 +455,13 @@ class PostgresStore(DeviceTables, ContextTables):
         return await self._write_tx(lambda db: OUTBOX.claim_periodic(db, now))
 
     async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
-        return await self._write_tx(lambda db: OUTBOX.claim(db, now, limit, lease))
+        return await self._outbox.transact(lambda db: OUTBOX.claim(db, now, limit, lease))
 
     async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
-        await self._write_tx(lambda db: OUTBOX.settle(db, outcomes))
+        await self._outbox.transact(lambda db: OUTBOX.settle(db, outcomes))
+
+    def watch_outbox(self, wake: Callable[[], None]) -> None:
+        self._outbox.listen(wake)
 
     async def pending_notifications(self) -> int:
         return await self._read(OUTBOX.pending)

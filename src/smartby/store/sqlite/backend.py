@@ -495,6 +495,10 @@ class SQLiteStore(DeviceTables, ContextTables):
     async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
         await self._write(lambda db: OUTBOX.settle(db, outcomes))
 
+    def watch_outbox(self, wake: Callable[[], None]) -> None:
+        """Nothing tells a process that another one queued notifications in the file: the notifier
+        polls (SMARTBY_NOTIFICATION_POLL_INTERVAL)."""
+
     async def pending_notifications(self) -> int:
         return await self._read(OUTBOX.pending)
 

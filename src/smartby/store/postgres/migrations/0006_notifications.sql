@@ -8,3 +8,14 @@ ALTER TABLE subscription ADD COLUMN period double precision,
 UPDATE subscription SET period = (doc->>'timeInterval')::double precision
     WHERE doc ? 'timeInterval' AND coalesce((doc->>'isActive')::boolean, true);
 CREATE INDEX subscription_due ON subscription (due_at) WHERE period IS NOT NULL;
+
+-- A transaction that queues notifications tells the listening processes (smartby.store.postgres.outbox)
+-- when it commits, so they deliver at once instead of at their next look.
+CREATE FUNCTION notification_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('smartby_outbox', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER notification_queued AFTER INSERT ON notification
+    FOR EACH STATEMENT EXECUTE FUNCTION notification_queued();
