@@ -109,7 +109,10 @@ async def test_readings_of_one_entity_in_one_batch_all_reach_history(
     ]
     entity = await broker.retrieve_entity("", "urn:ngsi-ld:WeatherObserved:meter-1")
     assert entity[DEFAULT_VOCAB + "temperature"][0]["value"] == 4
-    assert ingestion.stats.accepted == 5 and ingestion.stats.transactions == 5
+    # one transaction for the batch, and the entity written once (its createdAt is its first write's)
+    assert ingestion.stats.accepted == 5 and ingestion.stats.transactions == 1
+    temperature = entity[DEFAULT_VOCAB + "temperature"][0]
+    assert temperature["createdAt"] == temperature["modifiedAt"] == entity["modifiedAt"]
 
 
 async def test_other_attributes_of_the_entity_stay(broker: Broker, ingestion: Ingestion) -> None:
@@ -253,6 +256,38 @@ async def test_a_reading_the_broker_refuses_is_dead_lettered(broker: Broker, ing
         and letters[0].reason.startswith("rejected:")
         and letters[0].payload == b'{"level": 1}'
     )
+
+
+async def test_an_unusable_value_rejects_its_uplink_only(broker: Broker, ingestion: Ingestion) -> None:
+    good = ingestion.ingest(uplink(b'{"t": 1.5}'), wait=True)
+    bad = ingestion.ingest(uplink(b'{"t": "urn:ngsi-ld:null"}', at="2024-05-01T12:00:01Z"), wait=True)
+    later = ingestion.ingest(uplink(b'{"t": 3}', at="2024-05-01T12:00:02Z"), wait=True)
+    outcomes = await asyncio.gather(good, bad, later)
+    assert [o.status for o in outcomes] == ["accepted", "rejected", "accepted"]
+    letters = await broker.store.list_dead_letters("", DeadLetterQuery(device_id="meter-1"))
+    assert len(letters) == 1 and "null" in letters[0].reason
+    assert letters[0].payload == b'{"t": "urn:ngsi-ld:null"}'
+    recorded = (await history(broker, "urn:ngsi-ld:WeatherObserved:meter-1"))["temperature"]
+    assert [i["value"] for i in recorded] == [1.5, 3]
+
+
+async def test_readings_leave_other_datasets_of_the_attribute_alone(
+    broker: Broker, ingestion: Ingestion
+) -> None:
+    await ingestion.ingest(uplink(b'{"t": 1}'), wait=True)
+    ctx = await broker.context(None)
+    await broker.append_attributes(
+        "",
+        "urn:ngsi-ld:WeatherObserved:meter-1",
+        ctx,
+        {"temperature": {"type": "Property", "value": 7, "datasetId": "urn:ngsi-ld:Dataset:forecast"}},
+    )
+    await ingestion.accept(uplink(b'{"t": 2}', at="2024-05-01T12:00:02Z"))
+    await ingestion.accept(uplink(b'{"t": 3}', at="2024-05-01T12:00:03Z"))
+    await ingestion.flush()
+    entity = await broker.retrieve_entity("", "urn:ngsi-ld:WeatherObserved:meter-1")
+    held = {i.get("datasetId"): i["value"] for i in entity[DEFAULT_VOCAB + "temperature"]}
+    assert held == {None: 3, "urn:ngsi-ld:Dataset:forecast": 7}
 
 
 async def test_trusted_transports_and_the_integration_secret(broker: Broker) -> None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import operator
 import string
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -35,9 +36,11 @@ from smartby.ngsild.entity import (
     PROOF_NAME,
     UNITLESS,
     Renderer,
+    parse_attribute,
     parse_attributes,
     parse_entity,
     parse_instance,
+    property_instance,
 )
 from smartby.ngsild.errors import BadRequestData, NgsiLdError
 
@@ -260,6 +263,48 @@ def test_parse_instance_raises_only_ngsild_errors(
 ) -> None:
     with contextlib.suppress(NgsiLdError):
         parse_instance("speed", body, ctx, allow_null=allow_null, partial=partial)
+
+
+observed_times = st.one_of(
+    st.datetimes(timezones=st.just(UTC)).map(lambda moment: moment.isoformat().replace("+00:00", "Z")),
+    st.datetimes().map(lambda moment: moment.isoformat() + "Z"),
+    st.sampled_from(["2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-01-01T00:00:00+01:00", ""]),
+    st.text(max_size=30),
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    value=any_json,
+    unit=st.one_of(st.none(), st.sampled_from(["CEL", ""]), st.integers()),
+    observed=observed_times,
+    name=st.sampled_from(["speed", "location", "brand"]),
+)
+def test_property_instance_agrees_with_parse_instance(
+    value: Any, unit: Any, observed: str, name: str
+) -> None:
+    """The quick path for device readings accepts exactly what the general parser accepts (an
+    attribute of an entity body), the same way."""
+    raw: dict[str, Any] = {"type": "Property", "value": value, "observedAt": observed}
+    if unit is not None:
+        raw["unitCode"] = unit
+    try:
+        expected: Any = parse_attribute(name, raw, CORE)[0]
+    except NgsiLdError as error:
+        expected = type(error)
+    try:
+        got: Any = property_instance(
+            name, CORE.expand(name), value, CORE, unit_code=unit, observed_at=observed
+        )
+    except NgsiLdError as error:
+        got = type(error)
+    assert got == expected
+
+
+def test_property_instance_refuses_numbers_json_cannot_carry() -> None:
+    for number in (math.inf, -math.inf, math.nan):
+        with pytest.raises(BadRequestData, match="finite"):
+            property_instance("speed", "x", number, CORE, unit_code=None, observed_at="2024-01-01T00:00:00Z")
 
 
 @PROPERTY_SETTINGS

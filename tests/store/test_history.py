@@ -71,6 +71,27 @@ async def test_every_change_is_recorded_with_its_members(store: Store) -> None:
     assert len({i["instanceId"] for i in instances}) == 3
 
 
+async def test_superseded_instances_reach_history_but_not_the_current_state(store: Store) -> None:
+    stamp = "2024-01-01T00:00:00Z"
+    readings = [reading(v, f"2024-01-01T00:0{n}:00Z", stamp) for n, v in enumerate([1, 2, 3])]
+    await store.transact("", lambda tx: tx.insert(sensor(1, stamp, speed=readings[2]), {SPEED: readings[:2]}))
+    later = "2024-01-01T01:00:00Z"
+    more = [reading(v, f"2024-01-01T01:0{n}:00Z", later) for n, v in enumerate([4, 5])]
+    await store.transact("", lambda tx: tx.replace(sensor(1, later, speed=more[1]), {SPEED: more[:1]}))
+    current = await store.get_entity("", "urn:ngsi-ld:Sensor:1")
+    assert current is not None and [i["value"] for i in current[SPEED]] == [5]
+    found, _ = await store.history("", HistoryQuery())
+    instances = found[0].attributes[SPEED]
+    assert [(i["observedAt"][11:16], i["value"]) for i in instances] == [
+        ("00:00", 1),
+        ("00:01", 2),
+        ("00:02", 3),
+        ("01:00", 4),
+        ("01:01", 5),
+    ]
+    assert len({i["instanceId"] for i in instances}) == 5
+
+
 async def test_unchanged_attributes_are_not_recorded_again(store: Store) -> None:
     stamp = "2024-01-01T00:00:00Z"
     later = "2024-01-01T01:00:00Z"

@@ -20,6 +20,7 @@ from smartby.broker.contexts import HOSTED_PATH, ContextLoader, check_context_do
 from smartby.broker.history import History
 from smartby.broker.notifier import Notifier
 from smartby.broker.queries import relationship_targets
+from smartby.broker.readings import EntityReadings, write_readings
 from smartby.broker.subscriptions import Subscriptions
 from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import (
@@ -627,6 +628,12 @@ class Broker:
             return result
 
         return await self.change(tenant, run) if valid else result
+
+    async def record_readings(self, tenant: str, batch: Sequence[EntityReadings]) -> None:
+        """Device readings, one EntityReadings per entity, in one transaction (broker.readings)."""
+        if batch:
+            stamp = _timestamp()
+            await self.change(tenant, lambda tx: write_readings(tx, batch, stamp))
 
     # -- history ---------------------------------------------------------------------------------
 

@@ -1,17 +1,12 @@
 """Ingestion: uplinks in, readings batched into broker transactions, the unusable kept as dead letters.
 
 `Ingestion.accept` unwraps an uplink's envelope, finds the device (by id, else by DevEUI), checks
-its key, decodes the payload and queues the readings as NGSI-LD Properties (value, unitCode,
-observedAt) of the device's entity. A flusher commits what is queued every `ingest_flush_ms`, or at
-once when `ingest_batch_size` readings wait, with the broker's batch upsert (options=update: the
-entity's other attributes stay; the entity is made, with its type and the device's location, by
-its first reading). History gets every reading through the broker.
-
-A batch upsert writes each entity once, in its last state, so two readings of one attribute of
-one entity in one batch would leave only the later in history. Readings are therefore committed in
-rounds: round k holds the k-th reading of each (entity, attribute) in arrival order, one batch
-upsert per round, in order. Usually there is one round; a device that sends faster than the flush
-interval costs one transaction per reading it sent in that interval.
+its key, decodes the payload and queues the readings. A flusher commits what is queued every
+`ingest_flush_ms`, or at once when `ingest_batch_size` readings wait, in one broker transaction
+per tenant (`Broker.record_readings`): each reading becomes an NGSI-LD Property instance (value,
+unitCode, observedAt) of the device's entity; history keeps every one, the entity takes the last
+of each attribute (its other attributes stay; the entity is made, with its type and the device's
+location, by its first reading).
 
 Nothing about an uplink raises into its transport: an unknown device, a wrong key, a payload that
 does not decode, a reading the broker refuses all become dead letters with the reason and the raw
@@ -30,15 +25,22 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from smartby.broker import Broker
-from smartby.broker.broker import BatchResult
+from smartby.broker.readings import EntityReadings
 from smartby.ingest.decoders import DecodeError, Decoder, ProfileError, Reading
 from smartby.ingest.envelopes import EnvelopeError, Unwrapped, unwrap
 from smartby.ingest.registry import DeviceRegistry
 from smartby.ingest.uplinks import Uplink
 from smartby.ngsild.context import Context
+from smartby.ngsild.entity import (
+    Instance,
+    check_entity_id,
+    check_name,
+    parse_instance,
+    parse_types,
+    property_instance,
+)
 from smartby.ngsild.errors import NgsiLdError
 from smartby.settings import Settings
-from smartby.store.base import EntityQuery, EntitySelector
 from smartby.store.devices import DeadLetter, Device
 
 log = logging.getLogger("smartby.ingest")
@@ -128,8 +130,8 @@ class Ingestion:
         offer waits behind it, so readings keep the order they came in."""
         self._looking_up = asyncio.Event()
         self._resolver: asyncio.Task[None] | None = None
-        self._existing: set[tuple[str, str]] = set()
-        """Entities known to exist (their location is not written again)."""
+        self._locations: dict[str, tuple[Any, Instance]] = {}
+        """Devices' locations as GeoProperty instances, by device id, with the value they came from."""
         secret = self.settings.ingest_integration_secret
         self._integration_secret = secret.get_secret_value().encode() if secret else None
 
@@ -422,73 +424,70 @@ class Ingestion:
             letters.append(_Letter(letter, Outcome("rejected", item.error), item.done))
 
     async def _commit_tenant(self, tenant: str, items: list[_Pending]) -> None:
-        new = await self._new_entities(tenant, {item.device.entity_id for item in items})
-        rounds: list[dict[str, tuple[dict[str, Any], Device, list[_Pending]]]] = []
-        seen: Counter[tuple[str, str]] = Counter()
+        """One transaction for the tenant's queued readings: each becomes a Property instance of its
+        device's entity (history keeps them all; the entity takes the last of each attribute)."""
+        batch: dict[str, EntityReadings] = {}
+        names: dict[tuple[int, str], str] = {}
+        committed: list[_Pending] = []
         for item in items:
-            device = item.device
-            for reading in item.readings:
-                turn = seen[(device.entity_id, reading.name)]
-                seen[(device.entity_id, reading.name)] += 1
-                while len(rounds) <= turn:
-                    rounds.append({})
-                body, _, sources = rounds[turn].setdefault(
-                    device.entity_id, ({"id": device.entity_id, "type": device.entity_type}, device, [])
-                )
-                body[reading.name] = _property(reading, item.observed_at)
-                if not sources or sources[-1] is not item:
-                    sources.append(item)
-        for entity_id in new:
-            first = rounds[0].get(entity_id)
-            if first is not None and first[1].location is not None:
-                first[0]["location"] = {"type": "GeoProperty", "value": first[1].location}
-        for bodies in rounds:
-            entries = list(bodies.values())
-            contexts = [await self._context(device) for _, device, _ in entries]
             try:
-                result: BatchResult = await self.broker.batch_upsert(
-                    tenant, contexts, [body for body, _, _ in entries], mode="update"
-                )
-            except Exception as failure:
-                # This round is lost (the transaction wrote nothing); earlier rounds are kept.
-                log.exception("A batch of device readings of tenant %r failed", tenant)
-                for _, _, sources in entries:
-                    for item in sources:
-                        item.error = item.error or f"the broker failed: {failure}"
+                readings = await self._entity_readings(item, names)
+            except NgsiLdError as error:
+                item.error = f"{error.title}: {error.detail}"
                 continue
-            self.stats.transactions += 1
-            failed = {entity_id: error for entity_id, error in result.errors}
-            for body, _, sources in entries:
-                refused = failed.get(body["id"])
-                if refused is None:
-                    self._existing.add((tenant, body["id"]))
-                    continue
-                for item in sources:
-                    item.error = item.error or f"{refused.title}: {refused.detail}"
-
-    async def _context(self, device: Device) -> Context | NgsiLdError:
+            entry = batch.get(readings.id)
+            if entry is None:
+                batch[readings.id] = readings
+            else:
+                if entry.location is None:
+                    entry.location = readings.location
+                for iri, instances in readings.attributes.items():
+                    entry.attributes.setdefault(iri, []).extend(instances)
+            committed.append(item)
+        if not batch:
+            return
         try:
-            return await self.broker.context(device.context)
-        except NgsiLdError as error:
-            return error
+            await self.broker.record_readings(tenant, list(batch.values()))
+        except NgsiLdError as refused:
+            for item in committed:
+                item.error = item.error or f"{refused.title}: {refused.detail}"
+            return
+        self.stats.transactions += 1
 
-    async def _new_entities(self, tenant: str, entity_ids: set[str]) -> set[str]:
-        unknown = sorted(i for i in entity_ids if (tenant, i) not in self._existing)
-        if not unknown:
-            return set()
-        query = EntityQuery(selectors=(EntitySelector(ids=tuple(unknown)),), limit=len(unknown))
-        try:
-            found = (await self.broker.query_entities(tenant, query)).entities
-        except NgsiLdError:
-            return set(unknown)
-        for entity in found:
-            self._existing.add((tenant, entity["id"]))
-        return set(unknown) - {entity["id"] for entity in found}
+    async def _entity_readings(self, item: _Pending, names: dict[tuple[int, str], str]) -> EntityReadings:
+        """An uplink's readings as Property instances of its device's entity (expanded with the
+        device's @context; names are expanded once a batch)."""
+        device = item.device
+        ctx = await self.broker.context(device.context)
+        space = id(ctx)
+        entity_type = names.get((space, "@type " + device.entity_type))
+        if entity_type is None:
+            entity_type = names[(space, "@type " + device.entity_type)] = parse_types(
+                device.entity_type, ctx
+            )[0]
+        readings = EntityReadings(check_entity_id(device.entity_id), entity_type)
+        for reading in item.readings:
+            iri = names.get((space, reading.name))
+            if iri is None:
+                iri = names[(space, reading.name)] = ctx.expand(check_name(reading.name))
+            instance = property_instance(
+                reading.name,
+                iri,
+                reading.value,
+                ctx,
+                unit_code=reading.unit_code,
+                observed_at=reading.observed_at or item.observed_at,
+            )
+            readings.attributes.setdefault(iri, []).append(instance)
+        if device.location is not None:
+            readings.location = self._location(device, ctx)
+        return readings
 
-
-def _property(reading: Reading, observed_at: str) -> dict[str, Any]:
-    attribute: dict[str, Any] = {"type": "Property", "value": reading.value}
-    if reading.unit_code is not None:
-        attribute["unitCode"] = reading.unit_code
-    attribute["observedAt"] = reading.observed_at or observed_at
-    return attribute
+    def _location(self, device: Device, ctx: Context) -> Instance:
+        """The device's location as a GeoProperty instance (parsed once per registration)."""
+        cached = self._locations.get(device.id)
+        if cached is not None and cached[0] is device.location:
+            return cached[1]
+        instance = parse_instance("location", {"type": "GeoProperty", "value": device.location}, ctx)
+        self._locations[device.id] = (device.location, instance)
+        return instance

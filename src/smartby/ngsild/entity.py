@@ -28,6 +28,7 @@ VocabProperty in "vocab" (expanded IRI or list), ListProperty in "valueList", Li
 from __future__ import annotations
 
 import functools
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -39,7 +40,7 @@ from smartby.ngsild.context import Context
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import validate_geometry
 from smartby.ngsild.scope import validate_scope
-from smartby.ngsild.timestamps import normalize_datetime
+from smartby.ngsild.timestamps import canonical_datetime, normalize_datetime
 
 Instance = dict[str, Any]
 Entity = dict[str, Any]
@@ -322,6 +323,31 @@ def parse_attribute(
             if kind not in (None, "GeoProperty") and instance.get("value") != NULL_URI:
                 raise BadRequestData(f"{name} is a GeoProperty, not a {kind}")
     return instances
+
+
+def property_instance(
+    name: str, iri: str, value: object, ctx: Context, *, unit_code: str | None, observed_at: str
+) -> Instance:
+    """A Property instance from its parts, as a device reading gives them (a name, its expanded
+    form, a value, a unit and when it was observed), validated as `parse_instance` validates
+    `{"type": "Property", "value": ..., "unitCode": ..., "observedAt": ...}`; the common case (a
+    number, string or boolean) without building that object."""
+    if type(value) is float and not math.isfinite(value):
+        raise BadRequestData(f"The value of {name} is not a finite number: {value}")
+    if type(value) not in _SCALAR_TYPES or value == NULL_URI or iri in GEO_NAMES:
+        raw: dict[str, Any] = {"type": "Property", "value": value, "observedAt": observed_at}
+        if unit_code is not None:
+            raw["unitCode"] = unit_code
+        return parse_attribute(name, raw, ctx)[0]
+    instance: Instance = {"type": "Property", "value": value}
+    if unit_code is not None:
+        if not isinstance(unit_code, str) or not unit_code:
+            raise BadRequestData(f"unitCode of {name} must be a non-empty string")
+        instance["unitCode"] = unit_code
+    if not isinstance(observed_at, str) or not observed_at.endswith("Z"):
+        raise BadRequestData(f"observedAt of {name} must be a UTC date-time string ending in Z")
+    instance["observedAt"] = canonical_datetime(observed_at, f"observedAt of {name}")
+    return instance
 
 
 def _looks_like_instance(item: object) -> bool:

@@ -8,7 +8,7 @@ one database, and a failed change writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -207,6 +207,11 @@ class DeliveryOutcome:
     attempted: bool = True
 
 
+Superseded = Mapping[str, Sequence[Instance]]
+"""Instances by attribute (expanded name) that a change wrote and then overwrote in the same
+transaction, oldest first: history keeps them, the current state does not."""
+
+
 class Transaction(Protocol):
     """The view of one tenant's entities inside a write transaction."""
 
@@ -221,11 +226,13 @@ class Transaction(Protocol):
 
     def get_many(self, entity_ids: Sequence[str]) -> dict[str, Entity]: ...
 
-    def insert(self, entity: Entity) -> None:
-        """Add a new entity (the caller checked it does not exist)."""
+    def insert(self, entity: Entity, earlier: Superseded | None = None) -> None:
+        """Add a new entity (the caller checked it does not exist). `earlier` holds instances this
+        change wrote before the entity's final ones (several readings of one attribute in one batch):
+        they go to history, before the final instances, and never to the current state."""
 
-    def replace(self, entity: Entity) -> None:
-        """Store the new state of an existing entity."""
+    def replace(self, entity: Entity, earlier: Superseded | None = None) -> None:
+        """Store the new state of an existing entity (`earlier` as for `insert`)."""
 
     def delete(self, entity_id: str, deleted_at: str | None = None) -> bool:
         """Remove an entity (its history stays, with a deletion recorded); False when there was none."""

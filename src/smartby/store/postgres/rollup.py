@@ -4,7 +4,9 @@ What a rollup row holds and when aggregations read it is SQLite's (`smartby.stor
 Here the rows of one transaction are summed per hour by PostgreSQL itself, in one statement over
 arrays of their columns: the numbers stay exact `numeric` from history row to rollup sum, so a sum
 from the rollup is the very number the raw aggregation gives. The upsert takes hours in key order,
-so concurrent writers to the same hours wait for each other rather than deadlock.
+so concurrent writers to the same hours wait for each other rather than deadlock. The arrays go in
+binary (`%b`): psycopg renders a text array element by element through a regular expression, four
+times slower for a transaction's thousands of rows.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ _SUMS = "max(kind), count(*), count(num), sum(num), sum(num * num), min(num), ma
 _ADD = (
     f"INSERT INTO history_hour AS r ({_COLUMNS}) "
     f"SELECT key, name_id, dataset_id, {_HOUR_OF_AT}, {_SUMS} "
-    "FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::bigint[], %s::smallint[], %s::numeric[]) "
+    "FROM unnest(%b::bigint[], %b::integer[], %b::integer[], %b::bigint[], %b::smallint[], "
+    "%b::text[]::numeric[]) "
     "AS u (key, name_id, dataset_id, at, kind, num) "
     "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 "
     "ON CONFLICT (key, name_id, dataset_id, hour) DO UPDATE SET "

@@ -24,7 +24,7 @@ import psycopg
 
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.ngsild.subscription import Change
-from smartby.store.base import PendingNotification, Transaction
+from smartby.store.base import PendingNotification, Superseded, Transaction
 from smartby.store.changelog import ChangeLog, removal_mark, replaced
 from smartby.store.postgres import rollup
 from smartby.store.postgres.history import (
@@ -183,7 +183,7 @@ class PostgresTransaction(Transaction):
                 found[entity_id] = _copy(known[2])
         return found
 
-    def insert(self, entity: Entity) -> None:
+    def insert(self, entity: Entity, earlier: Superseded | None = None) -> None:
         entity_id = entity["id"]
         if entity_id in self._buffered:
             self.flush()
@@ -195,11 +195,11 @@ class PostgresTransaction(Transaction):
         self._new_types.extend((self._term(t), key) for t in entity["type"])
         self._index(key, entity)
         self._tentity(key, entity)
-        self._record(key, entity, None)
+        self._record(key, entity, None, earlier)
         self._known[entity_id] = (key, None, entity)
         self._log.record(None, entity)
 
-    def replace(self, entity: Entity) -> None:
+    def replace(self, entity: Entity, earlier: Superseded | None = None) -> None:
         entity_id = entity["id"]
         if entity_id in self._buffered:
             self.flush()
@@ -220,7 +220,7 @@ class PostgresTransaction(Transaction):
             self._tentity(key, entity)
         elif old["type"] != entity["type"] or old.get("scope") != entity.get("scope"):
             self._update_tentity(key, entity, deleted_at=None)
-        self._record(key, entity, old)
+        self._record(key, entity, old, earlier)
         self._known[entity_id] = (key, ordinal, entity)
         self._log.record(old, entity)
 
@@ -280,9 +280,27 @@ class PostgresTransaction(Transaction):
         self._ttypes[key] = [self._term(t) for t in entity["type"]]
         self._temporal[key] = (types, scope, deleted_at)
 
-    def _record(self, key: int, entity: Entity, old: Entity | None) -> None:
-        """Append every instance the change touched; mark the ones it removed as deleted."""
+    def _record(
+        self, key: int, entity: Entity, old: Entity | None, earlier: Superseded | None = None
+    ) -> None:
+        """Append every instance the change touched (after those it superseded); mark the ones it
+        removed as deleted."""
         clock = self._clock
+        for name, instances in (earlier or {}).items():
+            for instance in instances:
+                recorded = clock(instance.get("modifiedAt") or _NEVER)
+                self._append(
+                    instance_row(
+                        key,
+                        self._term(name),
+                        self._dataset(instance.get("datasetId")),
+                        0,
+                        instance,
+                        recorded,
+                        clock,
+                        self._term,
+                    )
+                )
         for name, instances in entity.items():
             if name in ENTITY_MEMBERS:
                 continue

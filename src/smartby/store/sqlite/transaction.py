@@ -11,7 +11,7 @@ import orjson
 
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.ngsild.subscription import Change
-from smartby.store.base import PendingNotification, Transaction
+from smartby.store.base import PendingNotification, Superseded, Transaction
 from smartby.store.changelog import ChangeLog, removal_mark, replaced
 from smartby.store.sqlite import rollup
 from smartby.store.sqlite.history import (
@@ -146,17 +146,17 @@ class SQLiteTransaction(Transaction):
     def _scalar(self, sql: str, params: Sequence[Any] = ()) -> int:
         return int(self._db.execute(sql, params).fetchone()[0])
 
-    def insert(self, entity: Entity) -> None:
+    def insert(self, entity: Entity, earlier: Superseded | None = None) -> None:
         pk = self._allocate("pk")
         tentity = self._tentity(entity)
         self._buffered.add(entity["id"])
         self._new_entities.append((pk, self._tenant, entity["id"], orjson.dumps(entity), tentity))
         self._index(pk, entity, None)
-        self._record(tentity, entity, None)
+        self._record(tentity, entity, None, earlier)
         self._known[entity["id"]] = (pk, tentity, entity)
         self._log.record(None, entity)
 
-    def replace(self, entity: Entity) -> None:
+    def replace(self, entity: Entity, earlier: Superseded | None = None) -> None:
         if entity["id"] in self._buffered:
             self.flush()
         known = self._known.get(entity["id"])
@@ -175,7 +175,7 @@ class SQLiteTransaction(Transaction):
         self._index(pk, entity, old)
         if old["type"] != entity["type"] or old.get("scope") != entity.get("scope"):
             self._update_tentity(tentity, entity, deleted_at=None)
-        self._record(tentity, entity, old)
+        self._record(tentity, entity, old, earlier)
         self._known[entity["id"]] = (pk, tentity, entity)
         self._log.record(old, entity)
 
@@ -249,10 +249,19 @@ class SQLiteTransaction(Transaction):
         self._new_ttypes = [row for row in self._new_ttypes if row[2] != tentity]
         self._new_ttypes.extend((self._tenant, self._term(t), tentity) for t in entity["type"])
 
-    def _record(self, tentity: int, entity: Entity, old: Entity | None) -> None:
-        """Append every instance the change touched; mark the ones it removed as deleted."""
+    def _record(
+        self, tentity: int, entity: Entity, old: Entity | None, earlier: Superseded | None = None
+    ) -> None:
+        """Append every instance the change touched (after those it superseded); mark the ones it
+        removed as deleted."""
         clock = self._clock
         touched: list[tuple[int, int, Instance, int]] = []
+        for key, instances in (earlier or {}).items():
+            for instance in instances:
+                dataset = self._dataset(instance.get("datasetId"))
+                touched.append(
+                    (self._term(key), dataset, instance, clock(instance.get("modifiedAt") or _NEVER))
+                )
         for key, instances in entity.items():
             if key in ENTITY_MEMBERS:
                 continue
