@@ -21,6 +21,7 @@ from smartby.ingest.pipeline import Ingestion
 from smartby.ngsild.errors import NgsiLdError
 from smartby.settings import Settings
 from smartby.store import open_store
+from smartby.web import dashboard
 
 BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
 
@@ -143,4 +144,5 @@ def create_app(settings: Settings | None = None, broker: Broker | None = None) -
     ]
     for router in routers:
         app.include_router(router)
+    dashboard.mount(app, broker)
     return Dispatcher(app, routers)
