@@ -163,5 +163,5 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between looks at the outbox: for retries coming due, periodic subscriptions, "
         "and (on SQLite) notifications other processes queued; this process's writes, and on PostgreSQL "
-        "every process's (LISTEN/NOTIFY), wake the notifier at once.",
+        "those of processes that do not deliver (LISTEN/NOTIFY), wake the notifier at once.",
     )

@@ -268,8 +268,9 @@ async def test_another_process_delivers_at_once(postgres_database: str, receiver
     def settings(**members: Any) -> Settings:
         return Settings(database=postgres_database, remote_contexts=False, _env_file=None, **members)  # type: ignore[call-arg]
 
-    writer = Broker(open_store(postgres_database), settings(notifications=False))
-    deliverer = Broker(open_store(postgres_database), settings(notification_poll_interval=30.0))
+    quiet, delivering = settings(notifications=False), settings(notification_poll_interval=30.0)
+    writer = Broker(open_store(postgres_database, quiet), quiet)
+    deliverer = Broker(open_store(postgres_database, delivering), delivering)
     await writer.open()
     await deliverer.open()
     try:

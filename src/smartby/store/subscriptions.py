@@ -171,6 +171,14 @@ class SubscriptionSQL:
             "VALUES (%s, %s, %s, %s, %s)"
         )
 
+    def insert(self, db: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Write outbox rows: one (the usual case: one subscription concerned) with a plain
+        statement, which costs PostgreSQL one round trip where a pipelined executemany costs three."""
+        if len(rows) == 1:
+            db.execute(self.insert_statement, rows[0])
+        elif rows:
+            db.cursor().executemany(self.insert_statement, rows)
+
     def claim(self, db: Connection, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
         lock = " FOR UPDATE SKIP LOCKED" if self.skip_locked else ""
         rows = db.execute(

@@ -96,8 +96,11 @@ class PostgresStore(DeviceTables, ContextTables):
 
     mark = "%s"
 
-    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10) -> None:
+    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10, wake_others: bool = False) -> None:
+        """`wake_others`: this process does not deliver notifications, so the notifications its
+        writes queue are announced to the processes that do (migration 0006, LISTEN/NOTIFY)."""
         self.url = url
+        self._wake_others = wake_others
         self._pool_min = pool_min
         self._pool_max = max(pool_max, pool_min, 2)
         self._pool: ConnectionPool | None = None
@@ -141,6 +144,7 @@ class PostgresStore(DeviceTables, ContextTables):
             min_size=self._pool_min,
             max_size=self._pool_max,
             kwargs={"autocommit": True},
+            configure=_wake_others if self._wake_others else None,
             open=False,
             name="smartby",
         )
@@ -465,6 +469,10 @@ class PostgresStore(DeviceTables, ContextTables):
 
     async def pending_notifications(self) -> int:
         return await self._read(OUTBOX.pending)
+
+
+def _wake_others(connection: psycopg.Connection) -> None:
+    connection.execute("SET smartby.wake_others TO on")
 
 
 def _probe(db: psycopg.Connection, condition: str, params: list[Any]) -> int:

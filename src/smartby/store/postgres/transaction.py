@@ -668,7 +668,7 @@ class PostgresTransaction(Transaction):
             self.learned.update(self._new_series)
             self._new_series.clear()
         if self._outbox:
-            db.cursor().executemany(OUTBOX.insert_statement, self._outbox)
+            OUTBOX.insert(db, self._outbox)
             self._outbox.clear()
         self._buffered.clear()
 

@@ -624,7 +624,7 @@ class SQLiteTransaction(Transaction):
         if self._next_instance is not None:
             db.execute("UPDATE counter SET value = ? WHERE name = 'instance'", (self._next_instance - 1,))
         if self._outbox:
-            db.executemany(OUTBOX.insert_statement, self._outbox)
+            OUTBOX.insert(db, self._outbox)
             self._outbox.clear()
         self._buffered.clear()
 

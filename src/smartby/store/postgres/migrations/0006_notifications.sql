@@ -9,11 +9,16 @@ UPDATE subscription SET period = (doc->>'timeInterval')::double precision
     WHERE doc ? 'timeInterval' AND coalesce((doc->>'isActive')::boolean, true);
 CREATE INDEX subscription_due ON subscription (due_at) WHERE period IS NOT NULL;
 
--- A transaction that queues notifications tells the listening processes (smartby.store.postgres.outbox)
--- when it commits, so they deliver at once instead of at their next look.
+-- A transaction that queues notifications in a process that does not deliver them (one with
+-- SMARTBY_NOTIFICATIONS=false, whose connections set smartby.wake_others) tells the listening
+-- processes (smartby.store.postgres.outbox) when it commits, so they deliver at once instead of at
+-- their next look. A delivering process delivers what it queues itself: it does not NOTIFY, as every
+-- NOTIFY makes commits take turns on the server's notification queue.
 CREATE FUNCTION notification_queued() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('smartby_outbox', '');
+    IF current_setting('smartby.wake_others', true) = 'on' THEN
+        PERFORM pg_notify('smartby_outbox', '');
+    END IF;
     RETURN NULL;
 END
 $$;
