@@ -1,10 +1,12 @@
 """Delivering notifications from the outbox: HTTP(S) POSTs and MQTT publications, at least once.
 
-The write path only inserts outbox rows (in the transaction of the change) and wakes this task. It
-claims due rows with a lease, renders each notification with its subscription's @context, format,
-attributes, sysAttrs and lang, sends it, and records the outcome: a delivered row goes, a failed one
-comes due again after an exponential backoff, until SMARTBY_NOTIFICATION_MAX_ATTEMPTS or
-SMARTBY_NOTIFICATION_MAX_AGE is reached.
+The write path only inserts outbox rows (in the transaction of the change) and wakes this task (on
+PostgreSQL, writes of processes that do not deliver wake it through LISTEN/NOTIFY). It claims due
+rows with a lease, renders each notification with its subscription's @context, format, attributes
+(or pick, omit), datasetId, sysAttrs, lang and join (or as GeoJSON), sends it, and records the
+outcome: a delivered row goes, a failed one comes due again after an exponential backoff, until
+SMARTBY_NOTIFICATION_MAX_ATTEMPTS or SMARTBY_NOTIFICATION_MAX_AGE is reached. Periodic subscriptions
+are claimed one period at a time in the database, so several processes send each period once.
 
 Rendering happens here, not when the row is written: the single SQLite writer (and the PostgreSQL
 transaction holding entity locks) should spend its time on writes, and the row then holds the
