@@ -9,22 +9,31 @@ subscriptions cost ingestion.
   attributes per request) with no subscription, then with 1,000 active ones: 900 that each watch
   one entity of the pool with a `q` that rarely holds, 100 on other entity types.
 
-Sender, receiver and smartby are separate processes on this machine (SQLite database).
+Sender, receiver and smartby are separate processes on this machine; the latency is measured on an
+SQLite database and on a PostgreSQL one (a fresh database on the local server).
+
+python -m bench.notifications                      # latency on both backends, then ingestion
+python -m bench.notifications --quick --only latency --backends postgres
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import statistics
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
-from bench import servers, wrk
+from bench import history, servers, wrk
 
 V1 = "/ngsi-ld/v1"
 ENTITIES = 100
@@ -35,7 +44,7 @@ RATE = 1000
 
 
 async def _serve(port: int, ready: Any, stop: Any, out: Any) -> None:
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
     count = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -55,7 +64,7 @@ async def _serve(port: int, ready: Any, stop: Any, out: Any) -> None:
                     if isinstance(sent, dict):
                         sent = sent.get("value")
                     if isinstance(sent, int | float):
-                        latencies.append((now - sent) * 1000)
+                        latencies.append((sent, (now - sent) * 1000))
                 count += 1
                 writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -89,10 +98,15 @@ class Receiver:
 
     def results(self) -> tuple[int, list[float]]:
         """Stop; the notifications received and the latency of each entity in them, ms."""
+        count, timed = self.timed_results()
+        return count, [latency for _, latency in timed]
+
+    def timed_results(self) -> tuple[int, list[tuple[float, float]]]:
+        """Stop; the notifications received and each entity's `sentAt` with its latency, ms."""
         self._stop.set()
-        count, latencies = self._out.get(timeout=60)
+        count, timed = self._out.get(timeout=60)
         self._process.join(30)
-        return count, latencies
+        return count, timed
 
 
 # -- the sender ------------------------------------------------------------------------------
@@ -118,55 +132,111 @@ async def _request(
     return int(head.split(b" ", 2)[1])
 
 
-async def _send(url: str, seconds: float, straight: bool) -> int:
-    """PATCH `sentAt` of the entities round-robin at RATE per second over 32 kept-alive
-    connections (or POST the same JSON to the receiver when `straight`); returns the requests
-    answered 2xx."""
+@dataclass
+class Sent:
+    answered: int
+    """Requests answered 2xx."""
+    round_trips: dict[float, float]
+    """Each request's time to its answer, ms, by the `sentAt` it carried."""
+    seconds: float
+    """From the first request to the last answer."""
+
+
+async def _send(url: str, seconds: float, straight: bool, rate: int = RATE) -> Sent:
+    """PATCH `sentAt` of the entities round-robin at `rate` per second over 32 kept-alive
+    connections (or POST the same JSON to the receiver when `straight`)."""
     address = httpx.URL(url)
-    total = int(seconds * RATE)
+    total = int(seconds * rate)
     queue: asyncio.Queue[int | None] = asyncio.Queue()
     done = 0
+    round_trips: dict[float, float] = {}
 
     async def connection() -> None:
         nonlocal done
         reader, writer = await asyncio.open_connection(address.host, address.port)
         try:
             while (number := await queue.get()) is not None:
-                body = orjson.dumps({"sentAt": {"type": "Property", "value": time.time()}})
+                sent = time.time()
+                body = orjson.dumps({"sentAt": {"type": "Property", "value": sent}})
                 if straight:
                     status = await _request(reader, writer, "POST", address.path, b'{"data":[' + body + b"]}")
                 else:
                     path = f"{V1}/entities/urn:ngsi-ld:Beacon:{number % ENTITIES}/attrs"
                     status = await _request(reader, writer, "PATCH", path, body)
                 done += 200 <= status < 300
+                round_trips[sent] = (time.time() - sent) * 1000
         finally:
             writer.close()
 
     workers = [asyncio.create_task(connection()) for _ in range(32)]
     began = time.perf_counter()
     for number in range(total):
-        delay = began + number / RATE - time.perf_counter()
+        delay = began + number / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         queue.put_nowait(number)
     for _ in workers:
         queue.put_nowait(None)
     await asyncio.gather(*workers)
-    return done
+    return Sent(done, round_trips, time.perf_counter() - began)
 
 
 def _p(values: list[float], share: float) -> float:
     return sorted(values)[max(0, int(len(values) * share) - 1)] if values else float("nan")
 
 
-def bench_latency(report: Any, workdir: Path, seconds: int) -> None:
+BACKENDS = ("sqlite", "postgres")
+
+
+@contextlib.contextmanager
+def database(backend: str, workdir: Path) -> Iterator[str]:
+    """A fresh database of the backend, by URL."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'notify.db'}"
+        return
+    with history.postgres_backend() as found:
+        yield found.url
+
+
+def bench_latency(
+    report: Any, workdir: Path, seconds: int, backends: tuple[str, ...] = BACKENDS, rate: int = RATE
+) -> None:
     # Baseline: the sender straight to the receiver.
     receiver = Receiver()
-    asyncio.run(_send(receiver.url, seconds, straight=True))
+    asyncio.run(_send(receiver.url, seconds, straight=True, rate=rate))
     _, straight = receiver.results()
+    for backend in backends:
+        with database(backend, workdir) as url:
+            sent, count, timed = _latency(url, seconds, rate)
+        latencies = [latency for _, latency in timed]
+        # What the notification took once the PATCH was answered: the write's own time left out.
+        after = [latency - sent.round_trips[at] for at, latency in timed if at in sent.round_trips]
+        trips = list(sent.round_trips.values())
+        name = "SQLite" if backend == "sqlite" else "PostgreSQL"
+        answered = sent.answered
+        report.add(
+            f"Notification latency, write to receiver, at {rate:,} notifications/s ({name}, 1 subscription, "
+            f"{answered:,} PATCHes, {count:,} notifications received), p95 ms",
+            f"{_p(latencies, 0.95):.1f} "
+            f"(p50 {statistics.median(latencies):.1f}, p99 {_p(latencies, 0.99):.1f})",
+            f"{_p(straight, 0.95):.1f} the same POST straight to the receiver "
+            f"(p50 {statistics.median(straight):.1f})",
+            f"{_p(latencies, 0.95) / _p(straight, 0.95):.1f}",
+            "< 100 ms",
+        )
+        report.notes.append(
+            f"Notification latency run ({name}): {answered:,} PATCHes answered in {sent.seconds:.1f} s "
+            f"({answered / sent.seconds:,.0f}/s; each PATCH answered in "
+            f"p50 {statistics.median(trips):.1f}, p95 {_p(trips, 0.95):.1f} ms), "
+            f"{count:,} notifications with {len(latencies):,} entity changes received, each "
+            f"p50 {statistics.median(after):.1f}, p95 {_p(after, 0.95):.1f} ms after its PATCH was answered."
+        )
 
+
+def _latency(url: str, seconds: int, rate: int) -> tuple[Sent, int, list[tuple[float, float]]]:
+    """The PATCHes sent, notifications received, and each change's `sentAt` with its latency, ms."""
     receiver = Receiver()
-    server = servers.smartby(f"sqlite:///{workdir / 'notify.db'}")
+    server = servers.smartby(url)
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             for number in range(ENTITIES):
@@ -183,24 +253,12 @@ def bench_latency(report: Any, workdir: Path, seconds: int) -> None:
                 },
             }
             client.post(f"{V1}/subscriptions", json=subscription).raise_for_status()
-        answered = asyncio.run(_send(server.url, seconds, straight=False))
+        sent = asyncio.run(_send(server.url, seconds, straight=False, rate=rate))
         time.sleep(2)  # the last notifications on their way
     finally:
         server.stop()
-    count, latencies = receiver.results()
-    report.add(
-        f"Notification latency, write to receiver, at {RATE:,} notifications/s (1 subscription, "
-        f"{answered:,} PATCHes, {count:,} notifications received), p95 ms",
-        f"{_p(latencies, 0.95):.1f} (p50 {statistics.median(latencies):.1f}, p99 {_p(latencies, 0.99):.1f})",
-        f"{_p(straight, 0.95):.1f} the same POST straight to the receiver "
-        f"(p50 {statistics.median(straight):.1f})",
-        f"{_p(latencies, 0.95) / _p(straight, 0.95):.1f}",
-        "< 100 ms",
-    )
-    report.notes.append(
-        f"Notification latency run: {answered:,} PATCHes answered, {count:,} notifications with "
-        f"{len(latencies):,} entity changes received."
-    )
+    count, timed = receiver.timed_results()
+    return sent, count, timed
 
 
 def _subscriptions(receiver: str, pool: int) -> list[dict[str, Any]]:
@@ -277,3 +335,26 @@ def bench_ingest_with_subscriptions(report: Any, workdir: Path, seconds: int) ->
 def run(report: Any, workdir: Path, seconds: int) -> None:
     bench_latency(report, workdir, seconds)
     bench_ingest_with_subscriptions(report, workdir, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="3 s runs instead of 10")
+    parser.add_argument("--only", choices=["latency", "ingest"], help="one of the two benchmarks")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="for the latency: sqlite,postgres")
+    parser.add_argument("--rate", type=int, default=RATE, help=f"for the latency: PATCHes a second ({RATE})")
+    options = parser.parse_args()
+    from bench.__main__ import Report
+
+    report = Report(options.quick)
+    seconds = 3 if options.quick else 10
+    with tempfile.TemporaryDirectory(prefix="smartby-bench-") as folder:
+        if options.only in (None, "latency"):
+            bench_latency(report, Path(folder), seconds, tuple(options.backends.split(",")), options.rate)
+        if options.only in (None, "ingest"):
+            bench_ingest_with_subscriptions(report, Path(folder), seconds)
+    print("\n".join(report.notes))
+
+
+if __name__ == "__main__":
+    main()

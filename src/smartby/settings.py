@@ -161,6 +161,7 @@ class Settings(BaseSettings):
     notification_poll_interval: float = Field(
         1.0,
         gt=0,
-        description="Seconds between looks at the outbox for notifications other processes queued "
-        "(this process's own writes wake the notifier at once).",
+        description="Seconds between looks at the outbox: for retries coming due, periodic subscriptions, "
+        "and (on SQLite) notifications other processes queued; this process's writes, and on PostgreSQL "
+        "those of processes that do not deliver (LISTEN/NOTIFY), wake the notifier at once.",
     )

@@ -74,11 +74,42 @@ async def test_047_03_already_exists(client: httpx.AsyncClient) -> None:
         {"geoQ": {"georel": "near", "geometry": "Point", "coordinates": [1, 2]}},
         {"notificationTrigger": ["whenever"]},
         {"throttling": "often"},
+        {"notification": {"endpoint": {"uri": "http://x.org/"}, "format": "keyValues", "showChanges": True}},
+        {"notification": {"endpoint": {"uri": "http://x.org/"}, "showChanges": "yes"}},
+        {"notification": {"endpoint": {"uri": "http://x.org/"}, "pick": ["speed"], "omit": ["id"]}},
+        {"notification": {"endpoint": {"uri": "http://x.org/"}, "attributes": ["speed"], "pick": ["id"]}},
+        {"notification": {"endpoint": {"uri": "http://x.org/"}, "pick": []}},
+        {"notification": {"endpoint": {"uri": "http://x.org/"}, "join": "sideways"}},
+        {"notification": {"endpoint": {"uri": "http://x.org/"}, "join": "inline", "joinLevel": 0}},
+        {"notification": {"endpoint": {"uri": "http://x.org/"}, "join": "inline", "joinLevel": 1.5}},
+        {"notification": {"endpoint": {"uri": "http://x.org/"}, "join": "inline", "joinLevel": 11}},
+        {"notification": {"endpoint": {"uri": "http://x.org/", "accept": "text/csv"}}},
+        {"datasetId": "urn:ngsi-ld:dataset:a"},
+        {"datasetId": ["not a uri"]},
+        {"datasetId": []},
+        {"temporalQ": {"timerel": "after", "timeAt": "2026-01-01T00:00:00Z"}},
     ],
 )
 async def test_047_04_invalid_subscription(client: httpx.AsyncClient, members: dict[str, Any]) -> None:
     body = {k: v for k, v in subscription(**members).items() if v is not None}
     problem(await create(client, body), 400, "BadRequestData")
+
+
+async def test_047_06_notification_members_kept(client: httpx.AsyncClient) -> None:
+    notification = {
+        "endpoint": {"uri": "http://my.endpoint.org/notify", "accept": "application/geo+json"},
+        "format": "concise",
+        "sysAttrs": True,
+        "showChanges": True,
+        "pick": ["id", "speed"],
+        "join": "inline",
+        "joinLevel": 2,
+    }
+    body = subscription("urn:ngsi-ld:Subscription:0476", notification=notification, datasetId=["@none"])
+    assert (await create(client, body)).status_code == 201
+    stored = (await client.get(f"{SUBSCRIPTIONS}/urn:ngsi-ld:Subscription:0476")).json()
+    assert stored["datasetId"] == ["@none"]
+    assert {k: stored["notification"][k] for k in notification} == notification
 
 
 async def test_047_05_not_json(client: httpx.AsyncClient) -> None:

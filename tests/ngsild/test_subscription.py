@@ -19,6 +19,7 @@ from smartby.ngsild.subscription import (
     compile_subscription,
     merge_fragment,
     parse_subscription,
+    with_changes,
 )
 
 CORE_DOCUMENT = json.loads(
@@ -66,7 +67,12 @@ def test_defaults_are_filled_in() -> None:
     parsed = parse_subscription(body(), now=NOW)
     assert parsed["id"].startswith("urn:ngsi-ld:Subscription:")
     assert parsed["isActive"] is True
-    assert parsed["notification"] == {"endpoint": ENDPOINT, "format": "normalized", "sysAttrs": False}
+    assert parsed["notification"] == {
+        "endpoint": ENDPOINT,
+        "format": "normalized",
+        "sysAttrs": False,
+        "showChanges": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -99,6 +105,12 @@ def test_defaults_are_filled_in() -> None:
             {"notification": {"endpoint": {**ENDPOINT, "notifierInfo": [{"key": "MQTT-QoS", "value": "3"}]}}},
             "QoS",
         ),
+        ({"notification": {"endpoint": ENDPOINT, "format": "keyValues", "showChanges": True}}, "keyValues"),
+        ({"notification": {"endpoint": ENDPOINT, "pick": ["power"], "omit": ["dim"]}}, "pick"),
+        ({"notification": {"endpoint": ENDPOINT, "attributes": ["power"], "omit": ["dim"]}}, "attributes"),
+        ({"notification": {"endpoint": ENDPOINT, "join": "deep"}}, "join"),
+        ({"notification": {"endpoint": ENDPOINT, "joinLevel": True}}, "joinLevel"),
+        ({"datasetId": ["urn:ngsi-ld:dataset:a", "a b"]}, "datasetId"),
         ({"colour": "blue"}, "colour"),
         ({"id": "not a uri"}, "id"),
     ],
@@ -294,3 +306,63 @@ def test_any_endpoint_uri_is_accepted_or_bad_request_data(uri: str) -> None:
     except BadRequestData:
         return
     assert parsed["notification"]["endpoint"]["uri"] == uri
+
+
+def test_temporal_removals_delete_the_attributes() -> None:
+    deleted = compiled(notificationTrigger=["attributeDeleted"], watchedAttributes=["power"])
+    state = lamp(**{POWER: 3})
+    assert deleted.concerns(Change(state, state, frozenset(), frozenset({POWER})))
+    assert not deleted.concerns(Change(state, state, frozenset({POWER})))
+    gone = compiled(notificationTrigger=["entityDeleted"], watchedAttributes=["power"])
+    assert gone.concerns(Change(lamp(), None, frozenset(), frozenset({POWER})))
+    assert not gone.concerns(Change(lamp(), None, frozenset(), frozenset({DIM})))
+
+
+# -- showChanges ---------------------------------------------------------------------------------
+
+PARKED = "https://example.org/parkedIn"
+NAME = "https://example.org/name"
+DATASET = "urn:ngsi-ld:dataset:b"
+
+
+def test_with_changes_gives_replaced_instances_their_previous_values() -> None:
+    before = lamp(**{POWER: 1, DIM: True})
+    before[PARKED] = [{"type": "Relationship", "object": "urn:x:A"}]
+    before[NAME] = [{"type": "LanguageProperty", "languageMap": {"da": "lampe"}}]
+    after = lamp(**{POWER: 2, DIM: True})
+    after[PARKED] = [{"type": "Relationship", "object": "urn:x:B"}]
+    after[NAME] = [{"type": "LanguageProperty", "languageMap": {"da": "gadelampe"}}]
+    shown = with_changes(before, after, "2026-01-01T00:00:00Z")
+    assert shown[POWER] == [{"type": "Property", "value": 2, "previousValue": 1}]
+    assert shown[DIM] == [{"type": "Property", "value": True}]  # unchanged: no previous value
+    assert shown[PARKED][0]["previousObject"] == "urn:x:A"
+    assert shown[NAME][0]["previousLanguageMap"] == {"da": "lampe"}
+    assert after[POWER] == [{"type": "Property", "value": 2}]  # the change itself is left alone
+    assert with_changes(None, after, "2026-01-01T00:00:00Z") == after
+
+
+def test_with_changes_shows_what_is_gone() -> None:
+    before = lamp(**{POWER: 1})
+    before[POWER].append({"type": "Property", "value": 7, "datasetId": DATASET})
+    after = {**lamp(**{POWER: 1}), "modifiedAt": "2026-02-01T00:00:00Z"}
+    shown = with_changes(before, after, "2026-01-01T00:00:00Z")
+    assert shown[POWER] == [
+        {"type": "Property", "value": 1},
+        {
+            "type": "Property",
+            "value": "urn:ngsi-ld:null",
+            "deletedAt": "2026-02-01T00:00:00Z",
+            "datasetId": DATASET,
+            "previousValue": 7,
+        },
+    ]
+    deleted = with_changes(lamp(**{POWER: 1}), None, "2026-03-01T00:00:00Z")
+    assert deleted["deletedAt"] == "2026-03-01T00:00:00Z" and deleted["type"] == [LAMP]
+    assert deleted[POWER] == [
+        {
+            "type": "Property",
+            "value": "urn:ngsi-ld:null",
+            "deletedAt": "2026-03-01T00:00:00Z",
+            "previousValue": 1,
+        }
+    ]

@@ -79,6 +79,61 @@ async def test_transaction_reports_changes(store: Store) -> None:
     assert temporal.attributes == {EX + "speed"} and temporal.entity[EX + "speed"][0]["value"] == 9
 
 
+async def test_history_writes_report_what_they_did(store: Store) -> None:
+    header = {"id": "urn:ngsi-ld:Thing:1", "type": [EX + "Thing"]}
+    speed, colour = EX + "speed", EX + "colour"
+    instances = {
+        speed: [
+            {"type": "Property", "value": 1, "observedAt": "2026-01-01T00:00:00Z"},
+            {"type": "Property", "value": 2, "observedAt": "2026-01-01T01:00:00Z"},
+        ],
+        colour: [{"type": "Relationship", "object": "urn:x:red", "observedAt": "2026-01-01T00:00:00Z"}],
+    }
+    await store.transact("", lambda tx: tx.add_history(header, instances, "2026-01-02T00:00:00Z"))
+
+    def recorded(tx: Transaction) -> list[Any]:
+        return [tx.instance(header["id"], speed, f"urn:ngsi-ld:instance:{n}") for n in range(1, 10)]
+
+    numbers = [i["instanceId"] for i in await store.transact("", recorded) if i is not None and i["value"]]
+    first, second = numbers[:2]
+
+    def replace(tx: Transaction) -> list[Any]:
+        fixed = {"type": "Property", "value": 5, "observedAt": "2026-01-01T00:00:00Z"}
+        assert tx.replace_instance(header["id"], speed, first, fixed, "2026-01-03T00:00:00Z")
+        return tx.changes()
+
+    [replaced] = await store.transact("", replace)
+    assert replaced.attributes == {speed} and not replaced.removed
+    assert replaced.before is not None and replaced.before[speed][0]["value"] == 1
+    assert replaced.after is not None and replaced.after[speed][0]["value"] == 5
+    assert replaced.after[speed][0]["instanceId"] == first and replaced.after["type"] == header["type"]
+
+    def delete(tx: Transaction) -> list[Any]:
+        assert tx.delete_instance(header["id"], speed, second)
+        assert tx.delete_attribute_history(header["id"], colour, None, True)
+        return tx.changes()
+
+    [deleted] = await store.transact("", delete)
+    assert deleted.removed == {speed, colour}
+    assert deleted.before is not None and deleted.before[speed][0]["value"] == 2
+    assert deleted.after is not None
+    assert (
+        deleted.after[speed][0]["value"] == "urn:ngsi-ld:null"
+        and deleted.after[speed][0]["instanceId"] == second
+    )
+    assert (
+        deleted.after[colour][0]["object"] == "urn:ngsi-ld:null" and "deletedAt" in deleted.after[colour][0]
+    )
+
+    def drop(tx: Transaction) -> list[Any]:
+        assert tx.delete_history(header["id"])
+        return tx.changes()
+
+    [dropped] = await store.transact("", drop)
+    assert dropped.after is None and dropped.removed == {speed}
+    assert dropped.events == {"entityDeleted": {speed}}
+
+
 async def test_outbox_rows_commit_with_their_transaction(store: Store) -> None:
     pending = PendingNotification("", "urn:ngsi-ld:Subscription:1", {"data": [entity(1)]}, 0.0)
 
@@ -128,3 +183,30 @@ async def test_claim_lease_retry_and_settle(store: Store) -> None:
     assert status.last_failure == status.last_notification == "2026-01-01T00:00:02Z"
     assert await store.delete_subscription("", "urn:ngsi-ld:Subscription:1")
     assert await store.pending_notifications() == 0
+
+
+async def test_periodic_schedule_is_claimed_once_per_period(store: Store) -> None:
+    assert await store.create_subscription(subscription(1))  # not periodic: never claimed
+    periodic = subscription(2)
+    doc = {**periodic.document, "timeInterval": 10}
+    del doc["watchedAttributes"]
+    assert await store.create_subscription(StoredSubscription("", periodic.id, doc, "x", "x"))
+    now = time.time()
+    assert await store.claim_periodic(now) == [("", periodic.id)]  # due at once when created
+    assert await store.claim_periodic(now) == []  # this period is taken
+    assert await store.claim_periodic(now + 9.9) == []
+    assert await store.claim_periodic(now + 10) == [("", periodic.id)]  # on the beat: due at now + 20
+    assert await store.claim_periodic(now + 19) == []
+    # A missed period is not made up for: the next one is a period after the late claim.
+    assert await store.claim_periodic(now + 45) == [("", periodic.id)]
+    assert await store.claim_periodic(now + 54) == []
+    assert await store.claim_periodic(now + 55) == [("", periodic.id)]
+    # Paused: not due; resumed, or given another period: due at once.
+    assert await store.replace_subscription("", periodic.id, {**doc, "isActive": False}, "y")
+    assert await store.claim_periodic(now + 1000) == []
+    assert await store.replace_subscription("", periodic.id, doc, "z")
+    assert await store.claim_periodic(now + 56) == [("", periodic.id)]
+    assert await store.replace_subscription("", periodic.id, {**doc, "description": "same period"}, "z")
+    assert await store.claim_periodic(now + 57) == []
+    assert await store.replace_subscription("", periodic.id, {**doc, "timeInterval": 5}, "z")
+    assert await store.claim_periodic(now + 57) == [("", periodic.id)]

@@ -20,7 +20,7 @@ from smartby.api.negotiation import (
     MERGE_PATCH,
     choose_media_type,
 )
-from smartby.api.render import feature_collection, json_response, linked_view, no_content
+from smartby.api.render import json_response, no_content
 from smartby.api.request import (
     broker_of,
     check_params,
@@ -49,6 +49,7 @@ from smartby.broker.queries import (
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
+from smartby.ngsild.linked import feature_collection, linked_view
 from smartby.ngsild.typequery import TypeExpr
 
 

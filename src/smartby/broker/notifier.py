@@ -1,10 +1,12 @@
 """Delivering notifications from the outbox: HTTP(S) POSTs and MQTT publications, at least once.
 
-The write path only inserts outbox rows (in the transaction of the change) and wakes this task. It
-claims due rows with a lease, renders each notification with its subscription's @context, format,
-attributes, sysAttrs and lang, sends it, and records the outcome: a delivered row goes, a failed one
-comes due again after an exponential backoff, until SMARTBY_NOTIFICATION_MAX_ATTEMPTS or
-SMARTBY_NOTIFICATION_MAX_AGE is reached.
+The write path only inserts outbox rows (in the transaction of the change) and wakes this task (on
+PostgreSQL, writes of processes that do not deliver wake it through LISTEN/NOTIFY). It claims due
+rows with a lease, renders each notification with its subscription's @context, format, attributes
+(or pick, omit), datasetId, sysAttrs, lang and join (or as GeoJSON), sends it, and records the
+outcome: a delivered row goes, a failed one comes due again after an exponential backoff, until
+SMARTBY_NOTIFICATION_MAX_ATTEMPTS or SMARTBY_NOTIFICATION_MAX_AGE is reached. Periodic subscriptions
+are claimed one period at a time in the database, so several processes send each period once.
 
 Rendering happens here, not when the row is written: the single SQLite writer (and the PostgreSQL
 transaction holding entity locks) should spend its time on writes, and the row then holds the
@@ -32,8 +34,10 @@ import aiomqtt
 import httpx
 import orjson
 
+from smartby.broker.queries import join_of, relationship_targets, selection
 from smartby.ngsild.context import CORE_CONTEXT_URL
 from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
+from smartby.ngsild.linked import feature_collection, linked_view
 from smartby.ngsild.subscription import MQTT_QOS, MQTT_VERSION
 from smartby.ngsild.timestamps import format_datetime, now
 from smartby.store.base import ClaimedNotification, DeliveryOutcome, PendingNotification
@@ -49,6 +53,9 @@ PER_ENDPOINT = 8
 """Deliveries in flight to one endpoint at once."""
 COALESCE = 100
 """Most outbox rows sent together as one notification."""
+GEO_JSON = "application/geo+json"
+LOCATION = "https://uri.etsi.org/ngsi-ld/location"
+"""The GeoProperty a GeoJSON notification takes each Feature's geometry from."""
 
 
 def _coalesced(group: list[ClaimedNotification], *, latest_only: bool) -> list[Entity]:
@@ -77,26 +84,53 @@ class Endpoint:
     semaphore: asyncio.Semaphore | None = None
 
 
-def notification_body(compiled: Compiled, entities: list[Entity]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The Notification (clause 5.3.1) for these entities, and the HTTP headers that go with it."""
+def notification_renderer(compiled: Compiled) -> Renderer:
+    """How a subscription's notifications show entities: its @context, format, sysAttrs, lang,
+    datasetId, and attributes (or pick, or omit) as queries read them."""
+    sub = compiled.subscription
+    params = sub.document["notification"]
+    chosen = selection(
+        compiled.ctx, attrs=params.get("attributes"), pick=params.get("pick"), omit=params.get("omit")
+    )
+    datasets = sub.document.get("datasetId")
+    return Renderer(
+        compiled.ctx,
+        form=params.get("format", "normalized"),
+        sys_attrs=params.get("sysAttrs", False),
+        pick=chosen.pick,
+        omit=chosen.omit,
+        lang=LanguagePreference(sub.document["lang"]) if "lang" in sub.document else None,
+        dataset_ids={None if d == "@none" else d for d in datasets} if datasets else None,
+    )
+
+
+def notification_body(
+    compiled: Compiled, entities: list[Entity], linked: dict[str, Entity] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The Notification (clause 5.3.1) for these entities, and the HTTP headers that go with it.
+    `linked` holds the entities their Relationships point at when the subscription asks for a join
+    (clause 4.5.23); with `accept: application/geo+json` the data is a FeatureCollection."""
     sub = compiled.subscription
     params = sub.document["notification"]
     endpoint = params["endpoint"]
     ctx = compiled.ctx
-    attributes = params.get("attributes")
-    renderer = Renderer(
-        ctx,
-        form=params.get("format", "normalized"),
-        sys_attrs=params.get("sysAttrs", False),
-        pick={"id", "type", "scope", *(ctx.expand(a) for a in attributes)} if attributes else None,
-        lang=LanguagePreference(sub.document["lang"]) if "lang" in sub.document else None,
-    )
-    data = []
-    for entity in entities:
-        rendered = renderer.entity(entity)
-        if "deletedAt" in entity:
-            rendered["deletedAt"] = entity["deletedAt"]
-        data.append(rendered)
+    renderer = notification_renderer(compiled)
+    accept = endpoint.get("accept", "application/json")
+    data: Any
+    if accept == GEO_JSON:
+        features = []
+        for entity in entities:
+            feature = renderer.feature(entity, LOCATION)
+            if "deletedAt" in entity:
+                feature["properties"]["deletedAt"] = entity["deletedAt"]
+            features.append(feature)
+        data = feature_collection(features)
+    else:
+        join, hops = join_of(params.get("join"), params.get("joinLevel"))
+        data = linked_view(renderer, entities, linked or {}, join, hops)
+        for rendered, entity in zip(data, entities, strict=False):
+            if "deletedAt" in entity:
+                rendered["deletedAt"] = entity["deletedAt"]
     body: dict[str, Any] = {
         "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
         "type": "Notification",
@@ -105,9 +139,13 @@ def notification_body(compiled: Compiled, entities: list[Entity]) -> tuple[dict[
         "data": data,
     }
     context_url = sub.document.get("jsonldContext")
-    headers = {"Content-Type": endpoint.get("accept", "application/json")}
-    if headers["Content-Type"] == "application/ld+json":
-        body["@context"] = context_url or (ctx.source if ctx.source is not None else CORE_CONTEXT_URL)
+    context = context_url or (ctx.source if ctx.source is not None else CORE_CONTEXT_URL)
+    headers = {"Content-Type": accept}
+    receiver_info = {pair["key"].lower(): pair["value"] for pair in endpoint.get("receiverInfo", ())}
+    if accept == "application/ld+json":
+        body["@context"] = context
+    elif accept == GEO_JSON and receiver_info.get("prefer", "").replace(" ", "") != "body=json":
+        data["@context"] = context
     else:
         link = context_url or ctx.link_url
         headers["Link"] = f'<{link}>; rel="{JSON_LD_CONTEXT_REL}"; type="application/ld+json"'
@@ -137,11 +175,11 @@ class Notifier:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
+        self._full = False
         self._outcomes: list[DeliveryOutcome] = []
         self._settled = asyncio.Event()
         self._endpoints: dict[str, Endpoint] = defaultdict(Endpoint)
         self._last_sent: dict[tuple[str, str], float] = {}
-        self._periodic_sent: dict[tuple[str, str], float] = {}
         self._http: httpx.AsyncClient | None = None
         self._mqtt: dict[tuple[str, int, bool, str], aiomqtt.Client] = {}
         self._mqtt_lock = asyncio.Lock()
@@ -154,6 +192,7 @@ class Notifier:
             asyncio.create_task(self._settle_loop(), name="smartby-notifier-settle"),
             asyncio.create_task(self._periodic_loop(), name="smartby-notifier-periodic"),
         ]
+        self.store.watch_outbox(self.wake)
 
     async def stop(self) -> None:
         """Stop claiming; deliveries under way are cancelled (their rows come due again when their
@@ -186,7 +225,10 @@ class Notifier:
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
+            # Cleared before looking, not after: a wake during the claim then makes another round.
+            self._event.clear()
             room = self.capacity - len(self._inflight)
+            self._full = room <= 0
             claimed: list[ClaimedNotification] = []
             if room > 0:
                 try:
@@ -203,7 +245,6 @@ class Notifier:
             if claimed and len(claimed) >= room:
                 await asyncio.sleep(0)
                 continue
-            self._event.clear()
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll):
@@ -213,8 +254,8 @@ class Notifier:
         self._inflight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("A delivery failed unexpectedly", exc_info=task.exception())
-        if len(self._inflight) < self.capacity:
-            self._event.set()
+        if self._full:
+            self._event.set()  # A delivery slot is free for the rows that waited for one.
 
     @staticmethod
     def _grouped(claimed: list[ClaimedNotification]) -> list[list[ClaimedNotification]]:
@@ -273,9 +314,8 @@ class Notifier:
                     until = endpoint.cool_until
                     self._record([DeliveryOutcome(i, stamp, False, until, attempted=False) for i in group])
                     return
-                body, headers = notification_body(
-                    compiled, _coalesced(group, latest_only=bool(sub.throttling))
-                )
+                entities = _coalesced(group, latest_only=bool(sub.throttling))
+                body, headers = notification_body(compiled, entities, await self._linked(compiled, entities))
                 await self._send(uri, compiled, body, headers)
         except Exception as error:
             log.info("Notification for %s to %s failed: %s", sub.id, uri, error)
@@ -286,6 +326,17 @@ class Notifier:
         endpoint.failures = 0
         endpoint.cool_until = 0.0
         self._record([DeliveryOutcome(item, stamp, True) for item in group])
+
+    async def _linked(self, compiled: Compiled, entities: list[Entity]) -> dict[str, Entity] | None:
+        """The entities a joining subscription's notification embeds, as they are now."""
+        params = compiled.subscription.document["notification"]
+        join, hops = join_of(params.get("join"), params.get("joinLevel"))
+        if join is None or params["endpoint"].get("accept") == GEO_JSON:
+            return None
+        present = [entity for entity in entities if "deletedAt" not in entity]
+        if not any(relationship_targets(entity) for entity in present):
+            return None
+        return await self.broker.linked_entities(compiled.subscription.tenant, present, hops)
 
     def _backoff(self, attempts: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
@@ -410,18 +461,26 @@ class Notifier:
             await asyncio.sleep(min(1.0, self.poll))
 
     async def _periodic_round(self) -> None:
+        """Send the periodic subscriptions that are due. Their schedule lives in the database: a
+        subscription is claimed for one period there, so of several processes exactly one sends it,
+        and a restarted process goes on where the schedule stands."""
         moment = time.time()
+        claimed = await self.store.claim_periodic(moment)
+        if not claimed:
+            return
+        subscriptions = self.broker.subscriptions
+        if any(subscriptions.cached(tenant, sub_id) is None for tenant, sub_id in claimed):
+            await subscriptions.refresh(now=True)  # Created through another process a moment ago.
         pending: list[PendingNotification] = []
         clock = now()
-        for compiled in self.broker.subscriptions.all_cached():
+        for tenant, sub_id in claimed:
+            compiled = subscriptions.cached(tenant, sub_id)
+            if compiled is None:
+                continue
             sub = compiled.subscription
             if sub.time_interval is None or sub.status(clock) != "active":
                 continue
-            key = (sub.tenant, sub.id)
-            if moment < self._periodic_sent.get(key, 0.0) + sub.time_interval:
-                continue
-            self._periodic_sent[key] = moment
-            query = self.broker.subscriptions.entity_query(sub, self.broker.settings.max_limit)
+            query = subscriptions.entity_query(sub, self.broker.settings.max_limit)
             result = await self.store.query_entities(sub.tenant, query)
             if result.entities:
                 pending.append(PendingNotification(sub.tenant, sub.id, {"data": result.entities}, moment))

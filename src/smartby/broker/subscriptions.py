@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from smartby.broker.queries import join_of
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
@@ -28,6 +29,7 @@ from smartby.ngsild.subscription import (
     compile_subscription,
     merge_fragment,
     parse_subscription,
+    with_changes,
 )
 from smartby.ngsild.timestamps import format_datetime, now, parse_datetime
 from smartby.store.base import (
@@ -121,6 +123,8 @@ class Subscriptions:
     async def _compile(self, tenant: str, document: dict[str, Any]) -> Compiled:
         ctx = await self.broker.context(document.get(CONTEXT_MEMBER))
         body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
+        params = body["notification"]
+        join_of(params.get("join"), params.get("joinLevel"))  # joinLevel within the query limit
         subscription = compile_subscription(tenant, body, ctx)
         if subscription.q is not None:
             shared = self._queries.setdefault(subscription.q, subscription.q)
@@ -163,6 +167,7 @@ class Subscriptions:
         for change in changes:
             entity = change.entity
             verdicts.clear()
+            changed: Entity | None = None
             for sub in index.candidates(entity["id"], entity.get("type", ())):
                 if sub.expires_at is not None and sub.expires_at <= moment:
                     continue  # Expired since indexed (the index holds only active ones).
@@ -176,8 +181,13 @@ class Subscriptions:
                         concerned = False
                     verdicts[key] = concerned
                 if concerned:
-                    shown = change.after
-                    if shown is None:
+                    if sub.show_changes:
+                        if changed is None:
+                            changed = with_changes(change.before, change.after, stamp)
+                        shown = changed
+                    elif change.after is not None:
+                        shown = change.after
+                    else:
                         shown = {"id": entity["id"], "type": entity["type"], "deletedAt": stamp}
                     data.setdefault(sub.id, []).append(shown)
         due = time.time()

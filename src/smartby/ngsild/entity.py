@@ -81,20 +81,20 @@ INSTANCE_MEMBERS = frozenset(
         "entityTypeSealed",
     }
 )
+# The member a notification with showChanges gives an instance's previous value in, by attribute type.
+PREVIOUS_MEMBER = {
+    "Property": "previousValue",
+    "GeoProperty": "previousValue",
+    "Relationship": "previousObject",
+    "LanguageProperty": "previousLanguageMap",
+    "VocabProperty": "previousVocab",
+    "ListProperty": "previousValueList",
+    "ListRelationship": "previousObjectList",
+    "JsonProperty": "previousJson",
+}
+PREVIOUS_MEMBERS = frozenset(PREVIOUS_MEMBER.values())
 # Members an attribute never carries on input: output-only and Linked Entity members (4.5.2.2, 4.5.3.2).
-PROHIBITED_MEMBERS = frozenset(
-    {
-        "previousValue",
-        "previousObject",
-        "previousLanguageMap",
-        "previousVocab",
-        "previousValueList",
-        "previousObjectList",
-        "previousJson",
-        "entity",
-        "entityList",
-    }
-)
+PROHIBITED_MEMBERS = PREVIOUS_MEMBERS | {"entity", "entityList"}
 # The non-reified members only the ngsildproof Property may carry (4.5.2.2).
 SEALED_MEMBERS = frozenset({"entityIdSealed", "entityTypeSealed"})
 PROOF_NAME = "ngsildproof"
@@ -710,8 +710,8 @@ class Renderer:
                 continue
             if key in ("createdAt", "modifiedAt") and not self.sys_attrs:
                 continue
-            if key == "vocab":
-                out["vocab"] = self._compact_vocab(value)
+            if key in ("vocab", "previousVocab"):
+                out[key] = self._compact_vocab(value)
             elif key == "entityTypeSealed":
                 out[key] = self.ctx.compact(value)
             elif key == "objectType":
@@ -724,7 +724,7 @@ class Renderer:
                 if chosen is not None:
                     out["value"] = chosen[1]
                     out["lang"] = chosen[0]
-            elif key in INSTANCE_MEMBERS:
+            elif key in INSTANCE_MEMBERS or key in PREVIOUS_MEMBERS:
                 out[key] = value
             else:
                 out[self.ctx.compact(key)] = self.instance(value)

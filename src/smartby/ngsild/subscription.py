@@ -19,7 +19,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from smartby.ngsild.context import Context
-from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, check_entity_id, check_name, is_uri
+from smartby.ngsild.entity import (
+    ENTITY_MEMBERS,
+    NULL_URI,
+    PREVIOUS_MEMBER,
+    VALUE_MEMBER,
+    Entity,
+    Instance,
+    check_entity_id,
+    check_name,
+    is_uri,
+)
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json
 from smartby.ngsild.query import Expr, parse_q
@@ -39,7 +49,8 @@ DEFAULT_TRIGGERS = ("attributeCreated", "attributeUpdated")
 """What notifies when a subscription names no trigger (Table 5.2.12-1)."""
 ATTRIBUTE_EVENTS = frozenset({"attributeCreated", "attributeUpdated", "attributeDeleted"})
 FORMATS = ("normalized", "concise", "keyValues")
-ACCEPTS = ("application/json", "application/ld+json")
+ACCEPTS = ("application/json", "application/ld+json", "application/geo+json")
+JOINS = ("flat", "inline", "@none")
 SCHEMES = ("http", "https", "mqtt", "mqtts")
 STATUS_MEMBERS = frozenset(
     {"status", "timesSent", "timesFailed", "lastNotification", "lastSuccess", "lastFailure"}
@@ -67,10 +78,13 @@ MEMBERS = frozenset(
         "jsonldContext",
         "localOnly",
         "csf",
+        "datasetId",
         "@context",
     }
 )
-NOTIFICATION_MEMBERS = frozenset({"attributes", "format", "sysAttrs", "endpoint"})
+NOTIFICATION_MEMBERS = frozenset(
+    {"attributes", "format", "sysAttrs", "pick", "omit", "showChanges", "join", "joinLevel", "endpoint"}
+)
 ENDPOINT_MEMBERS = frozenset({"uri", "accept", "receiverInfo", "notifierInfo", "timeout", "cooldown"})
 MQTT_QOS = "MQTT-QoS"
 MQTT_VERSION = "MQTT-Version"
@@ -175,9 +189,28 @@ def _notification(value: object) -> dict[str, Any]:
     out["format"] = value.get("format", "normalized")
     if out["format"] not in FORMATS:
         raise BadRequestData(f"notification.format must be one of {', '.join(FORMATS)}")
-    out["sysAttrs"] = value.get("sysAttrs", False)
-    if not isinstance(out["sysAttrs"], bool):
-        raise BadRequestData("notification.sysAttrs must be true or false")
+    for name in ("sysAttrs", "showChanges"):
+        out[name] = value.get(name, False)
+        if not isinstance(out[name], bool):
+            raise BadRequestData(f"notification.{name} must be true or false")
+    if out["showChanges"] and out["format"] == "keyValues":
+        raise BadRequestData("notification.showChanges cannot be true with the keyValues format")
+    for name in ("pick", "omit"):
+        if name in value:
+            out[name] = _names(value[name], f"notification.{name}")
+    if "pick" in out and "omit" in out:
+        raise BadRequestData("notification.pick and notification.omit cannot be used together")
+    if "attributes" in out and ("pick" in out or "omit" in out):
+        raise BadRequestData("notification.attributes cannot be combined with pick or omit (use pick alone)")
+    if "join" in value:
+        if value["join"] not in JOINS:
+            raise BadRequestData(f"notification.join must be one of {', '.join(JOINS)}")
+        out["join"] = value["join"]
+    if "joinLevel" in value:
+        level = value["joinLevel"]
+        if isinstance(level, bool) or not isinstance(level, int | float) or level != int(level) or level < 1:
+            raise BadRequestData("notification.joinLevel must be a whole number, at least 1")
+        out["joinLevel"] = int(level)
     return out
 
 
@@ -208,6 +241,15 @@ def _selectors(value: object) -> list[dict[str, str]]:
             selector["idPattern"] = pattern
         out.append(selector)
     return out
+
+
+def _dataset_ids(value: object) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise BadRequestData("datasetId must be a non-empty array of URIs (or @none)")
+    for item in value:
+        if item != "@none" and not is_uri(item):
+            raise BadRequestData(f"datasetId items must be URIs or @none, not {item!r}")
+    return list(dict.fromkeys(value))
 
 
 def _triggers(value: object) -> list[str]:
@@ -303,6 +345,8 @@ def parse_subscription(body: object, *, now: datetime, fill_id: bool = True) -> 
     if "csf" in body:
         parse_q(_string(body["csf"], "csf"))
         out["csf"] = body["csf"]
+    if "datasetId" in body:
+        out["datasetId"] = _dataset_ids(body["datasetId"])
     if "notification" not in body:
         raise BadRequestData("notification is mandatory")
     out["notification"] = _notification(body["notification"])
@@ -354,11 +398,14 @@ class Selector:
 @dataclass(frozen=True)
 class Change:
     """One entity's change inside one transaction: its state before (None: it was created) and after
-    (None: it was deleted), and for temporal writes the attributes written (else found by diffing)."""
+    (None: it was deleted). For writes to history (the temporal API) the states show the instances
+    written or removed, `attributes` names the attributes whose instances were written and `removed`
+    those whose instances were removed; otherwise (`attributes` None) the states are diffed."""
 
     before: Entity | None
     after: Entity | None
     attributes: frozenset[str] | None = None
+    removed: frozenset[str] = frozenset()
 
     @property
     def entity(self) -> Entity:
@@ -382,13 +429,14 @@ class Change:
             names = _attribute_names(after)
             return {"entityCreated": names, "attributeCreated": names}
         if after is None and before is not None:
-            return {"entityDeleted": _attribute_names(before)}
+            return {"entityDeleted": _attribute_names(before) | self.removed}
         assert before is not None and after is not None
         created: set[str] = set()
         updated: set[str] = set()
         deleted: set[str] = set()
         if self.attributes is not None:
             updated = set(self.attributes)
+            deleted = set(self.removed)
         else:
             for name, new in after.items():
                 if name not in ENTITY_MEMBERS:
@@ -418,6 +466,52 @@ def _attribute_names(entity: Entity) -> set[str]:
     return {name for name in entity if name not in ENTITY_MEMBERS}
 
 
+def with_changes(before: Entity | None, after: Entity | None, deleted_at: str) -> Entity:
+    """What a notification with showChanges holds of a change (NotificationParams.showChanges,
+    clause 5.2.14): the new state, where each attribute instance that replaced another (same
+    attribute, same datasetId) carries the previous one's value in `previousValue`, `previousObject`,
+    `previousLanguageMap`, ... (by the previous instance's type), and each instance that is gone is
+    shown as the NGSI-LD Null with its `deletedAt` and previous value. A deleted entity is its id,
+    type and deletedAt with every attribute shown so; a new one is as it is (nothing came before)."""
+    if after is None:
+        assert before is not None
+        shown: Entity = {"id": before["id"], "type": before["type"], "deletedAt": deleted_at}
+    else:
+        shown = dict(after)
+    if before is None:
+        return shown
+    deleted_at = shown.get("modifiedAt") or deleted_at
+    for name, instances in before.items():
+        if name in ENTITY_MEMBERS:
+            continue
+        previous = {instance.get("datasetId"): instance for instance in instances}
+        current: list[Instance] = shown.get(name, [])
+        changed = False
+        out: list[Instance] = []
+        for instance in current:
+            old = previous.pop(instance.get("datasetId"), None)
+            if old is not None and old != instance:
+                instance = {**instance, PREVIOUS_MEMBER[old["type"]]: old.get(VALUE_MEMBER[old["type"]])}
+                changed = True
+            out.append(instance)
+        for old in previous.values():
+            out.append(_removed(old, deleted_at))
+            changed = True
+        if changed:
+            shown[name] = out
+    return shown
+
+
+def _removed(old: Instance, deleted_at: str) -> Instance:
+    """An instance that is gone, as history shows a deletion, with the value it had."""
+    kind = old["type"]
+    gone: Instance = {"type": kind, VALUE_MEMBER[kind]: NULL_URI, "deletedAt": deleted_at}
+    if "datasetId" in old:
+        gone["datasetId"] = old["datasetId"]
+    gone[PREVIOUS_MEMBER[kind]] = old.get(VALUE_MEMBER[kind])
+    return gone
+
+
 @dataclass(frozen=True)
 class Subscription:
     """A stored subscription ready for matching: names are expanded IRIs."""
@@ -435,6 +529,7 @@ class Subscription:
     active: bool = True
     throttling: float | None = None
     time_interval: float | None = None
+    show_changes: bool = False
     criteria: object = dataclasses.field(default=None, hash=False, compare=False, repr=False)
     """What decides `concerns` (selectors, watchedAttributes, triggers, q, geoQ, scopeQ); the broker
     gives subscriptions that agree on all of them one object, so one verdict per change serves all."""
@@ -559,4 +654,5 @@ def compile_subscription(tenant: str, document: dict[str, Any], ctx: Context) ->
         active=document.get("isActive", True),
         throttling=document.get("throttling"),
         time_interval=document.get("timeInterval"),
+        show_changes=document["notification"].get("showChanges", False),
     )

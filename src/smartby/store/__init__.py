@@ -16,7 +16,12 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
     if url.startswith(("postgresql:", "postgres:")):
         from smartby.store.postgres.backend import PostgresStore
 
-        return PostgresStore(url, pool_min=settings.pg_pool_min, pool_max=settings.pg_pool_max)
+        return PostgresStore(
+            url,
+            pool_min=settings.pg_pool_min,
+            pool_max=settings.pg_pool_max,
+            wake_others=not settings.notifications,
+        )
     scheme = url.split(":", 1)[0]
     raise ValueError(
         f"No store for {scheme!r} URLs (supported: sqlite:///path/to/city.db, postgresql://user@host/db)"

@@ -399,6 +399,11 @@ class Store(Protocol):
         """Put notifications in the outbox outside any entity change (periodic subscriptions)."""
         ...
 
+    async def claim_periodic(self, now: float) -> list[tuple[str, str]]:
+        """The (tenant, id) of the periodic subscriptions due at `now`, each moved on to its next
+        period: of several processes calling this, exactly one gets each period."""
+        ...
+
     async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
         """Claim up to `limit` due, unclaimed notifications for `lease` seconds, oldest first. Each
         row is claimed by one caller at a time, also across processes."""
@@ -407,6 +412,11 @@ class Store(Protocol):
     async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
         """Record delivery attempts: drop delivered (or abandoned) rows, reschedule failed ones, and
         count them in their subscriptions' status."""
+        ...
+
+    def watch_outbox(self, wake: Callable[[], None]) -> None:
+        """From now until the store closes, call `wake` (on this event loop) when a transaction of
+        any process that queued notifications commits; a backend that cannot tell does nothing."""
         ...
 
     async def pending_notifications(self) -> int:

@@ -44,6 +44,7 @@ from smartby.store.device_tables import DeviceTables
 from smartby.store.postgres import rollup, temporal
 from smartby.store.postgres.filters import SELECTIVE, compile_query
 from smartby.store.postgres.history import KIND_MASK, KnownSeries
+from smartby.store.postgres.outbox import OutboxConnections
 from smartby.store.postgres.partitions import Partitions, month_bounds
 from smartby.store.postgres.rows import KIND_NAME, UNINDEXED
 from smartby.store.postgres.terms import Terms
@@ -95,8 +96,11 @@ class PostgresStore(DeviceTables, ContextTables):
 
     mark = "%s"
 
-    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10) -> None:
+    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10, wake_others: bool = False) -> None:
+        """`wake_others`: this process does not deliver notifications, so the notifications its
+        writes queue are announced to the processes that do (migration 0006, LISTEN/NOTIFY)."""
         self.url = url
+        self._wake_others = wake_others
         self._pool_min = pool_min
         self._pool_max = max(pool_max, pool_min, 2)
         self._pool: ConnectionPool | None = None
@@ -105,6 +109,7 @@ class PostgresStore(DeviceTables, ContextTables):
         self._series = KnownSeries()
         self._partitions = Partitions(self._connect)
         self._tenants: dict[str, int] = {}
+        self._outbox = OutboxConnections(url)
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url, autocommit=True)
@@ -139,16 +144,19 @@ class PostgresStore(DeviceTables, ContextTables):
             min_size=self._pool_min,
             max_size=self._pool_max,
             kwargs={"autocommit": True},
+            configure=_wake_others if self._wake_others else None,
             open=False,
             name="smartby",
         )
         pool.open(wait=True, timeout=30)
+        self._outbox.open()
         self._pool = pool
 
     async def close(self) -> None:
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
+        await self._call(self._outbox.close)
         await self._call(pool.close)
         self._terms.close()
         if self._executor is not None:
@@ -447,14 +455,24 @@ class PostgresStore(DeviceTables, ContextTables):
 
         await self._write_tx(run)
 
+    async def claim_periodic(self, now: float) -> list[tuple[str, str]]:
+        return await self._write_tx(lambda db: OUTBOX.claim_periodic(db, now))
+
     async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
-        return await self._write_tx(lambda db: OUTBOX.claim(db, now, limit, lease))
+        return await self._outbox.transact(lambda db: OUTBOX.claim(db, now, limit, lease))
 
     async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
-        await self._write_tx(lambda db: OUTBOX.settle(db, outcomes))
+        await self._outbox.transact(lambda db: OUTBOX.settle(db, outcomes))
+
+    def watch_outbox(self, wake: Callable[[], None]) -> None:
+        self._outbox.listen(wake)
 
     async def pending_notifications(self) -> int:
         return await self._read(OUTBOX.pending)
+
+
+def _wake_others(connection: psycopg.Connection) -> None:
+    connection.execute("SET smartby.wake_others TO on")
 
 
 def _probe(db: psycopg.Connection, condition: str, params: list[Any]) -> int:

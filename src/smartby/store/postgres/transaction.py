@@ -25,7 +25,7 @@ import psycopg
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.ngsild.subscription import Change
 from smartby.store.base import PendingNotification, Superseded, Transaction
-from smartby.store.changelog import ChangeLog
+from smartby.store.changelog import ChangeLog, removal_mark, replaced
 from smartby.store.postgres import rollup
 from smartby.store.postgres.history import (
     COLUMNS,
@@ -467,7 +467,10 @@ class PostgresTransaction(Transaction):
         self.flush()
         self._db.execute("DELETE FROM history WHERE key = %s", (key,))
         self._db.execute("DELETE FROM history_hour WHERE key = %s", (key,))
-        self._db.execute("DELETE FROM temporal_attr WHERE key = %s", (key,))
+        names = self._db.execute(
+            "DELETE FROM temporal_attr WHERE key = %s RETURNING name_id", (key,)
+        ).fetchall()
+        self._log.record_history_deletion(found[1], frozenset(self._terms.iri(self._db, n) for (n,) in names))
         self._series.forget()
         self.learned.clear()
         self._db.execute("DELETE FROM temporal_type WHERE key = %s", (key,))
@@ -493,9 +496,14 @@ class PostgresTransaction(Transaction):
             if dataset is None:
                 return False
             where, params = "key = %s AND name_id = %s AND dataset_id = %s", (found[0], name_id, dataset)
+        kind = self.kind_of(found[0], iri)
         self._db.execute(f"DELETE FROM temporal_attr WHERE {where}", params)
         self._db.execute(f"DELETE FROM history_hour WHERE {where}", params)
-        return self._db.execute(f"DELETE FROM history WHERE {where}", params).rowcount > 0
+        removed = self._db.execute(f"DELETE FROM history WHERE {where}", params).rowcount > 0
+        if removed and kind is not None:
+            mark = removal_mark(kind, dataset_id=None if delete_all else dataset_id)
+            self._log.record_removal(found[1], iri, [], [mark])
+        return removed
 
     def _find_instance(
         self, entity_id: str, iri: str, instance_id: str
@@ -518,8 +526,9 @@ class PostgresTransaction(Transaction):
         self, entity_id: str, iri: str, instance_id: str, instance: Instance, now: str
     ) -> bool:
         """Overwrite one recorded instance (PATCH .../attrs/{attr}/{instanceId})."""
+        previous = self.instance(entity_id, iri, instance_id)
         located = self._find_instance(entity_id, iri, instance_id)
-        if located is None:
+        if located is None or previous is None:
             return False
         key, name_id, dataset_id, at, number = located
         deleted = self._db.execute(
@@ -531,6 +540,7 @@ class PostgresTransaction(Transaction):
             key, name_id, dataset_id, number, instance, int(deleted[0]), self._clock, self._term
         )
         self._append((*row[:6], self._clock(now), *row[7:]))
+        self._log.record_instance(self._header(entity_id), iri, previous, replaced(previous, instance, now))
         return True
 
     def instance(self, entity_id: str, iri: str, instance_id: str) -> Instance | None:
@@ -551,12 +561,15 @@ class PostgresTransaction(Transaction):
         return instance_from_row(at, number, row[0], row[1], row[2], num, row[4], unit, row[6], dataset)
 
     def delete_instance(self, entity_id: str, iri: str, instance_id: str) -> bool:
+        previous = self.instance(entity_id, iri, instance_id)
         located = self._find_instance(entity_id, iri, instance_id)
-        if located is None:
+        if located is None or previous is None:
             return False
         self._db.execute(_DELETE_INSTANCE, located)
         key, name_id, dataset_id, at, _ = located
         self._stale.add((key, name_id, dataset_id, rollup.hour_of(at)))
+        mark = removal_mark(previous["type"], dataset_id=previous.get("datasetId"), instance_id=instance_id)
+        self._log.record_removal(self._header(entity_id), iri, [previous], [mark])
         return True
 
     def kind_of(self, tentity: int, iri: str) -> str | None:
@@ -575,6 +588,11 @@ class PostgresTransaction(Transaction):
 
     def changes(self) -> list[Change]:
         return self._log.changes()
+
+    def _header(self, entity_id: str) -> Entity:
+        found = self.temporal_entity(entity_id)
+        assert found is not None
+        return found[1]
 
     def enqueue(self, notifications: Sequence[PendingNotification]) -> None:
         self._outbox.extend(OUTBOX.enqueue_rows(notifications, time.time()))
@@ -650,7 +668,7 @@ class PostgresTransaction(Transaction):
             self.learned.update(self._new_series)
             self._new_series.clear()
         if self._outbox:
-            db.cursor().executemany(OUTBOX.insert_statement, self._outbox)
+            OUTBOX.insert(db, self._outbox)
             self._outbox.clear()
         self._buffered.clear()
 

@@ -486,11 +486,18 @@ class SQLiteStore(DeviceTables, ContextTables):
 
         await self._write(run)
 
+    async def claim_periodic(self, now: float) -> list[tuple[str, str]]:
+        return await self._write(lambda db: OUTBOX.claim_periodic(db, now))
+
     async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
         return await self._write(lambda db: OUTBOX.claim(db, now, limit, lease))
 
     async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
         await self._write(lambda db: OUTBOX.settle(db, outcomes))
+
+    def watch_outbox(self, wake: Callable[[], None]) -> None:
+        """Nothing tells a process that another one queued notifications in the file: the notifier
+        polls (SMARTBY_NOTIFICATION_POLL_INTERVAL)."""
 
     async def pending_notifications(self) -> int:
         return await self._read(OUTBOX.pending)

@@ -12,7 +12,7 @@ import orjson
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.ngsild.subscription import Change
 from smartby.store.base import PendingNotification, Superseded, Transaction
-from smartby.store.changelog import ChangeLog
+from smartby.store.changelog import ChangeLog, removal_mark, replaced
 from smartby.store.sqlite import rollup
 from smartby.store.sqlite.history import (
     DELETED,
@@ -428,7 +428,10 @@ class SQLiteTransaction(Transaction):
         tentity = found[0]
         self._db.execute("DELETE FROM history WHERE tentity = ?", (tentity,))
         self._db.execute("DELETE FROM history_hour WHERE tentity = ?", (tentity,))
-        self._db.execute("DELETE FROM temporal_attr WHERE tentity = ?", (tentity,))
+        names = self._db.execute(
+            "DELETE FROM temporal_attr WHERE tentity = ? RETURNING name_id", (tentity,)
+        ).fetchall()
+        self._log.record_history_deletion(found[1], frozenset(self._terms.iri(self._db, n) for (n,) in names))
         self._series.forget()
         self._db.execute("DELETE FROM temporal_type WHERE tentity = ?", (tentity,))
         self._db.execute("DELETE FROM temporal_entity WHERE id = ?", (tentity,))
@@ -455,9 +458,14 @@ class SQLiteTransaction(Transaction):
             if dataset is None:
                 return False
             where, params = "tentity = ? AND name_id = ? AND dataset_id = ?", (found[0], name_id, dataset)
+        kind = self.kind_of(found[0], iri)
         self._db.execute(f"DELETE FROM temporal_attr WHERE {where}", params)
         self._db.execute(f"DELETE FROM history_hour WHERE {where}", params)
-        return self._db.execute(f"DELETE FROM history WHERE {where}", params).rowcount > 0
+        removed = self._db.execute(f"DELETE FROM history WHERE {where}", params).rowcount > 0
+        if removed and kind is not None:
+            mark = removal_mark(kind, dataset_id=None if delete_all else dataset_id)
+            self._log.record_removal(found[1], iri, [], [mark])
+        return removed
 
     def _find_instance(
         self, entity_id: str, iri: str, instance_id: str
@@ -479,8 +487,9 @@ class SQLiteTransaction(Transaction):
         self, entity_id: str, iri: str, instance_id: str, instance: Instance, now: str
     ) -> bool:
         """Overwrite one recorded instance (PATCH .../attrs/{attr}/{instanceId})."""
+        previous = self.instance(entity_id, iri, instance_id)
         located = self._find_instance(entity_id, iri, instance_id)
-        if located is None:
+        if located is None or previous is None:
             return False
         tentity, name_id, dataset_id, at, number = located
         created = self._scalar(
@@ -495,6 +504,7 @@ class SQLiteTransaction(Transaction):
         self._stale.add((tentity, name_id, dataset_id, rollup.hour_of(at)))
         row = instance_row(tentity, name_id, dataset_id, number, instance, created, self._clock, self._term)
         self._append((*row[:6], self._clock(now), *row[7:]))
+        self._log.record_instance(self._header(entity_id), iri, previous, replaced(previous, instance, now))
         return True
 
     def instance(self, entity_id: str, iri: str, instance_id: str) -> Instance | None:
@@ -513,8 +523,9 @@ class SQLiteTransaction(Transaction):
         return instance_from_row(at, number, row[0], row[1], row[2], row[3], row[4], unit, row[6], dataset)
 
     def delete_instance(self, entity_id: str, iri: str, instance_id: str) -> bool:
+        previous = self.instance(entity_id, iri, instance_id)
         located = self._find_instance(entity_id, iri, instance_id)
-        if located is None:
+        if located is None or previous is None:
             return False
         tentity, name_id, dataset_id, at, number = located
         self._db.execute(
@@ -522,6 +533,8 @@ class SQLiteTransaction(Transaction):
             (tentity, name_id, dataset_id, at, number),
         )
         self._stale.add((tentity, name_id, dataset_id, rollup.hour_of(at)))
+        mark = removal_mark(previous["type"], dataset_id=previous.get("datasetId"), instance_id=instance_id)
+        self._log.record_removal(self._header(entity_id), iri, [previous], [mark])
         return True
 
     def kind_of(self, tentity: int, iri: str) -> str | None:
@@ -539,6 +552,11 @@ class SQLiteTransaction(Transaction):
 
     def changes(self) -> list[Change]:
         return self._log.changes()
+
+    def _header(self, entity_id: str) -> Entity:
+        found = self.temporal_entity(entity_id)
+        assert found is not None
+        return found[1]
 
     def enqueue(self, notifications: Sequence[PendingNotification]) -> None:
         self._outbox.extend(OUTBOX.enqueue_rows(notifications, time.time()))
@@ -606,7 +624,7 @@ class SQLiteTransaction(Transaction):
         if self._next_instance is not None:
             db.execute("UPDATE counter SET value = ? WHERE name = 'instance'", (self._next_instance - 1,))
         if self._outbox:
-            db.executemany(OUTBOX.insert_statement, self._outbox)
+            OUTBOX.insert(db, self._outbox)
             self._outbox.clear()
         self._buffered.clear()
 
