@@ -28,6 +28,25 @@ def test_keys_are_hashed_with_a_salt_of_their_own() -> None:
     assert not key_matches("sha1$00$00", "x") and not key_matches("garbage", "x")
 
 
+def test_generated_keys_are_hashed_with_salted_sha256() -> None:
+    first, second = hash_key("k" * 43, generated=True), hash_key("k" * 43, generated=True)
+    assert first != second and first.startswith("sha256$") and "kkk" not in first
+    assert key_matches(first, "k" * 43) and key_matches(second, "k" * 43)
+    assert not key_matches(first, "k" * 42)
+
+
+async def test_a_generated_key_is_stored_as_sha256_a_chosen_one_as_scrypt(store: Store) -> None:
+    registry = DeviceRegistry(store)
+    generated, key = await registry.register("", SENSOR)
+    chosen_body = {**SENSOR, "id": "t2", "devEui": None, "key": "a chosen key, 16+"}
+    chosen, _ = await registry.register("", chosen_body)
+    assert key is not None and generated.key_hash.startswith("sha256$")
+    assert chosen.key_hash.startswith("scrypt$")
+    assert await registry.authenticate(generated, key)
+    assert not await registry.authenticate(generated, key + "x")
+    assert await registry.authenticate(chosen, "a chosen key, 16+")
+
+
 async def test_register_authenticate_and_remove(store: Store) -> None:
     registry = DeviceRegistry(store)
     device, key = await registry.register("", SENSOR)

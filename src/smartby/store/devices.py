@@ -18,7 +18,8 @@ class Device:
     entity_id: str
     entity_type: str
     key_hash: str
-    """`scrypt$<salt hex>$<hash hex>`: the key itself is never stored."""
+    """`scrypt$<salt hex>$<hash hex>` (a chosen key) or `sha256$...` (a generated one): the key itself
+    is never stored."""
     created_at: str
     modified_at: str
     profile: str | None = None
