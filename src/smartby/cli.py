@@ -67,7 +67,7 @@ def serve(
     port: PortOption = None,
     workers: WorkersOption = None,
 ) -> None:
-    """Run the NGSI-LD API (and, later, the dashboard) on the configured database."""
+    """Run the NGSI-LD API, the device ingestion and the dashboard (at /) on the configured database."""
     _serve(_settings(database, host, port, workers))
 
 
