@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,13 +113,9 @@ async def _check_city(
 
 
 @pytest.fixture
-def server(settings: Settings) -> Iterator[LiveServer]:
-    server = LiveServer(settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def server(live_server: LiveServer) -> LiveServer:
+    """The real server of tests/conftest.py, on this test's backend."""
+    return live_server
 
 
 async def test_a_small_city_is_registered_provisioned_and_back_filled_through_http_uplinks(
