@@ -127,6 +127,39 @@ async def test_other_attributes_of_the_entity_stay(broker: Broker, ingestion: In
     assert entity[DEFAULT_VOCAB + "temperature"][0]["value"] == 2
 
 
+async def test_a_unit_text_becomes_a_sub_property_of_the_reading(
+    broker: Broker, ingestion: Ingestion
+) -> None:
+    await ingestion.registry.register(
+        "",
+        {
+            "id": "grid",
+            "entityId": "urn:ngsi-ld:GridSignal:DK2",
+            "entityType": "GridSignal",
+            "key": KEY,
+            "decoder": {
+                "kind": "json",
+                "fields": [
+                    {"attribute": "price", "unitText": "DKK/MWh"},
+                    {"attribute": "co2Intensity", "unitCode": "GRM", "unitText": "g/kWh"},
+                ],
+            },
+        },
+    )
+    outcome = await ingestion.ingest(
+        uplink(b'{"price": 612.5, "co2Intensity": 143}', device="grid"), wait=True
+    )
+    assert outcome.status == "accepted", outcome
+    entity = await broker.retrieve_entity("", "urn:ngsi-ld:GridSignal:DK2")
+    price = entity[DEFAULT_VOCAB + "price"][0]
+    assert price["value"] == 612.5 and "unitCode" not in price
+    assert price[DEFAULT_VOCAB + "unitText"]["value"] == "DKK/MWh"
+    co2 = entity[DEFAULT_VOCAB + "co2Intensity"][0]
+    assert co2["unitCode"] == "GRM" and co2[DEFAULT_VOCAB + "unitText"]["value"] == "g/kWh"
+    recorded = (await history(broker, "urn:ngsi-ld:GridSignal:DK2"))["price"]
+    assert [i[DEFAULT_VOCAB + "unitText"]["value"] for i in recorded] == ["DKK/MWh"]
+
+
 def chirpstack_event(
     frame: bytes | None, obj: dict[str, Any] | None = None, eui: str = "70b3d57ed0000007"
 ) -> bytes:

@@ -277,28 +277,50 @@ observed_times = st.one_of(
 @given(
     value=any_json,
     unit=st.one_of(st.none(), st.sampled_from(["CEL", ""]), st.integers()),
+    text=st.one_of(st.none(), st.sampled_from(["DKK/MWh", "g/kWh", ""]), st.integers()),
     observed=observed_times,
     name=st.sampled_from(["speed", "location", "brand"]),
+    ctx=CONTEXTS,
 )
 def test_property_instance_agrees_with_parse_instance(
-    value: Any, unit: Any, observed: str, name: str
+    value: Any, unit: Any, text: Any, observed: str, name: str, ctx: Context
 ) -> None:
     """The quick path for device readings accepts exactly what the general parser accepts (an
-    attribute of an entity body), the same way."""
+    attribute of an entity body, a unit text as its `unitText` sub-Property), the same way."""
     raw: dict[str, Any] = {"type": "Property", "value": value, "observedAt": observed}
     if unit is not None:
         raw["unitCode"] = unit
+    if text is not None:
+        raw["unitText"] = {"type": "Property", "value": text}
     try:
-        expected: Any = parse_attribute(name, raw, CORE)[0]
+        expected: Any = parse_attribute(name, raw, ctx)[0]
     except NgsiLdError as error:
         expected = type(error)
     try:
         got: Any = property_instance(
-            name, CORE.expand(name), value, CORE, unit_code=unit, observed_at=observed
+            name, ctx.expand(name), value, ctx, unit_code=unit, observed_at=observed, unit_text=text
         )
     except NgsiLdError as error:
         got = type(error)
     assert got == expected
+
+
+def test_property_instance_gives_a_unit_text_as_an_expanded_sub_property() -> None:
+    instance = property_instance(
+        "price",
+        DEFAULT + "price",
+        612.5,
+        CORE,
+        unit_code=None,
+        observed_at="2024-03-04T12:00:00Z",
+        unit_text="DKK/MWh",
+    )
+    assert instance == {
+        "type": "Property",
+        "value": 612.5,
+        "observedAt": "2024-03-04T12:00:00Z",
+        DEFAULT + "unitText": {"type": "Property", "value": "DKK/MWh"},
+    }
 
 
 def test_property_instance_refuses_numbers_json_cannot_carry() -> None:

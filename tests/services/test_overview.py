@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from services import testbed as tb
 from smartby.broker import Broker
+from smartby.ingest.pipeline import Ingestion
+from smartby.ingest.uplinks import Uplink
 from smartby.ngsild.temporal import Bucket
 from smartby.services.citymap import CityMap
 from smartby.services.overview import ZONE, Overview, Tile, degree_days, local_midnight
+from smartby.sim.city import build_city
+from smartby.sim.entities import profiles, registration
 
 HOUR = timedelta(hours=1)
 
@@ -220,6 +225,38 @@ async def test_air_charging_and_grid_now(broker: Broker) -> None:
     grid = tiles["grid"]
     assert (grid.value, grid.unit) == (650.0, "DKK/MWh")
     assert grid.figures == {"price": 650.0, "co2": 120.0} and grid.detail == "CO2 120 g/kWh"
+
+
+async def test_the_grid_tile_shows_the_units_the_testbed_signal_reports(broker: Broker) -> None:
+    """The testbed's DK2 signal through the device registry and ingestion, as in the demo: price and
+    CO2 intensity have no unitCode, their unitText is what the tile shows."""
+    now = city_time()
+    grid = next(d for d in build_city(50, seed=1).devices if d.kind.name == "sim-grid")
+    ingestion = Ingestion(broker, broker.settings)
+    try:
+        await ingestion.registry.put_profile("", "sim-grid", profiles()["sim-grid"])
+        _, key = await ingestion.registry.register("", registration(grid))
+        payload = orjson.dumps([{"price": 612.5, "co2Intensity": 143.2, "t": tb.stamp(now)}])
+        uplink = Uplink("http", "plain", "", grid.device_id, key, payload, tb.stamp(now))
+        assert (await ingestion.ingest(uplink, wait=True)).status == "accepted"
+    finally:
+        await ingestion.close()
+    tile = (await overview_of(broker))["grid"]
+    assert (tile.value, tile.unit, tile.detail) == (612.5, "DKK/MWh", "CO2 143 g/kWh")
+
+
+async def test_the_grid_tile_takes_its_units_from_the_signal(broker: Broker) -> None:
+    now = city_time()
+    signal = tb.grid_signal(80.0, 120.0, now)
+    signal.body["price"]["unitText"] = tb.prop("EUR/MWh")
+    await tb.upsert(broker, [signal])
+    tile = (await overview_of(broker))["grid"]
+    assert (tile.unit, tile.detail) == ("EUR/MWh", "CO2 120 g/kWh")
+    for name in ("price", "co2Intensity"):
+        del signal.body[name]["unitText"]
+    await tb.upsert(broker, [signal])
+    tile = (await overview_of(broker))["grid"]
+    assert (tile.value, tile.unit, tile.detail) == (80.0, "", "CO2 120")
 
 
 async def test_an_empty_city(broker: Broker) -> None:

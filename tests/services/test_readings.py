@@ -69,3 +69,14 @@ async def test_7_days_hourly_means(broker: Broker) -> None:
     assert temperature.times[0] == "2026-03-02T12:00:00Z"
     assert temperature.times[-1] == "2026-03-09T12:00:00Z" and temperature.values[-1] == 4.0
     assert series["precipitation"].values[0] == 1.0 and series["precipitation"].unit == "mm"
+
+
+async def test_the_grid_signal_shows_its_unit_texts(broker: Broker) -> None:
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    await tb.upsert(broker, [tb.grid_signal(612.5, 143.0, now)])
+    grid = "urn:ngsi-ld:GridSignal:DK2"
+    found = await device_readings(broker, DEFAULT_TENANT, grid)
+    readings = {r.name: (r.value, r.unit) for r in found.readings}
+    assert readings["price"] == (612.5, "DKK/MWh") and readings["co2Intensity"] == (143.0, "g/kWh")
+    series = {s.name: s.unit for s in await device_history(broker, DEFAULT_TENANT, grid, "24h", now)}
+    assert series == {"price": "DKK/MWh", "co2Intensity": "g/kWh"}

@@ -9,8 +9,9 @@ import pytest
 import shapely
 from shapely.geometry import Point, shape
 
+from smartby.ingest.decoders import Reading, build
 from smartby.sim.city import KINDS, allocation, build_city
-from smartby.sim.entities import profiles, registration, static_entities
+from smartby.sim.entities import profiles, reading_fragment, registration, static_entities
 from smartby.sim.geography import districts, street_network
 
 ID = re.compile(r"^urn:ngsi-ld:[A-Za-z]+:[a-z-]+-\d{4,}$")
@@ -107,3 +108,31 @@ def test_devices_register_with_a_profile_of_their_kind() -> None:
         assert body["profile"] in shipped and "key" not in body
         assert body["entityId"] == device.entity_id and body["id"] == device.device_id
     assert shipped["sim-streetlight"]["decoder"]["observedAt"] == {"path": "t"}
+
+
+def test_the_grid_signal_carries_its_units_as_unit_text() -> None:
+    """Price and CO2 intensity have no UN/CEFACT code: the profile and the batch-upsert fragment
+    both give them as a unitText, other kinds keep their unitCode."""
+    fields = profiles()["sim-grid"]["decoder"]["fields"]
+    assert fields == [
+        {"attribute": "price", "unitText": "DKK/MWh"},
+        {"attribute": "co2Intensity", "unitText": "g/kWh"},
+    ]
+    payload = b'{"price": 612.5, "co2Intensity": 143, "t": "2024-03-04T12:00:00Z"}'
+    assert build(profiles()["sim-grid"]["decoder"])(payload, {}) == [
+        Reading("price", 612.5, None, "2024-03-04T12:00:00Z", "DKK/MWh"),
+        Reading("co2Intensity", 143, None, "2024-03-04T12:00:00Z", "g/kWh"),
+    ]
+    fragment = reading_fragment(
+        KINDS["sim-grid"], "urn:ngsi-ld:GridSignal:DK2", {"price": 612.5, "t": "2024-03-04T12:00:00Z"}
+    )
+    assert fragment["price"] == {
+        "type": "Property",
+        "value": 612.5,
+        "observedAt": "2024-03-04T12:00:00Z",
+        "unitText": {"type": "Property", "value": "DKK/MWh"},
+    }
+    heat = reading_fragment(
+        KINDS["sim-heat"], "urn:ngsi-ld:X:1", {"totalConsumption": 5, "t": "2024-03-04T12:00:00Z"}
+    )
+    assert heat["totalConsumption"]["unitCode"] == "KWH" and "unitText" not in heat["totalConsumption"]

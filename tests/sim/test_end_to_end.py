@@ -19,7 +19,7 @@ import pytest
 
 from conftest import LiveServer, free_port
 from smartby.settings import Settings
-from smartby.sim.city import City, build_city
+from smartby.sim.city import City, UnitText, build_city
 from smartby.sim.entities import link
 from smartby.sim.models import Simulation
 from smartby.sim.runner import Plan, Tally, backfill, provision, start_of_backfill
@@ -101,7 +101,10 @@ async def _check_city(
                     continue
                 assert entity[name]["value"] == last[name], (device.entity_id, name)
                 assert entity[name]["observedAt"].startswith(str(last["t"])[:19])
-                if unit is not None:
+                if isinstance(unit, UnitText):
+                    assert entity[name]["unitText"] == {"type": "Property", "value": unit.text}
+                    assert "unitCode" not in entity[name]
+                elif unit is not None:
                     assert entity[name]["unitCode"] == unit
             history = await _history(http, city, device.entity_id, headers)
             for name, _ in device.kind.readings:

@@ -4,9 +4,9 @@
 its key, decodes the payload and queues the readings. A flusher commits what is queued every
 `ingest_flush_ms`, or at once when `ingest_batch_size` readings wait, in one broker transaction
 per tenant (`Broker.record_readings`): each reading becomes an NGSI-LD Property instance (value,
-unitCode, observedAt) of the device's entity; history keeps every one, the entity takes the last
-of each attribute (its other attributes stay; the entity is made, with its type and the device's
-location, by its first reading).
+unitCode or a unitText sub-Property, observedAt) of the device's entity; history keeps every one,
+the entity takes the last of each attribute (its other attributes stay; the entity is made, with
+its type and the device's location, by its first reading).
 
 Nothing about an uplink raises into its transport: an unknown device, a wrong key, a payload that
 does not decode, a reading the broker refuses all become dead letters with the reason and the raw
@@ -477,6 +477,7 @@ class Ingestion:
                 ctx,
                 unit_code=reading.unit_code,
                 observed_at=reading.observed_at or item.observed_at,
+                unit_text=reading.unit_text,
             )
             readings.attributes.setdefault(iri, []).append(instance)
         if device.location is not None:

@@ -326,18 +326,28 @@ def parse_attribute(
 
 
 def property_instance(
-    name: str, iri: str, value: object, ctx: Context, *, unit_code: str | None, observed_at: str
+    name: str,
+    iri: str,
+    value: object,
+    ctx: Context,
+    *,
+    unit_code: str | None,
+    observed_at: str,
+    unit_text: str | None = None,
 ) -> Instance:
     """A Property instance from its parts, as a device reading gives them (a name, its expanded
     form, a value, a unit and when it was observed), validated as `parse_instance` validates
-    `{"type": "Property", "value": ..., "unitCode": ..., "observedAt": ...}`; the common case (a
-    number, string or boolean) without building that object."""
+    `{"type": "Property", "value": ..., "unitCode": ..., "observedAt": ...}` (with `"unitText":
+    {"type": "Property", "value": unit_text}` when there is a unit text); the common case (a
+    number, string or boolean without a unit text) without building that object."""
     if type(value) is float and not math.isfinite(value):
         raise BadRequestData(f"The value of {name} is not a finite number: {value}")
-    if type(value) not in _SCALAR_TYPES or value == NULL_URI or iri in GEO_NAMES:
+    if type(value) not in _SCALAR_TYPES or value == NULL_URI or iri in GEO_NAMES or unit_text is not None:
         raw: dict[str, Any] = {"type": "Property", "value": value, "observedAt": observed_at}
         if unit_code is not None:
             raw["unitCode"] = unit_code
+        if unit_text is not None:
+            raw["unitText"] = {"type": "Property", "value": unit_text}
         return parse_attribute(name, raw, ctx)[0]
     instance: Instance = {"type": "Property", "value": value}
     if unit_code is not None:

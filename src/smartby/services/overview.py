@@ -434,17 +434,11 @@ class Overview:
             return Tile("grid", "Grid price and CO2 now", None, "DKK/MWh", "no grid signal")
         price = number(signal.values.get("price"))
         co2 = number(signal.values.get("co2Intensity"))
-        co2_unit = signal.units.get("co2Intensity") or "g/kWh"
-        detail = (
-            "CO2 unknown" if co2 is None else f"CO2 {co2:,.0f} {unit_label('co2Intensity', co2_unit, 'grid')}"
-        )
+        price_unit = unit_label("price", signal.units.get("price"), "grid")
+        co2_unit = unit_label("co2Intensity", signal.units.get("co2Intensity"), "grid")
+        detail = "CO2 unknown" if co2 is None else f"CO2 {co2:,.0f} {co2_unit}".rstrip()
         return Tile(
-            "grid",
-            "Grid price and CO2 now",
-            price,
-            signal.units.get("price") or "DKK/MWh",
-            detail,
-            figures={"price": price, "co2": co2},
+            "grid", "Grid price and CO2 now", price, price_unit, detail, figures={"price": price, "co2": co2}
         )
 
 

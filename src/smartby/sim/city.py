@@ -4,7 +4,7 @@
 cabinets, traffic and bike counters, air quality stations, rain gauges, sewer basins, heat meters and
 EV chargers in fixed shares, street lights for the rest) and as many buildings as heat meters. The
 same arguments give the same city. Each device kind is one FIWARE Smart Data Models entity type with
-its @context, the readings it sends (attribute, unitCode) and the JSON payload profile that decodes
+its @context, the readings it sends (attribute, unit) and the JSON payload profile that decodes
 them in smartby's device registry.
 """
 
@@ -22,14 +22,25 @@ CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
 
 
 @dataclass(frozen=True)
+class UnitText:
+    """A unit without a UN/CEFACT code, in words (`DKK/MWh`): sent as a `unitText` sub-Property."""
+
+    text: str
+
+
+Unit = str | UnitText | None
+"""A reading's unit: its UN/CEFACT unitCode, its unitText, or none."""
+
+
+@dataclass(frozen=True)
 class Kind:
     name: str
     """The payload profile's name in smartby's device registry, and the kind's key here."""
     entity_type: str
     context: str | None
     """The Smart Data Models @context its names expand with; None: the core context only."""
-    readings: tuple[tuple[str, str | None], ...]
-    """Attributes it reports, with their UN/CEFACT unitCode."""
+    readings: tuple[tuple[str, Unit], ...]
+    """Attributes it reports, with their unit."""
     share: float
     """Its share of the city's devices."""
     description: str
@@ -40,7 +51,9 @@ class Kind:
         fields: list[dict[str, Any]] = []
         for attribute, unit in self.readings:
             spec: dict[str, Any] = {"attribute": attribute}
-            if unit is not None:
+            if isinstance(unit, UnitText):
+                spec["unitText"] = unit.text
+            elif unit is not None:
                 spec["unitCode"] = unit
             fields.append(spec)
         return {"kind": "json", "fields": fields, "observedAt": {"path": "t"}}
@@ -50,7 +63,12 @@ KINDS = {
     kind.name: kind
     for kind in (
         Kind(
-            "sim-grid", "GridSignal", None, (("price", None), ("co2Intensity", None)), 0.0, "DK2 grid signal"
+            "sim-grid",
+            "GridSignal",
+            None,
+            (("price", UnitText("DKK/MWh")), ("co2Intensity", UnitText("g/kWh"))),
+            0.0,
+            "DK2 grid signal",
         ),
         Kind(
             "sim-cabinet",

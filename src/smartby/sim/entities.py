@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from smartby.sim.city import BUILDING_CONTEXT, DISTRICT_CONTEXT, KINDS, City, Device, Kind
+from smartby.sim.city import BUILDING_CONTEXT, DISTRICT_CONTEXT, KINDS, City, Device, Kind, UnitText
 
 Entity = dict[str, Any]
 
@@ -100,15 +100,19 @@ def registration(device: Device, key: str | None = None) -> dict[str, Any]:
 
 def reading_fragment(kind: Kind, entity_id: str, payload: dict[str, Any]) -> Entity:
     """One reading as an entity fragment for a batch upsert (options=update): each attribute a
-    Property with observedAt and its unitCode, what smartby's ingestion makes of the same payload."""
+    Property with observedAt and its unitCode or unitText sub-Property, what smartby's ingestion
+    makes of the same payload."""
     units = dict(kind.readings)
     fragment: Entity = {"id": entity_id, "type": kind.entity_type}
     for name, value in payload.items():
         if name == "t" or name not in units:
             continue
         attribute: dict[str, Any] = {"type": "Property", "value": value, "observedAt": payload["t"]}
-        if units[name] is not None:
-            attribute["unitCode"] = units[name]
+        unit = units[name]
+        if isinstance(unit, UnitText):
+            attribute["unitText"] = {"type": "Property", "value": unit.text}
+        elif unit is not None:
+            attribute["unitCode"] = unit
         fragment[name] = attribute
     return fragment
 

@@ -40,6 +40,17 @@ def test_a_street_light_frame() -> None:
     ]
 
 
+def test_a_field_may_give_its_unit_as_text() -> None:
+    spec = {
+        "kind": "bytes",
+        "length": 2,
+        "fields": [{"attribute": "price", "offset": 0, "type": "u16", "scale": 0.5, "unitText": "DKK/MWh"}],
+    }
+    assert [(r.name, r.value, r.unit_code, r.unit_text) for r in build(spec)(b"\x04\xc9", {})] == [
+        ("price", 612.5, None, "DKK/MWh")
+    ]
+
+
 def test_a_short_frame_is_a_decode_error() -> None:
     with pytest.raises(DecodeError, match="needs 7"):
         build(STREETLIGHT)(b"\x01\x02", {})
@@ -57,6 +68,7 @@ def test_a_short_frame_is_a_decode_error() -> None:
         ({"offset": 0, "type": "f32", "mask": 1}, "integer fields only"),
         ({"offset": 0, "type": "u8", "convert": "furlongs"}, "unknown conversion"),
         ({"offset": 0, "type": "bool", "scale": 2}, "cannot be scaled"),
+        ({"offset": 0, "type": "u8", "unitText": ["DKK"]}, "unitText must be a non-empty string"),
     ],
 )
 def test_a_layout_that_cannot_work_is_refused_with_the_reason(change: dict[str, Any], message: str) -> None:

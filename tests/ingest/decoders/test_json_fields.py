@@ -65,6 +65,23 @@ def test_paths_with_indices_conversions_and_epoch_times() -> None:
     assert {r.observed_at for r in readings} == {"2023-11-14T22:13:20Z"}
 
 
+def test_a_unit_without_a_code_is_a_unit_text() -> None:
+    spec = {
+        "kind": "json",
+        "fields": [
+            {"attribute": "price", "unitText": "DKK/MWh"},
+            {"attribute": "energy", "path": "wh", "convert": "wh-kwh", "unitText": "kilowatt hours"},
+            {"attribute": "level"},
+        ],
+    }
+    readings = build(spec)(b'{"price": 612.5, "wh": 1500, "level": 3}', {})
+    assert [(r.name, r.value, r.unit_code, r.unit_text) for r in readings] == [
+        ("price", 612.5, None, "DKK/MWh"),
+        ("energy", 1.5, "KWH", "kilowatt hours"),
+        ("level", 3, None, None),
+    ]
+
+
 def test_strftime_times_and_the_decoded_object_of_a_network_server() -> None:
     spec = {
         "kind": "json",
@@ -113,6 +130,9 @@ def test_a_scaled_field_needs_a_number() -> None:
         ({"kind": "json", "fields": [{"attribute": "type"}]}, "not an attribute"),
         ({"kind": "json", "fields": [{"attribute": "t", "path": "a..b"}]}, "cannot read path"),
         ({"kind": "json", "fields": [{"attribute": "t", "scale": "x"}]}, "scale"),
+        ({"kind": "json", "fields": [{"attribute": "t", "unitCode": ""}]}, "unitCode must be a non-empty"),
+        ({"kind": "json", "fields": [{"attribute": "t", "unitText": ""}]}, "unitText must be a non-empty"),
+        ({"kind": "json", "fields": [{"attribute": "t", "unitText": 7}]}, "unitText must be a non-empty"),
         ({"kind": "json", "observedAt": {"path": "t", "format": "whenever"}}, "format"),
         ({"kind": "json", "observedAt": {"path": "t", "zone": "Mars/Olympus"}}, "time zone"),
         ({"kind": "lua"}, "kind must be"),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartby.ingest.decoders import DecodeError, build
+from smartby.ingest.decoders import DecodeError, Reading, build
 from smartby.ingest.decoders.elsys import decode
 from smartby.ingest.decoders.plugins import PluginDecoder, installed
 
@@ -53,6 +53,16 @@ def test_a_failing_or_misbehaving_plugin_is_a_decode_error(monkeypatch: pytest.M
     monkeypatch.setattr(decoder, "plugin", lambda payload, meta: "readings")
     with pytest.raises(DecodeError, match="did not return"):
         decoder(b"", {})
+    monkeypatch.setattr(decoder, "plugin", lambda payload, meta: [("price", 1, None)])
+    with pytest.raises(DecodeError, match="did not return"):
+        decoder(b"", {})
+
+
+def test_a_plugin_returns_readings_with_or_without_a_unit_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoder = build({"kind": "plugin", "name": "elsys"})
+    found = [("level", 3, "MTR", None), Reading("price", 612.5, None, None, "DKK/MWh")]
+    monkeypatch.setattr(decoder, "plugin", lambda payload, meta: found)
+    assert decoder(b"", {}) == [Reading("level", 3, "MTR"), Reading("price", 612.5, unit_text="DKK/MWh")]
 
 
 @given(st.binary(max_size=64))

@@ -3,8 +3,8 @@
 A layout names the frame's `length` (the fewest bytes a valid frame has) and its fields: byte
 `offset`, `type` (u8 u16 u32 i8 i16 i32 f32 bool bits), `endian` (big, the LoRaWAN custom, or
 little), then `mask` and `shift` to pick bits out of an integer (`bits` is a u8 that needs a mask),
-and `scale`, `add`, `convert`, `unitCode` for the value. Every field must lie inside `length`,
-checked when the profile is registered, so a frame of the declared length always decodes.
+and `scale`, `add`, `convert`, `unitCode`, `unitText` for the value. Every field must lie inside
+`length`, checked when the profile is registered, so a frame of the declared length always decodes.
 """
 
 from __future__ import annotations
@@ -105,5 +105,7 @@ class ByteLayoutDecoder:
                 value = bool(value)
             else:
                 value = field.scaling.apply(finite(value, field.attribute), field.attribute)
-            readings.append(Reading(field.attribute, value, field.scaling.unit_code))
+            readings.append(
+                Reading(field.attribute, value, field.scaling.unit_code, unit_text=field.scaling.unit_text)
+            )
         return readings

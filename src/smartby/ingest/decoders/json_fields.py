@@ -195,7 +195,8 @@ class JsonDecoder:
                     raise DecodeError(f"{field.attribute}: nothing at the path {_text(field.path)}")
                 continue
             value = field.scaling.apply(finite(raw, field.attribute), field.attribute)
-            readings.append(Reading(field.attribute, value, field.scaling.unit_code, observed))
+            scaling = field.scaling
+            readings.append(Reading(field.attribute, value, scaling.unit_code, observed, scaling.unit_text))
         if not readings:
             raise DecodeError("none of the profile's fields is in the payload")
         return readings

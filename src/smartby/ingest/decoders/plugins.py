@@ -58,6 +58,6 @@ class PluginDecoder:
             raise
         except Exception as error:
             raise DecodeError(f"decoder plugin {self.name} failed: {type(error).__name__}: {error}") from None
-        if not isinstance(found, list) or not all(isinstance(r, tuple) and len(r) == 4 for r in found):
+        if not isinstance(found, list) or not all(isinstance(r, tuple) and 4 <= len(r) <= 5 for r in found):
             raise DecodeError(f"decoder plugin {self.name} did not return a list of readings")
         return [Reading(*reading) for reading in found]

@@ -15,6 +15,8 @@ class Reading(NamedTuple):
     unit_code: str | None = None
     observed_at: str | None = None
     """ISO 8601 UTC; None means the moment smartby received the uplink."""
+    unit_text: str | None = None
+    """The unit in words, for one without a UN/CEFACT code (`DKK/MWh`): a `unitText` sub-Property."""
 
 
 class DecodeError(ValueError):

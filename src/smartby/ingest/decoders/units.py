@@ -38,12 +38,13 @@ CONVERSIONS: dict[str, Conversion] = {
 @dataclass(frozen=True)
 class Scaling:
     """What a field does to its raw number: `value * scale + add`, then a named conversion; the
-    unitCode is the declared one, else the conversion's."""
+    unitCode is the declared one, else the conversion's; unitText, the unit in words, is declared."""
 
     scale: float | None = None
     add: float | None = None
     convert: Conversion | None = None
     unit_code: str | None = None
+    unit_text: str | None = None
 
     @classmethod
     def of(cls, spec: dict[str, Any], where: str) -> Scaling:
@@ -56,12 +57,10 @@ class Scaling:
                 known = ", ".join(sorted(CONVERSIONS))
                 raise ProfileError(f"{where}: unknown conversion {name!r} (known: {known})")
             conversion = CONVERSIONS[name]
-        unit = spec.get("unitCode")
-        if unit is not None and (not isinstance(unit, str) or not unit):
-            raise ProfileError(f"{where}: unitCode must be a non-empty string")
+        unit = _text(spec.get("unitCode"), f"{where}: unitCode")
         if unit is None and conversion is not None:
             unit = conversion.unit_code
-        return cls(scale, add, conversion, unit)
+        return cls(scale, add, conversion, unit, _text(spec.get("unitText"), f"{where}: unitText"))
 
     @property
     def changes_value(self) -> bool:
@@ -81,6 +80,12 @@ class Scaling:
             result = self.convert.apply(result)
         result = round(result, 9)
         return finite(int(result) if result.is_integer() and isinstance(value, int) else result, what)
+
+
+def _text(value: Any, what: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ProfileError(f"{what} must be a non-empty string")
+    return value
 
 
 def _number(value: Any, what: str) -> float | None:
