@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from playwright.sync_api import Page, sync_playwright
@@ -40,6 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+T = TypeVar("T")
 SDM = "https://smart-data-models.github.io/dataModel.{}/context.jsonld"
 WEST, EAST, SOUTH, NORTH = 12.45, 12.65, 55.61, 55.73
 COLUMNS, ROWS = 4, 3
@@ -204,7 +205,8 @@ def load_once(page: Page, url: str) -> dict[str, float]:
     }
 
 
-def measure(url: str, runs: int) -> list[dict[str, float]]:
+def cold_loads(url: str, runs: int, load: Callable[[Page, str], T]) -> list[T]:
+    """`load` of `url`, `runs` times, each in a fresh browser context (an empty cache)."""
     results = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -212,7 +214,7 @@ def measure(url: str, runs: int) -> list[dict[str, float]]:
             for _ in range(runs):
                 context = browser.new_context(viewport={"width": 1366, "height": 900})
                 try:
-                    results.append(load_once(context.new_page(), url))
+                    results.append(load(context.new_page(), url))
                 finally:
                     context.close()
         finally:
@@ -220,31 +222,25 @@ def measure(url: str, runs: int) -> list[dict[str, float]]:
     return results
 
 
+def measure(url: str, runs: int) -> list[dict[str, float]]:
+    return cold_loads(url, runs, load_once)
+
+
+def plain_load(page: Page, url: str) -> float:
+    """ms from navigation start to `load`."""
+    page.goto(url, wait_until="load")
+    return float(
+        page.evaluate(
+            "performance.getEntriesByType('navigation')[0].loadEventEnd"
+            " - performance.getEntriesByType('navigation')[0].startTime"
+        )
+    )
+
+
 def browser_floor(url: str, runs: int) -> list[float]:
-    """ms from navigation start to `load` of a tiny page from the raw ASGI baseline in a fresh
-    context: what the browser costs before smartby's page does anything."""
-    times = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for _ in range(runs):
-                context = browser.new_context(viewport={"width": 1366, "height": 900})
-                try:
-                    page = context.new_page()
-                    page.goto(url, wait_until="load")
-                    times.append(
-                        float(
-                            page.evaluate(
-                                "performance.getEntriesByType('navigation')[0].loadEventEnd"
-                                " - performance.getEntriesByType('navigation')[0].startTime"
-                            )
-                        )
-                    )
-                finally:
-                    context.close()
-        finally:
-            browser.close()
-    return times
+    """Loads of a tiny page from the raw ASGI baseline: what the browser costs before smartby's
+    page does anything."""
+    return cold_loads(url, runs, plain_load)
 
 
 def devices_feed(url: str) -> tuple[int, int, float]:

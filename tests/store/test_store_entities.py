@@ -181,6 +181,19 @@ async def test_sql_filter_agrees_with_evaluator(
     assert result.count == len(expected)
 
 
+async def test_numbers_are_indexed_exactly(store: Store) -> None:
+    """Doubles reach the index as they are: 17 significant digits, and the largest double (a
+    PostgreSQL cast through numeric once rounded both to 15 digits, the second past the range)."""
+    values = [0.1 + 0.2, 0.3, 1.7976931348623157e308, -1.7976931348623157e308, 2.5e-308]
+    for number, value in enumerate(values):
+        await store.transact("", lambda tx, n=number, v=value: tx.insert(entity(n, level=v)))
+    for number, value in enumerate(values):
+        found = await store.query_entities("", EntityQuery(q=parse_q(f"{EX}level=={value!r}")))
+        assert [e["id"] for e in found.entities] == [f"urn:ngsi-ld:Thing:{number}"], value
+    above = await store.query_entities("", EntityQuery(q=parse_q(f"{EX}level>0.3")))
+    assert {e["id"] for e in above.entities} == {"urn:ngsi-ld:Thing:0", "urn:ngsi-ld:Thing:2"}
+
+
 async def test_one_entity_changed_twice_in_one_transaction(store: Store) -> None:
     def insert_replace_delete(tx: Transaction) -> None:
         tx.insert(entity(1, speed=1))

@@ -16,7 +16,7 @@ come from sequences.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -56,7 +56,10 @@ OUTBOX = SubscriptionSQL("%s", skip_locked=True)
 _ATTR_COLUMNS = ("key", "name_id", "seq", "tenant_id", "kind", "num", "txt")
 _GEO_COLUMNS = ("key", "tenant_id", "name_id", "shape", "geom")
 _ENTITY_COLUMNS = ("key", "tenant_id", "ordinal", "id", "doc")
-_CASTS = {"num": "::numeric", "geom": "::geometry"}
+_CASTS = {("history", "num"): "::numeric", ("geo", "geom"): "::geometry"}
+"""Parameters sent as text that a column takes as another type. Only history's `num` (exact
+numeric text): attr's `num` is a double sent as one, which a cast through numeric would round to
+15 digits (and past the largest double, for numbers near it)."""
 
 TemporalState = tuple[str, str | None, int | None]
 """What a transaction knows of a temporal entity: types and scope (JSON), deletion time."""
@@ -114,9 +117,11 @@ class PostgresTransaction(Transaction):
 
     # -- keys and locks ----------------------------------------------------------------------------
 
-    def _lock(self, ids: Iterable[str], *, claim: bool, new: bool = False) -> None:
-        """Lock the key rows of `ids` (in id order); with `claim`, give ids without one a key first.
-        With `new` (the ids are expected not to exist yet), try to claim them before looking."""
+    def _load(self, ids: Sequence[str], *, claim: bool = True, new: bool = False) -> None:
+        """Lock the key rows of `ids` (in id order) and read the current state and temporal entity
+        of those that have one, in one round trip; with `claim`, give ids without a key row one
+        first. With `new` (the ids are expected not to exist yet), try to claim them before looking.
+        No buffered row concerns these ids (buffers only hold rows of locked ids): no flush needed."""
         wanted = sorted(set(ids) - self._keys.keys())
         if not wanted:
             return
@@ -137,34 +142,31 @@ class PostgresTransaction(Transaction):
             self._take([entity_id for entity_id in missing if entity_id not in self._keys])
 
     def _take(self, ids: list[str]) -> None:
-        if ids:
-            rows = self._db.execute(
-                "SELECT id, key FROM entity_key WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
+        """Lock the existing key rows of `ids` and read what they hold: two statements in one
+        pipeline. The read is a statement of its own, after the lock is granted, so that it sees
+        what a transaction that held the lock before committed (a join in the locking statement
+        would read the entity as it was when that statement began)."""
+        if not ids:
+            return
+        with self._db.pipeline():
+            lock = self._db.execute(
+                "SELECT key FROM entity_key WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
                 (self._tenant, ids),
-            ).fetchall()
-            for entity_id, key in rows:
-                self._keys[entity_id] = key
-
-    def _load(self, ids: Sequence[str], *, claim: bool = True, new: bool = False) -> None:
-        """Lock `ids` and read the current state and temporal entity of those not read yet."""
-        unknown = [i for i in dict.fromkeys(ids) if i not in self._keys]
-        if not unknown:
-            return
-        # No buffered row concerns these ids (buffers only hold rows of locked ids): no flush needed.
-        self._lock(unknown, claim=claim, new=new)
-        keys = {self._keys[i]: i for i in unknown if i in self._keys and self._keys[i] not in self._claimed}
-        if not keys:
-            return
-        rows = self._db.execute(
-            "SELECT k.key, e.ordinal, e.doc, t.types, t.scope, t.deleted_at "
-            "FROM unnest(%s::bigint[]) AS k(key) LEFT JOIN entity e ON e.key = k.key "
-            "LEFT JOIN temporal_entity t ON t.key = k.key",
-            (list(keys),),
-            binary=True,
-        ).fetchall()
-        for key, ordinal, doc, types, scope, deleted_at in rows:
+            )
+            read = self._db.execute(
+                "SELECT k.id, k.key, e.ordinal, e.doc, t.types, t.scope, t.deleted_at FROM entity_key k "
+                "LEFT JOIN entity e ON e.key = k.key LEFT JOIN temporal_entity t ON t.key = k.key "
+                "WHERE k.tenant_id = %s AND k.id = ANY(%s)",
+                (self._tenant, ids),
+                binary=True,
+            )
+        locked = {row[0] for row in lock.fetchall()}
+        for entity_id, key, ordinal, doc, types, scope, deleted_at in read.fetchall():
+            if key not in locked:
+                continue  # made by a transaction that committed between the two statements
+            self._keys[entity_id] = key
             if doc is not None:
-                self._known[keys[key]] = (key, ordinal, orjson.loads(doc))
+                self._known[entity_id] = (key, ordinal, orjson.loads(doc))
             self._temporal[key] = None if types is None else (types, scope, deleted_at)
 
     # -- current state ---------------------------------------------------------------------------
@@ -600,7 +602,31 @@ class PostgresTransaction(Transaction):
     # -- flushing --------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Send the buffered writes; deletions of old rows go before the new rows."""
+        """Send the buffered writes; deletions of old rows go before the new rows. Small writes
+        (every table's rows under COPY_ROWS, which COPY would send and a pipeline cannot) go as one
+        pipeline: all statements, then one wait for their results, not one wait each."""
+        if self._copies():
+            self._send()
+        else:
+            with self._db.pipeline():
+                self._send()
+
+    def _copies(self) -> bool:
+        """Whether a buffer holds enough rows to go by COPY."""
+        type_rows = sum(len(set(types)) for types in self._ttypes.values())
+        return (
+            max(
+                len(self._new_entities),
+                len(self._new_types),
+                len(self._new_attrs),
+                len(self._new_geo),
+                len(self._history),
+                type_rows,
+            )
+            >= COPY_ROWS
+        )
+
+    def _send(self) -> None:
         db = self._db
         if self._deleted_types:
             db.cursor().executemany(
@@ -700,7 +726,7 @@ class PostgresTransaction(Transaction):
                 for row in rows:
                     copy.write_row(row)
         else:
-            marks = ", ".join(f"%s{_CASTS.get(column, '')}" for column in columns)
+            marks = ", ".join(f"%s{_CASTS.get((table, column), '')}" for column in columns)
             self._db.cursor().executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
         rows.clear()
 
