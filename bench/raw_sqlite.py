@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from smartby.store.history_rows import Clock, instance_row
 from smartby.store.sqlite.backend import _migrations, _statements
-from smartby.store.sqlite.history import Clock, instance_row
 from smartby.store.sqlite.rows import attribute_rows
 
 _STATEMENTS = {

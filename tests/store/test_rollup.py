@@ -17,7 +17,7 @@ from smartby.ngsild.timestamps import from_micros, to_micros
 from smartby.settings import Settings
 from smartby.store import open_store
 from smartby.store.base import AggregatedEntity, Buckets, HistoryQuery, Store, Transaction
-from smartby.store.sqlite.rollup import ROLLUP_METHODS, hourly_plan
+from smartby.store.rollup_plan import ROLLUP_METHODS, hourly_plan
 
 EX = "https://example.org/"
 SENSOR = EX + "Sensor"

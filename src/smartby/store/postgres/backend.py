@@ -41,12 +41,14 @@ from smartby.store.base import (
 )
 from smartby.store.context_tables import ContextTables
 from smartby.store.device_tables import DeviceTables
+from smartby.store.history_rows import KIND_MASK
+from smartby.store.kinds import KIND_NAME
 from smartby.store.postgres import rollup, temporal
 from smartby.store.postgres.filters import SELECTIVE, compile_query
-from smartby.store.postgres.history import KIND_MASK, KnownSeries
+from smartby.store.postgres.history import KnownSeries
 from smartby.store.postgres.outbox import OutboxConnections
 from smartby.store.postgres.partitions import Partitions, month_bounds
-from smartby.store.postgres.rows import KIND_NAME, UNINDEXED
+from smartby.store.postgres.rows import UNINDEXED
 from smartby.store.postgres.terms import Terms
 from smartby.store.postgres.transaction import OUTBOX, PostgresTransaction
 

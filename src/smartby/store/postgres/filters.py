@@ -31,8 +31,9 @@ from smartby.ngsild.entity import Entity
 from smartby.ngsild.geo import EARTH_RADIUS_M, GeoQuery
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.base import EntityQuery, EntitySelector
+from smartby.store.kinds import KIND_CODE
 from smartby.store.postgres.patterns import to_postgres
-from smartby.store.postgres.rows import EXACT_INTEGERS, KIND_CODE, POINT, SHAPE
+from smartby.store.postgres.rows import EXACT_INTEGERS, POINT, SHAPE
 
 TermLookup = Callable[[str], int | None]
 Probe = Callable[[str, list[Any]], int]

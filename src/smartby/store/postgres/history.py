@@ -1,9 +1,10 @@
 """How attribute instances are laid out as history rows in PostgreSQL, and read back.
 
-The row content is SQLite's (`smartby.store.sqlite.history`): the same kind codes and flags, times
-in microseconds, JSON for non-numeric values and for the other members. Numbers go to a `numeric`
-column as exact decimals: an integer with scale 0, a float with at least one decimal place, so a
-value reads back as the type it was written with, and sums, minima and maxima keep that type.
+The row content is the layout both backends share (`smartby.store.history_rows`): the same kind
+codes and flags, times in microseconds, JSON for non-numeric values and for the other members.
+Numbers go to a `numeric` column as exact decimals: an integer with scale 0, a float with at least
+one decimal place, so a value reads back as the type it was written with, and sums, minima and
+maxima keep that type.
 """
 
 from __future__ import annotations
@@ -12,37 +13,7 @@ import threading
 from decimal import Decimal
 from typing import Any
 
-from smartby.store.sqlite.history import (
-    DELETED,
-    HAS_OBSERVED,
-    INSTANCE_PREFIX,
-    KIND_MASK,
-    Clock,
-    HistoryRow,
-    deletion_row,
-    instance_from_row,
-    instance_number,
-    instance_row,
-)
-
-__all__ = [
-    "COLUMNS",
-    "DELETED",
-    "HAS_OBSERVED",
-    "INSTANCE_PREFIX",
-    "KIND_MASK",
-    "Clock",
-    "HistoryRow",
-    "KnownSeries",
-    "Row",
-    "deletion_row",
-    "from_numeric",
-    "instance_from_row",
-    "instance_number",
-    "instance_row",
-    "numeric_text",
-    "table_row",
-]
+from smartby.store.history_rows import HistoryRow
 
 Row = tuple[int, int, int | None, int, int | None, int, int, int, int | None, int, str | None, Any, Any]
 COLUMNS = (
@@ -80,7 +51,7 @@ def from_numeric(value: Decimal) -> int | float:
 
 
 def table_row(tenant_id: int, row: HistoryRow) -> Row:
-    """A history row of `smartby.store.sqlite.history` in this table's column order."""
+    """A history row of `smartby.store.history_rows` in this table's column order."""
     key, name_id, dataset_id, at, number, created_at, modified_at, kind, num, value, unit_id, extra = row
     return (
         key,

@@ -1,12 +1,12 @@
 """Hourly rollups of history in PostgreSQL (`history_hour`), kept with every write of history.
 
-What a rollup row holds and when aggregations read it is SQLite's (`smartby.store.sqlite.rollup`).
-Here the rows of one transaction are summed per hour by PostgreSQL itself, in one statement over
-arrays of their columns: the numbers stay exact `numeric` from history row to rollup sum, so a sum
-from the rollup is the very number the raw aggregation gives. The upsert takes hours in key order,
-so concurrent writers to the same hours wait for each other rather than deadlock. The arrays go in
-binary (`%b`): psycopg renders a text array element by element through a regular expression, four
-times slower for a transaction's thousands of rows.
+What a rollup row holds and when aggregations read it is shared with SQLite
+(`smartby.store.rollup_plan`). Here the rows of one transaction are summed per hour by PostgreSQL
+itself, in one statement over arrays of their columns: the numbers stay exact `numeric` from history
+row to rollup sum, so a sum from the rollup is the very number the raw aggregation gives. The upsert
+takes hours in key order, so concurrent writers to the same hours wait for each other rather than
+deadlock. The arrays go in binary (`%b`): psycopg renders a text array element by element through a
+regular expression, four times slower for a transaction's thousands of rows.
 """
 
 from __future__ import annotations
@@ -15,20 +15,9 @@ from collections.abc import Iterable
 
 import psycopg
 
-from smartby.store.postgres.history import DELETED, Row
-from smartby.store.sqlite.rollup import HOUR, ROLLUP_METHODS, Bucket, HourlyPlan, hour_of, hourly_plan
-
-__all__ = [
-    "HOUR",
-    "ROLLUP_METHODS",
-    "Bucket",
-    "HourlyPlan",
-    "add",
-    "hour_of",
-    "hourly_plan",
-    "prune",
-    "recompute",
-]
+from smartby.store.history_rows import DELETED
+from smartby.store.postgres.history import Row
+from smartby.store.rollup_plan import HOUR, Bucket, hour_of
 
 _HOUR_OF_AT = f"at - ((at %% {HOUR}) + {HOUR}) %% {HOUR}"
 _COLUMNS = "key, name_id, dataset_id, hour, kind, instances, numbers, num_sum, num_sumsq, num_min, num_max"

@@ -11,9 +11,7 @@ import shapely
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity
 from smartby.ngsild.geo import to_shape
 from smartby.ngsild.query import instance_values
-from smartby.store.sqlite.rows import KIND_CODE, KIND_NAME
-
-__all__ = ["KIND_CODE", "KIND_NAME", "UNINDEXED", "attribute_rows"]
+from smartby.store.kinds import KIND_CODE
 
 PROPERTY = KIND_CODE["Property"]
 UNINDEXED = 64

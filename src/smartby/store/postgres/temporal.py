@@ -27,12 +27,13 @@ from smartby.store.base import (
     HistoryQuery,
     TemporalEntity,
 )
+from smartby.store.history_rows import DELETED, KIND_MASK, instance_from_row
+from smartby.store.kinds import KIND_NAME
 from smartby.store.postgres.filters import selector_matches as _selector_matches
-from smartby.store.postgres.history import DELETED, KIND_MASK, from_numeric, instance_from_row
+from smartby.store.postgres.history import from_numeric
 from smartby.store.postgres.patterns import to_postgres
-from smartby.store.postgres.rollup import HourlyPlan, hourly_plan
-from smartby.store.postgres.rows import KIND_NAME
 from smartby.store.postgres.terms import Terms
+from smartby.store.rollup_plan import HourlyPlan, hourly_plan
 
 DEFAULT_DATASET = 0
 log = logging.getLogger("smartby.store")

@@ -26,26 +26,24 @@ from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.ngsild.subscription import Change
 from smartby.store.base import PendingNotification, Superseded, Transaction
 from smartby.store.changelog import ChangeLog, removal_mark, replaced
-from smartby.store.postgres import rollup
-from smartby.store.postgres.history import (
-    COLUMNS,
+from smartby.store.history_rows import (
     DELETED,
     HAS_OBSERVED,
     KIND_MASK,
     Clock,
     HistoryRow,
-    KnownSeries,
-    Row,
     deletion_row,
-    from_numeric,
     instance_from_row,
     instance_number,
     instance_row,
-    table_row,
 )
+from smartby.store.kinds import KIND_NAME
+from smartby.store.postgres import rollup
+from smartby.store.postgres.history import COLUMNS, KnownSeries, Row, from_numeric, table_row
 from smartby.store.postgres.partitions import Partitions
-from smartby.store.postgres.rows import KIND_NAME, attribute_rows
+from smartby.store.postgres.rows import attribute_rows
 from smartby.store.postgres.terms import Terms
+from smartby.store.rollup_plan import Bucket, hour_of
 from smartby.store.subscriptions import SubscriptionSQL
 
 DEFAULT_DATASET = 0
@@ -104,7 +102,7 @@ class PostgresTransaction(Transaction):
         self._ttypes: dict[int, list[int]] = {}
         """The types to record for a temporal entity (replacing those recorded)."""
         self._history: list[Row] = []
-        self._stale: set[rollup.Bucket] = set()
+        self._stale: set[Bucket] = set()
         """Rollup hours that lost or changed instances, to be summed up again from history."""
         self._buffered: set[str] = set()
         """Entities with rows still in the buffers (a second change flushes them first)."""
@@ -433,7 +431,7 @@ class PostgresTransaction(Transaction):
                 f"AND kind & {HAS_OBSERVED} <> 0 AND kind & {DELETED} = 0",
                 list(kept),
             )
-            self._stale.update((k, n, d, rollup.hour_of(at)) for k, n, d, at in kept)
+            self._stale.update((k, n, d, hour_of(at)) for k, n, d, at in kept)
         return [*others, *kept.values()]
 
     def _new_rows(self, rows: list[HistoryRow], *, known_entity: bool) -> list[HistoryRow]:
@@ -537,7 +535,7 @@ class PostgresTransaction(Transaction):
             f"{_DELETE_INSTANCE} RETURNING created_at", (key, name_id, dataset_id, at, number)
         ).fetchone()
         assert deleted is not None
-        self._stale.add((key, name_id, dataset_id, rollup.hour_of(at)))
+        self._stale.add((key, name_id, dataset_id, hour_of(at)))
         row = instance_row(
             key, name_id, dataset_id, number, instance, int(deleted[0]), self._clock, self._term
         )
@@ -569,7 +567,7 @@ class PostgresTransaction(Transaction):
             return False
         self._db.execute(_DELETE_INSTANCE, located)
         key, name_id, dataset_id, at, _ = located
-        self._stale.add((key, name_id, dataset_id, rollup.hour_of(at)))
+        self._stale.add((key, name_id, dataset_id, hour_of(at)))
         mark = removal_mark(previous["type"], dataset_id=previous.get("datasetId"), instance_id=instance_id)
         self._log.record_removal(self._header(entity_id), iri, [previous], [mark])
         return True

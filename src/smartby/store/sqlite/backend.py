@@ -36,10 +36,10 @@ from smartby.store.base import (
 )
 from smartby.store.context_tables import ContextTables
 from smartby.store.device_tables import DeviceTables
+from smartby.store.kinds import KIND_NAME
 from smartby.store.sqlite import rollup, temporal
 from smartby.store.sqlite.filters import SELECTIVE, compile_query
 from smartby.store.sqlite.history import KnownSeries
-from smartby.store.sqlite.rows import KIND_NAME
 from smartby.store.sqlite.terms import Terms
 from smartby.store.sqlite.transaction import OUTBOX, SQLiteTransaction
 from smartby.store.sqlite.writer import Writer

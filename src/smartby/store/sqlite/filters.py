@@ -21,7 +21,8 @@ from smartby.ngsild import query as q
 from smartby.ngsild.entity import Entity
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.base import EntityQuery, EntitySelector
-from smartby.store.sqlite.rows import GEO_SLOTS, KIND_CODE
+from smartby.store.kinds import KIND_CODE
+from smartby.store.sqlite.rows import GEO_SLOTS
 
 TermLookup = Callable[[str], int | None]
 Probe = Callable[[str, list[Any]], int]

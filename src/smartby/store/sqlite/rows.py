@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from smartby.ngsild.entity import ATTRIBUTE_TYPES, ENTITY_MEMBERS, Entity
+from smartby.ngsild.entity import ENTITY_MEMBERS, Entity
 from smartby.ngsild.geo import bounds
 from smartby.ngsild.query import instance_values
+from smartby.store.kinds import KIND_CODE
 
-KIND_CODE = {kind: code for code, kind in enumerate(ATTRIBUTE_TYPES)}
-KIND_NAME = dict(enumerate(ATTRIBUTE_TYPES))
 PROPERTY = KIND_CODE["Property"]
 GEO_SLOTS = 256
 """Geometries per entity the R*Tree indexes (its row id is pk * GEO_SLOTS + ordinal)."""

@@ -26,9 +26,9 @@ from smartby.store.base import (
     HistoryQuery,
     TemporalEntity,
 )
-from smartby.store.sqlite.history import DELETED, KIND_MASK, instance_from_row
-from smartby.store.sqlite.rollup import HourlyPlan, hourly_plan
-from smartby.store.sqlite.rows import KIND_NAME
+from smartby.store.history_rows import DELETED, KIND_MASK, instance_from_row
+from smartby.store.kinds import KIND_NAME
+from smartby.store.rollup_plan import HourlyPlan, hourly_plan
 from smartby.store.sqlite.terms import Terms
 
 DEFAULT_DATASET = 0

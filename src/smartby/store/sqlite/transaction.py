@@ -13,20 +13,22 @@ from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.ngsild.subscription import Change
 from smartby.store.base import PendingNotification, Superseded, Transaction
 from smartby.store.changelog import ChangeLog, removal_mark, replaced
-from smartby.store.sqlite import rollup
-from smartby.store.sqlite.history import (
+from smartby.store.history_rows import (
     DELETED,
     HAS_OBSERVED,
     KIND_MASK,
     Clock,
     HistoryRow,
-    KnownSeries,
     deletion_row,
     instance_from_row,
     instance_number,
     instance_row,
 )
-from smartby.store.sqlite.rows import GEO_SLOTS, KIND_CODE, attribute_rows, geometry_slots
+from smartby.store.kinds import KIND_CODE
+from smartby.store.rollup_plan import Bucket, hour_of
+from smartby.store.sqlite import rollup
+from smartby.store.sqlite.history import KnownSeries
+from smartby.store.sqlite.rows import GEO_SLOTS, attribute_rows, geometry_slots
 from smartby.store.sqlite.terms import Terms
 from smartby.store.subscriptions import SubscriptionSQL
 
@@ -72,7 +74,7 @@ class SQLiteTransaction(Transaction):
         self._new_ttypes: list[tuple[int, int, int]] = []
         self._deleted_ttypes: list[tuple[int]] = []
         self._history: list[HistoryRow] = []
-        self._stale: set[rollup.Bucket] = set()
+        self._stale: set[Bucket] = set()
         """Rollup hours that lost or changed instances, to be summed up again from history."""
         self._tentities: dict[str, int] = {}
         self._buffered: set[str] = set()
@@ -394,7 +396,7 @@ class SQLiteTransaction(Transaction):
                 f"AND kind & {HAS_OBSERVED} <> 0 AND kind & {DELETED} = 0",
                 list(kept),
             )
-            self._stale.update((t, n, d, rollup.hour_of(at)) for t, n, d, at in kept)
+            self._stale.update((t, n, d, hour_of(at)) for t, n, d, at in kept)
         return [*others, *kept.values()]
 
     def _new_rows(self, rows: list[HistoryRow], *, known_entity: bool) -> list[HistoryRow]:
@@ -501,7 +503,7 @@ class SQLiteTransaction(Transaction):
             _DELETE_INSTANCE,
             (tentity, name_id, dataset_id, at, number),
         )
-        self._stale.add((tentity, name_id, dataset_id, rollup.hour_of(at)))
+        self._stale.add((tentity, name_id, dataset_id, hour_of(at)))
         row = instance_row(tentity, name_id, dataset_id, number, instance, created, self._clock, self._term)
         self._append((*row[:6], self._clock(now), *row[7:]))
         self._log.record_instance(self._header(entity_id), iri, previous, replaced(previous, instance, now))
@@ -532,7 +534,7 @@ class SQLiteTransaction(Transaction):
             _DELETE_INSTANCE,
             (tentity, name_id, dataset_id, at, number),
         )
-        self._stale.add((tentity, name_id, dataset_id, rollup.hour_of(at)))
+        self._stale.add((tentity, name_id, dataset_id, hour_of(at)))
         mark = removal_mark(previous["type"], dataset_id=previous.get("datasetId"), instance_id=instance_id)
         self._log.record_removal(self._header(entity_id), iri, [previous], [mark])
         return True
