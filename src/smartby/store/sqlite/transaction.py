@@ -24,7 +24,7 @@ from smartby.store.history_rows import (
     instance_number,
     instance_row,
 )
-from smartby.store.kinds import KIND_CODE
+from smartby.store.kinds import KIND_NAME
 from smartby.store.rollup_plan import Bucket, hour_of
 from smartby.store.sqlite import rollup
 from smartby.store.sqlite.history import KnownSeries
@@ -548,7 +548,7 @@ class SQLiteTransaction(Transaction):
             "SELECT kind FROM history WHERE tentity = ? AND name_id = ? ORDER BY at DESC LIMIT 1",
             (tentity, name_id),
         ).fetchone()
-        return None if row is None else _KIND_NAMES[int(row[0]) & 15]
+        return None if row is None else KIND_NAME[int(row[0]) & KIND_MASK]
 
     # -- subscriptions ---------------------------------------------------------------------------
 
@@ -636,7 +636,6 @@ OUTBOX = SubscriptionSQL("?", skip_locked=False)
 _DELETE_INSTANCE = (
     "DELETE FROM history WHERE tentity = ? AND name_id = ? AND dataset_id = ? AND at = ? AND instance = ?"
 )
-_KIND_NAMES = {code: name for name, code in KIND_CODE.items()}
 
 
 def _by_dataset(instances: Sequence[Instance]) -> dict[str | None, Instance]:
