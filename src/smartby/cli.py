@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -213,12 +214,31 @@ def _wait_for(server: subprocess.Popen[bytes], url: str) -> None:
     while True:
         try:
             httpx.get(f"{url}/ngsi-ld/v1/types", timeout=1)
-            return
+            answered = True
         except httpx.HTTPError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                typer.echo(f"smartby did not start at {url}", err=True)
-                raise typer.Exit(1) from None
-            time.sleep(0.1)
+            answered = False
+        if server.poll() is not None or time.monotonic() > deadline:
+            typer.echo(f"smartby did not start at {url}", err=True)
+            raise typer.Exit(1)
+        if answered:  # and the process is alive: the answer is ours, not another server's
+            return
+        time.sleep(0.1)
+
+
+def _port_is_free(host: str, port: int) -> None:
+    """Refuse to start when something listens on the demo's port already (a demo started before,
+    say): its server would not start, and the demo would feed the other one instead."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            typer.echo(
+                f"Port {port} on {host} is taken ({error.strerror}): is smartby running already? "
+                "Stop it, or give the demo another --port.",
+                err=True,
+            )
+            raise typer.Exit(2) from None
 
 
 def _fresh(database: str) -> None:
@@ -253,6 +273,7 @@ def demo(
 
     began = time.monotonic()
     settings = _settings(database or DEMO_DATABASE, host, port, None)
+    _port_is_free(settings.host, settings.port)
     _fresh(settings.database)
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(f"smartby demo: a fresh database {settings.database}, serving {url}")

@@ -6,6 +6,7 @@ in smartby. Also: any NGSI-LD broker through batch upserts, and `smartby demo` a
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 import time
@@ -246,6 +247,27 @@ def test_smartby_demo_serves_a_fresh_city_and_says_where(tmp_path: Path) -> None
         cwd=tmp_path,
     )
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_smartby_demo_leaves_a_running_demo_alone(tmp_path: Path) -> None:
+    """A second `smartby demo` on a port that is taken refuses before it touches the database (it
+    would replace the running demo's file and feed the running server)."""
+    database = tmp_path / "smartby-demo.db"
+    database.write_bytes(b"the running demo's")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "smartby", "demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"Port {port} on 127.0.0.1 is taken" in result.stderr and "--port" in result.stderr
+    assert database.read_bytes() == b"the running demo's"
 
 
 def test_smartby_simulate_drives_a_running_smartby(server: LiveServer) -> None:
