@@ -6,7 +6,6 @@ Screenshots are saved under tests/artifacts/ (dashboard-laptop.png, dashboard-ph
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -130,10 +129,8 @@ class Watched:
             self.errors.append(message.text)
 
     def open(self, url: str) -> Page:
-        started = time.perf_counter()
         self.page.goto(url)
         self.page.wait_for_function("window.smartby && window.smartby.firstDrawMs !== null", timeout=20_000)
-        self.load_seconds = time.perf_counter() - started
         return self.page
 
     def js(self, expression: str) -> Any:

@@ -289,18 +289,7 @@ class PostgresTransaction(Transaction):
         for name, instances in (earlier or {}).items():
             for instance in instances:
                 recorded = clock(instance.get("modifiedAt") or _NEVER)
-                self._append(
-                    instance_row(
-                        key,
-                        self._term(name),
-                        self._dataset(instance.get("datasetId")),
-                        0,
-                        instance,
-                        recorded,
-                        clock,
-                        self._term,
-                    )
-                )
+                self._append(self._instance_row(key, name, instance, recorded))
         for name, instances in entity.items():
             if name in ENTITY_MEMBERS:
                 continue
@@ -311,18 +300,7 @@ class PostgresTransaction(Transaction):
                 stamp = instance.get("modifiedAt")
                 if previous is not None and previous.get("modifiedAt") == stamp:
                     continue
-                self._append(
-                    instance_row(
-                        key,
-                        self._term(name),
-                        self._dataset(dataset),
-                        0,
-                        instance,
-                        clock(stamp or _NEVER),
-                        clock,
-                        self._term,
-                    )
-                )
+                self._append(self._instance_row(key, name, instance, clock(stamp or _NEVER)))
         if old is not None:
             when = clock(entity.get("modifiedAt") or _NEVER)
             self._record_deletions(key, old, entity, when)
@@ -336,6 +314,20 @@ class PostgresTransaction(Transaction):
                 if instance.get("datasetId") not in remaining:
                     dataset = self._dataset(instance.get("datasetId"))
                     self._append(deletion_row(key, self._term(name), dataset, 0, instance["type"], when))
+
+    def _instance_row(self, key: int, name: str, instance: Instance, recorded: int) -> HistoryRow:
+        """A history row of `instance` of attribute `name`, recorded at `recorded` (its instance
+        number comes from the table's sequence)."""
+        return instance_row(
+            key,
+            self._term(name),
+            self._dataset(instance.get("datasetId")),
+            0,
+            instance,
+            recorded,
+            self._clock,
+            self._term,
+        )
 
     def _append(self, row: HistoryRow) -> None:
         if not self._partitions.covers(row[3]):
@@ -390,16 +382,7 @@ class PostgresTransaction(Transaction):
         self._tentity(key, entity, now)
         recorded = self._clock(now)
         rows = [
-            instance_row(
-                key,
-                self._term(name),
-                self._dataset(instance.get("datasetId")),
-                0,
-                instance,
-                recorded,
-                self._clock,
-                self._term,
-            )
+            self._instance_row(key, name, instance, recorded)
             for name, instances in attributes.items()
             for instance in instances
         ]
