@@ -74,7 +74,7 @@ def sqlite_backend(path: Path) -> Iterator[Backend]:
         size,
         lambda: raw("SELECT count(*) FROM history", ())[0][0],
         "?",
-        "tentity",
+        "key",
     )
 
 

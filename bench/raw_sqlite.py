@@ -1,9 +1,9 @@
 """The raw-driver baseline: sqlite3 writing exactly the rows smartby's store writes.
 
-The rows (entity documents, type rows, attribute index rows, the temporal entity and the history of
-every attribute) are computed before the clock starts;
-what is timed is only the driver: executemany into the same schema, with the same pragmas, one
-transaction per batch.
+The rows (the entity's key, document, type rows, attribute index rows, the temporal entity, the
+history of every attribute, its hourly rollup and the counters) are computed before the clock
+starts; what is timed is only the driver: the same statements into the same schema, with the same
+pragmas, one transaction per batch.
 """
 
 from __future__ import annotations
@@ -16,19 +16,27 @@ from typing import Any
 import orjson
 
 from smartby.store.history_rows import Clock, instance_row
+from smartby.store.sql.index_rows import attribute_rows
+from smartby.store.sqlite import rollup
 from smartby.store.sqlite.backend import _migrations, _statements
-from smartby.store.sqlite.rows import attribute_rows
 
 _STATEMENTS = {
+    "entity_key": "INSERT INTO entity_key (tenant_id, id, key) VALUES (?, ?, ?)",
     "temporal_entity": "INSERT INTO temporal_entity "
-    "(id, tenant_id, entity_id, types, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?)",
-    "temporal_type": "INSERT INTO temporal_type (tenant_id, type_id, tentity) VALUES (?, ?, ?)",
-    "entity": "INSERT INTO entity (pk, tenant_id, id, doc, temporal) VALUES (?, ?, ?, ?, ?)",
-    "entity_type": "INSERT INTO entity_type (tenant_id, type_id, pk) VALUES (?, ?, ?)",
-    "attr": "INSERT INTO attr (pk, name_id, seq, kind, num, txt) VALUES (?, ?, ?, ?, ?, ?)",
+    "(key, tenant_id, entity_id, types, scope, created_at, modified_at, deleted_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET types = excluded.types, scope = excluded.scope, "
+    "modified_at = excluded.modified_at, deleted_at = excluded.deleted_at",
+    "temporal_type": "INSERT INTO temporal_type (tenant_id, type_id, key) VALUES (?, ?, ?)",
+    "entity": "INSERT INTO entity (key, tenant_id, ordinal, id, doc) VALUES (?, ?, ?, ?, ?)",
+    "entity_type": "INSERT INTO entity_type (tenant_id, type_id, ordinal, key) VALUES (?, ?, ?, ?)",
+    "attr": "INSERT INTO attr (key, name_id, seq, tenant_id, kind, num, txt) VALUES (?, ?, ?, ?, ?, ?, ?)",
     "history": "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "temporal_attr": "INSERT INTO temporal_attr (tentity, name_id, dataset_id, kind) VALUES (?, ?, ?, ?)",
+    "temporal_attr": "INSERT INTO temporal_attr (key, name_id, dataset_id, tenant_id, kind) "
+    "VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (key, name_id, dataset_id) DO UPDATE SET kind = excluded.kind",
 }
+_COUNTERS = "UPDATE counter SET value = ? WHERE name = ?"
 
 TRAFFIC = "https://uri.etsi.org/ngsi-ld/default-context/"
 
@@ -74,30 +82,37 @@ def insert_rate(
     number = 0
     for start in range(0, total, batch):
         rows: dict[str, list[Any]] = {table: [] for table in _STATEMENTS}
-        for pk in range(start + 1, min(start + batch, total) + 1):
-            entity = traffic_entity(pk)
+        for key in range(start + 1, min(start + batch, total) + 1):
+            entity = traffic_entity(key)
             type_id = term(entity["type"][0])
             stamp = clock(entity["createdAt"])
-            rows["entity"].append((pk, 1, entity["id"], orjson.dumps(entity), pk))
-            rows["entity_type"].append((1, type_id, pk))
-            rows["attr"].extend(attribute_rows(pk, entity, term)[0])
-            rows["temporal_entity"].append(
-                (pk, 1, entity["id"], orjson.dumps(entity["type"]).decode(), stamp, stamp)
-            )
-            rows["temporal_type"].append((1, type_id, pk))
-            for key, instances in entity.items():
-                if key.startswith("https://"):
+            types = orjson.dumps(entity["type"]).decode()
+            rows["entity_key"].append((1, entity["id"], key))
+            rows["entity"].append((key, 1, key, entity["id"], orjson.dumps(entity)))
+            rows["entity_type"].append((1, type_id, key, key))
+            rows["attr"].extend(attribute_rows(1, key, entity, term))
+            rows["temporal_entity"].append((key, 1, entity["id"], types, None, stamp, stamp, None))
+            rows["temporal_type"].append((1, type_id, key))
+            for name, instances in entity.items():
+                if name.startswith("https://"):
                     number += 1
-                    history = instance_row(pk, term(key), 0, number, instances[0], stamp, clock, term)
+                    history = instance_row(key, term(name), 0, number, instances[0], stamp, clock, term)
                     rows["history"].append(history)
-                    rows["temporal_attr"].append((pk, term(key), 0, history[7] & 15))
-        batches.append(rows)
+                    rows["temporal_attr"].append((key, term(name), 0, 1, history[7] & 15))
+        hourly = rollup.summed(rows["history"], set())
+        counters = [
+            (number, "instance"),
+            (min(start + batch, total), "key"),
+            (min(start + batch, total), "ordinal"),
+        ]
+        batches.append((rows, hourly, counters))
     began = time.perf_counter()
-    for rows in batches:
+    for rows, hourly, counters in batches:
         db.execute("BEGIN IMMEDIATE")
         for table, statement in _STATEMENTS.items():
             db.executemany(statement, rows[table])
-        db.execute("UPDATE counter SET value = ? WHERE name = 'instance'", (number,))
+        rollup.add(db, hourly)
+        db.executemany(_COUNTERS, counters)
         db.execute("COMMIT")
     elapsed = time.perf_counter() - began
     db.close()
@@ -117,28 +132,31 @@ def update_rate(path: Path, pool: int, updates: int, batch: int) -> float:
     for start in range(0, updates, batch):
         documents, cleared, attrs, history = [], [], [], []
         for offset in range(batch):
-            pk = (start + offset) % pool + 1
-            entity = traffic_entity(pk + start)
-            entity["id"] = f"urn:ngsi-ld:TrafficFlowObserved:{pk}"
+            key = (start + offset) % pool + 1
+            entity = traffic_entity(key + start)
+            entity["id"] = f"urn:ngsi-ld:TrafficFlowObserved:{key}"
             stamp = clock(entity["modifiedAt"])
-            documents.append((orjson.dumps(entity), pk))
-            cleared.append((pk,))
-            attrs.extend(attribute_rows(pk, entity, terms.__getitem__)[0])
-            for key, instances in entity.items():
-                if key.startswith("https://"):
+            documents.append((orjson.dumps(entity), key))
+            cleared.append(key)
+            attrs.extend(attribute_rows(1, key, entity, terms.__getitem__))
+            for name, instances in entity.items():
+                if name.startswith("https://"):
                     number += 1
                     history.append(
-                        instance_row(pk, terms[key], 0, number, instances[0], stamp, clock, terms.__getitem__)
+                        instance_row(
+                            key, terms[name], 0, number, instances[0], stamp, clock, terms.__getitem__
+                        )
                     )
-        batches.append((documents, cleared, attrs, history))
+        batches.append((documents, cleared, attrs, history, rollup.summed(history, set()), number))
     began = time.perf_counter()
-    for documents, cleared, attrs, history in batches:
+    for documents, cleared, attrs, history, hourly, last in batches:
         db.execute("BEGIN IMMEDIATE")
-        db.executemany("UPDATE entity SET doc = ? WHERE pk = ?", documents)
-        db.executemany("DELETE FROM attr WHERE pk = ?", cleared)
+        db.executemany("UPDATE entity SET doc = ? WHERE key = ?", documents)
+        db.execute(f"DELETE FROM attr WHERE key IN ({','.join('?' * len(cleared))})", cleared)
         db.executemany(_STATEMENTS["attr"], attrs)
         db.executemany(_STATEMENTS["history"], history)
-        db.execute("UPDATE counter SET value = ? WHERE name = 'instance'", (number,))
+        rollup.add(db, hourly)
+        db.execute(_COUNTERS, (last, "instance"))
         db.execute("COMMIT")
     elapsed = time.perf_counter() - began
     db.close()

@@ -19,7 +19,7 @@ from smartby.ngsild.timestamps import from_micros, to_micros
 from smartby.store.base import EntityQuery, HistoryQuery, Transaction
 from smartby.store.postgres import transaction as pg_transaction
 from smartby.store.postgres.backend import PostgresStore, migrations
-from smartby.store.postgres.filters import compile_query
+from smartby.store.postgres.dialect import POSTGRES
 from smartby.store.postgres.partitions import create_partition
 from smartby.store.postgres.patterns import to_postgres
 
@@ -133,13 +133,13 @@ async def test_a_near_query_uses_the_gist_index(store: PostgresStore, fresh_post
     assert expected and [e["id"] for e in found.entities] == expected
     with psycopg.connect(fresh_postgres_database, autocommit=True) as connection:
         connection.execute("ANALYZE")
-        terms = dict(connection.execute("SELECT iri, id FROM term").fetchall())
-        compiled = compile_query(query, 1, terms.get)
+        compiled = store._compile(connection, 1, query)
         assert compiled.exact
         plan = "\n".join(
             row[0]
             for row in connection.execute(
-                f"EXPLAIN {compiled.select('e.doc')} ORDER BY {compiled.order} LIMIT 100", compiled.params
+                POSTGRES.sql(f"EXPLAIN {compiled.select('e.doc')} ORDER BY {compiled.order} LIMIT 100"),
+                compiled.params,
             )
         )
     assert "geo_geom" in plan, plan

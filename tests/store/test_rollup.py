@@ -4,7 +4,6 @@ writes, instance changes and deletions, retention and the migration that fills t
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -294,23 +293,18 @@ def test_the_plan_reads_whole_hours_from_the_rollup_and_cut_ones_from_the_instan
 
 
 def _drop_rollup(url: str) -> None:
-    """Make the database look as it did before the rollup existed."""
-    statements = ("DROP TABLE history_hour", "DELETE FROM schema_migration WHERE version = 3")
-    if url.startswith("sqlite"):
-        connection = sqlite3.connect(url.removeprefix("sqlite:///"))
-        with connection:
-            for statement in statements:
-                connection.execute(statement)
-        connection.close()
-    else:
-        with psycopg.connect(url) as pg:
-            for statement in statements:
-                pg.execute(statement)
+    """Make the database look as it did before the rollup existed (PostgreSQL's later migrations
+    do not touch history; SQLite's upgrade from before the rollup is tests/store/test_sqlite_upgrade.py)."""
+    with psycopg.connect(url) as pg:
+        pg.execute("DROP TABLE history_hour")
+        pg.execute("DELETE FROM schema_migration WHERE version = 3")
 
 
 async def test_the_migration_fills_the_rollup_from_recorded_history(
-    database_url: str, settings: Settings, caplog: pytest.LogCaptureFixture
+    postgres_database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    database_url = postgres_database
+    settings = Settings(database=database_url, remote_contexts=False, _env_file=None)  # type: ignore[call-arg]
     store = open_store(database_url, settings)
     await store.open()
     try:

@@ -270,7 +270,7 @@ class Transaction(Protocol):
     def instance(self, entity_id: str, iri: str, instance_id: str) -> Instance | None:
         """One recorded instance by its instanceId (with instanceId, createdAt, modifiedAt)."""
 
-    def kind_of(self, tentity: int, iri: str) -> str | None:
+    def kind_of(self, key: int, iri: str) -> str | None:
         """The attribute type last recorded in history for an attribute."""
 
 

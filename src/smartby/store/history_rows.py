@@ -1,8 +1,8 @@
 """How attribute instances are laid out as history rows, and read back, on either backend.
 
-A row is (tentity, name_id, dataset_id, at, instance, created_at, modified_at, kind, num, value,
-unit_id, extra): SQLite's history table as it is; PostgreSQL puts its entity key in place of the
-temporal entity and the columns in its table's order (`store/postgres/history.py`). Times are in
+A row is (key, name_id, dataset_id, at, instance, created_at, modified_at, kind, num, value,
+unit_id, extra): SQLite's history table as it is; PostgreSQL adds the tenant and puts the columns in
+its table's order (`store/postgres/history.py`). Times are in
 microseconds; `kind` is the attribute's kind code with the HAS_OBSERVED and DELETED flags. Numbers
 go to `num` so aggregations run in SQL; other values are JSON in `value`; everything else an
 instance carries (sub-attributes, objectType, ...) is JSON in `extra`.
@@ -47,7 +47,7 @@ class Clock:
 
 
 def instance_row(
-    tentity: int,
+    key: int,
     name_id: int,
     dataset_id: int,
     number: int,
@@ -73,7 +73,7 @@ def instance_row(
     unit = instance.get("unitCode")
     extra = {k: v for k, v in instance.items() if k not in _COLUMNS and k != member}
     return (
-        tentity,
+        key,
         name_id,
         dataset_id,
         clock(observed) if observed is not None else recorded_at,
@@ -89,11 +89,11 @@ def instance_row(
 
 
 def deletion_row(
-    tentity: int, name_id: int, dataset_id: int, number: int, kind: str, deleted_at: int
+    key: int, name_id: int, dataset_id: int, number: int, kind: str, deleted_at: int
 ) -> HistoryRow:
     """The row that records an attribute instance's deletion (rendered with deletedAt)."""
     code = KIND_CODE[kind] | DELETED
-    return (tentity, name_id, dataset_id, deleted_at, number, deleted_at, None, code, None, None, None, None)
+    return (key, name_id, dataset_id, deleted_at, number, deleted_at, None, code, None, None, None, None)
 
 
 def instance_from_row(

@@ -8,7 +8,7 @@ observedAt of an instance, or when it was recorded if it has none), so the rollu
 that aggregation reads: an aggregation gets the same answer from one row per series and whole hour,
 plus the instances of the few hours a window edge or period bound cuts, as from every instance (see
 `hourly_plan`). Each backend keeps its rollup with its own SQL (`store/sqlite/rollup.py`,
-`store/postgres/rollup.py`).
+`store/postgres/rollup.py`); both read it with the same (`store/sql/temporal.py`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ ROLLUP_METHODS = frozenset({"totalCount", "sum", "avg", "min", "max", "stddev", 
 """The aggregation methods a rollup can answer (not distinctCount: it needs every value)."""
 
 Bucket = tuple[int, int, int, int]
-"""(temporal entity on SQLite or entity key on PostgreSQL, attribute, dataset, start of the hour) of
-one rollup row."""
+"""(entity key, attribute, dataset, start of the hour) of one rollup row."""
 
 
 def hour_of(at: int) -> int:

@@ -9,7 +9,6 @@ maxima keep that type.
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 from typing import Any
 
@@ -68,34 +67,3 @@ def table_row(tenant_id: int, row: HistoryRow) -> Row:
         value,
         extra,
     )
-
-
-class KnownSeries:
-    """The (entity key, attribute, dataset) series known to be in temporal_attr with their attribute
-    type, so that appending to a known series writes one row, not two.
-
-    Only committed series are learnt, and only by a transaction that began after the last time
-    series were deleted (`epoch`), so the cache never holds a series that is not in the table.
-    """
-
-    def __init__(self, limit: int = 200_000) -> None:
-        self._kinds: dict[tuple[int, int, int], int] = {}
-        self._limit = limit
-        self._lock = threading.Lock()
-        self.epoch = 0
-
-    def needs(self, key: tuple[int, int, int], kind: int) -> bool:
-        return self._kinds.get(key) != kind
-
-    def learn(self, series: dict[tuple[int, int, int], int], epoch: int) -> None:
-        with self._lock:
-            if epoch != self.epoch:
-                return
-            if len(self._kinds) + len(series) >= self._limit:
-                self._kinds.clear()
-            self._kinds.update(series)
-
-    def forget(self) -> None:
-        with self._lock:
-            self.epoch += 1
-            self._kinds.clear()

@@ -18,9 +18,9 @@ from smartby.store.rollup_plan import HOUR, Bucket, hour_of
 _INTEGER = 2**63 - 1
 
 _UPSERT = (
-    "INSERT INTO history_hour (tentity, name_id, dataset_id, hour, kind, instances, numbers, num_sum, "
+    "INSERT INTO history_hour (key, name_id, dataset_id, hour, kind, instances, numbers, num_sum, "
     "num_sumsq, num_min, num_max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (tentity, name_id, dataset_id, hour) DO UPDATE SET "
+    "ON CONFLICT (key, name_id, dataset_id, hour) DO UPDATE SET "
     "kind = max(kind, excluded.kind), instances = instances + excluded.instances, "
     "numbers = numbers + excluded.numbers, "
     "num_sum = coalesce(num_sum + excluded.num_sum, num_sum, excluded.num_sum), "
@@ -86,29 +86,30 @@ def add(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
 
 def recompute(db: sqlite3.Connection, buckets: Iterable[Bucket]) -> None:
     """Sum these hours of their series up again from history (after instances left or changed)."""
-    for tentity, name_id, dataset_id, hour in sorted(buckets):
-        series = (tentity, name_id, dataset_id)
+    for key, name_id, dataset_id, hour in sorted(buckets):
+        series = (key, name_id, dataset_id)
         db.execute(
-            "DELETE FROM history_hour WHERE tentity = ? AND name_id = ? AND dataset_id = ? AND hour = ?",
+            "DELETE FROM history_hour WHERE key = ? AND name_id = ? AND dataset_id = ? AND hour = ?",
             (*series, hour),
         )
         db.execute(
-            f"INSERT INTO history_hour SELECT tentity, name_id, dataset_id, ?, {_SUMMED} "
-            "AND tentity = ? AND name_id = ? AND dataset_id = ? AND at >= ? AND at < ? "
-            "GROUP BY tentity, name_id, dataset_id",
+            f"INSERT INTO history_hour SELECT key, name_id, dataset_id, ?, {_SUMMED} "
+            "AND key = ? AND name_id = ? AND dataset_id = ? AND at >= ? AND at < ? "
+            "GROUP BY key, name_id, dataset_id",
             (hour, *series, hour, hour + HOUR),
         )
 
 
-def prune(db: sqlite3.Connection, tentity: int, before: int) -> None:
-    """Follow history's pruning of an entity's instances before `before`: hours wholly before it
-    go, the hour it falls in is recomputed."""
+def prune(db: sqlite3.Connection, keys: list[int], before: int) -> None:
+    """Follow history's pruning of these entities' instances before `before`: hours wholly before
+    it go, the hour it falls in is recomputed."""
     hour = hour_of(before)
-    db.execute("DELETE FROM history_hour WHERE tentity = ? AND hour < ?", (tentity, hour))
-    if before != hour:
-        db.execute("DELETE FROM history_hour WHERE tentity = ? AND hour = ?", (tentity, hour))
-        db.execute(
-            f"INSERT INTO history_hour SELECT tentity, name_id, dataset_id, ?, {_SUMMED} "
-            "AND tentity = ? AND at >= ? AND at < ? GROUP BY tentity, name_id, dataset_id",
-            (hour, tentity, hour, hour + HOUR),
-        )
+    for key in keys:
+        db.execute("DELETE FROM history_hour WHERE key = ? AND hour < ?", (key, hour))
+        if before != hour:
+            db.execute("DELETE FROM history_hour WHERE key = ? AND hour = ?", (key, hour))
+            db.execute(
+                f"INSERT INTO history_hour SELECT key, name_id, dataset_id, ?, {_SUMMED} "
+                "AND key = ? AND at >= ? AND at < ? GROUP BY key, name_id, dataset_id",
+                (hour, key, hour, hour + HOUR),
+            )

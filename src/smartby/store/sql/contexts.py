@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from smartby.store.base import StoredContext
-from smartby.store.portable import PortableTables
+from smartby.store.sql.tables import Tables
 
 _COLUMNS = "id, url, kind, document, created_at, last_used, hits"
 
@@ -16,7 +16,7 @@ def _context(row: Any) -> StoredContext:
     return StoredContext(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5], row[6])
 
 
-class ContextTables(PortableTables):
+class ContextTables(Tables):
     """Store methods for /jsonldContexts and the context cache (see the Store protocol)."""
 
     async def put_context(self, context: StoredContext) -> None:

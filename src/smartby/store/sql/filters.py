@@ -1,66 +1,78 @@
 """An EntityQuery as SQL over the entity, entity_type, attr and geo tables.
 
-The rules are SQLite's (`smartby.store.sqlite.filters`): terms whose SQL means exactly what the
-Python evaluator means run in SQL, so paging and counting happen in the database; anything else
-narrows the candidates in SQL where it can and is decided in Python on each candidate. On top of
-those: a number is compared in SQL only while a double holds it exactly; a regular expression only
-when PostgreSQL's reads the same (`patterns`); an attribute some of whose values the index could
-not hold (`UNINDEXED`) is decided in Python. Geo-queries run in PostGIS: the topological relations
-are GEOS's DE-9IM predicates, as shapely's are; `near` between points is the haversine distance on
-the same sphere and with the same arithmetic as `GeoQuery.distance`. Geometries where the two could
-differ (a `near` involving a line or polygon, a GeometryCollection, an invalid geometry) are only
-narrowed by their bounding box in SQL and decided by shapely.
+Terms whose SQL means exactly what the Python evaluator in `ngsild/query.py` means (attribute
+existence, number and string comparisons, value lists, ranges, and patterns the database reads as
+Python does) run in SQL, so paging and counting happen in the database. Anything else (sub-attribute
+paths, dates, `!=`, scope tests, an attribute some of whose values the index cannot hold exactly,
+geometries the backend cannot decide as shapely does) narrows the candidates in SQL where it can
+and is decided in Python on each candidate.
 
-A value term that a bounded probe of the value index finds selective drives the query through that
-index; otherwise the scan follows one entity type's rows in creation order, or the entity table.
+How rows are reached is chosen here, not left to the planner (SQLite has no statistics about
+attribute values): a value term that a bounded probe of the value index finds selective drives the
+query through that index; otherwise the scan follows one entity type's rows in creation order, or
+the entity table itself, and stops as soon as a page is full.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import shapely
-
 from smartby.ngsild import query as q
 from smartby.ngsild.entity import Entity
-from smartby.ngsild.geo import EARTH_RADIUS_M, GeoQuery
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.base import EntityQuery, EntitySelector
 from smartby.store.kinds import KIND_CODE
-from smartby.store.postgres.patterns import to_postgres
-from smartby.store.postgres.rows import EXACT_INTEGERS, POINT, SHAPE
-
-TermLookup = Callable[[str], int | None]
-Probe = Callable[[str, list[Any]], int]
-"""Counts the rows of a `SELECT 1 FROM attr a WHERE ...` up to a bound."""
-Unindexed = Callable[[int], bool]
-"""Whether an attribute has values in the tenant that the value index does not hold."""
-WorstShape = Callable[[int], int | None]
-"""The highest geometry class (rows.POINT, SHAPE, UNDECIDED) of a GeoProperty in the tenant."""
+from smartby.store.sql.dialect import Dialect
+from smartby.store.sql.index_rows import EXACT_INTEGERS, UNINDEXED
 
 _RELATIONSHIP_KINDS = f"({KIND_CODE['Relationship']}, {KIND_CODE['ListRelationship']})"
 _MISSING = -1
 SELECTIVE = 2000
 """A value term matching fewer attribute rows than this drives the query through the value index."""
 
-_PREDICATES = {
-    "within": "ST_Within",
-    "contains": "ST_Contains",
-    "intersects": "ST_Intersects",
-    "equals": "ST_Equals",
-    "disjoint": "ST_Disjoint",
-    "overlaps": "ST_Overlaps",
-}
-_HAVERSINE = (
-    f"{2 * EARTH_RADIUS_M!r}::float8 * asin(sqrt(least(1.0, "
-    "sin((radians(ST_Y(g.geom)) - %s) / 2) ^ 2 "
-    "+ %s * cos(radians(ST_Y(g.geom))) * sin((radians(ST_X(g.geom)) - %s) / 2) ^ 2)))"
-)
+Condition = tuple[str, list[Any]]
+
+
+class Lookups:
+    """What compiling a query asks the database: term ids, how many rows a condition selects, and
+    whether an attribute has values the index does not hold. `db` is a connection of the backend."""
+
+    def __init__(self, dialect: Dialect, db: Any, tenant_id: int, term: Callable[[str], int | None]) -> None:
+        self.dialect = dialect
+        self.db = db
+        self.tenant_id = tenant_id
+        self._term = term
+        self._indexed: dict[int, bool] = {}
+
+    def term(self, iri: str) -> int:
+        found = self._term(iri)
+        return _MISSING if found is None else found
+
+    def probe(self, condition: str, params: list[Any]) -> int:
+        """How many attr rows meet `condition`, counting no further than the selectivity bound."""
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM attr a WHERE {condition} LIMIT {SELECTIVE}) AS found"
+        row = self.db.execute(self.dialect.sql(sql), params).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def indexed(self, name_id: int) -> bool:
+        """Whether every value of the attribute in the tenant is in the value index."""
+        if name_id == _MISSING:
+            return True
+        flag = self._indexed.get(name_id)
+        if flag is None:
+            row = self.db.execute(
+                self.dialect.sql(
+                    "SELECT EXISTS (SELECT 1 FROM attr WHERE tenant_id = ? AND name_id = ? "
+                    f"AND kind >= {UNINDEXED})"
+                ),
+                (self.tenant_id, name_id),
+            ).fetchone()
+            flag = self._indexed[name_id] = not (row and row[0])
+        return flag
 
 
 @dataclass
@@ -81,51 +93,43 @@ class Compiled:
 
 
 class _Builder:
-    def __init__(self, lookup: TermLookup, unindexed: Unindexed) -> None:
-        self._lookup = lookup
-        self._unindexed = unindexed
-        self._flags: dict[int, bool] = {}
+    def __init__(self, lookups: Lookups) -> None:
+        self.lookups = lookups
+        self.dialect = lookups.dialect
         self.params: list[Any] = []
 
     def term(self, iri: str) -> int:
-        found = self._lookup(iri)
-        return _MISSING if found is None else found
-
-    def indexed(self, name_id: int) -> bool:
-        """Whether every value of the attribute is in the value index."""
-        if name_id == _MISSING:
-            return True
-        flag = self._flags.get(name_id)
-        if flag is None:
-            flag = self._flags[name_id] = not self._unindexed(name_id)
-        return flag
+        return self.lookups.term(iri)
 
     def add(self, *values: Any) -> None:
         self.params.extend(values)
 
+    def any_of(self, column: str, values: list[Any]) -> str:
+        sql, params = self.dialect.any_of(column, values)
+        self.params.extend(params)
+        return sql
+
 
 def compile_query(
-    query: EntityQuery,
-    tenant_id: int,
-    lookup: TermLookup,
-    probe: Probe | None = None,
-    unindexed: Unindexed = lambda name_id: False,
-    worst_shape: WorstShape = lambda name_id: None,
+    query: EntityQuery, lookups: Lookups, geo_condition: GeoCondition | None = None
 ) -> Compiled:
-    builder = _Builder(lookup, unindexed)
+    """The SQL (with `?` marks) that selects the query's matches, or a superset of them with the
+    checks Python makes on each."""
+    builder = _Builder(lookups)
+    tenant_id = lookups.tenant_id
     clauses: list[str] = []
     checks: list[Callable[[Entity], bool]] = []
 
-    driver = _driving_term(query.q, tenant_id, builder, probe) if probe is not None else None
+    driver = _driving_term(query.q, tenant_id, builder)
     type_driver = _single_type(query) if driver is None else None
     if type_driver is not None:
-        source = "entity_type t JOIN entity e ON e.key = t.key"
-        clauses.append("t.tenant_id = %s AND t.type_id = %s")
+        source = f"entity_type t {builder.dialect.fixed_join} entity e ON e.key = t.key"
+        clauses.append("t.tenant_id = ? AND t.type_id = ?")
         builder.add(tenant_id, builder.term(type_driver))
         order = "t.ordinal"
     else:
         source = "entity e"
-        clauses.append("e.tenant_id = %s")
+        clauses.append("e.tenant_id = ?")
         builder.add(tenant_id)
         order = "e.ordinal"
     if driver is not None:
@@ -144,8 +148,10 @@ def compile_query(
             selectors = query.selectors
             checks.append(lambda entity: any(selector_matches(s, entity) for s in selectors))
     if query.attrs:
-        clauses.append("EXISTS (SELECT 1 FROM attr a WHERE a.key = e.key AND a.name_id = ANY(%s))")
-        builder.add([builder.term(iri) for iri in query.attrs])
+        ids = [builder.term(iri) for iri in query.attrs]
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM attr a WHERE a.key = e.key AND {builder.any_of('a.name_id', ids)})"
+        )
     if query.q is not None:
         exact_sql = _expression(query.q, builder)
         if exact_sql is not None:
@@ -157,13 +163,15 @@ def compile_query(
             checks.append(query.q.matches)
     if query.geo is not None:
         geo = query.geo
-        name_id = builder.term(geo.geoproperty)
-        condition = _geo_exact(geo, worst_shape(name_id) if name_id != _MISSING else None)
-        if condition is None:
-            box = geo.bbox()
-            condition = (
-                ("g.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", list(box)) if box else ("TRUE", [])
-            )
+        condition = (
+            ("1 = 1", [], False)
+            if geo_condition is None
+            else geo_condition(geo, builder.term(geo.geoproperty))
+        )
+        sql, params, geo_exact = condition
+        clauses.append(sql)
+        builder.add(*params)
+        if not geo_exact:
 
             def geo_check(entity: Entity) -> bool:
                 return any(
@@ -172,13 +180,14 @@ def compile_query(
                 )
 
             checks.append(geo_check)
-        sql, params = condition
-        clauses.append(f"EXISTS (SELECT 1 FROM geo g WHERE g.key = e.key AND g.name_id = %s AND {sql})")
-        builder.add(name_id, *params)
     if query.scope is not None:
         scope = query.scope
         checks.append(lambda entity: scope.matches(entity.get("scope", [])))
     return Compiled(source, " AND ".join(clauses), builder.params, order, exact=not checks, checks=checks)
+
+
+GeoCondition = Callable[[Any, int], tuple[str, list[Any], bool]]
+"""(geo query, name id of its geoproperty) -> a condition on `e`, its parameters, whether exact."""
 
 
 def _single_type(query: EntityQuery) -> str | None:
@@ -192,26 +201,29 @@ def _single_type(query: EntityQuery) -> str | None:
 
 
 def _selector(selector: EntitySelector, tenant_id: int, builder: _Builder) -> tuple[str, bool]:
-    """SQL for one selector and whether it is exact (an idPattern PostgreSQL cannot say is TRUE)."""
+    """SQL for one selector, and whether it is exact (an idPattern the database cannot read is
+    left out: Python checks it)."""
     parts: list[str] = []
     exact = True
     if selector.ids:
-        parts.append("e.key IN (SELECT k.key FROM entity_key k WHERE k.tenant_id = %s AND k.id = ANY(%s))")
-        builder.add(tenant_id, list(selector.ids))
+        builder.add(tenant_id)
+        ids = builder.any_of("k.id", list(selector.ids))
+        parts.append(f"e.key IN (SELECT k.key FROM entity_key k WHERE k.tenant_id = ? AND {ids})")
     if selector.id_pattern is not None:
-        pattern = to_postgres(selector.id_pattern)
+        pattern = builder.dialect.matches("e.id", selector.id_pattern)
         if pattern is None:
             exact = False
         else:
-            parts.append("e.id ~ %s")
-            builder.add(pattern)
+            parts.append(pattern[0])
+            builder.add(*pattern[1])
     if selector.types is not None:
         parts.append(_types(selector.types, tenant_id, builder))
-    return "(" + (" AND ".join(parts) or "TRUE") + ")", exact
+    return "(" + (" AND ".join(parts) or "1 = 1") + ")", exact
 
 
 @lru_cache(maxsize=256)
-def _compiled(expression: str) -> re.Pattern[str] | None:
+def compiled_pattern(expression: str) -> re.Pattern[str] | None:
+    """A regular expression compiled once (None if it is not one)."""
     try:
         return re.compile(expression)
     except re.error:
@@ -219,10 +231,11 @@ def _compiled(expression: str) -> re.Pattern[str] | None:
 
 
 def selector_matches(selector: EntitySelector, entity: Entity) -> bool:
+    """Whether an entity (id and type) meets a selector, decided in Python."""
     if selector.ids and entity["id"] not in selector.ids:
         return False
     if selector.id_pattern is not None:
-        pattern = _compiled(selector.id_pattern)
+        pattern = compiled_pattern(selector.id_pattern)
         if pattern is None or pattern.search(entity["id"]) is None:
             return False
     return selector.types is None or selector.types.matches(entity["type"])
@@ -232,9 +245,10 @@ def _types(expr: TypeExpr, tenant_id: int, builder: _Builder) -> str:
     if isinstance(expr, TypeName) or (
         isinstance(expr, TypeAny) and all(isinstance(t, TypeName) for t in expr.terms)
     ):
-        builder.add(tenant_id, [builder.term(name) for name in sorted(expr.names())])
+        builder.add(tenant_id)
+        ids = builder.any_of("t2.type_id", [builder.term(name) for name in sorted(expr.names())])
         return (
-            "EXISTS (SELECT 1 FROM entity_type t2 WHERE t2.tenant_id = %s AND t2.type_id = ANY(%s) "
+            f"EXISTS (SELECT 1 FROM entity_type t2 WHERE t2.tenant_id = ? AND {ids} "
             "AND t2.ordinal = e.ordinal)"
         )
     if isinstance(expr, TypeAll):
@@ -267,10 +281,10 @@ def _exact(expr: q.Expr, builder: _Builder) -> str | None:
         if not _simple(expr.path):
             return None
         builder.add(builder.term(expr.path.attr))
-        return "NOT EXISTS (SELECT 1 FROM attr a WHERE a.key = e.key AND a.name_id = %s)"
+        return "NOT EXISTS (SELECT 1 FROM attr a WHERE a.key = e.key AND a.name_id = ?)"
     if not isinstance(expr, q.Term) or not _simple(expr.path):
         return None
-    condition = _value_condition(expr, builder.term(expr.path.attr), builder)
+    condition = _value_condition(expr, builder.term(expr.path.attr), builder, index=False)
     if condition is None:
         return None
     sql, params = condition
@@ -278,20 +292,27 @@ def _exact(expr: q.Expr, builder: _Builder) -> str | None:
     return f"EXISTS (SELECT 1 FROM attr a WHERE a.key = e.key AND {sql})"
 
 
-def _value_condition(term: q.Term, name_id: int, builder: _Builder) -> tuple[str, list[Any]] | None:
-    """The condition on one attr row `a` for a term, or None if SQL cannot say it exactly."""
-    head = "a.name_id = %s"
+def _value_condition(term: q.Term, name_id: int, builder: _Builder, *, index: bool) -> Condition | None:
+    """The condition on one attr row `a` for a term, or None if SQL cannot say it exactly. With
+    `index` False the row is reached by the entity's key (a correlated sub-query), and the value
+    columns are kept from leading the planner to the value index."""
+    dialect = builder.dialect
+    head = "a.name_id = ?"
     if isinstance(term, q.Exists):
         return head, [name_id]
-    if not builder.indexed(name_id):
+    if not builder.lookups.indexed(name_id):
         return None
+
+    def value(column: str) -> str:
+        return f"a.{column}" if index else dialect.unplanned(f"a.{column}")
+
     if isinstance(term, q.Compare):
         column = _column(term.value)
         if column is None or term.op == "!=":
             return None
         op = "=" if term.op == "==" else term.op
         guard = "" if term.op == "==" else f" AND a.kind NOT IN {_RELATIONSHIP_KINDS}"
-        return f"{head} AND a.{column} {op} %s{guard}", [name_id, _parameter(term.value)]
+        return f"{head} AND {value(column)} {op} ?{guard}", [name_id, _parameter(term.value)]
     if isinstance(term, q.InList):
         if term.negated:
             return None
@@ -301,24 +322,23 @@ def _value_condition(term: q.Term, name_id: int, builder: _Builder) -> tuple[str
             return None
         options = []
         params: list[Any] = [name_id]
-        if numbers:
-            options.append("a.num = ANY(%s)")
-            params.append(numbers)
-        if texts:
-            options.append("a.txt = ANY(%s)")
-            params.append(texts)
+        for column, values in (("num", numbers), ("txt", texts)):
+            if values:
+                sql, found = dialect.any_of(value(column), values)
+                options.append(sql)
+                params.extend(found)
         return f"{head} AND ({' OR '.join(options)})", params
     if isinstance(term, q.InRange):
         column = _column(term.low)
         if column is None or term.negated or _column(term.high) != column:
             return None
         low, high = _parameter(term.low), _parameter(term.high)
-        return f"{head} AND a.{column} BETWEEN %s AND %s", [name_id, low, high]
+        return f"{head} AND {value(column)} BETWEEN ? AND ?", [name_id, low, high]
     if isinstance(term, q.Pattern):
-        pattern = to_postgres(term.regex)
+        pattern = dialect.matches("a.txt", term.regex)
         if term.negated or pattern is None:
             return None
-        return f"{head} AND a.kind NOT IN {_RELATIONSHIP_KINDS} AND a.txt ~ %s", [name_id, pattern]
+        return f"{head} AND a.kind NOT IN {_RELATIONSHIP_KINDS} AND {pattern[0]}", [name_id, *pattern[1]]
     return None
 
 
@@ -334,12 +354,11 @@ def _column(literal: q.Literal) -> str | None:
 
 
 def _parameter(literal: q.Literal) -> Any:
+    """A literal as the value index holds it (numbers as doubles)."""
     return float(literal.value) if literal.kind == "number" else literal.value  # type: ignore[arg-type]
 
 
-def _driving_term(
-    expr: q.Expr | None, tenant_id: int, builder: _Builder, probe: Probe
-) -> tuple[str, list[Any]] | None:
+def _driving_term(expr: q.Expr | None, tenant_id: int, builder: _Builder) -> Condition | None:
     """The most selective indexable value term of a top-level AND, if it is selective enough."""
     if expr is None:
         return None
@@ -348,12 +367,11 @@ def _driving_term(
     for term in terms:
         if not isinstance(term, q.Compare | q.InList | q.InRange) or not _simple(term.path):
             continue
-        condition = _value_condition(term, builder.term(term.path.attr), builder)
+        condition = _value_condition(term, builder.term(term.path.attr), builder, index=True)
         if condition is None:
             continue
-        sql, params = condition
-        sql, params = f"a.tenant_id = %s AND {sql}", [tenant_id, *params]
-        found = probe(sql, params)
+        sql, params = f"a.tenant_id = ? AND {condition[0]}", [tenant_id, *condition[1]]
+        found = builder.lookups.probe(sql, params)
         if found < SELECTIVE and (best is None or found < best[0]):
             best = (found, sql, params)
     return None if best is None else (best[1], best[2])
@@ -364,32 +382,3 @@ def _narrowing(expr: q.Expr, builder: _Builder) -> str | None:
     terms = expr.terms if isinstance(expr, q.And) else (expr,)
     parts = [part for part in (_expression(term, builder) for term in terms) if part is not None]
     return " AND ".join(parts) if parts else None
-
-
-def _geo_exact(geo: GeoQuery, worst: int | None) -> tuple[str, list[Any]] | None:
-    """The exact PostGIS condition on a geo row `g`, or None where shapely must decide."""
-    if not shapely.is_valid(geo.shape):
-        return None
-    if geo.georel != "near":
-        if worst is not None and worst > SHAPE:
-            return None
-        query = shapely.to_wkb(shapely.set_srid(geo.shape, 4326), include_srid=True, output_dimension=2)
-        return f"{_PREDICATES[geo.georel]}(g.geom, ST_GeomFromEWKB(%s))", [query]
-    if geo.geometry["type"] != "Point" or (worst is not None and worst > POINT):
-        return None
-    lon, lat = (float(c) for c in geo.geometry["coordinates"][:2])
-    lon1, lat1 = math.radians(lon), math.radians(lat)
-    parts: list[str] = []
-    params: list[Any] = []
-    box = geo.bbox()
-    if box is not None:
-        parts.append("g.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)")
-        params.extend(box)
-    distance = (_HAVERSINE, [lat1, math.cos(lat1), lon1])
-    if geo.max_distance is not None:
-        parts.append(f"{distance[0]} <= %s")
-        params.extend([*distance[1], geo.max_distance])
-    if geo.min_distance is not None:
-        parts.append(f"{distance[0]} >= %s")
-        params.extend([*distance[1], geo.min_distance])
-    return " AND ".join(parts), params

@@ -1,8 +1,7 @@
-"""The subscription and notification-outbox SQL both backends share.
+"""The subscription and notification-outbox SQL, written once for both backends.
 
-The statements are plain SQL that SQLite and PostgreSQL both run; only the parameter mark differs
-(`?` or `%s`), and PostgreSQL claims rows with `FOR UPDATE SKIP LOCKED` so that several processes
-never claim the same notification for the same attempt.
+A claim of due notifications takes rows with the dialect's `skip_locked` (PostgreSQL: `FOR UPDATE
+SKIP LOCKED`), so that several processes never claim the same notification for the same attempt.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any, Protocol
 import orjson
 
 from smartby.store.base import ClaimedNotification, DeliveryOutcome, PendingNotification, StoredSubscription
+from smartby.store.sql.dialect import Dialect
 
 _COLUMNS = (
     "tenant, id, doc, created_at, modified_at, times_sent, times_failed, last_notification, "
@@ -46,15 +46,12 @@ def _subscription(row: Sequence[Any]) -> StoredSubscription:
     )
 
 
-class SubscriptionSQL:
+class OutboxSQL:
     """Subscription and outbox statements in one backend's dialect."""
 
-    def __init__(self, mark: str, *, skip_locked: bool) -> None:
-        self.mark = mark
-        self.skip_locked = skip_locked
-
-    def _sql(self, sql: str) -> str:
-        return sql.replace("%s", self.mark)
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._sql = dialect.sql
 
     def _bump(self, db: Connection) -> None:
         db.execute(
@@ -66,7 +63,7 @@ class SubscriptionSQL:
         row = db.execute(
             self._sql(
                 "INSERT INTO subscription (tenant, id, doc, created_at, modified_at, period) "
-                "VALUES (%s, %s, %s, %s, %s, %s) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
             ),
             (
@@ -84,7 +81,7 @@ class SubscriptionSQL:
 
     def get(self, db: Connection, tenant: str, subscription_id: str) -> StoredSubscription | None:
         row = db.execute(
-            self._sql(f"SELECT {_COLUMNS} FROM subscription WHERE tenant = %s AND id = %s"),
+            self._sql(f"SELECT {_COLUMNS} FROM subscription WHERE tenant = ? AND id = ?"),
             (tenant, subscription_id),
         ).fetchone()
         return None if row is None else _subscription(row)
@@ -94,8 +91,8 @@ class SubscriptionSQL:
     ) -> tuple[list[StoredSubscription], int | None]:
         rows = db.execute(
             self._sql(
-                f"SELECT {_COLUMNS} FROM subscription WHERE tenant = %s "
-                "ORDER BY created_at, id LIMIT %s OFFSET %s"
+                f"SELECT {_COLUMNS} FROM subscription WHERE tenant = ? "
+                "ORDER BY created_at, id LIMIT ? OFFSET ?"
             ),
             (tenant, limit, offset),
         ).fetchall()
@@ -103,7 +100,7 @@ class SubscriptionSQL:
         if count:
             total = int(
                 db.execute(
-                    self._sql("SELECT count(*) FROM subscription WHERE tenant = %s"), (tenant,)
+                    self._sql("SELECT count(*) FROM subscription WHERE tenant = ?"), (tenant,)
                 ).fetchone()[0]
             )
         return [_subscription(row) for row in rows], total
@@ -115,9 +112,9 @@ class SubscriptionSQL:
         period = _period(document)
         changed = db.execute(
             self._sql(
-                "UPDATE subscription SET doc = %s, modified_at = %s, "
-                "due_at = CASE WHEN period = %s THEN due_at ELSE 0 END, period = %s "
-                "WHERE tenant = %s AND id = %s"
+                "UPDATE subscription SET doc = ?, modified_at = ?, "
+                "due_at = CASE WHEN period = ? THEN due_at ELSE 0 END, period = ? "
+                "WHERE tenant = ? AND id = ?"
             ),
             (orjson.dumps(document).decode(), modified_at, period, period, tenant, subscription_id),
         ).rowcount
@@ -127,10 +124,10 @@ class SubscriptionSQL:
 
     def delete(self, db: Connection, tenant: str, subscription_id: str) -> bool:
         removed = db.execute(
-            self._sql("DELETE FROM subscription WHERE tenant = %s AND id = %s"), (tenant, subscription_id)
+            self._sql("DELETE FROM subscription WHERE tenant = ? AND id = ?"), (tenant, subscription_id)
         ).rowcount
         db.execute(
-            self._sql("DELETE FROM notification WHERE tenant = %s AND subscription_id = %s"),
+            self._sql("DELETE FROM notification WHERE tenant = ? AND subscription_id = ?"),
             (tenant, subscription_id),
         )
         if removed:
@@ -151,8 +148,8 @@ class SubscriptionSQL:
         its beat (next = due + period) unless a period was missed altogether (then now + period)."""
         rows = db.execute(
             self._sql(
-                "UPDATE subscription SET due_at = CASE WHEN due_at + period > %s THEN due_at + period "
-                "ELSE %s + period END WHERE period IS NOT NULL AND due_at <= %s RETURNING tenant, id"
+                "UPDATE subscription SET due_at = CASE WHEN due_at + period > ? THEN due_at + period "
+                "ELSE ? + period END WHERE period IS NOT NULL AND due_at <= ? RETURNING tenant, id"
             ),
             (now, now, now),
         ).fetchall()
@@ -168,7 +165,7 @@ class SubscriptionSQL:
     def insert_statement(self) -> str:
         return self._sql(
             "INSERT INTO notification (tenant, subscription_id, payload, created_at, due_at) "
-            "VALUES (%s, %s, %s, %s, %s)"
+            "VALUES (?, ?, ?, ?, ?)"
         )
 
     def insert(self, db: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -180,12 +177,12 @@ class SubscriptionSQL:
             db.cursor().executemany(self.insert_statement, rows)
 
     def claim(self, db: Connection, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
-        lock = " FOR UPDATE SKIP LOCKED" if self.skip_locked else ""
+        lock = self.dialect.skip_locked
         rows = db.execute(
             self._sql(
-                "UPDATE notification SET claimed_until = %s, attempts = attempts + 1 WHERE id IN ("
-                "SELECT id FROM notification WHERE due_at <= %s AND claimed_until <= %s "
-                f"ORDER BY due_at, id LIMIT %s{lock}) "
+                "UPDATE notification SET claimed_until = ?, attempts = attempts + 1 WHERE id IN ("
+                "SELECT id FROM notification WHERE due_at <= ? AND claimed_until <= ? "
+                f"ORDER BY due_at, id LIMIT ?{lock}) "
                 "RETURNING id, tenant, subscription_id, payload, created_at, attempts"
             ),
             (now + lease, now, now, limit),
@@ -216,21 +213,21 @@ class SubscriptionSQL:
         ]
         many = db.cursor().executemany
         if done:
-            many(self._sql("DELETE FROM notification WHERE id = %s"), done)
+            many(self._sql("DELETE FROM notification WHERE id = ?"), done)
         if again:
             many(
                 self._sql(
-                    "UPDATE notification SET due_at = %s, claimed_until = 0, attempts = attempts - %s "
-                    "WHERE id = %s"
+                    "UPDATE notification SET due_at = ?, claimed_until = 0, attempts = attempts - ? "
+                    "WHERE id = ?"
                 ),
                 again,
             )
         if sent:
             many(
                 self._sql(
-                    "UPDATE subscription SET times_sent = times_sent + 1, last_notification = %s, "
-                    "last_success = coalesce(%s, last_success), last_failure = coalesce(%s, last_failure), "
-                    "times_failed = times_failed + %s WHERE tenant = %s AND id = %s"
+                    "UPDATE subscription SET times_sent = times_sent + 1, last_notification = ?, "
+                    "last_success = coalesce(?, last_success), last_failure = coalesce(?, last_failure), "
+                    "times_failed = times_failed + ? WHERE tenant = ? AND id = ?"
                 ),
                 sent,
             )

@@ -1,8 +1,7 @@
-"""The device, payload profile and dead-letter tables, in SQL both backends run as it is.
+"""The device, payload profile and dead-letter tables, in SQL written once for both backends.
 
-The three tables are plain rows with no geometry or history, so one implementation serves SQLite
-and PostgreSQL; a backend mixes `DeviceTables` in and says how it reads, writes and marks
-parameters.
+The three tables are plain rows with no geometry or history; a backend mixes `DeviceTables` in
+with its dialect and says how it reads and writes.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Any, TypeVar
 import orjson
 
 from smartby.store.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
-from smartby.store.portable import PortableTables
+from smartby.store.sql.tables import Tables
 
 T = TypeVar("T")
 
@@ -63,7 +62,7 @@ def _letter(row: Sequence[Any]) -> DeadLetter:
     )
 
 
-class DeviceTables(PortableTables):
+class DeviceTables(Tables):
     """Store methods for devices, payload profiles and dead letters (see the Store protocol)."""
 
     # -- devices -----------------------------------------------------------------------------------
@@ -109,10 +108,9 @@ class DeviceTables(PortableTables):
         def run(db: Any) -> dict[str, Device]:
             found: dict[str, Device] = {}
             for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                sql = self._sql(f"SELECT {_DEVICE_COLUMNS} FROM device WHERE tenant = ? AND id IN ({marks})")
-                for row in db.execute(sql, (tenant, *chunk)).fetchall():
+                condition, params = self.dialect.any_of("id", wanted[start : start + 500])
+                sql = self._sql(f"SELECT {_DEVICE_COLUMNS} FROM device WHERE tenant = ? AND {condition}")
+                for row in db.execute(sql, (tenant, *params)).fetchall():
                     found[row[1]] = _device(row)
             return found
 
@@ -208,7 +206,7 @@ class DeviceTables(PortableTables):
             if value is not None:
                 conditions.append(f"{column} {test} ?")
                 params.append(value)
-        return self._sql(" AND ".join(conditions)), params
+        return " AND ".join(conditions), params
 
     async def list_dead_letters(self, tenant: str, query: DeadLetterQuery) -> list[DeadLetter]:
         where, params = self._letter_filter(tenant, query)
@@ -221,7 +219,7 @@ class DeviceTables(PortableTables):
 
     async def count_dead_letters(self, tenant: str, query: DeadLetterQuery) -> int:
         where, params = self._letter_filter(tenant, query)
-        sql = f"SELECT count(*) FROM dead_letter WHERE {where}"
+        sql = self._sql(f"SELECT count(*) FROM dead_letter WHERE {where}")
         return await self._read(lambda db: int(db.execute(sql, params).fetchone()[0]))
 
     async def get_dead_letter(self, tenant: str, letter_id: int) -> DeadLetter | None:
@@ -240,5 +238,5 @@ class DeviceTables(PortableTables):
     async def purge_dead_letters(self, tenant: str, query: DeadLetterQuery) -> int:
         """Delete every dead letter the query's filters select (limit and offset do not apply)."""
         where, params = self._letter_filter(tenant, query)
-        sql = f"DELETE FROM dead_letter WHERE {where}"
+        sql = self._sql(f"DELETE FROM dead_letter WHERE {where}")
         return await self._write(lambda db: int(db.execute(sql, params).rowcount))

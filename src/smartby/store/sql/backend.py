@@ -1,0 +1,366 @@
+"""The store both backends are: reads, queries, history, discovery and the outbox in SQL written once.
+
+A backend subclass opens its connections and says how work reaches them: `_read` (a connection that
+reads), `_write` (a short transaction of its own), `_transact` (a change, in a transaction that holds
+what it reads), `_outbox` (claims and outcomes of notifications), and where its strategies differ
+(`_stream` for a scan that stops early, `_lock_keys` before pruning).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import orjson
+
+from smartby.ngsild.entity import Entity
+from smartby.store.base import (
+    AggregatedEntity,
+    AttributeInfo,
+    Buckets,
+    ClaimedNotification,
+    DeliveryOutcome,
+    EntityQuery,
+    HistoryQuery,
+    PendingNotification,
+    QueryResult,
+    StoredSubscription,
+    TemporalEntity,
+    Transaction,
+    TypeInfo,
+)
+from smartby.store.history_rows import KIND_MASK
+from smartby.store.kinds import KIND_NAME
+from smartby.store.sql.contexts import ContextTables
+from smartby.store.sql.devices import DeviceTables
+from smartby.store.sql.dialect import Dialect
+from smartby.store.sql.filters import Compiled, Lookups, compile_query
+from smartby.store.sql.geo import GeoLayout
+from smartby.store.sql.outbox import OutboxSQL
+from smartby.store.sql.series import KnownSeries
+from smartby.store.sql.temporal import HistoryReader, Page
+from smartby.store.sql.terms import Terms
+
+T = TypeVar("T")
+PRUNE_CHUNK = 200
+"""Entities whose old history one prune transaction deletes."""
+_GET = "SELECT e.doc FROM entity_key k JOIN entity e ON e.key = k.key WHERE k.tenant_id = ? AND k.id = ?"
+
+
+class SQLStore(DeviceTables, ContextTables):
+    url: str
+    geo: GeoLayout
+
+    def __init__(self, dialect: Dialect, terms: Terms) -> None:
+        self.dialect = dialect
+        self.terms = terms
+        self.series = KnownSeries()
+        self.history_reader = HistoryReader(dialect, terms)
+        self.outbox = OutboxSQL(dialect)
+        self._tenants: dict[str, int] = {}
+
+    # -- what a backend provides -----------------------------------------------------------------
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def transact(self, tenant: str, change: Callable[[Transaction], T]) -> T:
+        """Run `change` in one transaction on `tenant` (created on first write) and commit it.
+
+        If `change` raises, nothing it did is kept and the exception reaches the caller."""
+        raise NotImplementedError
+
+    async def _outbox(self, fn: Callable[[Any], T]) -> T:
+        """Run `fn` in a transaction for claims and outcomes of notifications."""
+        return await self._write(fn)
+
+    def watch_outbox(self, wake: Callable[[], None]) -> None:
+        """From now until the store closes, call `wake` (on this event loop) when a transaction of
+        any process that queued notifications commits; a backend that cannot tell does nothing."""
+
+    def _stream(self, db: Any, sql: str, params: Sequence[Any]) -> Iterator[Any]:
+        """The rows of a query read as they are consumed (a scan may stop early)."""
+        yield from db.execute(self.dialect.sql(sql), params, **self.dialect.read_options)
+
+    def _lock_keys(self, db: Any, keys: list[int]) -> None:
+        """Hold these entities as a write holds them, in a transaction that prunes their history."""
+
+    def _prune_rollup(self, db: Any, keys: list[int], before: int) -> None:
+        raise NotImplementedError
+
+    # -- tenants ---------------------------------------------------------------------------------
+
+    def _execute(self, db: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        return db.execute(self.dialect.sql(sql), params)
+
+    def _tenant_id(self, db: Any, tenant: str) -> int | None:
+        tenant_id = self._tenants.get(tenant)
+        if tenant_id is None:
+            row = self._execute(db, "SELECT id FROM tenant WHERE name = ?", (tenant,)).fetchone()
+            if row is None:
+                return None
+            tenant_id = self._tenants[tenant] = int(row[0])
+        return tenant_id
+
+    def _tenant_for_write(self, db: Any, tenant: str) -> int:
+        """The tenant's id, the tenant made if it is new (not cached: the transaction may roll back)."""
+        tenant_id = self._tenants.get(tenant)
+        if tenant_id is not None:
+            return tenant_id
+        row = self._execute(
+            db, "INSERT INTO tenant (name) VALUES (?) ON CONFLICT (name) DO NOTHING RETURNING id", (tenant,)
+        ).fetchone()
+        if row is None:
+            row = self._execute(db, "SELECT id FROM tenant WHERE name = ?", (tenant,)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def tenant_exists(self, tenant: str) -> bool:
+        if tenant in self._tenants:
+            return True
+        return await self._read(lambda db: self._tenant_id(db, tenant) is not None)
+
+    async def tenants(self) -> list[str]:
+        return await self._read(
+            lambda db: [str(row[0]) for row in db.execute("SELECT name FROM tenant ORDER BY name")]
+        )
+
+    # -- entities --------------------------------------------------------------------------------
+
+    def _get_entity(self, db: Any, tenant: str, entity_id: str) -> Entity | None:
+        tenant_id = self._tenant_id(db, tenant)
+        if tenant_id is None:
+            return None
+        row = db.execute(
+            self.dialect.sql(_GET), (tenant_id, entity_id), **self.dialect.read_options
+        ).fetchone()
+        if row is None:
+            return None
+        entity: Entity = orjson.loads(row[0])
+        return entity
+
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        return await self._read(lambda db: self._get_entity(db, tenant, entity_id))
+
+    async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
+        return await self._read(lambda db: self._query(db, tenant, query))
+
+    def _compile(self, db: Any, tenant_id: int, query: EntityQuery) -> Compiled:
+        lookups = Lookups(self.dialect, db, tenant_id, lambda iri: self.terms.lookup(db, iri))
+        return compile_query(
+            query, lookups, lambda geo, name_id: self.geo.condition(db, tenant_id, geo, name_id)
+        )
+
+    def _query(self, db: Any, tenant: str, query: EntityQuery) -> QueryResult:
+        tenant_id = self._tenant_id(db, tenant)
+        if tenant_id is None:
+            return QueryResult([], 0 if query.count else None)
+        compiled = self._compile(db, tenant_id, query)
+        sql = self.dialect.sql
+        if compiled.exact:
+            entities: list[Entity] = []
+            if query.limit > 0:
+                rows = db.execute(
+                    sql(f"{compiled.select('e.doc')} ORDER BY {compiled.order} LIMIT ? OFFSET ?"),
+                    (*compiled.params, query.limit, query.offset),
+                    **self.dialect.read_options,
+                )
+                entities = [orjson.loads(doc) for (doc,) in rows]
+            count = None
+            if query.count:
+                found = db.execute(sql(compiled.select("count(*)")), compiled.params).fetchone()
+                count = int(found[0]) if found is not None else 0
+            return QueryResult(entities, count)
+        page: list[Entity] = []
+        matched = 0
+        rows = self._stream(db, f"{compiled.select('e.doc')} ORDER BY {compiled.order}", compiled.params)
+        for (doc,) in rows:
+            entity = orjson.loads(doc)
+            if not compiled.matches(entity):
+                continue
+            if query.offset <= matched < query.offset + query.limit:
+                page.append(entity)
+            matched += 1
+            if not query.count and matched >= query.offset + query.limit:
+                break
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+        return QueryResult(page, matched if query.count else None)
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def _page(self, db: Any, tenant: str, query: HistoryQuery) -> tuple[Page, int | None]:
+        """The page of temporal entities a history query selects, and their number if asked."""
+        tenant_id = self._tenant_id(db, tenant)
+        if tenant_id is None:
+            return [], 0 if query.count else None
+
+        def current(selection: EntityQuery) -> set[str]:
+            return {entity["id"] for entity in self._query(db, tenant, selection).entities}
+
+        return self.history_reader.select_entities(db, tenant_id, query, current)
+
+    async def history(self, tenant: str, query: HistoryQuery) -> tuple[list[TemporalEntity], int | None]:
+        """One page of entities with their history, and the number of matching entities if asked."""
+
+        def run(db: Any) -> tuple[list[TemporalEntity], int | None]:
+            page, count = self._page(db, tenant, query)
+            return self.history_reader.read_history(db, query, page), count
+
+        return await self._read(run)
+
+    async def aggregate(
+        self, tenant: str, query: HistoryQuery, methods: tuple[str, ...], buckets: Buckets
+    ) -> tuple[list[AggregatedEntity], int | None]:
+        def run(db: Any) -> tuple[list[AggregatedEntity], int | None]:
+            page, count = self._page(db, tenant, query)
+            return self.history_reader.aggregate(db, query, page, methods, buckets), count
+
+        return await self._read(run)
+
+    async def prune_history(self, tenant: str, entity_type: str, before: int) -> int:
+        """Delete history of entities of `entity_type` (an IRI, or a bare type name that ends a type
+        IRI after `/` or `#`) recorded before `before` (microseconds), a chunk of entities per
+        transaction so that writers never wait long; how many instances went."""
+
+        def entities(db: Any) -> list[int]:
+            tenant_id = self._tenant_id(db, tenant)
+            if tenant_id is None:
+                return []
+            rows = self._execute(
+                db,
+                "SELECT DISTINCT tt.key FROM temporal_type tt JOIN term ON term.id = tt.type_id "
+                "WHERE tt.tenant_id = ? AND (term.iri = ? OR substr(term.iri, length(term.iri) - length(?)) "
+                "IN (?, ?)) ORDER BY tt.key",
+                (tenant_id, entity_type, entity_type, "/" + entity_type, "#" + entity_type),
+            )
+            return [int(row[0]) for row in rows]
+
+        keys = await self._read(entities)
+        removed = 0
+        for start in range(0, len(keys), PRUNE_CHUNK):
+            chunk = keys[start : start + PRUNE_CHUNK]
+            removed += await self._write(lambda db, chunk=chunk: self._prune(db, chunk, before))  # type: ignore[misc]
+        return removed
+
+    def _prune(self, db: Any, keys: list[int], before: int) -> int:
+        """Delete these entities' instances before `before`, and their rollup with them; how many
+        went. The entities are held as a write holds them, so that no write adds to an hour between
+        the rollup's and history's deletions."""
+        self._lock_keys(db, keys)
+        condition, params = self.dialect.any_of("key", keys)
+        removed = self._execute(
+            db, f"DELETE FROM history WHERE {condition} AND at < ?", (*params, before)
+        ).rowcount
+        self._prune_rollup(db, keys, before)
+        return int(removed)
+
+    # -- discovery -------------------------------------------------------------------------------
+
+    async def entity_types(self, tenant: str) -> list[TypeInfo]:
+        def run(db: Any) -> list[TypeInfo]:
+            tenant_id = self._tenant_id(db, tenant)
+            if tenant_id is None:
+                return []
+            counts = self._execute(
+                db,
+                "SELECT type_id, count(*) FROM entity_type WHERE tenant_id = ? GROUP BY type_id",
+                (tenant_id,),
+            ).fetchall()
+            attributes: dict[int, dict[str, set[str]]] = {}
+            for type_id, name_id, kind in self._execute(
+                db,
+                "SELECT DISTINCT t.type_id, a.name_id, a.kind FROM entity_type t "
+                "JOIN attr a ON a.key = t.key "
+                "WHERE t.tenant_id = ?",
+                (tenant_id,),
+            ):
+                names = attributes.setdefault(type_id, {})
+                names.setdefault(self.terms.iri(db, name_id), set()).add(KIND_NAME[kind & KIND_MASK])
+            return sorted(
+                (
+                    TypeInfo(self.terms.iri(db, type_id), int(count), attributes.get(type_id, {}))
+                    for type_id, count in counts
+                ),
+                key=lambda info: info.type,
+            )
+
+        return await self._read(run)
+
+    async def attributes(self, tenant: str) -> list[AttributeInfo]:
+        def run(db: Any) -> list[AttributeInfo]:
+            tenant_id = self._tenant_id(db, tenant)
+            if tenant_id is None:
+                return []
+            found: dict[int, tuple[set[int], set[int], set[str]]] = {}
+            for name_id, key, kind, type_id in self._execute(
+                db,
+                "SELECT a.name_id, a.key, a.kind, t.type_id FROM attr a JOIN entity_type t ON t.key = a.key "
+                "WHERE t.tenant_id = ?",
+                (tenant_id,),
+            ):
+                keys, types, kinds = found.setdefault(name_id, (set(), set(), set()))
+                keys.add(key)
+                types.add(type_id)
+                kinds.add(KIND_NAME[kind & KIND_MASK])
+            return sorted(
+                (
+                    AttributeInfo(
+                        self.terms.iri(db, name_id), len(keys), {self.terms.iri(db, t) for t in types}, kinds
+                    )
+                    for name_id, (keys, types, kinds) in found.items()
+                ),
+                key=lambda info: info.name,
+            )
+
+        return await self._read(run)
+
+    # -- subscriptions and the notification outbox --------------------------------------------------
+
+    async def create_subscription(self, subscription: StoredSubscription) -> bool:
+        return await self._write(lambda db: self.outbox.create(db, subscription))
+
+    async def get_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None:
+        return await self._read(lambda db: self.outbox.get(db, tenant, subscription_id))
+
+    async def list_subscriptions(
+        self, tenant: str, limit: int, offset: int, count: bool
+    ) -> tuple[list[StoredSubscription], int | None]:
+        return await self._read(lambda db: self.outbox.page(db, tenant, limit, offset, count))
+
+    async def replace_subscription(
+        self, tenant: str, subscription_id: str, document: dict[str, Any], modified_at: str
+    ) -> bool:
+        return await self._write(
+            lambda db: self.outbox.replace(db, tenant, subscription_id, document, modified_at)
+        )
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        return await self._write(lambda db: self.outbox.delete(db, tenant, subscription_id))
+
+    async def all_subscriptions(self) -> tuple[int, list[StoredSubscription]]:
+        return await self._read(self.outbox.everything)
+
+    async def subscription_version(self) -> int:
+        return await self._read(self.outbox.version)
+
+    async def enqueue_notifications(self, notifications: Sequence[PendingNotification]) -> None:
+        rows = self.outbox.enqueue_rows(notifications, time.time())
+        await self._write(lambda db: self.outbox.insert(db, rows))
+
+    async def claim_periodic(self, now: float) -> list[tuple[str, str]]:
+        return await self._write(lambda db: self.outbox.claim_periodic(db, now))
+
+    async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
+        return await self._outbox(lambda db: self.outbox.claim(db, now, limit, lease))
+
+    async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        await self._outbox(lambda db: self.outbox.settle(db, outcomes))
+
+    async def pending_notifications(self) -> int:
+        return await self._read(self.outbox.pending)
