@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import warnings
 from importlib import resources
 from typing import Any
 
@@ -84,7 +85,11 @@ def test_an_id_pattern_that_does_not_compile_is_bad_request_data(pattern: str) -
 @given(st.text(string.printable, max_size=12))
 def test_any_id_pattern_is_kept_exactly_when_it_compiles(pattern: str) -> None:
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():
+            # Python warns of patterns it may one day read otherwise ("[[", "--" in brackets)
+            # and reads them today as literal characters: smartby accepts them.
+            warnings.simplefilter("ignore", FutureWarning)
+            re.compile(pattern)
     except re.error:
         with pytest.raises(BadRequestData):
             check_pattern(pattern)
@@ -207,11 +212,6 @@ def test_any_join_level_is_one_to_ten_or_bad_request_data(level: str) -> None:
         assert str(hops) == level.lstrip("0") and 1 <= hops <= MAX_JOIN_LEVEL
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, AssertionError),
-    reason="bug: str.isdigit() holds for digits int() rejects ('²' raises ValueError) or reads ('٣' is 3)",
-)
 @pytest.mark.parametrize(
     "level",
     ["\u00b2", "\u2460", "\u0663", "\uff13"],

@@ -323,11 +323,6 @@ def test_an_instance_id_not_of_ours_names_no_row(instance_id: str) -> None:
     assert instance_number(instance_id) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, AssertionError),
-    reason="bug: str.isdigit() holds for digits int() rejects ('²' raises ValueError) or reads ('١٢' is 12)",
-)
 @pytest.mark.parametrize(
     "digits",
     ["\u00b2", "\u2460", "\u0661\u0662", "\uff11\uff12"],

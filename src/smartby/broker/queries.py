@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json, parse_geo_query
 from smartby.ngsild.query import And, Compare, Expr, InList, Literal, Or, parse_attrs_list, parse_q
+from smartby.ngsild.regex import compiled
 from smartby.ngsild.scope import parse_scope_query
 from smartby.ngsild.typequery import TypeExpr, parse_type_query
 from smartby.store.base import EntityQuery, EntitySelector
@@ -32,10 +32,8 @@ class Selection:
 
 
 def check_pattern(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError):
-        raise BadRequestData(f"idPattern is not a valid regular expression: {pattern!r}") from None
+    if compiled(pattern) is None:
+        raise BadRequestData(f"idPattern is not a valid regular expression: {pattern!r}")
     return pattern
 
 
@@ -71,7 +69,8 @@ def join_of(join: str | None, level: str | int | None) -> tuple[str | None, int]
     hops = 1
     if level is not None:
         text = str(level)
-        if isinstance(level, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_JOIN_LEVEL:
+        whole = text.isascii() and text.isdigit()
+        if isinstance(level, bool) or not whole or not 1 <= int(text) <= MAX_JOIN_LEVEL:
             raise BadRequestData(f"joinLevel must be a whole number from 1 to {MAX_JOIN_LEVEL}")
         hops = int(text)
     return (None if join == "@none" else join), hops

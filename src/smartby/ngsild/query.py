@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from smartby.ngsild.entity import Entity, Instance
 from smartby.ngsild.errors import BadRequestData
+from smartby.ngsild.regex import compiled, problem
 
 MEMBERS = frozenset({"observedAt", "createdAt", "modifiedAt", "unitCode", "datasetId", "deletedAt"})
 """Names that, after a dot, address a member of the attribute instance instead of a sub-attribute."""
@@ -374,7 +375,8 @@ class Pattern(Term):
         if _is_relationship(instance, self.path):
             return False
         texts = [value for value in values if isinstance(value, str)]
-        found = any(re.search(self.regex, text) for text in texts)
+        pattern = compiled(self.regex)
+        found = pattern is not None and any(pattern.search(text) for text in texts)
         return bool(texts) and not found if self.negated else found
 
 
@@ -863,10 +865,9 @@ class _Parser:
             regex = self._next()
             if regex.kind != "regex":
                 raise self._fail(regex, f"missing regular expression after {op.text!r}")
-            try:
-                re.compile(regex.text)
-            except (re.error, ValueError, OverflowError, RecursionError) as exc:
-                raise self._fail(regex, f"invalid regular expression ({exc})") from None
+            why = problem(regex.text)
+            if why is not None:
+                raise self._fail(regex, f"invalid regular expression ({why})")
             return Pattern(path, regex.text, op.text == "!~=")
         return self._comparison(path, op)
 

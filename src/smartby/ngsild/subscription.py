@@ -33,6 +33,7 @@ from smartby.ngsild.entity import (
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json
 from smartby.ngsild.query import Expr, parse_q
+from smartby.ngsild.regex import compiled
 from smartby.ngsild.scope import ScopeExpr, parse_scope_query
 from smartby.ngsild.timestamps import normalize_datetime, parse_datetime
 from smartby.ngsild.typequery import TypeExpr, TypeName, parse_type_query
@@ -234,10 +235,8 @@ def _selectors(value: object) -> list[dict[str, str]]:
             pattern = item["idPattern"]
             if not isinstance(pattern, str):
                 raise BadRequestData("idPattern must be a string")
-            try:
-                re.compile(pattern)
-            except (re.error, RecursionError, OverflowError):
-                raise BadRequestData(f"idPattern is not a valid regular expression: {pattern!r}") from None
+            if compiled(pattern) is None:
+                raise BadRequestData(f"idPattern is not a valid regular expression: {pattern!r}")
             selector["idPattern"] = pattern
         out.append(selector)
     return out
@@ -631,7 +630,7 @@ def compile_subscription(tenant: str, document: dict[str, Any], ctx: Context) ->
             Selector(
                 types=parse_type_query(item["type"]).map_names(ctx.expand),
                 id=item.get("id"),
-                id_pattern=re.compile(pattern) if pattern is not None else None,
+                id_pattern=compiled(pattern) if pattern is not None else None,
             )
         )
     watched = document.get("watchedAttributes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from smartby.ngsild.entity import NULL_URI, VALUE_MEMBER, Entity, Instance
 from smartby.ngsild.subscription import Change
-from smartby.ngsild.timestamps import format_datetime, now
+from smartby.ngsild.timestamps import format_datetime, now, to_micros
 
 _HEADER = ("id", "type", "scope")
 
@@ -29,6 +29,13 @@ def replaced(previous: Instance, instance: Instance, at: str) -> Instance:
         "createdAt": previous["createdAt"],
         "modifiedAt": at,
     }
+
+
+def _moment(instance: Instance) -> int:
+    """When an instance holds (observedAt, else modifiedAt), in microseconds; the earliest if neither.
+    Compared as times, not as text: `...:00Z` and `...:00.500Z` keep the precision they came with."""
+    text = instance.get("observedAt") or instance.get("modifiedAt")
+    return to_micros(text) if text else -(2**63)
 
 
 class ChangeLog:
@@ -56,15 +63,15 @@ class ChangeLog:
         latest instance written per attribute and datasetId."""
         state: Entity = {key: value for key, value in header.items() if key in _HEADER}
         for name, instances in attributes.items():
-            latest: dict[object, Instance] = {}
+            latest: dict[object, tuple[int, Instance]] = {}
             for instance in instances:
                 key = instance.get("datasetId")
-                moment = instance.get("observedAt") or instance.get("modifiedAt") or ""
+                moment = _moment(instance)
                 shown = latest.get(key)
-                if shown is None or moment >= (shown.get("observedAt") or shown.get("modifiedAt") or ""):
-                    latest[key] = instance
+                if shown is None or moment >= shown[0]:
+                    latest[key] = (moment, instance)
             if latest:
-                state[name] = list(latest.values())
+                state[name] = [instance for _, instance in latest.values()]
         self._history(header, state, state, updated=frozenset(attributes))
 
     def record_instance(self, header: Entity, name: str, before: Instance, after: Instance) -> None:

@@ -136,4 +136,11 @@ def instance_number(instance_id: str) -> int | None:
     if not instance_id.startswith(INSTANCE_PREFIX):
         return None
     digits = instance_id[len(INSTANCE_PREFIX) :]
-    return int(digits) if digits.isdigit() else None
+    if (
+        not (digits.isascii() and digits.isdigit())
+        or (digits[0] == "0" and len(digits) > 1)
+        or len(digits) > 19
+    ):
+        return None  # only the digits we write: ASCII, no leading zero
+    number = int(digits)
+    return number if number < 2**63 else None

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from smartby.ngsild.regex import compiled
+
 _LITERAL = frozenset(" -_:/,;@#%&='\"<>!~`")
 _ESCAPABLE = frozenset(".^$*+?()[]{}|\\/-")
 _QUANTIFIER = re.compile(r"\*|\+|\?|\{(\d{1,3})(,(\d{0,3}))?\}")
@@ -33,11 +35,7 @@ def to_postgres(pattern: str) -> str | None:
     """The PostgreSQL regular expression that matches where `re.search(pattern, ...)` does, or
     None when this module cannot promise that."""
     translated = _translate(pattern)
-    if translated is None:
-        return None
-    try:
-        re.compile(pattern)
-    except re.error:
+    if translated is None or compiled(pattern) is None:
         return None
     return translated
 

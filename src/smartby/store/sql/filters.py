@@ -15,14 +15,13 @@ the entity table itself, and stops as soon as a page is full.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from smartby.ngsild import query as q
 from smartby.ngsild.entity import Entity
+from smartby.ngsild.regex import compiled
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.base import EntityQuery, EntitySelector
 from smartby.store.kinds import KIND_CODE
@@ -221,21 +220,12 @@ def _selector(selector: EntitySelector, tenant_id: int, builder: _Builder) -> tu
     return "(" + (" AND ".join(parts) or "1 = 1") + ")", exact
 
 
-@lru_cache(maxsize=256)
-def compiled_pattern(expression: str) -> re.Pattern[str] | None:
-    """A regular expression compiled once (None if it is not one)."""
-    try:
-        return re.compile(expression)
-    except re.error:
-        return None
-
-
 def selector_matches(selector: EntitySelector, entity: Entity) -> bool:
     """Whether an entity (id and type) meets a selector, decided in Python."""
     if selector.ids and entity["id"] not in selector.ids:
         return False
     if selector.id_pattern is not None:
-        pattern = compiled_pattern(selector.id_pattern)
+        pattern = compiled(selector.id_pattern)
         if pattern is None or pattern.search(entity["id"]) is None:
             return False
     return selector.types is None or selector.types.matches(entity["type"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from smartby.ngsild.regex import compiled
 from smartby.store.sql.dialect import Dialect
-from smartby.store.sql.filters import compiled_pattern
 
 
 class SQLiteDialect(Dialect):
@@ -48,7 +48,7 @@ class SQLiteDialect(Dialect):
 
 def regexp(expression: str, value: object) -> bool:
     """The `regexp(pattern, value)` SQL function: `re.search`, false for a bad pattern or a non-text value."""
-    pattern = compiled_pattern(expression)
+    pattern = compiled(expression)
     return isinstance(value, str) and pattern is not None and pattern.search(value) is not None
 
 
