@@ -13,6 +13,7 @@ from smartby.broker import Broker
 from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.uplinks import Uplink
 from smartby.ngsild.temporal import Bucket
+from smartby.ngsild.timestamps import micros_of
 from smartby.services.citymap import CityMap
 from smartby.services.overview import ZONE, Overview, Tile, degree_days, local_midnight
 from smartby.sim.city import build_city
@@ -47,7 +48,10 @@ def test_local_midnight_and_degree_days() -> None:
     assert midnight == datetime(2026, 1, 14, 23, 0, tzinfo=UTC)
     summer = local_midnight(datetime(2026, 7, 1, 12, 0, tzinfo=UTC))
     assert summer == datetime(2026, 6, 30, 22, 0, tzinfo=UTC)
-    hours = [(Bucket(midnight + i * HOUR, midnight + (i + 1) * HOUR, {}), 5.0) for i in range(15)]
+    hours = [
+        (Bucket(micros_of(midnight + i * HOUR), micros_of(midnight + (i + 1) * HOUR), {}), 5.0)
+        for i in range(15)
+    ]
     # 14 whole hours and half of the 15th, 12 degrees below 17 °C each
     assert degree_days(hours, now) == pytest.approx(14.5 * 12 / 24)
     assert degree_days([(hours[0][0], 20.0)], now) == 0.0

@@ -18,7 +18,6 @@ from smartby.ngsild.entity import check_entity_id, check_name
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.ngsild.temporal import (
     AggregatedAttribute,
-    Bucket,
     InstancePage,
     TemporalQuery,
     paginate,
@@ -354,7 +353,7 @@ def _attributes(entity: AggregatedEntity) -> dict[str, list[AggregatedAttribute]
         out[iri] = [
             AggregatedAttribute(
                 aggregate.kind,
-                [Bucket(_moment(start), _moment(end), values) for start, end, values in aggregate.periods],
+                aggregate.periods,
                 aggregate.dataset_id,
             )
             for aggregate in series

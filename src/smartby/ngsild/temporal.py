@@ -77,7 +77,7 @@ from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery
 from smartby.ngsild.query import Expr
 from smartby.ngsild.scope import ScopeExpr
-from smartby.ngsild.timestamps import format_datetime, parse_datetime
+from smartby.ngsild.timestamps import format_datetime, from_micros, micros_of, parse_datetime
 
 TIMERELS = ("before", "after", "between")
 TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
@@ -472,10 +472,11 @@ def _json_text(value: object, key: str) -> str | None:
 
 
 class Bucket(NamedTuple):
-    """One aggregation period [start, end) and the value of each requested method in it."""
+    """One aggregation period [start, end), in microseconds since the epoch, and the value of each
+    requested method in it."""
 
-    start: datetime
-    end: datetime
+    start: int
+    end: int
     values: dict[str, AggregateValue]
 
 
@@ -511,7 +512,8 @@ def aggregate(
         key = (origin, end) if period.whole_range else period.bucket_of(moment, origin)
         groups.setdefault(key, []).append(instance)
     return [
-        Bucket(start, stop, _aggregates(group, methods)) for (start, stop), group in sorted(groups.items())
+        Bucket(micros_of(start), micros_of(stop), _aggregates(group, methods))
+        for (start, stop), group in sorted(groups.items())
     ]
 
 
@@ -875,7 +877,7 @@ def _aggregated(attribute: AggregatedAttribute, methods: Sequence[str]) -> dict[
         out["datasetId"] = attribute.dataset_id
     for method in methods:
         out[method] = [
-            [bucket.values.get(method), format_datetime(bucket.start), format_datetime(bucket.end)]
+            [bucket.values.get(method), from_micros(bucket.start), from_micros(bucket.end)]
             for bucket in attribute.buckets
         ]
     return out

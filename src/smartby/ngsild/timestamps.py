@@ -81,16 +81,33 @@ def to_micros(text: str) -> int:
     return (parse_datetime(text) - _EPOCH) // _MICROSECOND
 
 
+_DAY = 86_400_000_000
+_dates: dict[int, str] = {}
+_clocks: dict[int, str] = {}
+
+
 def from_micros(value: int) -> str:
-    """Render microseconds since the epoch as `...T12:00:00Z`, `....123Z` or `....123456Z`."""
-    moment = _EPOCH + timedelta(microseconds=value)
-    whole = moment.replace(tzinfo=None).isoformat(timespec="seconds")
-    fraction = moment.microsecond
+    """Render microseconds since the epoch as `...T12:00:00Z`, `....123Z` or `....123456Z`.
+
+    History and aggregations render many thousands of moments per response, most of them on few
+    days and at whole seconds: the date of each day and the clock of each second of the day are
+    built once and remembered."""
+    day, rest = divmod(value, _DAY)
+    date = _dates.get(day)
+    if date is None:
+        if len(_dates) > 100_000:
+            _dates.clear()
+        date = _dates[day] = (_EPOCH + timedelta(days=day)).date().isoformat()
+    second, fraction = divmod(rest, 1_000_000)
+    clock = _clocks.get(second)
+    if clock is None:
+        hours, minutes = divmod(second // 60, 60)
+        clock = _clocks[second] = f"T{hours:02d}:{minutes:02d}:{second % 60:02d}"
     if not fraction:
-        return whole + "Z"
+        return f"{date}{clock}Z"
     if fraction % 1000 == 0:
-        return f"{whole}.{fraction // 1000:03d}Z"
-    return f"{whole}.{fraction:06d}Z"
+        return f"{date}{clock}.{fraction // 1000:03d}Z"
+    return f"{date}{clock}.{fraction:06d}Z"
 
 
 def micros_of(moment: datetime) -> int:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.broker.history import history_query
 from smartby.ngsild.temporal import AggregationPeriod, Bucket, TemporalQuery
+from smartby.ngsild.timestamps import micros_of
 from smartby.services.citymap import CityMap, CitySnapshot, Device
 from smartby.services.domains import (
     AIR_WARNING,
@@ -69,8 +70,8 @@ def local_midnight(moment: datetime, zone: ZoneInfo = ZONE) -> datetime:
 
 def covered_hours(bucket: Bucket, now: datetime) -> float:
     """Hours of a period that lie before `now`."""
-    end = min(bucket.end, now)
-    return max(0.0, (end - bucket.start).total_seconds() / 3600)
+    end = min(bucket.end, micros_of(now))
+    return max(0.0, (end - bucket.start) / 3_600_000_000)
 
 
 def degree_days(hourly: Sequence[tuple[Bucket, float]], now: datetime, base: float = HEATING_BASE) -> float:
@@ -83,7 +84,7 @@ def degree_days(hourly: Sequence[tuple[Bucket, float]], now: datetime, base: flo
 
 def mean_per_period(series: Sequence[Sequence[Bucket]], method: str = "avg") -> list[tuple[Bucket, float]]:
     """Several entities' aggregates per period combined: the mean of their `method` values."""
-    found: dict[tuple[datetime, datetime], list[float]] = defaultdict(list)
+    found: dict[tuple[int, int], list[float]] = defaultdict(list)
     for buckets in series:
         for bucket in buckets:
             value = number(bucket.values.get(method))
@@ -363,8 +364,9 @@ class Overview:
             stations, snapshot.iris("WeatherObserved", "temperature"), ("avg",), start, end, "PT1H"
         )
         hourly = mean_per_period(list(temperatures.values()))
-        today_hdd = degree_days([(b, t) for b, t in hourly if b.start >= midnight], snapshot.now)
-        before_hdd = degree_days([(b, t) for b, t in hourly if b.start < midnight], snapshot.now)
+        cut = micros_of(midnight)
+        today_hdd = degree_days([(b, t) for b, t in hourly if b.start >= cut], snapshot.now)
+        before_hdd = degree_days([(b, t) for b, t in hourly if b.start < cut], snapshot.now)
         used_today = _sum_known(increase(b) for b in today_use.values())
         used_before = _sum_known(increase(b) for b in before_use.values())
         normal_rate = used_before / before_hdd if used_before is not None and before_hdd >= 0.5 else None

@@ -12,7 +12,7 @@ from smartby.broker.history import history_query
 from smartby.ngsild.entity import Entity, Instance, instance_value
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.ngsild.temporal import AggregationPeriod, TemporalQuery
-from smartby.ngsild.timestamps import format_datetime
+from smartby.ngsild.timestamps import from_micros
 from smartby.services.citymap import LOCATION, default_instance, point_of, unit_of
 from smartby.services.domains import TYPE_NAMES, domain_of, number, short_name, state_of, unit_label
 
@@ -152,7 +152,7 @@ async def device_history(
                     if attribute.dataset_id is not None:
                         continue
                     points = [
-                        (format_datetime(bucket.start), value)
+                        (from_micros(bucket.start), value)
                         for bucket in attribute.buckets
                         if (value := number(bucket.values.get("avg"))) is not None
                     ]

@@ -17,6 +17,7 @@ from smartby.ngsild.geo import GeoQuery
 from smartby.ngsild.query import Expr
 from smartby.ngsild.scope import ScopeExpr
 from smartby.ngsild.subscription import Change
+from smartby.ngsild.temporal import Bucket
 from smartby.ngsild.typequery import TypeExpr
 from smartby.store.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
 
@@ -99,11 +100,11 @@ class TemporalEntity:
 
 @dataclass
 class Aggregate:
-    """One attribute instance series aggregated: per period (start, end, {method: value})."""
+    """One attribute instance series aggregated: per period [start, end) its {method: value}."""
 
     kind: str
     dataset_id: str | None
-    periods: list[tuple[int, int, dict[str, Any]]]
+    periods: list[Bucket]
 
 
 @dataclass

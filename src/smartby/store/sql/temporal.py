@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from smartby.ngsild.temporal import Bucket
 from smartby.ngsild.timestamps import from_micros
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.base import (
@@ -33,7 +34,7 @@ from smartby.store.base import (
 )
 from smartby.store.history_rows import DELETED, KIND_MASK, instance_from_row
 from smartby.store.kinds import KIND_NAME
-from smartby.store.rollup_plan import HourlyPlan, hourly_plan
+from smartby.store.rollup_plan import HOUR, HourlyPlan, hourly_plan
 from smartby.store.sql.dialect import Dialect
 from smartby.store.sql.filters import selector_matches
 
@@ -290,17 +291,18 @@ class HistoryReader:
         found = self._from_rollup(db, query, list(entities), methods, buckets)
         if found is None:
             found = self._from_history(db, query, list(entities), buckets)
-        series: dict[tuple[int, int, int], Aggregate] = {}
+        series: dict[tuple[int, int, int], list[Bucket]] = {}
         terms = self.terms
+        values = self._values(methods)
         for row, start, end in found:
             key, name_id, dataset_id = row[0], row[1], row[2]
-            aggregate_ = series.get((key, name_id, dataset_id))
-            if aggregate_ is None:
+            periods = series.get((key, name_id, dataset_id))
+            if periods is None:
                 dataset = terms.iri(db, dataset_id) if dataset_id != DEFAULT_DATASET else None
-                aggregate_ = Aggregate(KIND_NAME[int(row[5])], dataset, [])
-                series[(key, name_id, dataset_id)] = aggregate_
+                periods = series[(key, name_id, dataset_id)] = []
+                aggregate_ = Aggregate(KIND_NAME[int(row[5])], dataset, periods)
                 entities[key].attributes.setdefault(terms.iri(db, name_id), []).append(aggregate_)
-            aggregate_.periods.append((start, end, self._methods(methods, row)))
+            periods.append(Bucket(start, end, values(row)))
         return list(entities.values())
 
     def _from_history(
@@ -419,9 +421,7 @@ class HistoryReader:
         found: list[Any] = []
         for key in self._series_rows(db, series):
             inner, params = statement.inner(SERIES, list(key))
-            rows = self._execute(
-                db, f"{statement.views}{inner} ORDER BY 1", [*statement.view_params, *params]
-            )
+            rows = self._execute(db, f"{statement.views}{inner}", [*statement.view_params, *params])
             found.extend((*key, *row) for row in rows)
         return found
 
@@ -436,34 +436,46 @@ class HistoryReader:
             ).fetchall()
         )
 
-    def _methods(self, methods: tuple[str, ...], row: Any) -> dict[str, Any]:
-        total, distinct, total_sum, mean, low, high, squares, numbers, low_text, high_text = row[6:16]
+    def _values(self, methods: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+        """What an aggregate row (`_grouped`'s layout) gives for each method, as a function of the
+        row (periods come by the thousand: the choices are made once)."""
         number = self.dialect.number
-        values: dict[str, Any] = {}
+        picks: list[tuple[str, Callable[[Any], Any]]] = []
         for method in methods:
             if method == "totalCount":
-                values[method] = int(total)
+                picks.append((method, lambda row: int(row[6])))
             elif method == "distinctCount":
-                values[method] = int(distinct)
-            elif numbers == 0:
-                if method == "min" and low_text is not None:
-                    values[method] = orjson.loads(low_text)
-                elif method == "max" and high_text is not None:
-                    values[method] = orjson.loads(high_text)
-                else:
-                    values[method] = None
+                picks.append((method, lambda row: int(row[7])))
             elif method == "sum":
-                values[method] = number(total_sum)
+                picks.append((method, lambda row: number(row[8])))
             elif method == "avg":
-                values[method] = float(mean)
+                picks.append((method, lambda row: float(row[9])))
             elif method == "min":
-                values[method] = number(low)
+                picks.append((method, lambda row: number(row[10])))
             elif method == "max":
-                values[method] = number(high)
+                picks.append((method, lambda row: number(row[11])))
             elif method == "sumsq":
-                values[method] = number(squares)
+                picks.append((method, lambda row: number(row[12])))
             elif method == "stddev":
-                values[method] = deviation(int(numbers), total_sum, squares)
+                picks.append((method, lambda row: deviation(int(row[13]), row[8], row[12])))
+        counts = {"totalCount": 6, "distinctCount": 7}
+        texts = {"min": 14, "max": 15}
+
+        def values(row: Any) -> dict[str, Any]:
+            if row[13]:
+                return {method: pick(row) for method, pick in picks}
+            # No numbers in the period: counts stand, min and max are the least and greatest other
+            # value, the rest is null.
+            found: dict[str, Any] = {}
+            for method in methods:
+                if method in counts:
+                    found[method] = int(row[counts[method]])
+                elif method in texts and row[texts[method]] is not None:
+                    found[method] = orjson.loads(row[texts[method]])
+                else:
+                    found[method] = None
+            return found
+
         return values
 
 
@@ -540,7 +552,25 @@ class RollupStatement:
         )
 
     def inner(self, same: str, same_params: list[Any]) -> tuple[str, list[Any]]:
-        """The per-series statement: `same` names the series on `h` (with `same_params`)."""
+        """The per-series statement, its periods in order: `same` names the series on `h` (with
+        `same_params`)."""
+        plan = self.plan
+        if plan.width == HOUR and plan.origin % HOUR == 0 and not plan.partial:
+            # Hourly periods on whole hours: each rollup row is a period, nothing to group.
+            statement = (
+                f"SELECT (h.hour - ?) / {HOUR}, 0, h.kind & {KIND_MASK}, h.instances, NULL, "
+                + _wanted(
+                    self.methods,
+                    ("h.num_sum", "sum", "avg", "stddev"),
+                    ("h.num_sum * 1.0 / nullif(h.numbers, 0)", "avg"),
+                    ("h.num_min", "min"),
+                    ("h.num_max", "max"),
+                    ("h.num_sumsq", "sumsq", "stddev"),
+                )
+                + f", h.numbers, NULL, NULL FROM history_hour h WHERE {same} AND {self.hours.where()} "
+                "ORDER BY h.hour"
+            )
+            return statement, [plan.origin, *same_params, *self.hours.params]
         bucket, join, params = self._period("h.hour")
         params = [*params, *same_params, *self.hours.params]
         parts = [
@@ -567,7 +597,8 @@ class RollupStatement:
                 ("max(num_max)", "max"),
                 ("sum(num_sumsq)", "sumsq", "stddev"),
             )
-            + f", sum(numbers), NULL, NULL FROM ({' UNION ALL '.join(parts)}) u GROUP BY bucket"
+            + f", sum(numbers), NULL, NULL FROM ({' UNION ALL '.join(parts)}) u "
+            "GROUP BY bucket ORDER BY bucket"
         )
         return statement, params
 
