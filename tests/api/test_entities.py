@@ -124,6 +124,23 @@ async def test_sys_attrs(client: httpx.AsyncClient) -> None:
     assert with_sys["powerState"]["createdAt"] == with_sys["createdAt"]
 
 
+async def test_system_timestamps_are_ignored_but_cannot_name_an_attribute(client: httpx.AsyncClient) -> None:
+    stamp = "2016-06-29T15:59:09.224Z"
+    await create(client, light(createdAt=stamp, modifiedAt=stamp))
+    url = f"{V1}/entities/urn:ngsi-ld:Streetlight:1"
+    assert (await client.get(url, params={"options": "sysAttrs"})).json()["createdAt"] != stamp
+    as_attribute = {"type": "Property", "value": stamp}
+    refused = [
+        await client.post(f"{V1}/entities", json=light(2, modifiedAt=as_attribute), headers=JSON),
+        await client.post(f"{url}/attrs", json={"createdAt": as_attribute}, headers=JSON),
+        await client.patch(f"{url}/attrs", json=light(modifiedAt=as_attribute), headers=JSON),
+    ]
+    for response in refused:
+        assert response.status_code == 400 and problem_type(response) == "BadRequestData"
+        assert "is an NGSI-LD core member and cannot name an attribute" in response.json()["detail"]
+    assert (await client.get(f"{V1}/entities/urn:ngsi-ld:Streetlight:2")).status_code == 404
+
+
 async def test_update_append_and_partial_update(client: httpx.AsyncClient) -> None:
     await create(client, light())
     url = f"{V1}/entities/urn:ngsi-ld:Streetlight:1"

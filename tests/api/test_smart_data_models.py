@@ -3,7 +3,8 @@ keyValues, compare with the model's key-values example and validate against the 
 
 The upstream files disagree with NGSI-LD, with each other and with their schemas in places. Each such
 place is listed in a table below, and each table is checked against the files, so an entry that
-upstream fixes (or a new fault) fails a test instead of going stale.
+upstream fixes (or a new fault) fails a test instead of going stale. So is a schema that needs a file
+the shared data lacks (MISSING_SHARED_SCHEMAS).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from published_data import SHARED_DATA
@@ -42,6 +44,14 @@ SHARED_SCHEMAS = {
     GITHUB_IO + "dataModel.Device/device-schema.json": "device-schema.json",
     GITHUB_IO + "dataModel.Environment/Environment-schema.json": "Environment-schema.json",
     GITHUB_IO + "dataModel.Weather/weather-schema.json": "weather-schema.json",
+}
+# `$ref` targets a model's schema needs that the shared data does not hold: that schema cannot be
+# checked offline. Each stays checked to be missing, so adding the file fails a test until it moves
+# to SHARED_SCHEMAS.
+MISSING_SHARED_SCHEMAS = {
+    # Common-Alert (description, dateIssued, validFrom, validTo, severity, category, alertSource) is in
+    # the root of the dataModel.Alert repository, which shared-schemas/ has no copy of.
+    "Alert": GITHUB_IO + "dataModel.Alert/alert-schema.json",
 }
 
 
@@ -72,10 +82,22 @@ def urn(entity_id: str) -> str:
     return "urn:ngsi-ld:WeatherForecast:" + entity_id
 
 
+ISSUE_TRACKING_CONTEXT = RAW_GITHUB + "dataModel.IssueTracking/master/context.jsonld"
+
+
+def with_open311_prefix(context: list[str]) -> list[Any]:
+    """The @context with the IssueTracking context inline and the "open311" prefix defined, so that
+    its terms open311:metadata and open311:type expand to the IRIs it maps them to."""
+    document = read(SMART_DATA_MODELS / "dataModel.IssueTracking" / "context.jsonld")
+    prefix = "https://smartdatamodels.org/dataModel.IssueTracking/open311:"
+    inline = {**document["@context"], "open311": prefix}
+    return [inline if item == ISSUE_TRACKING_CONTEXT else item for item in context]
+
+
 @dataclass(frozen=True)
 class Rejected:
     member: str
-    """The attribute (or "id") at fault."""
+    """The attribute (or "id", or "@context") at fault."""
     detail: str
     """What smartby's ProblemDetails says about it, besides naming it."""
     repair: Callable[[Any], Any] | None
@@ -105,6 +127,15 @@ REJECTED: dict[str, list[Rejected]] = {
     "Device": [Rejected("value", "core member", None)],
     # location is a core GeoProperty (clause 4.7.1); the example types it as a Property.
     "DeviceMeasurement": [Rejected("location", "is a GeoProperty", as_geo_property)],
+    # modifiedAt is the core, system-generated time of the entity's last change (ngsi-ld:modifiedAt,
+    # clause 4.8): the broker sets it, so an attribute cannot be named so. The example gives it as a
+    # Property holding a typed date-time (the key-values example as a plain date-time).
+    "KeyPerformanceIndicator": [Rejected("modifiedAt", "core member", None)],
+    # The model's @context is invalid JSON-LD 1.1: its terms "open311:metadata" and "open311:type" have
+    # the form of a compact IRI whose prefix it does not define (so each is an absolute IRI of the
+    # scheme "open311") and map to other IRIs ("invalid IRI mapping", JSON-LD 1.1 API, Create Term
+    # Definition). Every JSON-LD 1.1 processor rejects the context, whatever the entity uses of it.
+    "IssueReporting": [Rejected("@context", "term 'open311:metadata'", with_open311_prefix)],
 }
 
 
@@ -153,6 +184,19 @@ POSTAL_ADDRESS = Discrepancy(
     'the key-values example adds "type": "PostalAddress" to the address',
     lambda ours, theirs: {**ours, "type": "PostalAddress"} == theirs,
 )
+POSTAL_ADDRESS_LEFT_OUT = Discrepancy(
+    'the key-values example leaves out the "type": "PostalAddress" of the address',
+    lambda ours, theirs: "type" not in theirs and ours == {**theirs, "type": "PostalAddress"},
+)
+TYPED_DATE_TIME_VS_DATE = Discrepancy(
+    "the normalized example gives a JSON-LD typed date-time {@type, @value}, the key-values example "
+    "only its date",
+    lambda ours, theirs: (
+        isinstance(ours, dict)
+        and set(ours) == {"@type", "@value"}
+        and ours["@value"].partition("T")[0] == theirs != ours["@value"]
+    ),
+)
 WHITESPACE = Discrepancy(
     "the same text with different whitespace",
     lambda ours, theirs: ours != theirs and " ".join(ours.split()) == " ".join(theirs.split()),
@@ -184,6 +228,7 @@ KEY_VALUES_DISCREPANCIES: dict[str, dict[str, Discrepancy]] = {
     },
     "AirQualityForecast": {"validFrom": TYPED_LITERAL, "validTo": TYPED_LITERAL},
     "AirQualityObserved": {"windDirection": OTHER_VALUES},
+    "Alert": {"dateIssued": TYPED_LITERAL, "validFrom": TYPED_LITERAL, "validTo": TYPED_LITERAL},
     "BikeHireDockingStation": {"observationDate": TYPED_LITERAL},
     "Building": {"address": POSTAL_ADDRESS},
     "BuildingOperation": {
@@ -210,6 +255,11 @@ KEY_VALUES_DISCREPANCIES: dict[str, dict[str, Discrepancy]] = {
         "currentLevel": OTHER_VALUES,
         "dangerLevel": OTHER_VALUES,
         "measuredDistance": OTHER_VALUES,
+    },
+    "IssueReporting": {"observationDateTime": TYPED_LITERAL},
+    "KeyPerformanceIndicator": {
+        "address": POSTAL_ADDRESS_LEFT_OUT,
+        "dateNextCalculation": TYPED_DATE_TIME_VS_DATE,
     },
     "NoiseLevelObserved": {"dateObservedFrom": TYPED_LITERAL, "dateObservedTo": TYPED_LITERAL},
     "RainFallRadarObserved": {
@@ -313,6 +363,9 @@ SCHEMA_FAULTS: dict[str, dict[str, SchemaFault]] = {
         "observationDateTime": TYPED_DATE,
         "startDateTime": TYPED_DATE,
     },
+    "IssueReporting": {"observationDateTime": TYPED_DATE},
+    # The schema wants a date (format "date"); the typed literal holds a date-time.
+    "KeyPerformanceIndicator": {"dateNextCalculation": TYPED_BAD_DATE},
     "NoiseLevelObserved": {"dateObservedFrom": TYPED_DATE, "dateObservedTo": TYPED_DATE},
     "RainFallRadarObserved": {
         "dateObserved": V2_TYPED_DATE,
@@ -368,15 +421,15 @@ def entity_url(entity_id: str) -> str:
 
 
 async def link_for(client: httpx.AsyncClient, context: Any) -> str:
-    """A Link header for the example's @context: its one user context URL, or (for several) a context
-    hosted by smartby that lists them."""
-    urls = [url for url in (context if isinstance(context, list) else [context])]
-    user = [url for url in urls if not url.startswith(CORE_CONTEXT_PREFIX)]
-    if len(user) == 1:
+    """A Link header for the example's @context: its one user context URL, or (for several, or an
+    inline one) a context hosted by smartby that holds them."""
+    items = context if isinstance(context, list) else [context]
+    user = [item for item in items if not (isinstance(item, str) and item.startswith(CORE_CONTEXT_PREFIX))]
+    if len(user) == 1 and isinstance(user[0], str):
         url = user[0]
     else:
         hosted = await client.post(
-            f"{V1}/jsonldContexts", content=json.dumps({"@context": urls}), headers=LD_JSON
+            f"{V1}/jsonldContexts", content=json.dumps({"@context": items}), headers=LD_JSON
         )
         assert hosted.status_code == 201, hosted.text
         url = hosted.headers["location"]
@@ -441,13 +494,13 @@ def failing_members(validator: Validator, document: dict[str, Any]) -> dict[str,
 
 
 def test_every_model_is_found() -> None:
-    assert len(MODELS) == 31
+    assert len(MODELS) == 34
     for folder in MODELS.values():
         assert (folder / "example.jsonld").is_file() and (folder / "schema.json").is_file()
 
 
 def test_tables_name_known_models() -> None:
-    for table in (REJECTED, KEY_VALUES_DISCREPANCIES, SCHEMA_FAULTS):
+    for table in (REJECTED, KEY_VALUES_DISCREPANCIES, SCHEMA_FAULTS, MISSING_SHARED_SCHEMAS):
         assert set(table) <= set(MODELS)
 
 
@@ -504,6 +557,13 @@ async def test_key_values_match_the_schema(client: httpx.AsyncClient, model: str
     document, link = await create(client, model)
     ours = await retrieve(client, document["id"], link, options="keyValues")
     validator = schema_validator(model)
+    missing = MISSING_SHARED_SCHEMAS.get(model)
+    if missing is not None:
+        assert missing not in SHARED_SCHEMAS
+        with pytest.raises(Unresolvable) as unresolvable:
+            failing_members(validator, ours)
+        assert unresolvable.value.ref.partition("#")[0] == missing
+        pytest.xfail(f"the schema needs {missing}, which the shared data does not hold")
     failing = failing_members(validator, ours)
     faults = SCHEMA_FAULTS.get(model, {})
     assert set(failing) == set(faults), failing

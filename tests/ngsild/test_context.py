@@ -160,6 +160,31 @@ def test_an_invalid_context_is_bad_request_data(resolver: ContextResolver, sourc
     assert "Details:" not in caught.value.detail
 
 
+@pytest.mark.parametrize(
+    ("source", "term"),
+    [
+        # JSON-LD 1.1: a term in the form of a compact IRI must expand to what it maps to.
+        ({"city:name": "https://example.org/city#name"}, "city:name"),
+        ({"ex": "https://example.org/", "link": {"@type": "@id"}}, "link"),
+    ],
+)
+def test_an_invalid_context_names_the_term_at_fault(
+    resolver: ContextResolver, source: Any, term: str
+) -> None:
+    with pytest.raises(BadRequestData) as caught:
+        resolver.resolve(source)
+    assert f"term {term!r}: " in caught.value.detail
+
+
+def test_an_invalid_remote_context_names_the_term_at_fault(loader: Loader) -> None:
+    url = "https://example.org/open311.jsonld"
+    loader.documents[url] = {"@context": {"open311:type": "https://example.org/open311:type"}}
+    with pytest.raises(BadRequestData) as caught:
+        ContextResolver(loader).resolve([url, CITY_URL])
+    assert "term 'open311:type': " in caught.value.detail
+    assert "invalid IRI mapping" in caught.value.detail
+
+
 @pytest.mark.parametrize("term", ["@type", "", "hidden"])
 def test_a_term_that_is_no_iri_is_bad_request_data(resolver: ContextResolver, term: str) -> None:
     ctx = resolver.resolve({"hidden": None})

@@ -9,6 +9,8 @@ canonical form, which the generated entities are. Inputs that are not canonical 
 - ListRelationship objectList items render as {"object": uri} whether given so or as bare URIs;
 - observedAt renders in UTC with a Z, with the fraction of a second it was given;
 - createdAt, modifiedAt, instanceId and lang on input are ignored (the broker sets the timestamps);
+  an entity's createdAt, modifiedAt or deletedAt that is not a DateTime string would be an attribute
+  named by a core member, and is rejected;
 - a datasetId of "@none" names the default instance, which renders without a datasetId.
 """
 
@@ -488,6 +490,19 @@ def test_input_only_and_system_members_are_dropped() -> None:
     assert parse(level=given) == internal(
         level=[{"type": "Property", "value": 1, "observedAt": "2024-05-01T22:00:00.50Z"}]
     )
+
+
+@pytest.mark.parametrize("name", ["createdAt", "modifiedAt", "deletedAt"])
+def test_system_timestamps_are_ignored_but_cannot_name_an_attribute(name: str) -> None:
+    assert parse(**{name: "2016-06-29T15:59:09.224Z"}) == internal()
+    assert (
+        parse_entity({"id": LIGHT, "type": "Streetlight", name: "2016"}, CORE, key_values=True) == internal()
+    )
+    stamp = {"@type": "DateTime", "@value": "2016-06-29T15:59:09.224Z"}
+    for value in ({"type": "Property", "value": stamp}, stamp, [stamp], 5, None):
+        assert rejected(**{name: value}) == f"{name} is an NGSI-LD core member and cannot name an attribute"
+        with pytest.raises(BadRequestData, match="core member"):
+            parse_attributes({"id": LIGHT, "type": "Streetlight", name: value}, CORE, allow_null=True)
 
 
 @pytest.mark.parametrize(

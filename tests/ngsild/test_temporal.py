@@ -1231,6 +1231,12 @@ def test_history_members_on_input_are_ignored() -> None:
     assert parse_temporal_entity(body, SUITE).attributes == {TS + "speed": [{"type": "Property", "value": 1}]}
 
 
+def test_a_system_timestamp_cannot_name_an_attribute() -> None:
+    modified = [{"type": "Property", "value": "2000-01-01T00:00:00Z", "observedAt": "2000-01-01T00:00:00Z"}]
+    with pytest.raises(BadRequestData, match="modifiedAt is an NGSI-LD core member"):
+        parse_temporal_attributes({"modifiedAt": modified}, SUITE)
+
+
 def test_parse_temporal_attributes_fragment() -> None:
     """fragments/vehicle-temporal-representation-fragment.jsonld (POST .../attrs)."""
     fragment = {

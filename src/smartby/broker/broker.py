@@ -24,7 +24,6 @@ from smartby.broker.readings import EntityReadings, write_readings
 from smartby.broker.subscriptions import Subscriptions
 from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import (
-    ENTITY_INPUT_MEMBERS,
     Entity,
     Instance,
     check_entity_id,
@@ -312,7 +311,7 @@ class Broker:
         key_values: bool = False,
         of_type: TypeExpr | None = None,
     ) -> changes.AttributeOutcome:
-        attributes = parse_attributes(_attributes_only(body), ctx, key_values=key_values, allow_null=True)
+        attributes = parse_attributes(_attributes_object(body), ctx, key_values=key_values, allow_null=True)
         scopes = parse_scopes(body["scope"]) if "scope" in body else None
         raw_type = body.get("type", body.get("@type"))
         types = parse_types(raw_type, ctx) if raw_type is not None else None
@@ -339,7 +338,7 @@ class Broker:
         key_values: bool = False,
         of_type: TypeExpr | None = None,
     ) -> changes.AttributeOutcome:
-        attributes = parse_attributes(_attributes_only(body), ctx, key_values=key_values)
+        attributes = parse_attributes(_attributes_object(body), ctx, key_values=key_values)
         scopes = parse_scopes(body["scope"]) if "scope" in body else None
         stamp = _timestamp()
 
@@ -723,11 +722,11 @@ def _check_batch(items: Any) -> None:
         raise BadRequestData("A batch operation needs a non-empty array without null items")
 
 
-def _attributes_only(body: Any) -> Any:
+def _attributes_object(body: Any) -> dict[str, Any]:
+    """The body of an attribute update or append: a JSON object (its entity members are skipped when
+    its attributes are parsed)."""
     if not isinstance(body, dict):
         raise BadRequestData("Attributes must be given as a JSON object")
-    if "id" in body or "type" in body:
-        body = {k: v for k, v in body.items() if k not in ENTITY_INPUT_MEMBERS or k == "@context"}
     return body
 
 

@@ -235,7 +235,29 @@ class ContextResolver:
 
 
 def _describe(error: Exception) -> str:
-    """A JSON-LD error's message and code, without PyLD's dump of the context it was processing."""
+    """A JSON-LD error's message and code, and the term it is about when PyLD tells, without PyLD's
+    dump of the context it was processing."""
     message = str(error.args[0]) if error.args else type(error).__name__
     code = getattr(error, "code", None)
-    return f"{message} ({code})" if code else message
+    described = f"{message} ({code})" if code else message
+    term = _term_at_fault(getattr(error, "details", None))
+    return f"term {term!r}: {described}" if term is not None else described
+
+
+def _term_at_fault(details: Any) -> str | None:
+    """The term a PyLD context error names, or else the one term of the context it was processing
+    that maps to the IRI the error names."""
+    if not isinstance(details, dict):
+        return None
+    term = details.get("term")
+    if isinstance(term, str):
+        return term
+    iri, context = details.get("iri"), details.get("context")
+    if not isinstance(iri, str) or not isinstance(context, dict):
+        return None
+    names = [
+        name
+        for name, definition in context.items()
+        if (definition.get("@id") if isinstance(definition, dict) else definition) == iri
+    ]
+    return names[0] if len(names) == 1 else None

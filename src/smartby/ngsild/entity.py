@@ -149,6 +149,18 @@ Form = Literal["normalized", "concise", "keyValues"]
 ENTITY_INPUT_MEMBERS = frozenset(
     {"id", "@id", "type", "@type", "scope", "@context", "createdAt", "modifiedAt", "deletedAt"}
 )
+SYSTEM_TIMESTAMPS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
+
+
+def is_entity_member(name: str, raw: object) -> bool:
+    """Whether a member of an entity (or fragment) on input is the entity's own rather than an
+    attribute. The system timestamps are DateTime strings the broker sets (clause 4.8), ignored on
+    input; given as anything else they would be an attribute named by a core member: BadRequestData."""
+    if name not in ENTITY_INPUT_MEMBERS:
+        return False
+    if name in SYSTEM_TIMESTAMPS and not isinstance(raw, str):
+        raise BadRequestData(f"{name} is an NGSI-LD core member and cannot name an attribute")
+    return True
 
 
 def is_uri(text: object) -> bool:
@@ -262,7 +274,7 @@ def parse_attributes(
         raise BadRequestData("Attributes must be given as a JSON object")
     attributes: dict[str, list[Instance]] = {}
     for name, raw in fragment.items():
-        if name in ENTITY_INPUT_MEMBERS:
+        if is_entity_member(name, raw):
             continue
         if name in INSTANCE_MEMBERS or name in PROHIBITED_MEMBERS:
             raise BadRequestData(f"{name} is an NGSI-LD core member and cannot name an attribute")

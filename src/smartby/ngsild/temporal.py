@@ -57,7 +57,6 @@ import orjson
 
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import (
-    ENTITY_INPUT_MEMBERS,
     GEO_NAMES,
     INSTANCE_MEMBERS,
     NULL_URI,
@@ -69,6 +68,7 @@ from smartby.ngsild.entity import (
     check_entity_id,
     check_name,
     instance_value,
+    is_entity_member,
     parse_instance,
     parse_scopes,
     parse_types,
@@ -919,7 +919,7 @@ def parse_temporal_attributes(fragment: object, ctx: Context) -> dict[str, list[
         raise BadRequestData("Temporal attributes must be given as a JSON object")
     attributes: dict[str, list[Instance]] = {}
     for name, raw in fragment.items():
-        if name in ENTITY_INPUT_MEMBERS:
+        if is_entity_member(name, raw):
             continue
         if name in INSTANCE_MEMBERS or name in PROHIBITED_MEMBERS:
             raise BadRequestData(f"{name} is an NGSI-LD core member and cannot name an attribute")
