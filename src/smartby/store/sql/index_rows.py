@@ -11,7 +11,7 @@ that attribute are then decided in Python. Geometries have a table of each backe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity
@@ -35,10 +35,17 @@ def _number(value: int | float) -> float | None:
     return float(value)
 
 
-def attribute_rows(tenant_id: int, key: int, entity: Entity, term_id: Callable[[str], int]) -> list[AttrRow]:
-    """The attr rows of an entity, in `ATTR_COLUMNS` order."""
+def attribute_rows(
+    tenant_id: int,
+    key: int,
+    entity: Entity,
+    term_id: Callable[[str], int],
+    names: Iterable[str] | None = None,
+) -> list[AttrRow]:
+    """The attr rows of an entity (only of the attributes `names`, if given), in `ATTR_COLUMNS` order."""
     rows: list[AttrRow] = []
-    for name, instances in entity.items():
+    items = entity.items() if names is None else [(name, entity[name]) for name in names if name in entity]
+    for name, instances in items:
         if name in ENTITY_MEMBERS:
             continue
         name_id = term_id(name)

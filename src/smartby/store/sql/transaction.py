@@ -105,6 +105,8 @@ class SQLTransaction(Transaction):
         self._deleted_types: list[tuple[int, int, int]] = []
         self._new_attrs: list[tuple[Any, ...]] = []
         self._deleted_attrs: list[int] = []
+        self._deleted_attr_names: list[tuple[int, int]] = []
+        """(key, name_id) of attributes whose index rows go (the entity's other attributes stay)."""
         self._new_geo: list[tuple[Any, ...]] = []
         self._deleted_geo: list[tuple[int, Entity]] = []
         self._tentities: dict[int, tuple[Any, ...]] = {}
@@ -246,8 +248,7 @@ class SQLTransaction(Transaction):
         if old["type"] != entity["type"]:
             self._deleted_types.extend((self._tenant, self._term(t), ordinal) for t in old["type"])
             self._new_types.extend((self._term(t), key) for t in entity["type"])
-        self._unindex(key, old)
-        self._index(key, entity)
+        self._reindex(key, old, entity)
         if self._temporal.get(key) is None:
             self._tentity(key, entity)
         elif old["type"] != entity["type"] or old.get("scope") != entity.get("scope"):
@@ -284,6 +285,28 @@ class SQLTransaction(Transaction):
     def _unindex(self, key: int, old: Entity) -> None:
         self._deleted_attrs.append(key)
         self._deleted_geo.append((key, old))
+
+    def _reindex(self, key: int, old: Entity, new: Entity) -> None:
+        """Replace the index rows of the attributes that changed (a PATCH of one attribute rewrites
+        that attribute's rows, not the entity's); geometries go and come as a whole."""
+        names = {name for name in (*old, *new) if name not in ENTITY_MEMBERS}
+        changed = [name for name in names if old.get(name) != new.get(name)]
+        if not changed:
+            return
+        if len(changed) == len(names):
+            self._deleted_attrs.append(key)
+            self._new_attrs.extend(attribute_rows(self._tenant, key, new, self._term))
+        else:
+            term = self._term
+            self._deleted_attr_names.extend((key, term(name)) for name in changed)
+            self._new_attrs.extend(attribute_rows(self._tenant, key, new, term, changed))
+        if any(
+            instance.get("type") == "GeoProperty"
+            for name in changed
+            for instance in (*old.get(name, ()), *new.get(name, ()))
+        ):
+            self._deleted_geo.append((key, old))
+            self._new_geo.extend(self._geo.rows(self._tenant, key, new, self._term))
 
     # -- history ---------------------------------------------------------------------------------
 
@@ -673,6 +696,17 @@ class SQLTransaction(Transaction):
             condition, params = dialect.any_of("key", self._deleted_attrs)
             self._execute(f"DELETE FROM attr WHERE {condition}", params)
             self._deleted_attrs.clear()
+        for start in range(0, len(self._deleted_attr_names), IN_CHUNK):
+            view, params = dialect.rows(
+                "d",
+                ("key", "name_id"),
+                ("bigint", "integer"),
+                self._deleted_attr_names[start : start + IN_CHUNK],
+            )
+            self._execute(
+                f"WITH {view} DELETE FROM attr WHERE (key, name_id) IN (SELECT key, name_id FROM d)", params
+            )
+        self._deleted_attr_names.clear()
         if self._deleted_geo:
             self._geo.remove(self._db, self._deleted_geo)
             self._deleted_geo.clear()
