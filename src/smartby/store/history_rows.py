@@ -26,6 +26,8 @@ INSTANCE_PREFIX = "urn:ngsi-ld:instance:"
 _COLUMNS = frozenset(
     {"type", "observedAt", "unitCode", "datasetId", "createdAt", "modifiedAt", "deletedAt", "instanceId"}
 )
+_PLAIN = frozenset({*_COLUMNS, "value"})
+"""Members of a Property instance with nothing for `extra` (the usual reading)."""
 
 HistoryRow = tuple[int, int, int, int, int, int, int | None, int, Any, str | None, int | None, str | None]
 
@@ -71,7 +73,11 @@ def instance_row(
     elif value is not None:
         json_value = orjson.dumps(value).decode()
     unit = instance.get("unitCode")
-    extra = {k: v for k, v in instance.items() if k not in _COLUMNS and k != member}
+    extra = (
+        None
+        if member == "value" and instance.keys() <= _PLAIN
+        else {k: v for k, v in instance.items() if k not in _COLUMNS and k != member}
+    )
     return (
         key,
         name_id,

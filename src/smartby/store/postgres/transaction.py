@@ -99,9 +99,11 @@ class PostgresTransaction(SQLTransaction):
     def _instance_numbers(self, count: int) -> int | None:
         return None
 
-    def _before_append(self, at: int) -> None:
-        if not self._partitions.covers(at):
-            self._partitions.ensure((at,))
+    def _before_append(self, rows: list[HistoryRow]) -> None:
+        covers = self._partitions.covers
+        missing = [row[3] for row in rows if not covers(row[3])]
+        if missing:
+            self._partitions.ensure(missing)
 
     # -- sending -----------------------------------------------------------------------------------
 

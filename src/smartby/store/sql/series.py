@@ -16,23 +16,21 @@ class KnownSeries:
     """
 
     def __init__(self, limit: int = 200_000) -> None:
-        self._kinds: dict[tuple[int, int, int], int] = {}
+        self.kinds: dict[tuple[int, int, int], int] = {}
+        """Series -> attribute type code; read it, change it through `learn` and `forget`."""
         self._limit = limit
         self._lock = threading.Lock()
         self.epoch = 0
-
-    def needs(self, key: tuple[int, int, int], kind: int) -> bool:
-        return self._kinds.get(key) != kind
 
     def learn(self, series: dict[tuple[int, int, int], int], epoch: int) -> None:
         with self._lock:
             if epoch != self.epoch:
                 return
-            if len(self._kinds) + len(series) >= self._limit:
-                self._kinds.clear()
-            self._kinds.update(series)
+            if len(self.kinds) + len(series) >= self._limit:
+                self.kinds.clear()
+            self.kinds.update(series)
 
     def forget(self) -> None:
         with self._lock:
             self.epoch += 1
-            self._kinds.clear()
+            self.kinds.clear()

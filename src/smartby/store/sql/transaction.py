@@ -301,9 +301,10 @@ class SQLTransaction(Transaction):
             self._deleted_attr_names.extend((key, term(name)) for name in changed)
             self._new_attrs.extend(attribute_rows(self._tenant, key, new, term, changed))
         if any(
-            instance.get("type") == "GeoProperty"
+            instance["type"] == "GeoProperty"
             for name in changed
-            for instance in (*old.get(name, ()), *new.get(name, ()))
+            for instances in (old.get(name, ()), new.get(name, ()))
+            for instance in instances
         ):
             self._deleted_geo.append((key, old))
             self._new_geo.extend(self._geo.rows(self._tenant, key, new, self._term))
@@ -392,10 +393,16 @@ class SQLTransaction(Transaction):
                     )
                 )
         if touched:
-            first = self._instance_numbers(len(touched))
-            for offset, (name_id, dataset_id, instance, recorded) in enumerate(touched):
-                number = 0 if first is None else first + offset
-                self._append(instance_row(key, name_id, dataset_id, number, instance, recorded, clock, term))
+            first = self._instance_numbers(len(touched)) or 0
+            step = 1 if first else 0
+            self._append_rows(
+                [
+                    instance_row(
+                        key, name_id, dataset_id, first + offset * step, instance, recorded, clock, term
+                    )
+                    for offset, (name_id, dataset_id, instance, recorded) in enumerate(touched)
+                ]
+            )
         if old is not None:
             when = clock(entity.get("modifiedAt") or _NEVER)
             self._record_deletions(key, old, entity, when)
@@ -409,26 +416,43 @@ class SQLTransaction(Transaction):
             if after is None:
                 gone.extend((name, instance) for instance in instances)
                 continue
+            if len(after) == 1 and len(instances) == 1:
+                if after[0].get("datasetId") != instances[0].get("datasetId"):
+                    gone.append((name, instances[0]))
+                continue
             remaining = _by_dataset(after)
             gone.extend((name, i) for i in instances if i.get("datasetId") not in remaining)
         if not gone:
             return
-        first = self._instance_numbers(len(gone))
-        for offset, (name, instance) in enumerate(gone):
-            number = 0 if first is None else first + offset
-            dataset = self._dataset(instance.get("datasetId"))
-            self._append(deletion_row(key, self._term(name), dataset, number, instance["type"], when))
+        first = self._instance_numbers(len(gone)) or 0
+        step = 1 if first else 0
+        self._append_rows(
+            [
+                deletion_row(
+                    key,
+                    self._term(name),
+                    self._dataset(instance.get("datasetId")),
+                    first + offset * step,
+                    instance["type"],
+                    when,
+                )
+                for offset, (name, instance) in enumerate(gone)
+            ]
+        )
 
-    def _before_append(self, at: int) -> None:
-        """Called with the time of every history row this transaction appends."""
+    def _before_append(self, rows: list[HistoryRow]) -> None:
+        """Called with the history rows this transaction is about to append."""
 
-    def _append(self, row: HistoryRow) -> None:
-        self._before_append(row[3])
-        self._history.append(row)
-        series = (row[0], row[1], row[2])
-        kind = row[7] & KIND_MASK
-        if self._series.needs(series, kind) and self.learned.get(series) != kind:
-            self._new_series[series] = kind
+    def _append_rows(self, rows: list[HistoryRow]) -> None:
+        """Append history rows, and note the series they start (or whose attribute type changes)."""
+        self._before_append(rows)
+        self._history.extend(rows)
+        known, learned, new_series = self._series.kinds, self.learned, self._new_series
+        for row in rows:
+            series = (row[0], row[1], row[2])
+            kind = row[7] & KIND_MASK
+            if known.get(series) != kind and learned.get(series) != kind:
+                new_series[series] = kind
 
     def _dataset(self, dataset: str | None) -> int:
         return DEFAULT_DATASET if dataset is None else self._term(dataset)
@@ -492,8 +516,9 @@ class SQLTransaction(Transaction):
         if replace_observed:
             rows = self._replacing(rows, known_entity=found is not None)
         first = self._instance_numbers(len(rows)) if rows else None
-        for offset, row in enumerate(rows):
-            self._append(row if first is None else (*row[:4], first + offset, *row[5:]))
+        if first is not None:
+            rows = [(*row[:4], first + offset, *row[5:]) for offset, row in enumerate(rows)]
+        self._append_rows(rows)
         if rows:
             self._log.record_history(header, attributes)
         return len(rows)
@@ -620,7 +645,7 @@ class SQLTransaction(Transaction):
         row = instance_row(
             key, name_id, dataset_id, number, instance, int(deleted[0]), self._clock, self._term
         )
-        self._append((*row[:6], self._clock(now), *row[7:]))
+        self._append_rows([(*row[:6], self._clock(now), *row[7:])])
         self._log.record_instance(self._header(entity_id), iri, previous, replaced(previous, instance, now))
         return True
 

@@ -37,38 +37,41 @@ _SUMMED = (
 def summed(rows: Iterable[HistoryRow], skip: set[Bucket]) -> list[tuple[Any, ...]]:
     """The rollup rows to add for history rows (deletions left out), one per hour, except for the
     hours in `skip` (they are recomputed from history instead)."""
-    buckets: dict[Bucket, list[Any]] = {}
+    buckets: dict[Bucket, tuple[Any, ...]] = {}
     for row in rows:
         kind = row[7]
         if kind & DELETED:
             continue
         at = row[3]
         key = (row[0], row[1], row[2], at - at % HOUR)
-        if key in skip:
+        if skip and key in skip:
             continue
+        num = row[8]
         found = buckets.get(key)
         if found is None:
-            found = buckets[key] = [kind, 0, 0, None, None, None, None]
-        elif kind > found[0]:
-            found[0] = kind
-        found[1] += 1
-        num = row[8]
-        if num is None:
-            continue
-        found[2] += 1
-        if found[3] is None:
-            found[3], found[4], found[5], found[6] = num, num * num, num, num
+            # (kind, instances, numbers, sum, sum of squares, min, max)
+            buckets[key] = (
+                (kind, 1, 0, None, None, None, None)
+                if num is None
+                else (kind, 1, 1, num, num * num, num, num)
+            )
         else:
-            found[3] += num
-            found[4] += num * num
-            if num < found[5]:
-                found[5] = num
-            if num > found[6]:
-                found[6] = num
+            buckets[key] = _merged(found, kind, num)
     return [
-        (*key, *values[:3], _bounded(values[3]), _bounded(values[4]), *values[5:])
-        for key, values in buckets.items()
+        (*key, kind, instances, numbers, _bounded(total), _bounded(squares), low, high)
+        for key, (kind, instances, numbers, total, squares, low, high) in buckets.items()
     ]
+
+
+def _merged(found: tuple[Any, ...], kind: int, num: Any) -> tuple[Any, ...]:
+    """A bucket's sums with one more instance."""
+    old_kind, instances, numbers, total, squares, low, high = found
+    kind = max(kind, old_kind)
+    if num is None:
+        return (kind, instances + 1, numbers, total, squares, low, high)
+    if total is None:
+        return (kind, instances + 1, 1, num, num * num, num, num)
+    return (kind, instances + 1, numbers + 1, total + num, squares + num * num, min(low, num), max(high, num))
 
 
 def _bounded(value: Any) -> Any:
