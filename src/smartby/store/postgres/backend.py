@@ -167,13 +167,22 @@ class PostgresStore(SQLStore):
         if self._pool is None:
             raise RuntimeError("the store is not open")
         with self._pool.connection() as connection:
-            with connection.transaction():
-                tenant_id = self._tenant_for_write(connection, tenant)
+            tenant_id = self._tenants.get(tenant)
+            begun = tenant_id is None
+            if begun:
+                connection.execute("BEGIN")  # a new tenant is made in the transaction that needs it
+            try:
+                if tenant_id is None:
+                    tenant_id = self._tenant_for_write(connection, tenant)
                 transaction = PostgresTransaction(
-                    connection, tenant_id, self.terms, self.series, self._partitions, self.outbox
+                    connection, tenant_id, self.terms, self.series, self._partitions, self.outbox, begun=begun
                 )
                 result = change(transaction)
-                transaction.finish()
+                transaction.commit()
+            except BaseException:
+                if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    connection.execute("ROLLBACK")
+                raise
             self._tenants[tenant] = tenant_id
             self.series.learn(transaction.learned, transaction.epoch)
         return result

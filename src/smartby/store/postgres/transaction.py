@@ -34,6 +34,38 @@ _CASTS = {("history", "num"): "::numeric", ("geo", "geom"): "::geometry"}
 """Parameters sent as text that a column takes as another type. Only history's `num` (exact
 numeric text): attr's `num` is a double sent as one, which a cast through numeric would round to
 15 digits (and past the largest double, for numbers near it)."""
+_COLUMN_TYPES = {
+    "key": "bigint",
+    "name_id": "integer",
+    "seq": "integer",
+    "tenant_id": "integer",
+    "kind": "smallint",
+    "txt": "text",
+    "at": "bigint",
+    "instance": "bigint",
+    "created_at": "bigint",
+    "modified_at": "bigint",
+    "dataset_id": "integer",
+    "unit_id": "integer",
+    "value": "text",
+    "extra": "text",
+    "ordinal": "bigint",
+    "id": "text",
+    "doc": "bytea",
+    "type_id": "integer",
+    "shape": "smallint",
+}
+_TYPES = {
+    **{
+        (table, column): kind
+        for table in ("attr", "history", "entity", "entity_type", "temporal_type", "geo")
+        for column, kind in _COLUMN_TYPES.items()
+    },
+    ("attr", "num"): "double precision",
+    ("history", "num"): "text[]::numeric",
+    ("geo", "geom"): "text[]::geometry",
+}
+"""The SQL type of each column rows are inserted into (as arrays: `?::type[]`)."""
 
 
 class PostgresTransaction(SQLTransaction):
@@ -47,7 +79,10 @@ class PostgresTransaction(SQLTransaction):
         series: KnownSeries,
         partitions: Partitions,
         outbox: OutboxSQL,
+        *,
+        begun: bool = False,
     ) -> None:
+        """`begun`: the connection is in a transaction already (BEGIN was sent)."""
         known = terms.known
 
         def term_id(iri: str) -> int:
@@ -56,6 +91,69 @@ class PostgresTransaction(SQLTransaction):
 
         super().__init__(connection, tenant_id, POSTGRES, terms, term_id, series, POSTGIS, outbox)
         self._partitions = partitions
+        self._begun = begun
+
+    # -- the transaction: BEGIN and COMMIT ride with the first and the last statements ---------------
+
+    def begin(self) -> None:
+        """Start the transaction: sent with the statements that follow when a pipeline is open (the
+        connection is in autocommit; BEGIN and COMMIT are ours to send)."""
+        if not self._begun:
+            self._db.execute("BEGIN")
+            self._begun = True
+
+    def commit(self) -> None:
+        """Send what is left, give back the keys this transaction took for ids it did not use, and
+        commit: all in one round trip unless a table goes by COPY."""
+        if not self._begun and not self._pending():
+            return
+        if self._copies():
+            self.begin()
+            self._send()
+            self._release_unused()
+            self._db.execute("COMMIT")
+        else:
+            with self._db.pipeline():
+                self.begin()
+                self._send()
+                self._release_unused()
+                self._db.execute("COMMIT")
+
+    def _release_unused(self) -> None:
+        unused = self._claimed - self._used
+        if unused:
+            self._db.execute("DELETE FROM entity_key WHERE key = ANY(%s)", (sorted(unused),))
+
+    def _pending(self) -> bool:
+        """Whether anything waits to be sent."""
+        return bool(
+            self._new_entities
+            or self._updated_entities
+            or self._deleted_entities
+            or self._new_types
+            or self._deleted_types
+            or self._new_attrs
+            or self._upserted_attrs
+            or self._deleted_attrs
+            or self._deleted_attr_rows
+            or self._new_geo
+            or self._deleted_geo
+            or self._tentities
+            or self._ttypes
+            or self._history
+            or self._stale
+            or self._new_series
+            or self._outbox
+            or self._claimed - self._used
+        )
+
+    def _execute(self, sql: str, params: Sequence[Any] = (), *, read: bool = False) -> Any:
+        self.begin()
+        return super()._execute(sql, params, read=read)
+
+    def _executemany(self, sql: str, rows: Sequence[Any]) -> None:
+        self.begin()
+        super()._executemany(sql, rows)
 
     # -- keys and locks ----------------------------------------------------------------------------
 
@@ -67,6 +165,7 @@ class PostgresTransaction(SQLTransaction):
         if not ids:
             return
         with self._db.pipeline():
+            self.begin()
             lock = self._db.execute(
                 "SELECT key FROM entity_key WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
                 (self._tenant, ids),
@@ -76,6 +175,7 @@ class PostgresTransaction(SQLTransaction):
         self._took(read.fetchall(), locked)
 
     def _claim(self, ids: list[str]) -> None:
+        self.begin()
         added = self._db.execute(
             "INSERT INTO entity_key (tenant_id, id) SELECT %s, i FROM unnest(%s::text[]) AS i ORDER BY i "
             "ON CONFLICT DO NOTHING RETURNING id, key",
@@ -112,9 +212,11 @@ class PostgresTransaction(SQLTransaction):
         cannot) go as one pipeline: all statements, then one wait for their results, not one wait
         each."""
         if self._copies():
+            self.begin()
             self._send()
         else:
             with self._db.pipeline():
+                self.begin()
                 self._send()
 
     def _copies(self) -> bool:
@@ -132,18 +234,26 @@ class PostgresTransaction(SQLTransaction):
             >= COPY_ROWS
         )
 
-    def _insert(self, table: str, columns: Sequence[str], rows: list[Any]) -> None:
-        """Insert rows with one executemany, or with COPY when there are many."""
+    def _insert(self, table: str, columns: Sequence[str], rows: list[Any], conflict: str = "") -> None:
+        """Insert rows with COPY when there are many (and no conflict to handle), else with one
+        statement: the rows as one array per column, unnested (one plan and one execution for all,
+        where executemany runs a statement per row)."""
         if not rows:
             return
         names = ", ".join(columns)
-        if len(rows) >= COPY_ROWS:
+        if len(rows) >= COPY_ROWS and not conflict:
             with self._db.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-        else:
+        elif len(rows) == 1:
             marks = ", ".join(f"%s{_CASTS.get((table, column), '')}" for column in columns)
-            self._db.cursor().executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            self._db.execute(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows[0])
+        else:
+            arrays = ", ".join(f"%s::{_TYPES[table, column]}[]" for column in columns)
+            self._db.execute(
+                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
         rows.clear()
 
     def _send_history(self, rows: list[HistoryRow], stale: set[Bucket]) -> None:
@@ -158,8 +268,5 @@ class PostgresTransaction(SQLTransaction):
         rollup.recompute(self._db, stale)
 
     def finish(self) -> None:
-        """Flush, and give back the keys this transaction took for ids it did not use."""
-        self.flush()
-        unused = self._claimed - self._used
-        if unused:
-            self._db.execute("DELETE FROM entity_key WHERE key = ANY(%s)", (sorted(unused),))
+        """Commit (a transaction ends with `commit` or `rollback`)."""
+        self.commit()

@@ -54,6 +54,10 @@ _READ = (
 )
 """What a transaction reads of the ids it handles: key, current state, temporal entity."""
 _INSTANCE = "key = ? AND name_id = ? AND dataset_id = ? AND at = ? AND instance = ?"
+_ATTR_CONFLICT = (
+    "ON CONFLICT (key, name_id, seq) DO UPDATE SET tenant_id = excluded.tenant_id, kind = excluded.kind, "
+    "num = excluded.num, txt = excluded.txt"
+)
 
 TemporalState = tuple[str, str | None, int | None]
 """What a transaction knows of a temporal entity: types and scope (JSON), deletion time."""
@@ -105,8 +109,11 @@ class SQLTransaction(Transaction):
         self._deleted_types: list[tuple[int, int, int]] = []
         self._new_attrs: list[tuple[Any, ...]] = []
         self._deleted_attrs: list[int] = []
-        self._deleted_attr_names: list[tuple[int, int]] = []
-        """(key, name_id) of attributes whose index rows go (the entity's other attributes stay)."""
+        self._upserted_attrs: list[tuple[Any, ...]] = []
+        """Index rows of changed attributes of an entity whose other attributes stay: written over
+        the rows of the same (key, name_id, seq)."""
+        self._deleted_attr_rows: list[tuple[int, int, int]] = []
+        """(key, name_id, seq) of index rows a changed attribute no longer has."""
         self._new_geo: list[tuple[Any, ...]] = []
         self._deleted_geo: list[tuple[int, Entity]] = []
         self._tentities: dict[int, tuple[Any, ...]] = {}
@@ -143,8 +150,8 @@ class SQLTransaction(Transaction):
         """The first of `count` fresh instance numbers, or None where the table numbers its rows."""
         raise NotImplementedError
 
-    def _insert(self, table: str, columns: Sequence[str], rows: list[Any]) -> None:
-        """Insert rows (and empty the list)."""
+    def _insert(self, table: str, columns: Sequence[str], rows: list[Any], conflict: str = "") -> None:
+        """Insert rows (and empty the list); `conflict` is an ON CONFLICT clause."""
         raise NotImplementedError
 
     def _send_history(self, rows: list[HistoryRow], stale: set[Bucket]) -> None:
@@ -298,8 +305,14 @@ class SQLTransaction(Transaction):
             self._new_attrs.extend(attribute_rows(self._tenant, key, new, self._term))
         else:
             term = self._term
-            self._deleted_attr_names.extend((key, term(name)) for name in changed)
-            self._new_attrs.extend(attribute_rows(self._tenant, key, new, term, changed))
+            rows = attribute_rows(self._tenant, key, new, term, changed)
+            self._upserted_attrs.extend(rows)
+            kept = {(row[1], row[2]) for row in rows}
+            self._deleted_attr_rows.extend(
+                (key, row[1], row[2])
+                for row in attribute_rows(self._tenant, key, old, term, changed)
+                if (row[1], row[2]) not in kept
+            )
         if any(
             instance["type"] == "GeoProperty"
             for name in changed
@@ -721,17 +734,11 @@ class SQLTransaction(Transaction):
             condition, params = dialect.any_of("key", self._deleted_attrs)
             self._execute(f"DELETE FROM attr WHERE {condition}", params)
             self._deleted_attrs.clear()
-        for start in range(0, len(self._deleted_attr_names), IN_CHUNK):
-            view, params = dialect.rows(
-                "d",
-                ("key", "name_id"),
-                ("bigint", "integer"),
-                self._deleted_attr_names[start : start + IN_CHUNK],
+        if self._deleted_attr_rows:
+            self._executemany(
+                "DELETE FROM attr WHERE key = ? AND name_id = ? AND seq = ?", self._deleted_attr_rows
             )
-            self._execute(
-                f"WITH {view} DELETE FROM attr WHERE (key, name_id) IN (SELECT key, name_id FROM d)", params
-            )
-        self._deleted_attr_names.clear()
+            self._deleted_attr_rows.clear()
         if self._deleted_geo:
             self._geo.remove(self._db, self._deleted_geo)
             self._deleted_geo.clear()
@@ -775,6 +782,7 @@ class SQLTransaction(Transaction):
             )
             self._new_types.clear()
         self._insert("attr", ATTR_COLUMNS, self._new_attrs)
+        self._insert("attr", ATTR_COLUMNS, self._upserted_attrs, _ATTR_CONFLICT)
         self._insert(self._geo.table, self._geo.columns, self._new_geo)
         if self._history:
             self._send_history(self._history, self._stale)

@@ -73,10 +73,12 @@ class SQLiteTransaction(SQLTransaction):
     def _instance_numbers(self, count: int) -> int | None:
         return self._next("instance", count)
 
-    def _insert(self, table: str, columns: Sequence[str], rows: list[Any]) -> None:
+    def _insert(self, table: str, columns: Sequence[str], rows: list[Any], conflict: str = "") -> None:
         if rows:
             marks = ", ".join("?" * len(columns))
-            self._db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            self._db.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) {conflict}", rows
+            )
             rows.clear()
 
     def _keys_used(self) -> None:
