@@ -613,7 +613,7 @@ def devices_deadletters(
     database: DatabaseOption = None,
 ) -> None:
     """List dead letters, newest first (reason, and the raw payload in base64), or --purge them."""
-    from smartby.store.devices import DeadLetterQuery
+    from smartby.records.devices import DeadLetterQuery
 
     query = DeadLetterQuery(device_id=device, transport=transport, limit=limit)
     settings = _settings(database, None, None, None)

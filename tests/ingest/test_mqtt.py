@@ -42,9 +42,9 @@ from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.topics import chirpstack_topic, device_topic
 from smartby.ingest.uplinks import Uplink
 from smartby.ngsild.context import DEFAULT_VOCAB
+from smartby.ngsild.reads import EntitySelector, HistoryQuery
 from smartby.settings import Settings
 from smartby.store import open_store
-from smartby.store.base import EntitySelector, HistoryQuery
 
 MOSQUITTO = "mqtt://127.0.0.1:1883"
 WAIT = 20.0

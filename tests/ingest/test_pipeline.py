@@ -16,9 +16,9 @@ from smartby.broker import Broker
 from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.uplinks import Envelope, Uplink
 from smartby.ngsild.context import DEFAULT_VOCAB
+from smartby.ngsild.reads import EntitySelector, HistoryQuery
+from smartby.records.devices import DeadLetterQuery
 from smartby.settings import Settings
-from smartby.store.base import EntitySelector, HistoryQuery
-from smartby.store.devices import DeadLetterQuery
 
 KEY = "a-device-key-of-some-length"
 LIGHT_FRAME = {

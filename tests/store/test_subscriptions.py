@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from smartby.store.base import DeliveryOutcome, PendingNotification, Store, StoredSubscription, Transaction
+from smartby.records.notifications import DeliveryOutcome, PendingNotification, StoredSubscription
+from smartby.store.base import Store, Transaction
 
 EX = "https://example.org/"
 

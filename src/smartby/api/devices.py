@@ -26,7 +26,7 @@ from smartby.ingest.registry import device_view, profile_view
 from smartby.ingest.uplinks import Envelope, Uplink
 from smartby.ngsild.errors import BadRequestData, InternalError, InvalidRequest, NgsiLdError, ResourceNotFound
 from smartby.ngsild.timestamps import normalize_datetime, now
-from smartby.store.devices import DeadLetter, DeadLetterQuery
+from smartby.records.devices import DeadLetter, DeadLetterQuery
 
 router = APIRouter(prefix="/ingest/v1", tags=["Device ingestion"])
 NO_PARAMS: frozenset[str] = frozenset()

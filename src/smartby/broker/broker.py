@@ -43,19 +43,18 @@ from smartby.ngsild.errors import (
     NonexistentTenant,
     ResourceNotFound,
 )
-from smartby.ngsild.timestamps import format_datetime, micros_of, now
-from smartby.ngsild.typequery import TypeExpr
-from smartby.settings import Settings
-from smartby.store.base import (
+from smartby.ngsild.reads import (
     AttributeInfo,
     EntityQuery,
     EntitySelector,
     QueryResult,
-    Store,
     StoredContext,
-    Transaction,
     TypeInfo,
 )
+from smartby.ngsild.timestamps import format_datetime, micros_of, now
+from smartby.ngsild.typequery import TypeExpr
+from smartby.settings import Settings
+from smartby.store.base import Store, Transaction
 
 T = TypeVar("T")
 log = logging.getLogger("smartby.broker")

@@ -23,8 +23,9 @@ import orjson
 from smartby.ngsild.context import LoaderFailed
 from smartby.ngsild.entity import check_nesting
 from smartby.ngsild.errors import BadRequestData, InvalidRequest
+from smartby.ngsild.reads import StoredContext
 from smartby.ngsild.timestamps import format_datetime, now
-from smartby.store.base import Store, StoredContext
+from smartby.store.base import Store
 
 HOSTED_PATH = "/ngsi-ld/v1/jsonldContexts/"
 

@@ -16,6 +16,14 @@ from smartby.broker import changes
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import check_entity_id, check_name
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
+from smartby.ngsild.reads import (
+    AggregatedEntity,
+    Buckets,
+    EntityQuery,
+    EntitySelector,
+    HistoryQuery,
+    TemporalEntity,
+)
 from smartby.ngsild.temporal import (
     AggregatedAttribute,
     Bucket,
@@ -28,15 +36,7 @@ from smartby.ngsild.temporal import (
     selects,
 )
 from smartby.ngsild.timestamps import format_datetime, micros_of, now
-from smartby.store.base import (
-    AggregatedEntity,
-    Buckets,
-    EntityQuery,
-    EntitySelector,
-    HistoryQuery,
-    TemporalEntity,
-    Transaction,
-)
+from smartby.store.base import Transaction
 
 if TYPE_CHECKING:
     from smartby.broker.broker import Broker

@@ -40,7 +40,7 @@ from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
 from smartby.ngsild.linked import feature_collection, linked_view
 from smartby.ngsild.subscription import MQTT_QOS, MQTT_VERSION
 from smartby.ngsild.timestamps import format_datetime, now
-from smartby.store.base import ClaimedNotification, DeliveryOutcome, PendingNotification
+from smartby.records.notifications import ClaimedNotification, DeliveryOutcome, PendingNotification
 
 if TYPE_CHECKING:
     from smartby.broker.broker import Broker

@@ -23,6 +23,7 @@ from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from smartby.ngsild.query import Expr
+from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.subscription import (
     Change,
     Subscription,
@@ -32,12 +33,7 @@ from smartby.ngsild.subscription import (
     with_changes,
 )
 from smartby.ngsild.timestamps import format_datetime, now, parse_datetime
-from smartby.store.base import (
-    EntityQuery,
-    EntitySelector,
-    PendingNotification,
-    StoredSubscription,
-)
+from smartby.records.notifications import PendingNotification, StoredSubscription
 
 if TYPE_CHECKING:
     from smartby.broker.broker import Broker

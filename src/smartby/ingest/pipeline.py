@@ -40,8 +40,8 @@ from smartby.ngsild.entity import (
     property_instance,
 )
 from smartby.ngsild.errors import NgsiLdError
+from smartby.records.devices import DeadLetter, Device
 from smartby.settings import Settings
-from smartby.store.devices import DeadLetter, Device
 
 log = logging.getLogger("smartby.ingest")
 

@@ -27,8 +27,8 @@ from smartby.ingest.decoders import Decoder, ProfileError, build
 from smartby.ngsild.entity import check_entity_id, check_name, check_nesting
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from smartby.ngsild.timestamps import format_datetime, now
+from smartby.records.devices import Device, PayloadProfile
 from smartby.store.base import Store
-from smartby.store.devices import Device, PayloadProfile
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 """Device ids are one MQTT topic level and one URL path segment: no `/`, `+`, `#` or spaces."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from smartby.store.base import StoredContext
+from smartby.ngsild.reads import StoredContext
 from smartby.store.portable import PortableTables
 
 _COLUMNS = "id, url, kind, document, created_at, last_used, hits"

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from smartby.store.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
+from smartby.records.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
 from smartby.store.portable import PortableTables
 
 T = TypeVar("T")

@@ -12,7 +12,12 @@ from typing import Any, Protocol
 
 import orjson
 
-from smartby.store.base import ClaimedNotification, DeliveryOutcome, PendingNotification, StoredSubscription
+from smartby.records.notifications import (
+    ClaimedNotification,
+    DeliveryOutcome,
+    PendingNotification,
+    StoredSubscription,
+)
 
 _COLUMNS = (
     "tenant, id, doc, created_at, modified_at, times_sent, times_failed, last_notification, "

@@ -24,21 +24,23 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from smartby.ngsild.entity import Entity
-from smartby.store.base import (
+from smartby.ngsild.reads import (
     AggregatedEntity,
     AttributeInfo,
     Buckets,
-    ClaimedNotification,
-    DeliveryOutcome,
     EntityQuery,
     HistoryQuery,
-    PendingNotification,
     QueryResult,
-    StoredSubscription,
     TemporalEntity,
-    Transaction,
     TypeInfo,
 )
+from smartby.records.notifications import (
+    ClaimedNotification,
+    DeliveryOutcome,
+    PendingNotification,
+    StoredSubscription,
+)
+from smartby.store.base import Transaction
 from smartby.store.context_tables import ContextTables
 from smartby.store.device_tables import DeviceTables
 from smartby.store.history_rows import KIND_MASK

@@ -29,8 +29,8 @@ import shapely
 from smartby.ngsild import query as q
 from smartby.ngsild.entity import Entity
 from smartby.ngsild.geo import EARTH_RADIUS_M, GeoQuery
+from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
-from smartby.store.base import EntityQuery, EntitySelector
 from smartby.store.kinds import KIND_CODE
 from smartby.store.postgres.patterns import to_postgres
 from smartby.store.postgres.rows import EXACT_INTEGERS, POINT, SHAPE

@@ -16,9 +16,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from smartby.ngsild.timestamps import from_micros
-from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
-from smartby.store.base import (
+from smartby.ngsild.reads import (
     Aggregate,
     AggregatedEntity,
     Buckets,
@@ -27,6 +25,8 @@ from smartby.store.base import (
     HistoryQuery,
     TemporalEntity,
 )
+from smartby.ngsild.timestamps import from_micros
+from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.history_rows import DELETED, KIND_MASK, instance_from_row
 from smartby.store.kinds import KIND_NAME
 from smartby.store.postgres.filters import selector_matches as _selector_matches

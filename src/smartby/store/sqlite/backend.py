@@ -19,21 +19,23 @@ from typing import Any, TypeVar
 import orjson
 
 from smartby.ngsild.entity import Entity
-from smartby.store.base import (
+from smartby.ngsild.reads import (
     AggregatedEntity,
     AttributeInfo,
     Buckets,
-    ClaimedNotification,
-    DeliveryOutcome,
     EntityQuery,
     HistoryQuery,
-    PendingNotification,
     QueryResult,
-    StoredSubscription,
     TemporalEntity,
-    Transaction,
     TypeInfo,
 )
+from smartby.records.notifications import (
+    ClaimedNotification,
+    DeliveryOutcome,
+    PendingNotification,
+    StoredSubscription,
+)
+from smartby.store.base import Transaction
 from smartby.store.context_tables import ContextTables
 from smartby.store.device_tables import DeviceTables
 from smartby.store.kinds import KIND_NAME

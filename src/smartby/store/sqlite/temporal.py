@@ -15,9 +15,7 @@ from typing import Any
 
 import orjson
 
-from smartby.ngsild.timestamps import from_micros
-from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
-from smartby.store.base import (
+from smartby.ngsild.reads import (
     Aggregate,
     AggregatedEntity,
     Buckets,
@@ -26,6 +24,8 @@ from smartby.store.base import (
     HistoryQuery,
     TemporalEntity,
 )
+from smartby.ngsild.timestamps import from_micros
+from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.history_rows import DELETED, KIND_MASK, instance_from_row
 from smartby.store.kinds import KIND_NAME
 from smartby.store.rollup_plan import HourlyPlan, hourly_plan
