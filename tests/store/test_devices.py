@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smartby.records.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
-from smartby.store.base import Store
+from smartby.store import Store
 
 LAMP = Device(
     id="lamp-1",

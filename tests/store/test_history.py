@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from smartby.ngsild.reads import Buckets, EntitySelector, HistoryQuery
 from smartby.ngsild.timestamps import from_micros, to_micros
 from smartby.ngsild.typequery import parse_type_query
-from smartby.store.base import Store, Transaction
+from smartby.store import Store
+from smartby.store.base import Transaction
 
 EX = "https://example.org/"
 SPEED = EX + "speed"

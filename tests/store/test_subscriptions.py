@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from smartby.records.notifications import DeliveryOutcome, PendingNotification, StoredSubscription
-from smartby.store.base import Store, Transaction
+from smartby.store import Store
+from smartby.store.base import Transaction
 
 EX = "https://example.org/"
 
