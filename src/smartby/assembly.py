@@ -8,6 +8,8 @@ entry (`smartby.api.asgi`) build through `assemble`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from smartby.broker import Broker
@@ -25,6 +27,16 @@ class Assembly:
     store: Store
     broker: Broker
     ingestion: Ingestion
+
+    @asynccontextmanager
+    async def registry_only(self) -> AsyncIterator[Ingestion]:
+        """Device ingestion with only the store open, for a command on the device registry or the
+        dead letters: no notifier, no history retention, no batching of uplinks."""
+        await self.store.open()
+        try:
+            yield self.ingestion
+        finally:
+            await self.store.close()
 
 
 def assemble(settings: Settings | None = None) -> Assembly:

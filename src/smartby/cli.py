@@ -74,18 +74,6 @@ async def _open_broker(settings: Settings) -> AsyncIterator[Broker]:
         await broker.close()
 
 
-@asynccontextmanager
-async def _open_devices(settings: Settings) -> AsyncIterator[Ingestion]:
-    """Device ingestion's registry and dead letters, with only the store open: a command on the
-    registry needs neither the notifier nor history retention running."""
-    parts = _assemble(settings)
-    await parts.store.open()
-    try:
-        yield parts.ingestion
-    finally:
-        await parts.store.close()
-
-
 def _serve(settings: Settings) -> None:
     from smartby.api.app import create_app
 
@@ -470,7 +458,7 @@ DeviceTenantOption = Annotated[str, typer.Option("--tenant", "-t", help="NGSILD-
 
 def _on_devices(database: str | None, work: Callable[[Ingestion], Awaitable[T]]) -> T:
     async def run() -> T:
-        async with _open_devices(_settings(database)) as ingestion:
+        async with _assemble(_settings(database)).registry_only() as ingestion:
             return await work(ingestion)
 
     try:
