@@ -239,9 +239,8 @@ def profile_batch_upsert(report: Report, workdir: Path, *, updates: bool = False
     import orjson
 
     from smartby.api.app import create_app
-    from smartby.broker import Broker
+    from smartby.assembly import assemble
     from smartby.settings import Settings
-    from smartby.store import open_store
 
     bodies = [orjson.dumps([traffic(k * 1000 + i) for i in range(1000)]) for k in range(20)]
     if updates:
@@ -258,9 +257,10 @@ def profile_batch_upsert(report: Report, workdir: Path, *, updates: bool = False
 
     async def run() -> cProfile.Profile:
         settings = Settings(database=f"sqlite:///{database}", _env_file=None)  # type: ignore[call-arg]
-        broker = Broker(open_store(settings.database, settings), settings)
+        parts = assemble(settings)
+        broker = parts.broker
         await broker.open()
-        app = create_app(settings, broker)
+        app = create_app(parts)
         sent: list[dict[str, Any]] = []
 
         async def send(message: dict[str, Any]) -> None:

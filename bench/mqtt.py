@@ -51,13 +51,11 @@ from paho.mqtt.properties import Properties
 
 from bench.history import Backend, postgres_backend, sqlite_backend
 from bench.servers import free_port
-from smartby.broker import Broker
+from smartby.assembly import assemble
 from smartby.ingest.mqtt import MqttTransport
-from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.topics import device_topic
 from smartby.ngsild.timestamps import from_micros, to_micros
 from smartby.settings import Settings
-from smartby.store import open_store
 
 HOST = "127.0.0.1"
 PORT = int(os.environ.get("SMARTBY_BENCH_MQTT_PORT", "1883"))
@@ -300,10 +298,11 @@ async def prepare(database: str, tenant: str) -> None:
     `smartby devices` would; the key is hashed once and shared (scrypt per device would take
     minutes, and the MQTT transport is trusted, so no key is checked)."""
     settings = Settings(_env_file=None, database=database)  # type: ignore[call-arg]
-    broker = Broker(open_store(settings.database, settings), settings)
+    parts = assemble(settings)
+    broker = parts.broker
     await broker.open()
     try:
-        registry = Ingestion(broker, settings).registry
+        registry = parts.ingestion.registry
         await registry.put_profile(tenant, "bench-weather", PROFILE)
         first, _ = await registry.register(
             tenant,
@@ -317,7 +316,7 @@ async def prepare(database: str, tenant: str) -> None:
         )
         await asyncio.gather(
             *(
-                broker.store.put_device(
+                parts.ingestion.devices.put_device(
                     dataclasses.replace(
                         first, id=f"sensor-{n}", entity_id=f"urn:ngsi-ld:WeatherObserved:sensor-{n}"
                     )
@@ -353,9 +352,10 @@ async def _working(
     reporting the messages it took (`taken`) and the uplinks ingestion finished with, committed
     or dead-lettered (`done`), until `stop`."""
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-    broker = Broker(open_store(settings.database, settings), settings)
+    parts = assemble(settings)
+    broker = parts.broker
     await broker.open()
-    sink = Ingestion(broker, settings)
+    sink = parts.ingestion
     await sink.start()
     transport = MqttTransport(sink, settings)
     await transport.start()

@@ -17,10 +17,10 @@ import pytest
 import uvicorn
 
 from smartby.api.app import create_app
+from smartby.assembly import Assembly, assemble
 from smartby.broker import Broker
 from smartby.settings import Settings
-from smartby.store import open_store
-from smartby.store.base import Store
+from smartby.store import Store, open_store
 
 BACKENDS = os.environ.get("SMARTBY_TEST_BACKENDS", "sqlite,postgres").split(",")
 """The store backends every test of a store runs on (SMARTBY_TEST_BACKENDS=sqlite without a server)."""
@@ -138,19 +138,25 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def broker(settings: Settings) -> AsyncIterator[Broker]:
-    broker = Broker(open_store(settings.database, settings), settings)
-    await broker.open()
+async def assembly(settings: Settings) -> AsyncIterator[Assembly]:
+    """smartby's parts on a real database, the broker open."""
+    parts = assemble(settings)
+    await parts.broker.open()
     try:
-        yield broker
+        yield parts
     finally:
-        await broker.close()
+        await parts.broker.close()
 
 
 @pytest.fixture
-async def client(broker: Broker) -> AsyncIterator[httpx.AsyncClient]:
+def broker(assembly: Assembly) -> Broker:
+    return assembly.broker
+
+
+@pytest.fixture
+async def client(assembly: Assembly) -> AsyncIterator[httpx.AsyncClient]:
     """The ASGI app in-process on a real database."""
-    app = create_app(broker.settings, broker)
+    app = create_app(assembly)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
         yield http
@@ -169,7 +175,11 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            create_app(assemble(settings)),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from smartby.broker import Broker
-from smartby.store.base import EntitySelector, HistoryQuery
+from smartby.ngsild.reads import EntitySelector, HistoryQuery
 
 SDM = "https://smartdatamodels.org/dataModel.Transportation/"
 DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"

@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -19,15 +21,21 @@ import orjson
 import typer
 import uvicorn
 
+from smartby.ingest.report import ImportReport
+from smartby.ngsild.errors import NgsiLdError
+from smartby.records.devices import DeadLetterQuery
 from smartby.settings import Settings
 
+# The commands import the rest of smartby when they run, not here: the broker and what stands on it
+# (shapely and numpy, PyLD, aiomqtt; httpx; FastAPI for `serve`; the testbed) take over a second to
+# import, which `smartby --help` and shell completion should not wait for.
 if TYPE_CHECKING:
+    from smartby.assembly import Assembly
     from smartby.broker import Broker
+    from smartby.ingest.pipeline import Ingestion
     from smartby.ingest.registry import DeviceRegistry
-    from smartby.ingest.report import ImportReport
     from smartby.sim.runner import Plan
     from smartby.sim.targets import Target
-    from smartby.store.base import Store
 
 T = TypeVar("T")
 app = typer.Typer(help="smartby: an open smart-city platform speaking NGSI-LD.", no_args_is_help=True)
@@ -41,24 +49,49 @@ PortOption = Annotated[int | None, typer.Option(help="Port to listen on (SMARTBY
 WorkersOption = Annotated[int | None, typer.Option(help="Server processes (SMARTBY_WORKERS).")]
 
 
-def _settings(database: str | None, host: str | None, port: int | None, workers: int | None) -> Settings:
-    for name, value in (("DATABASE", database), ("HOST", host), ("PORT", port), ("WORKERS", workers)):
-        if value is not None:
-            os.environ[f"SMARTBY_{name}"] = str(value)
-    return Settings()
+def _settings(
+    database: str | None = None, host: str | None = None, port: int | None = None, workers: int | None = None
+) -> Settings:
+    """The settings from the environment (and .env), with what the command line gave over them."""
+    given: dict[str, Any] = {"database": database, "host": host, "port": port, "workers": workers}
+    return Settings(**{name: value for name, value in given.items() if value is not None})
+
+
+def _assemble(settings: Settings) -> Assembly:
+    """Every command that works on a database gets its parts here."""
+    from smartby.assembly import assemble
+
+    return assemble(settings)
+
+
+@asynccontextmanager
+async def _open_broker(settings: Settings) -> AsyncIterator[Broker]:
+    broker = _assemble(settings).broker
+    await broker.open()
+    try:
+        yield broker
+    finally:
+        await broker.close()
 
 
 def _serve(settings: Settings) -> None:
-    uvicorn.run(
-        "smartby.api.asgi:application",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        access_log=False,
-        server_header=False,
-    )
+    from smartby.api.app import create_app
+
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "server_header": False,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(_assemble(settings)), **options)
+        return
+    # uvicorn starts each worker as a process of its own that imports the application by name
+    # (smartby.api.asgi, which reads its settings from the environment): the environment is the one
+    # way a --database given here reaches them.
+    os.environ["SMARTBY_DATABASE"] = settings.database
+    uvicorn.run("smartby.api.asgi:application", factory=True, workers=settings.workers, **options)
 
 
 @app.command()
@@ -73,12 +106,9 @@ def serve(
 
 
 async def _load_examples(settings: Settings) -> int:
-    from smartby.broker import DEFAULT_TENANT, Broker
-    from smartby.store import open_store
+    from smartby.broker import DEFAULT_TENANT
 
-    broker = Broker(open_store(settings.database, settings), settings)
-    await broker.open()
-    try:
+    async with _open_broker(settings) as broker:
         folder = resources.files("smartby.data") / "examples"
         loaded = 0
         for item in sorted(folder.iterdir(), key=lambda i: i.name):
@@ -93,14 +123,12 @@ async def _load_examples(settings: Settings) -> int:
                 )
             loaded += len(result.success)
         return loaded
-    finally:
-        await broker.close()
 
 
 @app.command("load-examples")
 def load_examples(database: DatabaseOption = None) -> None:
     """Load the FIWARE Smart Data Models examples shipped with smartby (idempotent)."""
-    settings = _settings(database, None, None, None)
+    settings = _settings(database)
     count = asyncio.run(_load_examples(settings))
     typer.echo(f"Loaded {count} Smart Data Models example entities into {settings.database}")
 
@@ -148,8 +176,6 @@ async def _simulate(
     plan: Plan,
     announce: Callable[[], None] | None = None,
 ) -> None:
-    from datetime import UTC, datetime
-
     from smartby.sim.city import build_city
     from smartby.sim.models import Simulation
     from smartby.sim.runner import backfill, provision, start_of_backfill, stream
@@ -179,8 +205,6 @@ async def _simulate(
 
 
 def _plan(backfill_days: float, resolution: int, speed: float, duration: float | None) -> Plan:
-    from datetime import timedelta
-
     from smartby.sim.runner import Plan
 
     return Plan(
@@ -272,7 +296,7 @@ def demo(
     from smartby.sim.targets import SmartbyTarget, TargetError
 
     began = time.monotonic()
-    settings = _settings(database or DEMO_DATABASE, host, port, None)
+    settings = _settings(database or DEMO_DATABASE, host, port)
     _port_is_free(settings.host, settings.port)
     _fresh(settings.database)
     url = f"http://{settings.host}:{settings.port}"
@@ -345,15 +369,8 @@ ShowOption = Annotated[int, typer.Option("--show-bad", min=0, help="Bad rows lis
 
 
 async def _run_import(settings: Settings, load: Callable[[Broker], Awaitable[ImportReport]]) -> ImportReport:
-    from smartby.broker import Broker
-    from smartby.store import open_store
-
-    broker = Broker(open_store(settings.database, settings), settings)
-    await broker.open()
-    try:
+    async with _open_broker(settings) as broker:
         return await load(broker)
-    finally:
-        await broker.close()
 
 
 def _finish(report: ImportReport, show: int) -> None:
@@ -384,7 +401,7 @@ def import_csv_command(
     except MappingError as error:
         typer.echo(f"mapping: {error}", err=True)
         raise typer.Exit(2) from None
-    settings = _settings(database, None, None, None)
+    settings = _settings(database)
     try:
         report = asyncio.run(
             _run_import(settings, lambda broker: import_csv(broker, tenant, file, chosen, batch=batch))
@@ -412,7 +429,7 @@ def import_ngsild_command(
     """Append the history in NGSI-LD entities, temporal or normalized (safe to run again)."""
     from smartby.ingest.ngsild_import import import_ngsild
 
-    settings = _settings(database, None, None, None)
+    settings = _settings(database)
     report = asyncio.run(
         _run_import(
             settings, lambda broker: import_ngsild(broker, tenant, file, context=context, batch=batch)
@@ -439,18 +456,16 @@ app.add_typer(devices_app, name="devices")
 DeviceTenantOption = Annotated[str, typer.Option("--tenant", "-t", help="NGSILD-Tenant (default: none).")]
 
 
-def _on_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    from smartby.store import open_store
-
+def _on_devices(database: str | None, work: Callable[[Ingestion], Awaitable[T]]) -> T:
     async def run() -> T:
-        store = open_store(settings.database, settings)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
+        async with _assemble(_settings(database)).registry_only() as ingestion:
+            return await work(ingestion)
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except NgsiLdError as error:
+        typer.echo(error.detail, err=True)
+        raise typer.Exit(1) from None
 
 
 def _echo_json(data: object) -> None:
@@ -458,14 +473,7 @@ def _echo_json(data: object) -> None:
 
 
 def _registry_call(database: str | None, work: Callable[[DeviceRegistry], Awaitable[T]]) -> T:
-    from smartby.ingest.registry import DeviceRegistry
-    from smartby.ngsild.errors import NgsiLdError
-
-    try:
-        return _on_store(_settings(database, None, None, None), lambda store: work(DeviceRegistry(store)))
-    except NgsiLdError as error:
-        typer.echo(error.detail, err=True)
-        raise typer.Exit(1) from None
+    return _on_devices(database, lambda ingestion: work(ingestion.registry))
 
 
 def _read_declaration(path: Path) -> object:
@@ -613,15 +621,12 @@ def devices_deadletters(
     database: DatabaseOption = None,
 ) -> None:
     """List dead letters, newest first (reason, and the raw payload in base64), or --purge them."""
-    from smartby.store.devices import DeadLetterQuery
-
     query = DeadLetterQuery(device_id=device, transport=transport, limit=limit)
-    settings = _settings(database, None, None, None)
     if purge:
-        removed = _on_store(settings, lambda store: store.purge_dead_letters(tenant, query))
+        removed = _on_devices(database, lambda ingestion: ingestion.devices.purge_dead_letters(tenant, query))
         typer.echo(f"Purged {removed} dead letters")
         return
-    for letter in _on_store(settings, lambda store: store.list_dead_letters(tenant, query)):
+    for letter in _on_devices(database, lambda ingestion: ingestion.devices.list_dead_letters(tenant, query)):
         payload = base64.b64encode(letter.payload).decode()
         typer.echo(
             f"{letter.id} {letter.received_at} {letter.transport} {letter.device_id or '-'} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,8 @@ import pytest
 from pydantic import SecretStr
 
 from smartby.api.app import create_app
-from smartby.broker import Broker
+from smartby.assembly import Assembly
+from smartby.ingest.pipeline import Ingestion
 from smartby.ngsild.errors import ERRORS_BASE
 
 V1 = "/ngsi-ld/v1"
@@ -297,9 +299,11 @@ async def test_a_things_stack_webhook(client: httpx.AsyncClient) -> None:
 
 
 @pytest.fixture
-async def guarded(broker: Broker) -> AsyncIterator[httpx.AsyncClient]:
+async def guarded(assembly: Assembly) -> AsyncIterator[httpx.AsyncClient]:
+    broker = assembly.broker
     settings = broker.settings.model_copy(update={"ingest_admin_token": SecretStr("operator-token")})
-    transport = httpx.ASGITransport(app=create_app(settings, broker))
+    parts = dataclasses.replace(assembly, ingestion=Ingestion(broker, broker.store, settings))
+    transport = httpx.ASGITransport(app=create_app(parts))
     async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
         yield http
 

@@ -21,10 +21,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from smartby.api.app import create_app
-from smartby.broker import Broker
+from smartby.assembly import assemble
 from smartby.ngsild.errors import ERRORS_BASE
 from smartby.settings import Settings
-from smartby.store import open_store
 
 V1 = "/ngsi-ld/v1"
 JSON = {"Content-Type": "application/json"}
@@ -67,7 +66,7 @@ def assert_problem(status: int, content_type: str | None, body: bytes) -> None:
 
 
 def operations() -> list[tuple[str, str]]:
-    document = create_app(Settings(database="sqlite:///never-opened.db", _env_file=None)).openapi()  # type: ignore[call-arg]
+    document = create_app(assemble(Settings(database="sqlite:///never-opened.db", _env_file=None))).openapi()  # type: ignore[call-arg]
     return [(path, method) for path, methods in document["paths"].items() for method in methods]
 
 
@@ -87,10 +86,10 @@ class Fuzzed:
 
 async def seed(settings: Settings) -> str:
     """Streetlights and a hosted @context in the database, written through the API."""
-    broker = Broker(open_store(settings.database, settings), settings)
-    await broker.open()
+    parts = assemble(settings)
+    await parts.broker.open()
     try:
-        transport = httpx.ASGITransport(app=create_app(settings, broker))
+        transport = httpx.ASGITransport(app=create_app(parts))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             for entity_id in LIGHTS:
                 created = await client.post(f"{V1}/entities", json=light(entity_id), headers=JSON)
@@ -103,7 +102,7 @@ async def seed(settings: Settings) -> str:
             assert subscribed.status_code == 201, subscribed.text
             return hosted.headers["location"].rsplit("/", 1)[1]
     finally:
-        await broker.close()
+        await parts.broker.close()
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +117,7 @@ def fuzzed(seeded: tuple[Settings, str]) -> Fuzzed:
     """A fresh app on the seeded database for each test: schemathesis ends an ASGI app's lifespan
     when the test that started it ends."""
     settings, context_id = seeded
-    return Fuzzed(schemathesis.openapi.from_asgi("/openapi.json", create_app(settings)), context_id)
+    return Fuzzed(schemathesis.openapi.from_asgi("/openapi.json", create_app(assemble(settings))), context_id)
 
 
 def known_path_parameters(path: str, fuzzed: Fuzzed) -> list[dict[str, str]]:

@@ -37,9 +37,9 @@ from smartby.ngsild.entity import Entity
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery
 from smartby.ngsild.query import And, AttrPath, Compare, InList, Literal, Or, Pattern
+from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.scope import parse_scope_query
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeName
-from smartby.store.base import EntityQuery, EntitySelector
 
 CORE_DOCUMENT = json.loads(
     (resources.files("smartby.data") / "contexts" / "ngsi-ld-core-context-v1.8.jsonld").read_bytes()

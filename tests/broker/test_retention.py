@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from smartby.broker import Broker
+from smartby.ngsild.reads import HistoryQuery
 from smartby.ngsild.timestamps import format_datetime, now
-from smartby.store.base import HistoryQuery
 
 TRAFFIC = "https://smartdatamodels.org/dataModel.Transportation/TrafficFlowObserved"
 WEATHER = "https://smartdatamodels.org/dataModel.Weather/WeatherObserved"

@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from smartby.api.app import create_app
-from smartby.broker import Broker
+from smartby.assembly import assemble
 from smartby.settings import Settings
-from smartby.store import open_store
 
 CONTEXTS = Path(__file__).resolve().parent / "contexts"
 
@@ -64,11 +63,11 @@ def context_server() -> Iterator[str]:
 async def remote_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """smartby fetching remote @contexts (here only from the stub on this machine)."""
     remote = settings.model_copy(update={"remote_contexts": True, "context_timeout": 5.0})
-    broker = Broker(open_store(remote.database, remote), remote)
-    await broker.open()
+    parts = assemble(remote)
+    await parts.broker.open()
     try:
-        transport = httpx.ASGITransport(app=create_app(remote, broker))
+        transport = httpx.ASGITransport(app=create_app(parts))
         async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
             yield http
     finally:
-        await broker.close()
+        await parts.broker.close()

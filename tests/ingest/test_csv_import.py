@@ -223,5 +223,5 @@ async def test_a_tenant_gets_its_own_history(broker: Broker, tmp_path: Path) -> 
     report = await import_csv(broker, "aarhus", path, load_mapping("energinet-co2emis"))
     assert report.added == 6
     assert len((await stored(broker, "urn:ngsi-ld:GridCarbonIntensity:DK1", "aarhus"))[CO2]) == 3
-    found, _ = await broker.store.history("", __import__("smartby.store.base").store.base.HistoryQuery())
+    found, _ = await broker.store.history("", __import__("smartby.ngsild.reads").ngsild.reads.HistoryQuery())
     assert found == []

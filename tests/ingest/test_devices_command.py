@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from smartby.cli import app
 from smartby.ingest.registry import key_matches
+from smartby.records.devices import DeadLetter
 from smartby.settings import Settings
 from smartby.store import open_store
-from smartby.store.devices import DeadLetter
 
 LIGHT_PROFILE = """
 description = "Street-light node"

@@ -42,9 +42,9 @@ from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.topics import chirpstack_topic, device_topic
 from smartby.ingest.uplinks import Uplink
 from smartby.ngsild.context import DEFAULT_VOCAB
+from smartby.ngsild.reads import EntitySelector, HistoryQuery
 from smartby.settings import Settings
 from smartby.store import open_store
-from smartby.store.base import EntitySelector, HistoryQuery
 
 MOSQUITTO = "mqtt://127.0.0.1:1883"
 WAIT = 20.0
@@ -475,7 +475,7 @@ async def test_serve_starts_mqtt_only_when_configured(tmp_path: Path) -> None:
     broker = Broker(open_store(settings.database, settings), settings)
     await broker.open()
     try:
-        pipeline = Ingestion(broker, settings)
+        pipeline = Ingestion(broker, broker.store, settings)
         await pipeline.start()
         assert await start_mqtt_transport(pipeline, transport_settings(tmp_path, mqtt_url="")) is None
         started = await start_mqtt_transport(pipeline, settings)
@@ -517,7 +517,7 @@ async def main():
     settings = Settings(_env_file=None, **json.loads(sys.argv[1]))
     broker = Broker(open_store(settings.database, settings), settings)
     await broker.open()
-    sink = Ingestion(broker, settings)
+    sink = Ingestion(broker, broker.store, settings)
     await sink.start()
     transport = MqttTransport(sink, settings)
     await transport.start()
@@ -548,7 +548,7 @@ async def test_readings_not_committed_when_the_worker_dies_come_again(tmp_path: 
     broker = Broker(open_store(settings.database, settings), settings)
     await broker.open()
     try:
-        await Ingestion(broker, settings).registry.register(
+        await Ingestion(broker, broker.store, settings).registry.register(
             tenant, {"id": "meter", "entityId": "urn:ngsi-ld:Meter:m", "entityType": "Meter"}
         )
         slow = {**values, "ingest_flush_ms": 60_000, "ingest_batch_size": 1000}
@@ -567,7 +567,7 @@ async def test_readings_not_committed_when_the_worker_dies_come_again(tmp_path: 
             await worker.wait()
         with sqlite3.connect(tmp_path / "city.db") as db:
             assert db.execute("SELECT count(*) FROM history").fetchone()[0] == 0
-        sink = Ingestion(broker, settings)
+        sink = Ingestion(broker, broker.store, settings)
         await sink.start()
         async with running(MqttTransport(sink, settings)):
             await asyncio.wait_for(_until(lambda: sink.stats.readings >= 15), WAIT)

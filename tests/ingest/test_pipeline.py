@@ -16,9 +16,9 @@ from smartby.broker import Broker
 from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.uplinks import Envelope, Uplink
 from smartby.ngsild.context import DEFAULT_VOCAB
+from smartby.ngsild.reads import EntitySelector, HistoryQuery
+from smartby.records.devices import DeadLetterQuery
 from smartby.settings import Settings
-from smartby.store.base import EntitySelector, HistoryQuery
-from smartby.store.devices import DeadLetterQuery
 
 KEY = "a-device-key-of-some-length"
 LIGHT_FRAME = {
@@ -52,7 +52,7 @@ async def history(broker: Broker, entity_id: str, tenant: str = "") -> dict[str,
 
 @pytest.fixture
 async def ingestion(broker: Broker) -> Any:
-    sink = Ingestion(broker, broker.settings)
+    sink = Ingestion(broker, broker.store, broker.settings)
     await sink.registry.register(
         "",
         {
@@ -327,7 +327,7 @@ async def test_trusted_transports_and_the_integration_secret(broker: Broker) -> 
     settings = broker.settings.model_copy(
         update={"ingest_integration_secret": "integration-secret", "ingest_trusted_transports": ["mqtt"]}
     )
-    sink = Ingestion(broker, Settings.model_validate(settings.model_dump()))
+    sink = Ingestion(broker, broker.store, Settings.model_validate(settings.model_dump()))
     await sink.registry.put_profile("", "light", {"decoder": LIGHT_FRAME})
     await sink.registry.register(
         "",
@@ -363,7 +363,7 @@ async def test_the_flusher_commits_by_time_and_by_batch_size(broker: Broker) -> 
     settings = Settings.model_validate(
         {**broker.settings.model_dump(), "ingest_batch_size": 3, "ingest_flush_ms": 60_000}
     )
-    sink = Ingestion(broker, settings)
+    sink = Ingestion(broker, broker.store, settings)
     await sink.registry.register(
         "", {"id": "m", "entityId": "urn:ngsi-ld:Meter:m", "entityType": "Meter", "key": KEY}
     )
@@ -407,7 +407,7 @@ async def test_whatever_arrives_is_accepted_or_dead_lettered(
 
 
 async def test_an_array_payload_reaches_history_reading_by_reading(broker: Broker) -> None:
-    sink = Ingestion(broker, broker.settings)
+    sink = Ingestion(broker, broker.store, broker.settings)
     await sink.registry.register(
         "",
         {
@@ -438,7 +438,7 @@ async def test_offered_uplinks_are_settled_once_committed_and_keep_their_order(b
     settings = Settings.model_validate(
         {**broker.settings.model_dump(), "ingest_batch_size": 1000, "ingest_flush_ms": 60_000}
     )
-    sink = Ingestion(broker, settings)
+    sink = Ingestion(broker, broker.store, settings)
     await sink.registry.register(
         "", {"id": "m", "entityId": "urn:ngsi-ld:Meter:m", "entityType": "Meter", "key": KEY}
     )

@@ -9,7 +9,7 @@ import pytest
 from smartby.ingest.decoders import ProfileError
 from smartby.ingest.registry import DeviceRegistry, device_view, hash_key, key_matches
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, ResourceNotFound
-from smartby.store.base import Store
+from smartby.store import Store
 
 SENSOR = {
     "id": "traffic-158324",

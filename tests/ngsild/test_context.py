@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from smartby.api.app import create_app
-from smartby.broker import Broker
+from smartby.assembly import assemble
 from smartby.ngsild.context import (
     CORE_CONTEXT_URL,
     DEFAULT_VOCAB,
@@ -22,7 +22,6 @@ from smartby.ngsild.context import (
 )
 from smartby.ngsild.errors import BadRequestData, LdContextNotAvailable
 from smartby.settings import Settings
-from smartby.store import open_store
 
 NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
 CORE_DOCUMENT = json.loads(
@@ -207,14 +206,14 @@ async def city_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncI
     monkeypatch.setenv("SMARTBY_CONTEXT_DIR", str(folder))
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.context_dir == folder and not settings.remote_contexts
-    broker = Broker(open_store(settings.database, settings), settings)
-    await broker.open()
+    parts = assemble(settings)
+    await parts.broker.open()
     try:
-        transport = httpx.ASGITransport(app=create_app(settings, broker))
+        transport = httpx.ASGITransport(app=create_app(parts))
         async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as client:
             yield client
     finally:
-        await broker.close()
+        await parts.broker.close()
 
 
 async def test_context_dir_resolves_offline_and_compacts_back(city_client: httpx.AsyncClient) -> None:

@@ -236,7 +236,7 @@ async def test_the_grid_tile_shows_the_units_the_testbed_signal_reports(broker: 
     CO2 intensity have no unitCode, their unitText is what the tile shows."""
     now = city_time()
     grid = next(d for d in build_city(50, seed=1).devices if d.kind.name == "sim-grid")
-    ingestion = Ingestion(broker, broker.settings)
+    ingestion = Ingestion(broker, broker.store, broker.settings)
     try:
         await ingestion.registry.put_profile("", "sim-grid", profiles()["sim-grid"])
         _, key = await ingestion.registry.register("", registration(grid))

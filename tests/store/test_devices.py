@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from smartby.store.base import Store
-from smartby.store.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
+from smartby.records.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
+from smartby.store import Store
 
 LAMP = Device(
     id="lamp-1",

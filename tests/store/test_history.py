@@ -9,9 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smartby.ngsild.reads import Buckets, EntitySelector, HistoryQuery
 from smartby.ngsild.timestamps import from_micros, to_micros
 from smartby.ngsild.typequery import parse_type_query
-from smartby.store.base import Buckets, EntitySelector, HistoryQuery, Store, Transaction
+from smartby.store import Store
+from smartby.store.base import Transaction
 
 EX = "https://example.org/"
 SPEED = EX + "speed"

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartby.ngsild.geo import parse_geo_query
+from smartby.ngsild.reads import EntityQuery, HistoryQuery
 from smartby.ngsild.timestamps import from_micros, to_micros
-from smartby.store.base import EntityQuery, HistoryQuery, Transaction
+from smartby.store.base import Transaction
 from smartby.store.postgres import transaction as pg_transaction
 from smartby.store.postgres.backend import PostgresStore, migrations
 from smartby.store.postgres.dialect import POSTGRES

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smartby.ngsild.reads import AggregatedEntity, Buckets, HistoryQuery
 from smartby.ngsild.timestamps import from_micros, to_micros
 from smartby.settings import Settings
-from smartby.store import open_store
-from smartby.store.base import AggregatedEntity, Buckets, HistoryQuery, Store, Transaction
+from smartby.store import Store, open_store
+from smartby.store.base import Transaction
 from smartby.store.rollup_plan import ROLLUP_METHODS, hourly_plan
 
 EX = "https://example.org/"

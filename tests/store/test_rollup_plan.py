@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smartby.ngsild.reads import Buckets, HistoryQuery
 from smartby.ngsild.timestamps import to_micros
-from smartby.store.base import Buckets, HistoryQuery
 from smartby.store.rollup_plan import HOUR, MAX_CUT, ROLLUP_METHODS, HourlyPlan, hour_of, hourly_plan
 
 MINUTE = 60_000_000

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from smartby.ngsild.query import parse_q
-from smartby.store.base import EntityQuery, Transaction
+from smartby.ngsild.reads import EntityQuery
+from smartby.store.base import Transaction
 from smartby.store.sqlite.backend import SQLiteStore, _migrations
 
 EX = "https://example.org/"

@@ -13,8 +13,9 @@ import orjson
 
 from smartby.ngsild.geo import parse_geo_query
 from smartby.ngsild.query import parse_q
+from smartby.ngsild.reads import Buckets, EntityQuery, EntitySelector, HistoryQuery
 from smartby.ngsild.typequery import TypeName
-from smartby.store.base import Buckets, EntityQuery, EntitySelector, HistoryQuery, Transaction
+from smartby.store.base import Transaction
 from smartby.store.sqlite.backend import SQLiteStore, _migrations, _statements
 
 EX = "https://example.org/"

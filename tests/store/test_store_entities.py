@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import parse_geo_query
 from smartby.ngsild.query import parse_q
+from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.typequery import parse_type_query
-from smartby.store.base import EntityQuery, EntitySelector, Store, Transaction
+from smartby.store import Store
+from smartby.store.base import Transaction
 
 EX = "https://example.org/"
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from smartby.store.base import DeliveryOutcome, PendingNotification, Store, StoredSubscription, Transaction
+from smartby.records.notifications import DeliveryOutcome, PendingNotification, StoredSubscription
+from smartby.store import Store
+from smartby.store.base import Transaction
 
 EX = "https://example.org/"
 

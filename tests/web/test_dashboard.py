@@ -14,6 +14,7 @@ import pytest
 
 from services import testbed as tb
 from smartby.api.app import create_app
+from smartby.assembly import Assembly
 from smartby.broker import Broker
 from smartby.ngsild.errors import ERRORS_BASE
 from smartby.services.citymap import CityMap
@@ -24,9 +25,10 @@ LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0001"
 
 
 @pytest.fixture
-async def http(broker: Broker) -> AsyncIterator[httpx.AsyncClient]:
+async def http(assembly: Assembly) -> AsyncIterator[httpx.AsyncClient]:
     """The app on a real database, its snapshot and overview read afresh on every request."""
-    app = create_app(broker.settings, broker)
+    broker = assembly.broker
+    app = create_app(assembly)
     dashboard = app.state.dashboard
     dashboard.city = CityMap(broker, max_age=0, patience=0)
     dashboard.overview = Overview(broker, dashboard.city, max_age=0)

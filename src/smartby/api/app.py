@@ -15,12 +15,9 @@ from starlette.types import Receive, Scope, Send
 from smartby import __version__
 from smartby.api import batch, contexts, devices, discovery, entities, subscriptions, temporal
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
-from smartby.broker import Broker
+from smartby.assembly import Assembly
 from smartby.ingest.mqtt import start_mqtt_transport
-from smartby.ingest.pipeline import Ingestion
 from smartby.ngsild.errors import NgsiLdError
-from smartby.settings import Settings
-from smartby.store import open_store
 from smartby.web import dashboard
 
 BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
@@ -107,26 +104,24 @@ class Dispatcher:
             return await unexpected_error(request, error)
 
 
-def create_app(settings: Settings | None = None, broker: Broker | None = None) -> Dispatcher:
-    settings = settings or Settings()
-    if broker is None:
-        broker = Broker(open_store(settings.database, settings), settings)
-    chosen = broker
-    ingestion = Ingestion(broker, settings)
+def create_app(parts: Assembly) -> Dispatcher:
+    """The API, the device API and the dashboard on assembled parts; the app's lifespan opens and
+    closes them."""
+    broker, ingestion = parts.broker, parts.ingestion
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await chosen.open()
+        await broker.open()
         await ingestion.start()
         # Device uplinks from MQTT, when SMARTBY_MQTT_URL is set, into the same pipeline.
-        mqtt = await start_mqtt_transport(ingestion, chosen.settings)
+        mqtt = await start_mqtt_transport(ingestion, broker.settings)
         try:
             yield
         finally:
             if mqtt is not None:
                 await mqtt.close()
             await ingestion.close()
-            await chosen.close()
+            await broker.close()
 
     app = FastAPI(
         title="smartby",

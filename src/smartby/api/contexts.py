@@ -14,7 +14,7 @@ from smartby.api.negotiation import JSON, JSON_LD, choose_media_type
 from smartby.api.render import json_response, no_content
 from smartby.api.request import broker_of, check_params, flag, read_body
 from smartby.ngsild.errors import BadRequestData
-from smartby.store.base import StoredContext
+from smartby.ngsild.reads import StoredContext
 
 router = APIRouter(prefix="/ngsi-ld/v1/jsonldContexts", tags=["@context"])
 KINDS = ("Hosted", "Cached", "ImplicitlyCreated")

@@ -26,7 +26,7 @@ from smartby.ingest.registry import device_view, profile_view
 from smartby.ingest.uplinks import Envelope, Uplink
 from smartby.ngsild.errors import BadRequestData, InternalError, InvalidRequest, NgsiLdError, ResourceNotFound
 from smartby.ngsild.timestamps import normalize_datetime, now
-from smartby.store.devices import DeadLetter, DeadLetterQuery
+from smartby.records.devices import DeadLetter, DeadLetterQuery
 
 router = APIRouter(prefix="/ingest/v1", tags=["Device ingestion"])
 NO_PARAMS: frozenset[str] = frozenset()
@@ -248,10 +248,10 @@ async def list_dead_letters(request: Request) -> Response:
         limit=integer(request, "limit", 100, low=1, high=ingestion.settings.max_limit),
         offset=integer(request, "offset", 0),
     )
-    letters = await ingestion.broker.store.list_dead_letters(tenant, query)
+    letters = await ingestion.devices.list_dead_letters(tenant, query)
     headers = {}
     if flag(request, "count"):
-        headers["NGSILD-Results-Count"] = str(await ingestion.broker.store.count_dead_letters(tenant, query))
+        headers["NGSILD-Results-Count"] = str(await ingestion.devices.count_dead_letters(tenant, query))
     return json_response(request, None, [letter_view(x) for x in letters], JSON, headers=headers)
 
 
@@ -263,7 +263,7 @@ async def list_dead_letters(request: Request) -> Response:
 async def purge_dead_letters(request: Request) -> Response:
     check_params(request, PURGE_PARAMS)
     ingestion = admin(request)
-    removed = await ingestion.broker.store.purge_dead_letters(tenant_of(request), _letter_query(request))
+    removed = await ingestion.devices.purge_dead_letters(tenant_of(request), _letter_query(request))
     return json_response(request, None, {"deleted": removed}, JSON)
 
 
@@ -280,7 +280,7 @@ def _letter_id(request: Request) -> int:
 async def get_dead_letter(request: Request) -> Response:
     check_params(request, NO_PARAMS)
     ingestion = admin(request)
-    letter = await ingestion.broker.store.get_dead_letter(tenant_of(request), _letter_id(request))
+    letter = await ingestion.devices.get_dead_letter(tenant_of(request), _letter_id(request))
     if letter is None:
         raise ResourceNotFound(f"No dead letter {request.path_params['letterId']}")
     return json_response(request, None, letter_view(letter), JSON)
@@ -292,7 +292,7 @@ async def get_dead_letter(request: Request) -> Response:
 async def delete_dead_letter(request: Request) -> Response:
     check_params(request, NO_PARAMS)
     ingestion = admin(request)
-    if not await ingestion.broker.store.delete_dead_letter(tenant_of(request), _letter_id(request)):
+    if not await ingestion.devices.delete_dead_letter(tenant_of(request), _letter_id(request)):
         raise ResourceNotFound(f"No dead letter {request.path_params['letterId']}")
     return no_content(request)
 

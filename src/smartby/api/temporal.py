@@ -31,6 +31,7 @@ from smartby.broker.queries import check_csf, entity_query, geo_from_params, que
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import LanguagePreference
 from smartby.ngsild.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from smartby.ngsild.reads import AggregatedEntity, HistoryQuery, TemporalEntity
 from smartby.ngsild.temporal import (
     TemporalQuery,
     parse_temporal_query,
@@ -38,7 +39,6 @@ from smartby.ngsild.temporal import (
     render_temporal_entity,
     temporal_query_from_json,
 )
-from smartby.store.base import AggregatedEntity, HistoryQuery, TemporalEntity
 
 
 class TemporalEntityIdConvertor(Convertor[str]):

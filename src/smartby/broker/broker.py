@@ -11,17 +11,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
 
 from smartby.broker import changes
-from smartby.broker.contexts import HOSTED_PATH, ContextLoader, check_context_document
-from smartby.broker.history import History
-from smartby.broker.notifier import Notifier
+from smartby.broker.contexts import HOSTED_PATH, ContextLoader, ContextStore, check_context_document, resolve
+from smartby.broker.history import History, HistoryStore
+from smartby.broker.notifier import Notifier, OutboxStore
 from smartby.broker.queries import relationship_targets
 from smartby.broker.readings import EntityReadings, write_readings
-from smartby.broker.subscriptions import Subscriptions
+from smartby.broker.subscriptions import Subscriptions, SubscriptionStore
+from smartby.broker.transaction import Transaction
 from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import (
     Entity,
@@ -42,19 +43,17 @@ from smartby.ngsild.errors import (
     NonexistentTenant,
     ResourceNotFound,
 )
-from smartby.ngsild.timestamps import format_datetime, micros_of, now
-from smartby.ngsild.typequery import TypeExpr
-from smartby.settings import Settings
-from smartby.store.base import (
+from smartby.ngsild.reads import (
     AttributeInfo,
     EntityQuery,
     EntitySelector,
     QueryResult,
-    Store,
     StoredContext,
-    Transaction,
     TypeInfo,
 )
+from smartby.ngsild.timestamps import format_datetime, micros_of, now
+from smartby.ngsild.typequery import TypeExpr
+from smartby.settings import Settings
 
 T = TypeVar("T")
 log = logging.getLogger("smartby.broker")
@@ -80,10 +79,48 @@ def _timestamp() -> str:
     return format_datetime(now())
 
 
-class Broker:
-    """NGSI-LD semantics over a Store."""
+class EntityStore(HistoryStore, Protocol):
+    """What the broker needs of a store for entities and their history. Reads are coroutines. Every
+    change runs as a function inside one transaction (`transact`), so a read-modify-write (PATCH,
+    merge, batch upsert) is atomic even with several smartby processes on one database, and a
+    failed change writes nothing."""
 
-    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def transact(self, tenant: str, change: Callable[[Transaction], T]) -> T:
+        """Run `change` in one transaction on `tenant` (created on first write) and commit it.
+
+        If `change` raises, nothing it did is kept and the exception reaches the caller.
+        """
+        ...
+
+    async def tenant_exists(self, tenant: str) -> bool: ...
+
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None: ...
+
+    async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult: ...
+
+    async def prune_history(self, tenant: str, entity_type: str, before: int) -> int:
+        """Delete the history of entities of a type older than `before`; how many instances went."""
+        ...
+
+    async def tenants(self) -> list[str]: ...
+
+    async def entity_types(self, tenant: str) -> list[TypeInfo]: ...
+
+    async def attributes(self, tenant: str) -> list[AttributeInfo]: ...
+
+
+class BrokerStore(EntityStore, ContextStore, SubscriptionStore, OutboxStore, Protocol):
+    """The one store the broker keeps everything in; each of its parts declares its share."""
+
+
+class Broker:
+    """NGSI-LD semantics over a store."""
+
+    def __init__(self, store: BrokerStore, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.store = store
         self.loader = ContextLoader(
@@ -93,9 +130,9 @@ class Broker:
             timeout=self.settings.context_timeout,
         )
         self.contexts = ContextResolver(self.loader)
-        self.history = History(self)
-        self.subscriptions = Subscriptions(self)
-        self.notifier = Notifier(self)
+        self.history = History(store, self.change, self.existing_tenant, self.settings)
+        self.subscriptions = Subscriptions(store, self.contexts)
+        self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
         self._retention: asyncio.Task[None] | None = None
         self._notifying = False
 
@@ -144,10 +181,7 @@ class Broker:
 
     async def context(self, source: Any) -> Context:
         """The processed @context for a request (None: the core context alone)."""
-        found = self.contexts.cached(source)
-        if found is not None:
-            return found
-        return await asyncio.to_thread(self.contexts.resolve, source)
+        return await resolve(self.contexts, source)
 
     async def batch_context(self, source: Any, per_entity: Sequence[Any] | None) -> BatchContext:
         """The @context of a batch: one for all, or each entity's own (an error stays that entity's)."""

@@ -14,19 +14,42 @@ import uuid
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import httpx
 import orjson
 
-from smartby.ngsild.context import LoaderFailed
+from smartby.ngsild.context import Context, ContextResolver, LoaderFailed
 from smartby.ngsild.entity import check_nesting
 from smartby.ngsild.errors import BadRequestData, InvalidRequest
+from smartby.ngsild.reads import StoredContext
 from smartby.ngsild.timestamps import format_datetime, now
-from smartby.store.base import Store, StoredContext
 
 HOSTED_PATH = "/ngsi-ld/v1/jsonldContexts/"
+
+
+class ContextStore(Protocol):
+    """What the broker needs of a store for @contexts: the hosted ones and those fetched before."""
+
+    async def put_context(self, context: StoredContext) -> None: ...
+
+    async def get_context(self, key: str) -> StoredContext | None:
+        """A stored context by its local id or its URL."""
+        ...
+
+    async def list_contexts(self) -> list[StoredContext]: ...
+
+    async def delete_context(self, key: str) -> bool: ...
+
+
+async def resolve(resolver: ContextResolver, source: Any) -> Context:
+    """The processed @context for `source` (None: the core context alone): from memory, or worked
+    out in a thread, as PyLD loads documents synchronously (through the loader below)."""
+    found = resolver.cached(source)
+    if found is not None:
+        return found
+    return await asyncio.to_thread(resolver.resolve, source)
 
 
 def read_context_dir(folder: Path | Any) -> dict[str, Any]:
@@ -58,7 +81,7 @@ class ContextLoader:
 
     def __init__(
         self,
-        store: Store,
+        store: ContextStore,
         *,
         context_dir: Path | None = None,
         remote: bool = True,

@@ -7,15 +7,24 @@ writes run in one store transaction each, like every other change.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from smartby.broker import changes
+from smartby.broker.transaction import Transaction
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import check_entity_id, check_name
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
+from smartby.ngsild.reads import (
+    AggregatedEntity,
+    Buckets,
+    EntityQuery,
+    EntitySelector,
+    HistoryQuery,
+    TemporalEntity,
+)
 from smartby.ngsild.temporal import (
     AggregatedAttribute,
     InstancePage,
@@ -27,19 +36,9 @@ from smartby.ngsild.temporal import (
     selects,
 )
 from smartby.ngsild.timestamps import format_datetime, micros_of, now
-from smartby.store.base import (
-    AggregatedEntity,
-    Buckets,
-    EntityQuery,
-    EntitySelector,
-    HistoryQuery,
-    TemporalEntity,
-    Transaction,
-)
+from smartby.settings import Settings
 
-if TYPE_CHECKING:
-    from smartby.broker.broker import Broker
-
+T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ALL = 2**62
 """A limit that reads every entity that matches."""
@@ -128,15 +127,44 @@ def buckets_for(temporal: TemporalQuery) -> Buckets:
     return Buckets(origin=origin, end=end, calendar=calendar)
 
 
-class History:
-    """Reached as `broker.history`: the temporal representation of entities."""
+class HistoryStore(Protocol):
+    """What reading history needs of a store."""
 
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
+    async def history(self, tenant: str, query: HistoryQuery) -> tuple[list[TemporalEntity], int | None]:
+        """One page of entities with their history, and the number of matching entities if asked."""
+        ...
+
+    async def aggregate(
+        self, tenant: str, query: HistoryQuery, methods: tuple[str, ...], buckets: Buckets
+    ) -> tuple[list[AggregatedEntity], int | None]: ...
+
+
+class Transact(Protocol):
+    """Runs a change in one transaction on a tenant: `Broker.change`, which queues the
+    notifications the change causes in the same transaction."""
+
+    def __call__(self, tenant: str, change: Callable[[Transaction], T]) -> Awaitable[T]: ...
+
+
+class History:
+    """Reached as `broker.history`: the temporal representation of entities. Reads go to the
+    store; writes run through `change`; `existing_tenant` raises for a tenant that does not exist."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        change: Transact,
+        existing_tenant: Callable[[str], Awaitable[None]],
+        settings: Settings,
+    ) -> None:
+        self._store = store
+        self._change = change
+        self._existing_tenant = existing_tenant
+        self._settings = settings
 
     async def query(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> HistoryPage:
         """Query the temporal evolution of entities (5.7.4): those with instances in the window."""
-        await self._broker.existing_tenant(tenant)
+        await self._existing_tenant(tenant)
         entities, count = await self._select(tenant, dataclasses.replace(query, instances_required=True))
         return self._page(entities, count, temporal)
 
@@ -145,24 +173,24 @@ class History:
     ) -> HistoryPage:
         """Retrieve the temporal evolution of one entity (5.7.3): a page of one entity."""
         check_entity_id(entity_id)
-        await self._broker.existing_tenant(tenant)
+        await self._existing_tenant(tenant)
         selected = dataclasses.replace(
             query, selectors=(EntitySelector(ids=(entity_id,)),), limit=1, offset=0
         )
-        entities, _ = await self._broker.store.history(tenant, selected)
+        entities, _ = await self._store.history(tenant, selected)
         if not entities:
             raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
         return self._page(entities, None, temporal)
 
     async def aggregate(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> AggregatePage:
-        await self._broker.existing_tenant(tenant)
+        await self._existing_tenant(tenant)
         return await self._aggregate(tenant, dataclasses.replace(query, instances_required=True), temporal)
 
     async def retrieve_aggregated(
         self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
     ) -> tuple[AggregatedEntity, dict[str, list[AggregatedAttribute]]]:
         check_entity_id(entity_id)
-        await self._broker.existing_tenant(tenant)
+        await self._existing_tenant(tenant)
         selected = dataclasses.replace(
             query, selectors=(EntitySelector(ids=(entity_id,)),), limit=1, offset=0
         )
@@ -188,7 +216,7 @@ class History:
                 offset=0,
                 count=False,
             )
-        entities, counted = await self._broker.store.aggregate(
+        entities, counted = await self._store.aggregate(
             tenant, query, temporal.aggr_methods, buckets_for(temporal)
         )
         return AggregatePage(
@@ -198,7 +226,7 @@ class History:
     async def _select(self, tenant: str, query: HistoryQuery) -> tuple[list[TemporalEntity], int | None]:
         """A page of entities with their history. q, geo-queries and scope queries select entities
         by their instances in the window (5.7.4.4 S2-S4): all candidates are read, then checked."""
-        store = self._broker.store
+        store = self._store
         if not _filtered(query):
             return await store.history(tenant, query)
         wanted = set(query.attrs)
@@ -231,7 +259,7 @@ class History:
         self, entities: list[TemporalEntity], count: int | None, temporal: TemporalQuery
     ) -> HistoryPage:
         """At most `temporal_page_size` instances of an attribute in one response (6.3.10)."""
-        limit = self._broker.settings.temporal_page_size
+        limit = self._settings.temporal_page_size
         kept, instances = paginate([entity.attributes for entity in entities], limit, temporal)
         if instances is None:
             return HistoryPage(entities, count)
@@ -256,14 +284,14 @@ class History:
             tx.add_history(header, entity.attributes, stamp, replace_observed=True)
             return not existed
 
-        return await self._broker.change(tenant, run)
+        return await self._change(tenant, run)
 
     async def append(self, tenant: str, entity_id: str, ctx: Context, body: Any) -> None:
         """POST /temporal/entities/{id}/attrs: add instances to an existing temporal entity."""
         check_entity_id(entity_id)
         attributes = parse_temporal_attributes(body, ctx)
         stamp = format_datetime(now())
-        await self._broker.existing_tenant(tenant)
+        await self._existing_tenant(tenant)
 
         def run(tx: Transaction) -> None:
             found = tx.temporal_entity(entity_id)
@@ -271,17 +299,17 @@ class History:
                 raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
             tx.add_history(found[1], attributes, stamp, replace_observed=True)
 
-        await self._broker.change(tenant, run)
+        await self._change(tenant, run)
 
     async def delete(self, tenant: str, entity_id: str) -> None:
         check_entity_id(entity_id)
-        await self._broker.existing_tenant(tenant)
+        await self._existing_tenant(tenant)
 
         def run(tx: Transaction) -> None:
             if not tx.delete_history(entity_id):
                 raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
 
-        await self._broker.change(tenant, run)
+        await self._change(tenant, run)
 
     async def delete_attribute(
         self,
@@ -297,7 +325,7 @@ class History:
         if dataset_id is not None:
             check_entity_id(dataset_id, "datasetId")
         iri = ctx.expand(check_name(attr))
-        await self._broker.existing_tenant(tenant)
+        await self._existing_tenant(tenant)
 
         def run(tx: Transaction) -> None:
             if tx.temporal_entity(entity_id) is None:
@@ -305,7 +333,7 @@ class History:
             if not tx.delete_attribute_history(entity_id, iri, dataset_id, delete_all):
                 raise ResourceNotFound(f"Entity {entity_id} has no history of {attr}")
 
-        await self._broker.change(tenant, run)
+        await self._change(tenant, run)
 
     async def update_instance(
         self, tenant: str, entity_id: str, ctx: Context, attr: str, instance_id: str, body: Any
@@ -316,7 +344,7 @@ class History:
         check_entity_id(instance_id, "instanceId")
         fragment = parse_instance_fragment(attr, body, ctx)
         stamp = format_datetime(now())
-        await self._broker.existing_tenant(tenant)
+        await self._existing_tenant(tenant)
 
         def run(tx: Transaction) -> None:
             current = tx.instance(entity_id, iri, instance_id)
@@ -329,7 +357,7 @@ class History:
                 merged.pop(member, None)
             tx.replace_instance(entity_id, iri, instance_id, merged, stamp)
 
-        await self._broker.change(tenant, run)
+        await self._change(tenant, run)
 
     async def delete_instance(
         self, tenant: str, entity_id: str, ctx: Context, attr: str, instance_id: str
@@ -337,13 +365,13 @@ class History:
         check_entity_id(entity_id)
         iri = ctx.expand(check_name(attr))
         check_entity_id(instance_id, "instanceId")
-        await self._broker.existing_tenant(tenant)
+        await self._existing_tenant(tenant)
 
         def run(tx: Transaction) -> None:
             if not tx.delete_instance(entity_id, iri, instance_id):
                 raise ResourceNotFound(f"No instance {instance_id} of {attr} in entity {entity_id}")
 
-        await self._broker.change(tenant, run)
+        await self._change(tenant, run)
 
 
 def _attributes(entity: AggregatedEntity) -> dict[str, list[AggregatedAttribute]]:

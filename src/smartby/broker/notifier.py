@@ -26,8 +26,9 @@ import ssl
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -35,16 +36,15 @@ import httpx
 import orjson
 
 from smartby.broker.queries import join_of, relationship_targets, selection
+from smartby.broker.subscriptions import Compiled, Subscriptions
 from smartby.ngsild.context import CORE_CONTEXT_URL
 from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
 from smartby.ngsild.linked import feature_collection, linked_view
+from smartby.ngsild.reads import EntityQuery, QueryResult
 from smartby.ngsild.subscription import MQTT_QOS, MQTT_VERSION
 from smartby.ngsild.timestamps import format_datetime, now
-from smartby.store.base import ClaimedNotification, DeliveryOutcome, PendingNotification
-
-if TYPE_CHECKING:
-    from smartby.broker.broker import Broker
-    from smartby.broker.subscriptions import Compiled
+from smartby.records.notifications import ClaimedNotification, DeliveryOutcome, PendingNotification
+from smartby.settings import Settings
 
 log = logging.getLogger("smartby.notifier")
 JSON_LD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
@@ -56,6 +56,40 @@ COALESCE = 100
 GEO_JSON = "application/geo+json"
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 """The GeoProperty a GeoJSON notification takes each Feature's geometry from."""
+LinkedEntities = Callable[[str, Sequence[Entity], int], Awaitable[dict[str, Entity]]]
+"""The entities the Relationships of some entities of a tenant point at, so many hops deep
+(`Broker.linked_entities`): what a joining notification embeds."""
+
+
+class OutboxStore(Protocol):
+    """What the notifier needs of a store: the outbox, the schedule of periodic subscriptions, and
+    the entities a periodic notification reports."""
+
+    async def enqueue_notifications(self, notifications: Sequence[PendingNotification]) -> None:
+        """Put notifications in the outbox outside any entity change (periodic subscriptions)."""
+        ...
+
+    async def claim_periodic(self, now: float) -> list[tuple[str, str]]:
+        """The (tenant, id) of the periodic subscriptions due at `now`, each moved on to its next
+        period: of several processes calling this, exactly one gets each period."""
+        ...
+
+    async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
+        """Claim up to `limit` due, unclaimed notifications for `lease` seconds, oldest first. Each
+        row is claimed by one caller at a time, also across processes."""
+        ...
+
+    async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Record delivery attempts: drop delivered (or abandoned) rows, reschedule failed ones, and
+        count them in their subscriptions' status."""
+        ...
+
+    def watch_outbox(self, wake: Callable[[], None]) -> None:
+        """From now until the store closes, call `wake` (on this event loop) when a transaction of
+        any process that queued notifications commits; a backend that cannot tell does nothing."""
+        ...
+
+    async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult: ...
 
 
 def _coalesced(group: list[ClaimedNotification], *, latest_only: bool) -> list[Entity]:
@@ -159,10 +193,13 @@ def notification_body(
 class Notifier:
     """The background task that empties the outbox; `wake` it after a commit that enqueued rows."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.store = broker.store
-        settings = broker.settings
+    def __init__(
+        self, store: OutboxStore, subscriptions: Subscriptions, linked: LinkedEntities, settings: Settings
+    ) -> None:
+        self.store = store
+        self.subscriptions = subscriptions
+        self._linked_entities = linked
+        self.settings = settings
         self.timeout = settings.notification_timeout
         self.base_delay = settings.notification_retry_delay
         self.max_delay = settings.notification_retry_max_delay
@@ -232,7 +269,7 @@ class Notifier:
             claimed: list[ClaimedNotification] = []
             if room > 0:
                 try:
-                    await self.broker.subscriptions.refresh()
+                    await self.subscriptions.refresh()
                     claimed = await self.store.claim_notifications(time.time(), room, self.lease)
                 except Exception:
                     log.exception("Claiming notifications failed; trying again")
@@ -283,7 +320,7 @@ class Notifier:
 
     async def _attempt(self, group: list[ClaimedNotification]) -> None:
         first = group[0]
-        subscriptions = self.broker.subscriptions
+        subscriptions = self.subscriptions
         compiled = subscriptions.cached(first.tenant, first.subscription_id)
         if compiled is None:
             # Perhaps another process created it a moment ago: look before giving the rows up.
@@ -336,7 +373,7 @@ class Notifier:
         present = [entity for entity in entities if "deletedAt" not in entity]
         if not any(relationship_targets(entity) for entity in present):
             return None
-        return await self.broker.linked_entities(compiled.subscription.tenant, present, hops)
+        return await self._linked_entities(compiled.subscription.tenant, present, hops)
 
     def _backoff(self, attempts: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
@@ -468,7 +505,7 @@ class Notifier:
         claimed = await self.store.claim_periodic(moment)
         if not claimed:
             return
-        subscriptions = self.broker.subscriptions
+        subscriptions = self.subscriptions
         if any(subscriptions.cached(tenant, sub_id) is None for tenant, sub_id in claimed):
             await subscriptions.refresh(now=True)  # Created through another process a moment ago.
         pending: list[PendingNotification] = []
@@ -480,7 +517,7 @@ class Notifier:
             sub = compiled.subscription
             if sub.time_interval is None or sub.status(clock) != "active":
                 continue
-            query = subscriptions.entity_query(sub, self.broker.settings.max_limit)
+            query = subscriptions.entity_query(sub, self.settings.max_limit)
             result = await self.store.query_entities(sub.tenant, query)
             if result.entities:
                 pending.append(PendingNotification(sub.tenant, sub.id, {"data": result.entities}, moment))

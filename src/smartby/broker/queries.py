@@ -12,10 +12,10 @@ from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json, parse_geo_query
 from smartby.ngsild.query import And, Compare, Expr, InList, Literal, Or, parse_attrs_list, parse_q
+from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.regex import compiled
 from smartby.ngsild.scope import parse_scope_query
 from smartby.ngsild.typequery import TypeExpr, parse_type_query
-from smartby.store.base import EntityQuery, EntitySelector
 
 ENTITY_MEMBER_NAMES = frozenset({"id", "type", "scope", "createdAt", "modifiedAt"})
 SYSTEM_NAMES = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt"})

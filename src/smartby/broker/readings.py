@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from smartby.broker.changes import stamp as stamp_instance
+from smartby.broker.transaction import Transaction
 from smartby.ngsild.entity import Entity, Instance
-from smartby.store.base import Transaction
 
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 

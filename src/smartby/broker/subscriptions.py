@@ -16,13 +16,15 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from smartby.broker.contexts import resolve
 from smartby.broker.queries import join_of
-from smartby.ngsild.context import Context
+from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from smartby.ngsild.query import Expr
+from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.subscription import (
     Change,
     Subscription,
@@ -32,20 +34,45 @@ from smartby.ngsild.subscription import (
     with_changes,
 )
 from smartby.ngsild.timestamps import format_datetime, now, parse_datetime
-from smartby.store.base import (
-    EntityQuery,
-    EntitySelector,
-    PendingNotification,
-    StoredSubscription,
-)
-
-if TYPE_CHECKING:
-    from smartby.broker.broker import Broker
+from smartby.records.notifications import PendingNotification, StoredSubscription
 
 log = logging.getLogger("smartby.subscriptions")
 CONTEXT_MEMBER = "@context"
 """Where a stored subscription document keeps the @context it was written with."""
 REFRESH_SECONDS = 1.0
+
+
+class SubscriptionStore(Protocol):
+    """What subscriptions need of a store: the subscriptions of every tenant, and a version that
+    tells another process's change."""
+
+    async def create_subscription(self, subscription: StoredSubscription) -> bool:
+        """Store a new subscription; False when the tenant has one with that id already."""
+        ...
+
+    async def get_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None: ...
+
+    async def list_subscriptions(
+        self, tenant: str, limit: int, offset: int, count: bool
+    ) -> tuple[list[StoredSubscription], int | None]:
+        """One page of a tenant's subscriptions (oldest first), and their number if asked."""
+        ...
+
+    async def replace_subscription(
+        self, tenant: str, subscription_id: str, document: dict[str, Any], modified_at: str
+    ) -> bool: ...
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        """Remove a subscription and its undelivered notifications; False when there was none."""
+        ...
+
+    async def all_subscriptions(self) -> tuple[int, list[StoredSubscription]]:
+        """Every tenant's subscriptions, with the version counter they were read at."""
+        ...
+
+    async def subscription_version(self) -> int:
+        """A counter every subscription change increases (other processes reload on a new one)."""
+        ...
 
 
 @dataclass
@@ -79,9 +106,11 @@ class TenantIndex:
 
 
 class Subscriptions:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.store = broker.store
+    """Reached as `broker.subscriptions`: subscription CRUD, and matching changes against them."""
+
+    def __init__(self, store: SubscriptionStore, contexts: ContextResolver) -> None:
+        self.store = store
+        self._contexts = contexts
         self._compiled: dict[tuple[str, str], Compiled] = {}
         self._index: dict[str, TenantIndex] = {}
         self._queries: dict[Expr, Expr] = {}
@@ -121,7 +150,7 @@ class Subscriptions:
             await self.load()
 
     async def _compile(self, tenant: str, document: dict[str, Any]) -> Compiled:
-        ctx = await self.broker.context(document.get(CONTEXT_MEMBER))
+        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER))
         body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
         params = body["notification"]
         join_of(params.get("join"), params.get("joinLevel"))  # joinLevel within the query limit

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from smartby.broker import Broker
 from smartby.broker.readings import EntityReadings
 from smartby.ingest.decoders import DecodeError, Decoder, ProfileError, Reading
+from smartby.ingest.device_store import DeviceStore
 from smartby.ingest.envelopes import EnvelopeError, Unwrapped, unwrap
 from smartby.ingest.registry import DeviceRegistry
 from smartby.ingest.uplinks import Uplink
@@ -40,8 +41,8 @@ from smartby.ngsild.entity import (
     property_instance,
 )
 from smartby.ngsild.errors import NgsiLdError
+from smartby.records.devices import DeadLetter, Device
 from smartby.settings import Settings
-from smartby.store.devices import DeadLetter, Device
 
 log = logging.getLogger("smartby.ingest")
 
@@ -113,10 +114,12 @@ class IngestStats:
 class Ingestion:
     """The UplinkSink every device transport hands its uplinks to."""
 
-    def __init__(self, broker: Broker, settings: Settings | None = None) -> None:
+    def __init__(self, broker: Broker, devices: DeviceStore, settings: Settings | None = None) -> None:
         self.broker = broker
+        self.devices = devices
+        """Where devices, payload profiles and dead letters are kept."""
         self.settings = settings or broker.settings
-        self.registry = DeviceRegistry(broker.store)
+        self.registry = DeviceRegistry(devices)
         self.stats = IngestStats()
         self._pending: list[_Pending] = []
         self._letters: list[_Letter] = []
@@ -385,7 +388,7 @@ class Ingestion:
         if not letters:
             return
         try:
-            await self.broker.store.add_dead_letters([item.letter for item in letters])
+            await self.devices.add_dead_letters([item.letter for item in letters])
         except Exception:
             log.exception("Storing %d dead letters failed; they are lost", len(letters))
         self.stats.dead_lettered += len(letters)

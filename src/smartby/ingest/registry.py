@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from smartby.ingest.decoders import Decoder, ProfileError, build
+from smartby.ingest.device_store import DeviceStore
 from smartby.ngsild.entity import check_entity_id, check_name, check_nesting
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from smartby.ngsild.timestamps import format_datetime, now
-from smartby.store.base import Store
-from smartby.store.devices import Device, PayloadProfile
+from smartby.records.devices import Device, PayloadProfile
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 """Device ids are one MQTT topic level and one URL path segment: no `/`, `+`, `#` or spaces."""
@@ -134,9 +134,9 @@ def check_decoder(spec: Any) -> dict[str, Any]:
 
 
 class DeviceRegistry:
-    """Devices and payload profiles of every tenant, over the store."""
+    """Devices and payload profiles of every tenant, over a device store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: DeviceStore) -> None:
         self.store = store
         self._verified: dict[tuple[str, str, str], bytes] = {}
         self._decoders: dict[tuple[str, str, str], Decoder] = {}

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.broker.history import history_query
+from smartby.ngsild.reads import EntitySelector
 from smartby.ngsild.temporal import AggregationPeriod, Bucket, TemporalQuery
 from smartby.ngsild.timestamps import micros_of
 from smartby.services.citymap import CityMap, CitySnapshot, Device
@@ -29,7 +30,6 @@ from smartby.services.domains import (
     number,
     unit_label,
 )
-from smartby.store.base import EntitySelector
 
 ZONE = ZoneInfo("Europe/Copenhagen")
 HOUR = timedelta(hours=1)

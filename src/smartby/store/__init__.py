@@ -1,13 +1,22 @@
-"""Storage backends behind one Store protocol, chosen by URL."""
+"""Storage backends, chosen by URL."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeAlias
+
 from smartby.settings import Settings
-from smartby.store.base import Store
+
+if TYPE_CHECKING:
+    from smartby.store.postgres.backend import PostgresStore
+    from smartby.store.sqlite.backend import SQLiteStore
+
+Store: TypeAlias = "SQLiteStore | PostgresStore"
+"""A store: one of the backends. Each part above the store declares the share of it that it uses."""
 
 
 def open_store(url: str, settings: Settings | None = None) -> Store:
-    """The backend for a database URL: sqlite:///path.db or postgresql://..."""
+    """The backend for a database URL: sqlite:///path.db or postgresql://... (imported only when
+    chosen: each pulls in its own driver)."""
     settings = settings or Settings()
     if url.startswith("sqlite:"):
         from smartby.store.sqlite.backend import SQLiteStore

@@ -1,212 +1,25 @@
-"""The Store protocol: what every storage backend offers the broker.
+"""The one declaration the backends share: the transaction `transact` hands to a change.
 
-A backend is picked by URL (`sqlite:///path.db`, `postgresql://...`); see `smartby.store.open_store`.
-Reads are coroutines. Every change runs as a function inside one transaction (`Store.transact`), so
-a read-modify-write (PATCH, merge, batch upsert) is atomic even with several smartby processes on
-one database, and a failed change writes nothing.
+What a store must offer is declared by those who use it, each where it uses it: the broker
+(`EntityStore` in `smartby.broker.broker`, with `ContextStore`, `SubscriptionStore`, `OutboxStore`
+and `HistoryStore` of its parts), ingestion (`smartby.ingest.device_store.DeviceStore`). A backend
+satisfies them structurally, without importing them; `smartby.store.Store` names the backends.
+
+The broker also declares the transaction its changes use (`smartby.broker.transaction.Transaction`,
+where each method is described). The backends name `Transaction` below as what their transactions
+are and what `transact` hands to a change, so it repeats those signatures: the store cannot import
+the broker, and mypy holds the two together (a backend whose `transact` hands out less than the
+broker's Transaction is no `EntityStore`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from smartby.ngsild.entity import Entity, Instance
-from smartby.ngsild.geo import GeoQuery
-from smartby.ngsild.query import Expr
-from smartby.ngsild.scope import ScopeExpr
 from smartby.ngsild.subscription import Change
-from smartby.ngsild.temporal import Bucket
-from smartby.ngsild.typequery import TypeExpr
-from smartby.store.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class EntitySelector:
-    """One entity selector: all given parts must hold (ids: any of them)."""
-
-    ids: tuple[str, ...] = ()
-    id_pattern: str | None = None
-    types: TypeExpr | None = None
-
-
-@dataclass(frozen=True)
-class EntityQuery:
-    """A query over current entities; names are expanded IRIs. An entity matches when it matches
-    any selector (or there are none) and every other filter."""
-
-    selectors: tuple[EntitySelector, ...] = ()
-    q: Expr | None = None
-    geo: GeoQuery | None = None
-    scope: ScopeExpr | None = None
-    attrs: Sequence[str] = ()
-    """Only entities holding at least one of these attributes (the `attrs` parameter)."""
-    limit: int = 20
-    offset: int = 0
-    count: bool = False
-
-
-@dataclass(frozen=True)
-class HistoryQuery:
-    """Which entities' history to read, and which part of it. Names are expanded IRIs; times are
-    microseconds since the epoch, `start` inclusive and `end` exclusive."""
-
-    selectors: tuple[EntitySelector, ...] = ()
-    attrs: tuple[str, ...] = ()
-    """Only these attributes (and only entities with history of one of them); () for all."""
-    q: Expr | None = None
-    geo: GeoQuery | None = None
-    scope: ScopeExpr | None = None
-    """q, geo and scope filters select entities by their current state (then their history is read)."""
-    dataset_ids: tuple[str | None, ...] | None = None
-    timeproperty: str = "observedAt"
-    start: int | None = None
-    end: int | None = None
-    last_n: int | None = None
-    limit: int = 20
-    offset: int = 0
-    count: bool = False
-    instances_required: bool = False
-    """Only entities with at least one instance in the window (of the wanted attributes and
-    datasets): a query leaves out the others, a retrieval of one entity does not."""
-
-
-@dataclass(frozen=True)
-class Buckets:
-    """Aggregation periods, in microseconds. Fixed periods of `width` from `origin`; or the periods
-    `calendar(origin, end)` gives; or, with neither, one period [origin, end). An origin of None is
-    each entity's earliest selected instance; an end of None is just after its latest one."""
-
-    width: int | None = None
-    origin: int | None = None
-    end: int | None = None
-    calendar: Callable[[int, int], Sequence[tuple[int, int]]] | None = None
-
-
-@dataclass
-class TemporalEntity:
-    """An entity's history: its id, types and scope, and per attribute its instances (oldest first)."""
-
-    id: str
-    types: list[str]
-    scope: list[str] | None
-    attributes: dict[str, list[Instance]] = field(default_factory=dict)
-    system: dict[str, str] = field(default_factory=dict)
-    """The entity's createdAt, modifiedAt and (once deleted) deletedAt."""
-
-
-@dataclass
-class Aggregate:
-    """One attribute instance series aggregated: per period [start, end) its {method: value}."""
-
-    kind: str
-    dataset_id: str | None
-    periods: list[Bucket]
-
-
-@dataclass
-class AggregatedEntity:
-    id: str
-    types: list[str]
-    scope: list[str] | None
-    attributes: dict[str, list[Aggregate]] = field(default_factory=dict)
-    system: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class QueryResult:
-    entities: list[Entity]
-    count: int | None = None
-
-
-@dataclass(frozen=True)
-class TypeInfo:
-    """What /types?details=true and /types/{type} report about one entity type."""
-
-    type: str
-    count: int
-    attributes: dict[str, set[str]] = field(default_factory=dict)
-    """Attribute name -> the attribute types (Property, Relationship, ...) it has on this type."""
-
-
-@dataclass(frozen=True)
-class AttributeInfo:
-    """What /attributes?details=true and /attributes/{attr} report about one attribute."""
-
-    name: str
-    count: int
-    types: set[str] = field(default_factory=set)
-    attribute_types: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True)
-class StoredContext:
-    """A JSON-LD context kept by the broker: hosted (POSTed to /jsonldContexts) or cached (fetched)."""
-
-    id: str
-    url: str
-    kind: str
-    document: Any
-    created_at: str
-    last_used: str | None = None
-    hits: int = 0
-
-
-@dataclass(frozen=True)
-class StoredSubscription:
-    """A subscription as kept: the checked document (its subscriber's terms, with the @context they
-    wrote it with under "@context") and the delivery counters behind its status members."""
-
-    tenant: str
-    id: str
-    document: dict[str, Any]
-    created_at: str
-    modified_at: str
-    times_sent: int = 0
-    times_failed: int = 0
-    last_notification: str | None = None
-    last_success: str | None = None
-    last_failure: str | None = None
-
-
-@dataclass(frozen=True)
-class PendingNotification:
-    """A notification to put in the outbox: for whom, what (JSON), and from when it may be sent
-    (seconds since the epoch)."""
-
-    tenant: str
-    subscription_id: str
-    payload: dict[str, Any]
-    due_at: float
-
-
-@dataclass(frozen=True)
-class ClaimedNotification:
-    """An outbox row claimed for one delivery attempt (`attempts` counts this one)."""
-
-    id: int
-    tenant: str
-    subscription_id: str
-    payload: dict[str, Any]
-    created_at: float
-    attempts: int
-
-
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    """How one attempt went. A failure with `retry_at` comes due again then; without, it is dropped.
-    One not `attempted` (put back unsent, or dropped because its subscription is gone) does not
-    count in the subscription's status nor as an attempt."""
-
-    notification: ClaimedNotification
-    at: str
-    success: bool
-    retry_at: float | None = None
-    attempted: bool = True
-
+from smartby.records.notifications import PendingNotification
 
 Superseded = Mapping[str, Sequence[Instance]]
 """Instances by attribute (expanded name) that a change wrote and then overwrote in the same
@@ -214,33 +27,16 @@ transaction, oldest first: history keeps them, the current state does not."""
 
 
 class Transaction(Protocol):
-    """The view of one tenant's entities inside a write transaction."""
+    """One tenant's entities and history inside a write transaction of a backend."""
 
-    def changes(self) -> list[Change]:
-        """What this transaction changed so far, one Change per entity (subscriptions match these)."""
-        ...
-
-    def enqueue(self, notifications: Sequence[PendingNotification]) -> None:
-        """Put notifications in the outbox, committed with (and only with) this transaction."""
-
+    def changes(self) -> list[Change]: ...
+    def enqueue(self, notifications: Sequence[PendingNotification]) -> None: ...
     def get(self, entity_id: str) -> Entity | None: ...
-
     def get_many(self, entity_ids: Sequence[str]) -> dict[str, Entity]: ...
-
-    def insert(self, entity: Entity, earlier: Superseded | None = None) -> None:
-        """Add a new entity (the caller checked it does not exist). `earlier` holds instances this
-        change wrote before the entity's final ones (several readings of one attribute in one batch):
-        they go to history, before the final instances, and never to the current state."""
-
-    def replace(self, entity: Entity, earlier: Superseded | None = None) -> None:
-        """Store the new state of an existing entity (`earlier` as for `insert`)."""
-
-    def delete(self, entity_id: str, deleted_at: str | None = None) -> bool:
-        """Remove an entity (its history stays, with a deletion recorded); False when there was none."""
-
-    def temporal_entity(self, entity_id: str) -> tuple[int, Entity] | None:
-        """The entity as history knows it (number, header with id, type, scope), or None."""
-
+    def insert(self, entity: Entity, earlier: Superseded | None = None) -> None: ...
+    def replace(self, entity: Entity, earlier: Superseded | None = None) -> None: ...
+    def delete(self, entity_id: str, deleted_at: str | None = None) -> bool: ...
+    def temporal_entity(self, entity_id: str) -> tuple[int, Entity] | None: ...
     def add_history(
         self,
         header: Entity,
@@ -249,177 +45,13 @@ class Transaction(Protocol):
         *,
         skip_existing: bool = False,
         replace_observed: bool = False,
-    ) -> int:
-        """Append attribute instances to an entity's history without touching its current state; with
-        `skip_existing`, leave out instances equal in time and value to recorded ones (for imports
-        that may run twice); with `replace_observed`, an instance observed at the same moment as a
-        recorded one of the same attribute and datasetId replaces it (the temporal API's upsert).
-        Returns how many were added."""
-
+    ) -> int: ...
     def delete_history(self, entity_id: str) -> bool: ...
-
     def delete_attribute_history(
         self, entity_id: str, iri: str, dataset_id: str | None, delete_all: bool
     ) -> bool: ...
-
     def replace_instance(
         self, entity_id: str, iri: str, instance_id: str, instance: Instance, now: str
     ) -> bool: ...
-
     def delete_instance(self, entity_id: str, iri: str, instance_id: str) -> bool: ...
-
-    def instance(self, entity_id: str, iri: str, instance_id: str) -> Instance | None:
-        """One recorded instance by its instanceId (with instanceId, createdAt, modifiedAt)."""
-
-    def kind_of(self, key: int, iri: str) -> str | None:
-        """The attribute type last recorded in history for an attribute."""
-
-
-class Store(Protocol):
-    url: str
-
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def transact(self, tenant: str, change: Callable[[Transaction], T]) -> T:
-        """Run `change` in one transaction on `tenant` (created on first write) and commit it.
-
-        If `change` raises, nothing it did is kept and the exception reaches the caller.
-        """
-        ...
-
-    async def tenant_exists(self, tenant: str) -> bool: ...
-
-    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None: ...
-
-    async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult: ...
-
-    async def history(self, tenant: str, query: HistoryQuery) -> tuple[list[TemporalEntity], int | None]:
-        """One page of entities with their history, and the number of matching entities if asked."""
-        ...
-
-    async def aggregate(
-        self, tenant: str, query: HistoryQuery, methods: tuple[str, ...], buckets: Buckets
-    ) -> tuple[list[AggregatedEntity], int | None]: ...
-
-    async def prune_history(self, tenant: str, entity_type: str, before: int) -> int:
-        """Delete the history of entities of a type older than `before`; how many instances went."""
-        ...
-
-    async def tenants(self) -> list[str]: ...
-
-    async def entity_types(self, tenant: str) -> list[TypeInfo]: ...
-
-    async def attributes(self, tenant: str) -> list[AttributeInfo]: ...
-
-    async def put_context(self, context: StoredContext) -> None: ...
-
-    async def get_context(self, key: str) -> StoredContext | None:
-        """A stored context by its local id or its URL."""
-        ...
-
-    async def list_contexts(self) -> list[StoredContext]: ...
-
-    async def delete_context(self, key: str) -> bool: ...
-
-    async def touch_context(self, url: str, used_at: str) -> None:
-        """Count one use of a stored context."""
-        ...
-
-    # -- device ingestion (records in smartby.store.devices) --------------------------------------
-
-    async def put_device(self, device: Device) -> None:
-        """Register a device or replace its registration (created_at of the first one stays)."""
-        ...
-
-    async def get_device(self, tenant: str, device_id: str) -> Device | None: ...
-
-    async def get_devices(self, tenant: str, device_ids: Sequence[str]) -> dict[str, Device]:
-        """The devices of those ids that are registered, by id (one query for many uplinks)."""
-        ...
-
-    async def device_by_eui(self, tenant: str, dev_eui: str) -> Device | None: ...
-
-    async def list_devices(self, tenant: str, limit: int, offset: int) -> list[Device]: ...
-
-    async def delete_device(self, tenant: str, device_id: str) -> bool: ...
-
-    async def put_profile(self, profile: PayloadProfile) -> None: ...
-
-    async def get_profile(self, tenant: str, name: str) -> PayloadProfile | None: ...
-
-    async def list_profiles(self, tenant: str) -> list[PayloadProfile]: ...
-
-    async def delete_profile(self, tenant: str, name: str) -> bool: ...
-
-    async def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
-
-    async def list_dead_letters(self, tenant: str, query: DeadLetterQuery) -> list[DeadLetter]:
-        """Newest first."""
-        ...
-
-    async def count_dead_letters(self, tenant: str, query: DeadLetterQuery) -> int: ...
-
-    async def get_dead_letter(self, tenant: str, letter_id: int) -> DeadLetter | None: ...
-
-    async def delete_dead_letter(self, tenant: str, letter_id: int) -> bool: ...
-
-    async def purge_dead_letters(self, tenant: str, query: DeadLetterQuery) -> int:
-        """Delete the dead letters the filters select; how many went."""
-
-    async def create_subscription(self, subscription: StoredSubscription) -> bool:
-        """Store a new subscription; False when the tenant has one with that id already."""
-        ...
-
-    async def get_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None: ...
-
-    async def list_subscriptions(
-        self, tenant: str, limit: int, offset: int, count: bool
-    ) -> tuple[list[StoredSubscription], int | None]:
-        """One page of a tenant's subscriptions (oldest first), and their number if asked."""
-        ...
-
-    async def replace_subscription(
-        self, tenant: str, subscription_id: str, document: dict[str, Any], modified_at: str
-    ) -> bool: ...
-
-    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
-        """Remove a subscription and its undelivered notifications; False when there was none."""
-        ...
-
-    async def all_subscriptions(self) -> tuple[int, list[StoredSubscription]]:
-        """Every tenant's subscriptions, with the version counter they were read at."""
-        ...
-
-    async def subscription_version(self) -> int:
-        """A counter every subscription change increases (other processes reload on a new one)."""
-        ...
-
-    async def enqueue_notifications(self, notifications: Sequence[PendingNotification]) -> None:
-        """Put notifications in the outbox outside any entity change (periodic subscriptions)."""
-        ...
-
-    async def claim_periodic(self, now: float) -> list[tuple[str, str]]:
-        """The (tenant, id) of the periodic subscriptions due at `now`, each moved on to its next
-        period: of several processes calling this, exactly one gets each period."""
-        ...
-
-    async def claim_notifications(self, now: float, limit: int, lease: float) -> list[ClaimedNotification]:
-        """Claim up to `limit` due, unclaimed notifications for `lease` seconds, oldest first. Each
-        row is claimed by one caller at a time, also across processes."""
-        ...
-
-    async def settle_notifications(self, outcomes: Sequence[DeliveryOutcome]) -> None:
-        """Record delivery attempts: drop delivered (or abandoned) rows, reschedule failed ones, and
-        count them in their subscriptions' status."""
-        ...
-
-    def watch_outbox(self, wake: Callable[[], None]) -> None:
-        """From now until the store closes, call `wake` (on this event loop) when a transaction of
-        any process that queued notifications commits; a backend that cannot tell does nothing."""
-        ...
-
-    async def pending_notifications(self) -> int:
-        """How many notifications wait in the outbox."""
-        ...
+    def instance(self, entity_id: str, iri: str, instance_id: str) -> Instance | None: ...

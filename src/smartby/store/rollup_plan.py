@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smartby.store.base import Buckets, HistoryQuery
+from smartby.ngsild.reads import Buckets, HistoryQuery
 
 HOUR = 3_600_000_000
 """One hour in microseconds: the width of a rollup bucket."""

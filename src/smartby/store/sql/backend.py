@@ -15,21 +15,23 @@ from typing import Any, TypeVar
 import orjson
 
 from smartby.ngsild.entity import Entity
-from smartby.store.base import (
+from smartby.ngsild.reads import (
     AggregatedEntity,
     AttributeInfo,
     Buckets,
-    ClaimedNotification,
-    DeliveryOutcome,
     EntityQuery,
     HistoryQuery,
-    PendingNotification,
     QueryResult,
-    StoredSubscription,
     TemporalEntity,
-    Transaction,
     TypeInfo,
 )
+from smartby.records.notifications import (
+    ClaimedNotification,
+    DeliveryOutcome,
+    PendingNotification,
+    StoredSubscription,
+)
+from smartby.store.base import Transaction
 from smartby.store.history_rows import KIND_MASK
 from smartby.store.kinds import KIND_NAME
 from smartby.store.sql.contexts import ContextTables

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from smartby.store.base import StoredContext
+from smartby.ngsild.reads import StoredContext
 from smartby.store.sql.tables import Tables
 
 _COLUMNS = "id, url, kind, document, created_at, last_used, hits"
@@ -17,7 +17,8 @@ def _context(row: Any) -> StoredContext:
 
 
 class ContextTables(Tables):
-    """Store methods for /jsonldContexts and the context cache (see the Store protocol)."""
+    """The context store the broker needs (`smartby.broker.contexts.ContextStore`): hosted and
+    cached @contexts."""
 
     async def put_context(self, context: StoredContext) -> None:
         sql = self._sql(

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from smartby.store.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
+from smartby.records.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
 from smartby.store.sql.tables import Tables
 
 T = TypeVar("T")
@@ -63,7 +63,7 @@ def _letter(row: Sequence[Any]) -> DeadLetter:
 
 
 class DeviceTables(Tables):
-    """Store methods for devices, payload profiles and dead letters (see the Store protocol)."""
+    """The device store ingestion needs (`smartby.ingest.device_store.DeviceStore`)."""
 
     # -- devices -----------------------------------------------------------------------------------
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from smartby.ngsild import query as q
 from smartby.ngsild.entity import Entity
+from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.regex import compiled
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
-from smartby.store.base import EntityQuery, EntitySelector
 from smartby.store.kinds import KIND_CODE
 from smartby.store.sql.dialect import Dialect
 from smartby.store.sql.index_rows import EXACT_INTEGERS, UNINDEXED

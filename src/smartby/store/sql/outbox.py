@@ -11,7 +11,12 @@ from typing import Any, Protocol
 
 import orjson
 
-from smartby.store.base import ClaimedNotification, DeliveryOutcome, PendingNotification, StoredSubscription
+from smartby.records.notifications import (
+    ClaimedNotification,
+    DeliveryOutcome,
+    PendingNotification,
+    StoredSubscription,
+)
 from smartby.store.sql.dialect import Dialect
 
 _COLUMNS = (

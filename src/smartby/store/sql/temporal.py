@@ -20,10 +20,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from smartby.ngsild.temporal import Bucket
-from smartby.ngsild.timestamps import from_micros
-from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
-from smartby.store.base import (
+from smartby.ngsild.reads import (
     Aggregate,
     AggregatedEntity,
     Buckets,
@@ -32,6 +29,9 @@ from smartby.store.base import (
     HistoryQuery,
     TemporalEntity,
 )
+from smartby.ngsild.temporal import Bucket
+from smartby.ngsild.timestamps import from_micros
+from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.history_rows import DELETED, KIND_MASK, instance_from_row
 from smartby.store.kinds import KIND_NAME
 from smartby.store.rollup_plan import HOUR, HourlyPlan, hourly_plan

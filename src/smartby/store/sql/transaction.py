@@ -21,7 +21,8 @@ import orjson
 
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.ngsild.subscription import Change
-from smartby.store.base import PendingNotification, Superseded, Transaction
+from smartby.records.notifications import PendingNotification
+from smartby.store.base import Superseded, Transaction
 from smartby.store.changelog import ChangeLog, removal_mark, replaced
 from smartby.store.history_rows import (
     DELETED,

@@ -1,4 +1,4 @@
-"""What the store keeps for device ingestion: devices, payload profiles and dead letters.
+"""What device ingestion keeps in the store: devices, payload profiles and dead letters.
 
 Records only; the rules (key hashing, which decoder a device uses) live in `smartby.ingest`.
 """
