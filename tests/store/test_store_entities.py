@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import parse_geo_query
 from smartby.ngsild.query import parse_q
-from smartby.ngsild.reads import EntityQuery, EntitySelector
+from smartby.ngsild.reads import EntityQuery, EntitySelector, HistoryQuery
 from smartby.ngsild.typequery import parse_type_query
 from smartby.store import Store
 from smartby.store.base import Transaction
@@ -324,3 +324,80 @@ async def test_a_partial_change_leaves_the_index_as_a_fresh_write_would(store: S
         assert near is not None
         query = EntityQuery(geo=dataclasses.replace(near, geoproperty=EX + "location"))
         assert [e["id"] for e in (await store.query_entities("", query)).entities] == ["urn:ngsi-ld:Thing:1"]
+
+
+async def test_several_changes_of_one_entity_in_one_transaction_leave_its_final_state(store: Store) -> None:
+    """A second change of an entity in a transaction replaces what the first left waiting (no
+    flush in between): the index holds the final state's rows, history every instance."""
+    from smartby.store.sql.index_rows import ATTR_COLUMNS, attribute_rows
+
+    point = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [12.5, 55.6]}}
+    moved = {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [10.2, 56.1]}}
+    stored = entity(2, speed=1, name="x", location=point)
+    await store.transact("", lambda tx: tx.insert(stored))
+
+    def stamped(state: dict[str, Any], number: int) -> dict[str, Any]:
+        changed = dict(state)
+        for key, value in state.items():
+            if key.startswith(EX):
+                changed[key] = [{**i, "modifiedAt": f"2024-01-01T00:00:0{number}Z"} for i in value]
+        return changed
+
+    states = [
+        entity(1, speed=10, name="a", location=point),
+        {**entity(1, speed=11, name="a"), EX + "location": [moved]},
+        entity(1, speed=11, name="b", tags={"type": "Property", "value": [1, 2]}, location=moved),
+        entity(1, speed=12, name="b", location=moved),
+    ]
+
+    def many(tx: Transaction) -> None:
+        tx.insert(stamped(states[0], 0))
+        for number, state in enumerate(states[1:], start=1):
+            tx.replace(stamped(state, number))
+        current = tx.get("urn:ngsi-ld:Thing:2")
+        assert current is not None
+        tx.replace(
+            {
+                **current,
+                EX + "speed": [{"type": "Property", "value": 2, "modifiedAt": "2024-01-02T00:00:00Z"}],
+            }
+        )
+        tx.replace(
+            {
+                **current,
+                EX + "speed": [{"type": "Property", "value": 3, "modifiedAt": "2024-01-03T00:00:00Z"}],
+            }
+        )
+
+    await store.transact("", many)
+    rows = await store._read(  # type: ignore[attr-defined]
+        lambda db: [tuple(r) for r in db.execute(f"SELECT {', '.join(ATTR_COLUMNS)} FROM attr").fetchall()]
+    )
+    terms = await store._read(  # type: ignore[attr-defined]
+        lambda db: dict(db.execute("SELECT iri, id FROM term").fetchall())
+    )
+    keys = {row[0] for row in rows}
+    final = {1: stamped(states[-1], 3)}
+    first = await store.get_entity("", "urn:ngsi-ld:Thing:1")
+    second = await store.get_entity("", "urn:ngsi-ld:Thing:2")
+    assert first is not None and second is not None
+    assert first[EX + "speed"][0]["value"] == 12 and EX + "tags" not in first
+    assert second[EX + "speed"][0]["value"] == 3
+    expected = [
+        row
+        for key in keys
+        for row in attribute_rows(
+            rows[0][3],
+            key,
+            first if any(r[0] == key and r[5] == 12.0 for r in rows) else second,
+            terms.__getitem__,
+        )
+    ]
+    assert sorted(rows) == sorted(expected) and len(final) == 1
+    near = parse_geo_query("near;maxDistance==1000", "Point", "[10.2,56.1]", None)
+    assert near is not None
+    query = EntityQuery(geo=dataclasses.replace(near, geoproperty=EX + "location"))
+    assert [e["id"] for e in (await store.query_entities("", query)).entities] == ["urn:ngsi-ld:Thing:1"]
+    history, _ = await store.history("", HistoryQuery(attrs=(EX + "speed",)))
+    speeds = {e.id: [i["value"] for i in e.attributes[EX + "speed"]] for e in history}
+    assert speeds == {"urn:ngsi-ld:Thing:1": [10, 11, 11, 12], "urn:ngsi-ld:Thing:2": [1, 2, 3]}

@@ -132,11 +132,10 @@ class PostgresTransaction(SQLTransaction):
             or self._deleted_entities
             or self._new_types
             or self._deleted_types
-            or self._new_attrs
-            or self._upserted_attrs
+            or self._attr_rows
+            or self._attr_changes
             or self._deleted_attrs
-            or self._deleted_attr_rows
-            or self._new_geo
+            or self._geo_rows
             or self._deleted_geo
             or self._tentities
             or self._ttypes
@@ -226,8 +225,8 @@ class PostgresTransaction(SQLTransaction):
             max(
                 len(self._new_entities),
                 len(self._new_types),
-                len(self._new_attrs),
-                len(self._new_geo),
+                sum(len(rows) for rows in self._attr_rows.values()),
+                sum(len(rows) for rows in self._geo_rows.values()),
                 len(self._history),
                 type_rows,
             )

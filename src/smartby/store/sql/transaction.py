@@ -103,20 +103,27 @@ class SQLTransaction(Transaction):
         self._known: dict[str, tuple[int, int | None, Entity]] = {}
         """Current entities by id: key, ordinal (None until the new entity is sent), state."""
         self._temporal: dict[int, TemporalState | None] = {}
-        self._new_entities: list[tuple[int, str, bytes]] = []
-        self._updated_entities: list[tuple[bytes, int]] = []
+        # Buffers by entity key: a second change of an entity in the same transaction replaces what
+        # the first one left waiting, so a batch naming an entity twice, or a group of PATCHes of
+        # one entity, sends the entity's final state once.
+        self._new_entities: dict[int, tuple[str, bytes]] = {}
+        """Entities to insert: key -> (id, document)."""
+        self._updated_entities: dict[int, bytes] = {}
         self._deleted_entities: list[int] = []
         self._new_types: list[tuple[int, int]] = []
         self._deleted_types: list[tuple[int, int, int]] = []
-        self._new_attrs: list[tuple[Any, ...]] = []
-        self._deleted_attrs: list[int] = []
-        self._upserted_attrs: list[tuple[Any, ...]] = []
-        """Index rows of changed attributes of an entity whose other attributes stay: written over
-        the rows of the same (key, name_id, seq)."""
-        self._deleted_attr_rows: list[tuple[int, int, int]] = []
-        """(key, name_id, seq) of index rows a changed attribute no longer has."""
-        self._new_geo: list[tuple[Any, ...]] = []
-        self._deleted_geo: list[tuple[int, Entity]] = []
+        self._attr_rows: dict[int, list[tuple[Any, ...]]] = {}
+        """All the index rows of an entity, written after its stored rows (if any) are deleted."""
+        self._deleted_attrs: set[int] = set()
+        """Entities whose stored index rows are deleted (all of them)."""
+        self._attr_changes: dict[
+            int, tuple[dict[tuple[int, int], tuple[Any, ...]], set[tuple[int, int]]]
+        ] = {}
+        """Per entity whose other attributes stay: the index rows of changed attributes, written over
+        the stored rows of the same (name_id, seq), and the (name_id, seq) they no longer have."""
+        self._geo_rows: dict[int, list[tuple[Any, ...]]] = {}
+        self._deleted_geo: dict[int, Entity] = {}
+        """Entities whose stored geometries go: key -> the entity as its geometries were stored."""
         self._tentities: dict[int, tuple[Any, ...]] = {}
         self._ttypes: dict[int, list[int]] = {}
         """The types to record for a temporal entity (replacing those recorded)."""
@@ -126,7 +133,7 @@ class SQLTransaction(Transaction):
         self._stale: set[Bucket] = set()
         """Rollup hours that lost or changed instances, to be summed up again from history."""
         self._buffered: set[str] = set()
-        """Entities with rows still in the buffers (a second change flushes them first)."""
+        """Entities with rows still in the buffers (an insert or a delete of one flushes them first)."""
         self._log = ChangeLog()
         self._outbox: list[tuple[Any, ...]] = []
 
@@ -232,7 +239,7 @@ class SQLTransaction(Transaction):
         key = self._keys[entity_id]
         self._used.add(key)
         self._buffered.add(entity_id)
-        self._new_entities.append((key, entity_id, orjson.dumps(entity)))
+        self._new_entities[key] = (entity_id, orjson.dumps(entity))
         term = self._term
         self._new_types.extend((term(t), key) for t in entity["type"])
         self._index(key, entity)
@@ -243,17 +250,25 @@ class SQLTransaction(Transaction):
 
     def replace(self, entity: Entity, earlier: Superseded | None = None) -> None:
         entity_id = entity["id"]
-        if entity_id in self._buffered:
-            self.flush()
-        self._load((entity_id,))
         known = self._known.get(entity_id)
+        if entity_id in self._buffered and (known is None or known[2]["type"] != entity["type"]):
+            self.flush()  # a type change needs the entity's ordinal, which a new entity gets when sent
+            known = None
+        if known is None:
+            self._load((entity_id,))
+            known = self._known.get(entity_id)
         if known is None:
             raise KeyError(entity_id)
         key, ordinal, old = known
-        assert ordinal is not None
         self._buffered.add(entity_id)
-        self._updated_entities.append((orjson.dumps(entity), key))
+        document = orjson.dumps(entity)
+        pending = self._new_entities.get(key)
+        if pending is not None:
+            self._new_entities[key] = (entity_id, document)
+        else:
+            self._updated_entities[key] = document
         if old["type"] != entity["type"]:
+            assert ordinal is not None
             self._deleted_types.extend((self._tenant, self._term(t), ordinal) for t in old["type"])
             self._new_types.extend((self._term(t), key) for t in entity["type"])
         self._reindex(key, old, entity)
@@ -276,7 +291,8 @@ class SQLTransaction(Transaction):
         assert ordinal is not None
         self._deleted_entities.append(key)
         self._deleted_types.extend((self._tenant, self._term(t), ordinal) for t in old["type"])
-        self._unindex(key, old)
+        self._deleted_attrs.add(key)
+        self._deleted_geo[key] = old
         if self._temporal.get(key) is None:
             self._tentity(key, old)
         when = self._clock(deleted_at or old.get("modifiedAt", _NEVER))
@@ -287,12 +303,8 @@ class SQLTransaction(Transaction):
         return True
 
     def _index(self, key: int, entity: Entity) -> None:
-        self._new_attrs.extend(attribute_rows(self._tenant, key, entity, self._term))
-        self._new_geo.extend(self._geo.rows(self._tenant, key, entity, self._term))
-
-    def _unindex(self, key: int, old: Entity) -> None:
-        self._deleted_attrs.append(key)
-        self._deleted_geo.append((key, old))
+        self._attr_rows[key] = attribute_rows(self._tenant, key, entity, self._term)
+        self._geo_rows[key] = self._geo.rows(self._tenant, key, entity, self._term)
 
     def _reindex(self, key: int, old: Entity, new: Entity) -> None:
         """Replace the index rows of the attributes that changed (a PATCH of one attribute rewrites
@@ -301,27 +313,30 @@ class SQLTransaction(Transaction):
         changed = [name for name in names if old.get(name) != new.get(name)]
         if not changed:
             return
-        if len(changed) == len(names):
-            self._deleted_attrs.append(key)
-            self._new_attrs.extend(attribute_rows(self._tenant, key, new, self._term))
+        stored = key not in self._new_entities
+        if key in self._attr_rows or len(changed) == len(names):
+            if stored:
+                self._deleted_attrs.add(key)
+            self._attr_rows[key] = attribute_rows(self._tenant, key, new, self._term)
+            self._attr_changes.pop(key, None)
         else:
             term = self._term
-            rows = attribute_rows(self._tenant, key, new, term, changed)
-            self._upserted_attrs.extend(rows)
-            kept = {(row[1], row[2]) for row in rows}
-            self._deleted_attr_rows.extend(
-                (key, row[1], row[2])
-                for row in attribute_rows(self._tenant, key, old, term, changed)
-                if (row[1], row[2]) not in kept
-            )
+            written, gone = self._attr_changes.setdefault(key, ({}, set()))
+            for row in attribute_rows(self._tenant, key, old, term, changed):
+                gone.add((row[1], row[2]))
+                written.pop((row[1], row[2]), None)
+            for row in attribute_rows(self._tenant, key, new, term, changed):
+                gone.discard((row[1], row[2]))
+                written[(row[1], row[2])] = row
         if any(
             instance["type"] == "GeoProperty"
             for name in changed
             for instances in (old.get(name, ()), new.get(name, ()))
             for instance in instances
         ):
-            self._deleted_geo.append((key, old))
-            self._new_geo.extend(self._geo.rows(self._tenant, key, new, self._term))
+            if stored:
+                self._deleted_geo.setdefault(key, old)
+            self._geo_rows[key] = self._geo.rows(self._tenant, key, new, self._term)
 
     # -- history ---------------------------------------------------------------------------------
 
@@ -732,16 +747,14 @@ class SQLTransaction(Transaction):
             )
             self._deleted_types.clear()
         if self._deleted_attrs:
-            condition, params = dialect.any_of("key", self._deleted_attrs)
+            condition, params = dialect.any_of("key", sorted(self._deleted_attrs))
             self._execute(f"DELETE FROM attr WHERE {condition}", params)
             self._deleted_attrs.clear()
-        if self._deleted_attr_rows:
-            self._executemany(
-                "DELETE FROM attr WHERE key = ? AND name_id = ? AND seq = ?", self._deleted_attr_rows
-            )
-            self._deleted_attr_rows.clear()
+        gone = [(key, *row) for key, (_, rows) in self._attr_changes.items() for row in rows]
+        if gone:
+            self._executemany("DELETE FROM attr WHERE key = ? AND name_id = ? AND seq = ?", gone)
         if self._deleted_geo:
-            self._geo.remove(self._db, self._deleted_geo)
+            self._geo.remove(self._db, list(self._deleted_geo.items()))
             self._deleted_geo.clear()
         if self._deleted_entities:
             condition, params = dialect.any_of("key", self._deleted_entities)
@@ -772,7 +785,10 @@ class SQLTransaction(Transaction):
         if self._new_entities:
             self._insert_entities()
         if self._updated_entities:
-            self._executemany("UPDATE entity SET doc = ? WHERE key = ?", self._updated_entities)
+            self._executemany(
+                "UPDATE entity SET doc = ? WHERE key = ?",
+                [(document, key) for key, document in self._updated_entities.items()],
+            )
             self._updated_entities.clear()
         if self._new_types:
             ordinals = {key: ordinal for key, ordinal, _ in self._known.values() if ordinal is not None}
@@ -782,9 +798,15 @@ class SQLTransaction(Transaction):
                 [(self._tenant, type_id, ordinals[key], key) for type_id, key in self._new_types],
             )
             self._new_types.clear()
-        self._insert("attr", ATTR_COLUMNS, self._new_attrs)
-        self._insert("attr", ATTR_COLUMNS, self._upserted_attrs, _ATTR_CONFLICT)
-        self._insert(self._geo.table, self._geo.columns, self._new_geo)
+        self._insert("attr", ATTR_COLUMNS, [row for rows in self._attr_rows.values() for row in rows])
+        self._attr_rows.clear()
+        written = [row for rows, _ in self._attr_changes.values() for row in rows.values()]
+        self._insert("attr", ATTR_COLUMNS, written, _ATTR_CONFLICT)
+        self._attr_changes.clear()
+        self._insert(
+            self._geo.table, self._geo.columns, [row for rows in self._geo_rows.values() for row in rows]
+        )
+        self._geo_rows.clear()
         if self._history:
             self._send_history(self._history, self._stale)
             self._history.clear()
@@ -810,7 +832,7 @@ class SQLTransaction(Transaction):
         """Send new entities with ordinals taken now, in the order they were inserted."""
         ordinals = self._ordinals(len(self._new_entities))
         rows = []
-        for (key, entity_id, doc), ordinal in zip(self._new_entities, ordinals, strict=True):
+        for (key, (entity_id, doc)), ordinal in zip(self._new_entities.items(), ordinals, strict=True):
             rows.append((key, self._tenant, ordinal, entity_id, doc))
             known = self._known.get(entity_id)
             if known is not None and known[0] == key:
