@@ -121,3 +121,35 @@ async def test_subscriptions_with_the_same_criteria_share_one_verdict(broker: Br
     # A paused subscription with the same criteria leaves the index, and takes no verdict with it.
     await subs.update("", first, CONTEXT, {"isActive": False})
     assert {p.subscription_id for p in subs.match("", [Change(before, after)])} == {second}
+
+
+async def test_every_change_notifies_when_changes_share_a_transaction(broker: Broker) -> None:
+    """Writes of one entity that wait together may share a transaction (group commit on
+    PostgreSQL): each still queues its own notification, with its own values."""
+    import asyncio
+
+    ctx = await broker.context(CONTEXT)
+    await broker.subscriptions.create("", CONTEXT, body())
+    await broker.notifier.stop()
+    await broker.create_entity(
+        "",
+        ctx,
+        {"id": "urn:ngsi-ld:Thing:1", "type": "ex:Lamp", "ex:power": {"type": "Property", "value": 0}},
+    )
+    await asyncio.gather(
+        *(
+            broker.update_attributes(
+                "", "urn:ngsi-ld:Thing:1", ctx, {"ex:power": {"type": "Property", "value": n}}
+            )
+            for n in range(1, 31)
+        )
+    )
+    claimed = await broker.store.claim_notifications(2e9, 1000, 60)
+    powers = sorted(
+        entity[name][0]["value"]
+        for notification in claimed
+        for entity in notification.payload["data"]
+        for name in entity
+        if name.endswith("power")
+    )
+    assert powers == list(range(31))

@@ -89,8 +89,11 @@ class EntityStore(HistoryStore, Protocol):
 
     async def close(self) -> None: ...
 
-    async def transact(self, tenant: str, change: Callable[[Transaction], T]) -> T:
+    async def transact(self, tenant: str, change: Callable[[Transaction], T], ids: Sequence[str] = ()) -> T:
         """Run `change` in one transaction on `tenant` (created on first write) and commit it.
+        `ids`, when given, are the entities the change touches, and promise that it may be run
+        again (it keeps nothing outside the transaction): the store may then run it in a
+        transaction it shares with other changes, and again alone if that one fails.
 
         If `change` raises, nothing it did is kept and the exception reaches the caller.
         """
@@ -211,13 +214,14 @@ class Broker:
         if tenant != DEFAULT_TENANT and not await self.store.tenant_exists(tenant):
             raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
 
-    async def change(self, tenant: str, change: Callable[[Transaction], T]) -> T:
+    async def change(self, tenant: str, change: Callable[[Transaction], T], ids: Sequence[str] = ()) -> T:
         """Run `change` in one transaction, and in the same transaction queue the notifications of
-        the subscriptions its changes concern; every write of context goes through here."""
+        the subscriptions its changes concern; every write of context goes through here. `ids`: the
+        entities a change that may be run again touches (`EntityStore.transact`)."""
         subscriptions = self.subscriptions
         await subscriptions.refresh()
         if not subscriptions.watches(tenant):
-            return await self.store.transact(tenant, change)
+            return await self.store.transact(tenant, change, ids)
         queued = False
 
         def run(tx: Transaction) -> T:
@@ -229,7 +233,7 @@ class Broker:
                 queued = True
             return result
 
-        result = await self.store.transact(tenant, run)
+        result = await self.store.transact(tenant, run, ids)
         if queued:
             self.notifier.wake()
         return result
@@ -246,7 +250,7 @@ class Broker:
             tx.insert(changes.new_entity(entity, stamp))
             return str(entity["id"])
 
-        return await self.change(tenant, run)
+        return await self.change(tenant, run, (entity["id"],))
 
     async def retrieve_entity(self, tenant: str, entity_id: str) -> Entity:
         check_entity_id(entity_id)
@@ -297,7 +301,7 @@ class Broker:
 
         if tenant != DEFAULT_TENANT:
             await self.existing_tenant(tenant)
-        return await self.change(tenant, run)
+        return await self.change(tenant, run, (entity_id,))
 
     async def replace_entity(
         self, tenant: str, entity_id: str, ctx: Context, body: Any, *, key_values: bool = False
@@ -434,7 +438,7 @@ class Broker:
             if not tx.delete(entity_id):
                 raise ResourceNotFound(f"Entity {entity_id} does not exist")
 
-        await self.change(tenant, run)
+        await self.change(tenant, run, (entity_id,))
 
     async def delete_attribute(
         self,
@@ -666,7 +670,8 @@ class Broker:
         """Device readings, one EntityReadings per entity, in one transaction (broker.readings)."""
         if batch:
             stamp = _timestamp()
-            await self.change(tenant, lambda tx: write_readings(tx, batch, stamp))
+            ids = [readings.id for readings in batch]
+            await self.change(tenant, lambda tx: write_readings(tx, batch, stamp), ids)
 
     # -- history ---------------------------------------------------------------------------------
 
@@ -683,7 +688,9 @@ class Broker:
         ones are left out (imports can run again). Returns how many were added."""
         stamp = _timestamp()
         return await self.change(
-            tenant, lambda tx: tx.add_history(header, attributes, stamp, skip_existing=skip_existing)
+            tenant,
+            lambda tx: tx.add_history(header, attributes, stamp, skip_existing=skip_existing),
+            (header["id"],),
         )
 
     # -- discovery -----------------------------------------------------------------------------

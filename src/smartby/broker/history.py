@@ -143,7 +143,9 @@ class Transact(Protocol):
     """Runs a change in one transaction on a tenant: `Broker.change`, which queues the
     notifications the change causes in the same transaction."""
 
-    def __call__(self, tenant: str, change: Callable[[Transaction], T]) -> Awaitable[T]: ...
+    def __call__(
+        self, tenant: str, change: Callable[[Transaction], T], ids: Sequence[str] = ()
+    ) -> Awaitable[T]: ...
 
 
 class History:
@@ -284,7 +286,7 @@ class History:
             tx.add_history(header, entity.attributes, stamp, replace_observed=True)
             return not existed
 
-        return await self._change(tenant, run)
+        return await self._change(tenant, run, (entity.id,))
 
     async def append(self, tenant: str, entity_id: str, ctx: Context, body: Any) -> None:
         """POST /temporal/entities/{id}/attrs: add instances to an existing temporal entity."""
@@ -299,7 +301,7 @@ class History:
                 raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
             tx.add_history(found[1], attributes, stamp, replace_observed=True)
 
-        await self._change(tenant, run)
+        await self._change(tenant, run, (entity_id,))
 
     async def delete(self, tenant: str, entity_id: str) -> None:
         check_entity_id(entity_id)
@@ -309,7 +311,7 @@ class History:
             if not tx.delete_history(entity_id):
                 raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
 
-        await self._change(tenant, run)
+        await self._change(tenant, run, (entity_id,))
 
     async def delete_attribute(
         self,
@@ -333,7 +335,7 @@ class History:
             if not tx.delete_attribute_history(entity_id, iri, dataset_id, delete_all):
                 raise ResourceNotFound(f"Entity {entity_id} has no history of {attr}")
 
-        await self._change(tenant, run)
+        await self._change(tenant, run, (entity_id,))
 
     async def update_instance(
         self, tenant: str, entity_id: str, ctx: Context, attr: str, instance_id: str, body: Any
@@ -357,7 +359,7 @@ class History:
                 merged.pop(member, None)
             tx.replace_instance(entity_id, iri, instance_id, merged, stamp)
 
-        await self._change(tenant, run)
+        await self._change(tenant, run, (entity_id,))
 
     async def delete_instance(
         self, tenant: str, entity_id: str, ctx: Context, attr: str, instance_id: str
@@ -371,7 +373,7 @@ class History:
             if not tx.delete_instance(entity_id, iri, instance_id):
                 raise ResourceNotFound(f"No instance {instance_id} of {attr} in entity {entity_id}")
 
-        await self._change(tenant, run)
+        await self._change(tenant, run, (entity_id,))
 
 
 def _attributes(entity: AggregatedEntity) -> dict[str, list[AggregatedAttribute]]:

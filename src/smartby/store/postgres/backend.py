@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from smartby.store.postgres.terms import PostgresTerms
 from smartby.store.postgres.transaction import PostgresTransaction
 from smartby.store.sql.backend import SQLStore
 from smartby.store.sql.migrations import scripts
+from smartby.store.sql.transaction import Outcome, run_changes
 
 T = TypeVar("T")
 log = logging.getLogger("smartby.store")
@@ -86,6 +88,12 @@ class PostgresStore(SQLStore):
         self.geo = POSTGIS
         self._partitions = Partitions(self._connect)
         self._outbox_connections = OutboxConnections(url)
+        self._waiting: list[_Waiting] = []
+        """Changes waiting for a group transaction (`transact`)."""
+        self._lanes = 0
+        self._max_lanes = max(1, self._pool_max // 2)
+        """Group transactions of this process at once."""
+        self.groups = GroupCounts()
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url, autocommit=True)
@@ -160,10 +168,72 @@ class PostgresStore(SQLStore):
 
     # -- writes ------------------------------------------------------------------------------------
 
-    async def transact(self, tenant: str, change: Callable[[Transaction], T]) -> T:
-        return await self._call(lambda: self._transact(tenant, change))
+    async def transact(self, tenant: str, change: Callable[[Transaction], T], ids: Sequence[str] = ()) -> T:
+        """Run `change` in a transaction. Changes that name the entities they touch (`ids`) and come
+        while others wait are run together, several in one transaction (group commit, as SQLite's
+        writer does): the entities of the group are locked first, in id order (so groups of several
+        processes take turns rather than deadlock), then each change runs on what the ones before it
+        left, one flush and one commit for all. A change that fails is undone alone."""
+        if not ids:
+            return await self._call(lambda: self._transact(tenant, change))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(tenant, change, tuple(ids), future))
+        while self._lanes < self._max_lanes and self._waiting:
+            self._lanes += 1
+            asyncio.get_running_loop().create_task(self._lane())
+        result: T = await future
+        return result
 
-    def _transact(self, tenant: str, change: Callable[[Transaction], T]) -> T:
+    async def _lane(self) -> None:
+        """Take the waiting changes of one tenant as a group and run them, until none waits."""
+        try:
+            while self._waiting:
+                tenant = self._waiting[0].tenant
+                group = [job for job in self._waiting if job.tenant == tenant][:MAX_GROUP]
+                for job in group:
+                    self._waiting.remove(job)
+                try:
+                    outcomes = await self._call(lambda group=group: self._run_group(group))  # type: ignore[misc]
+                except BaseException as error:
+                    for job in group:
+                        if not job.future.done():
+                            job.future.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                for job, outcome in zip(group, outcomes, strict=True):
+                    if job.future.done():
+                        continue
+                    if outcome.ok:
+                        job.future.set_result(outcome.value)
+                    else:
+                        job.future.set_exception(outcome.value)
+        finally:
+            self._lanes -= 1
+
+    def _run_group(self, group: list[_Waiting]) -> list[Outcome]:
+        if len(group) == 1:
+            return [self._alone(group[0].tenant, group[0].change)]
+        ids = sorted({entity_id for job in group for entity_id in job.ids})
+        try:
+            outcomes = self._transact(group[0].tenant, lambda tx: _grouped(tx, ids, group))
+        except (psycopg.Error, _Separately) as error:
+            # A failure of the group as a whole (a change that failed after writing, a deadlock, a
+            # constraint one change broke): each change in a transaction of its own tells whose.
+            self.groups.split += 1
+            log.info("a group of %d changes is run again one by one: %s", len(group), error)
+            return [self._alone(job.tenant, job.change) for job in group]
+        self.groups.shared += 1
+        self.groups.changes += len(group)
+        return outcomes
+
+    def _alone(self, tenant: str, change: Callable[[Transaction], Any]) -> Outcome:
+        try:
+            return Outcome(True, self._transact(tenant, change))
+        except Exception as error:
+            return Outcome(False, error)
+
+    def _transact(self, tenant: str, change: Callable[[PostgresTransaction], T]) -> T:
         if self._pool is None:
             raise RuntimeError("the store is not open")
         with self._pool.connection() as connection:
@@ -212,6 +282,40 @@ class PostgresStore(SQLStore):
 
     def watch_outbox(self, wake: Callable[[], None]) -> None:
         self._outbox_connections.listen(wake)
+
+
+MAX_GROUP = 64
+"""Changes one group transaction runs at the most."""
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    tenant: str
+    change: Callable[[Any], Any]
+    ids: tuple[str, ...]
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class GroupCounts:
+    """How group commit went in this process: transactions several changes shared, the changes
+    they held, and groups that had to be run again change by change."""
+
+    shared: int = 0
+    changes: int = 0
+    split: int = 0
+
+
+class _Separately(Exception):
+    """A change of a group failed after it had sent writes: run the changes one by one."""
+
+
+def _grouped(tx: PostgresTransaction, ids: list[str], group: list[_Waiting]) -> list[Outcome]:
+    tx.get_many(ids)  # lock every entity of the group, in id order, before any change runs
+    outcomes = run_changes(tx, [job.change for job in group])
+    if outcomes is None:
+        raise _Separately
+    return outcomes
 
 
 def _wake_others(connection: psycopg.Connection) -> None:

@@ -70,8 +70,9 @@ class SQLStore(DeviceTables, ContextTables):
     async def close(self) -> None:
         raise NotImplementedError
 
-    async def transact(self, tenant: str, change: Callable[[Transaction], T]) -> T:
-        """Run `change` in one transaction on `tenant` (created on first write) and commit it.
+    async def transact(self, tenant: str, change: Callable[[Transaction], T], ids: Sequence[str] = ()) -> T:
+        """Run `change` in one transaction on `tenant` (created on first write) and commit it;
+        `ids` name the entities it touches, if known (changes may then share a transaction).
 
         If `change` raises, nothing it did is kept and the exception reaches the caller."""
         raise NotImplementedError

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -59,6 +60,41 @@ _ATTR_CONFLICT = (
     "ON CONFLICT (key, name_id, seq) DO UPDATE SET tenant_id = excluded.tenant_id, kind = excluded.kind, "
     "num = excluded.num, txt = excluded.txt"
 )
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A transaction's buffered state when a change of a group began (`SQLTransaction.mark`)."""
+
+    state: dict[str, Any]
+    sent: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one change of a group went: its result, or the exception it raised."""
+
+    ok: bool
+    value: Any
+
+
+def run_changes(tx: SQLTransaction, changes: Sequence[Callable[[Any], Any]]) -> list[Outcome] | None:
+    """Run changes one after another in one transaction, each seeing what those before it did; a
+    change that raises is undone alone (what it left in the buffers is dropped) and the others stay.
+    None when a change that raised had already sent writes: then only a transaction of its own can
+    undo it, and the caller runs the changes one per transaction."""
+    outcomes: list[Outcome] = []
+    for change in changes:
+        mark = tx.mark()
+        try:
+            outcomes.append(Outcome(True, change(tx)))
+        except Exception as error:
+            if tx.sent_since(mark):
+                return None
+            tx.restore(mark)
+            outcomes.append(Outcome(False, error))
+    return outcomes
+
 
 TemporalState = tuple[str, str | None, int | None]
 """What a transaction knows of a temporal entity: types and scope (JSON), deletion time."""
@@ -136,6 +172,33 @@ class SQLTransaction(Transaction):
         """Entities with rows still in the buffers (an insert or a delete of one flushes them first)."""
         self._log = ChangeLog()
         self._outbox: list[tuple[Any, ...]] = []
+        self._sent = 0
+        """Statements sent that write (a change that fails after one cannot be undone in memory)."""
+
+    # -- several changes in one transaction --------------------------------------------------------
+
+    def mark(self) -> Mark:
+        """Begin a change of its own in this transaction (a group of changes shares one): a fresh
+        log of what it changes, and the state `restore` goes back to if it fails."""
+        state: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if name == "_attr_changes":
+                state[name] = {key: (dict(rows), set(gone)) for key, (rows, gone) in value.items()}
+            elif isinstance(value, dict | set | list):
+                state[name] = value.copy()
+        self._log = ChangeLog()
+        return Mark(state, self._sent)
+
+    def restore(self, mark: Mark) -> None:
+        """Undo what a change did since `mark` (it sent nothing that writes: `sent_since`). Keys it
+        took for ids stay taken, to be given back at commit if unused."""
+        claimed = self._claimed
+        for name, value in mark.state.items():
+            setattr(self, name, value)
+        self._claimed |= claimed
+
+    def sent_since(self, mark: Mark) -> bool:
+        return self._sent != mark.sent
 
     # -- what a backend provides -------------------------------------------------------------------
 
@@ -179,10 +242,13 @@ class SQLTransaction(Transaction):
     # -- plumbing ------------------------------------------------------------------------------------
 
     def _execute(self, sql: str, params: Sequence[Any] = (), *, read: bool = False) -> Any:
+        if not read:
+            self._sent += 1
         options = self._dialect.read_options if read else {}
         return self._db.execute(self._dialect.sql(sql), params, **options)
 
     def _executemany(self, sql: str, rows: Sequence[Any]) -> None:
+        self._sent += 1
         self._db.cursor().executemany(self._dialect.sql(sql), rows)
 
     def _took(self, rows: Sequence[Any], locked: set[int] | None = None) -> None:
@@ -739,6 +805,7 @@ class SQLTransaction(Transaction):
         self._send()
 
     def _send(self) -> None:
+        self._sent += 1
         dialect = self._dialect
         if self._deleted_types:
             self._executemany(

@@ -7,7 +7,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -190,7 +190,9 @@ class SQLiteStore(SQLStore):
 
     # -- writes ------------------------------------------------------------------------------------
 
-    async def transact(self, tenant: str, change: Callable[[Transaction], T]) -> T:
+    async def transact(self, tenant: str, change: Callable[[Transaction], T], ids: Sequence[str] = ()) -> T:
+        """The writer groups the changes waiting for it in one SQLite transaction (`Writer`)."""
+
         def run(connection: sqlite3.Connection) -> T:
             tenant_id = self._tenant_for_write(connection, tenant)
             self._tenants[tenant] = tenant_id  # forgotten if the transaction rolls back
