@@ -132,6 +132,37 @@ def bench_single_entity(report: Report, workdir: Path, seconds: int) -> None:
             base.stop()
 
 
+def bench_postgres_patch(report: Report, seconds: int) -> None:
+    """PATCH of one entity on PostgreSQL, every request the same entity (the worst case for locks),
+    beside psycopg making the least writes a broker with history makes, from as many connections."""
+    from bench import history, raw_postgres
+
+    for workers in (1, 2):
+        with history.postgres_backend() as backend:
+            server = servers.smartby(backend.url, workers=workers)
+            base = servers.baseline(workers=workers)
+            try:
+                seed(server.url, [traffic(1)])
+                entity = f"{server.url}{V1}/entities/urn:ngsi-ld:TrafficFlowObserved:1"
+                wrk.run(f"{entity}/attrs", script="patch.lua", seconds=2)  # history rows for the peer to copy
+                patched = wrk.run(f"{entity}/attrs", script="patch.lua", seconds=seconds)
+                raw_patch = wrk.run(f"{base.url}/entity/attrs", script="patch.lua", seconds=seconds)
+            finally:
+                server.stop()
+                base.stop()
+            peer = raw_postgres.patch_rate(backend.url, seconds, 32)
+        report.add(
+            f"PostgreSQL: PATCH one entity's attributes, {workers} worker(s), requests/s",
+            f"{patched.requests_per_s:,.0f} (p99 {patched.latency_p99_ms:.1f} ms)",
+            f"{peer:,.0f} psycopg's least writes (lock, document, history); "
+            f"{raw_patch.requests_per_s:,.0f} raw ASGI",
+            f"{patched.requests_per_s / peer:.2f}",
+            ">= 2,000 and not behind the peer",
+        )
+        if patched.errors:
+            report.notes.append(f"PostgreSQL PATCH, {workers} worker(s): {patched.errors} non-2xx responses")
+
+
 def bench_batch_upsert(report: Report, workdir: Path, seconds: int) -> None:
     total = 50_000 if not report.quick else 10_000
     raw = raw_sqlite.insert_rate(workdir / "raw.db", total, 1000)
@@ -348,6 +379,7 @@ def main() -> None:
         workdir = Path(folder)
         if options.only in (None, "entities"):
             bench_single_entity(report, workdir, seconds)
+            bench_postgres_patch(report, seconds)
             bench_batch_upsert(report, workdir, seconds)
             profile_batch_upsert(report, workdir)
             profile_batch_upsert(report, workdir, updates=True)

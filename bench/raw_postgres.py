@@ -54,3 +54,43 @@ def update_rate(url: str, batch: int, batches: int) -> float:
                 )
         elapsed = time.perf_counter() - began
     return len(keys) * batches / elapsed
+
+
+def patch_rate(url: str, seconds: float, clients: int) -> float:
+    """PATCHes per second of one entity that `clients` psycopg connections make at once, each the
+    least a broker that keeps history writes (a peer's rows, not smartby's): lock the entity, update
+    its document, append one history row per changed attribute (2), commit. On the database at `url`,
+    which holds the entity smartby made (its key and document are read first)."""
+    import threading
+
+    with psycopg.connect(url) as db:
+        key, document = db.execute("SELECT key, doc FROM entity ORDER BY key LIMIT 1").fetchone()  # type: ignore[misc]
+        rows = db.execute(
+            f"SELECT DISTINCT ON (name_id) {HISTORY_COLUMNS} FROM history WHERE key = %s "
+            "ORDER BY name_id, at DESC",
+            (key,),
+        ).fetchall()
+    stop = time.perf_counter() + seconds
+    counts = [0] * clients
+
+    def client(number: int) -> None:
+        with psycopg.connect(url, autocommit=True) as connection:
+            at = 0
+            while time.perf_counter() < stop:
+                at += 1
+                with connection.transaction():
+                    connection.execute("SELECT 1 FROM entity WHERE key = %s FOR UPDATE", (key,))
+                    connection.execute("UPDATE entity SET doc = %s WHERE key = %s", (document, key))
+                    connection.cursor().executemany(
+                        f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES ({', '.join(['%s'] * 12)})",
+                        [(row[0], row[1] + number * 10**9 + at, *row[2:]) for row in rows],
+                    )
+                counts[number] += 1
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - began)
