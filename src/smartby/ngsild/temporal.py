@@ -875,9 +875,15 @@ def _aggregated(attribute: AggregatedAttribute, methods: Sequence[str]) -> dict[
     out: dict[str, Any] = {"type": attribute.kind}
     if attribute.dataset_id is not None:
         out["datasetId"] = attribute.dataset_id
+    # Consecutive periods share a bound: each moment is rendered once.
+    moments: dict[int, str] = {}
+    for bucket in attribute.buckets:
+        for moment in (bucket.start, bucket.end):
+            if moment not in moments:
+                moments[moment] = from_micros(moment)
     for method in methods:
         out[method] = [
-            [bucket.values.get(method), from_micros(bucket.start), from_micros(bucket.end)]
+            [bucket.values.get(method), moments[bucket.start], moments[bucket.end]]
             for bucket in attribute.buckets
         ]
     return out
