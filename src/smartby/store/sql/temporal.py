@@ -559,14 +559,7 @@ class RollupStatement:
             # Hourly periods on whole hours: each rollup row is a period, nothing to group.
             statement = (
                 f"SELECT (h.hour - ?) / {HOUR}, 0, h.kind & {KIND_MASK}, h.instances, NULL, "
-                + _wanted(
-                    self.methods,
-                    ("h.num_sum", "sum", "avg", "stddev"),
-                    ("h.num_sum * 1.0 / nullif(h.numbers, 0)", "avg"),
-                    ("h.num_min", "min"),
-                    ("h.num_max", "max"),
-                    ("h.num_sumsq", "sumsq", "stddev"),
-                )
+                + _sums(self.methods, grouped=False, prefix="h.")
                 + f", h.numbers, NULL, NULL FROM history_hour h WHERE {same} AND {self.hours.where()} "
                 "ORDER BY h.hour"
             )
@@ -589,21 +582,26 @@ class RollupStatement:
             params += [*at_params, *same_params]
         statement = (
             f"SELECT bucket, 0, max(kind) & {KIND_MASK}, sum(instances), NULL, "
-            + _wanted(
-                self.methods,
-                ("sum(num_sum)", "sum", "avg", "stddev"),
-                ("sum(num_sum) * 1.0 / nullif(sum(numbers), 0)", "avg"),
-                ("min(num_min)", "min"),
-                ("max(num_max)", "max"),
-                ("sum(num_sumsq)", "sumsq", "stddev"),
-            )
+            + _sums(self.methods, grouped=True)
             + f", sum(numbers), NULL, NULL FROM ({' UNION ALL '.join(parts)}) u "
             "GROUP BY bucket ORDER BY bucket"
         )
         return statement, params
 
 
-def _wanted(methods: tuple[str, ...], *columns: tuple[str, ...]) -> str:
-    """Aggregate columns, each NULL unless one of the methods named after it is asked for (so a sum
-    does not pay for extremes and squares)."""
-    return ", ".join(column if set(uses) & set(methods) else "NULL" for column, *uses in columns)
+def _sums(methods: tuple[str, ...], *, grouped: bool, prefix: str = "") -> str:
+    """The number columns of a rollup read (sum, avg, min, max, sum of squares), each NULL unless one
+    of the methods that need it is asked for (so a sum does not pay for extremes and squares): of
+    one rollup row a period, or `grouped`, aggregated over several. `prefix` qualifies the columns."""
+
+    def of(function: str, column: str) -> str:
+        return f"{function}({prefix}{column})" if grouped else prefix + column
+
+    columns = (
+        (of("sum", "num_sum"), ("sum", "avg", "stddev")),
+        (f"{of('sum', 'num_sum')} * 1.0 / nullif({of('sum', 'numbers')}, 0)", ("avg",)),
+        (of("min", "num_min"), ("min",)),
+        (of("max", "num_max"), ("max",)),
+        (of("sum", "num_sumsq"), ("sumsq", "stddev")),
+    )
+    return ", ".join(column if set(uses) & set(methods) else "NULL" for column, uses in columns)
