@@ -13,27 +13,30 @@ from smartby.api import openapi as oa
 from smartby.api.negotiation import JSON, JSON_LD, choose_media_type
 from smartby.api.render import json_response, no_content
 from smartby.api.request import broker_of, check_params, flag, read_body
-from smartby.ngsild.errors import BadRequestData
+from smartby.broker.context_registry import KINDS
 from smartby.ngsild.reads import StoredContext
 
 router = APIRouter(prefix="/ngsi-ld/v1/jsonldContexts", tags=["@context"])
-KINDS = ("Hosted", "Cached", "ImplicitlyCreated")
 NO_PARAMS: frozenset[str] = frozenset()
 LIST_PARAMS = frozenset({"details", "kind"})
 GET_PARAMS = frozenset({"details"})
 DELETE_PARAMS = frozenset({"reload"})
+BOOLEAN = {"type": "string", "enum": ["true", "false"]}
 
 
 def context_info(context: StoredContext) -> dict[str, Any]:
+    """The JSON object of clause 5.13.3.5 for one stored @context."""
     info: dict[str, Any] = {
         "URL": context.url,
         "localId": context.id,
         "kind": context.kind,
         "createdAt": context.created_at,
+        "numberOfHits": context.hits,
     }
-    if context.kind == "Cached":
-        info["lastUsage"] = context.last_used or context.created_at
-        info["numberOfHits"] = context.hits
+    if context.last_used is not None:
+        info["lastUsage"] = context.last_used
+    if context.extra:
+        info["extraInfo"] = context.extra
     return info
 
 
@@ -47,7 +50,7 @@ async def add_context(request: Request) -> Response:
     check_params(request, NO_PARAMS)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes, document=True)
-    stored = await broker.add_context(body.data, str(request.base_url))
+    stored = await broker.jsonld_contexts.add(body.data, str(request.base_url))
     return Response(status_code=201, headers={"Location": stored.url})
 
 
@@ -56,18 +59,15 @@ async def add_context(request: Request) -> Response:
     summary="List @contexts",
     openapi_extra=oa.operation(
         [
-            oa.query("details", "true: ContextInfo objects.", {"type": "string", "enum": ["true", "false"]}),
-            oa.query("kind", "Hosted, Cached or ImplicitlyCreated.", {"type": "string", "enum": list(KINDS)}),
+            oa.query("details", "true: a JSON object of metadata for each @context, not its URL.", BOOLEAN),
+            oa.query("kind", "Only @contexts of this kind.", {"type": "string", "enum": list(KINDS)}),
         ]
     ),
 )
 async def list_contexts(request: Request) -> Response:
     check_params(request, LIST_PARAMS)
     media = choose_media_type(request.headers.get("accept"))
-    kind = request.query_params.get("kind")
-    if kind is not None and kind not in KINDS:
-        raise BadRequestData(f"kind must be one of {', '.join(KINDS)}")
-    contexts = await broker_of(request).list_contexts(kind)
+    contexts = await broker_of(request).jsonld_contexts.listed(request.query_params.get("kind"))
     if flag(request, "details"):
         data: Any = [context_info(c) for c in contexts]
     else:
@@ -80,18 +80,19 @@ async def list_contexts(request: Request) -> Response:
     summary="Serve an @context",
     openapi_extra=oa.operation(
         [
-            oa.path("contextId", "Local id or URL of the context."),
-            oa.query("details", "true: its ContextInfo.", {"type": "string", "enum": ["true", "false"]}),
+            oa.path("contextId", "Local id of the @context, or the URL of a Cached one."),
+            oa.query("details", "true: its metadata; else its document (not for a Cached one).", BOOLEAN),
         ]
     ),
 )
 async def get_context(request: Request) -> Response:
     check_params(request, GET_PARAMS)
     choose_media_type(request.headers.get("accept"))
-    context = await broker_of(request).get_context(request.path_params["contextId"])
+    registry = broker_of(request).jsonld_contexts
+    key = request.path_params["contextId"]
     if flag(request, "details"):
-        return json_response(request, None, context_info(context), JSON)
-    return json_response(request, None, context.document, JSON)
+        return json_response(request, None, context_info(await registry.info(key)), JSON)
+    return json_response(request, None, await registry.serve(key), JSON)
 
 
 @router.delete(
@@ -100,16 +101,15 @@ async def get_context(request: Request) -> Response:
     summary="Delete (or reload) an @context",
     openapi_extra=oa.operation(
         [
-            oa.path("contextId", "Local id or URL of the context."),
-            oa.query(
-                "reload", "true: fetch a cached context again.", {"type": "string", "enum": ["true", "false"]}
-            ),
+            oa.path("contextId", "Local id of the @context, or the URL of a Cached one."),
+            oa.query("reload", "true: fetch a Cached @context again and keep the new copy.", BOOLEAN),
         ]
     ),
 )
 async def delete_context(request: Request) -> Response:
     check_params(request, DELETE_PARAMS)
-    await broker_of(request).delete_context(request.path_params["contextId"], reload=flag(request, "reload"))
+    registry = broker_of(request).jsonld_contexts
+    await registry.delete(request.path_params["contextId"], reload=flag(request, "reload"))
     return no_content(request)
 
 

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import copy
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,7 +15,8 @@ from typing import Any, Literal, Protocol, TypeVar
 import orjson
 
 from smartby.broker import changes
-from smartby.broker.contexts import HOSTED_PATH, ContextLoader, ContextStore, check_context_document, resolve
+from smartby.broker.context_registry import ContextRegistry
+from smartby.broker.contexts import ContextLoader, ContextStore, resolve
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
 from smartby.broker.queries import relationship_targets
@@ -48,7 +48,6 @@ from smartby.ngsild.reads import (
     EntityQuery,
     EntitySelector,
     QueryResult,
-    StoredContext,
     TypeInfo,
 )
 from smartby.ngsild.timestamps import format_datetime, micros_of, now
@@ -133,6 +132,9 @@ class Broker:
             timeout=self.settings.context_timeout,
         )
         self.contexts = ContextResolver(self.loader)
+        self.jsonld_contexts = ContextRegistry(
+            store, self.loader, self.contexts, self.settings.context_usage_interval
+        )
         self.history = History(store, self.change, self.existing_tenant, self.settings)
         self.subscriptions = Subscriptions(store, self.contexts)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
@@ -143,6 +145,7 @@ class Broker:
         self.loader.bind(asyncio.get_running_loop())
         await self.store.open()
         await self.subscriptions.load()
+        self.jsonld_contexts.start()
         if self.settings.notifications:
             self.notifier.start()
             self._notifying = True
@@ -158,6 +161,10 @@ class Broker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
+        try:
+            await self.jsonld_contexts.stop()
+        except Exception:
+            log.exception("Writing @context use counts failed at shutdown")
         await self.store.close()
 
     async def enforce_retention(self) -> int:
@@ -184,7 +191,10 @@ class Broker:
 
     async def context(self, source: Any) -> Context:
         """The processed @context for a request (None: the core context alone)."""
-        return await resolve(self.contexts, source)
+        context = await resolve(self.contexts, source)
+        if source is not None:
+            self.jsonld_contexts.usage.record(source)
+        return context
 
     async def batch_context(self, source: Any, per_entity: Sequence[Any] | None) -> BatchContext:
         """The @context of a batch: one for all, or each entity's own (an error stays that entity's)."""
@@ -702,57 +712,6 @@ class Broker:
     async def attributes(self, tenant: str) -> list[AttributeInfo]:
         await self.existing_tenant(tenant)
         return await self.store.attributes(tenant)
-
-    # -- /jsonldContexts -----------------------------------------------------------------------
-
-    async def add_context(self, document: Any, base_url: str) -> StoredContext:
-        check_context_document(document)
-        local_id = str(uuid.uuid4())
-        url = base_url.rstrip("/") + HOSTED_PATH + local_id
-        stored = StoredContext(local_id, url, "Hosted", document, _timestamp())
-        await self.context(document["@context"])
-        await self.store.put_context(stored)
-        return stored
-
-    async def list_contexts(self, kind: str | None = None) -> list[StoredContext]:
-        stamp = "1970-01-01T00:00:00Z"
-        builtin = [
-            StoredContext(url, url, "Cached", self.loader.local[url], stamp)
-            for url in sorted(self.loader.local)
-        ]
-        stored = await self.store.list_contexts()
-        everything = builtin + stored
-        if kind is not None:
-            everything = [c for c in everything if c.kind.lower() == kind.lower()]
-        return everything
-
-    async def get_context(self, key: str) -> StoredContext:
-        if key in self.loader.local:
-            return StoredContext(key, key, "Cached", self.loader.local[key], "1970-01-01T00:00:00Z")
-        found = await self.store.get_context(key)
-        if found is None:
-            raise ResourceNotFound(f"No @context {key}")
-        return found
-
-    async def delete_context(self, key: str, *, reload: bool = False) -> None:
-        if key in self.loader.local:
-            raise BadRequestData(f"{key} is built in or from the context folder and cannot be deleted")
-        found = await self.store.get_context(key)
-        if found is None and reload:
-            raise BadRequestData(f"No cached @context {key} to reload")
-        if found is None:
-            raise ResourceNotFound(f"No @context {key}")
-        if reload:
-            if found.kind != "Cached":
-                raise BadRequestData("Only a cached context can be reloaded")
-            await self.store.delete_context(found.id)
-            self.loader.forget(found.url)
-            self.contexts.forget(found.url)
-            await self.context(found.url)
-            return
-        await self.store.delete_context(found.id)
-        self.loader.forget(found.url)
-        self.contexts.forget(found.url)
 
 
 def _check_batch(items: Any) -> None:

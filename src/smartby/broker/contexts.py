@@ -10,8 +10,11 @@ synchronously; it reaches the async store through the event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,17 +33,86 @@ HOSTED_PATH = "/ngsi-ld/v1/jsonldContexts/"
 
 
 class ContextStore(Protocol):
-    """What the broker needs of a store for @contexts: the hosted ones and those fetched before."""
+    """What the broker needs of a store for @contexts: the Hosted, Cached and ImplicitlyCreated ones."""
 
-    async def put_context(self, context: StoredContext) -> None: ...
+    async def put_context(self, context: StoredContext) -> None:
+        """Store a context, or replace the document of the one with its URL."""
+        ...
+
+    async def keep_context(self, context: StoredContext) -> StoredContext:
+        """Store a context unless one with its id or URL is stored already; the stored one."""
+        ...
 
     async def get_context(self, key: str) -> StoredContext | None:
         """A stored context by its local id or its URL."""
         ...
 
-    async def list_contexts(self) -> list[StoredContext]: ...
+    async def list_contexts(self, kind: str | None = None) -> list[StoredContext]: ...
 
     async def delete_context(self, key: str) -> bool: ...
+
+    async def record_context_use(self, uses: Sequence[tuple[str, int, str]]) -> None:
+        """Add (local id or URL, hits, last used) to the stored contexts."""
+        ...
+
+
+class ContextUsage:
+    """How often, and when last, each stored @context was used, counted in memory.
+
+    A request whose @context names a stored context (by URL) counts one hit for it (clause 5.13.3.5,
+    numberOfHits and lastUsage). Counting costs a dictionary update; the counts reach the database
+    in one batch when the broker flushes them (periodically and at shutdown), and answers of this
+    process add what it has not flushed yet.
+    """
+
+    def __init__(self, skip: frozenset[str]) -> None:
+        self._skip = skip
+        self._hits: dict[str, int] = {}
+        self._last: dict[str, float] = {}
+
+    def record(self, source: Any) -> None:
+        """Count the stored contexts a request's @context (URL, object or array) names."""
+        if isinstance(source, str):
+            self._count(source)
+        elif isinstance(source, list):
+            for item in source:
+                if isinstance(item, str):
+                    self._count(item)
+
+    def _count(self, url: str) -> None:
+        if url in self._skip:
+            return
+        key = hosted_id(url) or url
+        self._hits[key] = self._hits.get(key, 0) + 1
+        self._last[key] = time.time()
+
+    def pending(self, context: StoredContext) -> StoredContext:
+        """`context` with the uses this process counted and has not flushed yet."""
+        key = context.id if context.id in self._hits else context.url
+        hits = self._hits.get(key)
+        if not hits:
+            return context
+        used_at = format_datetime(datetime.fromtimestamp(self._last[key], UTC))
+        return dataclasses.replace(context, hits=context.hits + hits, last_used=used_at)
+
+    def take(self) -> list[tuple[str, int, str]]:
+        """The counts so far, as (key, hits, last used), forgetting them."""
+        hits, last = self._hits, self._last
+        self._hits, self._last = {}, {}
+        return [(key, n, format_datetime(datetime.fromtimestamp(last[key], UTC))) for key, n in hits.items()]
+
+    def give_back(self, uses: Sequence[tuple[str, int, str]]) -> None:
+        """Counts a flush could not write, kept for the next one."""
+        for key, hits, _ in uses:
+            self._hits[key] = self._hits.get(key, 0) + hits
+            self._last.setdefault(key, time.time())
+
+
+def hosted_id(url: str) -> str | None:
+    """The local id in a URL of this broker's /jsonldContexts, whatever host it names."""
+    if HOSTED_PATH not in url:
+        return None
+    return unquote(url.rsplit(HOSTED_PATH, 1)[1])
 
 
 async def resolve(resolver: ContextResolver, source: Any) -> Context:
@@ -121,20 +193,13 @@ class ContextLoader:
         if not url.startswith(("http://", "https://")):
             # No scheme but http(s) can ever be fetched: the request is wrong, not the network.
             raise BadRequestData(f"The @context {url} is neither a known context nor an http(s) URL")
-        if not self._remote:
-            raise LoaderFailed("fetching remote contexts is turned off (SMARTBY_REMOTE_CONTEXTS)")
-        document = self._fetch(url)
-        self._call(
-            self._store.put_context(
-                StoredContext(str(uuid.uuid4()), url, "Cached", document, format_datetime(now()))
-            )
-        )
-        self._stored[url] = document
-        return document
+        cached = self.fetch(url)
+        self._call(self._store.put_context(cached))
+        self._stored[url] = cached.document
+        return cached.document
 
     def _from_store(self, url: str) -> StoredContext | None:
-        key = unquote(url.rsplit(HOSTED_PATH, 1)[1]) if HOSTED_PATH in url else url
-        found: StoredContext | None = self._call(self._store.get_context(key))
+        found: StoredContext | None = self._call(self._store.get_context(hosted_id(url) or url))
         return found
 
     def _call(self, coroutine: Any) -> Any:
@@ -143,7 +208,10 @@ class ContextLoader:
             raise LoaderFailed("the context loader is not bound to an event loop")
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=self._timeout + 5)
 
-    def _fetch(self, url: str) -> Any:
+    def fetch(self, url: str) -> StoredContext:
+        """Download the @context at `url` as a new Cached context (blocking: run it in a thread)."""
+        if not self._remote:
+            raise LoaderFailed("fetching remote contexts is turned off (SMARTBY_REMOTE_CONTEXTS)")
         try:
             response = httpx.get(
                 url,
@@ -161,7 +229,11 @@ class ContextLoader:
             raise BadRequestData(f"The @context at {url} is not valid JSON") from None
         if not isinstance(document, dict) or "@context" not in document:
             raise BadRequestData(f"The document at {url} holds no @context")
-        return document
+        extra: dict[str, Any] = {"contentType": response.headers.get("content-type", "")}
+        if str(response.url) != url:
+            extra["retrievedFrom"] = str(response.url)
+        stamp = format_datetime(now())
+        return StoredContext(str(uuid.uuid4()), url, "Cached", document, stamp, extra=extra)
 
 
 def check_context_document(document: Any) -> Any:

@@ -139,7 +139,9 @@ class AttributeInfo:
 
 @dataclass(frozen=True)
 class StoredContext:
-    """A JSON-LD context kept by the broker: hosted (POSTed to /jsonldContexts) or cached (fetched)."""
+    """A JSON-LD context kept by the broker (clause 5.13): `Hosted` (POSTed to /jsonldContexts),
+    `Cached` (fetched from its URL) or `ImplicitlyCreated` (an inline @context the broker had to keep).
+    `extra` is what /jsonldContexts?details=true reports as extraInfo."""
 
     id: str
     url: str
@@ -148,3 +150,4 @@ class StoredContext:
     created_at: str
     last_used: str | None = None
     hits: int = 0
+    extra: dict[str, Any] | None = None
