@@ -283,15 +283,25 @@ async def test_reloading_the_core_context_keeps_it(client: httpx.AsyncClient) ->
 
 async def test_delete_a_hosted_context_by_its_local_id(client: httpx.AsyncClient) -> None:
     """Clause 5.13.5.4: reload false or absent removes the @context of the local identifier; then it
-    is ResourceNotFound, and a request naming it cannot use it."""
+    is ResourceNotFound, and requests naming it (by any host) can no longer use it."""
     location = await host(client, {"@context": TERMS})
     local_id = location.rsplit("/", 1)[1]
+    elsewhere = f"http://smartby.example:8080{CONTEXTS}/{local_id}"
+    for url in (location, elsewhere):
+        used = await client.get(f"{V1}/entities", params={"type": "Lamp"}, headers=link(url))
+        assert used.status_code == 200, used.text
     response = await client.delete(path_of(local_id), params={"reload": "false"})
     assert response.status_code == 204
     problem(await client.get(location), 404, "ResourceNotFound")
     problem(await client.delete(path_of(local_id)), 404, "ResourceNotFound")
-    gone = await client.get(f"{V1}/entities", params={"type": "Lamp"}, headers=link(location))
-    problem(gone, 503, "LdContextNotAvailable")
+    for url in (location, elsewhere):
+        gone = await client.get(f"{V1}/entities", params={"type": "Lamp"}, headers=link(url))
+        problem(gone, 503, "LdContextNotAvailable")
+
+
+async def test_delete_without_an_identifier(client: httpx.AsyncClient) -> None:
+    """Clause 5.13.5.4: if the @context identifier is not supplied, BadRequestData."""
+    problem(await client.delete(f"{CONTEXTS}/"), 400, "BadRequestData")
 
 
 async def test_reload_a_cached_context_replaces_it(smartby: Smartby, remote: ContextServer) -> None:

@@ -152,6 +152,8 @@ class ContextRegistry:
 
     async def delete(self, key: str, *, reload: bool = False) -> None:
         """Delete and Reload @context (5.13.5)."""
+        if not key.strip():
+            raise BadRequestData("No @context identifier was given")
         if key in self._loader.local:
             if reload:
                 return  # shipped with smartby or read from SMARTBY_CONTEXT_DIR: nothing to fetch
@@ -168,7 +170,7 @@ class ContextRegistry:
             await self._reload(found)
             return
         await self._store.delete_context(found.id)
-        self._forget(found.url)
+        self._forget(found)
 
     async def _reload(self, cached: StoredContext) -> None:
         """Fetch a Cached context again and check it before it replaces the stored copy; on any
@@ -182,11 +184,17 @@ class ContextRegistry:
                 f"The @context {cached.url} could not be reloaded: {detail}"
             ) from None
         await self._store.put_context(dataclasses.replace(fresh, id=cached.id))
-        self._forget(cached.url)
+        self._forget(cached)
 
-    def _forget(self, url: str) -> None:
-        self._loader.forget(url)
-        self._resolver.forget(url)
+    def _forget(self, context: StoredContext) -> None:
+        """Drop what this process remembers of a deleted or reloaded context: its document and every
+        processed @context built from it (a hosted one by whatever host its URL named)."""
+        if context.kind == "Cached":
+            self._loader.forget(context.url)
+            self._resolver.forget(context.url)
+        else:
+            self._loader.forget(context.url, local_id=context.id)
+            self._resolver.forget(HOSTED_PATH + context.id)
 
     def _builtin(self, url: str) -> StoredContext:
         origin = "smartby" if url in self._loader.builtin_urls else "SMARTBY_CONTEXT_DIR"

@@ -176,8 +176,12 @@ class ContextLoader:
     def local(self) -> Mapping[str, Any]:
         return self._local
 
-    def forget(self, url: str) -> None:
+    def forget(self, url: str, *, local_id: str | None = None) -> None:
+        """Drop the remembered document of `url` (and of any URL naming hosted `local_id`)."""
         self._stored.pop(url, None)
+        if local_id is not None:
+            for key in [key for key in list(self._stored) if hosted_id(key) == local_id]:
+                self._stored.pop(key, None)
 
     def __call__(self, url: str) -> Any:
         if url in self._local:
