@@ -35,7 +35,7 @@ def expected(requests: list[Any]) -> Counter[str]:
 
 @given(st.lists(sources, max_size=20))
 def test_every_named_stored_context_counts_once_per_naming(requests: list[Any]) -> None:
-    usage = ContextUsage(frozenset({CORE}))
+    usage = ContextUsage({CORE: CORE})
     for source in requests:
         usage.record(source)
     taken = usage.take()
@@ -47,12 +47,25 @@ def test_every_named_stored_context_counts_once_per_naming(requests: list[Any]) 
 
 
 def test_pending_uses_are_added_to_a_stored_context() -> None:
-    usage = ContextUsage(frozenset())
+    usage = ContextUsage({})
     hosted = StoredContext("h1", HOSTED + "h1", "Hosted", {}, "2026-01-01T00:00:00Z", None, 4)
     cached = StoredContext("c1", URLS[0], "Cached", {}, "2026-01-01T00:00:00Z", None, 0)
     assert usage.pending(hosted) is hosted
     usage.record([HOSTED + "h1", URLS[0]])
     usage.record(HOSTED + "h1")
     seen = usage.pending(hosted)
-    assert seen.hits == 6 and seen.last_used is not None and seen.last_used > "2026"
+    assert seen.hits == 6 and seen.last_used is not None and seen.last_used.endswith("Z")
     assert usage.pending(cached).hits == 1
+
+
+def test_built_in_contexts_are_counted_apart_and_kept() -> None:
+    """Shipped contexts have no row to write to: their counts are not taken by a flush."""
+    older = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.7.jsonld"
+    usage = ContextUsage({CORE: CORE, older: CORE})
+    usage.record([older, "https://example.org/a.jsonld"])
+    usage.record(CORE)
+    assert [(key, hits) for key, hits, _ in usage.take()] == [("https://example.org/a.jsonld", 1)]
+    core = StoredContext(CORE, CORE, "Cached", {}, "2026-01-01T00:00:00Z")
+    assert usage.pending(core).hits == 2
+    assert usage.take() == [] and usage.pending(core).hits == 2
+    assert usage.pending(core).last_used is not None

@@ -245,6 +245,17 @@ async def test_use_counts_are_written_periodically(smartby: Smartby) -> None:
     assert stored.hits == 1 and stored.last_used is not None
 
 
+async def test_uses_of_the_core_context_are_counted(client: httpx.AsyncClient) -> None:
+    """Clause 5.13.3.5: numberOfHits of the core @context (a Cached copy shipped with the broker)
+    grows each time a request names it."""
+    before = (await details(client, CORE_CONTEXT_URL))["numberOfHits"]
+    for _ in range(2):
+        response = await client.get(f"{V1}/entities", params={"type": "Lamp"}, headers=link(CORE_CONTEXT_URL))
+        assert response.status_code == 200
+    after = await details(client, CORE_CONTEXT_URL)
+    assert after["numberOfHits"] == before + 2 and "lastUsage" in after
+
+
 # -- Serve @context -------------------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ from smartby.broker.contexts import (
     check_context_document,
     resolve,
 )
-from smartby.ngsild.context import CORE_CONTEXT_ALIASES, ContextResolver, LoaderFailed
+from smartby.ngsild.context import CORE_CONTEXT_ALIASES, CORE_CONTEXT_URL, ContextResolver, LoaderFailed
 from smartby.ngsild.errors import (
     BadRequestData,
     LdContextNotAvailable,
@@ -56,7 +56,10 @@ class ContextRegistry:
         self._resolver = resolver
         self._flush_interval = flush_interval
         self._started = format_datetime(now())
-        self.usage = ContextUsage(frozenset(loader.local) | CORE_CONTEXT_ALIASES)
+        builtin = {alias: CORE_CONTEXT_URL for alias in CORE_CONTEXT_ALIASES} | {
+            url: url for url in loader.local
+        }
+        self.usage = ContextUsage(builtin)
         self._flusher: asyncio.Task[None] | None = None
 
     # -- use counts ---------------------------------------------------------------------------
@@ -198,9 +201,10 @@ class ContextRegistry:
 
     def _builtin(self, url: str) -> StoredContext:
         origin = "smartby" if url in self._loader.builtin_urls else "SMARTBY_CONTEXT_DIR"
-        return StoredContext(
+        stored = StoredContext(
             url, url, "Cached", self._loader.local[url], self._started, extra={"shippedWith": origin}
         )
+        return self.usage.pending(stored)
 
 
 def _check_processable(loader: ContextLoader, url: str, document: Any) -> None:

@@ -62,13 +62,16 @@ class ContextUsage:
     A request whose @context names a stored context (by URL) counts one hit for it (clause 5.13.3.5,
     numberOfHits and lastUsage). Counting costs a dictionary update; the counts reach the database
     in one batch when the broker flushes them (periodically and at shutdown), and answers of this
-    process add what it has not flushed yet.
+    process add what it has not flushed yet. The contexts shipped with smartby or read from its
+    context folder have no row: their counts stay in memory, since this process started.
     """
 
-    def __init__(self, skip: frozenset[str]) -> None:
-        self._skip = skip
+    def __init__(self, builtin: Mapping[str, str]) -> None:
+        self._builtin = builtin
         self._hits: dict[str, int] = {}
         self._last: dict[str, float] = {}
+        self._builtin_hits: dict[str, int] = {}
+        self._builtin_last: dict[str, float] = {}
 
     def record(self, source: Any) -> None:
         """Count the stored contexts a request's @context (URL, object or array) names."""
@@ -80,23 +83,25 @@ class ContextUsage:
                     self._count(item)
 
     def _count(self, url: str) -> None:
-        if url in self._skip:
-            return
-        key = hosted_id(url) or url
-        self._hits[key] = self._hits.get(key, 0) + 1
-        self._last[key] = time.time()
+        builtin = self._builtin.get(url)
+        if builtin is not None:
+            hits, last, key = self._builtin_hits, self._builtin_last, builtin
+        else:
+            hits, last, key = self._hits, self._last, hosted_id(url) or url
+        hits[key] = hits.get(key, 0) + 1
+        last[key] = time.time()
 
     def pending(self, context: StoredContext) -> StoredContext:
         """`context` with the uses this process counted and has not flushed yet."""
-        key = context.id if context.id in self._hits else context.url
-        hits = self._hits.get(key)
-        if not hits:
-            return context
-        used_at = format_datetime(datetime.fromtimestamp(self._last[key], UTC))
-        return dataclasses.replace(context, hits=context.hits + hits, last_used=used_at)
+        for hits, last in ((self._hits, self._last), (self._builtin_hits, self._builtin_last)):
+            for key in (context.id, context.url):
+                if key in hits:
+                    used_at = format_datetime(datetime.fromtimestamp(last[key], UTC))
+                    return dataclasses.replace(context, hits=context.hits + hits[key], last_used=used_at)
+        return context
 
     def take(self) -> list[tuple[str, int, str]]:
-        """The counts so far, as (key, hits, last used), forgetting them."""
+        """The counts of stored contexts so far, as (key, hits, last used), forgetting them."""
         hits, last = self._hits, self._last
         self._hits, self._last = {}, {}
         return [(key, n, format_datetime(datetime.fromtimestamp(last[key], UTC))) for key, n in hits.items()]
