@@ -32,11 +32,12 @@ class Settings(BaseSettings):
         description="Fetch @context URLs that are not known locally (each is fetched once, then cached).",
     )
     context_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a remote @context.")
-    context_usage_interval: float = Field(
+    context_sync_interval: float = Field(
         60.0,
         gt=0,
-        description="Seconds between two writes of the use counts (numberOfHits, lastUsage) of stored "
-        "@contexts, counted in memory meanwhile.",
+        description="Seconds between two syncs of the stored @contexts with the database: the use counts "
+        "(numberOfHits, lastUsage) counted in memory are written, copies deleted or reloaded by another "
+        "process are dropped.",
     )
     default_limit: int = Field(20, ge=1, description="Entities per page when a query gives no `limit`.")
     max_limit: int = Field(1000, ge=1, description="Largest `limit` a query may ask for.")

@@ -229,8 +229,8 @@ async def test_uses_are_counted_and_survive_a_restart(smartby: Smartby) -> None:
 
 async def test_use_counts_are_written_periodically(smartby: Smartby) -> None:
     """Clause 5.13.3.5 (numberOfHits): counted in memory, the uses reach the storage every
-    SMARTBY_CONTEXT_USAGE_INTERVAL seconds, where another process sees them."""
-    client = await smartby.start(context_usage_interval=0.05)
+    SMARTBY_CONTEXT_SYNC_INTERVAL seconds, where another process sees them."""
+    client = await smartby.start(context_sync_interval=0.05)
     location = await host(client, {"@context": TERMS})
     local_id = location.rsplit("/", 1)[1]
     await create_lamp(client, "urn:ngsi-ld:Lamp:2", location)
@@ -369,6 +369,28 @@ async def test_a_cached_context_outlives_its_server(smartby: Smartby, remote: Co
     problem(await client.get(path_of(url), params={"details": "true"}), 404, "ResourceNotFound")
     unavailable = await client.get(f"{V1}/entities/urn:ngsi-ld:Lamp:7", headers=link(url))
     problem(unavailable, 503, "LdContextNotAvailable")
+
+
+async def test_a_delete_through_another_process_reaches_this_one(settings: Settings) -> None:
+    """Clause 5.13.5.4 with several broker processes on one database: once one deletes a Hosted
+    @context, another that used it stops using it (at its next sync) and answers ResourceNotFound."""
+    first, second = Smartby(settings), Smartby(settings)
+    try:
+        one = await first.start(context_sync_interval=0.05)
+        two = await second.start(context_sync_interval=0.05)
+        location = await host(one, {"@context": TERMS})
+        await create_lamp(two, "urn:ngsi-ld:Lamp:9", location)
+        assert (await one.delete(location)).status_code == 204
+        problem(await two.get(location), 404, "ResourceNotFound")
+        for _ in range(200):
+            read = await two.get(f"{V1}/entities/urn:ngsi-ld:Lamp:9", headers=link(location))
+            if read.status_code != 200:
+                break
+            await asyncio.sleep(0.05)
+        problem(read, 503, "LdContextNotAvailable")
+    finally:
+        await first.stop()
+        await second.stop()
 
 
 # -- ImplicitlyCreated ----------------------------------------------------------------------------

@@ -133,7 +133,7 @@ class Broker:
         )
         self.contexts = ContextResolver(self.loader)
         self.jsonld_contexts = ContextRegistry(
-            store, self.loader, self.contexts, self.settings.context_usage_interval
+            store, self.loader, self.contexts, self.settings.context_sync_interval
         )
         self.history = History(store, self.change, self.existing_tenant, self.settings)
         self.subscriptions = Subscriptions(store, self.contexts)

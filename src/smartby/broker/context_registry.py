@@ -27,6 +27,7 @@ from smartby.broker.contexts import (
     ContextStore,
     ContextUsage,
     check_context_document,
+    hosted_id,
     resolve,
 )
 from smartby.ngsild.context import CORE_CONTEXT_ALIASES, CORE_CONTEXT_URL, ContextResolver, LoaderFailed
@@ -49,30 +50,30 @@ class ContextRegistry:
     """Add, list, serve, delete and reload stored @contexts; count their use."""
 
     def __init__(
-        self, store: ContextStore, loader: ContextLoader, resolver: ContextResolver, flush_interval: float
+        self, store: ContextStore, loader: ContextLoader, resolver: ContextResolver, sync_interval: float
     ) -> None:
         self._store = store
         self._loader = loader
         self._resolver = resolver
-        self._flush_interval = flush_interval
+        self._sync_interval = sync_interval
         self._started = format_datetime(now())
         builtin = {alias: CORE_CONTEXT_URL for alias in CORE_CONTEXT_ALIASES} | {
             url: url for url in loader.local
         }
         self.usage = ContextUsage(builtin)
-        self._flusher: asyncio.Task[None] | None = None
+        self._syncer: asyncio.Task[None] | None = None
 
-    # -- use counts ---------------------------------------------------------------------------
+    # -- use counts and other processes' changes ------------------------------------------------
 
     def start(self) -> None:
-        self._flusher = asyncio.create_task(self._flush_periodically(), name="smartby-context-usage")
+        self._syncer = asyncio.create_task(self._sync_periodically(), name="smartby-context-sync")
 
     async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
+        if self._syncer is not None:
+            self._syncer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+                await self._syncer
+            self._syncer = None
         await self.flush()
 
     async def flush(self) -> None:
@@ -84,13 +85,28 @@ class ContextRegistry:
             self.usage.give_back(uses)
             raise
 
-    async def _flush_periodically(self) -> None:
+    async def sync(self) -> None:
+        """Write the use counts, and drop the copies of contexts that another process deleted or
+        reloaded since this one read them."""
+        await self.flush()
+        remembered = self._loader.remembered()
+        if not remembered:
+            return
+        stored = await self._store.list_contexts()
+        by_key = {c.url: c for c in stored} | {c.id: c for c in stored}
+        for url, document in remembered.items():
+            found = by_key.get(hosted_id(url) or url)
+            if found is None or found.document != document:
+                self._loader.forget(url)
+                self._resolver.forget(url)
+
+    async def _sync_periodically(self) -> None:
         while True:
-            await asyncio.sleep(self._flush_interval)
+            await asyncio.sleep(self._sync_interval)
             try:
-                await self.flush()
+                await self.sync()
             except Exception:
-                log.exception("Writing @context use counts failed; trying again later")
+                log.exception("Syncing stored @contexts failed; trying again later")
 
     # -- the operations of clause 5.13 --------------------------------------------------------
 

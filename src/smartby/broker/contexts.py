@@ -181,6 +181,10 @@ class ContextLoader:
     def local(self) -> Mapping[str, Any]:
         return self._local
 
+    def remembered(self) -> dict[str, Any]:
+        """The documents of stored contexts this loader keeps in memory, by the URL they were asked by."""
+        return dict(self._stored)
+
     def forget(self, url: str, *, local_id: str | None = None) -> None:
         """Drop the remembered document of `url` (and of any URL naming hosted `local_id`)."""
         self._stored.pop(url, None)
