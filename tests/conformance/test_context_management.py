@@ -4,6 +4,7 @@ kinds of stored @context, their use counts, and Cached contexts outliving their 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -162,10 +163,12 @@ async def test_add_an_invalid_json_ld_context_is_rejected(client: httpx.AsyncCli
 
 async def test_list_details_hold_the_fields_of_5_13_3_5(client: httpx.AsyncClient) -> None:
     """Clause 5.13.3.5: each JSON object holds URL, localId, kind and createdAt, and may hold
-    numberOfHits, lastUsage and extraInfo (here: no use yet, so no lastUsage)."""
+    numberOfHits, lastUsage and extraInfo (here: no use yet, so no lastUsage); 5.13.2.4: the local
+    identifier is a URI."""
     location = await host(client, {"@context": TERMS})
     [info] = (await client.get(CONTEXTS, params={"details": "true", "kind": "Hosted"})).json()
     assert info["URL"] == location and location.endswith("/" + info["localId"])
+    assert re.fullmatch(r"urn:uuid:[0-9a-f-]{36}", info["localId"])
     assert info["kind"] == "Hosted"
     assert info["createdAt"].endswith("Z")
     assert info["numberOfHits"] == 0

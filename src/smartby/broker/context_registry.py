@@ -111,10 +111,11 @@ class ContextRegistry:
     # -- the operations of clause 5.13 --------------------------------------------------------
 
     async def add(self, document: Any, base_url: str) -> StoredContext:
-        """Add @context (5.13.2): keep the @context member of `document` as a Hosted context."""
+        """Add @context (5.13.2): keep the @context member of `document` as a Hosted context, under a
+        new locally unique URI (`urn:uuid:...`)."""
         check_context_document(document)
         await resolve(self._resolver, document["@context"])
-        local_id = str(uuid.uuid4())
+        local_id = uuid.uuid4().urn
         stored = StoredContext(
             local_id, _url(base_url, local_id), "Hosted", {"@context": document["@context"]}, _stamp()
         )
@@ -131,7 +132,7 @@ class ContextRegistry:
         document = check_context_document({"@context": context})
         await resolve(self._resolver, context)
         canonical = orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
-        local_id = str(uuid.uuid5(IMPLICIT_NAMESPACE, canonical))
+        local_id = uuid.uuid5(IMPLICIT_NAMESPACE, canonical).urn
         extra = {"createdFor": created_for} if created_for else None
         stored = await self._store.keep_context(
             StoredContext(

@@ -246,7 +246,7 @@ class ContextLoader:
         if str(response.url) != url:
             extra["retrievedFrom"] = str(response.url)
         stamp = format_datetime(now())
-        return StoredContext(str(uuid.uuid4()), url, "Cached", document, stamp, extra=extra)
+        return StoredContext(uuid.uuid4().urn, url, "Cached", document, stamp, extra=extra)
 
 
 def check_context_document(document: Any) -> Any:
