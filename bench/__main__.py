@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import sqlite3
 import statistics
@@ -36,7 +37,6 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    import os
 
     memory = ""
     meminfo = Path("/proc/meminfo")
@@ -47,6 +47,11 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}"
     )
+
+
+def load_average() -> str:
+    """The machine's load averages over 1, 5 and 15 minutes (other processes sharing the cores)."""
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def traffic(number: int) -> dict[str, Any]:
@@ -65,6 +70,7 @@ class Report:
         self.command = "python -m bench --quick" if quick else "python -m bench"
         self.rows: list[tuple[str, str, str, str, str]] = []
         self.notes: list[str] = []
+        self.load_at_start = load_average()
 
     def add(self, what: str, smartby: str, baseline: str, ratio: str, target: str) -> None:
         self.rows.append((what, smartby, baseline, ratio, target))
@@ -81,7 +87,9 @@ class Report:
             "measured in the same run.",
             "",
             f"- Machine: {machine()}",
-            f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{self.command}`",
+            f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{self.command}`; load average (1, 5, 15 min) "
+            f"{self.load_at_start} at the start, {load_average()} at the end (above the number of cores, "
+            "other work shared the machine and absolute figures are low; the ratios less so)",
             "",
             "| measure | smartby | baseline (same run) | ratio | target |",
             "|---|---|---|---|---|",
