@@ -63,16 +63,16 @@ def lamp(**attrs: Any) -> dict[str, Any]:
 # -- parsing -------------------------------------------------------------------------------------
 
 
-def test_defaults_are_filled_in() -> None:
+def test_only_given_members_are_kept() -> None:
+    """Clause 5.8.3: a retrieved subscription shows what was given; defaults (isActive, format,
+    sysAttrs, showChanges, accept) apply without being written into it."""
     parsed = parse_subscription(body(), now=NOW)
     assert parsed["id"].startswith("urn:ngsi-ld:Subscription:")
-    assert parsed["isActive"] is True
-    assert parsed["notification"] == {
-        "endpoint": ENDPOINT,
-        "format": "normalized",
-        "sysAttrs": False,
-        "showChanges": False,
-    }
+    assert "isActive" not in parsed
+    assert parsed["notification"] == {"endpoint": ENDPOINT}
+    given = body(isActive=False, notification={"endpoint": ENDPOINT, "format": "simplified"})
+    assert parse_subscription(given, now=NOW)["isActive"] is False
+    assert parse_subscription(given, now=NOW)["notification"]["format"] == "simplified"
 
 
 @pytest.mark.parametrize(
