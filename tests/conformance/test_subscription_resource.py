@@ -50,18 +50,21 @@ async def test_retrieved_subscription_is_what_was_given_and_its_status(
 ) -> None:
     """Clause 5.8.3 (Retrieve Subscription) with Table 5.2.12-1: the subscription as created, no
     default (isActive, format, sysAttrs, showChanges, accept) it was not given, and the status the
-    broker adds, read-only; list (clause 5.8.4) shows the same."""
+    broker adds, read-only, with the notificationTrigger that applies (the suite's TP 028_06); list
+    (clause 5.8.4) shows the same."""
     given = subscription("http://127.0.0.1:9/notify", "urn:ngsi-ld:Subscription:given", q="name==%22x%22")
     del given["notification"]["endpoint"]["accept"]
     url = await subscribe(client, given)
-    assert await retrieved(client, url) == {**given, "status": "active"}
+    shown = {**given, "notificationTrigger": ["attributeCreated", "attributeUpdated"], "status": "active"}
+    assert await retrieved(client, url) == shown
     listed = (await client.get(SUBSCRIPTIONS, headers={"Link": LINK})).json()
-    assert listed == [{**given, "status": "active"}]
+    assert listed == [shown]
     # Members given are shown as given, defaults included when they were asked for.
     paused = subscription(
         "http://127.0.0.1:9/notify",
         "urn:ngsi-ld:Subscription:paused",
         isActive=False,
+        notificationTrigger=["entityDeleted"],
         notification={"format": "simplified", "sysAttrs": False},
     )
     assert await retrieved(client, await subscribe(client, paused)) == {**paused, "status": "paused"}

