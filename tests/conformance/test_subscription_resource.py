@@ -189,3 +189,13 @@ async def test_unavailable_jsonld_context(client: httpx.AsyncClient) -> None:
     body["jsonldContext"] = "not a uri"
     response = await client.post(SUBSCRIPTIONS, content=orjson.dumps(body), headers=WITH_LINK)
     problem(response, 400, "BadRequestData")
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+async def test_no_subscription_id(client: httpx.AsyncClient, method: str) -> None:
+    """Clauses 6.11.3.2 and 6.11.3.3: PATCH and DELETE act on one subscription; without an id the
+    path is the collection (clause 6.10), which does not allow them: 405 (the suite's TP 029_01_01)."""
+    content = orjson.dumps({"isActive": False}) if method == "PATCH" else None
+    response = await client.request(method, f"{SUBSCRIPTIONS}/", content=content, headers=WITH_LINK)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}

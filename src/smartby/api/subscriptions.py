@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,6 +26,21 @@ from smartby.api.request import (
 from smartby.broker import DEFAULT_TENANT
 from smartby.broker.subscriptions import render_subscription
 
+
+class SubscriptionIdConvertor(Convertor[str]):
+    """A subscription id in a path: at least one character, so that `/subscriptions/` is the
+    collection, where PATCH and DELETE are not allowed (405), not a subscription with an empty id."""
+
+    regex = r".+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("subscription", SubscriptionIdConvertor())
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["Subscriptions"])
 SUBSCRIPTIONS_PATH = "/ngsi-ld/v1/subscriptions"
 NO_PARAMS: frozenset[str] = frozenset()
@@ -104,7 +120,7 @@ async def list_subscriptions(request: Request) -> Response:
 
 
 @router.get(
-    "/subscriptions/{subscriptionId:path}",
+    "/subscriptions/{subscriptionId:subscription}",
     summary="Retrieve a subscription",
     openapi_extra=oa.operation([SUBSCRIPTION_ID, oa.TENANT, oa.LINK]),
 )
@@ -119,7 +135,7 @@ async def get_subscription(request: Request) -> Response:
 
 
 @router.patch(
-    "/subscriptions/{subscriptionId:path}",
+    "/subscriptions/{subscriptionId:subscription}",
     status_code=204,
     summary="Update a subscription",
     openapi_extra=oa.operation(
@@ -137,7 +153,7 @@ async def update_subscription(request: Request) -> Response:
 
 
 @router.delete(
-    "/subscriptions/{subscriptionId:path}",
+    "/subscriptions/{subscriptionId:subscription}",
     status_code=204,
     summary="Delete a subscription",
     openapi_extra=oa.operation([SUBSCRIPTION_ID, oa.TENANT]),
