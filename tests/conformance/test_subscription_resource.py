@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from etsi import LINK, UNKNOWN_CONTEXT, building, create, problem
+from etsi import LINK, SUITE, UNKNOWN_CONTEXT, building, create, problem
 from subscription_steps import (
     SUBSCRIPTIONS,
     WITH_LINK,
@@ -199,3 +199,35 @@ async def test_no_subscription_id(client: httpx.AsyncClient, method: str) -> Non
     response = await client.request(method, f"{SUBSCRIPTIONS}/", content=content, headers=WITH_LINK)
     assert response.status_code == 405
     assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}
+
+
+async def test_names_are_compacted_with_the_readers_context(client: httpx.AsyncClient) -> None:
+    """Clause 5.8.3 (Retrieve Subscription) and 5.8.2: term to URI expansion is observed, so a reader
+    without the suite's @context (the core context alone) sees the full IRIs of entity types,
+    watchedAttributes, geoproperty and the notification's attributes (the suite's TP 029_05_02);
+    with it, the terms as written; pick and omit keep the entity members id, type and scope."""
+    body = subscription(
+        "http://127.0.0.1:9/notify",
+        entities=[{"type": "Building"}, {"type": "(Building;Vehicle)"}],
+        watchedAttributes=["name"],
+        geoQ={
+            "georel": "near;maxDistance==10",
+            "geometry": "Point",
+            "coordinates": [1, 2],
+            "geoproperty": "location",
+        },
+        notification={"pick": ["id", "name"]},
+    )
+    url = await subscribe(client, body)
+    plain = (await client.get(url)).json()
+    assert plain["entities"] == [{"type": f"{SUITE}Building"}, {"type": f"{SUITE}Building;{SUITE}Vehicle"}]
+    assert plain["watchedAttributes"] == [f"{SUITE}name"]
+    assert plain["geoQ"]["geoproperty"] == "location"
+    assert plain["notification"]["pick"] == ["id", f"{SUITE}name"]
+    written = await retrieved(client, url)
+    assert written["entities"] == body["entities"] and written["watchedAttributes"] == ["name"]
+    assert written["notification"]["pick"] == ["id", "name"]
+    patch = {"entities": [{"type": "Vehicle"}]}
+    response = await client.patch(url, content=orjson.dumps(patch), headers=WITH_LINK)
+    assert response.status_code == 204
+    assert (await client.get(url)).json()["entities"] == [{"type": f"{SUITE}Vehicle"}]

@@ -108,7 +108,10 @@ async def test_047_06_notification_members_kept(client: httpx.AsyncClient) -> No
     }
     body = subscription("urn:ngsi-ld:Subscription:0476", notification=notification, datasetId=["@none"])
     assert (await create(client, body)).status_code == 201
-    stored = (await client.get(f"{SUBSCRIPTIONS}/urn:ngsi-ld:Subscription:0476")).json()
+    # Read with the @context it was written with: the names come back as they were given.
+    stored = (
+        await client.get(f"{SUBSCRIPTIONS}/urn:ngsi-ld:Subscription:0476", headers={"Link": LINK})
+    ).json()
     assert stored["datasetId"] == ["@none"]
     assert {k: stored["notification"][k] for k in notification} == notification
 

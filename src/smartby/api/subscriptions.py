@@ -24,7 +24,6 @@ from smartby.api.request import (
     tenant_of,
 )
 from smartby.broker import DEFAULT_TENANT
-from smartby.broker.subscriptions import render_subscription
 
 
 class SubscriptionIdConvertor(Convertor[str]):
@@ -112,7 +111,7 @@ async def list_subscriptions(request: Request) -> Response:
     headers = {}
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
-    data = [render_subscription(item) for item in page[:limit]]
+    data = [await broker.subscriptions.shown(item, ctx) for item in page[:limit]]
     response = json_response(request, ctx, data, media, headers=headers)
     for link in page_links(request, SUBSCRIPTIONS_PATH, offset, limit, len(page) > limit, media):
         response.headers.append("Link", link)
@@ -131,7 +130,7 @@ async def get_subscription(request: Request) -> Response:
     broker = broker_of(request)
     ctx = await broker.context(link_context(request))
     stored = await broker.subscriptions.get(tenant, request.path_params["subscriptionId"])
-    return json_response(request, ctx, render_subscription(stored), media)
+    return json_response(request, ctx, await broker.subscriptions.shown(stored, ctx), media)
 
 
 @router.patch(

@@ -29,6 +29,7 @@ from smartby.ngsild.subscription import (
     DEFAULT_TRIGGERS,
     Change,
     Subscription,
+    compacted_subscription,
     compile_subscription,
     merge_fragment,
     notified_entity,
@@ -271,6 +272,17 @@ class Subscriptions:
         if found is None:
             raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
         return found
+
+    async def shown(self, stored: StoredSubscription, reader: Context) -> dict[str, Any]:
+        """A subscription as GET shows it to a reader with the @context `reader`: its status
+        members, and its names compacted with the reader's @context (clause 5.8.3)."""
+        document = render_subscription(stored)
+        try:
+            written = await resolve(self._contexts, stored.document.get(CONTEXT_MEMBER))
+        except NgsiLdError as error:
+            log.warning("Subscription %s is shown as written: %s", stored.id, error.detail)
+            return document
+        return compacted_subscription(document, written, reader)
 
     async def page(
         self, tenant: str, limit: int, offset: int, count: bool

@@ -379,6 +379,43 @@ def merge_patch(target: object, patch: object) -> object:
     return out
 
 
+PROJECTION_MEMBERS = frozenset({"id", "type", "scope"})
+"""Entity members pick and omit may name beside attributes; they are not terms to expand."""
+
+
+def compacted_subscription(document: Mapping[str, Any], written: Context, wanted: Context) -> dict[str, Any]:
+    """A subscription's names as a reader with the @context `wanted` sees them (clause 5.8.3: the
+    term to URI expansion is observed): entity types, watchedAttributes, the notification's
+    attributes, pick and omit, and geoQ's geoproperty, read with the @context the subscription was
+    written with and compacted with the reader's (without one, the core context: full IRIs)."""
+
+    def name(term: str) -> str:
+        return wanted.compact(written.expand(term))
+
+    def types(text: str) -> str:
+        expression = parse_type_query(text)
+        compacted = expression.map_names(name)
+        return text if compacted == expression else compacted.to_text()
+
+    out = dict(document)
+    if "entities" in out:
+        out["entities"] = [{**item, "type": types(item["type"])} for item in out["entities"]]
+    if "watchedAttributes" in out:
+        out["watchedAttributes"] = [name(item) for item in out["watchedAttributes"]]
+    if isinstance(out.get("geoQ"), dict) and "geoproperty" in out["geoQ"]:
+        out["geoQ"] = {**out["geoQ"], "geoproperty": name(out["geoQ"]["geoproperty"])}
+    notification = out.get("notification")
+    if isinstance(notification, dict):
+        notification = dict(notification)
+        for member in ("attributes", "pick", "omit"):
+            if member in notification:
+                notification[member] = [
+                    item if item in PROJECTION_MEMBERS else name(item) for item in notification[member]
+                ]
+        out["notification"] = notification
+    return out
+
+
 @dataclass(frozen=True)
 class Selector:
     """An entity selector with its type expression expanded."""
