@@ -290,7 +290,8 @@ async def test_entity_deletion(client: httpx.AsyncClient, receiver: Receiver) ->
 
 async def test_entity_deletion_with_show_changes(client: httpx.AsyncClient, receiver: Receiver) -> None:
     """Table 5.2.14-1, showChanges, on entityDeleted: every attribute as the NGSI-LD Null of its
-    type with its previous value (the suite's TP 046_37)."""
+    type (clause 5.2.1: for a LanguageProperty the languageMap {"@none": "urn:ngsi-ld:null"}) with
+    its previous value (the suite's TP 046_37)."""
     await subscribe(
         client,
         subscription(receiver.url, notificationTrigger=["entityDeleted"], notification={"showChanges": True}),
@@ -302,7 +303,7 @@ async def test_entity_deletion_with_show_changes(client: httpx.AsyncClient, rece
     assert shown["name"] == {"type": "Property", "value": NULL, "previousValue": "Eiffel Tower"}
     assert shown["street"] == {
         "type": "LanguageProperty",
-        "languageMap": NULL,
+        "languageMap": {"@none": NULL},
         "previousLanguageMap": {"fr": "Grand Place", "nl": "Grote Markt"},
     }
     assert shown["locatedAt"] == {

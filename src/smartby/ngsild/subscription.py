@@ -576,7 +576,9 @@ def removed_instance(
     """An instance that is gone, as the NGSI-LD Null of its type (clause 5.2.1): with the value it had
     when `previous`, with its `deletedAt` (and system timestamps) when `stamped`."""
     kind = old["type"]
-    gone: Instance = {"type": kind, VALUE_MEMBER[kind]: NULL_URI}
+    # Clause 5.2.1: a LanguageProperty's Null is the languageMap {"@none": "urn:ngsi-ld:null"}.
+    null: Any = {"@none": NULL_URI} if kind == "LanguageProperty" else NULL_URI
+    gone: Instance = {"type": kind, VALUE_MEMBER[kind]: null}
     if "datasetId" in old:
         gone["datasetId"] = old["datasetId"]
     if stamped:
