@@ -364,3 +364,32 @@ async def test_join_inline_and_flat(client: httpx.AsyncClient, receiver: Receive
     else:
         assert located["object"] == city_id
         assert located["entity"]["id"] == city_id and located["entity"]["name"]["value"] == "Paris"
+
+
+async def test_join_level_follows_relationships_that_deep(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Table 5.2.14-1, joinLevel: inline Linked Entity Retrieval (clause 4.5.23) follows
+    Relationships so many hops: with 2, the City a Building is located at and the Country the City
+    is in; with 1, the City only."""
+    country_id, city_id = new_id("Country"), new_id("City")
+    await created(
+        client, {"id": country_id, "type": "Country", "name": {"type": "Property", "value": "France"}}
+    )
+    city = {
+        "id": city_id,
+        "type": "City",
+        "name": {"type": "Property", "value": "Paris"},
+        "isInCountry": {"type": "Relationship", "object": country_id},
+    }
+    await created(client, city)
+    for level in (1, 2):
+        members = {"join": "inline", "joinLevel": level, "format": "keyValues"}
+        await subscribe(client, subscription(receiver.url, subscriptionName=str(level), notification=members))
+    await created(client, building(locatedAt={"type": "Relationship", "object": city_id}))
+    arrived = await receiver.wait_for(2)
+    located = sorted(
+        (n.body["data"][0]["locatedAt"] for n in arrived), key=lambda c: isinstance(c["isInCountry"], dict)
+    )
+    assert located[0] == {"id": city_id, "type": "City", "name": "Paris", "isInCountry": country_id}
+    assert located[1]["isInCountry"] == {"id": country_id, "type": "Country", "name": "France"}
