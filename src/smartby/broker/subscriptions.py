@@ -217,8 +217,7 @@ class Subscriptions:
                 else:
                     reason = None
                     try:
-                        if sub.concerns(change, verdicts):
-                            reason = sub.trigger_reason(change.events)
+                        reason = sub.reason(change, verdicts)
                     except Exception:
                         log.exception("Matching subscription %s failed; the write goes on", sub.id)
                     reasons[key] = reason

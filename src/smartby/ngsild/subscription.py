@@ -704,16 +704,22 @@ class Subscription:
         return not self.selectors or any(selector.matches(entity) for selector in self.selectors)
 
     def concerns(self, change: Change, verdicts: dict[int, bool] | None = None) -> bool:
-        """Whether this change notifies: the entity is selected, a trigger fires on a watched
-        attribute, and the entity meets q, geoQ and scopeQ (its new state; its last for a deletion).
+        """Whether this change notifies (see `reason`)."""
+        return self.reason(change, verdicts) is not None
+
+    def reason(self, change: Change, verdicts: dict[int, bool] | None = None) -> str | None:
+        """The trigger this change notifies for (its `triggerReason`), or None when it does not
+        notify: the entity is selected, a trigger fires on a watched attribute, and the entity meets
+        q, geoQ and scopeQ (its new state; its last for a deletion).
 
         `verdicts` remembers, for one change, what each q (by identity) said: subscriptions that
         share one compiled q (the broker interns them) then evaluate it once per change."""
         entity = change.entity
         if self.time_interval is not None or not self.selects(entity):
-            return False
-        if not self._fires(change.events):
-            return False
+            return None
+        reason = self.trigger_reason(change.events)
+        if reason is None:
+            return None
         q = self.q
         if q is not None:
             held = verdicts.get(id(q)) if verdicts is not None else None
@@ -722,18 +728,17 @@ class Subscription:
                 if verdicts is not None:
                     verdicts[id(q)] = held
             if not held:
-                return False
+                return None
         if self.geo is not None:
             geo = self.geo
             if not any(
                 instance.get("type") == "GeoProperty" and geo.matches(instance.get("value"))
                 for instance in entity.get(geo.geoproperty, ())
             ):
-                return False
-        return self.scope is None or self.scope.matches(entity.get("scope", []))
-
-    def _fires(self, events: dict[str, set[str]]) -> bool:
-        return self.trigger_reason(events) is not None
+                return None
+        if self.scope is not None and not self.scope.matches(entity.get("scope", [])):
+            return None
+        return reason
 
     def trigger_reason(self, events: dict[str, set[str]]) -> str | None:
         """Which of this subscription's notificationTrigger values a change's events fire (the
