@@ -153,3 +153,26 @@ async def test_every_change_notifies_when_changes_share_a_transaction(broker: Br
         if name.endswith("power")
     )
     assert powers == list(range(31))
+
+
+async def test_deletions_fire_attribute_deleted_not_entity_updated(broker: Broker) -> None:
+    """Deleting an entity deletes its attributes (attributeDeleted, for the watched ones) but does
+    not update it (entityUpdated); removing one datasetId is attributeDeleted of that attribute."""
+    subs = broker.subscriptions
+    deleted = await subs.create("", CONTEXT, body(notificationTrigger=["attributeDeleted"]))
+    watching = await subs.create(
+        "", CONTEXT, body(notificationTrigger=["attributeDeleted"], watchedAttributes=["ex:other"])
+    )
+    await subs.create("", CONTEXT, body(notificationTrigger=["entityUpdated"]))
+    gone = subs.match("", [Change(thing(1), None)])
+    assert [(p.subscription_id, p.payload["triggerReason"]) for p in gone] == [(deleted, "attributeDeleted")]
+    assert watching not in {p.subscription_id for p in gone}
+    [shown] = gone[0].payload["data"]
+    assert shown["https://example.org/power"] == [{"type": "Property", "value": "urn:ngsi-ld:null"}]
+    two = {"type": "Property", "value": 2, "datasetId": "urn:ngsi-ld:Dataset:b"}
+    before = {**thing(1), "https://example.org/power": [*thing(1)["https://example.org/power"], two]}
+    reasons = {
+        p.subscription_id: p.payload["triggerReason"] for p in subs.match("", [Change(before, thing(1))])
+    }
+    assert reasons[deleted] == "attributeDeleted"
+    assert set(reasons.values()) == {"attributeDeleted", "entityUpdated"}

@@ -18,6 +18,8 @@ from smartby.ngsild.subscription import (
     Change,
     compile_subscription,
     merge_fragment,
+    merge_patch,
+    notified_entity,
     parse_subscription,
     with_changes,
 )
@@ -63,16 +65,16 @@ def lamp(**attrs: Any) -> dict[str, Any]:
 # -- parsing -------------------------------------------------------------------------------------
 
 
-def test_defaults_are_filled_in() -> None:
+def test_only_given_members_are_kept() -> None:
+    """Clause 5.8.3: a retrieved subscription shows what was given; defaults (isActive, format,
+    sysAttrs, showChanges, accept) apply without being written into it."""
     parsed = parse_subscription(body(), now=NOW)
     assert parsed["id"].startswith("urn:ngsi-ld:Subscription:")
-    assert parsed["isActive"] is True
-    assert parsed["notification"] == {
-        "endpoint": ENDPOINT,
-        "format": "normalized",
-        "sysAttrs": False,
-        "showChanges": False,
-    }
+    assert "isActive" not in parsed
+    assert parsed["notification"] == {"endpoint": ENDPOINT}
+    given = body(isActive=False, notification={"endpoint": ENDPOINT, "format": "simplified"})
+    assert parse_subscription(given, now=NOW)["isActive"] is False
+    assert parse_subscription(given, now=NOW)["notification"]["format"] == "simplified"
 
 
 @pytest.mark.parametrize(
@@ -366,3 +368,94 @@ def test_with_changes_shows_what_is_gone() -> None:
             "previousValue": 1,
         }
     ]
+
+
+patch_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+    lambda children: st.dictionaries(st.sampled_from("abc"), children, max_size=3),
+    max_leaves=8,
+)
+documents = st.dictionaries(st.sampled_from("abcd"), patch_values, max_size=4)
+
+
+@SETTINGS
+@given(documents, documents)
+def test_merge_patch_is_rfc_7396(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """RFC 7396 (clause 5.8.2 updates a subscription so): null removes a member, an object merges
+    into an object, anything else replaces; members the patch does not name stay; applying a patch
+    twice is applying it once."""
+    merged = merge_patch(target, patch)
+    assert isinstance(merged, dict)
+    for name, value in patch.items():
+        if value is None:
+            assert name not in merged
+        elif not isinstance(value, dict):
+            assert merged[name] == value
+        else:
+            assert isinstance(merged[name], dict)
+            assert not {k for k, v in value.items() if v is None} & set(merged[name])
+    for name in set(target) - set(patch):
+        assert merged[name] == target[name]
+    assert merge_patch(merged, patch) == merged
+
+
+attribute_sets = st.dictionaries(
+    st.sampled_from([POWER, DIM]),
+    st.lists(
+        st.fixed_dictionaries(
+            {"type": st.just("Property"), "value": st.integers(0, 2)},
+            optional={"datasetId": st.sampled_from(["urn:ngsi-ld:Dataset:a", "urn:ngsi-ld:Dataset:b"])},
+        ),
+        min_size=1,
+        max_size=2,
+        unique_by=lambda i: i.get("datasetId"),
+    ),
+    max_size=2,
+)
+states = st.none() | attribute_sets.map(
+    lambda attributes: {"id": "urn:ngsi-ld:Lamp:1", "type": [LAMP], **attributes}
+)
+
+
+@SETTINGS
+@given(
+    states,
+    states,
+    st.lists(st.sampled_from(TRIGGERS), min_size=1, max_size=3, unique=True),
+    st.booleans(),
+    st.booleans(),
+)
+def test_trigger_reason_and_notified_entity_rules(
+    before: Any, after: Any, triggers: list[str], show_changes: bool, sys_attrs: bool
+) -> None:
+    """Table 5.2.12-1 and clause 5.8.6: a change notifies for one of the subscription's own
+    triggers (entityUpdated never for a deletion); what the notification shows of it is the new
+    state with every instance that is gone as the NGSI-LD Null, stamped only with sysAttrs, and a
+    previous value only with showChanges."""
+    if before is None and after is None:
+        return
+    notification: dict[str, Any] = {"endpoint": ENDPOINT, "sysAttrs": sys_attrs}
+    if show_changes:
+        notification["showChanges"] = True
+    sub = compiled(notificationTrigger=triggers, notification=notification)
+    change = Change(before, after)
+    reason = sub.trigger_reason(change.events)
+    assert sub.concerns(change) == (reason is not None)
+    if reason is None:
+        return
+    assert reason in triggers
+    assert not (after is None and reason == "entityUpdated")
+    shown = notified_entity(change, sub, reason, "2026-01-01T00:00:00Z")
+    assert shown["id"] == "urn:ngsi-ld:Lamp:1"
+    assert ("deletedAt" in shown) == (after is None)
+    for name, instances in shown.items():
+        if name in ("id", "type", "deletedAt", "createdAt", "modifiedAt"):
+            continue
+        for instance in instances:
+            if instance["value"] == "urn:ngsi-ld:null":
+                assert ("deletedAt" in instance) == sys_attrs
+                assert ("previousValue" in instance) == show_changes
+            else:
+                assert after is not None
+                assert {k: v for k, v in instance.items() if k != "previousValue"} in after[name]
+                assert show_changes or "previousValue" not in instance

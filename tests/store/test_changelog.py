@@ -81,7 +81,7 @@ def test_an_entity_changed_then_deleted_is_deleted_from_its_first_state() -> Non
     log.record(first, second)
     log.record(second, None)
     assert only(log) == Change(first, None)
-    assert only(log).events == {"entityDeleted": {SPEED}}
+    assert only(log).events == {"entityDeleted": {SPEED}, "attributeDeleted": {SPEED}}
 
 
 def test_an_entity_created_and_deleted_in_one_transaction_is_left_out() -> None:
@@ -237,7 +237,7 @@ def test_removing_an_entity_s_temporal_representation_is_its_deletion() -> None:
     log.record_history_deletion(HEADER, frozenset({SPEED, LEVEL}))
     change = only(log)
     assert change == Change(HEAD, None, frozenset(), frozenset({SPEED, LEVEL}))
-    assert change.events == {"entityDeleted": {SPEED, LEVEL}}
+    assert change.events == {"entityDeleted": {SPEED, LEVEL}, "attributeDeleted": {SPEED, LEVEL}}
 
 
 def test_a_deletion_of_the_temporal_representation_replaces_earlier_history_writes() -> None:

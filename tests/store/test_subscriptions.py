@@ -133,7 +133,7 @@ async def test_history_writes_report_what_they_did(store: Store) -> None:
 
     [dropped] = await store.transact("", drop)
     assert dropped.after is None and dropped.removed == {speed}
-    assert dropped.events == {"entityDeleted": {speed}}
+    assert dropped.events == {"entityDeleted": {speed}, "attributeDeleted": {speed}}
 
 
 async def test_outbox_rows_commit_with_their_transaction(store: Store) -> None:

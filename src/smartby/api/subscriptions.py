@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,8 +24,22 @@ from smartby.api.request import (
     tenant_of,
 )
 from smartby.broker import DEFAULT_TENANT
-from smartby.broker.subscriptions import render_subscription
 
+
+class SubscriptionIdConvertor(Convertor[str]):
+    """A subscription id in a path: at least one character, so that `/subscriptions/` is the
+    collection, where PATCH and DELETE are not allowed (405), not a subscription with an empty id."""
+
+    regex = r".+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("subscription", SubscriptionIdConvertor())
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["Subscriptions"])
 SUBSCRIPTIONS_PATH = "/ngsi-ld/v1/subscriptions"
 NO_PARAMS: frozenset[str] = frozenset()
@@ -96,7 +111,7 @@ async def list_subscriptions(request: Request) -> Response:
     headers = {}
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
-    data = [render_subscription(item) for item in page[:limit]]
+    data = [await broker.subscriptions.shown(item, ctx) for item in page[:limit]]
     response = json_response(request, ctx, data, media, headers=headers)
     for link in page_links(request, SUBSCRIPTIONS_PATH, offset, limit, len(page) > limit, media):
         response.headers.append("Link", link)
@@ -104,7 +119,7 @@ async def list_subscriptions(request: Request) -> Response:
 
 
 @router.get(
-    "/subscriptions/{subscriptionId:path}",
+    "/subscriptions/{subscriptionId:subscription}",
     summary="Retrieve a subscription",
     openapi_extra=oa.operation([SUBSCRIPTION_ID, oa.TENANT, oa.LINK]),
 )
@@ -115,11 +130,11 @@ async def get_subscription(request: Request) -> Response:
     broker = broker_of(request)
     ctx = await broker.context(link_context(request))
     stored = await broker.subscriptions.get(tenant, request.path_params["subscriptionId"])
-    return json_response(request, ctx, render_subscription(stored), media)
+    return json_response(request, ctx, await broker.subscriptions.shown(stored, ctx), media)
 
 
 @router.patch(
-    "/subscriptions/{subscriptionId:path}",
+    "/subscriptions/{subscriptionId:subscription}",
     status_code=204,
     summary="Update a subscription",
     openapi_extra=oa.operation(
@@ -137,7 +152,7 @@ async def update_subscription(request: Request) -> Response:
 
 
 @router.delete(
-    "/subscriptions/{subscriptionId:path}",
+    "/subscriptions/{subscriptionId:subscription}",
     status_code=204,
     summary="Delete a subscription",
     openapi_extra=oa.operation([SUBSCRIPTION_ID, oa.TENANT]),

@@ -37,11 +37,11 @@ import orjson
 
 from smartby.broker.queries import join_of, relationship_targets, selection
 from smartby.broker.subscriptions import Compiled, Subscriptions
-from smartby.ngsild.context import CORE_CONTEXT_URL
+from smartby.ngsild.context import CORE_CONTEXT_URL, Context
 from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
 from smartby.ngsild.linked import feature_collection, linked_view
 from smartby.ngsild.reads import EntityQuery, QueryResult
-from smartby.ngsild.subscription import MQTT_QOS, MQTT_VERSION
+from smartby.ngsild.subscription import KEY_VALUES, MQTT_QOS, MQTT_VERSION
 from smartby.ngsild.timestamps import format_datetime, now
 from smartby.records.notifications import ClaimedNotification, DeliveryOutcome, PendingNotification
 from smartby.settings import Settings
@@ -127,9 +127,10 @@ def notification_renderer(compiled: Compiled) -> Renderer:
         compiled.ctx, attrs=params.get("attributes"), pick=params.get("pick"), omit=params.get("omit")
     )
     datasets = sub.document.get("datasetId")
+    form = params.get("format", "normalized")
     return Renderer(
-        compiled.ctx,
-        form=params.get("format", "normalized"),
+        compiled.notify_ctx,
+        form="keyValues" if form in KEY_VALUES else form,
         sys_attrs=params.get("sysAttrs", False),
         pick=chosen.pick,
         omit=chosen.omit,
@@ -139,15 +140,21 @@ def notification_renderer(compiled: Compiled) -> Renderer:
 
 
 def notification_body(
-    compiled: Compiled, entities: list[Entity], linked: dict[str, Entity] | None = None
+    compiled: Compiled,
+    entities: list[Entity],
+    linked: dict[str, Entity] | None = None,
+    reason: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The Notification (clause 5.3.1) for these entities, and the HTTP headers that go with it.
     `linked` holds the entities their Relationships point at when the subscription asks for a join
-    (clause 4.5.23); with `accept: application/geo+json` the data is a FeatureCollection."""
+    (clause 4.5.23); with `accept: application/geo+json` the data is a FeatureCollection. `reason`
+    is the notificationTrigger value the change fired (`triggerReason`). Names are compacted with
+    the subscription's `jsonldContext` when it has one, else with the @context it was written with
+    (clause 5.2.12); that context goes in a Link header (JSON) or in the body (JSON-LD)."""
     sub = compiled.subscription
     params = sub.document["notification"]
     endpoint = params["endpoint"]
-    ctx = compiled.ctx
+    ctx = compiled.notify_ctx
     renderer = notification_renderer(compiled)
     accept = endpoint.get("accept", "application/json")
     data: Any
@@ -172,22 +179,35 @@ def notification_body(
         "notifiedAt": format_datetime(now()),
         "data": data,
     }
+    if reason is not None:
+        body["triggerReason"] = reason
     context_url = sub.document.get("jsonldContext")
     context = context_url or (ctx.source if ctx.source is not None else CORE_CONTEXT_URL)
     headers = {"Content-Type": accept}
     receiver_info = {pair["key"].lower(): pair["value"] for pair in endpoint.get("receiverInfo", ())}
     if accept == "application/ld+json":
         body["@context"] = context
+        for rendered in data:
+            rendered["@context"] = context  # Each entity stands alone in JSON-LD, as in query answers.
     elif accept == GEO_JSON and receiver_info.get("prefer", "").replace(" ", "") != "body=json":
         data["@context"] = context
     else:
-        link = context_url or ctx.link_url
+        link = context_url or _link_url(ctx)
         headers["Link"] = f'<{link}>; rel="{JSON_LD_CONTEXT_REL}"; type="application/ld+json"'
     if sub.tenant:
         headers[TENANT_HEADER] = sub.tenant
     for pair in endpoint.get("receiverInfo", ()):
         headers[pair["key"]] = pair["value"]
     return body, headers
+
+
+def _link_url(ctx: Context) -> str:
+    """The URL a JSON notification's Link header names for a context: its own URL, also when it was
+    written as an array of that one URL (the test suite's habit); the core context otherwise."""
+    source = ctx.source
+    if isinstance(source, list) and len(source) == 1 and isinstance(source[0], str):
+        return source[0]
+    return ctx.link_url
 
 
 class Notifier:
@@ -296,12 +316,13 @@ class Notifier:
 
     @staticmethod
     def _grouped(claimed: list[ClaimedNotification]) -> list[list[ClaimedNotification]]:
-        """The rows claimed together for one subscription travel as one notification (at most
-        COALESCE rows each): under a burst, or after a receiver was down, a receiver gets fewer,
-        larger notifications instead of falling further behind."""
-        groups: dict[tuple[str, str], list[list[ClaimedNotification]]] = {}
+        """The rows claimed together for one subscription and trigger reason travel as one
+        notification (at most COALESCE rows each): under a burst, or after a receiver was down, a
+        receiver gets fewer, larger notifications instead of falling further behind."""
+        groups: dict[tuple[str, str, object], list[list[ClaimedNotification]]] = {}
         for item in claimed:
-            chunks = groups.setdefault((item.tenant, item.subscription_id), [[]])
+            reason = item.payload.get("triggerReason")
+            chunks = groups.setdefault((item.tenant, item.subscription_id, reason), [[]])
             if len(chunks[-1]) >= COALESCE:
                 chunks.append([])
             chunks[-1].append(item)
@@ -352,7 +373,10 @@ class Notifier:
                     self._record([DeliveryOutcome(i, stamp, False, until, attempted=False) for i in group])
                     return
                 entities = _coalesced(group, latest_only=bool(sub.throttling))
-                body, headers = notification_body(compiled, entities, await self._linked(compiled, entities))
+                linked = await self._linked(compiled, entities)
+                body, headers = notification_body(
+                    compiled, entities, linked, first.payload.get("triggerReason")
+                )
                 await self._send(uri, compiled, body, headers)
         except Exception as error:
             log.info("Notification for %s to %s failed: %s", sub.id, uri, error)

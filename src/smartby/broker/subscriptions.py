@@ -26,12 +26,14 @@ from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, Re
 from smartby.ngsild.query import Expr
 from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.subscription import (
+    DEFAULT_TRIGGERS,
     Change,
     Subscription,
+    compacted_subscription,
     compile_subscription,
     merge_fragment,
+    notified_entity,
     parse_subscription,
-    with_changes,
 )
 from smartby.ngsild.timestamps import format_datetime, now, parse_datetime
 from smartby.records.notifications import PendingNotification, StoredSubscription
@@ -77,10 +79,12 @@ class SubscriptionStore(Protocol):
 
 @dataclass
 class Compiled:
-    """A subscription ready to match and to render notifications for."""
+    """A subscription ready to match and to render notifications for: `ctx` is the @context it was
+    written with, `notify_ctx` the one its notifications are compacted with (its jsonldContext)."""
 
     subscription: Subscription
     ctx: Context
+    notify_ctx: Context
 
 
 @dataclass
@@ -161,7 +165,10 @@ class Subscriptions:
                 subscription = dataclasses.replace(subscription, q=shared)
         key = subscription.criteria_key()
         criteria = self._criteria.setdefault(key, key)
-        return Compiled(dataclasses.replace(subscription, criteria=criteria), ctx)
+        notify_ctx = ctx
+        if "jsonldContext" in body:
+            notify_ctx = await resolve(self._contexts, body["jsonldContext"])
+        return Compiled(dataclasses.replace(subscription, criteria=criteria), ctx, notify_ctx)
 
     def _put(self, tenant: str, subscription_id: str, compiled: Compiled | None) -> None:
         """Apply this process's own change to the cache at once (a full reload per change would
@@ -184,43 +191,53 @@ class Subscriptions:
     # -- matching --------------------------------------------------------------------------------
 
     def match(self, tenant: str, changes: Sequence[Change]) -> list[PendingNotification]:
-        """One notification per subscription that a change of this transaction concerns, holding
-        each concerned entity once (as stored: expanded names, rendered when delivered)."""
+        """One notification per subscription and trigger reason that a change of this transaction
+        concerns, holding each concerned entity once (as stored: expanded names, rendered when
+        delivered), with the `triggerReason` its entities share."""
         index = self._index.get(tenant)
         if index is None or not changes:
             return []
         moment = now()
         stamp = format_datetime(moment)
-        data: dict[str, list[Entity]] = {}
+        data: dict[tuple[str, str], list[Entity]] = {}
         verdicts: dict[int, bool] = {}
+        reasons: dict[int, str | None] = {}
+        forms: dict[tuple[object, ...], Entity] = {}
         for change in changes:
-            entity = change.entity
             verdicts.clear()
-            changed: Entity | None = None
+            reasons.clear()
+            forms.clear()
+            entity = change.entity
             for sub in index.candidates(entity["id"], entity.get("type", ())):
                 if sub.expires_at is not None and sub.expires_at <= moment:
                     continue  # Expired since indexed (the index holds only active ones).
                 key = id(sub.criteria) if sub.criteria is not None else id(sub)
-                concerned = verdicts.get(key)
-                if concerned is None:
+                if key in reasons:
+                    reason = reasons[key]
+                else:
+                    reason = None
                     try:
-                        concerned = sub.concerns(change, verdicts)
+                        reason = sub.reason(change, verdicts)
                     except Exception:
                         log.exception("Matching subscription %s failed; the write goes on", sub.id)
-                        concerned = False
-                    verdicts[key] = concerned
-                if concerned:
-                    if sub.show_changes:
-                        if changed is None:
-                            changed = with_changes(change.before, change.after, stamp)
-                        shown = changed
-                    elif change.after is not None:
-                        shown = change.after
-                    else:
-                        shown = {"id": entity["id"], "type": entity["type"], "deletedAt": stamp}
-                    data.setdefault(sub.id, []).append(shown)
+                    reasons[key] = reason
+                if reason is None:
+                    continue
+                form = sub.notified_form(change, reason)
+                if form is None:
+                    shown = change.after
+                    assert shown is not None
+                else:
+                    found = forms.get(form)
+                    if found is None:
+                        found = forms[form] = notified_entity(change, sub, reason, stamp)
+                    shown = found
+                data.setdefault((sub.id, reason), []).append(shown)
         due = time.time()
-        return [PendingNotification(tenant, sub_id, {"data": items}, due) for sub_id, items in data.items()]
+        return [
+            PendingNotification(tenant, sub_id, {"data": items, "triggerReason": reason}, due)
+            for (sub_id, reason), items in data.items()
+        ]
 
     def entity_query(self, sub: Subscription, limit: int) -> EntityQuery:
         """The query giving the entities a periodic subscription reports."""
@@ -254,6 +271,17 @@ class Subscriptions:
         if found is None:
             raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
         return found
+
+    async def shown(self, stored: StoredSubscription, reader: Context) -> dict[str, Any]:
+        """A subscription as GET shows it to a reader with the @context `reader`: its status
+        members, and its names compacted with the reader's @context (clause 5.8.3)."""
+        document = render_subscription(stored)
+        try:
+            written = await resolve(self._contexts, stored.document.get(CONTEXT_MEMBER))
+        except NgsiLdError as error:
+            log.warning("Subscription %s is shown as written: %s", stored.id, error.detail)
+            return document
+        return compacted_subscription(document, written, reader)
 
     async def page(
         self, tenant: str, limit: int, offset: int, count: bool
@@ -316,9 +344,16 @@ def _index(compiled: Any) -> dict[str, TenantIndex]:
 
 
 def render_subscription(stored: StoredSubscription, moment: Any = None) -> dict[str, Any]:
-    """A stored subscription as GET shows it: its document with the status members (5.2.12,
-    5.2.14) the broker keeps."""
+    """A stored subscription as GET shows it (clause 5.8.3): the members its subscriber gave (no
+    defaults they did not ask for, but for the triggers that decide when it notifies:
+    `notificationTrigger`, attributeCreated and attributeUpdated unless it names others, as the
+    ETSI suite's TP 028_06 expects), `status` (clause 5.2.12), and in `notification` the delivery
+    members the broker keeps (clause 5.2.14) once there is something to say: `timesSent` and
+    `timesFailed` (at least 1 when present), `lastNotification`, `lastSuccess`, `lastFailure`, and
+    the `status` of the last attempt."""
     document = {k: v for k, v in stored.document.items() if k != CONTEXT_MEMBER}
+    if "notificationTrigger" not in document:
+        document["notificationTrigger"] = list(DEFAULT_TRIGGERS)
     expires = document.get("expiresAt")
     moment = moment or now()
     if expires is not None and parse_datetime(expires) <= moment:
@@ -326,9 +361,9 @@ def render_subscription(stored: StoredSubscription, moment: Any = None) -> dict[
     else:
         document["status"] = "active" if document.get("isActive", True) else "paused"
     notification = dict(document.get("notification", {}))
-    notification["timesSent"] = stored.times_sent
-    notification["timesFailed"] = stored.times_failed
     for member, value in (
+        ("timesSent", stored.times_sent or None),
+        ("timesFailed", stored.times_failed or None),
         ("lastNotification", stored.last_notification),
         ("lastSuccess", stored.last_success),
         ("lastFailure", stored.last_failure),

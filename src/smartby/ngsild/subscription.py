@@ -49,7 +49,9 @@ TRIGGERS = (
 DEFAULT_TRIGGERS = ("attributeCreated", "attributeUpdated")
 """What notifies when a subscription names no trigger (Table 5.2.12-1)."""
 ATTRIBUTE_EVENTS = frozenset({"attributeCreated", "attributeUpdated", "attributeDeleted"})
-FORMATS = ("normalized", "concise", "keyValues")
+FORMATS = ("normalized", "concise", "keyValues", "simplified")
+"""Notification formats; `simplified` is the older name of keyValues (clause 4.5.3)."""
+KEY_VALUES = frozenset({"keyValues", "simplified"})
 ACCEPTS = ("application/json", "application/ld+json", "application/geo+json")
 JOINS = ("flat", "inline", "@none")
 SCHEMES = ("http", "https", "mqtt", "mqtts")
@@ -147,9 +149,11 @@ def _endpoint(value: object) -> dict[str, Any]:
         raise BadRequestData("notification.endpoint.uri is not a valid URL (host or port)") from None
     if parts.scheme.lower() not in SCHEMES or not parts.hostname:
         raise BadRequestData(f"notification.endpoint.uri must be one of {', '.join(SCHEMES)} with a host")
-    out: dict[str, Any] = {"uri": uri, "accept": value.get("accept", ACCEPTS[0])}
-    if out["accept"] not in ACCEPTS:
-        raise BadRequestData(f"notification.endpoint.accept must be one of {', '.join(ACCEPTS)}")
+    out: dict[str, Any] = {"uri": uri}
+    if "accept" in value:
+        if value["accept"] not in ACCEPTS:
+            raise BadRequestData(f"notification.endpoint.accept must be one of {', '.join(ACCEPTS)}")
+        out["accept"] = value["accept"]
     for name in ("timeout", "cooldown"):
         if name in value:
             number = value[name]
@@ -170,16 +174,7 @@ def _endpoint(value: object) -> dict[str, Any]:
 def _notification(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequestData("notification must be a JSON object")
-    unknown = (
-        set(value)
-        - NOTIFICATION_MEMBERS
-        - {"status", "timesSent", "timesFailed"}
-        - {
-            "lastNotification",
-            "lastSuccess",
-            "lastFailure",
-        }
-    )
+    unknown = set(value) - NOTIFICATION_MEMBERS - STATUS_MEMBERS
     if unknown:
         raise BadRequestData(f"Unknown member(s) of notification: {', '.join(sorted(unknown))}")
     if "endpoint" not in value:
@@ -187,14 +182,16 @@ def _notification(value: object) -> dict[str, Any]:
     out: dict[str, Any] = {"endpoint": _endpoint(value["endpoint"])}
     if "attributes" in value:
         out["attributes"] = _names(value["attributes"], "notification.attributes")
-    out["format"] = value.get("format", "normalized")
-    if out["format"] not in FORMATS:
-        raise BadRequestData(f"notification.format must be one of {', '.join(FORMATS)}")
+    if "format" in value:
+        if value["format"] not in FORMATS:
+            raise BadRequestData(f"notification.format must be one of {', '.join(FORMATS)}")
+        out["format"] = value["format"]
     for name in ("sysAttrs", "showChanges"):
-        out[name] = value.get(name, False)
-        if not isinstance(out[name], bool):
-            raise BadRequestData(f"notification.{name} must be true or false")
-    if out["showChanges"] and out["format"] == "keyValues":
+        if name in value:
+            if not isinstance(value[name], bool):
+                raise BadRequestData(f"notification.{name} must be true or false")
+            out[name] = value[name]
+    if out.get("showChanges") and out.get("format") in KEY_VALUES:
         raise BadRequestData("notification.showChanges cannot be true with the keyValues format")
     for name in ("pick", "omit"):
         if name in value:
@@ -273,8 +270,9 @@ def _string(value: object, name: str) -> str:
 
 
 def parse_subscription(body: object, *, now: datetime, fill_id: bool = True) -> dict[str, Any]:
-    """Check a Subscription body (without its @context) and return it as stored: members checked,
-    defaults filled in, status members dropped (the broker keeps those). Raises BadRequestData."""
+    """Check a Subscription body (without its @context) and return it as stored: the members given,
+    checked (defaults are not filled in: a retrieved subscription shows what its subscriber wrote,
+    clause 5.8.3), status members dropped (the broker keeps those). Raises BadRequestData."""
     if not isinstance(body, dict):
         raise BadRequestData("A subscription must be a JSON object")
     unknown = set(body) - MEMBERS - SYSTEM_MEMBERS
@@ -330,9 +328,10 @@ def parse_subscription(body: object, *, now: datetime, fill_id: bool = True) -> 
         out["expiresAt"] = _datetime(body["expiresAt"], "expiresAt")
         if parse_datetime(out["expiresAt"]) <= now:
             raise BadRequestData("expiresAt must be in the future")
-    out["isActive"] = body.get("isActive", True)
-    if not isinstance(out["isActive"], bool):
-        raise BadRequestData("isActive must be true or false")
+    if "isActive" in body:
+        if not isinstance(body["isActive"], bool):
+            raise BadRequestData("isActive must be true or false")
+        out["isActive"] = body["isActive"]
     if "jsonldContext" in body:
         if not isinstance(body["jsonldContext"], str) or not is_uri(body["jsonldContext"]):
             raise BadRequestData("jsonldContext must be a URI")
@@ -353,29 +352,68 @@ def parse_subscription(body: object, *, now: datetime, fill_id: bool = True) -> 
 
 
 def merge_fragment(stored: Mapping[str, Any], fragment: object) -> dict[str, Any]:
-    """A subscription after a PATCH (clause 5.8.2): the fragment's members replace the stored ones
-    (`notification` and its `endpoint` member by member); the merged document is checked again."""
+    """A subscription after a PATCH (clause 5.8.2): the fragment is applied as a JSON Merge Patch
+    (IETF RFC 7396), so objects such as `notification` and its `endpoint` merge member by member and
+    `null` removes a member; the merged document is then checked again as a whole."""
     if not isinstance(fragment, dict) or not fragment:
         raise BadRequestData("A subscription update must be a non-empty JSON object")
     if "id" in fragment and fragment["id"] != stored["id"]:
         raise BadRequestData("The id of a subscription cannot be changed")
     if "type" in fragment and fragment["type"] != "Subscription":
         raise BadRequestData('A subscription update may only say "type": "Subscription"')
-    merged = dict(stored)
-    for name, value in fragment.items():
-        if name == "notification" and isinstance(value, dict):
-            notification = dict(merged.get("notification", {}))
-            for key, item in value.items():
-                if key == "endpoint" and isinstance(item, dict):
-                    notification["endpoint"] = {**notification.get("endpoint", {}), **item}
-                else:
-                    notification[key] = item
-            merged["notification"] = notification
-        elif value is None:
-            merged.pop(name, None)
-        else:
-            merged[name] = value
+    merged = merge_patch(stored, fragment)
+    assert isinstance(merged, dict)
     return merged
+
+
+def merge_patch(target: object, patch: object) -> object:
+    """IETF RFC 7396: `patch` applied to `target` (neither is changed)."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = merge_patch(out.get(name), value)
+    return out
+
+
+PROJECTION_MEMBERS = frozenset({"id", "type", "scope"})
+"""Entity members pick and omit may name beside attributes; they are not terms to expand."""
+
+
+def compacted_subscription(document: Mapping[str, Any], written: Context, wanted: Context) -> dict[str, Any]:
+    """A subscription's names as a reader with the @context `wanted` sees them (clause 5.8.3: the
+    term to URI expansion is observed): entity types, watchedAttributes, the notification's
+    attributes, pick and omit, and geoQ's geoproperty, read with the @context the subscription was
+    written with and compacted with the reader's (without one, the core context: full IRIs)."""
+
+    def name(term: str) -> str:
+        return wanted.compact(written.expand(term))
+
+    def types(text: str) -> str:
+        expression = parse_type_query(text)
+        compacted = expression.map_names(name)
+        return text if compacted == expression else compacted.to_text()
+
+    out = dict(document)
+    if "entities" in out:
+        out["entities"] = [{**item, "type": types(item["type"])} for item in out["entities"]]
+    if "watchedAttributes" in out:
+        out["watchedAttributes"] = [name(item) for item in out["watchedAttributes"]]
+    if isinstance(out.get("geoQ"), dict) and "geoproperty" in out["geoQ"]:
+        out["geoQ"] = {**out["geoQ"], "geoproperty": name(out["geoQ"]["geoproperty"])}
+    notification = out.get("notification")
+    if isinstance(notification, dict):
+        notification = dict(notification)
+        for member in ("attributes", "pick", "omit"):
+            if member in notification:
+                notification[member] = [
+                    item if item in PROJECTION_MEMBERS else name(item) for item in notification[member]
+                ]
+        out["notification"] = notification
+    return out
 
 
 @dataclass(frozen=True)
@@ -428,7 +466,10 @@ class Change:
             names = _attribute_names(after)
             return {"entityCreated": names, "attributeCreated": names}
         if after is None and before is not None:
-            return {"entityDeleted": _attribute_names(before) | self.removed}
+            # Deleting an entity deletes its attributes too (an attributeDeleted subscription that
+            # watches one of them is told, clause 5.8.6), but it is not an update of the entity.
+            names = _attribute_names(before) | self.removed
+            return {"entityDeleted": names, "attributeDeleted": names} if names else {"entityDeleted": names}
         assert before is not None and after is not None
         created: set[str] = set()
         updated: set[str] = set()
@@ -443,7 +484,14 @@ class Change:
                     if old is None:
                         created.add(name)
                     elif old != new:
-                        updated.add(name)
+                        # An instance (a datasetId) that is gone is a deletion of the attribute's
+                        # instance; what remains changed, or an instance came, is an update.
+                        gone = {i.get("datasetId") for i in old} - {i.get("datasetId") for i in new}
+                        if gone:
+                            deleted.add(name)
+                            old = [i for i in old if i.get("datasetId") not in gone]
+                        if old != new:
+                            updated.add(name)
             for name in before:
                 if name not in after and name not in ENTITY_MEMBERS:
                     deleted.add(name)
@@ -465,50 +513,106 @@ def _attribute_names(entity: Entity) -> set[str]:
     return {name for name in entity if name not in ENTITY_MEMBERS}
 
 
-def with_changes(before: Entity | None, after: Entity | None, deleted_at: str) -> Entity:
-    """What a notification with showChanges holds of a change (NotificationParams.showChanges,
-    clause 5.2.14): the new state, where each attribute instance that replaced another (same
-    attribute, same datasetId) carries the previous one's value in `previousValue`, `previousObject`,
-    `previousLanguageMap`, ... (by the previous instance's type), and each instance that is gone is
-    shown as the NGSI-LD Null with its `deletedAt` and previous value. A deleted entity is its id,
-    type and deletedAt with every attribute shown so; a new one is as it is (nothing came before)."""
+def with_changes(
+    before: Entity | None,
+    after: Entity | None,
+    deleted_at: str,
+    *,
+    previous: bool = True,
+    stamped: bool = True,
+) -> Entity:
+    """What a notification holds of a change that deleted something (clauses 5.2.14 and 5.8.6): the
+    new state, where each instance that is gone (an attribute deleted, or one of its datasetIds) is
+    shown as the NGSI-LD Null (clause 5.2.1) and, when `stamped`, with its `deletedAt`. A deleted
+    entity is its id, type and deletedAt with every attribute shown so.
+
+    With `previous` (NotificationParams.showChanges), each instance that replaced another (same
+    attribute, same datasetId) and each one that is gone carries the earlier value too, in
+    `previousValue`, `previousObject`, `previousLanguageMap`, ... (by the earlier instance's type);
+    a new entity is as it is (nothing came before)."""
     if after is None:
         assert before is not None
-        shown: Entity = {"id": before["id"], "type": before["type"], "deletedAt": deleted_at}
+        shown = gone_entity(before, deleted_at)
     else:
         shown = dict(after)
     if before is None:
         return shown
-    deleted_at = shown.get("modifiedAt") or deleted_at
+    if after is not None:
+        deleted_at = after.get("modifiedAt") or deleted_at
     for name, instances in before.items():
         if name in ENTITY_MEMBERS:
             continue
-        previous = {instance.get("datasetId"): instance for instance in instances}
+        earlier = {instance.get("datasetId"): instance for instance in instances}
         current: list[Instance] = shown.get(name, [])
         changed = False
         out: list[Instance] = []
         for instance in current:
-            old = previous.pop(instance.get("datasetId"), None)
-            if old is not None and old != instance:
+            old = earlier.pop(instance.get("datasetId"), None)
+            if previous and old is not None and old != instance:
                 instance = {**instance, PREVIOUS_MEMBER[old["type"]]: old.get(VALUE_MEMBER[old["type"]])}
                 changed = True
             out.append(instance)
-        for old in previous.values():
-            out.append(_removed(old, deleted_at))
+        for old in earlier.values():
+            out.append(removed_instance(old, deleted_at, previous=previous, stamped=stamped))
             changed = True
         if changed:
             shown[name] = out
     return shown
 
 
-def _removed(old: Instance, deleted_at: str) -> Instance:
-    """An instance that is gone, as history shows a deletion, with the value it had."""
+def gone_entity(before: Entity, deleted_at: str) -> Entity:
+    """A deleted entity as a notification shows it: its id, type and `deletedAt` (and its system
+    timestamps, which only sysAttrs shows)."""
+    shown: Entity = {"id": before["id"], "type": before["type"], "deletedAt": deleted_at}
+    for member in ("createdAt", "modifiedAt"):
+        if member in before:
+            shown[member] = before[member]
+    return shown
+
+
+def removed_instance(
+    old: Instance, deleted_at: str, *, previous: bool = True, stamped: bool = True
+) -> Instance:
+    """An instance that is gone, as the NGSI-LD Null of its type (clause 5.2.1): with the value it had
+    when `previous`, with its `deletedAt` (and system timestamps) when `stamped`."""
     kind = old["type"]
-    gone: Instance = {"type": kind, VALUE_MEMBER[kind]: NULL_URI, "deletedAt": deleted_at}
+    # Clause 5.2.1: a LanguageProperty's Null is the languageMap {"@none": "urn:ngsi-ld:null"}.
+    null: Any = {"@none": NULL_URI} if kind == "LanguageProperty" else NULL_URI
+    gone: Instance = {"type": kind, VALUE_MEMBER[kind]: null}
     if "datasetId" in old:
         gone["datasetId"] = old["datasetId"]
-    gone[PREVIOUS_MEMBER[kind]] = old.get(VALUE_MEMBER[kind])
+    if stamped:
+        for member in ("createdAt", "modifiedAt"):
+            if member in old:
+                gone[member] = old[member]
+        gone["deletedAt"] = deleted_at
+    if previous:
+        gone[PREVIOUS_MEMBER[kind]] = old.get(VALUE_MEMBER[kind])
     return gone
+
+
+def notified_entity(change: Change, sub: Subscription, reason: str, stamp: str) -> Entity:
+    """An entity as a notification of `sub` for this change shows it (clause 5.8.6), in its stored
+    form: its new state; with showChanges the previous values (see `with_changes`); what a deletion
+    removed as the NGSI-LD Null when the subscription is told of deletions (attributeDeleted, or
+    entityUpdated); a deleted entity as its id, type and deletedAt, with (attributeDeleted) the
+    watched attributes it had as the NGSI-LD Null."""
+    before, after = change.before, change.after
+    if sub.show_changes:
+        return with_changes(before, after, stamp, stamped=sub.sys_attrs)
+    if after is None:
+        assert before is not None
+        shown = gone_entity(before, stamp)
+        if reason == "attributeDeleted":
+            for name, instances in before.items():
+                if name not in ENTITY_MEMBERS and (sub.watched is None or name in sub.watched):
+                    shown[name] = [
+                        removed_instance(i, stamp, previous=False, stamped=sub.sys_attrs) for i in instances
+                    ]
+        return shown
+    if change.attributes is None and sub.tells_deletions and "attributeDeleted" in change.events:
+        return with_changes(before, after, stamp, previous=False, stamped=sub.sys_attrs)
+    return after
 
 
 @dataclass(frozen=True)
@@ -529,6 +633,7 @@ class Subscription:
     throttling: float | None = None
     time_interval: float | None = None
     show_changes: bool = False
+    sys_attrs: bool = False
     criteria: object = dataclasses.field(default=None, hash=False, compare=False, repr=False)
     """What decides `concerns` (selectors, watchedAttributes, triggers, q, geoQ, scopeQ); the broker
     gives subscriptions that agree on all of them one object, so one verdict per change serves all."""
@@ -566,6 +671,24 @@ class Subscription:
             return "expired"
         return "active" if self.active else "paused"
 
+    @property
+    def tells_deletions(self) -> bool:
+        """Whether an update that deletes attributes (or instances) notifies this subscription of
+        the deletion: its triggers name attributeDeleted, or entityUpdated that stands for it."""
+        return "attributeDeleted" in self.triggers or "entityUpdated" in self.triggers
+
+    def notified_form(self, change: Change, reason: str) -> tuple[object, ...] | None:
+        """What `notified_entity` depends on besides the change, hashable (None: the entity's new
+        state as it is), so subscriptions that agree share one rendering of a change."""
+        if self.show_changes:
+            return ("changes", self.sys_attrs)
+        if change.after is None:
+            watched = self.watched if reason == "attributeDeleted" else False
+            return ("deleted", watched, self.sys_attrs)
+        if change.attributes is None and self.tells_deletions and "attributeDeleted" in change.events:
+            return ("removed", self.sys_attrs)
+        return None
+
     def type_keys(self) -> set[str] | None:
         """Entity types an entity must have one of to match (for indexing); None: any entity may."""
         if not self.selectors:
@@ -581,16 +704,22 @@ class Subscription:
         return not self.selectors or any(selector.matches(entity) for selector in self.selectors)
 
     def concerns(self, change: Change, verdicts: dict[int, bool] | None = None) -> bool:
-        """Whether this change notifies: the entity is selected, a trigger fires on a watched
-        attribute, and the entity meets q, geoQ and scopeQ (its new state; its last for a deletion).
+        """Whether this change notifies (see `reason`)."""
+        return self.reason(change, verdicts) is not None
+
+    def reason(self, change: Change, verdicts: dict[int, bool] | None = None) -> str | None:
+        """The trigger this change notifies for (its `triggerReason`), or None when it does not
+        notify: the entity is selected, a trigger fires on a watched attribute, and the entity meets
+        q, geoQ and scopeQ (its new state; its last for a deletion).
 
         `verdicts` remembers, for one change, what each q (by identity) said: subscriptions that
         share one compiled q (the broker interns them) then evaluate it once per change."""
         entity = change.entity
         if self.time_interval is not None or not self.selects(entity):
-            return False
-        if not self._fires(change.events):
-            return False
+            return None
+        reason = self.trigger_reason(change.events)
+        if reason is None:
+            return None
         q = self.q
         if q is not None:
             held = verdicts.get(id(q)) if verdicts is not None else None
@@ -599,26 +728,35 @@ class Subscription:
                 if verdicts is not None:
                     verdicts[id(q)] = held
             if not held:
-                return False
+                return None
         if self.geo is not None:
             geo = self.geo
             if not any(
                 instance.get("type") == "GeoProperty" and geo.matches(instance.get("value"))
                 for instance in entity.get(geo.geoproperty, ())
             ):
-                return False
-        return self.scope is None or self.scope.matches(entity.get("scope", []))
+                return None
+        if self.scope is not None and not self.scope.matches(entity.get("scope", [])):
+            return None
+        return reason
 
-    def _fires(self, events: dict[str, set[str]]) -> bool:
-        for event, names in events.items():
-            wanted = event in self.triggers or (
-                event in ATTRIBUTE_EVENTS and "entityUpdated" in self.triggers
-            )
-            if not wanted:
-                continue
+    def trigger_reason(self, events: dict[str, set[str]]) -> str | None:
+        """Which of this subscription's notificationTrigger values a change's events fire (the
+        first in the order of Table 5.2.12-1), or None. An attribute event fires entityUpdated,
+        which stands for all three of them, unless the entity was deleted."""
+        deleted = "entityDeleted" in events
+        for trigger in TRIGGERS:
+            names = events.get(trigger)
+            if names is None or trigger not in self.triggers:
+                if trigger != "entityUpdated" or deleted or "entityUpdated" not in self.triggers:
+                    continue
+                found = [events[e] for e in ATTRIBUTE_EVENTS if e in events]
+                if not found:
+                    continue
+                names = set().union(*found)
             if self.watched is None or self.watched & names:
-                return True
-        return False
+                return trigger
+        return None
 
 
 def compile_subscription(tenant: str, document: dict[str, Any], ctx: Context) -> Subscription:
@@ -654,4 +792,5 @@ def compile_subscription(tenant: str, document: dict[str, Any], ctx: Context) ->
         throttling=document.get("throttling"),
         time_interval=document.get("timeInterval"),
         show_changes=document["notification"].get("showChanges", False),
+        sys_attrs=document["notification"].get("sysAttrs", False),
     )
