@@ -19,6 +19,7 @@ from smartby.settings import Settings
 
 NULL = "urn:ngsi-ld:null"
 CONTEXT_REL = 'rel="http://www.w3.org/ns/json-ld#context"'
+JSON_LD = "application/ld+json"
 
 
 @pytest.fixture
@@ -393,3 +394,31 @@ async def test_join_level_follows_relationships_that_deep(
     )
     assert located[0] == {"id": city_id, "type": "City", "name": "Paris", "isInCountry": country_id}
     assert located[1]["isInCountry"] == {"id": country_id, "type": "Country", "name": "France"}
+
+
+async def test_inline_context_is_kept_and_linked(client: httpx.AsyncClient, receiver: Receiver) -> None:
+    """Clause 5.13.1: an inline @context the broker has to keep becomes an ImplicitlyCreated
+    context, served by the broker (clause 5.13.4); a JSON notification links to it (Table 5.2.15-1),
+    and the entities are compacted with it (clause 5.8.6)."""
+    inline = [SUITE_CONTEXT, {"tag": "https://uri.etsi.org/ngsi-ld/default-context/label"}]
+    body = {**subscription(receiver.url), "@context": inline}
+    response = await client.post(
+        "/ngsi-ld/v1/subscriptions", content=orjson.dumps(body), headers={"Content-Type": JSON_LD}
+    )
+    assert response.status_code == 201, response.text
+    listed = await client.get("/ngsi-ld/v1/jsonldContexts", params={"kind": "ImplicitlyCreated"})
+    [url] = listed.json()
+    await created(client, building(label={"type": "Property", "value": "landmark"}))
+    notification = await nth(receiver, 1)
+    assert f"<{url}>" in notification.headers["link"]
+    [shown] = notification.body["data"]
+    assert shown["type"] == "Building" and shown["tag"]["value"] == "landmark"
+    served = await client.get(url.removeprefix(str(client.base_url).rstrip("/")))
+    assert served.status_code == 200, served.text
+    assert served.json()["@context"] == inline
+    again = await client.post(
+        "/ngsi-ld/v1/subscriptions", content=orjson.dumps(body), headers={"Content-Type": JSON_LD}
+    )
+    assert again.status_code == 201
+    kept = await client.get("/ngsi-ld/v1/jsonldContexts", params={"kind": "ImplicitlyCreated"})
+    assert kept.json() == [url]  # the same content is kept once

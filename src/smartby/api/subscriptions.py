@@ -67,11 +67,27 @@ SUBSCRIPTION_SCHEMA: dict[str, Any] = {
 
 
 async def _body(request: Request, media: tuple[str, ...] = (JSON, JSON_LD)) -> tuple[Any, Any]:
-    """The body and the @context it was written with (Link header or @context member)."""
+    """The body and the @context it was written with (Link header or @context member). An inline
+    @context (an object, or an array that is not one URL) is kept as an ImplicitlyCreated context
+    (clause 5.13.1) and stands for it by the URL the broker serves it at, so that JSON notifications
+    can link to it."""
     broker = broker_of(request)
     body = await read_body(request, media, broker.settings.max_body_bytes)
     await broker.context(body.context)
-    return body.data, body.context
+    context = body.context
+    if context is not None and not _one_url(context):
+        data = body.data if isinstance(body.data, dict) else {}
+        created_for = data.get("id") if isinstance(data.get("id"), str) else None
+        context = await broker.jsonld_contexts.keep_inline(
+            context, str(request.base_url), created_for=created_for
+        )
+    return body.data, context
+
+
+def _one_url(context: Any) -> bool:
+    return isinstance(context, str) or (
+        isinstance(context, list) and len(context) == 1 and isinstance(context[0], str)
+    )
 
 
 @router.post(
