@@ -98,6 +98,7 @@ SELECTION_PARAMS = frozenset(
         "count",
         "csf",
         "expandValues",
+        "orderBy",
     }
 )
 """What selects entities in a query, for the temporal query too."""
@@ -231,6 +232,7 @@ async def query_entities(request: Request) -> Response:
         offset=offset,
         count=flag(request, "count"),
         expand_values=names_param(request, "expandValues") or (),
+        order_by=params.get("orderBy"),
     )
     renderer = renderer_for(request, ctx, options)
     result = await broker.query_entities(tenant, query)

@@ -281,6 +281,7 @@ async def query_temporal(request: Request) -> Response:
         scope_q=params.get("scopeQ"),
         limit=1,
         expand_values=names_param(request, "expandValues") or (),
+        order_by=params.get("orderBy"),
     )
     query = history_query(
         temporal,
@@ -401,7 +402,7 @@ QUERY_BODY = {
     ),
 )
 async def query_temporal_post(request: Request) -> Response:
-    check_params(request, frozenset({"limit", "offset", "count", "options", "format", "local"}))
+    check_params(request, frozenset({"limit", "offset", "count", "options", "format", "local", "orderBy"}))
     media = choose_media_type(request.headers.get("accept"), DEFAULT_OFFERS)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
@@ -418,7 +419,15 @@ async def query_temporal_post(request: Request) -> Response:
     selectors, attrs = parsed.selectors, parsed.attrs or []
     geo, q, scope_q = parsed.geo, parsed.q, parsed.scope_q
     settings = broker.settings
-    base = entity_query(ctx, selectors=selectors, q=q, geo=geo, scope_q=scope_q, limit=1)
+    base = entity_query(
+        ctx,
+        selectors=selectors,
+        q=q,
+        geo=geo,
+        scope_q=scope_q,
+        limit=1,
+        order_by=request.query_params.get("orderBy"),
+    )
     query = history_query(
         temporal,
         selectors=selectors,

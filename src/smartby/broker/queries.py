@@ -11,6 +11,7 @@ from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json, parse_geo_query
+from smartby.ngsild.ordering import parse_order_by
 from smartby.ngsild.query import And, Compare, Expr, InList, Literal, Or, parse_attrs_list, parse_q
 from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.regex import compiled
@@ -108,8 +109,10 @@ def entity_query(
     offset: int = 0,
     count: bool = False,
     expand_values: Sequence[str] = (),
+    order_by: str | None = None,
 ) -> EntityQuery:
     expr = parse_q(q).map_names(ctx.expand) if q is not None else None
+    ordering = parse_order_by(order_by) if order_by is not None else ()
     if expr is not None and expand_values:
         expr = _expand_values(expr, {ctx.expand(name) for name in expand_values}, ctx)
     if expr is not None:
@@ -126,6 +129,7 @@ def entity_query(
         limit=limit,
         offset=offset,
         count=count,
+        order_by=tuple(key.map_names(ctx.expand) for key in ordering),
     )
 
 

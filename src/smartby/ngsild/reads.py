@@ -13,6 +13,7 @@ from typing import Any
 
 from smartby.ngsild.entity import Entity, Instance
 from smartby.ngsild.geo import GeoQuery
+from smartby.ngsild.ordering import OrderKey
 from smartby.ngsild.query import Expr
 from smartby.ngsild.scope import ScopeExpr
 from smartby.ngsild.temporal import Bucket
@@ -42,6 +43,8 @@ class EntityQuery:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    order_by: tuple[OrderKey, ...] = ()
+    """The order of the matches (`orderBy`, names expanded); () for the order of creation."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class HistoryQuery:
     instances_required: bool = False
     """Only entities with at least one instance in the window (of the wanted attributes and
     datasets): a query leaves out the others, a retrieval of one entity does not."""
+    order_by: tuple[OrderKey, ...] = ()
+    """The order of the temporal entities (`orderBy`, names expanded, on their current state);
+    () for the order of their keys."""
 
 
 @dataclass(frozen=True)
