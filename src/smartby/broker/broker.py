@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -58,6 +60,8 @@ from smartby.settings import Settings
 T = TypeVar("T")
 log = logging.getLogger("smartby.broker")
 DEFAULT_TENANT = ""
+PURGE_CHUNK = 500
+"""Entities one transaction of Purge Entities deletes or changes."""
 UpsertMode = Literal["replace", "update"]
 BatchContext = Context | Sequence[Context | NgsiLdError]
 """One @context for a whole batch, or one per entity (JSON-LD bodies; a failed one is that entity's error)."""
@@ -439,6 +443,51 @@ class Broker:
                 raise ResourceNotFound(f"Entity {entity_id} does not exist")
 
         await self.change(tenant, run, (entity_id,))
+
+    async def purge_entities(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        *,
+        keep: Sequence[str] | None = None,
+        drop: Sequence[str] | None = None,
+    ) -> int:
+        """Purge Entities (clause 5.6.21 of V1.9.1): delete every entity the query selects, or with
+        `drop` only the attributes named, with `keep` all attributes but those named (expanded
+        names). The matches are found first, then changed `PURGE_CHUNK` entities a transaction,
+        each through `change` as a single deletion or update is (history and subscriptions see
+        it); an entity gone meanwhile is passed over. How many entities were deleted or changed."""
+        if keep is not None and drop is not None:
+            raise BadRequestData("keep and drop cannot be used together")
+        await self.existing_tenant(tenant)
+        found: list[str] = []
+        while True:
+            page = await self.store.query_entities(
+                tenant, dataclasses.replace(query, limit=PURGE_CHUNK, offset=len(found), count=False)
+            )
+            found.extend(entity["id"] for entity in page.entities)
+            if len(page.entities) < PURGE_CHUNK:
+                break
+        stamp = _timestamp()
+        kept = None if keep is None else frozenset(keep)
+        dropped = frozenset(drop or ())
+
+        def run(chunk: list[str], tx: Transaction) -> int:
+            changed = 0
+            if keep is None and drop is None:
+                return sum(1 for entity_id in chunk if tx.delete(entity_id))
+            for current in tx.get_many(chunk).values():
+                entity = copy.deepcopy(current)
+                if changes.purge_attributes(entity, kept, dropped, stamp):
+                    tx.replace(entity)
+                    changed += 1
+            return changed
+
+        purged = 0
+        for start in range(0, len(found), PURGE_CHUNK):
+            chunk = found[start : start + PURGE_CHUNK]
+            purged += await self.change(tenant, functools.partial(run, chunk), chunk)
+        return purged
 
     async def delete_attribute(
         self,
