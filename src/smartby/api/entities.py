@@ -40,6 +40,7 @@ from smartby.broker.queries import (
     check_csf,
     entity_query,
     geo_from_params,
+    holds_any,
     join_of,
     narrows,
     selection,
@@ -505,6 +506,9 @@ async def retrieve_entity(request: Request) -> Response:
     selected = _type_selector(request, ctx)
     if selected is not None and not selected.matches(entity["type"]):
         raise ResourceNotFound(f"Entity {entity['id']} is not of type {request.query_params['type']}")
+    attrs = names_param(request, "attrs")
+    if attrs is not None and not holds_any(entity, ctx, attrs):
+        raise ResourceNotFound(f"Entity {entity['id']} has none of the attributes {', '.join(attrs)}")
     join, hops = join_of(request.query_params.get("join"), request.query_params.get("joinLevel"))
     data: Any
     if media == GEO_JSON:

@@ -22,6 +22,7 @@ from smartby.api.request import (
     integer,
     link_context,
     names_param,
+    options_of,
     read_body,
     tenant_of,
     write_request,
@@ -30,7 +31,7 @@ from smartby.broker.history import HistoryPage, history_query
 from smartby.broker.queries import check_csf, entity_query, geo_from_params, query_body, selection, selector
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import LanguagePreference
-from smartby.ngsild.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.ngsild.reads import AggregatedEntity, HistoryQuery, TemporalEntity
 from smartby.ngsild.temporal import (
     TemporalQuery,
@@ -111,18 +112,9 @@ TEMPORAL_QUERY_DOCS = [
 
 
 def _options(request: Request) -> set[str]:
-    """The `options` of a temporal request and its `format`, which names the representation and
-    wins over one in `options` (6.3.12; suite 021_19_02). An unknown one is an InvalidRequest
-    (suite 021_20)."""
-    params = request.query_params
-    given = {part.strip() for value in params.getlist("options") for part in value.split(",") if part.strip()}
-    formats = {value.strip() for value in params.getlist("format") if value.strip()}
-    unknown = (given - TEMPORAL_OPTIONS) | (formats - FORMATS)
-    if unknown:
-        raise InvalidRequest(f"Unknown or unsupported options or format: {', '.join(sorted(unknown))}")
-    if len(formats) > 1:
-        raise BadRequestData(f"Choose one format, not {', '.join(sorted(formats))}")
-    return (given - FORMATS) | formats if formats else given
+    """The `options` of a temporal request and its `format` (suite 021_19_02, 021_20), read as
+    every operation reads them (`options_of`)."""
+    return options_of(request, TEMPORAL_OPTIONS, FORMATS)
 
 
 def _form(options: set[str]) -> str:

@@ -60,6 +60,7 @@ from smartby.settings import Settings
 T = TypeVar("T")
 log = logging.getLogger("smartby.broker")
 DEFAULT_TENANT = ""
+SCOPE_IRI = "https://uri.etsi.org/ngsi-ld/scope"
 PURGE_CHUNK = 500
 """Entities one transaction of Purge Entities deletes or changes."""
 UpsertMode = Literal["replace", "update"]
@@ -421,6 +422,8 @@ class Broker:
     async def replace_attribute(
         self, tenant: str, entity_id: str, ctx: Context, attr: str, body: Any
     ) -> None:
+        if attr == "scope" or ctx.expand(attr) == SCOPE_IRI:
+            raise BadRequestData("scope is an entity member, not an attribute to replace (clause 5.6.19)")
         iri = ctx.expand(attr)
         instances = parse_attribute(attr, body, ctx)
         if len(instances) != 1:
@@ -622,15 +625,14 @@ class Broker:
         overwrite: bool = True,
         key_values: bool = False,
     ) -> BatchResult:
-        return await self._batch_modify(
-            tenant,
-            ctx,
-            bodies,
-            key_values,
-            lambda current, entity, stamp: changes.append_attributes(
-                current, _attributes_of(entity), stamp, overwrite=overwrite
-            ),
-        )
+
+        def update(current: Entity, entity: Entity, stamp: str) -> changes.AttributeOutcome:
+            # The types named are added, as Update Attributes adds them (clause 5.6.2): an entity of
+            # several types keeps all of them, and gains those it lacked.
+            changes.add_types(current, entity["type"], stamp)
+            return changes.append_attributes(current, _attributes_of(entity), stamp, overwrite=overwrite)
+
+        return await self._batch_modify(tenant, ctx, bodies, key_values, update)
 
     async def batch_merge(
         self, tenant: str, ctx: BatchContext, bodies: Any, *, key_values: bool = False

@@ -92,6 +92,12 @@ def relationship_targets(entity: Entity) -> set[str]:
     return {t for t in targets if isinstance(t, str)}
 
 
+def holds_any(entity: Entity, ctx: Context, names: Sequence[str]) -> bool:
+    """Whether the entity has at least one of the attributes (or members) `names` names: Retrieve
+    Entity with `attrs` naming none of them finds nothing (clause 5.7.1.4)."""
+    return any((name if name in ENTITY_MEMBER_NAMES else ctx.expand(name)) in entity for name in names)
+
+
 def check_csf(csf: str) -> None:
     """A context source filter has the q grammar; smartby has no context sources to apply it to."""
     parse_q(csf)
