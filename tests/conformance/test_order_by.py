@@ -210,3 +210,25 @@ async def test_4_23_temporal_query_order(client: httpx.AsyncClient) -> None:
     )
     assert ids(response) == [made[1], made[0], made[2]]
     problem(await query_temporal(client, type="Vehicle", orderBy="speed;up", **window), 400, "BadRequestData")
+
+
+async def test_4_23_odd_keys_never_fail_the_server(client: httpx.AsyncClient) -> None:
+    """V1.8.1 clause 5.5.2 with V1.9.1 clause 4.23: whatever the keys name (quotes, brackets, IRIs,
+    non-ASCII, names nobody uses), the answer is an ordered 200 or a 400, never a server error."""
+    made = await fleet(client)
+    for key in (
+        'a"b',
+        'speed[x"y]',
+        "speed[ø]",
+        "https://example.org/a.b",
+        "speed.observedAt;desc",
+        "speed.unitCode",
+        "speed[0]",
+        "brandName.unknown.deeper[key];desc",
+        "scope,type",
+        "ʃpeed",
+    ):
+        response = await query(client, type="Vehicle", orderBy=key)
+        assert response.status_code in (200, 400), (key, response.text)
+        if response.status_code == 200:
+            assert sorted(ids(response)) == sorted(made.values())

@@ -165,6 +165,7 @@ QUERY_BODY: dict[str, Any] = {
     openapi_extra=oa.operation(
         [
             *oa.PAGING,
+            oa.ORDER_BY,
             oa.OPTIONS,
             oa.FORMAT,
             oa.TENANT,

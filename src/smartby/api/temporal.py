@@ -385,6 +385,7 @@ QUERY_BODY = {
     openapi_extra=oa.operation(
         [
             *oa.PAGING,
+            oa.ORDER_BY,
             oa.OPTIONS,
             oa.FORMAT,
             oa.TENANT,
