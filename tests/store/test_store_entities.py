@@ -182,6 +182,7 @@ async def test_sql_filter_agrees_with_evaluator(
     result = await store.query_entities("", EntityQuery(q=expr, limit=100, count=True))
     expected = [e["id"] for e in entities if expr.matches(e)]
     assert [e["id"] for e in result.entities] == expected, text
+    assert [e["id"] for e in entities if EntityQuery(q=expr).matches(e)] == expected
     assert result.count == len(expected)
 
 

@@ -459,7 +459,8 @@ class Broker:
         `drop` only the attributes named, with `keep` all attributes but those named (expanded
         names). The matches are found first, then changed `PURGE_CHUNK` entities a transaction,
         each through `change` as a single deletion or update is (history and subscriptions see
-        it); an entity gone meanwhile is passed over. How many entities were deleted or changed."""
+        it); an entity gone meanwhile, or changed so that the query no longer selects it, is passed
+        over. How many entities were deleted or changed."""
         if keep is not None and drop is not None:
             raise BadRequestData("keep and drop cannot be used together")
         await self.existing_tenant(tenant)
@@ -477,9 +478,12 @@ class Broker:
 
         def run(chunk: list[str], tx: Transaction) -> int:
             changed = 0
-            if keep is None and drop is None:
-                return sum(1 for entity_id in chunk if tx.delete(entity_id))
-            for current in tx.get_many(chunk).values():
+            for entity_id, current in tx.get_many(chunk).items():
+                if not query.matches(current):
+                    continue  # Changed since it was found: it is no longer one to purge.
+                if keep is None and drop is None:
+                    changed += tx.delete(entity_id)
+                    continue
                 entity = copy.deepcopy(current)
                 if changes.purge_attributes(entity, kept, dropped, stamp):
                     tx.replace(entity)

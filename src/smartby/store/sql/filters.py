@@ -23,7 +23,6 @@ from typing import Any
 from smartby.ngsild import query as q
 from smartby.ngsild.entity import Entity
 from smartby.ngsild.reads import EntityQuery, EntitySelector
-from smartby.ngsild.regex import compiled
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.kinds import KIND_CODE
 from smartby.store.sql.dialect import Dialect
@@ -238,13 +237,7 @@ def _selector(selector: EntitySelector, tenant_id: int, builder: _Builder) -> tu
 
 def selector_matches(selector: EntitySelector, entity: Entity) -> bool:
     """Whether an entity (id and type) meets a selector, decided in Python."""
-    if selector.ids and entity["id"] not in selector.ids:
-        return False
-    if selector.id_pattern is not None:
-        pattern = compiled(selector.id_pattern)
-        if pattern is None or pattern.search(entity["id"]) is None:
-            return False
-    return selector.types is None or selector.types.matches(entity["type"])
+    return selector.matches(entity)
 
 
 def _types(expr: TypeExpr, tenant_id: int, builder: _Builder) -> str:
