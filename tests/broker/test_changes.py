@@ -22,6 +22,7 @@ from smartby.broker.changes import (
     merge_patch,
     new_entity,
     partial_update,
+    purge_attributes,
     replace_attribute,
     replace_entity,
     stamp,
@@ -634,3 +635,19 @@ def test_stripped_content_holds_no_system_member_and_everything_else(value: Any)
     assert strip_system(stripped) == stripped
     if isinstance(value, dict):
         assert set(stripped) == set(value) - {"createdAt", "modifiedAt"}
+
+
+@given(
+    st.sets(st.sampled_from(["https://example.org/a", "https://example.org/b", "https://example.org/c"])),
+    st.sets(st.sampled_from(["https://example.org/a", "https://example.org/b", "https://example.org/x"])),
+    st.booleans(),
+)
+def test_purge_keeps_or_drops_only_attributes(present: set[str], named: set[str], keeping: bool) -> None:
+    entity: dict[str, Any] = {"id": "urn:e", "type": ["T"], "scope": ["/a"], "modifiedAt": "old"}
+    entity.update({name: [{"type": "Property", "value": 1}] for name in present})
+    changed = purge_attributes(entity, named if keeping else None, set() if keeping else named, "new")
+    left = {name for name in entity if name.startswith("https://")}
+    assert left == (present & named if keeping else present - named)
+    assert changed == (left != present)
+    assert entity["modifiedAt"] == ("new" if changed else "old")
+    assert entity["id"] == "urn:e" and entity["type"] == ["T"] and entity["scope"] == ["/a"]

@@ -577,3 +577,19 @@ def test_concise_multi_attribute_instances_stay_objects() -> None:
     concise = Renderer(CORE, form="concise").entity(parse(level=[default, other]))
     assert concise["level"] == [{"value": 1}, {"value": 2, "datasetId": "urn:ngsi-ld:Dataset:b"}]
     assert parse_entity(concise, CORE) == parse(level=[default, other])
+
+
+@PROPERTY_SETTINGS
+@given(
+    null=st.sampled_from([None, "urn:ngsi-ld:null"]),
+    rest=st.dictionaries(st.sampled_from(["value", "object", "observedAt"]), any_json, max_size=2),
+    ctx=CONTEXTS,
+    allow_null=st.booleans(),
+    partial=st.booleans(),
+)
+def test_an_attribute_type_is_never_null(
+    null: Any, rest: dict[str, Any], ctx: Context, allow_null: bool, partial: bool
+) -> None:
+    """A merge-patch null on `type` would leave an attribute without one: refused in every mode."""
+    with pytest.raises(BadRequestData):
+        parse_instance("speed", {**rest, "type": null}, ctx, allow_null=allow_null, partial=partial)

@@ -32,7 +32,7 @@ router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["Batch operation
 ARRAY = {"type": "array", "items": {"type": "object"}}
 WRITE_PARAMS = frozenset({"options", "local"})
 DELETE_PARAMS = frozenset({"local"})
-BATCH_QUERY_PARAMS = frozenset({"limit", "offset", "count", "options", "format", "local", "lang"})
+BATCH_QUERY_PARAMS = frozenset({"limit", "offset", "count", "options", "format", "local", "lang", "orderBy"})
 
 
 def _batch_body(description: str) -> dict[str, Any]:
@@ -165,6 +165,7 @@ QUERY_BODY: dict[str, Any] = {
     openapi_extra=oa.operation(
         [
             *oa.PAGING,
+            oa.ORDER_BY,
             oa.OPTIONS,
             oa.FORMAT,
             oa.TENANT,
@@ -203,6 +204,7 @@ async def batch_query(request: Request) -> Response:
         limit=integer(request, "limit", settings.default_limit, high=settings.max_limit),
         offset=integer(request, "offset", 0),
         count=flag(request, "count"),
+        order_by=request.query_params.get("orderBy"),
     )
     chosen = selection(ctx, attrs=attrs, pick=parsed.pick, omit=parsed.omit)
     lang = parsed.lang or request.query_params.get("lang")

@@ -40,6 +40,7 @@ from smartby.broker.queries import (
     check_csf,
     entity_query,
     geo_from_params,
+    holds_any,
     join_of,
     narrows,
     selection,
@@ -98,6 +99,7 @@ SELECTION_PARAMS = frozenset(
         "count",
         "csf",
         "expandValues",
+        "orderBy",
     }
 )
 """What selects entities in a query, for the temporal query too."""
@@ -231,6 +233,7 @@ async def query_entities(request: Request) -> Response:
         offset=offset,
         count=flag(request, "count"),
         expand_values=names_param(request, "expandValues") or (),
+        order_by=params.get("orderBy"),
     )
     renderer = renderer_for(request, ctx, options)
     result = await broker.query_entities(tenant, query)
@@ -244,6 +247,63 @@ async def query_entities(request: Request) -> Response:
     for link in page_links(request, ENTITIES_PATH, offset, limit, more, media):
         response.headers.append("Link", link)
     return response
+
+
+PURGE_PARAMS = frozenset(
+    {"type", "id", "idPattern", "q", "scopeQ", "georel", "geometry", "coordinates", "geoproperty"}
+    | {"keep", "drop", "local"}
+)
+
+
+@router.delete(
+    "/entities",
+    status_code=204,
+    summary="Purge entities",
+    openapi_extra=oa.operation(
+        [
+            oa.query("type", "Entity types to purge (this or q is needed)."),
+            oa.query("q", "Only entities this query selects (this or type is needed)."),
+            oa.query("id", "Only these entity ids."),
+            oa.query("idPattern", "Only entity ids matching this regular expression."),
+            oa.query("scopeQ", "Only entities in these scopes."),
+            oa.query("keep", "Keep only these attributes (the entities stay)."),
+            oa.query("drop", "Delete only these attributes (the entities stay)."),
+            oa.LOCAL,
+            oa.TENANT,
+            oa.LINK,
+        ]
+    ),
+)
+async def purge_entities(request: Request) -> Response:
+    """Purge Entities (clause 5.6.21 and 6.4.3.3 of V1.9.1): what a query selects is deleted, or
+    only some of its attributes with `keep`/`drop`."""
+    check_params(request, PURGE_PARAMS)
+    tenant = tenant_of(request)
+    broker = broker_of(request)
+    ctx = await _context(request)
+    params = request.query_params
+    if "type" not in params and "q" not in params:
+        raise BadRequestData("Purge Entities needs type or q: it never purges everything unasked")
+    ids = [i.strip() for i in params["id"].split(",") if i.strip()] if "id" in params else []
+    geo = geo_from_params(
+        params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty")
+    )
+    query = entity_query(
+        ctx,
+        selectors=[selector(ctx, ids=ids, id_pattern=params.get("idPattern"), types=params.get("type"))],
+        q=params.get("q"),
+        geo=geo,
+        scope_q=params.get("scopeQ"),
+        limit=1,
+    )
+    keep, drop = names_param(request, "keep"), names_param(request, "drop")
+    await broker.purge_entities(
+        tenant,
+        query,
+        keep=None if keep is None else [ctx.expand(name) for name in keep],
+        drop=None if drop is None else [ctx.expand(name) for name in drop],
+    )
+    return no_content(request)
 
 
 def page_links(request: Request, path: str, offset: int, limit: int, more: bool, media: str) -> list[str]:
@@ -446,6 +506,9 @@ async def retrieve_entity(request: Request) -> Response:
     selected = _type_selector(request, ctx)
     if selected is not None and not selected.matches(entity["type"]):
         raise ResourceNotFound(f"Entity {entity['id']} is not of type {request.query_params['type']}")
+    attrs = names_param(request, "attrs")
+    if attrs is not None and not holds_any(entity, ctx, attrs):
+        raise ResourceNotFound(f"Entity {entity['id']} has none of the attributes {', '.join(attrs)}")
     join, hops = join_of(request.query_params.get("join"), request.query_params.get("joinLevel"))
     data: Any
     if media == GEO_JSON:

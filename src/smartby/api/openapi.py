@@ -41,6 +41,7 @@ LOCAL = query(
     "local", "true: only this broker's own entities.", {"type": "string", "enum": ["true", "false"]}
 )
 INTEGER = {"type": "integer", "minimum": 0}
+ORDER_BY = query("orderBy", "Keys to order by, e.g. speed;desc,id (attribute paths or id, createdAt, ...).")
 PAGING = [
     query("limit", "Entities per page.", INTEGER),
     query("offset", "Entities to skip.", INTEGER),
@@ -70,6 +71,7 @@ QUERY_PARAMS = [
         "true: give the total in the NGSILD-Results-Count header.",
         {"type": "string", "enum": ["true", "false"]},
     ),
+    ORDER_BY,
     OPTIONS,
     FORMAT,
     LOCAL,

@@ -132,19 +132,24 @@ def check_params(request: Request, allowed: frozenset[str]) -> None:
         raise InvalidRequest(f"Unknown query parameter(s): {', '.join(sorted(set(unknown)))}")
 
 
-def options_of(request: Request, allowed: frozenset[str]) -> set[str]:
-    """The `options` parameter (and `format`), checked against what the operation allows."""
+def options_of(request: Request, allowed: frozenset[str], formats: frozenset[str] | None = None) -> set[str]:
+    """The `options` parameter and `format`, read the same way by every operation (clauses 6.3.7
+    and 6.3.12): comma separated options, each one the operation knows, and at most one `format`,
+    one of `formats` (by default the representations among `allowed`), which names the
+    representation and wins over one given in `options`. A value the operation does not know is a
+    request it cannot read: InvalidRequest."""
     given: set[str] = set()
     for value in request.query_params.getlist("options"):
         given.update(part.strip() for part in value.split(",") if part.strip())
-    formats = {value.strip() for value in request.query_params.getlist("format")}
-    if formats:
-        # `format` names the representation and takes precedence over one in `options` (6.3.7).
-        given = (given - REPRESENTATIONS) | formats
-    unknown = given - allowed
+    known_formats = allowed & REPRESENTATIONS if formats is None else formats
+    chosen = {value.strip() for value in request.query_params.getlist("format")}
+    unknown = (given - allowed) | (chosen - known_formats)
     if unknown:
-        raise BadRequestData(f"Unknown or unsupported options: {', '.join(sorted(unknown))}")
-    return given
+        shown = ", ".join(sorted(repr(name) for name in unknown))
+        raise InvalidRequest(f"Unknown or unsupported options or format: {shown}")
+    if len(chosen) > 1:
+        raise BadRequestData(f"Choose one format, not {', '.join(sorted(chosen))}")
+    return (given - known_formats) | chosen if chosen else given
 
 
 REPRESENTATIONS = frozenset({"keyValues", "simplified", "concise", "normalized"})

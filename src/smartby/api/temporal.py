@@ -22,6 +22,7 @@ from smartby.api.request import (
     integer,
     link_context,
     names_param,
+    options_of,
     read_body,
     tenant_of,
     write_request,
@@ -30,7 +31,7 @@ from smartby.broker.history import HistoryPage, history_query
 from smartby.broker.queries import check_csf, entity_query, geo_from_params, query_body, selection, selector
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import LanguagePreference
-from smartby.ngsild.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.ngsild.reads import AggregatedEntity, HistoryQuery, TemporalEntity
 from smartby.ngsild.temporal import (
     TemporalQuery,
@@ -111,18 +112,9 @@ TEMPORAL_QUERY_DOCS = [
 
 
 def _options(request: Request) -> set[str]:
-    """The `options` of a temporal request and its `format`, which names the representation and
-    wins over one in `options` (6.3.12; suite 021_19_02). An unknown one is an InvalidRequest
-    (suite 021_20)."""
-    params = request.query_params
-    given = {part.strip() for value in params.getlist("options") for part in value.split(",") if part.strip()}
-    formats = {value.strip() for value in params.getlist("format") if value.strip()}
-    unknown = (given - TEMPORAL_OPTIONS) | (formats - FORMATS)
-    if unknown:
-        raise InvalidRequest(f"Unknown or unsupported options or format: {', '.join(sorted(unknown))}")
-    if len(formats) > 1:
-        raise BadRequestData(f"Choose one format, not {', '.join(sorted(formats))}")
-    return (given - FORMATS) | formats if formats else given
+    """The `options` of a temporal request and its `format` (suite 021_19_02, 021_20), read as
+    every operation reads them (`options_of`)."""
+    return options_of(request, TEMPORAL_OPTIONS, FORMATS)
 
 
 def _form(options: set[str]) -> str:
@@ -281,6 +273,7 @@ async def query_temporal(request: Request) -> Response:
         scope_q=params.get("scopeQ"),
         limit=1,
         expand_values=names_param(request, "expandValues") or (),
+        order_by=params.get("orderBy"),
     )
     query = history_query(
         temporal,
@@ -392,6 +385,7 @@ QUERY_BODY = {
     openapi_extra=oa.operation(
         [
             *oa.PAGING,
+            oa.ORDER_BY,
             oa.OPTIONS,
             oa.FORMAT,
             oa.TENANT,
@@ -401,7 +395,7 @@ QUERY_BODY = {
     ),
 )
 async def query_temporal_post(request: Request) -> Response:
-    check_params(request, frozenset({"limit", "offset", "count", "options", "format", "local"}))
+    check_params(request, frozenset({"limit", "offset", "count", "options", "format", "local", "orderBy"}))
     media = choose_media_type(request.headers.get("accept"), DEFAULT_OFFERS)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
@@ -418,7 +412,15 @@ async def query_temporal_post(request: Request) -> Response:
     selectors, attrs = parsed.selectors, parsed.attrs or []
     geo, q, scope_q = parsed.geo, parsed.q, parsed.scope_q
     settings = broker.settings
-    base = entity_query(ctx, selectors=selectors, q=q, geo=geo, scope_q=scope_q, limit=1)
+    base = entity_query(
+        ctx,
+        selectors=selectors,
+        q=q,
+        geo=geo,
+        scope_q=scope_q,
+        limit=1,
+        order_by=request.query_params.get("orderBy"),
+    )
     query = history_query(
         temporal,
         selectors=selectors,

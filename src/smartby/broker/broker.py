@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +59,9 @@ from smartby.settings import Settings
 T = TypeVar("T")
 log = logging.getLogger("smartby.broker")
 DEFAULT_TENANT = ""
+SCOPE_IRI = "https://uri.etsi.org/ngsi-ld/scope"
+PURGE_CHUNK = 500
+"""Entities one transaction of Purge Entities deletes or changes."""
 UpsertMode = Literal["replace", "update"]
 BatchContext = Context | Sequence[Context | NgsiLdError]
 """One @context for a whole batch, or one per entity (JSON-LD bodies; a failed one is that entity's error)."""
@@ -427,6 +432,8 @@ class Broker:
     async def replace_attribute(
         self, tenant: str, entity_id: str, ctx: Context, attr: str, body: Any
     ) -> None:
+        if attr == "scope" or ctx.expand(attr) == SCOPE_IRI:
+            raise BadRequestData("scope is an entity member, not an attribute to replace (clause 5.6.19)")
         iri = ctx.expand(attr)
         instances = parse_attribute(attr, body, ctx)
         if len(instances) != 1:
@@ -449,6 +456,55 @@ class Broker:
                 raise ResourceNotFound(f"Entity {entity_id} does not exist")
 
         await self.change(tenant, run, (entity_id,))
+
+    async def purge_entities(
+        self,
+        tenant: str,
+        query: EntityQuery,
+        *,
+        keep: Sequence[str] | None = None,
+        drop: Sequence[str] | None = None,
+    ) -> int:
+        """Purge Entities (clause 5.6.21 of V1.9.1): delete every entity the query selects, or with
+        `drop` only the attributes named, with `keep` all attributes but those named (expanded
+        names). The matches are found first, then changed `PURGE_CHUNK` entities a transaction,
+        each through `change` as a single deletion or update is (history and subscriptions see
+        it); an entity gone meanwhile, or changed so that the query no longer selects it, is passed
+        over. How many entities were deleted or changed."""
+        if keep is not None and drop is not None:
+            raise BadRequestData("keep and drop cannot be used together")
+        await self.existing_tenant(tenant)
+        found: list[str] = []
+        while True:
+            page = await self.store.query_entities(
+                tenant, dataclasses.replace(query, limit=PURGE_CHUNK, offset=len(found), count=False)
+            )
+            found.extend(entity["id"] for entity in page.entities)
+            if len(page.entities) < PURGE_CHUNK:
+                break
+        stamp = _timestamp()
+        kept = None if keep is None else frozenset(keep)
+        dropped = frozenset(drop or ())
+
+        def run(chunk: list[str], tx: Transaction) -> int:
+            changed = 0
+            for entity_id, current in tx.get_many(chunk).items():
+                if not query.matches(current):
+                    continue  # Changed since it was found: it is no longer one to purge.
+                if keep is None and drop is None:
+                    changed += tx.delete(entity_id)
+                    continue
+                entity = copy.deepcopy(current)
+                if changes.purge_attributes(entity, kept, dropped, stamp):
+                    tx.replace(entity)
+                    changed += 1
+            return changed
+
+        purged = 0
+        for start in range(0, len(found), PURGE_CHUNK):
+            chunk = found[start : start + PURGE_CHUNK]
+            purged += await self.change(tenant, functools.partial(run, chunk), chunk)
+        return purged
 
     async def delete_attribute(
         self,
@@ -583,15 +639,14 @@ class Broker:
         overwrite: bool = True,
         key_values: bool = False,
     ) -> BatchResult:
-        return await self._batch_modify(
-            tenant,
-            ctx,
-            bodies,
-            key_values,
-            lambda current, entity, stamp: changes.append_attributes(
-                current, _attributes_of(entity), stamp, overwrite=overwrite
-            ),
-        )
+
+        def update(current: Entity, entity: Entity, stamp: str) -> changes.AttributeOutcome:
+            # The types named are added, as Update Attributes adds them (clause 5.6.2): an entity of
+            # several types keeps all of them, and gains those it lacked.
+            changes.add_types(current, entity["type"], stamp)
+            return changes.append_attributes(current, _attributes_of(entity), stamp, overwrite=overwrite)
+
+        return await self._batch_modify(tenant, ctx, bodies, key_values, update)
 
     async def batch_merge(
         self, tenant: str, ctx: BatchContext, bodies: Any, *, key_values: bool = False

@@ -6,6 +6,7 @@ createdAt/modifiedAt; the broker runs them inside a store transaction.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,6 +266,20 @@ def delete_attribute(entity: Entity, iri: str, dataset_id: str | None, delete_al
         if not current:
             del entity[iri]
     entity["modifiedAt"] = now
+
+
+def purge_attributes(entity: Entity, keep: Collection[str] | None, drop: Collection[str], now: str) -> bool:
+    """Purge Entities with `keep` or `drop` (clause 5.6.21 of V1.9.1): the attributes named in
+    `drop` go, or all but those named in `keep`; whether the entity changed."""
+    names = [name for name in entity if name not in ENTITY_MEMBERS]
+    gone = (
+        [name for name in names if name not in keep] if keep is not None else [n for n in names if n in drop]
+    )
+    for name in gone:
+        del entity[name]
+    if gone:
+        entity["modifiedAt"] = now
+    return bool(gone)
 
 
 def append_scopes(entity: Entity, scopes: list[str], now: str, *, overwrite: bool) -> None:

@@ -100,6 +100,7 @@ def history_query(
         limit=limit,
         offset=offset,
         count=count,
+        order_by=base.order_by if base else (),
     )
 
 

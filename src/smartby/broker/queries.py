@@ -11,6 +11,7 @@ from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json, parse_geo_query
+from smartby.ngsild.ordering import parse_order_by
 from smartby.ngsild.query import And, Compare, Expr, InList, Literal, Or, parse_attrs_list, parse_q
 from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.regex import compiled
@@ -91,6 +92,12 @@ def relationship_targets(entity: Entity) -> set[str]:
     return {t for t in targets if isinstance(t, str)}
 
 
+def holds_any(entity: Entity, ctx: Context, names: Sequence[str]) -> bool:
+    """Whether the entity has at least one of the attributes (or members) `names` names: Retrieve
+    Entity with `attrs` naming none of them finds nothing (clause 5.7.1.4)."""
+    return any((name if name in ENTITY_MEMBER_NAMES else ctx.expand(name)) in entity for name in names)
+
+
 def check_csf(csf: str) -> None:
     """A context source filter has the q grammar; smartby has no context sources to apply it to."""
     parse_q(csf)
@@ -108,8 +115,10 @@ def entity_query(
     offset: int = 0,
     count: bool = False,
     expand_values: Sequence[str] = (),
+    order_by: str | None = None,
 ) -> EntityQuery:
     expr = parse_q(q).map_names(ctx.expand) if q is not None else None
+    ordering = parse_order_by(order_by) if order_by is not None else ()
     if expr is not None and expand_values:
         expr = _expand_values(expr, {ctx.expand(name) for name in expand_values}, ctx)
     if expr is not None:
@@ -126,6 +135,7 @@ def entity_query(
         limit=limit,
         offset=offset,
         count=count,
+        order_by=tuple(key.map_names(ctx.expand) for key in ordering),
     )
 
 

@@ -460,6 +460,11 @@ def parse_instance(
     if not isinstance(raw, dict):
         return _instance_from_value(name, raw, allow_null)
     kind = raw.get("type")
+    if "type" in raw and (kind is None or kind == NULL_URI):
+        # A merge-patch null deletes the member it names; an attribute without its type is no
+        # attribute the information model knows (clause 4.5.1 of V1.8.1), nor is a value whose
+        # `type` is null read as one (concise form).
+        raise BadRequestData(f"The type of attribute {name} cannot be null")
     if kind is None or (kind not in ATTRIBUTE_TYPES and "value" not in raw and not _is_geometry(raw)):
         if kind is not None and not isinstance(kind, str):
             raise BadRequestData(f"Attribute {name} has a type that is not a string")

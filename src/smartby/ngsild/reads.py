@@ -13,7 +13,9 @@ from typing import Any
 
 from smartby.ngsild.entity import Entity, Instance
 from smartby.ngsild.geo import GeoQuery
+from smartby.ngsild.ordering import OrderKey
 from smartby.ngsild.query import Expr
+from smartby.ngsild.regex import compiled
 from smartby.ngsild.scope import ScopeExpr
 from smartby.ngsild.temporal import Bucket
 from smartby.ngsild.typequery import TypeExpr
@@ -26,6 +28,16 @@ class EntitySelector:
     ids: tuple[str, ...] = ()
     id_pattern: str | None = None
     types: TypeExpr | None = None
+
+    def matches(self, entity: Entity) -> bool:
+        """Whether an entity (its id and types) meets the selector."""
+        if self.ids and entity["id"] not in self.ids:
+            return False
+        if self.id_pattern is not None:
+            pattern = compiled(self.id_pattern)
+            if pattern is None or pattern.search(entity["id"]) is None:
+                return False
+        return self.types is None or self.types.matches(entity["type"])
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,27 @@ class EntityQuery:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    order_by: tuple[OrderKey, ...] = ()
+    """The order of the matches (`orderBy`, names expanded); () for the order of creation."""
+
+    def matches(self, entity: Entity) -> bool:
+        """Whether the query selects an entity, decided in Python (a store decides it in SQL where
+        it can; a change that must not act on an entity changed meanwhile asks again here)."""
+        if self.selectors and not any(selector.matches(entity) for selector in self.selectors):
+            return False
+        if self.q is not None and not self.q.matches(entity):
+            return False
+        if self.scope is not None and not self.scope.matches(entity.get("scope", [])):
+            return False
+        if self.attrs and not any(name in entity for name in self.attrs):
+            return False
+        geo = self.geo
+        if geo is None:
+            return True
+        return any(
+            instance.get("type") == "GeoProperty" and geo.matches(instance["value"])
+            for instance in entity.get(geo.geoproperty, ())
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +100,9 @@ class HistoryQuery:
     instances_required: bool = False
     """Only entities with at least one instance in the window (of the wanted attributes and
     datasets): a query leaves out the others, a retrieval of one entity does not."""
+    order_by: tuple[OrderKey, ...] = ()
+    """The order of the temporal entities (`orderBy`, names expanded, on their current state);
+    () for the order of their keys."""
 
 
 @dataclass(frozen=True)

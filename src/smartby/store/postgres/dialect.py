@@ -52,6 +52,21 @@ class PostgresDialect(Dialect):
         """`num` is an exact `numeric`; its scale tells an integer from a float."""
         return None if value is None else from_numeric(value)
 
+    def json_number(self, document: str, path: Sequence[str | int]) -> tuple[str, list[Any]]:
+        """Documents are `bytea` holding JSON: read as `jsonb`, the path an array of text."""
+        value = f"convert_from({document}, 'UTF8')::jsonb #> ?::text[]"
+        steps = [str(step) for step in path]
+        return f"CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value})::text::float8 END", [steps, steps]
+
+    def json_text(self, document: str, path: Sequence[str | int]) -> tuple[str, list[Any]]:
+        """Collated "C" (byte order), as `attr.txt` is, whatever the database's own collation."""
+        value = f"convert_from({document}, 'UTF8')::jsonb #> ?::text[]"
+        steps = [str(step) for step in path]
+        return (
+            f"CASE WHEN jsonb_typeof({value}) = 'string' THEN ({value} #>> '{{}}') COLLATE \"C\" END",
+            [steps, steps],
+        )
+
 
 @lru_cache(maxsize=1024)
 def _percent_marks(text: str) -> str:

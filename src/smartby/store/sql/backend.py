@@ -169,7 +169,7 @@ class SQLStore(DeviceTables, ContextTables):
             if query.limit > 0:
                 rows = db.execute(
                     sql(f"{compiled.select('e.doc')} ORDER BY {compiled.order} LIMIT ? OFFSET ?"),
-                    (*compiled.params, query.limit, query.offset),
+                    (*compiled.params, *compiled.order_params, query.limit, query.offset),
                     **self.dialect.read_options,
                 )
                 entities = [orjson.loads(doc) for (doc,) in rows]
@@ -180,7 +180,11 @@ class SQLStore(DeviceTables, ContextTables):
             return QueryResult(entities, count)
         page: list[Entity] = []
         matched = 0
-        rows = self._stream(db, f"{compiled.select('e.doc')} ORDER BY {compiled.order}", compiled.params)
+        rows = self._stream(
+            db,
+            f"{compiled.select('e.doc')} ORDER BY {compiled.order}",
+            [*compiled.params, *compiled.order_params],
+        )
         for (doc,) in rows:
             entity = orjson.loads(doc)
             if not compiled.matches(entity):

@@ -55,3 +55,13 @@ class Dialect:
     def number(self, value: Any) -> Any:
         """A value of a history `num` column (or a sum of them) as Python holds it: int or float."""
         raise NotImplementedError
+
+    def json_number(self, document: str, path: Sequence[str | int]) -> tuple[str, list[Any]]:
+        """The JSON number at `path` (member names and array positions) in the stored entity
+        document `document`, as a double; NULL where there is none or it is not a number."""
+        raise NotImplementedError
+
+    def json_text(self, document: str, path: Sequence[str | int]) -> tuple[str, list[Any]]:
+        """The JSON string at `path` in `document`, compared in byte order (as `attr.txt` is); NULL
+        where there is none or it is not a string."""
+        raise NotImplementedError

@@ -15,6 +15,7 @@ the entity table itself, and stops as soon as a page is full.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +23,11 @@ from typing import Any
 from smartby.ngsild import query as q
 from smartby.ngsild.entity import Entity
 from smartby.ngsild.reads import EntityQuery, EntitySelector
-from smartby.ngsild.regex import compiled
 from smartby.ngsild.typequery import TypeAll, TypeAny, TypeExpr, TypeName
 from smartby.store.kinds import KIND_CODE
 from smartby.store.sql.dialect import Dialect
 from smartby.store.sql.index_rows import EXACT_INTEGERS, UNINDEXED
+from smartby.store.sql.ordering import ENTITY_COLUMNS, order_clause
 
 _RELATIONSHIP_KINDS = f"({KIND_CODE['Relationship']}, {KIND_CODE['ListRelationship']})"
 _MISSING = -1
@@ -83,6 +84,8 @@ class Compiled:
     order: str
     exact: bool
     checks: list[Callable[[Entity], bool]] = field(default_factory=list)
+    order_params: list[Any] = field(default_factory=list)
+    """The parameters of `order` (they follow those of `where`)."""
 
     def matches(self, entity: Entity) -> bool:
         return all(check(entity) for check in self.checks)
@@ -182,7 +185,19 @@ def compile_query(
     if query.scope is not None:
         scope = query.scope
         checks.append(lambda entity: scope.matches(entity.get("scope", [])))
-    return Compiled(source, " AND ".join(clauses), builder.params, order, exact=not checks, checks=checks)
+    order_params: list[Any] = []
+    if query.order_by:
+        columns = dataclasses.replace(ENTITY_COLUMNS, default=order)
+        order, order_params = order_clause(query.order_by, columns, builder.dialect, builder.term)
+    return Compiled(
+        source,
+        " AND ".join(clauses),
+        builder.params,
+        order,
+        exact=not checks,
+        checks=checks,
+        order_params=order_params,
+    )
 
 
 GeoCondition = Callable[[Any, int], tuple[str, list[Any], bool]]
@@ -222,13 +237,7 @@ def _selector(selector: EntitySelector, tenant_id: int, builder: _Builder) -> tu
 
 def selector_matches(selector: EntitySelector, entity: Entity) -> bool:
     """Whether an entity (id and type) meets a selector, decided in Python."""
-    if selector.ids and entity["id"] not in selector.ids:
-        return False
-    if selector.id_pattern is not None:
-        pattern = compiled(selector.id_pattern)
-        if pattern is None or pattern.search(entity["id"]) is None:
-            return False
-    return selector.types is None or selector.types.matches(entity["type"])
+    return selector.matches(entity)
 
 
 def _types(expr: TypeExpr, tenant_id: int, builder: _Builder) -> str:

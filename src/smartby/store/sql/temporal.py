@@ -37,6 +37,7 @@ from smartby.store.kinds import KIND_NAME
 from smartby.store.rollup_plan import HOUR, HourlyPlan, hourly_plan
 from smartby.store.sql.dialect import Dialect
 from smartby.store.sql.filters import selector_matches
+from smartby.store.sql.ordering import OrderColumns, order_clause
 
 DEFAULT_DATASET = 0
 log = logging.getLogger("smartby.store")
@@ -89,6 +90,17 @@ def _system(row: PageRow) -> dict[str, str]:
 def _page_row(row: Any) -> PageRow:
     scope = orjson.loads(row[3]) if row[3] is not None else None
     return int(row[0]), row[1], orjson.loads(row[2]), scope, int(row[4]), int(row[5]), row[6]
+
+
+TEMPORAL_COLUMNS = OrderColumns(
+    key="te.key",
+    id="te.entity_id",
+    created="te.created_at",
+    modified="te.modified_at",
+    document="(SELECT d.doc FROM entity d WHERE d.key = te.key)",
+    default="te.key",
+)
+"""What `orderBy` reads of a temporal entity: its own times, and its current state for the rest."""
 
 
 class HistoryReader:
@@ -157,18 +169,23 @@ class HistoryReader:
             "SELECT te.key, te.entity_id, te.types, te.scope, te.created_at, te.modified_at, te.deleted_at "
             f"FROM temporal_entity te WHERE {sql.where()}"
         )
+        order, order_params = order_clause(
+            query.order_by, TEMPORAL_COLUMNS, self.dialect, lambda iri: self._term(db, iri)
+        )
         if checks:
             # An idPattern the database cannot read: the SQL found a superset, Python decides.
             found = [
                 _page_row(row)
-                for row in self._execute(db, f"{select} ORDER BY te.key", sql.params)
+                for row in self._execute(db, f"{select} ORDER BY {order}", (*sql.params, *order_params))
                 if any(
                     selector_matches(s, {"id": row[1], "type": orjson.loads(row[2])}) for s in query.selectors
                 )
             ]
             return found[query.offset : query.offset + query.limit], len(found) if query.count else None
         rows = self._execute(
-            db, f"{select} ORDER BY te.key LIMIT ? OFFSET ?", (*sql.params, query.limit, query.offset)
+            db,
+            f"{select} ORDER BY {order} LIMIT ? OFFSET ?",
+            (*sql.params, *order_params, query.limit, query.offset),
         )
         page = [_page_row(row) for row in rows]
         count = None

@@ -45,6 +45,36 @@ class SQLiteDialect(Dialect):
         """`num` has no declared type: integers stay integers, floats floats."""
         return value
 
+    def json_number(self, document: str, path: Sequence[str | int]) -> tuple[str, list[Any]]:
+        """Documents are JSON text; SQLite's JSON functions read them where they lie."""
+        where = _json_path(path)
+        return (
+            f"CASE WHEN json_type({document}, ?) IN ('integer', 'real') THEN json_extract({document}, ?) END",
+            [where, where],
+        )
+
+    def json_text(self, document: str, path: Sequence[str | int]) -> tuple[str, list[Any]]:
+        """SQLite compares text in byte order (BINARY) unless told otherwise."""
+        where = _json_path(path)
+        return f"CASE WHEN json_type({document}, ?) = 'text' THEN json_extract({document}, ?) END", [
+            where,
+            where,
+        ]
+
+
+def _json_path(path: Sequence[str | int]) -> str:
+    """A JSON path as SQLite writes it: `$."name"[0]`; a name holding a double quote, which such a
+    path cannot spell, makes a path that finds nothing."""
+    steps = ["$"]
+    for step in path:
+        if isinstance(step, int):
+            steps.append(f"[{step}]")
+        elif '"' in step:
+            return '$.""'
+        else:
+            steps.append(f'."{step}"')
+    return "".join(steps)
+
 
 def regexp(expression: str, value: object) -> bool:
     """The `regexp(pattern, value)` SQL function: `re.search`, false for a bad pattern or a non-text value."""
