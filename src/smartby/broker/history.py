@@ -167,8 +167,8 @@ class History:
     async def query(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> HistoryPage:
         """Query the temporal evolution of entities (5.7.4): those with instances in the window."""
         await self._existing_tenant(tenant)
-        entities, count = await self._select(tenant, dataclasses.replace(query, instances_required=True))
-        return self._page(entities, count, temporal)
+        selected = dataclasses.replace(query, instances_required=True)
+        return await self._paged(selected, temporal, lambda read: self._select(tenant, read))
 
     async def retrieve(
         self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
@@ -179,10 +179,14 @@ class History:
         selected = dataclasses.replace(
             query, selectors=(EntitySelector(ids=(entity_id,)),), limit=1, offset=0
         )
-        entities, _ = await self._store.history(tenant, selected)
-        if not entities:
-            raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
-        return self._page(entities, None, temporal)
+
+        async def read(query: HistoryQuery) -> tuple[list[TemporalEntity], int | None]:
+            entities, _ = await self._store.history(tenant, query)
+            if not entities:
+                raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
+            return entities, None
+
+        return await self._paged(selected, temporal, read)
 
     async def aggregate(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> AggregatePage:
         await self._existing_tenant(tenant)
@@ -257,12 +261,22 @@ class History:
         count = len(matching) if query.count else None
         return matching[query.offset : query.offset + query.limit], count
 
-    def _page(
-        self, entities: list[TemporalEntity], count: int | None, temporal: TemporalQuery
+    async def _paged(
+        self,
+        query: HistoryQuery,
+        temporal: TemporalQuery,
+        read: Callable[[HistoryQuery], Awaitable[tuple[list[TemporalEntity], int | None]]],
     ) -> HistoryPage:
-        """At most `temporal_page_size` instances of an attribute in one response (6.3.10)."""
+        """At most `temporal_page_size` instances of an attribute in one response (6.3.10). The
+        store reads one instance more per series than a page holds (`_bounded`); only a page that
+        one moment overfills needs the whole window."""
         limit = self._settings.temporal_page_size
+        bounded = _bounded(query, temporal, limit)
+        entities, count = await read(bounded)
         kept, instances = paginate([entity.attributes for entity in entities], limit, temporal)
+        if instances is not None and instances.overfull and bounded != query:
+            entities, count = await read(query)
+            kept, instances = paginate([entity.attributes for entity in entities], limit, temporal)
         if instances is None:
             return HistoryPage(entities, count)
         paged = [
@@ -374,6 +388,20 @@ class History:
                 raise ResourceNotFound(f"No instance {instance_id} of {attr} in entity {entity_id}")
 
         await self._change(tenant, run, (entity_id,))
+
+
+def _bounded(query: HistoryQuery, temporal: TemporalQuery, limit: int) -> HistoryQuery:
+    """The read a page of `limit` instances per series needs: the first `limit` + 1 instances of
+    each series (the last ones with lastN), enough to tell where the page ends. Queries that check
+    q, a geo-query or scopeQ against the instances read the whole window, as do timeproperties
+    whose order is not the store's (`at`: observedAt, and deletedAt, which the deletions hold there)."""
+    if _filtered(query) or temporal.timeproperty not in ("observedAt", "deletedAt"):
+        return query
+    if query.last_n is None:
+        return dataclasses.replace(query, first_n=limit + 1)
+    if query.last_n > limit + 1:
+        return dataclasses.replace(query, last_n=limit + 1)
+    return query
 
 
 def _attributes(entity: AggregatedEntity) -> dict[str, list[AggregatedAttribute]]:
