@@ -1,6 +1,6 @@
 """Deleted attributes and entities in the temporal representation (ETSI GS CIM 009 V1.8.1 clauses
-4.5.6 to 4.5.8 and 5.2.20: an attribute's deletion is an instance holding the NGSI-LD Null with its
-deletedAt; a deleted entity carries its own deletedAt)."""
+4.5.7, 4.5.8, 5.2.20 and 6.3.11: an attribute's deletion is an instance holding the NGSI-LD Null with
+its deletedAt; a deleted entity's deletedAt is one of its system attributes, shown with sysAttrs)."""
 
 from __future__ import annotations
 
@@ -36,12 +36,13 @@ async def body(response: httpx.Response) -> Any:
 
 
 async def test_deletions_are_instances_with_deleted_at(client: httpx.AsyncClient) -> None:
-    """4.5.7 and 5.2.20: with timeproperty=deletedAt each deleted attribute is an instance of the
-    NGSI-LD Null and its deletedAt; the entity's deletion shows its deletedAt at the top, later
+    """4.5.7, 5.2.20 and 6.3.11: with timeproperty=deletedAt each deleted attribute is an instance
+    of the NGSI-LD Null and its deletedAt; with sysAttrs the entity shows its own deletedAt, later
     than the attribute deleted before it, and the same as the deletion it recorded of the
     attributes it still had."""
     entity_id = await deleted_vehicle(client)
-    got = await body(await retrieve_temporal(client, entity_id, timeproperty="deletedAt"))
+    deletions = {"timeproperty": "deletedAt", "options": "sysAttrs"}
+    got = await body(await retrieve_temporal(client, entity_id, **deletions))
     ((brand,),) = [got["brandName"]]
     ((speed,),) = [got["speed"]]
     assert brand["value"] == speed["value"] == "urn:ngsi-ld:null"
@@ -50,31 +51,35 @@ async def test_deletions_are_instances_with_deleted_at(client: httpx.AsyncClient
     values = await body(
         await retrieve_temporal(client, entity_id, timeproperty="deletedAt", options="temporalValues")
     )
-    assert values["deletedAt"] == got["deletedAt"]
+    assert "deletedAt" not in values
     assert values["speed"] == {"type": "Property", "values": [["urn:ngsi-ld:null", got["deletedAt"]]]}
 
 
 async def test_deleted_at_with_sys_attrs_and_not_without(client: httpx.AsyncClient) -> None:
-    """5.2.20 and 4.8: a deleted entity's deletedAt is a system attribute: shown with sysAttrs
-    beside createdAt and modifiedAt (and when deletions are what is asked for, above), not in the
-    plain observedAt view, whose instances are the values observed before the deletion."""
+    """6.3.11: a deleted entity's deletedAt is a system attribute of the temporal representation:
+    shown with sysAttrs beside createdAt and modifiedAt, not without, neither in the plain
+    observedAt view (whose instances are the values observed before the deletion) nor in the
+    deletedAt one."""
     entity_id = await deleted_vehicle(client)
     plain = await body(await retrieve_temporal(client, entity_id))
     assert "deletedAt" not in plain
     assert [i["value"] for i in plain["speed"]] == [3]
-    system = await body(await retrieve_temporal(client, entity_id, options="sysAttrs"))
     deletions = await body(await retrieve_temporal(client, entity_id, timeproperty="deletedAt"))
-    assert system["deletedAt"] == deletions["deletedAt"]
+    assert "deletedAt" not in deletions
+    system = await body(await retrieve_temporal(client, entity_id, options="sysAttrs"))
+    assert system["deletedAt"] == deletions["speed"][0]["deletedAt"]
     assert system["createdAt"] <= system["modifiedAt"] <= system["deletedAt"]
 
 
 async def test_query_finds_deleted_entities_by_deleted_at(client: httpx.AsyncClient) -> None:
     """5.7.4 with timeproperty=deletedAt: the query selects the entities with deletions in the
-    window and shows the deleted entity's deletedAt; a window before the deletion finds none."""
+    window and, with sysAttrs (6.3.11), shows the deleted entity's deletedAt; a window before the
+    deletion finds none."""
     entity_id = await deleted_vehicle(client)
-    window = {"timerel": "after", "timeAt": OBSERVED, "timeproperty": "deletedAt"}
+    window = {"timerel": "after", "timeAt": OBSERVED, "timeproperty": "deletedAt", "options": "sysAttrs"}
     (found,) = await body(await query_temporal(client, id=entity_id, type="Vehicle", **window))
     assert found["id"] == entity_id and found["deletedAt"].endswith("Z")
-    assert {name for name in found if name not in ("id", "type", "deletedAt")} == {"speed", "brandName"}
+    members = {"id", "type", "createdAt", "modifiedAt", "deletedAt"}
+    assert {name for name in found if name not in members} == {"speed", "brandName"}
     before = {**window, "timerel": "before"}
     assert await body(await query_temporal(client, id=entity_id, type="Vehicle", **before)) == []

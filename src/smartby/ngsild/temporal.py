@@ -829,7 +829,7 @@ def render_temporal_entity(
         omit=omit,
         lang=lang,
     )
-    out = _head(renderer, entity_id, types, scope, system, timeproperty)
+    out = _head(renderer, entity_id, types, scope, system)
     values = Renderer(ctx, form="keyValues", lang=lang)
     for iri, instances in attributes.items():
         if not renderer.wants(iri):
@@ -870,17 +870,15 @@ def _head(
     types: list[str],
     scope: list[str] | None,
     system: Mapping[str, str] | None,
-    timeproperty: str = "observedAt",
 ) -> dict[str, Any]:
-    """The id, type and scope of a temporal entity, with its system attributes when asked for;
-    a deleted entity's deletedAt also when deletions are what is asked for (`timeproperty`), as
-    an instance shows the temporal property that selected it."""
+    """The id, type and scope of a temporal entity, with its system attributes when asked for: in
+    the temporal representation these include a deleted entity's deletedAt (6.3.11)."""
     entity: dict[str, Any] = {"id": entity_id, "type": types}
     if scope:
         entity["scope"] = scope
     entity.update(system or {})
     out = renderer.entity(entity)
-    if (renderer.sys_attrs or timeproperty == "deletedAt") and system and "deletedAt" in system:
+    if renderer.sys_attrs and system and "deletedAt" in system:
         out["deletedAt"] = system["deletedAt"]
     return out
 
