@@ -378,3 +378,52 @@ async def test_6310_one_moment_fuller_than_a_page(client: httpx.AsyncClient) -> 
     assert sorted(i["value"] for i in first.json()["speed"]) == list(range(12))
     seen, _ = await walk(client, first, None, "intervalafter")
     assert sorted(value for _, value, _ in seen) == list(range(17))
+
+
+@pytest.mark.parametrize(
+    ("operation", "window"),
+    [
+        ("retrieve", {}),
+        ("retrieve", {"timerel": "before", "timeAt": AFTER}),
+        ("query", {"timerel": "after", "timeAt": "2020-01-01T01:00:00Z"}),
+    ],
+)
+async def test_6310_aggregated_pages_follow_on(
+    client: httpx.AsyncClient, operation: str, window: dict[str, str]
+) -> None:
+    """6.3.10 with the aggregated representation (4.5.19): at most ten periods of an attribute to a
+    page, the Content-Range from the first period's start (or timeAt) to the last one's end; the
+    next page (Link rel="intervalafter") starts where that period ended, with the same periods, so
+    the pages' counts and sums add up to the whole history's."""
+    entity_id = await ties(client)
+    params = {"options": "aggregatedValues", "aggrMethods": "totalCount,sum", "aggrPeriodDuration": "PT1M"}
+    if operation == "retrieve":
+        response = await retrieve_temporal(client, entity_id, **params, **window)
+    else:
+        response = await query_temporal(client, id=entity_id, type="Vehicle", **params, **window)
+    periods: dict[str, list[list[Any]]] = {"speed": [], "fuelLevel": []}
+    ranges = []
+    for _ in range(10):
+        body = response.json()
+        (entity,) = body if isinstance(body, list) else [body]
+        for name, found in periods.items():
+            found += [
+                [count, total, start, end]
+                for (count, start, end), (total, _, _) in zip(
+                    entity[name]["totalCount"], entity[name]["sum"], strict=True
+                )
+            ]
+        if response.status_code == 200:
+            assert "Content-Range" not in response.headers
+            break
+        assert response.status_code == 206, response.text
+        ranges.append(response.headers["Content-Range"])
+        following = link_to(response, "intervalafter")
+        assert following is not None
+        response = await client.get(following, headers={"Link": LINK})
+    assert ranges[0] == "date-time 2020-01-01T01:00:00Z-2020-01-01T01:10:00Z/*"
+    assert ranges[1] == "date-time 2020-01-01T01:10:00Z-2020-01-01T01:20:00Z/*"
+    assert [start for _, _, start, _ in periods["speed"]] == [f"2020-01-01T01:{n:02d}:00Z" for n in range(25)]
+    assert sum(count for count, _, _, _ in periods["speed"]) == 27
+    assert sum(total for _, total, _, _ in periods["speed"]) == sum(range(25)) + 1000 + 1001
+    assert sum(total for _, total, _, _ in periods["fuelLevel"]) == sum(range(100, 125))

@@ -35,6 +35,7 @@ from smartby.ngsild.temporal import (
     instance_time,
     next_window,
     paginate,
+    paginate_periods,
     parse_instance_fragment,
     parse_temporal_attributes,
     parse_temporal_entity,
@@ -1676,3 +1677,49 @@ def test_next_window_keeps_the_bounds_of_the_query() -> None:
     assert after is not None
     assert (after.timerel, after.time_at, after.end_time_at) == ("between", early, moment)
     assert next_window(TemporalQuery(last_n=3), backwards) is None
+
+
+@given(
+    series=st.lists(st.sets(st.integers(0, 40), max_size=30), min_size=1, max_size=3),
+    limit=st.integers(1, 6),
+)
+@PROPERTY_SETTINGS
+def test_pages_of_periods_give_every_period_once(series: list[set[int]], limit: int) -> None:
+    """6.3.10 with 4.5.19: pages of at most `limit` periods per series on one grid of minutes,
+    each following the last from where its last period ended, give every period once."""
+    origin = to_micros("2020-01-01T00:00:00Z")
+    minute = 60_000_000
+
+    def periods(after: int) -> dict[str, list[AggregatedAttribute]]:
+        return {
+            f"a{n}": [
+                AggregatedAttribute(
+                    "Property",
+                    [Bucket(origin + m * minute, origin + (m + 1) * minute, {"sum": m}) for m in sorted(ms)],
+                )
+            ]
+            for n, ms in enumerate(series)
+            if any(origin + m * minute >= after for m in ms)
+        }
+
+    def trimmed(after: int) -> dict[str, list[AggregatedAttribute]]:
+        return {
+            name: [a._replace(buckets=[b for b in a.buckets if b.start >= after]) for a in attribute]
+            for name, attribute in periods(after).items()
+        }
+
+    temporal: TemporalQuery | None = TemporalQuery(timerel="after", time_at=datetime(2020, 1, 1, tzinfo=UTC))
+    seen: list[tuple[str, int]] = []
+    for _ in range(100):
+        assert temporal is not None and temporal.time_at is not None
+        (kept,), page = paginate_periods([trimmed(micros_of(temporal.time_at))], limit, temporal)
+        for name, attribute in kept.items():
+            for aggregated in attribute:
+                assert page is None or len(aggregated.buckets) <= limit
+                seen += [(name, bucket.start) for bucket in aggregated.buckets]
+        if page is None:
+            break
+        assert page.end == from_micros(max(start for _, start in seen) + minute)
+        temporal = next_window(temporal, page)
+    expected = [(f"a{n}", origin + m * minute) for n, ms in enumerate(series) for m in ms]
+    assert sorted(seen) == sorted(expected)

@@ -321,8 +321,10 @@ async def _answer(
     if form == "aggregatedValues":
         aggregated = await broker.history.aggregate(tenant, query, temporal)
         data: Any = [view.aggregated(entity, attributes) for entity, attributes in aggregated.entities]
-        count = aggregated.count
-        status = 200
+        count, instances = aggregated.count, aggregated.periods
+        status = 200 if instances is None else 206
+        if instances is not None:
+            headers["Content-Range"] = instances.content_range
     else:
         page = await broker.history.query(tenant, query, temporal)
         data, status, headers = view.page(page)
@@ -397,17 +399,20 @@ async def retrieve_temporal(request: Request) -> Response:
     view = _view(request, ctx, form, options, temporal)
     status, headers = 200, dict[str, str]()
     if form == "aggregatedValues":
-        entity, attributes = await broker.history.retrieve_aggregated(tenant, entity_id, query, temporal)
+        aggregated = await broker.history.retrieve_aggregated_page(tenant, entity_id, query, temporal)
+        ((entity, attributes),) = aggregated.entities
         data: dict[str, Any] = view.aggregated(entity, attributes)
+        instances = aggregated.periods
+        if instances is not None:
+            status, headers = 206, {"Content-Range": instances.content_range}
     else:
         found = await broker.history.retrieve(tenant, entity_id, query, temporal)
         entities, status, headers = view.page(found)
-        data = entities[0]
+        data, instances = entities[0], found.instances
     if not data:
         raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick and omit")
     response = json_response(request, ctx, data, media, status=status, headers=headers)
-    if form != "aggregatedValues":
-        _link_next_page(request, response, temporal, found.instances, media)
+    _link_next_page(request, response, temporal, instances, media)
     return response
 
 

@@ -30,6 +30,7 @@ from smartby.ngsild.temporal import (
     InstancePage,
     TemporalQuery,
     paginate,
+    paginate_periods,
     parse_instance_fragment,
     parse_temporal_attributes,
     parse_temporal_entity,
@@ -61,8 +62,12 @@ class HistoryPage:
 
 @dataclass(frozen=True)
 class AggregatePage:
+    """One page of entities with their aggregates, the total when asked for, and when some periods
+    were left for another response, what this one holds (206, clause 6.3.10)."""
+
     entities: list[tuple[AggregatedEntity, dict[str, list[AggregatedAttribute]]]]
     count: int | None
+    periods: InstancePage | None = None
 
 
 def _micros(moment: datetime | None) -> int | None:
@@ -190,11 +195,33 @@ class History:
 
     async def aggregate(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> AggregatePage:
         await self._existing_tenant(tenant)
-        return await self._aggregate(tenant, dataclasses.replace(query, instances_required=True), temporal)
+        selected = dataclasses.replace(query, instances_required=True)
+        page = await self._aggregate(tenant, selected, temporal)
+        # Periods from each entity's first instance differ between entities: no cut fits them all.
+        if temporal.timerel in ("after", "between"):
+            return self._periods(page, temporal)
+        return page
+
+    async def retrieve_aggregated_page(
+        self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
+    ) -> AggregatePage:
+        """The aggregated temporal representation of one entity (5.7.3), at most
+        `temporal_page_size` periods of an attribute (6.3.10)."""
+        entity = await self.retrieve_aggregated(tenant, entity_id, query, temporal)
+        return self._periods(AggregatePage([entity], None), temporal)
+
+    def _periods(self, page: AggregatePage, temporal: TemporalQuery) -> AggregatePage:
+        limit = self._settings.temporal_page_size
+        kept, periods = paginate_periods([attributes for _, attributes in page.entities], limit, temporal)
+        if periods is None:
+            return page
+        entities = [(entity, attributes) for (entity, _), attributes in zip(page.entities, kept, strict=True)]
+        return AggregatePage(entities, page.count, periods)
 
     async def retrieve_aggregated(
         self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
     ) -> tuple[AggregatedEntity, dict[str, list[AggregatedAttribute]]]:
+        """The aggregated temporal representation of one entity, every period."""
         check_entity_id(entity_id)
         await self._existing_tenant(tenant)
         selected = dataclasses.replace(

@@ -649,7 +649,9 @@ class InstancePage:
 
     `last` is the moment of `end`; `sent` the most instances one series (attribute and datasetId)
     has in the page; `overfull` says one series has more than the page size at a single moment,
-    all of which the page holds (so that the next page can start after it)."""
+    all of which the page holds (so that the next page can start after it). `periods` says the
+    page holds aggregation periods, and `end` is the end of the last (which the next one starts
+    at) rather than an instance's moment."""
 
     start: str
     end: str
@@ -659,6 +661,7 @@ class InstancePage:
     last: datetime = _EPOCH
     sent: int = 0
     overfull: bool = False
+    periods: bool = False
 
     @property
     def content_range(self) -> str:
@@ -770,12 +773,59 @@ def next_window(temporal: TemporalQuery, page: InstancePage) -> TemporalQuery | 
         return dataclasses.replace(
             temporal, timerel="between", time_at=start, end_time_at=page.last, last_n=remaining
         )
-    resume = page.last + _MICROSECOND
+    resume = page.last if page.periods else page.last + _MICROSECOND
     if end is not None and resume >= end:
         return None
     if end is None:
         return dataclasses.replace(temporal, timerel="after", time_at=resume, end_time_at=None)
     return dataclasses.replace(temporal, timerel="between", time_at=resume, end_time_at=end)
+
+
+def paginate_periods(
+    entities: Sequence[Mapping[str, Sequence[AggregatedAttribute]]], limit: int, temporal: TemporalQuery
+) -> tuple[list[dict[str, list[AggregatedAttribute]]], InstancePage | None]:
+    """At most `limit` aggregation periods of each attribute and datasetId, as one response (6.3.10,
+    the aggregated representation 4.5.19), forwards: every period that ends by the start of the
+    first period with which some series passes `limit`. The periods of every series must share
+    their bounds (one origin: timeAt, or one entity's first instance), so that the cut is a bound
+    of each and the next page (`next_window`, from the end of this one) goes on with the same
+    periods. The range runs from timeAt (after, between) or the first period's start to the last
+    period's end; the size is "*". None when nothing was left out."""
+    cut: int | None = None
+    for attributes in entities:
+        for series in attributes.values():
+            for attribute in series:
+                if len(attribute.buckets) > limit:
+                    edge = sorted(bucket.start for bucket in attribute.buckets)[limit]
+                    cut = edge if cut is None else min(cut, edge)
+    if cut is None:
+        return [{iri: list(series) for iri, series in attributes.items()} for attributes in entities], None
+    kept: list[dict[str, list[AggregatedAttribute]]] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    sent = 0
+    for attributes in entities:
+        entity: dict[str, list[AggregatedAttribute]] = {}
+        for iri, series in attributes.items():
+            trimmed = []
+            for attribute in series:
+                buckets = [bucket for bucket in attribute.buckets if bucket.end <= cut]
+                if buckets:
+                    trimmed.append(attribute._replace(buckets=buckets))
+                    starts.append(min(bucket.start for bucket in buckets))
+                    ends.append(max(bucket.end for bucket in buckets))
+                    sent = max(sent, len(buckets))
+            entity[iri] = trimmed
+        kept.append(entity)
+    if not ends:
+        return [{iri: list(series) for iri, series in attributes.items()} for attributes in entities], None
+    bound = temporal.time_at if temporal.timerel in ("after", "between") else None
+    start = format_datetime(bound) if bound is not None else from_micros(min(starts))
+    last = _EPOCH + timedelta(microseconds=max(ends))
+    page = InstancePage(
+        start, from_micros(max(ends)), "*", [{} for _ in entities], last=last, sent=sent, periods=True
+    )
+    return kept, page
 
 
 def _timed(instances: Iterable[Instance], timeproperty: str) -> list[tuple[datetime, str]]:
