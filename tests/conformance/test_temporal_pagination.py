@@ -317,9 +317,9 @@ async def test_6310_backward_pages_follow_on(client: httpx.AsyncClient, form: st
     """6.3.10: with lastN the pages run backwards, `Content-Range: date-time <start>-<end>/<lastN>`
     with `<end>` the earliest instance sent; the next page (Link rel="intervalbefore", before
     `<end>`, lastN less what was sent) goes on back. The attribute that fills the pages gets its
-    lastN exactly, each instance once."""
+    lastN exactly, each instance once; `format=temporalValues` pages as `options` does (6.3.12)."""
     entity_id = await ties(client)
-    params = {"options": form} if form else {}
+    params = {"format": form} if form else {}
     first = await retrieve_temporal(client, entity_id, lastN="22", **params)
     seen, ranges = await walk(client, first, form, "intervalbefore")
     assert len(seen) == len(set(seen))
