@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     temporal_page_size: int = Field(
         10_000,
         ge=1,
-        description="Most instances of one attribute in a temporal response (more: 206 and Content-Range).",
+        description="Most instances (or aggregation periods) of one attribute in a temporal response "
+        "(more: 206, Content-Range and a Link to the rest).",
     )
     history_retention: dict[str, int] = Field(
         default_factory=dict,

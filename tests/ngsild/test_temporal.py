@@ -29,10 +29,13 @@ from smartby.ngsild.temporal import (
     AggregatedAttribute,
     AggregationPeriod,
     Bucket,
+    InstancePage,
     TemporalQuery,
     aggregate,
     instance_time,
+    next_window,
     paginate,
+    paginate_periods,
     parse_instance_fragment,
     parse_temporal_attributes,
     parse_temporal_entity,
@@ -1503,3 +1506,220 @@ def test_no_page_when_everything_fits() -> None:
     assert paginate([entity], 10, TemporalQuery(last_n=10))[1] is None
     datasets = {"speed": minutely(1, 8) + minutely(1, 8, datasetId="urn:ngsi-ld:Dataset:a")}
     assert paginate([datasets], 10, TemporalQuery())[1] is None, "ten per attribute and datasetId"
+
+
+# -- pages of instances, one after the other (6.3.10) -----------------------------------------------
+
+minutes = st.lists(st.integers(0, 30), max_size=30)
+"""The minutes at which one series' instances were observed: few enough for many equal moments."""
+
+
+def observed(name: str, offsets: list[int], **members: Any) -> list[Instance]:
+    return [
+        {"type": "Property", "value": f"{name}{n}", "observedAt": at(offset), **members}
+        for n, offset in enumerate(offsets)
+    ]
+
+
+def at(minute: int) -> str:
+    return f"2020-01-01T01:{minute:02d}:00Z"
+
+
+def three_series(speed: list[int], fuel: list[int], other: list[int]) -> dict[str, list[Instance]]:
+    """Two attributes, one of them in two datasets: three series."""
+    return {
+        "speed": observed("s", speed) + observed("d", other, datasetId="urn:ngsi-ld:Dataset:b"),
+        "fuelLevel": observed("f", fuel),
+    }
+
+
+def read(
+    entity: dict[str, list[Instance]], temporal: TemporalQuery, limit: int
+) -> tuple[dict[str, list[Instance]], InstancePage | None]:
+    """One page as the broker reads it: the window, of each series only one instance more than a
+    page (forwards) and everything when that page is overfull."""
+    selected = {}
+    for name, instances in entity.items():
+        series: dict[Any, list[Instance]] = {}
+        for instance in instances:
+            series.setdefault(instance.get("datasetId"), []).append(instance)
+        selected[name] = [i for group in series.values() for i in temporal.select(group)]
+    ends = slice(-limit - 1, None) if temporal.last_n is not None else slice(limit + 1)
+    bounded = {
+        name: [
+            i
+            for dataset in {i.get("datasetId") for i in instances}
+            for i in [j for j in instances if j.get("datasetId") == dataset][ends]
+        ]
+        for name, instances in selected.items()
+    }
+    (kept,), page = paginate([bounded], limit, temporal)
+    if page is not None and page.overfull:
+        (kept,), page = paginate([selected], limit, temporal)
+    return kept, page
+
+
+def values(entity: dict[str, list[Instance]]) -> list[str]:
+    return [instance["value"] for instances in entity.values() for instance in instances]
+
+
+@given(speed=minutes, fuel=minutes, other=minutes, limit=st.integers(1, 6), after=st.integers(0, 40))
+@PROPERTY_SETTINGS
+def test_forward_pages_give_every_instance_once(
+    speed: list[int], fuel: list[int], other: list[int], limit: int, after: int
+) -> None:
+    """6.3.10: following each page with `next_window` gives the window's instances, each once, even
+    when several share a moment (within a series, across series); each page holds at most `limit`
+    instances of a series unless one moment alone has more, and its Content-Range ends at its
+    latest instance."""
+    entity = three_series(speed, fuel, other)
+    start = datetime(2020, 1, 1, 1, tzinfo=UTC) + timedelta(minutes=after)
+    temporal: TemporalQuery | None = TemporalQuery(timerel="after", time_at=start)
+    everything = entity["speed"] + entity["fuelLevel"]
+    expected = sorted(i["value"] for i in everything if i["observedAt"] >= at(after))
+    seen: list[str] = []
+    for _ in range(200):
+        assert temporal is not None
+        kept, page = read(entity, temporal, limit)
+        seen += values(kept)
+        if page is None:
+            break
+        shown = [i["observedAt"] for instances in kept.values() for i in instances]
+        assert page.end == max(shown) and page.content_range.endswith("/*")
+        if not page.overfull:
+            for instances in kept.values():
+                for dataset in {i.get("datasetId") for i in instances}:
+                    assert len([i for i in instances if i.get("datasetId") == dataset]) <= limit
+        temporal = next_window(temporal, page)
+    else:
+        raise AssertionError("the pages never end")
+    assert sorted(seen) == expected
+
+
+@given(speed=minutes, limit=st.integers(1, 6), last_n=st.integers(1, 40))
+@PROPERTY_SETTINGS
+def test_backward_pages_give_the_last_n_once(speed: list[int], limit: int, last_n: int) -> None:
+    """6.3.10: with lastN the pages run backwards; following them gives the last N instances of
+    a series, each once."""
+    entity = {"speed": observed("s", speed)}
+    temporal: TemporalQuery | None = TemporalQuery(last_n=last_n)
+    expected = sorted(i["value"] for i in TemporalQuery(last_n=last_n).select(entity["speed"]))
+    seen: list[str] = []
+    while temporal is not None:
+        kept, page = read(entity, temporal, limit)
+        seen += values(kept)
+        if page is None:
+            break
+        assert page.end == min(i["observedAt"] for i in kept["speed"])
+        assert page.content_range.endswith(f"/{temporal.last_n}")
+        temporal = next_window(temporal, page)
+    assert sorted(seen) == expected
+
+
+@given(speed=minutes, fuel=minutes, other=minutes, limit=st.integers(1, 6), last_n=st.integers(1, 40))
+@PROPERTY_SETTINGS
+def test_backward_pages_of_several_series_never_repeat(
+    speed: list[int], fuel: list[int], other: list[int], limit: int, last_n: int
+) -> None:
+    """6.3.10: backwards over several series each instance comes once, at most lastN of a series,
+    and what comes of a series is the most recent of it: nothing is skipped in between."""
+    entity = three_series(speed, fuel, other)
+    temporal: TemporalQuery | None = TemporalQuery(last_n=last_n)
+    seen: list[Instance] = []
+    while temporal is not None:
+        kept, page = read(entity, temporal, limit)
+        seen += [i for instances in kept.values() for i in instances]
+        temporal = next_window(temporal, page) if page is not None else None
+    names = [i["value"] for i in seen]
+    assert len(names) == len(set(names))
+    for prefix in ("s", "d", "f"):
+        got = [i for i in seen if i["value"].startswith(prefix)]
+        assert len(got) <= last_n
+        if got:
+            floor = min(i["observedAt"] for i in got)
+            everything = entity["fuelLevel"] if prefix == "f" else entity["speed"]
+            ours = [i for i in everything if i["value"].startswith(prefix)]
+            assert {i["value"] for i in ours if i["observedAt"] > floor} <= set(names)
+
+
+def test_a_page_never_splits_equal_moments() -> None:
+    """6.3.10: three speeds at 01:02 with a page of two: the page stops before them, the next one
+    holds all three (more than two: overfull), and the one after starts a microsecond later."""
+    entity = {"speed": observed("s", [0, 1, 2, 2, 2, 3])}
+    (kept,), page = paginate([entity], 2, TemporalQuery())
+    assert page is not None and values(kept) == ["s0", "s1"] and page.end == "2020-01-01T01:01:00Z"
+    following = next_window(TemporalQuery(), page)
+    assert following is not None and following.timerel == "after"
+    assert following.time_at == datetime(2020, 1, 1, 1, 1, 0, 1, tzinfo=UTC)
+    (kept,), page = paginate([{"speed": following.select(entity["speed"])}], 2, following)
+    assert page is not None and page.overfull and values(kept) == ["s2", "s3", "s4"]
+    assert page.start == "2020-01-01T01:01:00.000001Z"
+    assert page.content_range == "date-time 2020-01-01T01:01:00.000001Z-2020-01-01T01:02:00Z/*"
+    last = next_window(following, page)
+    assert last is not None
+    assert paginate([{"speed": last.select(entity["speed"])}], 2, last)[1] is None
+
+
+def test_next_window_keeps_the_bounds_of_the_query() -> None:
+    """6.3.10: forwards a before or between window keeps its end, backwards its start; lastN
+    shrinks by what the fullest series sent, and nothing is left once it is used up."""
+    moment = datetime(2020, 1, 1, 1, 5, tzinfo=UTC)
+    early, late = datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC)
+    forwards = InstancePage("a", "b", "*", [], last=moment, sent=3)
+    before = next_window(TemporalQuery(timerel="before", time_at=late), forwards)
+    assert before is not None and (before.timerel, before.end_time_at) == ("between", late)
+    backwards = InstancePage("a", "b", "9", [], backwards=True, last=moment, sent=3)
+    between = TemporalQuery(timerel="between", time_at=early, end_time_at=late, last_n=9)
+    following = next_window(between, backwards)
+    assert following is not None
+    assert (following.time_at, following.end_time_at, following.last_n) == (early, moment, 6)
+    after = next_window(TemporalQuery(timerel="after", time_at=early, last_n=9), backwards)
+    assert after is not None
+    assert (after.timerel, after.time_at, after.end_time_at) == ("between", early, moment)
+    assert next_window(TemporalQuery(last_n=3), backwards) is None
+
+
+@given(
+    series=st.lists(st.sets(st.integers(0, 40), max_size=30), min_size=1, max_size=3),
+    limit=st.integers(1, 6),
+)
+@PROPERTY_SETTINGS
+def test_pages_of_periods_give_every_period_once(series: list[set[int]], limit: int) -> None:
+    """6.3.10 with 4.5.19: pages of at most `limit` periods per series on one grid of minutes,
+    each following the last from where its last period ended, give every period once."""
+    origin = to_micros("2020-01-01T00:00:00Z")
+    minute = 60_000_000
+
+    def periods(after: int) -> dict[str, list[AggregatedAttribute]]:
+        return {
+            f"a{n}": [
+                AggregatedAttribute(
+                    "Property",
+                    [Bucket(origin + m * minute, origin + (m + 1) * minute, {"sum": m}) for m in sorted(ms)],
+                )
+            ]
+            for n, ms in enumerate(series)
+            if any(origin + m * minute >= after for m in ms)
+        }
+
+    def trimmed(after: int) -> dict[str, list[AggregatedAttribute]]:
+        return {
+            name: [a._replace(buckets=[b for b in a.buckets if b.start >= after]) for a in attribute]
+            for name, attribute in periods(after).items()
+        }
+
+    temporal: TemporalQuery | None = TemporalQuery(timerel="after", time_at=datetime(2020, 1, 1, tzinfo=UTC))
+    seen: list[tuple[str, int]] = []
+    for _ in range(100):
+        assert temporal is not None and temporal.time_at is not None
+        (kept,), page = paginate_periods([trimmed(micros_of(temporal.time_at))], limit, temporal)
+        for name, attribute in kept.items():
+            for aggregated in attribute:
+                assert page is None or len(aggregated.buckets) <= limit
+                seen += [(name, bucket.start) for bucket in aggregated.buckets]
+        if page is None:
+            break
+        assert page.end == from_micros(max(start for _, start in seen) + minute)
+        temporal = next_window(temporal, page)
+    expected = [(f"a{n}", origin + m * minute) for n, ms in enumerate(series) for m in ms]
+    assert sorted(seen) == sorted(expected)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from smartby.api import openapi as oa
 from smartby.api.entities import RETRIEVE_OPTIONS, WRITE_OPTIONS, linked_for, render_entities
 from smartby.api.negotiation import ENTITY_OFFERS, JSON, JSON_LD, choose_media_type
+from smartby.api.projections import Projections
 from smartby.api.render import json_response, no_content
 from smartby.api.request import (
     batch_request,
@@ -183,7 +184,7 @@ async def batch_query(request: Request) -> Response:
     options = options_of(request, RETRIEVE_OPTIONS)
     data = body.data
     ctx = await broker.context(body.context)
-    parsed = query_body(ctx, data)
+    parsed = query_body(ctx, data, linked=True)
     if "temporalQ" in data:
         raise BadRequestData("temporalQ is only for the temporal query operation")
     level = data.get("joinLevel")
@@ -216,8 +217,9 @@ async def batch_query(request: Request) -> Response:
         omit=chosen.omit,
         lang=LanguagePreference(lang) if lang else None,
     )
+    join, hops = join_of(text_member(data.get("join"), "join"), data.get("joinLevel"))
+    view = Projections(parsed.pick_projection, parsed.omit_projection).view(renderer, join, hops)
     result = await broker.query_entities(tenant, query)
     headers = {"NGSILD-Results-Count": str(result.count)} if result.count is not None else {}
-    join, hops = join_of(text_member(data.get("join"), "join"), data.get("joinLevel"))
-    linked = await linked_for(broker, tenant, result.entities, join, hops)
+    linked = await linked_for(broker, tenant, result.entities, join, hops, view)
     return render_entities(request, ctx, renderer, media, result.entities, headers, linked)

@@ -20,6 +20,7 @@ from smartby.api.negotiation import (
     MERGE_PATCH,
     choose_media_type,
 )
+from smartby.api.projections import request_projections
 from smartby.api.render import json_response, no_content
 from smartby.api.request import (
     broker_of,
@@ -50,7 +51,7 @@ from smartby.broker.queries import (
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
-from smartby.ngsild.linked import feature_collection, linked_view
+from smartby.ngsild.linked import LinkedView, feature_collection, linked_view
 from smartby.ngsild.typequery import TypeExpr
 
 
@@ -112,11 +113,9 @@ async def _context(request: Request) -> Context:
 
 def renderer_for(request: Request, ctx: Context, options: set[str]) -> Renderer:
     """A Renderer from attrs/pick/omit/lang/datasetId and the representation options."""
+    projected = request_projections(request)
     chosen = selection(
-        ctx,
-        attrs=names_param(request, "attrs"),
-        pick=names_param(request, "pick"),
-        omit=names_param(request, "omit"),
+        ctx, attrs=names_param(request, "attrs"), pick=projected.pick_names, omit=projected.omit_names
     )
     lang = request.query_params.get("lang")
     datasets = request.query_params.get("datasetId")
@@ -236,13 +235,14 @@ async def query_entities(request: Request) -> Response:
         order_by=params.get("orderBy"),
     )
     renderer = renderer_for(request, ctx, options)
+    view = request_projections(request).view(renderer, join, hops)
     result = await broker.query_entities(tenant, query)
     headers = {}
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
     more = len(result.entities) > limit
     page = result.entities[:limit]
-    linked = await linked_for(broker, tenant, page, join, hops)
+    linked = await linked_for(broker, tenant, page, join, hops, view)
     response = render_entities(request, ctx, renderer, media, page, headers, linked)
     for link in page_links(request, ENTITIES_PATH, offset, limit, more, media):
         response.headers.append("Link", link)
@@ -339,7 +339,7 @@ def render_entities(
         geometry = _geometry_property(request, ctx)
         data = feature_collection([renderer.feature(entity, geometry) for entity in entities])
     elif linked is not None:
-        data = linked_view(renderer, entities, linked.entities, linked.join, linked.hops)
+        data = linked_view(renderer, entities, linked.entities, linked.join, linked.hops, linked.view)
     else:
         data = [renderer.entity(entity) for entity in entities]
     return json_response(request, ctx, data, media, headers=headers)
@@ -352,14 +352,21 @@ class Linked:
     join: str
     hops: int
     entities: dict[str, Entity]
+    view: LinkedView | None = None
+    """How pick and omit show the linked entities (None: as the request's own)."""
 
 
 async def linked_for(
-    broker: Broker, tenant: str, entities: list[Entity], join: str | None, hops: int
+    broker: Broker,
+    tenant: str,
+    entities: list[Entity],
+    join: str | None,
+    hops: int,
+    view: LinkedView | None = None,
 ) -> Linked | None:
     if join is None:
         return None
-    return Linked(join, hops, await broker.linked_entities(tenant, entities, hops))
+    return Linked(join, hops, await broker.linked_entities(tenant, entities, hops), view)
 
 
 @router.patch(
@@ -502,6 +509,8 @@ async def retrieve_entity(request: Request) -> Response:
     options = options_of(request, RETRIEVE_OPTIONS)
     _check_geometry_property(request, media)
     renderer = renderer_for(request, ctx, options)
+    join, hops = join_of(request.query_params.get("join"), request.query_params.get("joinLevel"))
+    view = request_projections(request).view(renderer, join, hops)
     entity = await broker.retrieve_entity(tenant, request.path_params["entityId"])
     selected = _type_selector(request, ctx)
     if selected is not None and not selected.matches(entity["type"]):
@@ -509,13 +518,12 @@ async def retrieve_entity(request: Request) -> Response:
     attrs = names_param(request, "attrs")
     if attrs is not None and not holds_any(entity, ctx, attrs):
         raise ResourceNotFound(f"Entity {entity['id']} has none of the attributes {', '.join(attrs)}")
-    join, hops = join_of(request.query_params.get("join"), request.query_params.get("joinLevel"))
     data: Any
     if media == GEO_JSON:
         data = renderer.feature(entity, _geometry_property(request, ctx))
     elif join is not None:
         linked = await broker.linked_entities(tenant, [entity], hops)
-        data = linked_view(renderer, [entity], linked, join, hops)
+        data = linked_view(renderer, [entity], linked, join, hops, view)
         data = data[0] if join == "inline" else data
     else:
         data = renderer.entity(entity)

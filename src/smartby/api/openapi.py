@@ -32,8 +32,12 @@ ATTR_ID = path("attrId", "The attribute name (expanded with the @context).")
 OPTIONS = query("options", "Comma-separated options, e.g. keyValues, concise, sysAttrs.")
 FORMAT = query("format", "Representation: normalized, concise or keyValues.")
 ATTRS = query("attrs", "Comma-separated attribute names to return (and, in queries, to require).")
-PICK = query("pick", "Comma-separated entity members to return (id, type and attribute names).")
-OMIT = query("omit", "Comma-separated entity members to leave out.")
+PICK = query(
+    "pick",
+    "Comma-separated entity members to return (id, type and attribute names); with join, "
+    "locatedAt{name} picks members of the linked entity (clause 4.21).",
+)
+OMIT = query("omit", "Comma-separated entity members to leave out; with join, braces as for pick.")
 LANG = query("lang", "Preferred languages for LanguageProperty values, e.g. da,en;q=0.8.")
 GEOMETRY_PROPERTY = query("geometryProperty", "GeoProperty used as the GeoJSON geometry (default location).")
 DATASET_ID = query("datasetId", "Comma-separated datasetIds of the attribute instances to return.")

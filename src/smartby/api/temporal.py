@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from starlette.convertors import Convertor, register_url_convertor
@@ -34,12 +35,15 @@ from smartby.ngsild.entity import LanguagePreference
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.ngsild.reads import AggregatedEntity, HistoryQuery, TemporalEntity
 from smartby.ngsild.temporal import (
+    InstancePage,
     TemporalQuery,
+    next_window,
     parse_temporal_query,
     render_aggregated_entity,
     render_temporal_entity,
     temporal_query_from_json,
 )
+from smartby.ngsild.timestamps import format_datetime
 
 
 class TemporalEntityIdConvertor(Convertor[str]):
@@ -98,6 +102,9 @@ TEMPORAL_PARAMS = frozenset(
 )
 QUERY_PARAMS = TEMPORAL_PARAMS | SELECTION_PARAMS
 FORMATS = frozenset({"temporalValues", "aggregatedValues", "concise", "normalized", "simplified"})
+WINDOW = frozenset({"timerel", "timeAt", "endTimeAt", "lastN"})
+"""The parameters the Link to the next page of instances sets (the others it repeats)."""
+_LINK_SAFE = ":/*,;|()[]{}!<>=~'$^@"
 SYSTEM_NAMES = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt", "observedAt"})
 
 TEMPORAL_QUERY_DOCS = [
@@ -303,18 +310,45 @@ async def _answer(
     tenant = tenant_of(request)
     view = view or _view(request, ctx, form, options, temporal)
     headers: dict[str, str] = {}
+    instances: InstancePage | None = None
     if form == "aggregatedValues":
         aggregated = await broker.history.aggregate(tenant, query, temporal)
         data: Any = [view.aggregated(entity, attributes) for entity, attributes in aggregated.entities]
-        count = aggregated.count
-        status = 200
+        count, instances = aggregated.count, aggregated.periods
+        status = 200 if instances is None else 206
+        if instances is not None:
+            headers["Content-Range"] = instances.content_range
     else:
         page = await broker.history.query(tenant, query, temporal)
         data, status, headers = view.page(page)
-        count = page.count
+        count, instances = page.count, page.instances
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
-    return json_response(request, ctx, data, media, status=status, headers=headers)
+    response = json_response(request, ctx, data, media, status=status, headers=headers)
+    if request.method == "GET":
+        _link_next_page(request, response, temporal, instances, media)
+    return response
+
+
+def _link_next_page(
+    request: Request, response: Response, temporal: TemporalQuery, page: InstancePage | None, media: str
+) -> None:
+    """A Link to the rest of a cut response (6.3.10): the same request with the window of
+    `next_window`, `rel="intervalafter"` forwards and `rel="intervalbefore"` backwards."""
+    following = next_window(temporal, page) if page is not None else None
+    if page is None or following is None:
+        return
+    window = {"timerel": str(following.timerel)}
+    if following.time_at is not None:
+        window["timeAt"] = format_datetime(following.time_at)
+    if following.end_time_at is not None:
+        window["endTimeAt"] = format_datetime(following.end_time_at)
+    if following.last_n is not None:
+        window["lastN"] = str(following.last_n)
+    kept = [(name, value) for name, value in request.query_params.multi_items() if name not in WINDOW]
+    query = "&".join(f"{name}={quote(value, safe=_LINK_SAFE)}" for name, value in [*kept, *window.items()])
+    rel = "intervalbefore" if page.backwards else "intervalafter"
+    response.headers.append("Link", f'<{request.url.path}?{query}>; rel="{rel}"; type="{media}"')
 
 
 @router.get(
@@ -358,15 +392,21 @@ async def retrieve_temporal(request: Request) -> Response:
     view = _view(request, ctx, form, options, temporal)
     status, headers = 200, dict[str, str]()
     if form == "aggregatedValues":
-        entity, attributes = await broker.history.retrieve_aggregated(tenant, entity_id, query, temporal)
+        aggregated = await broker.history.retrieve_aggregated_page(tenant, entity_id, query, temporal)
+        ((entity, attributes),) = aggregated.entities
         data: dict[str, Any] = view.aggregated(entity, attributes)
+        instances = aggregated.periods
+        if instances is not None:
+            status, headers = 206, {"Content-Range": instances.content_range}
     else:
         found = await broker.history.retrieve(tenant, entity_id, query, temporal)
         entities, status, headers = view.page(found)
-        data = entities[0]
+        data, instances = entities[0], found.instances
     if not data:
         raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick and omit")
-    return json_response(request, ctx, data, media, status=status, headers=headers)
+    response = json_response(request, ctx, data, media, status=status, headers=headers)
+    _link_next_page(request, response, temporal, instances, media)
+    return response
 
 
 QUERY_BODY = {

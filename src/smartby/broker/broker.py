@@ -452,7 +452,7 @@ class Broker:
                 entity = tx.get(entity_id)
                 if entity is None or not of_type.matches(entity["type"]):
                     raise ResourceNotFound(f"Entity {entity_id} of that type does not exist")
-            if not tx.delete(entity_id):
+            if not tx.delete(entity_id, _timestamp()):
                 raise ResourceNotFound(f"Entity {entity_id} does not exist")
 
         await self.change(tenant, run, (entity_id,))
@@ -722,8 +722,9 @@ class Broker:
         await self.existing_tenant(tenant)
 
         def run(tx: Transaction) -> BatchResult:
+            stamp = _timestamp()
             for entity_id in valid:
-                if tx.delete(entity_id):
+                if tx.delete(entity_id, stamp):
                     result.success.append(entity_id)
                 else:
                     result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))

@@ -30,6 +30,7 @@ from smartby.ngsild.temporal import (
     InstancePage,
     TemporalQuery,
     paginate,
+    paginate_periods,
     parse_instance_fragment,
     parse_temporal_attributes,
     parse_temporal_entity,
@@ -61,8 +62,12 @@ class HistoryPage:
 
 @dataclass(frozen=True)
 class AggregatePage:
+    """One page of entities with their aggregates, the total when asked for, and when some periods
+    were left for another response, what this one holds (206, clause 6.3.10)."""
+
     entities: list[tuple[AggregatedEntity, dict[str, list[AggregatedAttribute]]]]
     count: int | None
+    periods: InstancePage | None = None
 
 
 def _micros(moment: datetime | None) -> int | None:
@@ -168,8 +173,8 @@ class History:
     async def query(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> HistoryPage:
         """Query the temporal evolution of entities (5.7.4): those with instances in the window."""
         await self._existing_tenant(tenant)
-        entities, count = await self._select(tenant, dataclasses.replace(query, instances_required=True))
-        return self._page(entities, count, temporal)
+        selected = dataclasses.replace(query, instances_required=True)
+        return await self._paged(selected, temporal, lambda read: self._select(tenant, read))
 
     async def retrieve(
         self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
@@ -180,18 +185,44 @@ class History:
         selected = dataclasses.replace(
             query, selectors=(EntitySelector(ids=(entity_id,)),), limit=1, offset=0
         )
-        entities, _ = await self._store.history(tenant, selected)
-        if not entities:
-            raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
-        return self._page(entities, None, temporal)
+
+        async def read(query: HistoryQuery) -> tuple[list[TemporalEntity], int | None]:
+            entities, _ = await self._store.history(tenant, query)
+            if not entities:
+                raise ResourceNotFound(f"Entity {entity_id} has no temporal evolution")
+            return entities, None
+
+        return await self._paged(selected, temporal, read)
 
     async def aggregate(self, tenant: str, query: HistoryQuery, temporal: TemporalQuery) -> AggregatePage:
         await self._existing_tenant(tenant)
-        return await self._aggregate(tenant, dataclasses.replace(query, instances_required=True), temporal)
+        selected = dataclasses.replace(query, instances_required=True)
+        page = await self._aggregate(tenant, selected, temporal)
+        # Periods from each entity's first instance differ between entities: no cut fits them all.
+        if temporal.timerel in ("after", "between"):
+            return self._periods(page, temporal)
+        return page
+
+    async def retrieve_aggregated_page(
+        self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
+    ) -> AggregatePage:
+        """The aggregated temporal representation of one entity (5.7.3), at most
+        `temporal_page_size` periods of an attribute (6.3.10)."""
+        entity = await self.retrieve_aggregated(tenant, entity_id, query, temporal)
+        return self._periods(AggregatePage([entity], None), temporal)
+
+    def _periods(self, page: AggregatePage, temporal: TemporalQuery) -> AggregatePage:
+        limit = self._settings.temporal_page_size
+        kept, periods = paginate_periods([attributes for _, attributes in page.entities], limit, temporal)
+        if periods is None:
+            return page
+        entities = [(entity, attributes) for (entity, _), attributes in zip(page.entities, kept, strict=True)]
+        return AggregatePage(entities, page.count, periods)
 
     async def retrieve_aggregated(
         self, tenant: str, entity_id: str, query: HistoryQuery, temporal: TemporalQuery
     ) -> tuple[AggregatedEntity, dict[str, list[AggregatedAttribute]]]:
+        """The aggregated temporal representation of one entity, every period."""
         check_entity_id(entity_id)
         await self._existing_tenant(tenant)
         selected = dataclasses.replace(
@@ -258,12 +289,22 @@ class History:
         count = len(matching) if query.count else None
         return matching[query.offset : query.offset + query.limit], count
 
-    def _page(
-        self, entities: list[TemporalEntity], count: int | None, temporal: TemporalQuery
+    async def _paged(
+        self,
+        query: HistoryQuery,
+        temporal: TemporalQuery,
+        read: Callable[[HistoryQuery], Awaitable[tuple[list[TemporalEntity], int | None]]],
     ) -> HistoryPage:
-        """At most `temporal_page_size` instances of an attribute in one response (6.3.10)."""
+        """At most `temporal_page_size` instances of an attribute in one response (6.3.10). The
+        store reads one instance more per series than a page holds (`_bounded`); only a page that
+        one moment overfills needs the whole window."""
         limit = self._settings.temporal_page_size
+        bounded = _bounded(query, temporal, limit)
+        entities, count = await read(bounded)
         kept, instances = paginate([entity.attributes for entity in entities], limit, temporal)
+        if instances is not None and instances.overfull and bounded != query:
+            entities, count = await read(query)
+            kept, instances = paginate([entity.attributes for entity in entities], limit, temporal)
         if instances is None:
             return HistoryPage(entities, count)
         paged = [
@@ -375,6 +416,20 @@ class History:
                 raise ResourceNotFound(f"No instance {instance_id} of {attr} in entity {entity_id}")
 
         await self._change(tenant, run, (entity_id,))
+
+
+def _bounded(query: HistoryQuery, temporal: TemporalQuery, limit: int) -> HistoryQuery:
+    """The read a page of `limit` instances per series needs: the first `limit` + 1 instances of
+    each series (the last ones with lastN), enough to tell where the page ends. Queries that check
+    q, a geo-query or scopeQ against the instances read the whole window, as do timeproperties
+    whose order is not the store's (`at`: observedAt, and deletedAt, which the deletions hold there)."""
+    if _filtered(query) or temporal.timeproperty not in ("observedAt", "deletedAt"):
+        return query
+    if query.last_n is None:
+        return dataclasses.replace(query, first_n=limit + 1)
+    if query.last_n > limit + 1:
+        return dataclasses.replace(query, last_n=limit + 1)
+    return query
 
 
 def _attributes(entity: AggregatedEntity) -> dict[str, list[AggregatedAttribute]]:

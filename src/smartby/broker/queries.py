@@ -12,6 +12,7 @@ from smartby.ngsild.entity import Entity, check_entity_id
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json, parse_geo_query
 from smartby.ngsild.ordering import parse_order_by
+from smartby.ngsild.projection import Projection, parse_projection
 from smartby.ngsild.query import And, Compare, Expr, InList, Literal, Or, parse_attrs_list, parse_q
 from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.regex import compiled
@@ -213,6 +214,9 @@ class QueryBody:
     q: str | None
     scope_q: str | None
     lang: str | None
+    pick_projection: Projection | None = None
+    omit_projection: Projection | None = None
+    """pick and omit with the projections of linked entities (clause 4.21), when `linked` allowed them."""
 
     @property
     def narrows(self) -> bool:
@@ -235,9 +239,23 @@ def text_member(value: Any, member: str) -> str | None:
     raise BadRequestData(f"{member} must be a string")
 
 
-def query_body(ctx: Context, data: Any) -> QueryBody:
+def _projection(value: Any, member: str) -> Projection | None:
+    if value is None:
+        return None
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+        raise BadRequestData(f"{member} must be an array of attribute projections")
+    projection = parse_projection(texts[0])
+    for text in texts[1:]:
+        projection = projection.joined(parse_projection(text))
+    return projection
+
+
+def query_body(ctx: Context, data: Any, *, linked: bool = False) -> QueryBody:
     """Read a Query object: entity selectors (type is mandatory; id a URI or an array of URIs),
-    attrs, pick, omit, geoQ, q, scopeQ and lang; no empty arrays."""
+    attrs, pick, omit, geoQ, q, scopeQ and lang; no empty arrays. With `linked` (a query of
+    entities, which may join linked ones) pick and omit may project linked entities (clause 4.21):
+    their own names are then in `pick` and `omit`, the whole in the projections."""
     if not isinstance(data, dict):
         raise BadRequestData("The query must be a JSON object")
     if data.get("type", "Query") != "Query":
@@ -264,13 +282,21 @@ def query_body(ctx: Context, data: Any) -> QueryBody:
                 types=text_member(raw.get("type"), "type"),
             )
         )
+    picked = _projection(data.get("pick"), "pick") if linked else None
+    omitted = _projection(data.get("omit"), "omit") if linked else None
     return QueryBody(
         selectors=selectors,
         attrs=_names(data.get("attrs"), "attrs"),
-        pick=_names(data.get("pick"), "pick"),
-        omit=_names(data.get("omit"), "omit"),
+        pick=picked.names if picked is not None else _names(data.get("pick"), "pick"),
+        omit=(
+            [name for name, inner in omitted.members if inner is None]
+            if omitted is not None
+            else _names(data.get("omit"), "omit")
+        ),
         geo=geo_from_json(data["geoQ"]) if data.get("geoQ") is not None else None,
         q=text_member(data.get("q"), "q"),
         scope_q=text_member(data.get("scopeQ"), "scopeQ"),
         lang=text_member(data.get("lang"), "lang"),
+        pick_projection=picked,
+        omit_projection=omitted,
     )

@@ -94,6 +94,9 @@ class HistoryQuery:
     start: int | None = None
     end: int | None = None
     last_n: int | None = None
+    first_n: int | None = None
+    """Only the first N instances of each series in time (what a page of instances needs, 6.3.10);
+    ignored with last_n."""
     limit: int = 20
     offset: int = 0
     count: bool = False

@@ -45,6 +45,7 @@ Semantics chosen where the specification leaves room, with the reference they fo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -110,6 +111,7 @@ _DURATION = re.compile(
 """P[n]Y[n]M[n]DT[n]H[n]M[n]S or P[n]W (4.5.19); years and months whole, other parts may have fractions."""
 _MAX_MONTHS = 12 * 10_000
 _LAST_N_MAX = 2**63 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _AVERAGE_MONTH = timedelta(days=30.436875)
 _MAX_MOMENT = datetime.max.replace(tzinfo=UTC)
 _MIN_MOMENT = datetime.min.replace(tzinfo=UTC)
@@ -643,12 +645,23 @@ class InstancePage:
     """The part of the time range a response holds when an attribute had more instances in it than
     one response carries (6.3.10): 206 Partial Content with `Content-Range: date-time
     <start>-<end>/<size>`. `emptied` holds, per entity, the attributes left without any instance,
-    with their attribute type, so they can still be shown (empty)."""
+    with their attribute type, so they can still be shown (empty).
+
+    `last` is the moment of `end`; `sent` the most instances one series (attribute and datasetId)
+    has in the page; `overfull` says one series has more than the page size at a single moment,
+    all of which the page holds (so that the next page can start after it). `periods` says the
+    page holds aggregation periods, and `end` is the end of the last (which the next one starts
+    at) rather than an instance's moment."""
 
     start: str
     end: str
     size: str
     emptied: list[dict[str, str]]
+    backwards: bool = False
+    last: datetime = _EPOCH
+    sent: int = 0
+    overfull: bool = False
+    periods: bool = False
 
     @property
     def content_range(self) -> str:
@@ -660,48 +673,73 @@ def paginate(
 ) -> tuple[list[dict[str, list[Instance]]], InstancePage | None]:
     """At most `limit` instances of each attribute and datasetId, as one response (6.3.10).
 
-    Without lastN the page goes forwards from the least recent instance: each series longer than
-    `limit` keeps its first `limit`, and every instance later than the earliest last one kept (in
-    any attribute of any entity) waits for the next page. With lastN (more than `limit`) it goes
-    backwards from the most recent one. The range runs from timeAt (after, between) or the earliest
-    instance kept to the cut, or backwards from timeAt (before), endTimeAt (between) or the latest
-    instance kept to the cut; the size is lastN or "*". None when nothing was left out.
+    Without lastN the page goes forwards from the least recent instance, with lastN (more than
+    `limit`) backwards from the most recent one. Every attribute of every entity is cut at the
+    same moment, between two moments, never between instances that share one: forwards the page
+    holds every instance earlier than the first moment at which some series passes `limit`,
+    backwards every instance later than the last such moment. (Should one series hold more than
+    `limit` instances at that very moment, the page holds all of them: it is `overfull`.) So the
+    next page (`next_window`) repeats nothing and leaves nothing out. The range runs from timeAt
+    (after, between) or the earliest instance kept to the latest one kept, or backwards from
+    timeAt (before), endTimeAt (between) or the latest instance kept to the earliest one kept;
+    the size is lastN or "*". None when nothing was left out.
+
+    `entities` may hold, of each series, only its first `limit` + 1 instances forwards (its last
+    ones backwards): the page is the same.
     """
     backwards = temporal.last_n is not None
-    if backwards and temporal.last_n is not None and temporal.last_n <= limit:
+    if temporal.last_n is not None and temporal.last_n <= limit:
         return [dict(attributes) for attributes in entities], None
-    cut: tuple[datetime, str] | None = None
+    cut: datetime | None = None
     for attributes in entities:
         for instances in attributes.values():
             for series in _by_dataset(instances).values():
                 if len(series) <= limit:
                     continue
-                timed = sorted(_timed(series, temporal.timeproperty))
-                edge = timed[-limit] if backwards else timed[limit - 1]
-                if cut is None or (edge[0] > cut[0] if backwards else edge[0] < cut[0]):
-                    cut = edge[0], edge[1]
+                timeline = sorted(moment for moment, _ in _timed(series, temporal.timeproperty))
+                if len(timeline) <= limit:
+                    continue
+                edge = timeline[-limit - 1] if backwards else timeline[limit]
+                if cut is None or (edge > cut if backwards else edge < cut):
+                    cut = edge
     if cut is None:
         return [dict(attributes) for attributes in entities], None
+
+    def inside(moment: datetime, *, overfull: bool) -> bool:
+        if overfull:
+            return moment >= cut if backwards else moment <= cut
+        return moment > cut if backwards else moment < cut
+
+    overfull = not any(
+        inside(moment, overfull=False)
+        for attributes in entities
+        for instances in attributes.values()
+        for moment, _ in _timed(instances, temporal.timeproperty)
+    )
     kept: list[dict[str, list[Instance]]] = []
     emptied: list[dict[str, str]] = []
     moments: list[tuple[datetime, str]] = []
+    sent = 0
     for attributes in entities:
         entity: dict[str, list[Instance]] = {}
         empty: dict[str, str] = {}
         for iri, instances in attributes.items():
-            inside = []
+            chosen = []
             for instance in instances:
                 text = instance_time(instance, temporal.timeproperty)
                 moment = _moment(text) if text is not None else None
-                if moment is None or (moment >= cut[0] if backwards else moment <= cut[0]):
-                    inside.append(instance)
-                    if moment is not None and text is not None:
-                        moments.append((moment, text))
-            entity[iri] = inside
-            if instances and not inside:
+                if moment is None:
+                    chosen.append(instance)
+                elif inside(moment, overfull=overfull):
+                    chosen.append(instance)
+                    moments.append((moment, text or ""))
+            entity[iri] = chosen
+            sent = max([sent, *(len(series) for series in _by_dataset(chosen).values())])
+            if instances and not chosen:
                 empty[iri] = str(instances[-1].get("type", "Property"))
         kept.append(entity)
         emptied.append(empty)
+    last = min(moments) if backwards else max(moments)
     if backwards:
         bound = temporal.time_at if temporal.timerel == "before" else temporal.end_time_at
         start = format_datetime(bound) if bound is not None else max(moments)[1]
@@ -709,7 +747,85 @@ def paginate(
         bound = temporal.time_at if temporal.timerel in ("after", "between") else None
         start = format_datetime(bound) if bound is not None else min(moments)[1]
     size = str(temporal.last_n) if backwards else "*"
-    return kept, InstancePage(start, cut[1], size, emptied)
+    page = InstancePage(start, last[1], size, emptied, backwards, last[0], sent, overfull)
+    return kept, page
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def next_window(temporal: TemporalQuery, page: InstancePage) -> TemporalQuery | None:
+    """The temporal query of the page after `page` (6.3.10): the same window, from just after the
+    page's end forwards (`after` includes its timeAt, and history keeps moments to the
+    microsecond, so the next page starts a microsecond after `end`), or before its end backwards
+    (`before` and the end of `between` exclude theirs), with lastN less what the fullest series
+    sent. None when lastN is used up."""
+    start, end = temporal.range()
+    if page.backwards:
+        assert temporal.last_n is not None
+        remaining = temporal.last_n - page.sent
+        if remaining < 1:
+            return None
+        if start is None:
+            return dataclasses.replace(temporal, timerel="before", time_at=page.last, last_n=remaining)
+        if page.last <= start:
+            return None
+        return dataclasses.replace(
+            temporal, timerel="between", time_at=start, end_time_at=page.last, last_n=remaining
+        )
+    resume = page.last if page.periods else page.last + _MICROSECOND
+    if end is not None and resume >= end:
+        return None
+    if end is None:
+        return dataclasses.replace(temporal, timerel="after", time_at=resume, end_time_at=None)
+    return dataclasses.replace(temporal, timerel="between", time_at=resume, end_time_at=end)
+
+
+def paginate_periods(
+    entities: Sequence[Mapping[str, Sequence[AggregatedAttribute]]], limit: int, temporal: TemporalQuery
+) -> tuple[list[dict[str, list[AggregatedAttribute]]], InstancePage | None]:
+    """At most `limit` aggregation periods of each attribute and datasetId, as one response (6.3.10,
+    the aggregated representation 4.5.19), forwards: every period that ends by the start of the
+    first period with which some series passes `limit`. The periods of every series must share
+    their bounds (one origin: timeAt, or one entity's first instance), so that the cut is a bound
+    of each and the next page (`next_window`, from the end of this one) goes on with the same
+    periods. The range runs from timeAt (after, between) or the first period's start to the last
+    period's end; the size is "*". None when nothing was left out."""
+    cut: int | None = None
+    for attributes in entities:
+        for series in attributes.values():
+            for attribute in series:
+                if len(attribute.buckets) > limit:
+                    edge = sorted(bucket.start for bucket in attribute.buckets)[limit]
+                    cut = edge if cut is None else min(cut, edge)
+    if cut is None:
+        return [{iri: list(series) for iri, series in attributes.items()} for attributes in entities], None
+    kept: list[dict[str, list[AggregatedAttribute]]] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    sent = 0
+    for attributes in entities:
+        entity: dict[str, list[AggregatedAttribute]] = {}
+        for iri, series in attributes.items():
+            trimmed = []
+            for attribute in series:
+                buckets = [bucket for bucket in attribute.buckets if bucket.end <= cut]
+                if buckets:
+                    trimmed.append(attribute._replace(buckets=buckets))
+                    starts.append(min(bucket.start for bucket in buckets))
+                    ends.append(max(bucket.end for bucket in buckets))
+                    sent = max(sent, len(buckets))
+            entity[iri] = trimmed
+        kept.append(entity)
+    if not ends:
+        return [{iri: list(series) for iri, series in attributes.items()} for attributes in entities], None
+    bound = temporal.time_at if temporal.timerel in ("after", "between") else None
+    start = format_datetime(bound) if bound is not None else from_micros(min(starts))
+    last = _EPOCH + timedelta(microseconds=max(ends))
+    page = InstancePage(
+        start, from_micros(max(ends)), "*", [{} for _ in entities], last=last, sent=sent, periods=True
+    )
+    return kept, page
 
 
 def _timed(instances: Iterable[Instance], timeproperty: str) -> list[tuple[datetime, str]]:
@@ -805,6 +921,8 @@ def _head(
     scope: list[str] | None,
     system: Mapping[str, str] | None,
 ) -> dict[str, Any]:
+    """The id, type and scope of a temporal entity, with its system attributes when asked for: in
+    the temporal representation these include a deleted entity's deletedAt (6.3.11)."""
     entity: dict[str, Any] = {"id": entity_id, "type": types}
     if scope:
         entity["scope"] = scope

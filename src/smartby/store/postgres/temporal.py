@@ -28,6 +28,17 @@ class PostgresHistoryReader(HistoryReader):
             ).fetchall()
         )
 
+    def first_n(self, db: Any, sql: Sql, first_n: int, keys: list[int]) -> list[Any]:
+        return list(
+            self._execute(
+                db,
+                f"SELECT {ROW} FROM temporal_attr s CROSS JOIN LATERAL ("
+                f"SELECT h.* FROM history h WHERE {sql.where()} AND {SERIES_OF_S} "
+                f"ORDER BY h.at, h.instance LIMIT ?) h WHERE s.key = ANY(?) ORDER BY {ORDER}",
+                (*sql.params, first_n, keys),
+            ).fetchall()
+        )
+
     def rolled_up(self, db: Any, series: Sql, plan: HourlyPlan, methods: tuple[str, ...]) -> list[Any]:
         statement = RollupStatement(self.dialect, plan, methods)
         inner, params = statement.inner(SERIES_OF_S, [])

@@ -255,7 +255,9 @@ class HistoryReader:
         if query.timeproperty != "deletedAt":
             sql.add(f"h.kind & {DELETED} = 0")
         rows: Iterable[Any]
-        if query.last_n is None:
+        if query.last_n is None and query.first_n is not None:
+            rows = self.first_n(db, sql, query.first_n, list(entities))
+        elif query.last_n is None:
             self._any(sql, "h.key", list(entities))
             rows = self._execute(
                 db, f"SELECT {ROW} FROM history h WHERE {sql.where()} ORDER BY {ORDER}", sql.params
@@ -294,6 +296,23 @@ class HistoryReader:
                 (*sql.params, *series, last_n),
             ).fetchall()
             found.extend(reversed(rows))
+        return found
+
+    def first_n(self, db: Any, sql: Sql, first_n: int, keys: list[int]) -> list[Any]:
+        """Per series, the first N rows by time (a page of instances, 6.3.10): each series read
+        forwards through its index, one statement per series."""
+        found: list[Any] = []
+        keys_only = Sql()
+        self._any(keys_only, "h.key", keys)
+        for series in self._series_rows(db, keys_only):
+            found.extend(
+                self._execute(
+                    db,
+                    f"SELECT {ROW} FROM history h WHERE {sql.where()} AND {SERIES} "
+                    "ORDER BY h.at, h.instance LIMIT ?",
+                    (*sql.params, *series, first_n),
+                ).fetchall()
+            )
         return found
 
     # -- aggregation -----------------------------------------------------------------------------
