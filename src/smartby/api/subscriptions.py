@@ -66,22 +66,21 @@ SUBSCRIPTION_SCHEMA: dict[str, Any] = {
 }
 
 
-async def _body(request: Request, media: tuple[str, ...] = (JSON, JSON_LD)) -> tuple[Any, Any]:
-    """The body and the @context it was written with (Link header or @context member). An inline
-    @context (an object, or an array that is not one URL) is kept as an ImplicitlyCreated context
-    (clause 5.13.1) and stands for it by the URL the broker serves it at, so that JSON notifications
-    can link to it."""
+async def _body(request: Request, media: tuple[str, ...] = (JSON, JSON_LD)) -> tuple[Any, Any, str | None]:
+    """The body, the @context it was written with (Link header or @context member), and for an
+    inline @context (an object, or an array other than one URL) the URL of the ImplicitlyCreated
+    context it is kept as (clause 5.13.1), which JSON notifications link to."""
     broker = broker_of(request)
     body = await read_body(request, media, broker.settings.max_body_bytes)
     await broker.context(body.context)
     context = body.context
+    link = None
     if context is not None and not _one_url(context):
         data = body.data if isinstance(body.data, dict) else {}
         created_for = data.get("id") if isinstance(data.get("id"), str) else None
-        context = await broker.jsonld_contexts.keep_inline(
-            context, str(request.base_url), created_for=created_for
-        )
-    return body.data, context
+        base = str(request.base_url)
+        link = await broker.jsonld_contexts.keep_inline(context, base, created_for=created_for)
+    return body.data, context, link
 
 
 def _one_url(context: Any) -> bool:
@@ -99,8 +98,8 @@ def _one_url(context: Any) -> bool:
 async def create_subscription(request: Request) -> Response:
     check_params(request, NO_PARAMS)
     tenant = tenant_of(request)
-    data, context = await _body(request)
-    subscription_id = await broker_of(request).subscriptions.create(tenant, context, data)
+    data, context, link = await _body(request)
+    subscription_id = await broker_of(request).subscriptions.create(tenant, context, data, link)
     headers = {"Location": f"{SUBSCRIPTIONS_PATH}/{quote(subscription_id, safe=':')}"}
     if tenant != DEFAULT_TENANT:
         headers["NGSILD-Tenant"] = tenant
@@ -160,9 +159,9 @@ async def get_subscription(request: Request) -> Response:
 async def update_subscription(request: Request) -> Response:
     check_params(request, NO_PARAMS)
     tenant = tenant_of(request)
-    data, context = await _body(request, (JSON, JSON_LD, MERGE_PATCH))
+    data, context, link = await _body(request, (JSON, JSON_LD, MERGE_PATCH))
     await broker_of(request).subscriptions.update(
-        tenant, request.path_params["subscriptionId"], context, data
+        tenant, request.path_params["subscriptionId"], context, data, link
     )
     return no_content(request)
 

@@ -192,7 +192,7 @@ def notification_body(
     elif accept == GEO_JSON and receiver_info.get("prefer", "").replace(" ", "") != "body=json":
         data["@context"] = context
     else:
-        link = context_url or _link_url(ctx)
+        link = context_url or compiled.link or _link_url(ctx)
         headers["Link"] = f'<{link}>; rel="{JSON_LD_CONTEXT_REL}"; type="application/ld+json"'
     if sub.tenant:
         headers[TENANT_HEADER] = sub.tenant

@@ -40,6 +40,10 @@ from smartby.records.notifications import PendingNotification, StoredSubscriptio
 
 log = logging.getLogger("smartby.subscriptions")
 CONTEXT_MEMBER = "@context"
+LINK_MEMBER = "@contextUrl"
+"""Where a stored subscription keeps the URL of the ImplicitlyCreated context its inline @context was
+kept as (clause 5.13.1): what the Link header of its JSON notifications names."""
+INTERNAL = (CONTEXT_MEMBER, LINK_MEMBER)
 """Where a stored subscription document keeps the @context it was written with."""
 REFRESH_SECONDS = 1.0
 
@@ -80,11 +84,13 @@ class SubscriptionStore(Protocol):
 @dataclass
 class Compiled:
     """A subscription ready to match and to render notifications for: `ctx` is the @context it was
-    written with, `notify_ctx` the one its notifications are compacted with (its jsonldContext)."""
+    written with, `notify_ctx` the one its notifications are compacted with (its jsonldContext),
+    `link` the URL its inline @context is served at (an ImplicitlyCreated context), if it has one."""
 
     subscription: Subscription
     ctx: Context
     notify_ctx: Context
+    link: str | None = None
 
 
 @dataclass
@@ -155,7 +161,7 @@ class Subscriptions:
 
     async def _compile(self, tenant: str, document: dict[str, Any]) -> Compiled:
         ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER))
-        body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
+        body = {k: v for k, v in document.items() if k not in INTERNAL}
         params = body["notification"]
         join_of(params.get("join"), params.get("joinLevel"))  # joinLevel within the query limit
         subscription = compile_subscription(tenant, body, ctx)
@@ -168,7 +174,9 @@ class Subscriptions:
         notify_ctx = ctx
         if "jsonldContext" in body:
             notify_ctx = await resolve(self._contexts, body["jsonldContext"])
-        return Compiled(dataclasses.replace(subscription, criteria=criteria), ctx, notify_ctx)
+        return Compiled(
+            dataclasses.replace(subscription, criteria=criteria), ctx, notify_ctx, document.get(LINK_MEMBER)
+        )
 
     def _put(self, tenant: str, subscription_id: str, compiled: Compiled | None) -> None:
         """Apply this process's own change to the cache at once (a full reload per change would
@@ -253,10 +261,13 @@ class Subscriptions:
 
     # -- CRUD ------------------------------------------------------------------------------------
 
-    async def create(self, tenant: str, context: Any, body: Any) -> str:
-        """POST /subscriptions: check, store, and start matching at once. Returns the id."""
+    async def create(self, tenant: str, context: Any, body: Any, link: str | None = None) -> str:
+        """POST /subscriptions: check, store, and start matching at once. Returns the id. `link` is
+        the URL an inline @context is served at (an ImplicitlyCreated context), if it is one."""
         document = parse_subscription(_without_context(body), now=now())
         document[CONTEXT_MEMBER] = context
+        if link is not None:
+            document[LINK_MEMBER] = link
         compiled = await self._compile(tenant, document)
         stamp = format_datetime(now())
         stored = StoredSubscription(tenant, document["id"], document, stamp, stamp)
@@ -288,10 +299,13 @@ class Subscriptions:
     ) -> tuple[list[StoredSubscription], int | None]:
         return await self.store.list_subscriptions(tenant, limit, offset, count)
 
-    async def update(self, tenant: str, subscription_id: str, context: Any, fragment: Any) -> None:
-        """PATCH /subscriptions/{id}: members of the fragment replace the stored ones."""
+    async def update(
+        self, tenant: str, subscription_id: str, context: Any, fragment: Any, link: str | None = None
+    ) -> None:
+        """PATCH /subscriptions/{id}: members of the fragment replace the stored ones; a fragment
+        written with a new @context (and its `link`, as `create` takes it) replaces the old one."""
         current = await self.get(tenant, subscription_id)
-        stored = {k: v for k, v in current.document.items() if k != CONTEXT_MEMBER}
+        stored = {k: v for k, v in current.document.items() if k not in INTERNAL}
         merged = merge_fragment(stored, _without_context(fragment))
         if "expiresAt" in merged and merged.get("expiresAt") == stored.get("expiresAt"):
             # An expiry already past may stay as it is; only a newly given one must lie ahead.
@@ -300,7 +314,12 @@ class Subscriptions:
             document["expiresAt"] = stored["expiresAt"]
         else:
             document = parse_subscription(merged, now=now())
-        document[CONTEXT_MEMBER] = context if context is not None else current.document.get(CONTEXT_MEMBER)
+        if context is not None:
+            document[CONTEXT_MEMBER] = context
+            if link is not None:
+                document[LINK_MEMBER] = link
+        else:
+            document.update({k: current.document[k] for k in INTERNAL if k in current.document})
         compiled = await self._compile(tenant, document)
         if not await self.store.replace_subscription(
             tenant, subscription_id, document, format_datetime(now())
@@ -351,7 +370,7 @@ def render_subscription(stored: StoredSubscription, moment: Any = None) -> dict[
     members the broker keeps (clause 5.2.14) once there is something to say: `timesSent` and
     `timesFailed` (at least 1 when present), `lastNotification`, `lastSuccess`, `lastFailure`, and
     the `status` of the last attempt."""
-    document = {k: v for k, v in stored.document.items() if k != CONTEXT_MEMBER}
+    document = {k: v for k, v in stored.document.items() if k not in INTERNAL}
     if "notificationTrigger" not in document:
         document["notificationTrigger"] = list(DEFAULT_TRIGGERS)
     expires = document.get("expiresAt")
