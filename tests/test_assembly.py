@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from smartby.assembly import assemble
 from smartby.settings import Settings
 
@@ -21,3 +26,38 @@ async def test_registry_only_opens_the_store_alone(settings: Settings) -> None:
     assert key is not None
     async with assemble(settings).registry_only() as ingestion:
         assert await ingestion.registry.get("", "meter-1") == device
+
+
+def _collector_of_a_server(tmp_path: Path, **environment: str) -> tuple[int, int, int]:
+    """(Python's young threshold, the young threshold and the frozen objects once the server's
+    application factory ran) in a fresh process: the collector is the whole process's."""
+    script = (
+        "import gc\n"
+        "python = gc.get_threshold()[0]\n"
+        "from smartby.api.asgi import application\n"
+        "application()\n"
+        "print(python, gc.get_threshold()[0], gc.get_freeze_count())\n"
+    )
+    env = {
+        **os.environ,
+        "SMARTBY_DATABASE": f"sqlite:///{tmp_path / 'city.db'}",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        **environment,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    python, young, frozen = done.stdout.split()
+    return int(python), int(young), int(frozen)
+
+
+def test_a_server_process_collects_its_young_generation_less_often(tmp_path: Path) -> None:
+    python, young, frozen = _collector_of_a_server(tmp_path, SMARTBY_GC_YOUNG_THRESHOLD="40000")
+    assert young == 40_000 != python
+    assert frozen > 1000  # what start-up loaded is out of the collector's way
+
+
+def test_a_zero_threshold_keeps_pythons_collector(tmp_path: Path) -> None:
+    python, young, frozen = _collector_of_a_server(tmp_path, SMARTBY_GC_YOUNG_THRESHOLD="0")
+    assert young == python
+    assert frozen == 0

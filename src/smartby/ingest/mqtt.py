@@ -46,7 +46,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from smartby.ingest.topics import parse_topic, subscriptions
+from smartby.ingest.topics import DeviceTopic, parse_topic, subscriptions
 from smartby.ingest.uplinks import Uplink, UplinkSink
 from smartby.settings import Settings
 
@@ -58,6 +58,8 @@ KEEPALIVE = 30
 """Seconds between pings; a broker that stops answering is noticed within 1.5 times this."""
 READ_BURST = 256
 """Packets read at most each time the socket is readable, before other work gets a turn."""
+TOPICS_KEPT = 100_000
+"""Topics whose parse a connection remembers (a device publishes on one topic again and again)."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,13 @@ def uplink_of(
 ) -> Uplink:
     """The uplink a message on `topic` is. A topic that names no device (an empty level, a bad
     percent escape) is still handed on, with no device, so the sink keeps it as a dead letter."""
-    found = parse_topic(topic, tenants)
+    return uplink_from(parse_topic(topic, tenants), topic, payload, api_key, received_at)
+
+
+def uplink_from(
+    found: DeviceTopic | None, topic: str, payload: bytes, api_key: str | None, received_at: str
+) -> Uplink:
+    """The uplink a message on `topic`, which names `found`, is (see `uplink_of`)."""
     if found is None:
         return Uplink("mqtt", "plain", "", None, api_key, payload, received_at, topic)
     if found.family == "chirpstack":
@@ -199,6 +207,7 @@ class _Delivery:
         sink = transport.sink
         self._offer = sink.offer if isinstance(sink, OfferingSink) else None
         self._tenants = transport.settings.chirpstack_tenants
+        self._topics: dict[str, DeviceTopic | None] = {}
         client.on_message = self._on_message
 
     def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
@@ -216,9 +225,15 @@ class _Delivery:
         except UnicodeDecodeError:
             topic = message._topic.decode("utf-8", "replace")
         payload = message.payload if isinstance(message.payload, bytes) else bytes(message.payload)
-        uplink = uplink_of(
-            topic, payload, api_key_of(getattr(message, "properties", None)), self._tenants, received_now()
-        )
+        topics = self._topics
+        if topic in topics:
+            found = topics[topic]
+        else:
+            if len(topics) >= TOPICS_KEPT:
+                topics.clear()
+            found = topics[topic] = parse_topic(topic, self._tenants)
+        api_key = api_key_of(getattr(message, "properties", None))
+        uplink = uplink_from(found, topic, payload, api_key, received_now())
         if uplink.device_id is None:
             log.warning("MQTT: %r names no device; handed on as a dead letter", topic)
         if self._offer is None:
