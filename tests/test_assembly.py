@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from smartby.assembly import assemble
 from smartby.settings import Settings
 
@@ -28,15 +30,28 @@ async def test_registry_only_opens_the_store_alone(settings: Settings) -> None:
         assert await ingestion.registry.get("", "meter-1") == device
 
 
-def _collector_of_a_server(tmp_path: Path, **environment: str) -> tuple[int, int, int]:
-    """(Python's young threshold, the young threshold and the frozen objects once the server's
-    application factory ran) in a fresh process: the collector is the whole process's."""
+STARTS = {
+    "several workers": "from smartby.api.asgi import application\napplication()\n",
+    "one worker": (
+        "import uvicorn\n"
+        "uvicorn.run = lambda app, **options: None\n"  # the server is not what is tested
+        "from smartby.cli import _serve\n"
+        "from smartby.settings import Settings\n"
+        "_serve(Settings())\n"
+    ),
+}
+"""How `smartby serve` starts a server process: uvicorn's workers call the application factory;
+a single worker builds the app in the command's own process."""
+
+
+def _collector_of_a_server(tmp_path: Path, start: str, **environment: str) -> tuple[int, int, int]:
+    """(Python's young threshold, the young threshold and the frozen objects once a server process
+    started as `start` says) in a fresh process: the collector is the whole process's."""
     script = (
         "import gc\n"
         "python = gc.get_threshold()[0]\n"
-        "from smartby.api.asgi import application\n"
-        "application()\n"
-        "print(python, gc.get_threshold()[0], gc.get_freeze_count())\n"
+        + STARTS[start]
+        + "print(python, gc.get_threshold()[0], gc.get_freeze_count())\n"
     )
     env = {
         **os.environ,
@@ -51,13 +66,15 @@ def _collector_of_a_server(tmp_path: Path, **environment: str) -> tuple[int, int
     return int(python), int(young), int(frozen)
 
 
-def test_a_server_process_collects_its_young_generation_less_often(tmp_path: Path) -> None:
-    python, young, frozen = _collector_of_a_server(tmp_path, SMARTBY_GC_YOUNG_THRESHOLD="40000")
+@pytest.mark.parametrize("start", STARTS)
+def test_a_server_process_collects_its_young_generation_less_often(tmp_path: Path, start: str) -> None:
+    python, young, frozen = _collector_of_a_server(tmp_path, start, SMARTBY_GC_YOUNG_THRESHOLD="40000")
     assert young == 40_000 != python
     assert frozen > 1000  # what start-up loaded is out of the collector's way
 
 
-def test_a_zero_threshold_keeps_pythons_collector(tmp_path: Path) -> None:
-    python, young, frozen = _collector_of_a_server(tmp_path, SMARTBY_GC_YOUNG_THRESHOLD="0")
+@pytest.mark.parametrize("start", STARTS)
+def test_a_zero_threshold_keeps_pythons_collector(tmp_path: Path, start: str) -> None:
+    python, young, frozen = _collector_of_a_server(tmp_path, start, SMARTBY_GC_YOUNG_THRESHOLD="0")
     assert young == python
     assert frozen == 0
