@@ -17,6 +17,9 @@ ingestion sink, and is acknowledged to the MQTT broker only once the sink took i
   synchronous `offer`, and the socket is read until it is empty each time it is readable. aiomqtt's
   own path (a Message and Topic object, an asyncio queue, a Task and `asyncio.wait` per message, and
   one event-loop round per packet) cost more than the ingestion behind it did.
+- paho reads a PUBLISH's MQTT v5 properties with `publish_properties.PublishProperties`, which
+  does not rebuild paho's tables of property names for each message (in the paho versions that
+  was tested with; in others, with paho's own, slower).
 - When the broker goes away the transport logs it and connects again with backoff, for ever; it
   never raises into the server.
 """
@@ -46,6 +49,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from smartby.ingest import publish_properties
 from smartby.ingest.topics import DeviceTopic, parse_topic, subscriptions
 from smartby.ingest.uplinks import Uplink, UplinkSink
 from smartby.settings import Settings
@@ -310,6 +314,7 @@ class MqttTransport:
         self.settings = settings
         self.address = broker_address(settings.mqtt_url)
         self.filters = subscriptions(settings.mqtt_topics, settings.mqtt_shared_group)
+        publish_properties.install()
         self._lock: int | None = None
         if client_id is None:
             client_id, self._lock = claim_client_id(settings)
