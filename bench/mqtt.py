@@ -5,6 +5,10 @@ python -m bench.mqtt                       # 10 s worth of readings
 python -m bench.mqtt --quick               # 3 s worth
 python -m bench.mqtt --per-message 1       # only one reading a message (default: 1, then 10)
 python -m bench.mqtt --profile /tmp/prof   # and a cProfile of each smartby worker there
+python -m bench.mqtt --backends sqlite --workers 1
+
+Beside each rate it notes the CPU time a message cost each party (the subscribers, the publishers,
+Mosquitto), read from /proc, so what bounds a rate on a machine of few cores can be told.
 
 Publishers run in processes of their own (aiomqtt, QoS 1, MQTT v5), and so do smartby's workers
 (each the real path: the MQTT transport feeding `Ingestion`, which finds the device in the device
@@ -37,7 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
@@ -51,7 +55,7 @@ from paho.mqtt.properties import Properties
 
 from bench.history import Backend, postgres_backend, sqlite_backend
 from bench.servers import free_port
-from smartby.assembly import assemble
+from smartby.assembly import assemble, tune_collector
 from smartby.ingest.mqtt import MqttTransport
 from smartby.ingest.topics import device_topic
 from smartby.ngsild.timestamps import from_micros, to_micros
@@ -61,6 +65,8 @@ HOST = "127.0.0.1"
 PORT = int(os.environ.get("SMARTBY_BENCH_MQTT_PORT", "1883"))
 """The Mosquitto measured: the bench's own (see `own_mosquitto`), which spawned processes learn
 from the environment, else the machine's on 1883."""
+MOSQUITTO_PID: int | None = None
+"""The bench's own Mosquitto, whose CPU time is read from /proc."""
 QUEUE = 100_000
 """The bench's Mosquitto queues this many QoS 1 messages a client (the default 1000 drops more)."""
 PUBLISHERS = 4
@@ -114,8 +120,9 @@ def _publish(
     lead: int,
     go: Event,
     taken: Synchronized[int],
+    spent: Synchronized[float],
 ) -> None:
-    asyncio.run(_publishing(tenant, devices, count, per_message, publishers, lead, go, taken))
+    asyncio.run(_publishing(tenant, devices, count, per_message, publishers, lead, go, taken, spent))
 
 
 async def _publishing(
@@ -127,8 +134,10 @@ async def _publishing(
     lead: int,
     go: Event,
     taken: Synchronized[int],
+    spent: Synchronized[float],
 ) -> None:
-    """Publish `count` messages round the `devices`, staying at most `lead` ahead of `taken`."""
+    """Publish `count` messages round the `devices`, staying at most `lead` ahead of `taken`, and
+    add the CPU seconds that took to `spent`."""
     topics = [device_topic(tenant, f"sensor-{number}") for number in devices]
     async with aiomqtt.Client(
         HOST,
@@ -139,6 +148,7 @@ async def _publishing(
     ) as client:
         client.pending_calls_threshold = WINDOW + 1
         await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        began = time.process_time()
         sent = 0
         while sent < count:
             while sent * publishers - taken.value > lead:
@@ -155,6 +165,8 @@ async def _publishing(
                 )
             )
             sent += len(chunk)
+        with spent.get_lock():
+            spent.value += time.process_time() - began
 
 
 def _start_publishers(
@@ -165,6 +177,7 @@ def _start_publishers(
     lead: int,
     taken: Synchronized[int],
     go: Event,
+    spent: Synchronized[float],
 ) -> list[multiprocessing.process.BaseProcess]:
     context = multiprocessing.get_context("spawn")
     share = POOL // publishers
@@ -173,12 +186,35 @@ def _start_publishers(
         devices = range(index * share, (index + 1) * share)
         process = context.Process(
             target=_publish,
-            args=(tenant, devices, total // publishers, per_message, publishers, lead, go, taken),
+            args=(tenant, devices, total // publishers, per_message, publishers, lead, go, taken, spent),
             daemon=True,
         )
         process.start()
         processes.append(process)
     return processes
+
+
+@dataclasses.dataclass(frozen=True)
+class Drive:
+    """How long the publishers' messages took to be `finished`, and the CPU seconds the publishers
+    and Mosquitto spent meanwhile."""
+
+    seconds: float
+    publishers_cpu: float
+    mosquitto_cpu: float
+    watched_cpu: float
+    """CPU seconds of the processes `_drive` was asked to watch (the subscribers)."""
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU seconds (user and system) process `pid` has spent, from /proc; 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _drive(
@@ -190,14 +226,18 @@ async def _drive(
     progress: Callable[[], int],
     finished: Callable[[], Awaitable[bool]],
     limit: float,
-) -> float:
+    watched: Sequence[int],
+) -> Drive:
     """Start the publishers of `total` messages, keep them informed of `progress` (messages
-    taken), and return the seconds from the start signal until `finished`."""
+    taken), and say how long it took from the start signal until `finished`."""
     context = multiprocessing.get_context("spawn")
     taken = context.Value("q", 0)
+    spent = context.Value("d", 0.0)
     go = context.Event()
-    processes = _start_publishers(tenant, total, per_message, publishers, lead, taken, go)
+    processes = _start_publishers(tenant, total, per_message, publishers, lead, taken, go, spent)
     await asyncio.sleep(2.0)  # publishers start and connect
+    mosquitto = cpu_seconds(MOSQUITTO_PID)
+    subscribers = sum(cpu_seconds(pid) for pid in watched)
     began = time.perf_counter()
     go.set()
     try:
@@ -206,16 +246,41 @@ async def _drive(
             if time.perf_counter() - began > limit:
                 raise TimeoutError(f"{progress():,} of {total:,} messages after {limit:.0f} s")
             await asyncio.sleep(0.005)
-        return time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        mosquitto = cpu_seconds(MOSQUITTO_PID) - mosquitto
+        subscribers = sum(cpu_seconds(pid) for pid in watched) - subscribers
     finally:
         for process in processes:
             process.join(timeout=10)
             if process.is_alive():
                 process.terminate()
+    return Drive(seconds, spent.value, mosquitto, subscribers)
 
 
-async def mosquitto_rate(total: int) -> float:
-    """Messages per second from one aiomqtt publisher to one aiomqtt subscriber, QoS 1."""
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    messages: int
+    drive: Drive
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.drive.seconds
+
+    def cpu_note(self) -> str:
+        return (
+            f"CPU a message: subscriber {micros(self.drive.watched_cpu, self.messages)}, publisher "
+            f"{micros(self.drive.publishers_cpu, self.messages)}, Mosquitto "
+            f"{micros(self.drive.mosquitto_cpu, self.messages)}"
+        )
+
+
+def micros(cpu: float, messages: int) -> str:
+    return f"{cpu / messages * 1e6:,.0f} µs"
+
+
+async def mosquitto_rate(total: int) -> Baseline:
+    """Messages per second from one aiomqtt publisher to one aiomqtt subscriber, QoS 1, and the
+    CPU each side spent."""
     tenant = f"bench{uuid.uuid4().hex[:8]}"
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     properties.ReceiveMaximum = RECEIVE_MAXIMUM
@@ -241,8 +306,8 @@ async def mosquitto_rate(total: int) -> float:
         async def finished() -> bool:
             return counting.done()
 
-        seconds = await _drive(tenant, total, 1, 1, LEAD, lambda: received, finished, 300)
-    return total / seconds
+        drive = await _drive(tenant, total, 1, 1, LEAD, lambda: received, finished, 300, [os.getpid()])
+    return Baseline(total, drive)
 
 
 def mosquitto_c_rate(total: int) -> tuple[int, float] | None:
@@ -353,6 +418,7 @@ async def _working(
     or dead-lettered (`done`), until `stop`."""
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     parts = assemble(settings)
+    tune_collector(settings)  # as the server's application factory does
     broker = parts.broker
     await broker.open()
     sink = parts.ingestion
@@ -376,9 +442,23 @@ async def _working(
 class Run:
     messages: int
     readings: int
-    seconds: float
+    drive: Drive
     history: int
     dead_letters: int
+    shares: tuple[int, ...]
+    """Messages each worker took."""
+
+    @property
+    def seconds(self) -> float:
+        return self.drive.seconds
+
+    def cpu_note(self) -> str:
+        return (
+            f"CPU a message: workers {micros(self.drive.watched_cpu, self.messages)}, publishers "
+            f"{micros(self.drive.publishers_cpu, self.messages)}, Mosquitto "
+            f"{micros(self.drive.mosquitto_cpu, self.messages)}; messages each worker took: "
+            + ", ".join(f"{share:,}" for share in self.shares)
+        )
 
     @property
     def readings_rate(self) -> float:
@@ -433,9 +513,11 @@ async def smartby_rate(
         async def finished() -> bool:
             return sum(done.value for _, _, _, done in running) >= total
 
-        seconds = await _drive(
-            tenant, total, per_message, publishers, LEAD * workers, taken_by_all, finished, 600
+        pids = [process.pid for process, _, _, _ in running if process.pid is not None]
+        drive = await _drive(
+            tenant, total, per_message, publishers, LEAD * workers, taken_by_all, finished, 600, pids
         )
+        shares = tuple(taken.value for _, _, taken, _ in running)
     finally:
         stop.set()
         for process, _, _, _ in running:
@@ -444,7 +526,7 @@ async def smartby_rate(
                 process.terminate()
     rows = backend.raw("SELECT count(*) FROM history", ())[0][0]
     letters = backend.raw("SELECT count(*) FROM dead_letter", ())[0][0]
-    return Run(total, total * per_message, seconds, rows, letters)
+    return Run(total, total * per_message, drive, rows, letters, shares)
 
 
 def run(
@@ -454,12 +536,13 @@ def run(
     sizes: tuple[int, ...] = (1, 10),
     profile: Path | None = None,
     backends: tuple[str, ...] = ("sqlite", "postgres"),
+    counts: tuple[int, ...] = (1, 2),
 ) -> None:
     """(a) Mosquitto's own rate, with Python and with C clients; (b) smartby with 1 and 2 worker
     processes, `PUBLISHERS` publishers over `POOL` devices, one reading a message and ten (a JSON
     array), to committed history on SQLite and on PostgreSQL; all on the bench's own Mosquitto."""
     with own_mosquitto(workdir):
-        _run(report, workdir, seconds, sizes, profile, backends)
+        _run(report, workdir, seconds, sizes, profile, backends, counts)
 
 
 def _run(
@@ -469,19 +552,21 @@ def _run(
     sizes: tuple[int, ...],
     profile: Path | None,
     backends: tuple[str, ...],
+    counts: tuple[int, ...],
 ) -> None:
-    baseline = asyncio.run(mosquitto_rate(5_000 * seconds))
+    measured = asyncio.run(mosquitto_rate(5_000 * seconds))
+    baseline = measured.rate
     c_baseline = mosquitto_c_rate(20_000 * seconds)
     c_text = (
         "no C clients" if c_baseline is None else f"{c_baseline[1]:,.0f} msg/s ({c_baseline[0]:,} messages)"
     )
     report.notes.append(
         f"Mosquitto alone, QoS 1: {baseline:,.0f} msg/s aiomqtt to aiomqtt; "
-        f"{c_text} mosquitto_pub to mosquitto_sub."
+        f"{c_text} mosquitto_pub to mosquitto_sub. aiomqtt to aiomqtt: {measured.cpu_note()}."
     )
     for kind in backends:
         for per_message in sizes:
-            for workers in (1, 2):
+            for workers in counts:
                 total = 2_000 * seconds * workers * (4 if per_message > 1 else 1) // per_message
                 opened = (
                     sqlite_backend(workdir / f"mqtt-{workers}-{per_message}.db")
@@ -505,7 +590,7 @@ def _run(
                     f"MQTT ingestion on {backend.name}, {workers} worker(s), {per_message} a message: "
                     f"{found.messages:,} messages, {found.readings:,} readings in {found.seconds:.2f} s, "
                     f"{found.history:,} history instances committed (expected {3 * found.readings:,}), "
-                    f"{found.dead_letters} dead letters."
+                    f"{found.dead_letters} dead letters; {found.cpu_note()}."
                 )
 
 
@@ -521,8 +606,9 @@ def own_mosquitto(workdir: Path) -> Iterator[None]:
     )
     process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
     previous = os.environ.get("SMARTBY_BENCH_MQTT_PORT")
-    global PORT
+    global PORT, MOSQUITTO_PID
     PORT = port
+    MOSQUITTO_PID = process.pid
     os.environ["SMARTBY_BENCH_MQTT_PORT"] = str(port)
     try:
         deadline = time.monotonic() + 10
@@ -543,6 +629,7 @@ def own_mosquitto(workdir: Path) -> Iterator[None]:
         else:
             os.environ["SMARTBY_BENCH_MQTT_PORT"] = previous
         PORT = int(os.environ.get("SMARTBY_BENCH_MQTT_PORT", "1883"))
+        MOSQUITTO_PID = None
 
 
 def main() -> None:
@@ -555,6 +642,7 @@ def main() -> None:
     )
     parser.add_argument("--profile", type=Path, help="write a cProfile of each smartby worker to this folder")
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--workers", default="1,2", help="worker processes, one run each (default 1,2)")
     options = parser.parse_args()
     from bench.__main__ import Report
 
@@ -564,7 +652,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="smartby-bench-") as folder:
         sizes = tuple(int(size) for size in options.per_message.split(","))
         backends = tuple(options.backends.split(","))
-        run(report, Path(folder), 3 if options.quick else 10, sizes, options.profile, backends)
+        counts = tuple(int(count) for count in options.workers.split(","))
+        run(report, Path(folder), 3 if options.quick else 10, sizes, options.profile, backends, counts)
     print("\n".join(report.notes))
 
 

@@ -8,6 +8,7 @@ entry (`smartby.api.asgi`) build through `assemble`.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,3 +46,18 @@ def assemble(settings: Settings | None = None) -> Assembly:
     store = open_store(settings.database, settings)
     broker = Broker(store, settings)
     return Assembly(settings, store, broker, Ingestion(broker, store, settings))
+
+
+def tune_collector(settings: Settings) -> None:
+    """Set a server process's garbage collector up for a stream of writes: what start-up made is
+    moved out of its way (`gc.freeze`), and the youngest generation is collected every
+    `gc_young_threshold` allocations instead of Python's 700.
+
+    With Python's thresholds the objects of a batch of readings (instances, rows, pending uplinks)
+    live through two young collections while the batch fills and commits, land in the oldest
+    generation, and make full collections of the whole heap frequent: a fifth to a third of the
+    CPU an MQTT reading cost. With a larger young generation they die young."""
+    if settings.gc_young_threshold:
+        gc.freeze()
+        _, middle, oldest = gc.get_threshold()
+        gc.set_threshold(settings.gc_young_threshold, middle, oldest)

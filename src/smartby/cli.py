@@ -85,7 +85,11 @@ def _serve(settings: Settings) -> None:
         "server_header": False,
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(_assemble(settings)), **options)
+        from smartby.assembly import tune_collector
+
+        parts = _assemble(settings)
+        tune_collector(settings)  # as smartby.api.asgi does in each worker of several
+        uvicorn.run(create_app(parts), **options)
         return
     # uvicorn starts each worker as a process of its own that imports the application by name
     # (smartby.api.asgi, which reads its settings from the environment): the environment is the one

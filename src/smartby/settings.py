@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info", description="Server log level."
     )
+    gc_young_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="Allocations between two collections of the garbage collector's youngest "
+        "generation in a server process; 0 keeps Python's (700).",
+    )
     # -- device ingestion (smartby.ingest: devices, decoders, dead letters, HTTP uplinks) ----------
     ingest_batch_size: int = Field(
         500, ge=1, le=100_000, description="Device readings committed in one broker transaction at most."

@@ -17,6 +17,9 @@ ingestion sink, and is acknowledged to the MQTT broker only once the sink took i
   synchronous `offer`, and the socket is read until it is empty each time it is readable. aiomqtt's
   own path (a Message and Topic object, an asyncio queue, a Task and `asyncio.wait` per message, and
   one event-loop round per packet) cost more than the ingestion behind it did.
+- paho reads a PUBLISH's MQTT v5 properties with `publish_properties.PublishProperties`, which
+  does not rebuild paho's tables of property names for each message (in the paho versions that
+  was tested with; in others, with paho's own, slower).
 - When the broker goes away the transport logs it and connects again with backoff, for ever; it
   never raises into the server.
 """
@@ -46,7 +49,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from smartby.ingest.topics import parse_topic, subscriptions
+from smartby.ingest import publish_properties
+from smartby.ingest.topics import DeviceTopic, parse_topic, subscriptions
 from smartby.ingest.uplinks import Uplink, UplinkSink
 from smartby.settings import Settings
 
@@ -58,6 +62,8 @@ KEEPALIVE = 30
 """Seconds between pings; a broker that stops answering is noticed within 1.5 times this."""
 READ_BURST = 256
 """Packets read at most each time the socket is readable, before other work gets a turn."""
+TOPICS_KEPT = 100_000
+"""Topics whose parse a connection remembers (a device publishes on one topic again and again)."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,13 @@ def uplink_of(
 ) -> Uplink:
     """The uplink a message on `topic` is. A topic that names no device (an empty level, a bad
     percent escape) is still handed on, with no device, so the sink keeps it as a dead letter."""
-    found = parse_topic(topic, tenants)
+    return uplink_from(parse_topic(topic, tenants), topic, payload, api_key, received_at)
+
+
+def uplink_from(
+    found: DeviceTopic | None, topic: str, payload: bytes, api_key: str | None, received_at: str
+) -> Uplink:
+    """The uplink a message on `topic`, which names `found`, is (see `uplink_of`)."""
     if found is None:
         return Uplink("mqtt", "plain", "", None, api_key, payload, received_at, topic)
     if found.family == "chirpstack":
@@ -199,6 +211,7 @@ class _Delivery:
         sink = transport.sink
         self._offer = sink.offer if isinstance(sink, OfferingSink) else None
         self._tenants = transport.settings.chirpstack_tenants
+        self._topics: dict[str, DeviceTopic | None] = {}
         client.on_message = self._on_message
 
     def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
@@ -216,9 +229,15 @@ class _Delivery:
         except UnicodeDecodeError:
             topic = message._topic.decode("utf-8", "replace")
         payload = message.payload if isinstance(message.payload, bytes) else bytes(message.payload)
-        uplink = uplink_of(
-            topic, payload, api_key_of(getattr(message, "properties", None)), self._tenants, received_now()
-        )
+        topics = self._topics
+        if topic in topics:
+            found = topics[topic]
+        else:
+            if len(topics) >= TOPICS_KEPT:
+                topics.clear()
+            found = topics[topic] = parse_topic(topic, self._tenants)
+        api_key = api_key_of(getattr(message, "properties", None))
+        uplink = uplink_from(found, topic, payload, api_key, received_now())
         if uplink.device_id is None:
             log.warning("MQTT: %r names no device; handed on as a dead letter", topic)
         if self._offer is None:
@@ -295,6 +314,7 @@ class MqttTransport:
         self.settings = settings
         self.address = broker_address(settings.mqtt_url)
         self.filters = subscriptions(settings.mqtt_topics, settings.mqtt_shared_group)
+        publish_properties.install()
         self._lock: int | None = None
         if client_id is None:
             client_id, self._lock = claim_client_id(settings)

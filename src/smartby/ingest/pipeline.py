@@ -431,10 +431,15 @@ class Ingestion:
         device's entity (history keeps them all; the entity takes the last of each attribute)."""
         batch: dict[str, EntityReadings] = {}
         names: dict[tuple[int, str], str] = {}
+        contexts: dict[str | None, Context] = {}
         committed: list[_Pending] = []
         for item in items:
+            source = item.device.context
             try:
-                readings = await self._entity_readings(item, names)
+                ctx = contexts.get(source)
+                if ctx is None:
+                    ctx = contexts[source] = await self.broker.context(source)
+                readings = self._entity_readings(item, ctx, names)
             except NgsiLdError as error:
                 item.error = f"{error.title}: {error.detail}"
                 continue
@@ -457,11 +462,12 @@ class Ingestion:
             return
         self.stats.transactions += 1
 
-    async def _entity_readings(self, item: _Pending, names: dict[tuple[int, str], str]) -> EntityReadings:
+    def _entity_readings(
+        self, item: _Pending, ctx: Context, names: dict[tuple[int, str], str]
+    ) -> EntityReadings:
         """An uplink's readings as Property instances of its device's entity (expanded with the
-        device's @context; names are expanded once a batch)."""
+        device's @context, `ctx`; names are expanded once a batch)."""
         device = item.device
-        ctx = await self.broker.context(device.context)
         space = id(ctx)
         entity_type = names.get((space, "@type " + device.entity_type))
         if entity_type is None:
@@ -469,6 +475,7 @@ class Ingestion:
                 device.entity_type, ctx
             )[0]
         readings = EntityReadings(check_entity_id(device.entity_id), entity_type)
+        attributes = readings.attributes
         for reading in item.readings:
             iri = names.get((space, reading.name))
             if iri is None:
@@ -482,7 +489,11 @@ class Ingestion:
                 observed_at=reading.observed_at or item.observed_at,
                 unit_text=reading.unit_text,
             )
-            readings.attributes.setdefault(iri, []).append(instance)
+            held = attributes.get(iri)
+            if held is None:
+                attributes[iri] = [instance]
+            else:
+                held.append(instance)
         if device.location is not None:
             readings.location = self._location(device, ctx)
         return readings
