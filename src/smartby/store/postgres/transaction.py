@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 
 from smartby.store.history_rows import HistoryRow
-from smartby.store.postgres import rollup
+from smartby.store.postgres import pack, rollup
 from smartby.store.postgres.dialect import POSTGRES
 from smartby.store.postgres.geo import POSTGIS
 from smartby.store.postgres.history import COLUMNS, table_row
@@ -197,6 +197,15 @@ class PostgresTransaction(SQLTransaction):
 
     def _instance_numbers(self, count: int) -> int | None:
         return None
+
+    _history_rows = pack.ROWS
+
+    def _unpack(self, where: str, params: Sequence[Any]) -> None:
+        self.begin()
+        pack.unpack(self._db, POSTGRES.sql(where), params)
+
+    def _drop_packed(self, where: str, params: Sequence[Any]) -> int:
+        return int(self._execute(f"DELETE FROM history_chunk c WHERE {where}", params).rowcount)
 
     def _before_append(self, rows: list[HistoryRow]) -> None:
         covers = self._partitions.covers
