@@ -313,6 +313,7 @@ class PostgresStore(SQLStore):
                 )
         if packed:
             log.info("packed %d history instances before %s", packed, before)
+        await self._read(lambda db: pack.reclaim(db, before))
         return packed
 
     async def pack_older_than(self, seconds: float) -> int:

@@ -27,11 +27,14 @@ from typing import Any
 import psycopg
 
 from smartby.store.postgres.history import COLUMNS, numeric_text
+from smartby.store.postgres.partitions import month_bounds
 
 log = logging.getLogger("smartby.store")
 
 DAY = 86_400_000_000
 """A chunk holds one UTC day of `at` (microseconds)."""
+EMPTY_PARTITION = 32_768
+"""Bytes (table, TOAST, indexes) under which a partition counts as already empty (`reclaim`)."""
 WINDOW_DAYS = 31
 """Days of one entity packed per transaction (a writer of that entity waits for no more)."""
 
@@ -51,15 +54,16 @@ ROWS = f"(SELECT {_SELECTED} FROM history UNION ALL {CHUNK_ROWS})"
 """History's rows and the packed ones: what reads of history read (as `h`)."""
 
 
-def rows_within(start: int | None, end: int | None) -> str:
-    """`ROWS`, with only the chunks whose instances can lie in [start, end) unnested (`at`)."""
-    if start is None and end is None:
-        return ROWS
-    bounds = []
+def rows_within(start: int | None, end: int | None, *conditions: str) -> str:
+    """`ROWS`, with only the chunks whose instances can lie in [start, end) unnested (`at`), and
+    that meet `conditions` (on `c`) if any."""
+    bounds = list(conditions)
     if start is not None:
         bounds.append(f"c.last_at >= {int(start)}")
     if end is not None:
         bounds.append(f"c.first_at < {int(end)}")
+    if not bounds:
+        return ROWS
     return f"(SELECT {_SELECTED} FROM history UNION ALL {CHUNK_ROWS} WHERE {' AND '.join(bounds)})"
 
 
@@ -262,3 +266,33 @@ def windows(first: int, last: int, before: int) -> list[tuple[int, int]]:
     end = min(last // DAY * DAY + DAY, before)
     step = WINDOW_DAYS * DAY
     return [(low, min(low + step, end)) for low in range(start, end, step)]
+
+
+def reclaim(db: psycopg.Connection, before: int) -> list[str]:
+    """Give back the space of the history partitions that packing emptied: a month wholly before
+    `before` whose table holds no row is truncated (its files, the index's too, start again empty;
+    deleted rows alone leave both their size). Each is locked without waiting, so a partition a
+    read or write is using is left for the next pass and nobody queues behind the lock; a row
+    written into it before the lock keeps it as it is. The names of the partitions truncated."""
+    names = db.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'history'::regclass AND c.relname <> 'history_default' "
+        "AND pg_total_relation_size(c.oid) > %s ORDER BY 1",
+        (EMPTY_PARTITION,),
+    ).fetchall()
+    truncated = []
+    for (name,) in names:
+        _, year, month = str(name).split("_")
+        if month_bounds(int(year), int(month))[1] > before:
+            continue
+        try:
+            with db.transaction():
+                db.execute(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE NOWAIT")
+                if db.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchone() is None:
+                    db.execute(f"TRUNCATE {name}")
+                    truncated.append(str(name))
+        except psycopg.errors.LockNotAvailable:
+            continue
+    if truncated:
+        log.info("gave back the space of emptied history partitions %s", ", ".join(truncated))
+    return truncated

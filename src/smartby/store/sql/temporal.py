@@ -252,7 +252,7 @@ class HistoryReader:
                 sql.params,
             )
         else:
-            rows = self.last_n(db, sql, query.last_n, list(entities), self.history_rows(query))
+            rows = self.last_n(db, sql, query.last_n, list(entities), query)
         terms, number = self.terms, self.dialect.number
         for row in rows:
             dataset_id = row[2]
@@ -271,9 +271,10 @@ class HistoryReader:
             entities[row[0]].attributes.setdefault(terms.iri(db, row[1]), []).append(instance)
         return list(entities.values())
 
-    def last_n(self, db: Any, sql: Sql, last_n: int, keys: list[int], history: str = "history") -> list[Any]:
-        """Per series (oldest first), the last N rows by time (of `history`, `history_rows`): each
+    def last_n(self, db: Any, sql: Sql, last_n: int, keys: list[int], query: HistoryQuery) -> list[Any]:
+        """Per series (oldest first), the last N rows by time that `sql` selects for `query`: each
         series read backwards through its index, one statement per series."""
+        history = self.history_rows(query)
         found: list[Any] = []
         keys_only = Sql()
         self._any(keys_only, "h.key", keys)
