@@ -37,7 +37,8 @@ class PostgresHistoryReader(HistoryReader):
         days only the latest ones that hold N instances between them (in the window, if one is
         asked), each series' first such day found from the chunks' counts (`newest`). Instances the
         filters leave out, or a back-filled row older than that day, can make that too few: then
-        every packed day of the window is read."""
+        every packed day of the window is read. (OFFSET 0 keeps each series' first day computed
+        once, not once per row.)"""
         start, end = _window(query)
         bounds = []
         if start is not None:
@@ -51,11 +52,11 @@ class PostgresHistoryReader(HistoryReader):
             f"AND c.dataset_id = s.dataset_id AND {window}) d WHERE d.total >= ? "
             "ORDER BY d.day DESC LIMIT 1)"
         )
-        recent = rows_within(start, end, "c.day >= coalesce(s.newest, c.day)")
+        recent = rows_within(start, end, f"c.day >= coalesce(s.newest, {-(2**63)})")
         rows = self._execute(
             db,
             f"SELECT {ROW}, s.key, s.name_id, s.dataset_id, s.newest FROM (SELECT s.*, {newest} AS newest "
-            "FROM temporal_attr s WHERE s.key = ANY(?)) s LEFT JOIN LATERAL ("
+            "FROM temporal_attr s WHERE s.key = ANY(?) OFFSET 0) s LEFT JOIN LATERAL ("
             f"SELECT h.* FROM {recent} h WHERE {sql.where()} AND {SERIES_OF_S} "
             f"ORDER BY h.at DESC, h.instance DESC LIMIT ?) h ON 1 = 1 ORDER BY {ORDER}",
             (last_n, keys, *sql.params, last_n),
