@@ -291,11 +291,17 @@ async def test_back_fill_into_a_packed_day(parts: Assembly, client: httpx.AsyncC
     statuses = await instances(client, "status")
     assert [s["value"] for s in statuses] == ["ok", "ok", "late", "læk", "fejl ∆", ""]
     assert table_counts(parts)[0] == 1
+    # An instance observed at the moment of a packed one replaces it.
+    same = {"status": [{"type": "Property", "value": "again", "observedAt": instant(5, 101)}]}
+    added = await client.post(f"{V1}/temporal/entities/{METER}/attrs", json=same, headers=JSON)
+    assert added.status_code == 204, added.text
+    statuses = await instances(client, "status")
+    assert [s["value"] for s in statuses] == ["ok", "ok", "late", "again", "fejl ∆", ""]
     # The next pass packs the day again, with the new instance.
     assert await store_of(parts).pack_history(FAR) > 1
     assert table_counts(parts)[0] == 0
     statuses = await instances(client, "status")
-    assert [s["value"] for s in statuses] == ["ok", "ok", "late", "læk", "fejl ∆", ""]
+    assert [s["value"] for s in statuses] == ["ok", "ok", "late", "again", "fejl ∆", ""]
     await same_when_unpacked(parts, client)
 
 
@@ -376,6 +382,31 @@ async def test_a_writer_during_packing_loses_nothing(parts: Assembly, client: ht
     assert {f"w{n}" for n in range(40)} <= values
     assert len(await instances(client, "status")) == 45
     assert table_counts(parts)[0] == 0
+
+
+async def test_each_process_packs_in_the_background(postgres_database: str) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        database=postgres_database,
+        remote_contexts=False,
+        history_pack_after=0,
+        history_pack_interval=0.05,
+        _env_file=None,
+    )
+    parts = assemble(settings)
+    await parts.broker.open()
+    try:
+        transport = httpx.ASGITransport(app=create_app(parts))
+        async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
+            await record(http)
+            for _ in range(400):
+                if table_counts(parts)[1] > 0:
+                    break
+                await asyncio.sleep(0.05)
+            rows, packed = table_counts(parts)
+            # The meter's days of 2024 are packed; the lamp's instances of today are not, yet.
+            assert (packed, rows) == (52, 5)
+    finally:
+        await parts.broker.close()
 
 
 def test_the_command_packs_old_days(postgres_database: str, tmp_path: Any) -> None:

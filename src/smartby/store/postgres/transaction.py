@@ -204,6 +204,16 @@ class PostgresTransaction(SQLTransaction):
         self.begin()
         pack.unpack(self._db, POSTGRES.sql(where), params)
 
+    def _unpack_at(self, moments: list[tuple[int, int, int, int]]) -> None:
+        """One statement for all: the chunks of these series whose span holds one of the moments."""
+        if moments:
+            self._unpack(
+                "EXISTS (SELECT 1 FROM unnest(?::bigint[], ?::integer[], ?::integer[], ?::bigint[]) "
+                "m(key, name_id, dataset_id, at) WHERE m.key = c.key AND m.name_id = c.name_id "
+                "AND m.dataset_id = c.dataset_id AND m.at BETWEEN c.first_at AND c.last_at)",
+                [list(column) for column in zip(*moments, strict=True)],
+            )
+
     def _drop_packed(self, where: str, params: Sequence[Any]) -> int:
         return int(self._execute(f"DELETE FROM history_chunk c WHERE {where}", params).rowcount)
 

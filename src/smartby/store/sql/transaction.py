@@ -630,11 +630,7 @@ class SQLTransaction(Transaction):
                 others.append(row)
         if known_entity and kept:
             self.flush()
-            for key, name_id, dataset_id, at in kept:
-                self._unpack(
-                    "c.key = ? AND c.name_id = ? AND c.dataset_id = ? AND c.first_at <= ? AND c.last_at >= ?",
-                    (key, name_id, dataset_id, at, at),
-                )
+            self._unpack_at(list(kept))
             self._executemany(
                 "DELETE FROM history WHERE key = ? AND name_id = ? AND dataset_id = ? AND at = ? "
                 f"AND kind & {HAS_OBSERVED} <> 0 AND kind & {DELETED} = 0",
@@ -674,6 +670,9 @@ class SQLTransaction(Transaction):
     def _unpack(self, where: str, params: Sequence[Any]) -> None:
         """Turn the packed days `where` selects (a condition on `c`, a history_chunk row) back into
         history rows, before instances of them change (PostgreSQL; SQLite packs nothing)."""
+
+    def _unpack_at(self, moments: list[tuple[int, int, int, int]]) -> None:
+        """Unpack (as `_unpack`) the packed days that hold these (key, name_id, dataset_id, at)."""
 
     def _drop_packed(self, where: str, params: Sequence[Any]) -> int:
         """Delete the packed days `where` selects (as `_unpack`); how many there were."""
