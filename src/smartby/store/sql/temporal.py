@@ -7,7 +7,9 @@ hourly rollup where it gives the same answer, `rollup_plan`). Numbers are summed
 the type of its `num` column (SQLite: integers stay integers; PostgreSQL: exact `numeric`).
 
 The per-series reads (lastN, the rollup) run one statement per series here; PostgreSQL runs them as
-one statement with LATERAL (`store/postgres/temporal.py`).
+one statement with LATERAL (`store/postgres/temporal.py`). Every read selects history's rows from
+`history_rows`, its one extension point for where they are: the history table here, the table and
+its packed days together on PostgreSQL (`store/postgres/pack.py`).
 """
 
 from __future__ import annotations
