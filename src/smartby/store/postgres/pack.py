@@ -39,15 +39,19 @@ WINDOW_DAYS = 31
 """Days of one entity packed per transaction (a writer of that entity waits for no more)."""
 
 _SELECTED = ", ".join(COLUMNS)
+_AT = "c.at_base + (u.i - 1) * c.at_step + coalesce(u.at_dev, u.at_dev4, 0)"
 CHUNK_ROWS = (
-    "SELECT c.key, c.at_base + (u.i - 1) * c.at_step + coalesce(u.at_dev, 0) AS at, "
-    "c.instance_base + (u.i - 1) * c.instance_step + coalesce(u.instance_dev, 0) AS instance, "
-    "c.created_base + (u.i - 1) * c.created_step + coalesce(u.created_dev, 0) AS created_at, "
+    f"SELECT c.key, {_AT} AS at, "
+    "c.instance_base + (u.i - 1) * c.instance_step + coalesce(u.instance_dev, u.instance_dev4, 0) "
+    "AS instance, "
+    "c.created_base + (u.i - 1) * c.created_step + coalesce(u.created_dev, u.created_dev4, 0) "
+    f"+ CASE WHEN c.created_from_at THEN {_AT} ELSE 0 END AS created_at, "
     "u.modified_at, c.tenant_id, c.name_id, c.dataset_id, u.unit_id, u.kind, u.num, "
     'u.value COLLATE "C" AS value, u.extra '
-    "FROM history_chunk c CROSS JOIN LATERAL unnest(c.kind, c.at_dev, c.instance_dev, c.created_dev, "
-    "c.modified_at, c.unit_id, c.num, c.value, c.extra) WITH ORDINALITY "
-    "AS u(kind, at_dev, instance_dev, created_dev, modified_at, unit_id, num, value, extra, i)"
+    "FROM history_chunk c CROSS JOIN LATERAL unnest(c.kind, c.at_dev, c.at_dev4, c.instance_dev, "
+    "c.instance_dev4, c.created_dev, c.created_dev4, c.modified_at, c.unit_id, c.num, c.value, c.extra) "
+    "WITH ORDINALITY AS u(kind, at_dev, at_dev4, instance_dev, instance_dev4, created_dev, created_dev4, "
+    "modified_at, unit_id, num, value, extra, i)"
 )
 """The instances of the chunks `c` as history rows (history's columns, in its order)."""
 ROWS = f"(SELECT {_SELECTED} FROM history UNION ALL {CHUNK_ROWS})"
@@ -75,6 +79,16 @@ class Line:
     step: int
     deviations: list[int] | None
 
+    @property
+    def largest(self) -> int:
+        return max((abs(deviation) for deviation in self.deviations or ()), default=0)
+
+    def columns(self, name: str) -> dict[str, list[int] | None]:
+        """The deviations as `name` (bigint[]) or, when they fit, `name`4 (integer[], half the
+        bytes to compress)."""
+        small = self.largest < 2**31
+        return {name: None if small else self.deviations, f"{name}4": self.deviations if small else None}
+
 
 def line(values: Sequence[int]) -> Line:
     base = values[0]
@@ -98,6 +112,11 @@ def encode(rows: Sequence[Row]) -> dict[str, Any]:
     at = line([row[1] for row in ordered])
     instance = line([row[2] for row in ordered])
     created = line([row[3] for row in ordered])
+    # Recorded a moment after it was observed (live data): created_at is closer to a line after `at`.
+    after_at = line([row[3] - row[1] for row in ordered])
+    created_from_at = after_at.largest < created.largest
+    if created_from_at:
+        created = after_at
     first = ordered[0]
     return {
         "key": first[0],
@@ -113,12 +132,13 @@ def encode(rows: Sequence[Row]) -> dict[str, Any]:
         "instance_step": instance.step,
         "created_base": created.base,
         "created_step": created.step,
+        "created_from_at": created_from_at,
         "tenant_id": first[5],
         "count": len(ordered),
         "kind": [row[9] for row in ordered],
-        "at_dev": at.deviations,
-        "instance_dev": instance.deviations,
-        "created_dev": created.deviations,
+        **at.columns("at_dev"),
+        **instance.columns("instance_dev"),
+        **created.columns("created_dev"),
         "modified_at": _column([row[4] for row in ordered]),
         "unit_id": _column([row[8] for row in ordered]),
         "num": _column([None if row[10] is None else _numeric(row[10]) for row in ordered]),
@@ -149,12 +169,16 @@ _CHUNK_COLUMNS = (
     "instance_step",
     "created_base",
     "created_step",
+    "created_from_at",
     "tenant_id",
     "count",
     "kind",
     "at_dev",
+    "at_dev4",
     "instance_dev",
+    "instance_dev4",
     "created_dev",
+    "created_dev4",
     "modified_at",
     "unit_id",
     "num",
