@@ -711,17 +711,18 @@ class SQLTransaction(Transaction):
         params: tuple[int, ...]
         if delete_all:
             where, params = "key = ? AND name_id = ?", (found[0], name_id)
+            packed_where = "c.key = ? AND c.name_id = ?"
         else:
             dataset = DEFAULT_DATASET if dataset_id is None else self._terms.lookup(self._db, dataset_id)
             if dataset is None:
                 return False
             where, params = "key = ? AND name_id = ? AND dataset_id = ?", (found[0], name_id, dataset)
+            packed_where = "c.key = ? AND c.name_id = ? AND c.dataset_id = ?"
         kind = self.kind_of(found[0], iri)
         self._execute(f"DELETE FROM temporal_attr WHERE {where}", params)
         self._execute(f"DELETE FROM history_hour WHERE {where}", params)
         removed = self._execute(f"DELETE FROM history WHERE {where}", params).rowcount > 0
-        packed = self._drop_packed(" AND ".join(f"c.{part}" for part in where.split(" AND ")), params)
-        removed = packed > 0 or removed
+        removed = self._drop_packed(packed_where, params) > 0 or removed
         if removed and kind is not None:
             mark = removal_mark(kind, dataset_id=None if delete_all else dataset_id)
             self._log.record_removal(found[1], iri, [], [mark])
