@@ -39,6 +39,15 @@ class Assembly:
         finally:
             await self.store.close()
 
+    async def pack_history(self, seconds: float) -> int | None:
+        """With only the store open, pack the history of whole days older than `seconds` (None: the
+        backend keeps history as it is)."""
+        await self.store.open()
+        try:
+            return await self.store.pack_older_than(seconds)
+        finally:
+            await self.store.close()
+
 
 def assemble(settings: Settings | None = None) -> Assembly:
     """smartby on the database `settings.database` names (settings from the environment if none)."""

@@ -451,6 +451,28 @@ def import_mappings_command() -> None:
         typer.echo(f"{name:24} {description}")
 
 
+history_app = typer.Typer(help="Stored history: packing old days on PostgreSQL.", no_args_is_help=True)
+app.add_typer(history_app, name="history")
+
+
+@history_app.command("pack")
+def history_pack(
+    database: DatabaseOption = None,
+    after: Annotated[
+        float | None,
+        typer.Option(min=0, help="Pack whole days older than this (seconds; SMARTBY_HISTORY_PACK_AFTER)."),
+    ] = None,
+) -> None:
+    """Pack old history now (PostgreSQL: a day of a series in one compressed row; safe to run again)."""
+    settings = _settings(database).model_copy(update={"history_pack_interval": 0})
+    parts = _assemble(settings)
+    packed = asyncio.run(parts.pack_history(settings.history_pack_after if after is None else after))
+    if packed is None:
+        typer.echo("Only PostgreSQL packs history; SQLite keeps it as it is.")
+        return
+    typer.echo(f"Packed {packed} history instances.")
+
+
 devices_app = typer.Typer(
     help="The device registry: devices, payload profiles and dead letters (see docs/devices.md).",
     no_args_is_help=True,

@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     retention_interval: float = Field(
         3600.0, gt=0, description="Seconds between two passes of history retention (see history_retention)."
     )
+    history_pack_after: float = Field(
+        86_400.0,
+        ge=0,
+        description="PostgreSQL: seconds after which history is packed, a day of a series in one row "
+        "(whole UTC days older than this; see docs/temporal.md).",
+    )
+    history_pack_interval: float = Field(
+        3600.0,
+        ge=0,
+        description="PostgreSQL: seconds between two passes that pack history (0: never; "
+        "`smartby history pack` packs on demand).",
+    )
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request body accepted (bigger gets 413)."
     )

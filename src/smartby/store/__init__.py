@@ -30,6 +30,8 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
             pool_min=settings.pg_pool_min,
             pool_max=settings.pg_pool_max,
             wake_others=not settings.notifications,
+            pack_after=settings.history_pack_after,
+            pack_interval=settings.history_pack_interval,
         )
     scheme = url.split(":", 1)[0]
     raise ValueError(

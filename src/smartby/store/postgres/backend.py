@@ -11,7 +11,9 @@ database: nothing here assumes it is the only one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from smartby.store.base import Transaction
-from smartby.store.postgres import rollup
+from smartby.store.postgres import pack, rollup
 from smartby.store.postgres.dialect import POSTGRES
 from smartby.store.postgres.geo import POSTGIS
 from smartby.store.postgres.outbox import OutboxConnections
@@ -73,10 +75,23 @@ class PostgresStore(SQLStore):
 
     terms: PostgresTerms
 
-    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10, wake_others: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        wake_others: bool = False,
+        pack_after: float = 86_400.0,
+        pack_interval: float = 3600.0,
+    ) -> None:
         """`wake_others`: this process does not deliver notifications, so the notifications its
-        writes queue are announced to the processes that do (migration 0006, LISTEN/NOTIFY)."""
+        writes queue are announced to the processes that do (migration 0006, LISTEN/NOTIFY).
+        `pack_after`, `pack_interval`: history older than `pack_after` seconds is packed every
+        `pack_interval` seconds while the store is open (0: never; `pack.py`)."""
         self.url = url
+        self._pack_after = pack_after
+        self._pack_interval = pack_interval
         self._wake_others = wake_others
         self._pool_min = pool_min
         self._pool_max = max(pool_max, pool_min, 2)
@@ -94,6 +109,7 @@ class PostgresStore(SQLStore):
         self._max_lanes = max(1, self._pool_max // 2)
         """Group transactions of this process at once."""
         self.groups = GroupCounts()
+        self._packer: asyncio.Task[None] | None = None
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url, autocommit=True)
@@ -119,6 +135,8 @@ class PostgresStore(SQLStore):
             self._executor.shutdown(wait=False)
             self._executor = None
             raise
+        if self._pack_interval > 0:
+            self._packer = asyncio.get_running_loop().create_task(self._keep_packed(), name="smartby-pack")
 
     def _start(self) -> None:
         with self._connect() as connection:
@@ -142,6 +160,11 @@ class PostgresStore(SQLStore):
         self._pool = pool
 
     async def close(self) -> None:
+        if self._packer is not None:
+            self._packer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._packer
+            self._packer = None
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
@@ -266,14 +289,45 @@ class PostgresStore(SQLStore):
 
     def _lock_keys(self, db: Any, keys: list[int]) -> None:
         """Lock the entities as a write locks them (in id order)."""
-        db.execute(
-            "SELECT 1 FROM temporal_entity t JOIN entity_key k ON k.tenant_id = t.tenant_id "
-            "AND k.id = t.entity_id WHERE t.key = ANY(%s) ORDER BY k.id FOR UPDATE OF k",
-            (keys,),
-        )
+        pack.lock_keys(db, keys)
 
     def _prune_rollup(self, db: Any, keys: list[int], before: int) -> None:
         rollup.prune(db, keys, before)
+
+    def _prune_packed(self, db: Any, keys: list[int], before: int) -> int:
+        return pack.prune(db, keys, before)
+
+    # -- packed history ----------------------------------------------------------------------------
+
+    async def pack_history(self, before: int) -> int:
+        """Pack the history rows of whole UTC days before `before` (microseconds) into one row per
+        series and day (`pack.py`): one transaction per entity and month at most, so a writer of an
+        entity waits for little; how many instances were packed. Safe to run again, and beside
+        writers and other packers."""
+        found = await self._read(lambda db: pack.pending(db, before))
+        packed = 0
+        for key, first, last in found:
+            for start, end in pack.windows(first, last, before):
+                packed += await self._write(
+                    lambda db, key=key, start=start, end=end: pack.pack_window(db, key, start, end)  # type: ignore[misc]
+                )
+        if packed:
+            log.info("packed %d history instances before %s", packed, before)
+        await self._read(lambda db: pack.reclaim(db, before))
+        return packed
+
+    async def pack_older_than(self, seconds: float) -> int:
+        return await self.pack_history(pack.cutoff(int(time.time() * 1_000_000), int(seconds * 1_000_000)))
+
+    async def _keep_packed(self) -> None:
+        """Every `pack_interval` seconds (the first pass one interval after opening), pack the whole
+        days older than `pack_after` seconds."""
+        while True:
+            await asyncio.sleep(self._pack_interval)
+            try:
+                await self.pack_older_than(self._pack_after)
+            except Exception:
+                log.exception("packing history failed; trying again in %s s", self._pack_interval)
 
     # -- the notification outbox ---------------------------------------------------------------------
 

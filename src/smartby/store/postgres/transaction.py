@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 
 from smartby.store.history_rows import HistoryRow
-from smartby.store.postgres import rollup
+from smartby.store.postgres import pack, rollup
 from smartby.store.postgres.dialect import POSTGRES
 from smartby.store.postgres.geo import POSTGIS
 from smartby.store.postgres.history import COLUMNS, table_row
@@ -197,6 +197,25 @@ class PostgresTransaction(SQLTransaction):
 
     def _instance_numbers(self, count: int) -> int | None:
         return None
+
+    _history_rows = pack.ROWS
+
+    def _unpack(self, where: str, params: Sequence[Any]) -> None:
+        self.begin()
+        pack.unpack(self._db, POSTGRES.sql(where), params)
+
+    def _unpack_at(self, moments: list[tuple[int, int, int, int]]) -> None:
+        """One statement for all: the chunks of these series whose span holds one of the moments."""
+        if moments:
+            self._unpack(
+                "EXISTS (SELECT 1 FROM unnest(?::bigint[], ?::integer[], ?::integer[], ?::bigint[]) "
+                "m(key, name_id, dataset_id, at) WHERE m.key = c.key AND m.name_id = c.name_id "
+                "AND m.dataset_id = c.dataset_id AND m.at BETWEEN c.first_at AND c.last_at)",
+                [list(column) for column in zip(*moments, strict=True)],
+            )
+
+    def _drop_packed(self, where: str, params: Sequence[Any]) -> int:
+        return int(self._execute(f"DELETE FROM history_chunk c WHERE {where}", params).rowcount)
 
     def _before_append(self, rows: list[HistoryRow]) -> None:
         covers = self._partitions.covers

@@ -95,6 +95,16 @@ class SQLStore(DeviceTables, ContextTables):
     def _prune_rollup(self, db: Any, keys: list[int], before: int) -> None:
         raise NotImplementedError
 
+    async def pack_older_than(self, seconds: float) -> int | None:
+        """Pack the history of whole days older than `seconds`; how many instances were packed, or
+        None for a backend that keeps history as it is (SQLite)."""
+        return None
+
+    def _prune_packed(self, db: Any, keys: list[int], before: int) -> int:
+        """Prune packed history as `_prune` does history (a backend that packs it); how many
+        instances went."""
+        return 0
+
     # -- tenants ---------------------------------------------------------------------------------
 
     def _execute(self, db: Any, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -260,12 +270,13 @@ class SQLStore(DeviceTables, ContextTables):
         went. The entities are held as a write holds them, so that no write adds to an hour between
         the rollup's and history's deletions."""
         self._lock_keys(db, keys)
+        packed = self._prune_packed(db, keys, before)
         condition, params = self.dialect.any_of("key", keys)
         removed = self._execute(
             db, f"DELETE FROM history WHERE {condition} AND at < ?", (*params, before)
         ).rowcount
         self._prune_rollup(db, keys, before)
-        return int(removed)
+        return int(removed) + packed
 
     # -- discovery -------------------------------------------------------------------------------
 

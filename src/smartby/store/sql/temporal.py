@@ -7,7 +7,9 @@ hourly rollup where it gives the same answer, `rollup_plan`). Numbers are summed
 the type of its `num` column (SQLite: integers stay integers; PostgreSQL: exact `numeric`).
 
 The per-series reads (lastN, the rollup) run one statement per series here; PostgreSQL runs them as
-one statement with LATERAL (`store/postgres/temporal.py`).
+one statement with LATERAL (`store/postgres/temporal.py`). Every read selects history's rows from
+`history_rows`, its one extension point for where they are: the history table here, the table and
+its packed days together on PostgreSQL (`store/postgres/pack.py`).
 """
 
 from __future__ import annotations
@@ -113,6 +115,12 @@ class HistoryReader:
     def _execute(self, db: Any, sql: str, params: Sequence[Any]) -> Any:
         return db.execute(self.dialect.sql(sql), params)
 
+    def history_rows(self, query: HistoryQuery | None = None) -> str:
+        """The table (or sub-query) of history rows a read selects from as `h`, with history's
+        columns; `query`, if given, is what the read asks for (a backend may leave out what it
+        cannot select). Here the history table; PostgreSQL adds its packed rows (`pack.py`)."""
+        return "history"
+
     def _any(self, sql: Sql, column: str, values: Sequence[Any]) -> None:
         condition, params = self.dialect.any_of(column, values)
         sql.add(condition, *params)
@@ -162,9 +170,9 @@ class HistoryReader:
             _time_filter(inner, query)
             if query.timeproperty != "deletedAt":
                 inner.add(f"h.kind & {DELETED} = 0")
-            sql.add(
-                f"EXISTS (SELECT 1 FROM history h WHERE h.key = te.key AND {inner.where()})", *inner.params
-            )
+            rows = self.history_rows(query)
+            exists = f"EXISTS (SELECT 1 FROM {rows} h WHERE h.key = te.key AND {inner.where()})"
+            sql.add(exists, *inner.params)
         select = (
             "SELECT te.key, te.entity_id, te.types, te.scope, te.created_at, te.modified_at, te.deleted_at "
             f"FROM temporal_entity te WHERE {sql.where()}"
@@ -256,14 +264,16 @@ class HistoryReader:
             sql.add(f"h.kind & {DELETED} = 0")
         rows: Iterable[Any]
         if query.last_n is None and query.first_n is not None:
-            rows = self.first_n(db, sql, query.first_n, list(entities))
+            rows = self.first_n(db, sql, query.first_n, list(entities), query)
         elif query.last_n is None:
             self._any(sql, "h.key", list(entities))
             rows = self._execute(
-                db, f"SELECT {ROW} FROM history h WHERE {sql.where()} ORDER BY {ORDER}", sql.params
+                db,
+                f"SELECT {ROW} FROM {self.history_rows(query)} h WHERE {sql.where()} ORDER BY {ORDER}",
+                sql.params,
             )
         else:
-            rows = self.last_n(db, sql, query.last_n, list(entities))
+            rows = self.last_n(db, sql, query.last_n, list(entities), query)
         terms, number = self.terms, self.dialect.number
         for row in rows:
             dataset_id = row[2]
@@ -282,25 +292,27 @@ class HistoryReader:
             entities[row[0]].attributes.setdefault(terms.iri(db, row[1]), []).append(instance)
         return list(entities.values())
 
-    def last_n(self, db: Any, sql: Sql, last_n: int, keys: list[int]) -> list[Any]:
-        """Per series (oldest first), the last N rows by time: each series read backwards through
-        its index, one statement per series."""
+    def last_n(self, db: Any, sql: Sql, last_n: int, keys: list[int], query: HistoryQuery) -> list[Any]:
+        """Per series (oldest first), the last N rows by time that `sql` selects for `query`: each
+        series read backwards through its index, one statement per series."""
+        history = self.history_rows(query)
         found: list[Any] = []
         keys_only = Sql()
         self._any(keys_only, "h.key", keys)
         for series in self._series_rows(db, keys_only):
             rows = self._execute(
                 db,
-                f"SELECT {ROW} FROM history h WHERE {sql.where()} AND {SERIES} "
+                f"SELECT {ROW} FROM {history} h WHERE {sql.where()} AND {SERIES} "
                 "ORDER BY h.at DESC, h.instance DESC LIMIT ?",
                 (*sql.params, *series, last_n),
             ).fetchall()
             found.extend(reversed(rows))
         return found
 
-    def first_n(self, db: Any, sql: Sql, first_n: int, keys: list[int]) -> list[Any]:
-        """Per series, the first N rows by time (a page of instances, 6.3.10): each series read
-        forwards through its index, one statement per series."""
+    def first_n(self, db: Any, sql: Sql, first_n: int, keys: list[int], query: HistoryQuery) -> list[Any]:
+        """Per series, the first N rows by time that `sql` selects for `query` (a page of instances,
+        6.3.10): each series read forwards through its index, one statement per series."""
+        history = self.history_rows(query)
         found: list[Any] = []
         keys_only = Sql()
         self._any(keys_only, "h.key", keys)
@@ -308,7 +320,7 @@ class HistoryReader:
             found.extend(
                 self._execute(
                     db,
-                    f"SELECT {ROW} FROM history h WHERE {sql.where()} AND {SERIES} "
+                    f"SELECT {ROW} FROM {history} h WHERE {sql.where()} AND {SERIES} "
                     "ORDER BY h.at, h.instance LIMIT ?",
                     (*sql.params, *series, first_n),
                 ).fetchall()
@@ -350,6 +362,7 @@ class HistoryReader:
             return []
         _time_filter(sql, query)
         sql.add(f"h.kind & {DELETED} = 0")
+        rows = self.history_rows(query)
         found: list[tuple[Any, int, int]] = []
         if buckets.width is not None:
             width = int(buckets.width)
@@ -358,7 +371,7 @@ class HistoryReader:
             else:
                 # Each entity's periods start at its first selected instance.
                 join = (
-                    " JOIN (SELECT h.key, min(h.at) AS origin FROM history h "
+                    f" JOIN (SELECT h.key, min(h.at) AS origin FROM {rows} h "
                     f"WHERE {sql.where()} GROUP BY h.key) o ON o.key = h.key"
                 )
                 origin, origin_params = "o.origin", []
@@ -366,10 +379,11 @@ class HistoryReader:
                 f"((h.at - {origin}) / {width} - CASE WHEN (h.at - {origin}) % {width} < 0 THEN 1 ELSE 0 END)"
             )
             head = origin_params * 2 + origin_params * 3 + (sql.params if buckets.origin is None else [])
-            for row in self._grouped(db, sql, "", join, period, f"{origin} + {period} * {width}", head):
+            start_sql = f"{origin} + {period} * {width}"
+            for row in self._grouped(db, sql, rows, "", join, period, start_sql, head):
                 found.append((row, int(row[4]), int(row[4]) + width))
             return found
-        for key, (low, high) in self._spans(db, sql).items():
+        for key, (low, high) in self._spans(db, sql, rows).items():
             start = buckets.origin if buckets.origin is not None else low
             finish = buckets.end if buckets.end is not None else high + 1
             bounds = list(buckets.calendar(start, finish)) if buckets.calendar else [(start, finish)]
@@ -382,15 +396,15 @@ class HistoryReader:
                 [(i, a, z) for i, (a, z) in enumerate(bounds)],
             )
             join = " JOIN b ON h.at >= b.low AND h.at < b.high"
-            for row in self._grouped(db, sql, f"WITH {view} ", join, "b.bucket", "0", head, key):
+            for row in self._grouped(db, sql, rows, f"WITH {view} ", join, "b.bucket", "0", head, key):
                 found.append((row, *bounds[int(row[3])]))
         return found
 
-    def _spans(self, db: Any, sql: Sql) -> dict[int, tuple[int, int]]:
+    def _spans(self, db: Any, sql: Sql, history: str) -> dict[int, tuple[int, int]]:
         """Per entity, the first and last moment of the selected instances."""
         rows = self._execute(
             db,
-            f"SELECT h.key, min(h.at), max(h.at) FROM history h WHERE {sql.where()} "
+            f"SELECT h.key, min(h.at), max(h.at) FROM {history} h WHERE {sql.where()} "
             "GROUP BY h.key ORDER BY h.key",
             sql.params,
         )
@@ -400,6 +414,7 @@ class HistoryReader:
         self,
         db: Any,
         sql: Sql,
+        history: str,
         prefix: str,
         join: str,
         period: str,
@@ -417,7 +432,7 @@ class HistoryReader:
             f"max(h.kind) & {KIND_MASK}, count(*), count(DISTINCT h.num) + count(DISTINCT h.value), "
             "sum(h.num), avg(h.num), min(h.num), max(h.num), sum(h.num * h.num), count(h.num), "
             "min(h.value), max(h.value) "
-            f"FROM history h{join} WHERE {where} GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4"
+            f"FROM {history} h{join} WHERE {where} GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4"
         )
         return list(self._execute(db, statement, params).fetchall())
 
@@ -437,7 +452,7 @@ class HistoryReader:
         if plan.width is None and not plan.bounds:
             return []
         found: list[tuple[Any, int, int]] = []
-        for row in self.rolled_up(db, series, plan, methods):
+        for row in self.rolled_up(db, series, plan, methods, self.history_rows(query)):
             if plan.width is not None:
                 start = plan.origin + int(row[3]) * plan.width
                 found.append((row, start, start + plan.width))
@@ -448,12 +463,14 @@ class HistoryReader:
         log.debug("aggregated %d periods from history_hour", len(found))
         return found
 
-    def rolled_up(self, db: Any, series: Sql, plan: HourlyPlan, methods: tuple[str, ...]) -> list[Any]:
+    def rolled_up(
+        self, db: Any, series: Sql, plan: HourlyPlan, methods: tuple[str, ...], rows: str = "history"
+    ) -> list[Any]:
         """The columns `_grouped` gives (no distinct count, no other values than numbers; the period's
         start is left to the caller), summed from the rollup's whole hours and the cut hours'
         instances. One statement per series (from `temporal_attr`): each reads a range of the series'
         primary key and groups a few hundred rows, rather than sorting the rows of every series."""
-        statement = RollupStatement(self.dialect, plan, methods)
+        statement = RollupStatement(self.dialect, plan, methods, rows)
         found: list[Any] = []
         for key in self._series_rows(db, series):
             inner, params = statement.inner(SERIES, list(key))
@@ -547,8 +564,11 @@ class RollupStatement:
     the instances of the cut hours (`HourlyPlan`), in `_grouped`'s column layout from the period's
     number on. `views` (with `view_params`) goes first; `inner` is the per-series part."""
 
-    def __init__(self, dialect: Dialect, plan: HourlyPlan, methods: tuple[str, ...]) -> None:
+    def __init__(
+        self, dialect: Dialect, plan: HourlyPlan, methods: tuple[str, ...], rows: str = "history"
+    ) -> None:
         self.plan = plan
+        self.rows = rows
         self.methods = methods
         views: list[str] = []
         self.view_params: list[Any] = []
@@ -612,7 +632,7 @@ class RollupStatement:
             parts.append(
                 f"SELECT {bucket}, h.kind, 1, CASE WHEN h.num IS NULL THEN 0 ELSE 1 END, h.num, "
                 "h.num * h.num, "
-                f"h.num, h.num FROM r JOIN history h ON {same} AND h.at >= r.low AND h.at < r.high{join} "
+                f"h.num, h.num FROM r JOIN {self.rows} h ON {same} AND h.at >= r.low AND h.at < r.high{join} "
                 f"WHERE h.kind & {DELETED} = 0"
             )
             params += [*at_params, *same_params]

@@ -630,6 +630,7 @@ class SQLTransaction(Transaction):
                 others.append(row)
         if known_entity and kept:
             self.flush()
+            self._unpack_at(list(kept))
             self._executemany(
                 "DELETE FROM history WHERE key = ? AND name_id = ? AND dataset_id = ? AND at = ? "
                 f"AND kind & {HAS_OBSERVED} <> 0 AND kind & {DELETED} = 0",
@@ -650,7 +651,8 @@ class SQLTransaction(Transaction):
             if known_entity:
                 self.flush()
                 recorded = self._execute(
-                    "SELECT at, num, value FROM history WHERE key = ? AND name_id = ? AND dataset_id = ? "
+                    f"SELECT at, num, value FROM {self._history_rows} h WHERE key = ? AND name_id = ? "
+                    "AND dataset_id = ? "
                     "AND at BETWEEN ? AND ?",
                     (key, name_id, dataset_id, min(r[3] for r in group), max(r[3] for r in group)),
                 ).fetchall()
@@ -661,6 +663,20 @@ class SQLTransaction(Transaction):
                     seen.add(identity)
                     kept.append(row)
         return kept
+
+    _history_rows = "history"
+    """History's rows as reads select them (PostgreSQL adds its packed days, `pack.py`)."""
+
+    def _unpack(self, where: str, params: Sequence[Any]) -> None:
+        """Turn the packed days `where` selects (a condition on `c`, a history_chunk row) back into
+        history rows, before instances of them change (PostgreSQL; SQLite packs nothing)."""
+
+    def _unpack_at(self, moments: list[tuple[int, int, int, int]]) -> None:
+        """Unpack (as `_unpack`) the packed days that hold these (key, name_id, dataset_id, at)."""
+
+    def _drop_packed(self, where: str, params: Sequence[Any]) -> int:
+        """Delete the packed days `where` selects (as `_unpack`); how many there were."""
+        return 0
 
     def _forget_series(self) -> None:
         self._series.forget()
@@ -673,6 +689,7 @@ class SQLTransaction(Transaction):
         key = found[0]
         self.flush()
         self._execute("DELETE FROM history WHERE key = ?", (key,))
+        self._drop_packed("c.key = ?", (key,))
         self._execute("DELETE FROM history_hour WHERE key = ?", (key,))
         names = self._execute("DELETE FROM temporal_attr WHERE key = ? RETURNING name_id", (key,)).fetchall()
         self._log.record_history_deletion(found[1], frozenset(self._terms.iri(self._db, n) for (n,) in names))
@@ -694,15 +711,18 @@ class SQLTransaction(Transaction):
         params: tuple[int, ...]
         if delete_all:
             where, params = "key = ? AND name_id = ?", (found[0], name_id)
+            packed_where = "c.key = ? AND c.name_id = ?"
         else:
             dataset = DEFAULT_DATASET if dataset_id is None else self._terms.lookup(self._db, dataset_id)
             if dataset is None:
                 return False
             where, params = "key = ? AND name_id = ? AND dataset_id = ?", (found[0], name_id, dataset)
+            packed_where = "c.key = ? AND c.name_id = ? AND c.dataset_id = ?"
         kind = self.kind_of(found[0], iri)
         self._execute(f"DELETE FROM temporal_attr WHERE {where}", params)
         self._execute(f"DELETE FROM history_hour WHERE {where}", params)
         removed = self._execute(f"DELETE FROM history WHERE {where}", params).rowcount > 0
+        removed = self._drop_packed(packed_where, params) > 0 or removed
         if removed and kind is not None:
             mark = removal_mark(kind, dataset_id=None if delete_all else dataset_id)
             self._log.record_removal(found[1], iri, [], [mark])
@@ -715,6 +735,10 @@ class SQLTransaction(Transaction):
         if found is None or name_id is None or number is None:
             return None
         self.flush()
+        self._unpack(
+            "c.key = ? AND c.name_id = ? AND c.first_instance <= ? AND c.last_instance >= ?",
+            (found[0], name_id, number, number),
+        )
         row = self._execute(
             "SELECT dataset_id, at FROM history WHERE key = ? AND name_id = ? AND instance = ?",
             (found[0], name_id, number),
@@ -780,7 +804,7 @@ class SQLTransaction(Transaction):
             return None
         self.flush()
         row = self._execute(
-            "SELECT kind FROM history WHERE key = ? AND name_id = ? ORDER BY at DESC LIMIT 1",
+            f"SELECT kind FROM {self._history_rows} h WHERE key = ? AND name_id = ? ORDER BY at DESC LIMIT 1",
             (key, name_id),
         ).fetchone()
         return None if row is None else KIND_NAME[int(row[0]) & KIND_MASK]
