@@ -17,10 +17,12 @@ import orjson
 from smartby.broker import changes
 from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import ContextLoader, ContextStore, resolve
+from smartby.broker.csource_subscriptions import CSourceSubscriptions, CSourceSubscriptionStore
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
 from smartby.broker.queries import relationship_targets
 from smartby.broker.readings import EntityReadings, write_readings
+from smartby.broker.registrations import Registrations, RegistrationStore
 from smartby.broker.subscriptions import Subscriptions, SubscriptionStore
 from smartby.broker.transaction import Transaction
 from smartby.ngsild.context import Context, ContextResolver
@@ -115,7 +117,15 @@ class EntityStore(HistoryStore, Protocol):
     async def attributes(self, tenant: str) -> list[AttributeInfo]: ...
 
 
-class BrokerStore(EntityStore, ContextStore, SubscriptionStore, OutboxStore, Protocol):
+class BrokerStore(
+    EntityStore,
+    ContextStore,
+    SubscriptionStore,
+    OutboxStore,
+    RegistrationStore,
+    CSourceSubscriptionStore,
+    Protocol,
+):
     """The one store the broker keeps everything in; each of its parts declares its share."""
 
 
@@ -138,6 +148,9 @@ class Broker:
         self.history = History(store, self.change, self.existing_tenant, self.settings)
         self.subscriptions = Subscriptions(store, self.contexts)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
+        self.registrations = Registrations(store)
+        self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)
+        self.registrations.listeners.append(self.csource_subscriptions.registration_changed)
         self._retention: asyncio.Task[None] | None = None
         self._notifying = False
 
@@ -161,6 +174,7 @@ class Broker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
+        await self.csource_subscriptions.close()
         try:
             await self.jsonld_contexts.stop()
         except Exception:

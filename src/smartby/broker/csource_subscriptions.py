@@ -1,0 +1,296 @@
+"""Subscriptions to context source registrations (clause 5.11): their CRUD operations, and the
+notifications a registration's creation, update or deletion causes (clause 5.11.7).
+
+A csource subscription is a Subscription (clause 5.2.12) read against registrations instead of
+entities: its entity selectors and watchedAttributes against the registrations' `information`, its
+geoQ against their location, observationSpace or operationSpace, its q and csf against their
+registration properties. Each registration change is compared before and after: one the subscription
+did not match and now does is `newlyMatching`, one it matched and still does `updated`, one it
+matched and no longer does (or that was deleted) `noLongerMatching`. A new subscription is sent the
+registrations that match it at once.
+
+Notifications are sent by the process that made the change, in the background, over HTTP(S): up to
+`ATTEMPTS` tries with a doubling pause. They are not kept in the notification outbox, so one whose
+process stops before it is delivered is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from smartby.broker.contexts import resolve
+from smartby.broker.subscriptions import CONTEXT_MEMBER
+from smartby.ngsild.context import CORE_CONTEXT_URL, Context, ContextResolver
+from smartby.ngsild.entity import check_entity_id
+from smartby.ngsild.errors import AlreadyExists, BadRequestData, OperationNotSupported, ResourceNotFound
+from smartby.ngsild.geo import geo_query_from_json
+from smartby.ngsild.query import parse_q
+from smartby.ngsild.registration import GEO_MEMBERS, RegistrationFilter, compact_registration
+from smartby.ngsild.subscription import merge_fragment, parse_subscription
+from smartby.ngsild.timestamps import format_datetime, now, parse_datetime
+from smartby.ngsild.typequery import parse_type_query
+from smartby.records.notifications import StoredSubscription
+from smartby.records.registrations import StoredRegistration
+from smartby.settings import Settings
+
+log = logging.getLogger("smartby.csource_subscriptions")
+ATTEMPTS = 3
+FIRST_PAUSE = 0.5
+JSON_LD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+
+
+class CSourceSubscriptionStore(Protocol):
+    """What csource subscriptions need of a store."""
+
+    async def create_csource_subscription(self, subscription: StoredSubscription) -> bool: ...
+
+    async def get_csource_subscription(
+        self, tenant: str, subscription_id: str
+    ) -> StoredSubscription | None: ...
+
+    async def list_csource_subscriptions(
+        self, tenant: str, limit: int, offset: int, count: bool
+    ) -> tuple[list[StoredSubscription], int | None]: ...
+
+    async def tenant_csource_subscriptions(self, tenant: str) -> list[StoredSubscription]: ...
+
+    async def replace_csource_subscription(
+        self, tenant: str, subscription_id: str, document: dict[str, Any], modified_at: str
+    ) -> bool: ...
+
+    async def delete_csource_subscription(self, tenant: str, subscription_id: str) -> bool: ...
+
+    async def record_csource_notification(
+        self, tenant: str, subscription_id: str, at: str, success: bool
+    ) -> None:
+        """Count one delivery attempt in the subscription's status."""
+        ...
+
+    async def list_registrations(self, tenant: str) -> list[StoredRegistration]:
+        """Every registration of a tenant, oldest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A csource subscription ready to match registrations."""
+
+    id: str
+    document: dict[str, Any]
+    ctx: Context
+    filters: tuple[RegistrationFilter, ...]
+
+    def matches(self, registration: dict[str, Any] | None) -> bool:
+        if registration is None or not self.document.get("isActive", True):
+            return False
+        moment = now()
+        expires = self.document.get("expiresAt")
+        if expires is not None and parse_datetime(expires) <= moment:
+            return False
+        return any(item.matches(registration, moment) for item in self.filters)
+
+
+def watch_of(document: dict[str, Any], ctx: Context) -> Watch:
+    """The matching form of a csource subscription document, names expanded with its @context."""
+    attrs = frozenset(ctx.expand(name) for name in document.get("watchedAttributes", ()))
+    geo = None
+    if "geoQ" in document:
+        geo = geo_query_from_json(document["geoQ"])
+        if geo.geoproperty not in GEO_MEMBERS:
+            raise BadRequestData(
+                f"geoQ.geoproperty of a csource subscription is one of {', '.join(GEO_MEMBERS)}"
+            )
+    q = parse_q(document["q"]).map_names(ctx.expand) if "q" in document else None
+    csf = parse_q(document["csf"]).map_names(ctx.expand) if "csf" in document else None
+    filters = [
+        RegistrationFilter(
+            ids=(item["id"],) if "id" in item else (),
+            id_pattern=item.get("idPattern"),
+            types=parse_type_query(item["type"]).map_names(ctx.expand),
+            attrs=attrs,
+            geo=geo,
+            q=q,
+            csf=csf,
+        )
+        for item in document.get("entities", ())
+    ]
+    if not filters:
+        filters = [RegistrationFilter(attrs=attrs, geo=geo, q=q, csf=csf)]
+    return Watch(document["id"], document, ctx, tuple(filters))
+
+
+def check_csource_subscription(document: dict[str, Any]) -> None:
+    """What a csource subscription may not hold that an entity subscription may."""
+    if "timeInterval" in document:
+        raise OperationNotSupported("Periodic csource subscriptions (timeInterval) are not supported")
+    scheme = document["notification"]["endpoint"]["uri"].split(":", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise OperationNotSupported("Csource notifications are sent over HTTP(S) only")
+
+
+class CSourceSubscriptions:
+    """Reached as `broker.csource_subscriptions`."""
+
+    def __init__(
+        self, store: CSourceSubscriptionStore, contexts: ContextResolver, settings: Settings
+    ) -> None:
+        self.store = store
+        self._contexts = contexts
+        self._timeout = settings.notification_timeout
+        self._http: httpx.AsyncClient | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Wait for the notifications on their way (at most their attempts), then close the client."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _watch(self, document: dict[str, Any]) -> Watch:
+        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER))
+        body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
+        return watch_of(body, ctx)
+
+    # -- CRUD ------------------------------------------------------------------------------------
+
+    async def create(self, tenant: str, context: Any, body: Any) -> str:
+        document = parse_subscription(_without_context(body), now=now())
+        check_csource_subscription(document)
+        document[CONTEXT_MEMBER] = context
+        watch = await self._watch(document)
+        stamp = format_datetime(now())
+        if not await self.store.create_csource_subscription(
+            StoredSubscription(tenant, document["id"], document, stamp, stamp)
+        ):
+            raise AlreadyExists(f"Subscription {document['id']} already exists")
+        matching = [
+            item.document
+            for item in await self.store.list_registrations(tenant)
+            if watch.matches(item.document)
+        ]
+        if matching:
+            self._notify(tenant, watch, matching, "newlyMatching")
+        return str(document["id"])
+
+    async def get(self, tenant: str, subscription_id: str) -> StoredSubscription:
+        check_entity_id(subscription_id, "Subscription id")
+        found = await self.store.get_csource_subscription(tenant, subscription_id)
+        if found is None:
+            raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
+        return found
+
+    async def page(
+        self, tenant: str, limit: int, offset: int, count: bool
+    ) -> tuple[list[StoredSubscription], int | None]:
+        return await self.store.list_csource_subscriptions(tenant, limit, offset, count)
+
+    async def update(self, tenant: str, subscription_id: str, context: Any, fragment: Any) -> None:
+        current = await self.get(tenant, subscription_id)
+        stored = {k: v for k, v in current.document.items() if k != CONTEXT_MEMBER}
+        merged = merge_fragment(stored, _without_context(fragment))
+        if "expiresAt" in merged and merged.get("expiresAt") == stored.get("expiresAt"):
+            merged = {k: v for k, v in merged.items() if k != "expiresAt"}
+            document = parse_subscription(merged, now=now())
+            document["expiresAt"] = stored["expiresAt"]
+        else:
+            document = parse_subscription(merged, now=now())
+        check_csource_subscription(document)
+        document[CONTEXT_MEMBER] = context if context is not None else current.document.get(CONTEXT_MEMBER)
+        await self._watch(document)
+        if not await self.store.replace_csource_subscription(
+            tenant, subscription_id, document, format_datetime(now())
+        ):
+            raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
+
+    async def delete(self, tenant: str, subscription_id: str) -> None:
+        check_entity_id(subscription_id, "Subscription id")
+        if not await self.store.delete_csource_subscription(tenant, subscription_id):
+            raise ResourceNotFound(f"Subscription {subscription_id} does not exist")
+
+    # -- notifications ---------------------------------------------------------------------------
+
+    async def registration_changed(
+        self, tenant: str, ctx: Context, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        """Notify the subscriptions a registration's change concerns (a `RegistrationChanged`)."""
+        for stored in await self.store.tenant_csource_subscriptions(tenant):
+            try:
+                watch = await self._watch(stored.document)
+            except Exception as error:
+                log.warning("Csource subscription %s cannot be used: %s", stored.id, error)
+                continue
+            was, now_matches = watch.matches(before), watch.matches(after)
+            if now_matches:
+                assert after is not None
+                self._notify(tenant, watch, [after], "updated" if was else "newlyMatching")
+            elif was:
+                assert before is not None
+                self._notify(tenant, watch, [before], "noLongerMatching")
+
+    def _notify(self, tenant: str, watch: Watch, registrations: list[dict[str, Any]], reason: str) -> None:
+        task = asyncio.create_task(self._deliver(tenant, watch, registrations, reason))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _deliver(
+        self, tenant: str, watch: Watch, registrations: list[dict[str, Any]], reason: str
+    ) -> None:
+        endpoint = watch.document["notification"]["endpoint"]
+        body: dict[str, Any] = {
+            "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+            "type": "Notification",
+            "subscriptionId": watch.id,
+            "notifiedAt": format_datetime(now()),
+            "data": [compact_registration(item, watch.ctx) for item in registrations],
+            "triggerReason": reason,
+        }
+        headers = {"Content-Type": "application/json"}
+        if endpoint.get("accept") == "application/ld+json":
+            headers["Content-Type"] = "application/ld+json"
+            body["@context"] = watch.ctx.source if watch.ctx.source is not None else CORE_CONTEXT_URL
+        else:
+            headers["Link"] = (
+                f'<{watch.ctx.link_url}>; rel="{JSON_LD_CONTEXT_REL}"; type="application/ld+json"'
+            )
+        if tenant:
+            headers["NGSILD-Tenant"] = tenant
+        for pair in endpoint.get("receiverInfo", ()):
+            headers[pair["key"]] = pair["value"]
+        asked = endpoint.get("timeout")
+        timeout = min(self._timeout, asked / 1000) if asked else self._timeout
+        if self._http is None:
+            self._http = httpx.AsyncClient()
+        pause = FIRST_PAUSE
+        for attempt in range(ATTEMPTS):
+            success = False
+            try:
+                response = await self._http.post(
+                    endpoint["uri"], content=orjson.dumps(body), headers=headers, timeout=timeout
+                )
+                success = 200 <= response.status_code < 300
+            except httpx.HTTPError as error:
+                log.info("Csource notification for %s failed: %s", watch.id, error)
+            with contextlib.suppress(Exception):
+                await self.store.record_csource_notification(
+                    tenant, watch.id, format_datetime(now()), success
+                )
+            if success or attempt == ATTEMPTS - 1:
+                return
+            await asyncio.sleep(pause)
+            pause *= 2
+
+
+def _without_context(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequestData("A subscription must be a JSON object")
+    return {k: v for k, v in body.items() if k != CONTEXT_MEMBER}

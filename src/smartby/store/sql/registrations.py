@@ -1,0 +1,162 @@
+"""Context source registrations and csource subscriptions (clauses 5.9, 5.11), in SQL both
+backends run: plain tables keyed by (tenant, id), the documents as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from smartby.records.notifications import StoredSubscription
+from smartby.records.registrations import StoredRegistration
+from smartby.store.sql.tables import Tables
+
+_REGISTRATION = (
+    "tenant, id, doc, created_at, modified_at, times_sent, times_failed, last_success, last_failure"
+)
+_SUBSCRIPTION = (
+    "tenant, id, doc, created_at, modified_at, times_sent, times_failed, last_notification, "
+    "last_success, last_failure"
+)
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _registration(row: Sequence[Any]) -> StoredRegistration:
+    return StoredRegistration(
+        row[0], row[1], _json(row[2]), row[3], row[4], int(row[5]), int(row[6]), row[7], row[8]
+    )
+
+
+def _subscription(row: Sequence[Any]) -> StoredSubscription:
+    return StoredSubscription(
+        row[0], row[1], _json(row[2]), row[3], row[4], int(row[5]), int(row[6]), row[7], row[8], row[9]
+    )
+
+
+class RegistrationTables(Tables):
+    """The store the broker's registrations need (`smartby.broker.registrations.RegistrationStore`)."""
+
+    async def create_registration(self, registration: StoredRegistration) -> bool:
+        """Store a new registration (its tenant made if new); False when the tenant has one with
+        that id already."""
+        tenant = self._sql("INSERT INTO tenant (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
+        insert = self._sql(
+            "INSERT INTO registration (tenant, id, doc, created_at, modified_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
+        )
+        params = (
+            registration.tenant,
+            registration.id,
+            orjson.dumps(registration.document).decode(),
+            registration.created_at,
+            registration.modified_at,
+        )
+
+        def run(db: Any) -> bool:
+            db.execute(tenant, (registration.tenant,))
+            return db.execute(insert, params).fetchone() is not None
+
+        return await self._write(run)
+
+    async def get_registration(self, tenant: str, registration_id: str) -> StoredRegistration | None:
+        sql = self._sql(f"SELECT {_REGISTRATION} FROM registration WHERE tenant = ? AND id = ?")
+
+        def run(db: Any) -> StoredRegistration | None:
+            row = db.execute(sql, (tenant, registration_id)).fetchone()
+            return None if row is None else _registration(row)
+
+        return await self._read(run)
+
+    async def list_registrations(self, tenant: str) -> list[StoredRegistration]:
+        """Every registration of a tenant, oldest first."""
+        sql = self._sql(f"SELECT {_REGISTRATION} FROM registration WHERE tenant = ? ORDER BY created_at, id")
+        return await self._read(lambda db: [_registration(row) for row in db.execute(sql, (tenant,))])
+
+    async def replace_registration(
+        self, tenant: str, registration_id: str, document: dict[str, Any], modified_at: str
+    ) -> bool:
+        sql = self._sql("UPDATE registration SET doc = ?, modified_at = ? WHERE tenant = ? AND id = ?")
+        params = (orjson.dumps(document).decode(), modified_at, tenant, registration_id)
+        return await self._write(lambda db: db.execute(sql, params).rowcount > 0)
+
+    async def delete_registration(self, tenant: str, registration_id: str) -> bool:
+        sql = self._sql("DELETE FROM registration WHERE tenant = ? AND id = ?")
+        return await self._write(lambda db: db.execute(sql, (tenant, registration_id)).rowcount > 0)
+
+    # -- csource subscriptions ---------------------------------------------------------------------
+
+    async def create_csource_subscription(self, subscription: StoredSubscription) -> bool:
+        sql = self._sql(
+            "INSERT INTO csource_subscription (tenant, id, doc, created_at, modified_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
+        )
+        params = (
+            subscription.tenant,
+            subscription.id,
+            orjson.dumps(subscription.document).decode(),
+            subscription.created_at,
+            subscription.modified_at,
+        )
+        return await self._write(lambda db: db.execute(sql, params).fetchone() is not None)
+
+    async def get_csource_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None:
+        sql = self._sql(f"SELECT {_SUBSCRIPTION} FROM csource_subscription WHERE tenant = ? AND id = ?")
+
+        def run(db: Any) -> StoredSubscription | None:
+            row = db.execute(sql, (tenant, subscription_id)).fetchone()
+            return None if row is None else _subscription(row)
+
+        return await self._read(run)
+
+    async def list_csource_subscriptions(
+        self, tenant: str, limit: int, offset: int, count: bool
+    ) -> tuple[list[StoredSubscription], int | None]:
+        """One page of a tenant's csource subscriptions (oldest first), and their number if asked."""
+        page = self._sql(
+            f"SELECT {_SUBSCRIPTION} FROM csource_subscription WHERE tenant = ? "
+            "ORDER BY created_at, id LIMIT ? OFFSET ?"
+        )
+        total = self._sql("SELECT count(*) FROM csource_subscription WHERE tenant = ?")
+
+        def run(db: Any) -> tuple[list[StoredSubscription], int | None]:
+            rows = [_subscription(row) for row in db.execute(page, (tenant, limit, offset)).fetchall()]
+            number = int(db.execute(total, (tenant,)).fetchone()[0]) if count else None
+            return rows, number
+
+        return await self._read(run)
+
+    async def tenant_csource_subscriptions(self, tenant: str) -> list[StoredSubscription]:
+        sql = self._sql(
+            f"SELECT {_SUBSCRIPTION} FROM csource_subscription WHERE tenant = ? ORDER BY created_at, id"
+        )
+        return await self._read(lambda db: [_subscription(row) for row in db.execute(sql, (tenant,))])
+
+    async def replace_csource_subscription(
+        self, tenant: str, subscription_id: str, document: dict[str, Any], modified_at: str
+    ) -> bool:
+        sql = self._sql(
+            "UPDATE csource_subscription SET doc = ?, modified_at = ? WHERE tenant = ? AND id = ?"
+        )
+        params = (orjson.dumps(document).decode(), modified_at, tenant, subscription_id)
+        return await self._write(lambda db: db.execute(sql, params).rowcount > 0)
+
+    async def delete_csource_subscription(self, tenant: str, subscription_id: str) -> bool:
+        sql = self._sql("DELETE FROM csource_subscription WHERE tenant = ? AND id = ?")
+        return await self._write(lambda db: db.execute(sql, (tenant, subscription_id)).rowcount > 0)
+
+    async def record_csource_notification(
+        self, tenant: str, subscription_id: str, at: str, success: bool
+    ) -> None:
+        """Count one delivery attempt of a csource notification in its subscription's status."""
+        outcome = "last_success" if success else "last_failure"
+        failed = 0 if success else 1
+        sql = self._sql(
+            f"UPDATE csource_subscription SET times_sent = times_sent + 1, times_failed = times_failed + ?, "
+            f"last_notification = ?, {outcome} = ? WHERE tenant = ? AND id = ?"
+        )
+        params = (failed, at, at, tenant, subscription_id)
+        await self._write(lambda db: db.execute(sql, params))
