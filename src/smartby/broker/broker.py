@@ -18,6 +18,7 @@ from smartby.broker import changes
 from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import ContextLoader, ContextStore, resolve
 from smartby.broker.csource_subscriptions import CSourceSubscriptions, CSourceSubscriptionStore
+from smartby.broker.federation import Federation, SourceUseStore
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
 from smartby.broker.queries import relationship_targets
@@ -124,6 +125,7 @@ class BrokerStore(
     OutboxStore,
     RegistrationStore,
     CSourceSubscriptionStore,
+    SourceUseStore,
     Protocol,
 ):
     """The one store the broker keeps everything in; each of its parts declares its share."""
@@ -151,6 +153,9 @@ class Broker:
         self.registrations = Registrations(store)
         self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)
         self.registrations.listeners.append(self.csource_subscriptions.registration_changed)
+        self.federation = Federation(
+            self.registrations, store, self.contexts, self._entity_or_none, self.query_entities, self.settings
+        )
         self._retention: asyncio.Task[None] | None = None
         self._notifying = False
 
@@ -175,6 +180,7 @@ class Broker:
                 await self._retention
             self._retention = None
         await self.csource_subscriptions.close()
+        await self.federation.close()
         try:
             await self.jsonld_contexts.stop()
         except Exception:
@@ -283,6 +289,13 @@ class Broker:
             await self.existing_tenant(tenant)
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
         return entity
+
+    async def _entity_or_none(self, tenant: str, entity_id: str) -> Entity | None:
+        """The entity, or None if this broker has none such (NonexistentTenant still raised)."""
+        try:
+            return await self.retrieve_entity(tenant, entity_id)
+        except ResourceNotFound:
+            return None
 
     async def linked_entities(self, tenant: str, entities: Sequence[Entity], hops: int) -> dict[str, Entity]:
         """The entities the Relationships of `entities` point at, `hops` deep (clause 4.5.23), by id;

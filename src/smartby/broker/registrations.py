@@ -84,6 +84,10 @@ class Registrations:
             raise ResourceNotFound(f"Registration {registration_id} does not exist")
         return found
 
+    async def of_tenant(self, tenant: str) -> list[StoredRegistration]:
+        """Every registration of a tenant, oldest first."""
+        return await self.store.list_registrations(tenant)
+
     async def query(self, tenant: str, selection: RegistrationFilter) -> list[StoredRegistration]:
         """The registrations of a tenant that `selection` matches, oldest first."""
         return [

@@ -87,6 +87,18 @@ class RegistrationTables(Tables):
         sql = self._sql("DELETE FROM registration WHERE tenant = ? AND id = ?")
         return await self._write(lambda db: db.execute(sql, (tenant, registration_id)).rowcount > 0)
 
+    async def record_registration_use(
+        self, tenant: str, registration_id: str, at: str, success: bool
+    ) -> None:
+        """Count one forwarded request to a registration's source in its status members."""
+        outcome = "last_success" if success else "last_failure"
+        sql = self._sql(
+            f"UPDATE registration SET times_sent = times_sent + 1, times_failed = times_failed + ?, "
+            f"{outcome} = ? WHERE tenant = ? AND id = ?"
+        )
+        params = (0 if success else 1, at, tenant, registration_id)
+        await self._write(lambda db: db.execute(sql, params))
+
     # -- csource subscriptions ---------------------------------------------------------------------
 
     async def create_csource_subscription(self, subscription: StoredSubscription) -> bool:
