@@ -316,3 +316,46 @@ async def test_tenants_are_apart(client: httpx.AsyncClient) -> None:
     assert listed.headers["NGSILD-Tenant"] == "aarhus"
     assert (await client.get(REGISTRATIONS)).json() == []
     problem(await client.get(REGISTRATIONS, headers={"NGSILD-Tenant": "nobody"}), 404, "NonexistentTenant")
+
+
+async def test_query_scope_and_time(client: httpx.AsyncClient) -> None:
+    """Clause 5.10.2 (Query Context Source Registrations) with 4.19 (scopeQ) and 4.11 (temporal
+    query): scopeQ on the registrations' scope; timerel/timeAt/endTimeAt against their
+    observationInterval, or their managementInterval for timeproperty createdAt/modifiedAt."""
+    await registered(
+        client,
+        registration(
+            registrationName="2024",
+            scope="/Denmark/Aarhus",
+            observationInterval={"startAt": "2024-01-01T00:00:00Z", "endAt": "2024-12-31T23:59:59Z"},
+        ),
+    )
+    await registered(
+        client,
+        registration(
+            registrationName="open",
+            scope="/Denmark/Copenhagen",
+            observationInterval={"startAt": "2025-06-01T00:00:00Z"},
+            managementInterval={"startAt": "2020-01-01T00:00:00Z", "endAt": "2021-01-01T00:00:00Z"},
+        ),
+    )
+    await registered(client, registration(registrationName="latest"))
+
+    async def names(query: str) -> list[str]:
+        response = await client.get(f"{REGISTRATIONS}?{query}", headers={"Link": LINK})
+        assert response.status_code == 200, response.text
+        return sorted(item["registrationName"] for item in response.json())
+
+    assert await names("scopeQ=/Denmark/%23") == ["2024", "open"]
+    assert await names("scopeQ=/Denmark/Aarhus") == ["2024"]
+    assert await names("timerel=before&timeAt=2024-06-01T00:00:00Z") == ["2024"]
+    assert await names("timerel=after&timeAt=2024-06-01T00:00:00Z") == ["2024", "open"]
+    assert await names("timerel=after&timeAt=2025-01-01T00:00:00Z") == ["open"]
+    window = "timerel=between&timeAt=2020-06-01T00:00:00Z&endTimeAt=2020-07-01T00:00:00Z"
+    assert await names(window) == []
+    assert await names(f"{window}&timeproperty=modifiedAt") == ["open"]
+    problem(
+        await client.get(f"{REGISTRATIONS}?timerel=during&timeAt=2024-01-01T00:00:00Z"), 400, "BadRequestData"
+    )
+    problem(await client.get(f"{REGISTRATIONS}?timerel=before"), 400, "BadRequestData")
+    problem(await client.get(f"{REGISTRATIONS}?scopeQ=nope"), 400, "BadRequestData")

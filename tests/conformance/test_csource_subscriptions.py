@@ -81,6 +81,9 @@ async def test_crud(client: httpx.AsyncClient) -> None:
     assert got["watchedAttributes"] == ["speed"]
     assert got["status"] == "active"
     assert got["notification"]["timesSent"] == 0
+    timed = (await client.get(f"{location}?options=sysAttrs")).json()
+    assert timed["createdAt"] and timed["modifiedAt"]
+    assert "createdAt" not in got
     listed = await client.get(f"{SUBSCRIPTIONS}?count=true")
     assert [item["id"] for item in listed.json()] == ["urn:ngsi-ld:Subscription:cs1"]
     assert listed.headers["NGSILD-Results-Count"] == "1"
@@ -125,7 +128,7 @@ async def test_trigger_reasons(client: httpx.AsyncClient, receiver: Receiver) ->
     [first] = await receiver.wait_for(1)
     assert first.body["triggerReason"] == "newlyMatching"
     assert first.body["subscriptionId"] == sub.rsplit("/", 1)[1]
-    assert first.body["type"] == "Notification"
+    assert first.body["type"] == "CsourceNotification"
     assert [item["registrationName"] for item in first.body["data"]] == ["first"]
     assert first.body["data"][0]["information"][0]["entities"] == [{"type": "Vehicle"}]
     assert SUITE_CONTEXT in first.headers["link"]

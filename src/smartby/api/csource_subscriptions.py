@@ -20,16 +20,21 @@ from smartby.api.request import (
     flag,
     integer,
     link_context,
+    options_of,
     read_body,
     tenant_of,
 )
 from smartby.broker import DEFAULT_TENANT
 from smartby.broker.subscriptions import render_subscription
+from smartby.records.notifications import StoredSubscription
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["Context Source Subscriptions"])
 SUBSCRIPTIONS_PATH = "/ngsi-ld/v1/csourceSubscriptions"
 NO_PARAMS: frozenset[str] = frozenset()
-LIST_PARAMS = frozenset({"limit", "offset", "count"})
+LIST_PARAMS = frozenset({"limit", "offset", "count", "options"})
+GET_PARAMS = frozenset({"options"})
+OPTIONS = frozenset({"sysAttrs"})
+SYS_ATTRS = oa.query("options", "sysAttrs: show createdAt and modifiedAt.")
 SUBSCRIPTION_ID = oa.path("subscriptionId", "The subscription id (a URI).")
 SUBSCRIPTION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -46,6 +51,14 @@ SUBSCRIPTION_SCHEMA: dict[str, Any] = {
         "notification": {"type": "object"},
     },
 }
+
+
+def _render(stored: StoredSubscription, sys_attrs: bool) -> dict[str, Any]:
+    document = render_subscription(stored)
+    if sys_attrs:
+        document["createdAt"] = stored.created_at
+        document["modifiedAt"] = stored.modified_at
+    return document
 
 
 async def _body(request: Request, media: tuple[str, ...] = (JSON, JSON_LD)) -> tuple[Any, Any]:
@@ -76,7 +89,7 @@ async def create_csource_subscription(request: Request) -> Response:
 @router.get(
     "/csourceSubscriptions",
     summary="List csource subscriptions",
-    openapi_extra=oa.operation([*oa.PAGING, oa.TENANT, oa.LINK]),
+    openapi_extra=oa.operation([*oa.PAGING, SYS_ATTRS, oa.TENANT, oa.LINK]),
 )
 async def list_csource_subscriptions(request: Request) -> Response:
     check_params(request, LIST_PARAMS)
@@ -93,7 +106,8 @@ async def list_csource_subscriptions(request: Request) -> Response:
     headers = {}
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
-    data = [render_subscription(item) for item in page[:limit]]
+    sys_attrs = "sysAttrs" in options_of(request, OPTIONS)
+    data = [_render(item, sys_attrs) for item in page[:limit]]
     response = json_response(request, ctx, data, media, headers=headers)
     for link in page_links(request, SUBSCRIPTIONS_PATH, offset, limit, len(page) > limit, media):
         response.headers.append("Link", link)
@@ -103,16 +117,16 @@ async def list_csource_subscriptions(request: Request) -> Response:
 @router.get(
     "/csourceSubscriptions/{subscriptionId:path}",
     summary="Retrieve a csource subscription",
-    openapi_extra=oa.operation([SUBSCRIPTION_ID, oa.TENANT, oa.LINK]),
+    openapi_extra=oa.operation([SUBSCRIPTION_ID, SYS_ATTRS, oa.TENANT, oa.LINK]),
 )
 async def get_csource_subscription(request: Request) -> Response:
-    check_params(request, NO_PARAMS)
+    check_params(request, GET_PARAMS)
     tenant = tenant_of(request)
     media = choose_media_type(request.headers.get("accept"))
     broker = broker_of(request)
     ctx = await broker.context(link_context(request))
     stored = await broker.csource_subscriptions.get(tenant, request.path_params["subscriptionId"])
-    return json_response(request, ctx, render_subscription(stored), media)
+    return json_response(request, ctx, _render(stored, "sysAttrs" in options_of(request, OPTIONS)), media)
 
 
 @router.patch(

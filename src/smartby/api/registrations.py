@@ -33,6 +33,8 @@ from smartby.ngsild.entity import check_entity_id
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.query import parse_q
 from smartby.ngsild.registration import GEO_MEMBERS, RegistrationFilter, compact_registration
+from smartby.ngsild.scope import parse_scope_query
+from smartby.ngsild.temporal import parse_temporal_query
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["Context Source Registrations"])
 REGISTRATIONS_PATH = "/ngsi-ld/v1/csourceRegistrations"
@@ -54,6 +56,11 @@ QUERY_PARAMS = frozenset(
         "offset",
         "count",
         "options",
+        "scopeQ",
+        "timerel",
+        "timeAt",
+        "endTimeAt",
+        "timeproperty",
     }
 )
 OPTIONS = frozenset({"sysAttrs"})
@@ -94,6 +101,11 @@ QUERY_DOC = [
     oa.query("geometry", "Point, LineString, Polygon, ..."),
     oa.query("coordinates", "GeoJSON coordinates of the geometry, as JSON."),
     oa.query("geoproperty", "location (default), observationSpace or operationSpace."),
+    oa.query("scopeQ", "Scope filter on the registrations' scope."),
+    oa.query("timerel", "before, after or between: on observationInterval (or managementInterval)."),
+    oa.query("timeAt", "Date-time the timerel refers to."),
+    oa.query("endTimeAt", "End of a between."),
+    oa.query("timeproperty", "observedAt (observationInterval; default), createdAt, modifiedAt, deletedAt."),
     *oa.PAGING,
     oa.query("options", "sysAttrs: show createdAt and modifiedAt."),
     oa.TENANT,
@@ -137,6 +149,12 @@ def _filter(request: Request, ctx: Context) -> RegistrationFilter:
     geo = geo_from_params(
         params.get("georel"), params.get("geometry"), params.get("coordinates"), params.get("geoproperty")
     )
+    temporal = parse_temporal_query(
+        timerel=params.get("timerel"),
+        time_at=params.get("timeAt"),
+        end_time_at=params.get("endTimeAt"),
+        timeproperty=params.get("timeproperty"),
+    )
     if geo is not None and geo.geoproperty not in GEO_MEMBERS:
         raise BadRequestData(f"geoproperty of a registration query is one of {', '.join(GEO_MEMBERS)}")
     return RegistrationFilter(
@@ -147,6 +165,8 @@ def _filter(request: Request, ctx: Context) -> RegistrationFilter:
         geo=geo,
         q=parse_q(params["q"]).map_names(ctx.expand) if "q" in params else None,
         csf=parse_q(params["csf"]).map_names(ctx.expand) if "csf" in params else None,
+        scope=parse_scope_query(params["scopeQ"]) if "scopeQ" in params else None,
+        temporal=temporal if temporal.timerel is not None else None,
     )
 
 

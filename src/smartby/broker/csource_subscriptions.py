@@ -248,7 +248,7 @@ class CSourceSubscriptions:
         endpoint = watch.document["notification"]["endpoint"]
         body: dict[str, Any] = {
             "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
-            "type": "Notification",
+            "type": "CsourceNotification",
             "subscriptionId": watch.id,
             "notifiedAt": format_datetime(now()),
             "data": [compact_registration(item, watch.ctx) for item in registrations],

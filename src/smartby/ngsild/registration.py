@@ -22,6 +22,8 @@ from smartby.ngsild.errors import BadRequestData, Conflict
 from smartby.ngsild.geo import GeoQuery, validate_geometry
 from smartby.ngsild.query import Expr
 from smartby.ngsild.regex import compiled
+from smartby.ngsild.scope import ScopeExpr
+from smartby.ngsild.temporal import TemporalQuery
 from smartby.ngsild.timestamps import normalize_datetime, parse_datetime
 from smartby.ngsild.typequery import TypeExpr
 
@@ -484,6 +486,9 @@ class RegistrationFilter:
     geo: GeoQuery | None = None
     q: Expr | None = None
     csf: Expr | None = None
+    scope: ScopeExpr | None = None
+    temporal: TemporalQuery | None = None
+    """Matched against observationInterval (timeproperty observedAt) or managementInterval."""
     operations: frozenset[str] = field(default_factory=frozenset)
     """If set, the registration must support one of these operations."""
 
@@ -501,7 +506,9 @@ class RegistrationFilter:
         for expr in (self.q, self.csf):
             if expr is not None and not expr.matches(_as_entity(document)):
                 return False
-        return True
+        if self.scope is not None and not self.scope.matches(document.get("scope", [])):
+            return False
+        return self.temporal is None or _overlaps(document, self.temporal)
 
     def _info_matches(self, info: Mapping[str, Any]) -> bool:
         if self.attrs:
@@ -524,6 +531,19 @@ class RegistrationFilter:
             pattern = compiled(self.id_pattern)
             return pattern is not None and pattern.search(entity["id"]) is not None
         return True
+
+
+def _overlaps(document: Mapping[str, Any], temporal: TemporalQuery) -> bool:
+    """Whether the registration's time interval for the query's timeproperty overlaps what the
+    query asks for (a registration without that interval provides no temporal data)."""
+    member = "observationInterval" if temporal.timeproperty == "observedAt" else "managementInterval"
+    interval = document.get(member)
+    if interval is None:
+        return False
+    start, end = temporal.range()
+    begins = parse_datetime(interval["startAt"])
+    ends = parse_datetime(interval["endAt"]) if "endAt" in interval else None
+    return (end is None or begins < end) and (start is None or ends is None or ends >= start)
 
 
 def _provides(entity: Mapping[str, str], entity_id: str) -> bool:
