@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
+import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -84,6 +85,14 @@ class _Failed(Exception):
     pass
 
 
+def identity_of(settings: Settings) -> str:
+    """The name this deployment gives itself in Via headers: the same for every process on one host
+    and database (so a request that comes back to another worker is still recognised), different
+    for another city's broker."""
+    digest = hashlib.sha256(f"{socket.gethostname()} {settings.database}".encode()).hexdigest()
+    return f"smartby-{digest[:16]}"
+
+
 class Federation:
     """Reached as `broker.federation`."""
 
@@ -96,7 +105,7 @@ class Federation:
         local_query: LocalQuery,
         settings: Settings,
     ) -> None:
-        self.identity = f"smartby-{uuid.uuid4().hex[:16]}"
+        self.identity = identity_of(settings)
         """How this broker names itself in the Via header of the requests it forwards."""
         self._registrations = registrations
         self._store = store
@@ -105,6 +114,7 @@ class Federation:
         self._local_query = local_query
         self._timeout = settings.forward_timeout
         self._concurrency = settings.forward_concurrency
+        self._max_limit = settings.max_limit
         self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._sources: dict[str, _Source] = {}
         self._http: httpx.AsyncClient | None = None
@@ -205,7 +215,8 @@ class Federation:
             return await self._local_query(tenant, query), outcome
         window = query.offset + query.limit
         local = await self._local_query(tenant, dataclasses.replace(query, offset=0, limit=window))
-        asked = {**params, "limit": str(window), "count": "true" if query.count else "false"}
+        limit = min(window, self._max_limit)
+        asked = {**params, "limit": str(limit), "count": "true" if query.count else "false"}
         answers = await asyncio.gather(
             *(
                 self._ask(tenant, source, "/ngsi-ld/v1/entities", asked, ctx, via, outcome)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from smartby.ngsild.context import Context
-from smartby.ngsild.entity import Entity, check_entity_id, check_name, is_uri, parse_scopes
+from smartby.ngsild.entity import Entity, check_entity_id, check_name, check_nesting, is_uri, parse_scopes
 from smartby.ngsild.errors import BadRequestData, Conflict
 from smartby.ngsild.geo import GeoQuery, validate_geometry
 from smartby.ngsild.query import Expr
@@ -331,6 +331,7 @@ def parse_registration(body: object, ctx: Context, *, now: datetime, fill_id: bo
     with `ctx`, defaults filled in (mode, operations), status members dropped. Raises BadRequestData."""
     if not isinstance(body, dict):
         raise BadRequestData("A context source registration must be a JSON object")
+    check_nesting("A context source registration", body)
     if body.get("type") != TYPE:
         raise BadRequestData(f'A context source registration needs "type": "{TYPE}"')
     out: dict[str, Any] = {}
@@ -379,6 +380,7 @@ def parse_registration(body: object, ctx: Context, *, now: datetime, fill_id: bo
             continue
         if value is None:
             raise BadRequestData(f"Registration property {name!r} has no value")
+        check_nesting(f"Registration property {name}", value)
         out[ctx.expand(check_name(name))] = value
     if out["mode"] == "exclusive":
         _check_exclusive(out)
