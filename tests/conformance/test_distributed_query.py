@@ -251,3 +251,39 @@ async def test_auxiliary_sources_only_fill_gaps(
     ).json()
     assert body["speed"] == 10
     assert body["brandName"] == "Volvo"
+
+
+async def test_exclusive_sources_alone_provide_their_attributes(
+    city: httpx.AsyncClient, other: httpx.AsyncClient, neighbour: Served
+) -> None:
+    """Clause 4.3.6.3 (exclusive registrations): the attributes an exclusive registration holds of
+    an entity come from its source alone, however new this broker's values are; the source's other
+    attributes are not taken from it."""
+    await create(
+        city, vehicle(1, speed=speed(10, NEW), isParked={"type": "Relationship", "object": "urn:ngsi-ld:P:1"})
+    )
+    await create(other, vehicle(1, speed=speed(5, OLD), brandName={"type": "Property", "value": "Volvo"}))
+    info = [{"entities": [{"id": "urn:ngsi-ld:Vehicle:1", "type": "Vehicle"}], "propertyNames": ["speed"]}]
+    await register(city, neighbour.url, mode="exclusive", information=info)
+    body = (
+        await city.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:1?options=keyValues", headers={"Link": LINK})
+    ).json()
+    assert body["speed"] == 5
+    assert body["isParked"] == "urn:ngsi-ld:P:1"
+    assert "brandName" not in body
+    queried = (await city.get(f"{ENTITIES}?type=Vehicle&options=keyValues", headers={"Link": LINK})).json()
+    assert [item["speed"] for item in queried] == [5]
+
+
+async def test_redirect_sources_are_read(
+    city: httpx.AsyncClient, other: httpx.AsyncClient, neighbour: Served
+) -> None:
+    """Clause 4.3.6.2 (redirect registrations) with 5.7.1: what a redirect source registers is read
+    from it (redirectionOps include retrieveEntity and queryEntity)."""
+    await create(other, vehicle(7, speed=speed(70, NEW)))
+    await register(city, neighbour.url, mode="redirect", operations=["redirectionOps"])
+    got = await city.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:7?options=keyValues", headers={"Link": LINK})
+    assert got.status_code == 200, got.text
+    assert got.json()["speed"] == 70
+    listed = (await city.get(f"{ENTITIES}?type=Vehicle", headers={"Link": LINK})).json()
+    assert [item["id"] for item in listed] == ["urn:ngsi-ld:Vehicle:7"]

@@ -72,6 +72,24 @@ def test_auxiliary_fills_gaps_only() -> None:
     assert merged[NAME][0]["value"] == "n"
 
 
+def test_exclusive_parts_alone_hold_their_attributes() -> None:
+    local = {
+        "id": "urn:x:1",
+        "type": ["T"],
+        SPEED: [{"type": "Property", "value": 1, "observedAt": "2030-01-01T00:00:00Z"}],
+        NAME: [{"type": "Property", "value": "local"}],
+    }
+    source = {
+        "id": "urn:x:1",
+        "type": ["T"],
+        SPEED: [{"type": "Property", "value": 2, "observedAt": "2020-01-01T00:00:00Z"}],
+        NAME: [{"type": "Property", "value": "source"}],
+    }
+    merged = merge_entities([Part(local), Part(source, exclusive=frozenset({SPEED}))])
+    assert merged[SPEED][0]["value"] == 2
+    assert merged[NAME][0]["value"] == "local"
+
+
 def test_nothing_to_merge() -> None:
     with pytest.raises(ValueError):
         merge_entities([])

@@ -1,6 +1,8 @@
 """Distributed retrieve and query (clauses 4.3.6, 5.7.1, 5.7.2 with context sources): GET of an
-entity and queries of entities are also sent to the context sources whose inclusive or auxiliary
-registrations match them, and the answers are merged with smartby's own.
+entity and queries of entities are also sent to the context sources whose registrations match them
+(inclusive, auxiliary, exclusive and redirect alike: for reads a redirect source counts as an
+inclusive one), and the answers are merged with smartby's own: an auxiliary source only fills gaps,
+an exclusive one alone provides the attributes it registers.
 
 A source is asked over HTTP with httpx, in the requester's @context (a `Link` header), for the
 normalized form with system attributes (so instances can be compared by observedAt or modifiedAt),
@@ -35,12 +37,12 @@ from smartby.ngsild.distributed import Part, merge_entities, passed, via_with
 from smartby.ngsild.entity import Entity, check_entity_id, parse_entity
 from smartby.ngsild.errors import NgsiLdError, ResourceNotFound
 from smartby.ngsild.reads import EntityQuery, QueryResult
-from smartby.ngsild.registration import RegistrationFilter
+from smartby.ngsild.registration import RegistrationFilter, exclusive_attributes
 from smartby.ngsild.timestamps import format_datetime, now
 from smartby.settings import Settings
 
 log = logging.getLogger("smartby.federation")
-FORWARD_MODES = frozenset({"inclusive", "auxiliary"})
+FORWARD_MODES = frozenset({"inclusive", "auxiliary", "exclusive", "redirect"})
 CACHE_SECONDS = 1.0
 JSON_LD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 LocalEntity = Callable[[str, str], Awaitable[Entity | None]]
@@ -83,6 +85,14 @@ class _Source:
 
 class _Failed(Exception):
     pass
+
+
+def _part(registration: dict[str, Any], entity: Entity) -> Part:
+    """A source's entity as its registration's mode lets it count in a merged answer."""
+    mode = registration.get("mode", "inclusive")
+    if mode == "exclusive":
+        return Part(entity, exclusive=exclusive_attributes(registration, entity["id"]))
+    return Part(entity, auxiliary=mode == "auxiliary")
 
 
 def identity_of(settings: Settings) -> str:
@@ -177,7 +187,7 @@ class Federation:
             for source, answer in zip(sources, answers, strict=True):
                 for entity in answer:
                     if entity["id"] == entity_id:
-                        parts.append(Part(entity, source.get("mode") == "auxiliary"))
+                        parts.append(_part(source, entity))
         if not parts:
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
         return merge_entities(parts), outcome
@@ -226,7 +236,7 @@ class Federation:
         parts: dict[str, list[Part]] = {entity["id"]: [Part(entity)] for entity in local.entities}
         for source, answer in zip(sources, answers, strict=True):
             for entity in answer:
-                parts.setdefault(entity["id"], []).append(Part(entity, source.get("mode") == "auxiliary"))
+                parts.setdefault(entity["id"], []).append(_part(source, entity))
         merged = [merge_entities(found) for found in parts.values()]
         count = None
         if query.count:

@@ -11,10 +11,13 @@ from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 
 @dataclass(frozen=True)
 class Part:
-    """One source's view of an entity. An auxiliary part only fills in attributes no other part has."""
+    """One source's view of an entity. An auxiliary part only fills in attributes no other part has;
+    an exclusive part (`exclusive` names its attributes) alone provides those attributes, and
+    nothing else."""
 
     entity: Entity
     auxiliary: bool = False
+    exclusive: frozenset[str] | None = None
 
 
 def _stamp(instance: Instance) -> str:
@@ -26,7 +29,8 @@ def merge_entities(parts: Sequence[Part]) -> Entity:
     """One entity from several sources' views of it (the first part first). Types and scopes are
     united; of the instances of an attribute with one datasetId, the newest (observedAt, else
     modifiedAt) wins, an earlier part winning a tie; attributes of auxiliary parts count only where
-    no other part has the attribute."""
+    no other part has the attribute; an attribute an exclusive part holds comes from exclusive parts
+    alone."""
     if not parts:
         raise ValueError("Nothing to merge")
     ordered = [part for part in parts if not part.auxiliary] + [part for part in parts if part.auxiliary]
@@ -34,6 +38,10 @@ def merge_entities(parts: Sequence[Part]) -> Entity:
     merged: Entity = {"id": first["id"], "type": []}
     chosen: dict[str, dict[str | None, Instance]] = {}
     from_main: set[str] = set()
+    owned: set[str] = set()
+    for part in ordered:
+        if part.exclusive is not None:
+            owned.update(part.exclusive)
     for part in ordered:
         entity = part.entity
         for kind in entity.get("type", ()):
@@ -48,6 +56,10 @@ def merge_entities(parts: Sequence[Part]) -> Entity:
                 merged[member] = entity[member]
         for name, instances in entity.items():
             if name in ENTITY_MEMBERS:
+                continue
+            if part.exclusive is not None and name not in part.exclusive:
+                continue
+            if part.exclusive is None and name in owned:
                 continue
             if part.auxiliary and name in from_main:
                 continue

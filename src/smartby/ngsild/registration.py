@@ -564,3 +564,13 @@ def _as_entity(document: Mapping[str, Any]) -> Entity:
     for name, value in registration_properties(document).items():
         entity[name] = [{"type": "Property", "value": value}]
     return entity
+
+
+def exclusive_attributes(document: Mapping[str, Any], entity_id: str) -> frozenset[str]:
+    """The attributes an exclusive registration holds of one entity (expanded names)."""
+    names: set[str] = set()
+    for info in document["information"]:
+        if any(entity.get("id") == entity_id for entity in info.get("entities", ())):
+            names.update(info.get("propertyNames", ()))
+            names.update(info.get("relationshipNames", ()))
+    return frozenset(names)
