@@ -34,7 +34,6 @@ NO_PARAMS: frozenset[str] = frozenset()
 LIST_PARAMS = frozenset({"limit", "offset", "count", "options"})
 GET_PARAMS = frozenset({"options"})
 OPTIONS = frozenset({"sysAttrs"})
-SYS_ATTRS = oa.query("options", "sysAttrs: show createdAt and modifiedAt.")
 SUBSCRIPTION_ID = oa.path("subscriptionId", "The subscription id (a URI).")
 SUBSCRIPTION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -89,7 +88,7 @@ async def create_csource_subscription(request: Request) -> Response:
 @router.get(
     "/csourceSubscriptions",
     summary="List csource subscriptions",
-    openapi_extra=oa.operation([*oa.PAGING, SYS_ATTRS, oa.TENANT, oa.LINK]),
+    openapi_extra=oa.operation([*oa.PAGING, oa.SYS_ATTRS, oa.TENANT, oa.LINK]),
 )
 async def list_csource_subscriptions(request: Request) -> Response:
     check_params(request, LIST_PARAMS)
@@ -117,7 +116,7 @@ async def list_csource_subscriptions(request: Request) -> Response:
 @router.get(
     "/csourceSubscriptions/{subscriptionId:path}",
     summary="Retrieve a csource subscription",
-    openapi_extra=oa.operation([SUBSCRIPTION_ID, SYS_ATTRS, oa.TENANT, oa.LINK]),
+    openapi_extra=oa.operation([SUBSCRIPTION_ID, oa.SYS_ATTRS, oa.TENANT, oa.LINK]),
 )
 async def get_csource_subscription(request: Request) -> Response:
     check_params(request, GET_PARAMS)

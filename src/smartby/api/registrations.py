@@ -64,7 +64,6 @@ QUERY_PARAMS = frozenset(
     }
 )
 OPTIONS = frozenset({"sysAttrs"})
-REGISTRATION_ID = oa.path("registrationId", "The registration id (a URI).")
 REGISTRATION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -90,27 +89,6 @@ REGISTRATION_SCHEMA: dict[str, Any] = {
     },
     "required": ["type", "information", "endpoint"],
 }
-QUERY_DOC = [
-    oa.query("id", "Comma-separated entity ids a registration must be able to provide."),
-    oa.query("type", "Entity type selection: A, A,B (either), (A;B)|C."),
-    oa.query("idPattern", "Regular expression of entity ids."),
-    oa.query("attrs", "Comma-separated attribute names a registration must be able to provide."),
-    oa.query("q", "Query on the registrations' own properties."),
-    oa.query("csf", "Context source filter on the registrations' own properties."),
-    oa.query("georel", "Geo-relationship with the registrations' location."),
-    oa.query("geometry", "Point, LineString, Polygon, ..."),
-    oa.query("coordinates", "GeoJSON coordinates of the geometry, as JSON."),
-    oa.query("geoproperty", "location (default), observationSpace or operationSpace."),
-    oa.query("scopeQ", "Scope filter on the registrations' scope."),
-    oa.query("timerel", "before, after or between: on observationInterval (or managementInterval)."),
-    oa.query("timeAt", "Date-time the timerel refers to."),
-    oa.query("endTimeAt", "End of a between."),
-    oa.query("timeproperty", "observedAt (observationInterval; default), createdAt, modifiedAt, deletedAt."),
-    *oa.PAGING,
-    oa.query("options", "sysAttrs: show createdAt and modifiedAt."),
-    oa.TENANT,
-    oa.LINK,
-]
 
 
 async def _body(request: Request, media: tuple[str, ...]) -> tuple[Any, Context]:
@@ -173,7 +151,7 @@ def _filter(request: Request, ctx: Context) -> RegistrationFilter:
 @router.get(
     "/csourceRegistrations",
     summary="Query context source registrations",
-    openapi_extra=oa.operation(QUERY_DOC),
+    openapi_extra=oa.operation(oa.REGISTRATION_QUERY_PARAMS),
 )
 async def query_registrations(request: Request) -> Response:
     check_params(request, QUERY_PARAMS)
@@ -203,9 +181,7 @@ async def query_registrations(request: Request) -> Response:
 @router.get(
     "/csourceRegistrations/{registrationId:path}",
     summary="Retrieve a context source registration",
-    openapi_extra=oa.operation(
-        [REGISTRATION_ID, oa.query("options", "sysAttrs: show createdAt and modifiedAt."), oa.TENANT, oa.LINK]
-    ),
+    openapi_extra=oa.operation([oa.REGISTRATION_ID, oa.SYS_ATTRS, oa.TENANT, oa.LINK]),
 )
 async def get_registration(request: Request) -> Response:
     check_params(request, GET_PARAMS)
@@ -225,7 +201,8 @@ async def get_registration(request: Request) -> Response:
     status_code=204,
     summary="Update a context source registration",
     openapi_extra=oa.operation(
-        [REGISTRATION_ID, oa.TENANT, oa.LINK], oa.json_body("Registration members to replace (null removes).")
+        [oa.REGISTRATION_ID, oa.TENANT, oa.LINK],
+        oa.json_body("Registration members to replace (null removes)."),
     ),
 )
 async def update_registration(request: Request) -> Response:
@@ -240,7 +217,7 @@ async def update_registration(request: Request) -> Response:
     "/csourceRegistrations/{registrationId:path}",
     status_code=204,
     summary="Delete a context source registration",
-    openapi_extra=oa.operation([REGISTRATION_ID, oa.TENANT, oa.LINK]),
+    openapi_extra=oa.operation([oa.REGISTRATION_ID, oa.TENANT, oa.LINK]),
 )
 async def delete_registration(request: Request) -> Response:
     check_params(request, NO_PARAMS)
