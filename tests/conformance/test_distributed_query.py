@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from etsi import JSON, LINK, V1, problem
+from etsi import JSON, LINK, SUITE_CONTEXT, V1, problem
 
 from smartby.api.app import create_app
 from smartby.assembly import assemble
@@ -287,3 +288,100 @@ async def test_redirect_sources_are_read(
     assert got.json()["speed"] == 70
     listed = (await city.get(f"{ENTITIES}?type=Vehicle", headers={"Link": LINK})).json()
     assert [item["id"] for item in listed] == ["urn:ngsi-ld:Vehicle:7"]
+
+
+async def test_cooldown_after_a_failure(city: httpx.AsyncClient) -> None:
+    """Clause 5.2.34 (RegistrationManagementInfo.cooldown): after a failed request a source is not
+    asked again until its cooldown has passed; the answer reports it as cooling down."""
+    await create(city, vehicle(1, speed=speed(10, NEW)))
+    location = await register(city, f"http://127.0.0.1:{free_port()}", management={"cooldown": 600000})
+    first = await city.get(f"{ENTITIES}?type=Vehicle", headers={"Link": LINK})
+    assert "cooling down" not in first.headers["NGSILD-Warning"]
+    second = await city.get(f"{ENTITIES}?type=Vehicle", headers={"Link": LINK})
+    assert second.status_code == 200
+    assert "cooling down" in second.headers["NGSILD-Warning"]
+    assert (await city.get(location)).json()["timesSent"] == 1
+
+
+async def test_the_source_tenant_is_named(
+    city: httpx.AsyncClient, other: httpx.AsyncClient, neighbour: Served
+) -> None:
+    """Clause 5.2.9 (tenant of a registration) with 4.14: a registration's tenant is the tenant its
+    source is asked in, whatever tenant the registration itself belongs to."""
+    aarhus = {**WITH_LINK, "NGSILD-Tenant": "aarhus"}
+    created = await other.post(
+        ENTITIES, content=orjson.dumps(vehicle(3, speed=speed(33, NEW))), headers=aarhus
+    )
+    assert created.status_code == 201, created.text
+    await register(city, neighbour.url)
+    problem(await city.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:3"), 404, "ResourceNotFound")
+    await register(city, neighbour.url, tenant="aarhus")
+    got = await city.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:3?options=keyValues", headers={"Link": LINK})
+    assert got.status_code == 200, got.text
+    assert got.json()["speed"] == 33
+
+
+class _Source(BaseHTTPRequestHandler):
+    """A context source that records what it is asked and answers with one entity."""
+
+    asked: list[tuple[str, dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        _Source.asked.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        entity = {
+            "id": "urn:ngsi-ld:Vehicle:9",
+            "type": "Vehicle",
+            "speed": {"type": "Property", "value": 9},
+            "@context": SUITE_CONTEXT,
+        }
+        body = orjson.dumps(entity)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/ld+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def source() -> Iterator[str]:
+    _Source.asked = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Source)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+async def test_what_a_source_is_asked(city: httpx.AsyncClient, source: str) -> None:
+    """Clause 4.3.6 with 5.2.9 and 5.2.34: the forwarded request goes to the registration's
+    endpoint with the requester's @context (Link), a Via header naming this broker, the
+    registration's contextSourceInfo as headers, its tenant, and local=true when
+    management.localOnly asks for it; a request that already passed this broker is not forwarded."""
+    await register(
+        city,
+        source,
+        tenant="neighbour",
+        contextSourceInfo=[{"key": "Authorization", "value": "Bearer neighbourly"}],
+        management={"localOnly": True},
+    )
+    got = await city.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:9?options=keyValues", headers={"Link": LINK})
+    assert got.status_code == 200, got.text
+    assert got.json()["speed"] == 9
+    [(path, headers)] = _Source.asked
+    assert path.startswith("/ngsi-ld/v1/entities/urn:ngsi-ld:Vehicle:9?")
+    assert "local=true" in path and "options=sysAttrs" in path
+    assert SUITE_CONTEXT in headers["link"]
+    assert headers["authorization"] == "Bearer neighbourly"
+    assert headers["ngsild-tenant"] == "neighbour"
+    via = headers["via"]
+    assert via.startswith("1.1 smartby-")
+    again = await city.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:9", headers={"Link": LINK, "Via": via})
+    problem(again, 404, "ResourceNotFound")
+    assert len(_Source.asked) == 1
