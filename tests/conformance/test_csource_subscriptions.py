@@ -14,6 +14,9 @@ import pytest
 from etsi import JSON, LINK, SUITE_CONTEXT, V1, problem
 
 from receiver import Receiver
+from smartby.api.app import create_app
+from smartby.assembly import assemble
+from smartby.settings import Settings
 
 SUBSCRIPTIONS = f"{V1}/csourceSubscriptions"
 REGISTRATIONS = f"{V1}/csourceRegistrations"
@@ -228,3 +231,42 @@ async def _status_after(
             return notification
         await asyncio.sleep(0.02)
     raise AssertionError(f"the subscription's status never changed: {notification}")
+
+
+async def test_notifications_wait_for_a_receiver_that_is_down(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Clause 5.11.7: a csource notification the receiver could not take is tried again (the
+    subscription's timesFailed counts the failure) and arrives once the receiver is back."""
+    location = await created(client, SUBSCRIPTIONS, subscription(receiver.url))
+    receiver.stop()
+    await created(client, REGISTRATIONS, registration(registrationName="while-down"))
+    await _status_after(client, location, {}, lambda n: n["timesFailed"] >= 1)
+    receiver.start()
+    [arrived] = await receiver.wait_for(1)
+    assert arrived.body["triggerReason"] == "newlyMatching"
+    assert arrived.body["data"][0]["registrationName"] == "while-down"
+    status = await _status_after(client, location, {}, lambda n: n.get("status") == "ok")
+    assert status["timesSent"] >= 2
+
+
+async def test_notifications_outlive_the_process(settings: Settings, receiver: Receiver) -> None:
+    """Clause 5.11.7: a csource notification is kept until it is delivered: one written by a
+    process that does not deliver (or stops first) is sent by the next process that does."""
+    quiet = assemble(settings.model_copy(update={"notifications": False}))
+    await quiet.broker.open()
+    try:
+        transport = httpx.ASGITransport(app=create_app(quiet))
+        async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
+            await created(http, SUBSCRIPTIONS, subscription(receiver.url))
+            await created(http, REGISTRATIONS, registration(registrationName="kept"))
+    finally:
+        await quiet.broker.close()
+    assert receiver.received == []
+    delivering = assemble(settings)
+    await delivering.broker.open()
+    try:
+        [arrived] = await receiver.wait_for(1)
+        assert arrived.body["data"][0]["registrationName"] == "kept"
+    finally:
+        await delivering.broker.close()

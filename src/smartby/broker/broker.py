@@ -166,6 +166,7 @@ class Broker:
         self.jsonld_contexts.start()
         if self.settings.notifications:
             self.notifier.start()
+            self.csource_subscriptions.start()
             self._notifying = True
         if self.settings.history_retention:
             self._retention = asyncio.create_task(self._keep_retention(), name="smartby-retention")

@@ -9,9 +9,12 @@ did not match and now does is `newlyMatching`, one it matched and still does `up
 matched and no longer does (or that was deleted) `noLongerMatching`. A new subscription is sent the
 registrations that match it at once.
 
-Notifications are sent by the process that made the change, in the background, over HTTP(S): up to
-`ATTEMPTS` tries with a doubling pause. They are not kept in the notification outbox, so one whose
-process stops before it is delivered is lost.
+Notifications go into an outbox of their own (`csource_notification`), written right after the
+registration's change, and a background task of each process that delivers notifications claims
+them (with a lease, so each attempt is made by one process), POSTs them over HTTP(S), and drops them
+when delivered or retries them with the entity notifications' backoff and limits
+(SMARTBY_NOTIFICATION_RETRY_DELAY, _RETRY_MAX_DELAY, _MAX_ATTEMPTS). A notification reads its
+subscription's endpoint when it is sent, so one whose subscription was deleted is dropped.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,13 +42,15 @@ from smartby.ngsild.registration import GEO_MEMBERS, RegistrationFilter, compact
 from smartby.ngsild.subscription import merge_fragment, parse_subscription
 from smartby.ngsild.timestamps import format_datetime, now, parse_datetime
 from smartby.ngsild.typequery import parse_type_query
-from smartby.records.notifications import StoredSubscription
+from smartby.records.notifications import ClaimedNotification, PendingNotification, StoredSubscription
 from smartby.records.registrations import StoredRegistration
 from smartby.settings import Settings
 
 log = logging.getLogger("smartby.csource_subscriptions")
-ATTEMPTS = 3
-FIRST_PAUSE = 0.5
+BATCH = 32
+"""Most csource notifications one process claims at once."""
+LEASE = 60.0
+"""Seconds a claimed notification is another process's to deliver before it may be claimed again."""
 JSON_LD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 
 
@@ -72,6 +79,22 @@ class CSourceSubscriptionStore(Protocol):
         self, tenant: str, subscription_id: str, at: str, success: bool
     ) -> None:
         """Count one delivery attempt in the subscription's status."""
+        ...
+
+    async def enqueue_csource_notifications(
+        self, notifications: Sequence[PendingNotification], now: float
+    ) -> None:
+        """Put csource notifications in their outbox."""
+        ...
+
+    async def claim_csource_notifications(
+        self, now: float, limit: int, lease: float
+    ) -> list[ClaimedNotification]:
+        """Claim due csource notifications for `lease` seconds, each by one caller at a time."""
+        ...
+
+    async def settle_csource_notification(self, notification_id: int, retry_at: float | None) -> None:
+        """Drop a delivered or abandoned notification (`retry_at` None), or make it due again."""
         ...
 
     async def list_registrations(self, tenant: str) -> list[StoredRegistration]:
@@ -144,14 +167,23 @@ class CSourceSubscriptions:
     ) -> None:
         self.store = store
         self._contexts = contexts
+        self._settings = settings
         self._timeout = settings.notification_timeout
         self._http: httpx.AsyncClient | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Deliver csource notifications from this process until `close`."""
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._delivery_loop(), name="smartby-csource-notifications")
 
     async def close(self) -> None:
-        """Wait for the notifications on their way (at most their attempts), then close the client."""
-        if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -179,7 +211,7 @@ class CSourceSubscriptions:
             if watch.matches(item.document)
         ]
         if matching:
-            self._notify(tenant, watch, matching, "newlyMatching")
+            await self._notify(tenant, watch, matching, "newlyMatching")
         return str(document["id"])
 
     async def get(self, tenant: str, subscription_id: str) -> StoredSubscription:
@@ -232,28 +264,53 @@ class CSourceSubscriptions:
             was, now_matches = watch.matches(before), watch.matches(after)
             if now_matches:
                 assert after is not None
-                self._notify(tenant, watch, [after], "updated" if was else "newlyMatching")
+                await self._notify(tenant, watch, [after], "updated" if was else "newlyMatching")
             elif was:
                 assert before is not None
-                self._notify(tenant, watch, [before], "noLongerMatching")
+                await self._notify(tenant, watch, [before], "noLongerMatching")
 
-    def _notify(self, tenant: str, watch: Watch, registrations: list[dict[str, Any]], reason: str) -> None:
-        task = asyncio.create_task(self._deliver(tenant, watch, registrations, reason))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _deliver(
+    async def _notify(
         self, tenant: str, watch: Watch, registrations: list[dict[str, Any]], reason: str
     ) -> None:
-        endpoint = watch.document["notification"]["endpoint"]
-        body: dict[str, Any] = {
+        """Put a notification in the csource outbox (registrations shown in the subscriber's terms as
+        they are now) and wake the delivery loop."""
+        payload = {
             "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
             "type": "CsourceNotification",
             "subscriptionId": watch.id,
-            "notifiedAt": format_datetime(now()),
             "data": [compact_registration(item, watch.ctx) for item in registrations],
             "triggerReason": reason,
         }
+        moment = time.time()
+        await self.store.enqueue_csource_notifications(
+            [PendingNotification(tenant, watch.id, payload, moment)], moment
+        )
+        self._wake.set()
+
+    async def _delivery_loop(self) -> None:
+        poll = self._settings.notification_poll_interval
+        while True:
+            try:
+                claimed = await self.store.claim_csource_notifications(time.time(), BATCH, LEASE)
+                if claimed:
+                    await asyncio.gather(*(self._deliver(item) for item in claimed))
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Delivering csource notifications failed; trying again")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll)
+
+    async def _deliver(self, item: ClaimedNotification) -> None:
+        stored = await self.store.get_csource_subscription(item.tenant, item.subscription_id)
+        if stored is None:
+            await self.store.settle_csource_notification(item.id, None)  # Its subscription is gone.
+            return
+        watch = await self._watch(stored.document)
+        endpoint = watch.document["notification"]["endpoint"]
+        body = {**item.payload, "notifiedAt": format_datetime(now())}
         headers = {"Content-Type": "application/json"}
         if endpoint.get("accept") == "application/ld+json":
             headers["Content-Type"] = "application/ld+json"
@@ -262,32 +319,34 @@ class CSourceSubscriptions:
             headers["Link"] = (
                 f'<{watch.ctx.link_url}>; rel="{JSON_LD_CONTEXT_REL}"; type="application/ld+json"'
             )
-        if tenant:
-            headers["NGSILD-Tenant"] = tenant
+        if item.tenant:
+            headers["NGSILD-Tenant"] = item.tenant
         for pair in endpoint.get("receiverInfo", ()):
             headers[pair["key"]] = pair["value"]
         asked = endpoint.get("timeout")
         timeout = min(self._timeout, asked / 1000) if asked else self._timeout
         if self._http is None:
             self._http = httpx.AsyncClient()
-        pause = FIRST_PAUSE
-        for attempt in range(ATTEMPTS):
-            success = False
-            try:
-                response = await self._http.post(
-                    endpoint["uri"], content=orjson.dumps(body), headers=headers, timeout=timeout
-                )
-                success = 200 <= response.status_code < 300
-            except httpx.HTTPError as error:
-                log.info("Csource notification for %s failed: %s", watch.id, error)
-            with contextlib.suppress(Exception):
-                await self.store.record_csource_notification(
-                    tenant, watch.id, format_datetime(now()), success
-                )
-            if success or attempt == ATTEMPTS - 1:
-                return
-            await asyncio.sleep(pause)
-            pause *= 2
+        success = False
+        try:
+            response = await self._http.post(
+                endpoint["uri"], content=orjson.dumps(body), headers=headers, timeout=timeout
+            )
+            success = 200 <= response.status_code < 300
+        except httpx.HTTPError as error:
+            log.info("Csource notification for %s failed: %s", watch.id, error)
+        await self.store.record_csource_notification(item.tenant, watch.id, format_datetime(now()), success)
+        await self.store.settle_csource_notification(
+            item.id, None if success else self._retry_at(item.attempts)
+        )
+
+    def _retry_at(self, attempts: int) -> float | None:
+        """When a notification that failed `attempts` times is tried again; None: given up."""
+        settings = self._settings
+        if settings.notification_max_attempts and attempts >= settings.notification_max_attempts:
+            return None
+        delay: float = settings.notification_retry_delay * 2.0 ** (attempts - 1)
+        return time.time() + min(delay, settings.notification_retry_max_delay)
 
 
 def _without_context(body: Any) -> dict[str, Any]:

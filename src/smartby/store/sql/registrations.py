@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from smartby.records.notifications import StoredSubscription
+from smartby.records.notifications import ClaimedNotification, PendingNotification, StoredSubscription
 from smartby.records.registrations import StoredRegistration
 from smartby.store.sql.tables import Tables
 
@@ -157,8 +157,61 @@ class RegistrationTables(Tables):
         return await self._write(lambda db: db.execute(sql, params).rowcount > 0)
 
     async def delete_csource_subscription(self, tenant: str, subscription_id: str) -> bool:
+        """Remove a csource subscription and its undelivered notifications."""
         sql = self._sql("DELETE FROM csource_subscription WHERE tenant = ? AND id = ?")
-        return await self._write(lambda db: db.execute(sql, (tenant, subscription_id)).rowcount > 0)
+        pending = self._sql("DELETE FROM csource_notification WHERE tenant = ? AND subscription_id = ?")
+
+        def run(db: Any) -> bool:
+            removed = db.execute(sql, (tenant, subscription_id)).rowcount > 0
+            db.execute(pending, (tenant, subscription_id))
+            return bool(removed)
+
+        return await self._write(run)
+
+    async def enqueue_csource_notifications(
+        self, notifications: Sequence[PendingNotification], now: float
+    ) -> None:
+        sql = self._sql(
+            "INSERT INTO csource_notification (tenant, subscription_id, payload, created_at, due_at) "
+            "VALUES (?, ?, ?, ?, ?)"
+        )
+        rows = [
+            (n.tenant, n.subscription_id, orjson.dumps(n.payload).decode(), now, n.due_at)
+            for n in notifications
+        ]
+        if rows:
+            await self._write(lambda db: db.cursor().executemany(sql, rows))
+
+    async def claim_csource_notifications(
+        self, now: float, limit: int, lease: float
+    ) -> list[ClaimedNotification]:
+        """Claim up to `limit` due, unclaimed csource notifications for `lease` seconds, oldest first;
+        each by one caller at a time, also across processes."""
+        sql = self._sql(
+            "UPDATE csource_notification SET claimed_until = ?, attempts = attempts + 1 WHERE id IN ("
+            "SELECT id FROM csource_notification WHERE due_at <= ? AND claimed_until <= ? "
+            f"ORDER BY due_at, id LIMIT ?{self.dialect.skip_locked}) "
+            "RETURNING id, tenant, subscription_id, payload, created_at, attempts"
+        )
+
+        def run(db: Any) -> list[ClaimedNotification]:
+            rows = db.execute(sql, (now + lease, now, now, limit)).fetchall()
+            claimed = [
+                ClaimedNotification(int(r[0]), r[1], r[2], _json(r[3]), float(r[4]), int(r[5])) for r in rows
+            ]
+            return sorted(claimed, key=lambda n: n.id)
+
+        return await self._write(run)
+
+    async def settle_csource_notification(self, notification_id: int, retry_at: float | None) -> None:
+        """A delivered or abandoned csource notification goes (`retry_at` None); a failed one comes
+        due again at `retry_at`."""
+        if retry_at is None:
+            sql = self._sql("DELETE FROM csource_notification WHERE id = ?")
+            await self._write(lambda db: db.execute(sql, (notification_id,)))
+            return
+        again = self._sql("UPDATE csource_notification SET due_at = ?, claimed_until = 0 WHERE id = ?")
+        await self._write(lambda db: db.execute(again, (retry_at, notification_id)))
 
     async def record_csource_notification(
         self, tenant: str, subscription_id: str, at: str, success: bool

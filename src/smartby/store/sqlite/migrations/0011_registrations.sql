@@ -29,3 +29,17 @@ CREATE TABLE csource_subscription (
     last_failure TEXT,
     PRIMARY KEY (tenant, id)
 );
+
+-- Csource notifications waiting to be delivered (seconds since the epoch), claimed with a lease as
+-- the notification outbox's rows are.
+CREATE TABLE csource_notification (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    due_at REAL NOT NULL,
+    claimed_until REAL NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX csource_notification_due ON csource_notification (due_at);
