@@ -218,6 +218,8 @@ async def test_a_failing_source_does_not_fail_the_answer(city: httpx.AsyncClient
     status = (await city.get(location)).json()
     assert status["timesSent"] == 1 and status["timesFailed"] == 1
     assert status["status"] == "failed" and "lastFailure" in status
+    missing = problem(await city.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:404"), 404, "ResourceNotFound")
+    assert "could not be asked" in missing["detail"]
 
 
 async def test_brokers_that_register_each_other_do_not_loop(
@@ -385,3 +387,33 @@ async def test_what_a_source_is_asked(city: httpx.AsyncClient, source: str) -> N
     again = await city.get(f"{ENTITIES}/urn:ngsi-ld:Vehicle:9", headers={"Link": LINK, "Via": via})
     problem(again, 404, "ResourceNotFound")
     assert len(_Source.asked) == 1
+
+
+async def test_batch_query_is_forwarded(
+    city: httpx.AsyncClient, other: httpx.AsyncClient, neighbour: Served
+) -> None:
+    """Clause 5.7.2 (Query Entities through POST /entityOperations/query, 6.23.3.1) with 4.3.6: the
+    Query is sent on to matching sources supporting queryBatch (in federationOps) and their entities
+    join this broker's."""
+    await create(city, vehicle(1, speed=speed(10, NEW)))
+    await create(other, vehicle(2, speed=speed(20, NEW)))
+    await register(city, neighbour.url)
+    query = {"type": "Query", "entities": [{"type": "Vehicle"}], "q": "speed>5"}
+    response = await city.post(
+        f"{V1}/entityOperations/query?options=keyValues&count=true",
+        content=orjson.dumps(query),
+        headers=WITH_LINK,
+    )
+    assert response.status_code == 200, response.text
+    assert {item["id"]: item["speed"] for item in response.json()} == {
+        "urn:ngsi-ld:Vehicle:1": 10,
+        "urn:ngsi-ld:Vehicle:2": 20,
+    }
+    assert response.headers["NGSILD-Results-Count"] == "2"
+    narrower = {**query, "q": "speed>15"}
+    found = await city.post(f"{V1}/entityOperations/query", content=orjson.dumps(narrower), headers=WITH_LINK)
+    assert [item["id"] for item in found.json()] == ["urn:ngsi-ld:Vehicle:2"]
+    local = await city.post(
+        f"{V1}/entityOperations/query?local=true", content=orjson.dumps(query), headers=WITH_LINK
+    )
+    assert [item["id"] for item in local.json()] == ["urn:ngsi-ld:Vehicle:1"]

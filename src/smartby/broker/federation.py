@@ -32,7 +32,7 @@ import orjson
 
 from smartby.broker.contexts import resolve
 from smartby.broker.registrations import Registrations
-from smartby.ngsild.context import Context, ContextResolver
+from smartby.ngsild.context import CORE_CONTEXT_URL, Context, ContextResolver
 from smartby.ngsild.distributed import Part, merge_entities, passed, via_with
 from smartby.ngsild.entity import Entity, check_entity_id, parse_entity
 from smartby.ngsild.errors import NgsiLdError, ResourceNotFound
@@ -189,7 +189,9 @@ class Federation:
                     if entity["id"] == entity_id:
                         parts.append(_part(source, entity))
         if not parts:
-            raise ResourceNotFound(f"Entity {entity_id} does not exist")
+            failed = "; ".join(failure.warning() for failure in outcome.failures)
+            unasked = f" (context sources that could not be asked: {failed})" if failed else ""
+            raise ResourceNotFound(f"Entity {entity_id} does not exist{unasked}")
         return merge_entities(parts), outcome
 
     # -- query -----------------------------------------------------------------------------------
@@ -203,23 +205,27 @@ class Federation:
         *,
         local_only: bool,
         via: str | None,
+        body: dict[str, Any] | None = None,
     ) -> tuple[QueryResult, Forwarded]:
-        """GET /entities: this broker's entities and those of matching sources, merged by id (local
-        ones first, in their order, then each source's new ones), paged over the merged list.
-        `params` are the request's selection parameters, sent on to the sources as they came."""
+        """GET /entities (or, with the Query `body`, POST /entityOperations/query): this broker's
+        entities and those of matching sources, merged by id (local ones first, in their order, then
+        each source's new ones), paged over the merged list. `params` (or `body`) are the request's
+        selection, sent on to the sources as they came."""
         outcome = Forwarded()
         if not self._forwards(local_only, via):
             return await self._local_query(tenant, query), outcome
+        operation = frozenset({"queryBatch" if body is not None else "queryEntity"})
+        path = "/ngsi-ld/v1/entityOperations/query" if body is not None else "/ngsi-ld/v1/entities"
         filters = [
             RegistrationFilter(
                 ids=selector.ids,
                 id_pattern=selector.id_pattern,
                 types=selector.types,
                 attrs=frozenset(query.attrs),
-                operations=frozenset({"queryEntity"}),
+                operations=operation,
             )
             for selector in query.selectors
-        ] or [RegistrationFilter(attrs=frozenset(query.attrs), operations=frozenset({"queryEntity"}))]
+        ] or [RegistrationFilter(attrs=frozenset(query.attrs), operations=operation)]
         sources = await self._matching(tenant, filters)
         if not sources:
             return await self._local_query(tenant, query), outcome
@@ -228,10 +234,7 @@ class Federation:
         limit = min(window, self._max_limit)
         asked = {**params, "limit": str(limit), "count": "true" if query.count else "false"}
         answers = await asyncio.gather(
-            *(
-                self._ask(tenant, source, "/ngsi-ld/v1/entities", asked, ctx, via, outcome)
-                for source in sources
-            )
+            *(self._ask(tenant, source, path, asked, ctx, via, outcome, body) for source in sources)
         )
         parts: dict[str, list[Part]] = {entity["id"]: [Part(entity)] for entity in local.entities}
         for source, answer in zip(sources, answers, strict=True):
@@ -255,6 +258,7 @@ class Federation:
         ctx: Context,
         via: str | None,
         outcome: Forwarded,
+        body: dict[str, Any] | None = None,
     ) -> list[Entity]:
         endpoint = str(registration["endpoint"]).rstrip("/")
         management = registration.get("management", {})
@@ -284,10 +288,26 @@ class Federation:
         entities: list[Entity] = []
         try:
             async with source.semaphore:
-                response = await self._http.get(
-                    endpoint + path, params=query, headers=headers, timeout=timeout
-                )
-            if response.status_code == 404 and path != "/ngsi-ld/v1/entities":
+                if body is None:
+                    response = await self._http.get(
+                        endpoint + path, params=query, headers=headers, timeout=timeout
+                    )
+                else:
+                    # The Query goes as JSON-LD with the requester's @context in it.
+                    headers.pop("Link", None)
+                    headers["Content-Type"] = "application/ld+json"
+                    document = {
+                        **body,
+                        "@context": ctx.source if ctx.source is not None else CORE_CONTEXT_URL,
+                    }
+                    response = await self._http.post(
+                        endpoint + path,
+                        params=query,
+                        content=orjson.dumps(document),
+                        headers=headers,
+                        timeout=timeout,
+                    )
+            if response.status_code == 404 and path.startswith("/ngsi-ld/v1/entities/"):
                 return []  # The source holds no such entity: no failure.
             if response.status_code != 200:
                 raise _Failed(f"HTTP {response.status_code}")
