@@ -417,3 +417,33 @@ async def test_batch_query_is_forwarded(
         f"{V1}/entityOperations/query?local=true", content=orjson.dumps(query), headers=WITH_LINK
     )
     assert [item["id"] for item in local.json()] == ["urn:ngsi-ld:Vehicle:1"]
+
+
+async def test_types_and_attributes_are_united(
+    city: httpx.AsyncClient, other: httpx.AsyncClient, neighbour: Served
+) -> None:
+    """Clause 5.7.5-5.7.8 (Retrieve Available Entity Types and Attributes) with 4.3.6: the types and
+    attributes of sources supporting retrieveEntityTypes / retrieveAttrTypes (in federationOps) are
+    listed with this broker's own; local=true lists only its own."""
+    await create(city, vehicle(1, speed=speed(10, NEW)))
+    await create(
+        other,
+        {"id": "urn:ngsi-ld:Building:1", "type": "Building", "name": {"type": "Property", "value": "x"}},
+    )
+    await create(other, vehicle(2, brandName={"type": "Property", "value": "Volvo"}))
+    await register(city, neighbour.url)
+    types = (await city.get(f"{V1}/types", headers={"Link": LINK})).json()
+    assert types["typeList"] == ["Building", "Vehicle"]
+    details = (await city.get(f"{V1}/types?details=true", headers={"Link": LINK})).json()
+    by_type = {item["typeName"]: item["attributeNames"] for item in details}
+    assert by_type == {"Building": ["name"], "Vehicle": ["brandName", "speed"]}
+    local = (await city.get(f"{V1}/types?local=true", headers={"Link": LINK})).json()
+    assert local["typeList"] == ["Vehicle"]
+    attributes = (await city.get(f"{V1}/attributes", headers={"Link": LINK})).json()
+    assert attributes["attributeList"] == ["brandName", "name", "speed"]
+    detailed = (await city.get(f"{V1}/attributes?details=true", headers={"Link": LINK})).json()
+    assert {item["attributeName"]: item["typeNames"] for item in detailed} == {
+        "brandName": ["Vehicle"],
+        "name": ["Building"],
+        "speed": ["Vehicle"],
+    }

@@ -18,7 +18,7 @@ from smartby.broker import changes
 from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import ContextLoader, ContextStore, resolve
 from smartby.broker.csource_subscriptions import CSourceSubscriptions, CSourceSubscriptionStore
-from smartby.broker.federation import Federation, SourceUseStore
+from smartby.broker.federation import Federation, LocalReads, SourceUseStore
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
 from smartby.broker.queries import relationship_targets
@@ -153,9 +153,8 @@ class Broker:
         self.registrations = Registrations(store)
         self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)
         self.registrations.listeners.append(self.csource_subscriptions.registration_changed)
-        self.federation = Federation(
-            self.registrations, store, self.contexts, self._entity_or_none, self.query_entities, self.settings
-        )
+        local = LocalReads(self._entity_or_none, self.query_entities, self.entity_types, self.attributes)
+        self.federation = Federation(self.registrations, store, self.contexts, local, self.settings)
         self._retention: asyncio.Task[None] | None = None
         self._notifying = False
 

@@ -24,7 +24,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -36,7 +36,7 @@ from smartby.ngsild.context import CORE_CONTEXT_URL, Context, ContextResolver
 from smartby.ngsild.distributed import Part, merge_entities, passed, via_with
 from smartby.ngsild.entity import Entity, check_entity_id, parse_entity
 from smartby.ngsild.errors import NgsiLdError, ResourceNotFound
-from smartby.ngsild.reads import EntityQuery, QueryResult
+from smartby.ngsild.reads import AttributeInfo, EntityQuery, QueryResult, TypeInfo
 from smartby.ngsild.registration import RegistrationFilter, exclusive_attributes
 from smartby.ngsild.timestamps import format_datetime, now
 from smartby.settings import Settings
@@ -44,9 +44,19 @@ from smartby.settings import Settings
 log = logging.getLogger("smartby.federation")
 FORWARD_MODES = frozenset({"inclusive", "auxiliary", "exclusive", "redirect"})
 CACHE_SECONDS = 1.0
+DETAILS = {"details": "true"}
 JSON_LD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
-LocalEntity = Callable[[str, str], Awaitable[Entity | None]]
-LocalQuery = Callable[[str, EntityQuery], Awaitable[QueryResult]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LocalReads:
+    """How forwarding reads this broker's own data (the broker's methods)."""
+
+    entity: Callable[[str, str], Awaitable[Entity | None]]
+    query: Callable[[str, EntityQuery], Awaitable[QueryResult]]
+    types: Callable[[str], Awaitable[list[TypeInfo]]]
+    attributes: Callable[[str], Awaitable[list[AttributeInfo]]]
 
 
 class SourceUseStore(Protocol):
@@ -111,8 +121,7 @@ class Federation:
         registrations: Registrations,
         store: SourceUseStore,
         contexts: ContextResolver,
-        local_entity: LocalEntity,
-        local_query: LocalQuery,
+        local: LocalReads,
         settings: Settings,
     ) -> None:
         self.identity = identity_of(settings)
@@ -120,8 +129,7 @@ class Federation:
         self._registrations = registrations
         self._store = store
         self._contexts = contexts
-        self._local_entity = local_entity
-        self._local_query = local_query
+        self._local = local
         self._timeout = settings.forward_timeout
         self._concurrency = settings.forward_concurrency
         self._max_limit = settings.max_limit
@@ -174,7 +182,7 @@ class Federation:
     ) -> tuple[Entity, Forwarded]:
         """GET /entities/{id}: this broker's entity merged with what matching sources hold of it."""
         check_entity_id(entity_id)
-        local = await self._local_entity(tenant, entity_id)
+        local = await self._local.entity(tenant, entity_id)
         outcome = Forwarded()
         parts = [Part(local)] if local is not None else []
         if self._forwards(local_only, via):
@@ -213,7 +221,7 @@ class Federation:
         selection, sent on to the sources as they came."""
         outcome = Forwarded()
         if not self._forwards(local_only, via):
-            return await self._local_query(tenant, query), outcome
+            return await self._local.query(tenant, query), outcome
         operation = frozenset({"queryBatch" if body is not None else "queryEntity"})
         path = "/ngsi-ld/v1/entityOperations/query" if body is not None else "/ngsi-ld/v1/entities"
         filters = [
@@ -228,9 +236,9 @@ class Federation:
         ] or [RegistrationFilter(attrs=frozenset(query.attrs), operations=operation)]
         sources = await self._matching(tenant, filters)
         if not sources:
-            return await self._local_query(tenant, query), outcome
+            return await self._local.query(tenant, query), outcome
         window = query.offset + query.limit
-        local = await self._local_query(tenant, dataclasses.replace(query, offset=0, limit=window))
+        local = await self._local.query(tenant, dataclasses.replace(query, offset=0, limit=window))
         limit = min(window, self._max_limit)
         asked = {**params, "limit": str(limit), "count": "true" if query.count else "false"}
         answers = await asyncio.gather(
@@ -247,6 +255,73 @@ class Federation:
             count = (local.count or 0) + len(parts) - len(local.entities)
         return QueryResult(merged[query.offset : window], count), outcome
 
+    # -- discovery -------------------------------------------------------------------------------
+
+    async def entity_types(
+        self, tenant: str, ctx: Context, *, local_only: bool, via: str | None
+    ) -> tuple[list[TypeInfo], Forwarded]:
+        """GET /types: this broker's entity types and those of the sources that support
+        retrieveEntityTypes, united (attribute names too; a source's counts are not known)."""
+        local = await self._local.types(tenant)
+        outcome = Forwarded()
+        sources = await self._discovery_sources(tenant, "retrieveEntityTypes", local_only, via)
+        if not sources:
+            return local, outcome
+
+        async def read(answer: Any) -> list[TypeInfo]:
+            return [
+                TypeInfo(item["id"], 0, {ctx.expand(name): set() for name in item.get("attributeNames", ())})
+                for item in answer
+            ]
+
+        merged = {info.type: TypeInfo(info.type, info.count, dict(info.attributes)) for info in local}
+        for answer in await asyncio.gather(
+            *(self._fetch(tenant, s, "/ngsi-ld/v1/types", DETAILS, ctx, via, outcome, read) for s in sources)
+        ):
+            for info in answer or ():
+                held = merged.setdefault(info.type, TypeInfo(info.type, 0, {}))
+                for name in info.attributes:
+                    held.attributes.setdefault(name, set())
+        return list(merged.values()), outcome
+
+    async def attributes(
+        self, tenant: str, ctx: Context, *, local_only: bool, via: str | None
+    ) -> tuple[list[AttributeInfo], Forwarded]:
+        """GET /attributes: this broker's attributes and those of the sources that support
+        retrieveAttrTypes, united (with the entity types that have them)."""
+        local = await self._local.attributes(tenant)
+        outcome = Forwarded()
+        sources = await self._discovery_sources(tenant, "retrieveAttrTypes", local_only, via)
+        if not sources:
+            return local, outcome
+
+        async def read(answer: Any) -> list[AttributeInfo]:
+            return [
+                AttributeInfo(item["id"], 0, {ctx.expand(name) for name in item.get("typeNames", ())})
+                for item in answer
+            ]
+
+        merged = {
+            info.name: AttributeInfo(info.name, info.count, set(info.types), set(info.attribute_types))
+            for info in local
+        }
+        for answer in await asyncio.gather(
+            *(
+                self._fetch(tenant, s, "/ngsi-ld/v1/attributes", DETAILS, ctx, via, outcome, read)
+                for s in sources
+            )
+        ):
+            for info in answer or ():
+                merged.setdefault(info.name, AttributeInfo(info.name, 0)).types.update(info.types)
+        return list(merged.values()), outcome
+
+    async def _discovery_sources(
+        self, tenant: str, operation: str, local_only: bool, via: str | None
+    ) -> list[dict[str, Any]]:
+        if not self._forwards(local_only, via):
+            return []
+        return await self._matching(tenant, [RegistrationFilter(operations=frozenset({operation}))])
+
     # -- one source ------------------------------------------------------------------------------
 
     async def _ask(
@@ -260,6 +335,30 @@ class Federation:
         outcome: Forwarded,
         body: dict[str, Any] | None = None,
     ) -> list[Entity]:
+        """The entities a source answers with ([] when it fails, the failure noted in `outcome`)."""
+
+        async def entities(answer: Any) -> list[Entity]:
+            items = answer if isinstance(answer, list) else [answer]
+            return [await self._entity(item, ctx) for item in items]
+
+        asked = {**params, "options": "sysAttrs"}
+        found = await self._fetch(tenant, registration, path, asked, ctx, via, outcome, entities, body)
+        return found or []
+
+    async def _fetch(
+        self,
+        tenant: str,
+        registration: dict[str, Any],
+        path: str,
+        params: Mapping[str, str],
+        ctx: Context,
+        via: str | None,
+        outcome: Forwarded,
+        read: Callable[[Any], Awaitable[T]],
+        body: dict[str, Any] | None = None,
+    ) -> T | None:
+        """Ask a source, and `read` its JSON answer; None when the source fails (noted in `outcome`,
+        counted in the registration's status) or holds no such entity (a 404 of a retrieve)."""
         endpoint = str(registration["endpoint"]).rstrip("/")
         management = registration.get("management", {})
         source = self._sources.get(endpoint)
@@ -270,7 +369,7 @@ class Federation:
             outcome.failures.append(
                 SourceFailure(registration["id"], endpoint, "cooling down after a failure")
             )
-            return []
+            return None
         headers = {"Accept": "application/ld+json", "Via": via_with(via, self.identity)}
         if not ctx.is_core:
             headers["Link"] = f'<{ctx.link_url}>; rel="{JSON_LD_CONTEXT_REL}"; type="application/ld+json"'
@@ -278,14 +377,14 @@ class Federation:
             headers["NGSILD-Tenant"] = registration["tenant"]
         for pair in registration.get("contextSourceInfo", ()):
             headers[pair["key"]] = pair["value"]
-        query = {**params, "options": "sysAttrs"}
+        query = dict(params)
         if management.get("localOnly"):
             query["local"] = "true"
         asked = management.get("timeout")
         timeout = min(self._timeout, asked / 1000) if asked else self._timeout
         if self._http is None:
             self._http = httpx.AsyncClient()
-        entities: list[Entity] = []
+        result: T | None = None
         try:
             async with source.semaphore:
                 if body is None:
@@ -308,14 +407,19 @@ class Federation:
                         timeout=timeout,
                     )
             if response.status_code == 404 and path.startswith("/ngsi-ld/v1/entities/"):
-                return []  # The source holds no such entity: no failure.
+                return None  # The source holds no such entity: no failure.
             if response.status_code != 200:
                 raise _Failed(f"HTTP {response.status_code}")
-            body = orjson.loads(response.content)
-            items = body if isinstance(body, list) else [body]
-            for item in items:
-                entities.append(await self._entity(item, ctx))
-        except (httpx.HTTPError, orjson.JSONDecodeError, NgsiLdError, _Failed, TypeError, KeyError) as error:
+            result = await read(orjson.loads(response.content))
+        except (
+            httpx.HTTPError,
+            orjson.JSONDecodeError,
+            NgsiLdError,
+            _Failed,
+            TypeError,
+            KeyError,
+            AttributeError,
+        ) as error:
             failure = str(error) or type(error).__name__
         stamp = format_datetime(now())
         if failure is not None:
@@ -324,12 +428,12 @@ class Federation:
             if cooldown:
                 source.cool_until = time.monotonic() + cooldown / 1000
             outcome.failures.append(SourceFailure(registration["id"], endpoint, failure))
-            entities = []
+            result = None
         try:
             await self._store.record_registration_use(tenant, registration["id"], stamp, failure is None)
         except Exception:
             log.exception("Counting a use of registration %s failed", registration["id"])
-        return entities
+        return result
 
     async def _entity(self, item: Any, ctx: Context) -> Entity:
         """A source's entity in the internal form, with the modifiedAt of its instances kept."""
