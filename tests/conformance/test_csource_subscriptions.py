@@ -270,3 +270,20 @@ async def test_notifications_outlive_the_process(settings: Settings, receiver: R
         assert arrived.body["data"][0]["registrationName"] == "kept"
     finally:
         await delivering.broker.close()
+
+
+async def test_a_failed_change_notifies_nobody(client: httpx.AsyncClient, receiver: Receiver) -> None:
+    """Clause 5.11.7 with 5.9.2 and 5.9.3: only a registration change that happened is notified; a
+    refused creation (AlreadyExists) or update (BadRequestData) sends nothing."""
+    await created(client, SUBSCRIPTIONS, subscription(receiver.url))
+    body = registration(id="urn:ngsi-ld:ContextSourceRegistration:once")
+    location = await created(client, REGISTRATIONS, body)
+    await receiver.wait_for(1)
+    problem(await post(client, REGISTRATIONS, body), 409, "AlreadyExists")
+    refused = await client.patch(location, content=orjson.dumps({"mode": "never"}), headers=WITH_LINK)
+    problem(refused, 400, "BadRequestData")
+    await client.patch(location, content=orjson.dumps({"registrationName": "twice"}), headers=WITH_LINK)
+    second = (await receiver.wait_for(2))[1]
+    assert second.body["triggerReason"] == "updated"
+    await asyncio.sleep(0.2)
+    assert len(receiver.received) == 2

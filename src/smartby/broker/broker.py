@@ -152,6 +152,7 @@ class Broker:
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
         self.registrations = Registrations(store)
         self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)
+        self.registrations.notifications = self.csource_subscriptions.notifications_for
         self.registrations.listeners.append(self.csource_subscriptions.registration_changed)
         local = LocalReads(self._entity_or_none, self.query_entities, self.entity_types, self.attributes)
         self.federation = Federation(self.registrations, store, self.contexts, local, self.settings)

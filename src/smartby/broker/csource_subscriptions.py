@@ -9,12 +9,13 @@ did not match and now does is `newlyMatching`, one it matched and still does `up
 matched and no longer does (or that was deleted) `noLongerMatching`. A new subscription is sent the
 registrations that match it at once.
 
-Notifications go into an outbox of their own (`csource_notification`), written right after the
-registration's change, and a background task of each process that delivers notifications claims
-them (with a lease, so each attempt is made by one process), POSTs them over HTTP(S), and drops them
-when delivered or retries them with the entity notifications' backoff and limits
-(SMARTBY_NOTIFICATION_RETRY_DELAY, _RETRY_MAX_DELAY, _MAX_ATTEMPTS). A notification reads its
-subscription's endpoint when it is sent, so one whose subscription was deleted is dropped.
+Notifications go into an outbox of their own (`csource_notification`), written in the transaction
+of the registration's change (or of the subscription's creation). A background task of each process
+that delivers notifications claims them (with a lease, so each attempt is made by one process),
+POSTs them over HTTP(S), and drops them when delivered or retries them with the entity
+notifications' backoff and limits (SMARTBY_NOTIFICATION_RETRY_DELAY, _RETRY_MAX_DELAY,
+_MAX_ATTEMPTS). A notification reads its subscription's endpoint when it is sent, so one whose
+subscription was deleted is dropped.
 """
 
 from __future__ import annotations
@@ -57,7 +58,11 @@ JSON_LD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 class CSourceSubscriptionStore(Protocol):
     """What csource subscriptions need of a store."""
 
-    async def create_csource_subscription(self, subscription: StoredSubscription) -> bool: ...
+    async def create_csource_subscription(
+        self, subscription: StoredSubscription, notifications: Sequence[PendingNotification] = ()
+    ) -> bool:
+        """Store a new csource subscription with its first notifications, in one transaction."""
+        ...
 
     async def get_csource_subscription(
         self, tenant: str, subscription_id: str
@@ -79,12 +84,6 @@ class CSourceSubscriptionStore(Protocol):
         self, tenant: str, subscription_id: str, at: str, success: bool
     ) -> None:
         """Count one delivery attempt in the subscription's status."""
-        ...
-
-    async def enqueue_csource_notifications(
-        self, notifications: Sequence[PendingNotification], now: float
-    ) -> None:
-        """Put csource notifications in their outbox."""
         ...
 
     async def claim_csource_notifications(
@@ -201,17 +200,17 @@ class CSourceSubscriptions:
         document[CONTEXT_MEMBER] = context
         watch = await self._watch(document)
         stamp = format_datetime(now())
-        if not await self.store.create_csource_subscription(
-            StoredSubscription(tenant, document["id"], document, stamp, stamp)
-        ):
-            raise AlreadyExists(f"Subscription {document['id']} already exists")
         matching = [
             item.document
             for item in await self.store.list_registrations(tenant)
             if watch.matches(item.document)
         ]
-        if matching:
-            await self._notify(tenant, watch, matching, "newlyMatching")
+        first = [_notification(tenant, watch, matching, "newlyMatching")] if matching else []
+        if not await self.store.create_csource_subscription(
+            StoredSubscription(tenant, document["id"], document, stamp, stamp), first
+        ):
+            raise AlreadyExists(f"Subscription {document['id']} already exists")
+        self._wake.set()
         return str(document["id"])
 
     async def get(self, tenant: str, subscription_id: str) -> StoredSubscription:
@@ -251,10 +250,13 @@ class CSourceSubscriptions:
 
     # -- notifications ---------------------------------------------------------------------------
 
-    async def registration_changed(
-        self, tenant: str, ctx: Context, before: dict[str, Any] | None, after: dict[str, Any] | None
-    ) -> None:
-        """Notify the subscriptions a registration's change concerns (a `RegistrationChanged`)."""
+    async def notifications_for(
+        self, tenant: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> list[PendingNotification]:
+        """The notifications a registration's change causes (a `ChangeNotifications`): for each
+        csource subscription of the tenant that it concerns, newlyMatching, updated or
+        noLongerMatching."""
+        found = []
         for stored in await self.store.tenant_csource_subscriptions(tenant):
             try:
                 watch = await self._watch(stored.document)
@@ -264,27 +266,16 @@ class CSourceSubscriptions:
             was, now_matches = watch.matches(before), watch.matches(after)
             if now_matches:
                 assert after is not None
-                await self._notify(tenant, watch, [after], "updated" if was else "newlyMatching")
+                found.append(_notification(tenant, watch, [after], "updated" if was else "newlyMatching"))
             elif was:
                 assert before is not None
-                await self._notify(tenant, watch, [before], "noLongerMatching")
+                found.append(_notification(tenant, watch, [before], "noLongerMatching"))
+        return found
 
-    async def _notify(
-        self, tenant: str, watch: Watch, registrations: list[dict[str, Any]], reason: str
+    async def registration_changed(
+        self, tenant: str, ctx: Context, before: dict[str, Any] | None, after: dict[str, Any] | None
     ) -> None:
-        """Put a notification in the csource outbox (registrations shown in the subscriber's terms as
-        they are now) and wake the delivery loop."""
-        payload = {
-            "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
-            "type": "CsourceNotification",
-            "subscriptionId": watch.id,
-            "data": [compact_registration(item, watch.ctx) for item in registrations],
-            "triggerReason": reason,
-        }
-        moment = time.time()
-        await self.store.enqueue_csource_notifications(
-            [PendingNotification(tenant, watch.id, payload, moment)], moment
-        )
+        """Wake the delivery loop after a registration's change (a `RegistrationChanged`)."""
         self._wake.set()
 
     async def _delivery_loop(self) -> None:
@@ -347,6 +338,21 @@ class CSourceSubscriptions:
             return None
         delay: float = settings.notification_retry_delay * 2.0 ** (attempts - 1)
         return time.time() + min(delay, settings.notification_retry_max_delay)
+
+
+def _notification(
+    tenant: str, watch: Watch, registrations: list[dict[str, Any]], reason: str
+) -> PendingNotification:
+    """A csource notification for the outbox: the registrations in the subscriber's terms as they
+    are now (notifiedAt is added when it is sent)."""
+    payload = {
+        "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+        "type": "CsourceNotification",
+        "subscriptionId": watch.id,
+        "data": [compact_registration(item, watch.ctx) for item in registrations],
+        "triggerReason": reason,
+    }
+    return PendingNotification(tenant, watch.id, payload, time.time())
 
 
 def _without_context(body: Any) -> dict[str, Any]:

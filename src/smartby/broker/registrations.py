@@ -5,7 +5,7 @@ the registration before and after it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from smartby.ngsild.context import Context
@@ -18,9 +18,15 @@ from smartby.ngsild.registration import (
     parse_registration,
 )
 from smartby.ngsild.timestamps import format_datetime, now
+from smartby.records.notifications import PendingNotification
 from smartby.records.registrations import StoredRegistration
 
 log = logging.getLogger("smartby.registrations")
+ChangeNotifications = Callable[
+    [str, "dict[str, Any] | None", "dict[str, Any] | None"], Awaitable[Sequence[PendingNotification]]
+]
+"""Asked (tenant, before, after) before a registration is made, changed or deleted: the csource
+notifications to write in the same transaction."""
 RegistrationChanged = Callable[
     [str, Context, "dict[str, Any] | None", "dict[str, Any] | None"], Awaitable[None]
 ]
@@ -31,8 +37,11 @@ deleted (None before: made; None after: deleted)."""
 class RegistrationStore(Protocol):
     """What registrations need of a store: the registrations of each tenant."""
 
-    async def create_registration(self, registration: StoredRegistration) -> bool:
-        """Store a new registration (its tenant made if new); False when it exists already."""
+    async def create_registration(
+        self, registration: StoredRegistration, notifications: Sequence[PendingNotification] = ()
+    ) -> bool:
+        """Store a new registration (its tenant made if new) with the csource notifications it
+        causes, in one transaction; False (nothing written) when it exists already."""
         ...
 
     async def get_registration(self, tenant: str, registration_id: str) -> StoredRegistration | None: ...
@@ -42,10 +51,17 @@ class RegistrationStore(Protocol):
         ...
 
     async def replace_registration(
-        self, tenant: str, registration_id: str, document: dict[str, Any], modified_at: str
+        self,
+        tenant: str,
+        registration_id: str,
+        document: dict[str, Any],
+        modified_at: str,
+        notifications: Sequence[PendingNotification] = (),
     ) -> bool: ...
 
-    async def delete_registration(self, tenant: str, registration_id: str) -> bool: ...
+    async def delete_registration(
+        self, tenant: str, registration_id: str, notifications: Sequence[PendingNotification] = ()
+    ) -> bool: ...
 
 
 class Registrations:
@@ -54,6 +70,14 @@ class Registrations:
     def __init__(self, store: RegistrationStore) -> None:
         self.store = store
         self.listeners: list[RegistrationChanged] = []
+        self.notifications: ChangeNotifications | None = None
+
+    async def _notifications(
+        self, tenant: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> Sequence[PendingNotification]:
+        if self.notifications is None:
+            return ()
+        return await self.notifications(tenant, before, after)
 
     async def _told(
         self, tenant: str, ctx: Context, before: dict[str, Any] | None, after: dict[str, Any] | None
@@ -72,7 +96,8 @@ class Registrations:
         )
         stamp = format_datetime(now())
         stored = StoredRegistration(tenant, document["id"], document, stamp, stamp)
-        if not await self.store.create_registration(stored):
+        pending = await self._notifications(tenant, None, document)
+        if not await self.store.create_registration(stored, pending):
             raise AlreadyExists(f"Registration {document['id']} already exists")
         await self._told(tenant, ctx, None, document)
         return str(document["id"])
@@ -108,15 +133,17 @@ class Registrations:
             document = parse_registration(merged, ctx, now=now())
         others = [item.document for item in await self.store.list_registrations(tenant)]
         overlapping_exclusive(document, others)
+        pending = await self._notifications(tenant, current.document, document)
         if not await self.store.replace_registration(
-            tenant, registration_id, document, format_datetime(now())
+            tenant, registration_id, document, format_datetime(now()), pending
         ):
             raise ResourceNotFound(f"Registration {registration_id} does not exist")
         await self._told(tenant, ctx, current.document, document)
 
     async def delete(self, tenant: str, registration_id: str, ctx: Context) -> None:
         current = await self.get(tenant, registration_id)
-        if not await self.store.delete_registration(tenant, registration_id):
+        pending = await self._notifications(tenant, current.document, None)
+        if not await self.store.delete_registration(tenant, registration_id, pending):
             raise ResourceNotFound(f"Registration {registration_id} does not exist")
         await self._told(tenant, ctx, current.document, None)
 

@@ -3,6 +3,7 @@ backends run: plain tables keyed by (tenant, id), the documents as JSON."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,9 +41,26 @@ def _subscription(row: Sequence[Any]) -> StoredSubscription:
 class RegistrationTables(Tables):
     """The store the broker's registrations need (`smartby.broker.registrations.RegistrationStore`)."""
 
-    async def create_registration(self, registration: StoredRegistration) -> bool:
-        """Store a new registration (its tenant made if new); False when the tenant has one with
-        that id already."""
+    def _queue(self, db: Any, notifications: Sequence[PendingNotification]) -> None:
+        """Write csource notifications in the transaction of `db`."""
+        if not notifications:
+            return
+        sql = self._sql(
+            "INSERT INTO csource_notification (tenant, subscription_id, payload, created_at, due_at) "
+            "VALUES (?, ?, ?, ?, ?)"
+        )
+        now = time.time()
+        rows = [
+            (n.tenant, n.subscription_id, orjson.dumps(n.payload).decode(), now, n.due_at)
+            for n in notifications
+        ]
+        db.cursor().executemany(sql, rows)
+
+    async def create_registration(
+        self, registration: StoredRegistration, notifications: Sequence[PendingNotification] = ()
+    ) -> bool:
+        """Store a new registration (its tenant made if new) and, in the same transaction, the csource
+        notifications it causes; False (and nothing written) when the tenant has one with that id."""
         tenant = self._sql("INSERT INTO tenant (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
         insert = self._sql(
             "INSERT INTO registration (tenant, id, doc, created_at, modified_at) VALUES (?, ?, ?, ?, ?) "
@@ -58,7 +76,10 @@ class RegistrationTables(Tables):
 
         def run(db: Any) -> bool:
             db.execute(tenant, (registration.tenant,))
-            return db.execute(insert, params).fetchone() is not None
+            if db.execute(insert, params).fetchone() is None:
+                return False
+            self._queue(db, notifications)
+            return True
 
         return await self._write(run)
 
@@ -77,15 +98,36 @@ class RegistrationTables(Tables):
         return await self._read(lambda db: [_registration(row) for row in db.execute(sql, (tenant,))])
 
     async def replace_registration(
-        self, tenant: str, registration_id: str, document: dict[str, Any], modified_at: str
+        self,
+        tenant: str,
+        registration_id: str,
+        document: dict[str, Any],
+        modified_at: str,
+        notifications: Sequence[PendingNotification] = (),
     ) -> bool:
         sql = self._sql("UPDATE registration SET doc = ?, modified_at = ? WHERE tenant = ? AND id = ?")
         params = (orjson.dumps(document).decode(), modified_at, tenant, registration_id)
-        return await self._write(lambda db: db.execute(sql, params).rowcount > 0)
 
-    async def delete_registration(self, tenant: str, registration_id: str) -> bool:
+        def run(db: Any) -> bool:
+            if db.execute(sql, params).rowcount == 0:
+                return False
+            self._queue(db, notifications)
+            return True
+
+        return await self._write(run)
+
+    async def delete_registration(
+        self, tenant: str, registration_id: str, notifications: Sequence[PendingNotification] = ()
+    ) -> bool:
         sql = self._sql("DELETE FROM registration WHERE tenant = ? AND id = ?")
-        return await self._write(lambda db: db.execute(sql, (tenant, registration_id)).rowcount > 0)
+
+        def run(db: Any) -> bool:
+            if db.execute(sql, (tenant, registration_id)).rowcount == 0:
+                return False
+            self._queue(db, notifications)
+            return True
+
+        return await self._write(run)
 
     async def record_registration_use(
         self, tenant: str, registration_id: str, at: str, success: bool
@@ -101,7 +143,10 @@ class RegistrationTables(Tables):
 
     # -- csource subscriptions ---------------------------------------------------------------------
 
-    async def create_csource_subscription(self, subscription: StoredSubscription) -> bool:
+    async def create_csource_subscription(
+        self, subscription: StoredSubscription, notifications: Sequence[PendingNotification] = ()
+    ) -> bool:
+        """Store a new csource subscription with its first notifications; False when it exists."""
         sql = self._sql(
             "INSERT INTO csource_subscription (tenant, id, doc, created_at, modified_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO NOTHING RETURNING id"
@@ -113,7 +158,14 @@ class RegistrationTables(Tables):
             subscription.created_at,
             subscription.modified_at,
         )
-        return await self._write(lambda db: db.execute(sql, params).fetchone() is not None)
+
+        def run(db: Any) -> bool:
+            if db.execute(sql, params).fetchone() is None:
+                return False
+            self._queue(db, notifications)
+            return True
+
+        return await self._write(run)
 
     async def get_csource_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None:
         sql = self._sql(f"SELECT {_SUBSCRIPTION} FROM csource_subscription WHERE tenant = ? AND id = ?")
@@ -167,20 +219,6 @@ class RegistrationTables(Tables):
             return bool(removed)
 
         return await self._write(run)
-
-    async def enqueue_csource_notifications(
-        self, notifications: Sequence[PendingNotification], now: float
-    ) -> None:
-        sql = self._sql(
-            "INSERT INTO csource_notification (tenant, subscription_id, payload, created_at, due_at) "
-            "VALUES (?, ?, ?, ?, ?)"
-        )
-        rows = [
-            (n.tenant, n.subscription_id, orjson.dumps(n.payload).decode(), now, n.due_at)
-            for n in notifications
-        ]
-        if rows:
-            await self._write(lambda db: db.cursor().executemany(sql, rows))
 
     async def claim_csource_notifications(
         self, now: float, limit: int, lease: float
