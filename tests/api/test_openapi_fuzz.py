@@ -79,7 +79,7 @@ SUBSCRIPTION = {
 REGISTRATION = {
     "id": "urn:ngsi-ld:ContextSourceRegistration:fuzz",
     "type": "ContextSourceRegistration",
-    "information": [{"entities": [{"type": "Building"}]}],
+    "information": [{"entities": [{"id": "urn:ngsi-ld:Building:fuzz", "type": "Building"}]}],
     "endpoint": "http://127.0.0.1:9/ngsi-ld",
     "mode": "redirect",
 }
