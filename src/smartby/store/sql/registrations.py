@@ -232,6 +232,10 @@ class RegistrationTables(Tables):
             "RETURNING id, tenant, subscription_id, payload, created_at, attempts"
         )
 
+        due = self._sql("SELECT 1 FROM csource_notification WHERE due_at <= ? AND claimed_until <= ? LIMIT 1")
+        if await self._read(lambda db: db.execute(due, (now, now)).fetchone()) is None:
+            return []  # Nothing due: no write transaction (on SQLite, no turn of the one writer).
+
         def run(db: Any) -> list[ClaimedNotification]:
             rows = db.execute(sql, (now + lease, now, now, limit)).fetchall()
             claimed = [
