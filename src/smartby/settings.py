@@ -191,3 +191,14 @@ class Settings(BaseSettings):
         "and (on SQLite) notifications other processes queued; this process's writes, and on PostgreSQL "
         "those of processes that do not deliver (LISTEN/NOTIFY), wake the notifier at once.",
     )
+
+    # -- federation: context sources (docs/federation.md) -------------------------------------------
+    forward_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a context source may take to answer a forwarded request (a registration's "
+        "management.timeout may ask for less).",
+    )
+    forward_concurrency: int = Field(
+        8, ge=1, description="Forwarded requests one process has in flight to any one context source."
+    )

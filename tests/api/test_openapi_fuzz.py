@@ -76,6 +76,13 @@ SUBSCRIPTION = {
     "entities": [{"type": "Streetlight"}],
     "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}},
 }
+REGISTRATION = {
+    "id": "urn:ngsi-ld:ContextSourceRegistration:fuzz",
+    "type": "ContextSourceRegistration",
+    "information": [{"entities": [{"id": "urn:ngsi-ld:Building:fuzz", "type": "Building"}]}],
+    "endpoint": "http://127.0.0.1:9/ngsi-ld",
+    "mode": "redirect",
+}
 
 
 @dataclass
@@ -100,6 +107,8 @@ async def seed(settings: Settings) -> str:
             assert hosted.status_code == 201, hosted.text
             subscribed = await client.post(f"{V1}/subscriptions", json=SUBSCRIPTION, headers=JSON)
             assert subscribed.status_code == 201, subscribed.text
+            registered = await client.post(f"{V1}/csourceRegistrations", json=REGISTRATION, headers=JSON)
+            assert registered.status_code == 201, registered.text
             return hosted.headers["location"].rsplit("/", 1)[1]
     finally:
         await parts.broker.close()
@@ -132,6 +141,8 @@ def known_path_parameters(path: str, fuzzed: Fuzzed) -> list[dict[str, str]]:
         return [{"attrId": attr} for attr in ATTRIBUTES]
     if "{contextId}" in path:
         return [{"contextId": fuzzed.context_id}]
+    if "{registrationId}" in path:
+        return [{"registrationId": REGISTRATION["id"]}]
     if "{subscriptionId}" in path:
         return [{"subscriptionId": SUBSCRIPTION["id"]}]
     return []
@@ -185,6 +196,8 @@ WRITES = [
     ("POST", "/entityOperations/merge"),
     ("POST", "/entityOperations/delete"),
     ("POST", "/jsonldContexts"),
+    ("POST", "/csourceRegistrations"),
+    ("POST", "/csourceSubscriptions"),
 ]
 MEDIA_TYPES = [
     "application/json",

@@ -13,7 +13,17 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from smartby import __version__
-from smartby.api import batch, contexts, devices, discovery, entities, subscriptions, temporal
+from smartby.api import (
+    batch,
+    contexts,
+    csource_subscriptions,
+    devices,
+    discovery,
+    entities,
+    registrations,
+    subscriptions,
+    temporal,
+)
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.assembly import Assembly
 from smartby.ingest.mqtt import start_mqtt_transport
@@ -135,7 +145,18 @@ def create_app(parts: Assembly) -> Dispatcher:
     app.state.broker = broker
     app.state.ingestion = ingestion
     routers = [
-        module.router for module in (entities, batch, discovery, contexts, temporal, subscriptions, devices)
+        module.router
+        for module in (
+            entities,
+            batch,
+            discovery,
+            contexts,
+            temporal,
+            subscriptions,
+            registrations,
+            csource_subscriptions,
+            devices,
+        )
     ]
     for router in routers:
         app.include_router(router)

@@ -34,6 +34,8 @@ ARRAY = {"type": "array", "items": {"type": "object"}}
 WRITE_PARAMS = frozenset({"options", "local"})
 DELETE_PARAMS = frozenset({"local"})
 BATCH_QUERY_PARAMS = frozenset({"limit", "offset", "count", "options", "format", "local", "lang", "orderBy"})
+FORWARDED_MEMBERS = frozenset({"type", "entities", "attrs", "q", "geoQ", "scopeQ", "csf"})
+"""What of a Query body goes on to the context sources it is forwarded to (docs/federation.md)."""
 
 
 def _batch_body(description: str) -> dict[str, Any]:
@@ -219,7 +221,18 @@ async def batch_query(request: Request) -> Response:
     )
     join, hops = join_of(text_member(data.get("join"), "join"), data.get("joinLevel"))
     view = Projections(parsed.pick_projection, parsed.omit_projection).view(renderer, join, hops)
-    result = await broker.query_entities(tenant, query)
+    result, forwarded = await broker.federation.query(
+        tenant,
+        ctx,
+        query,
+        {},
+        local_only=flag(request, "local"),
+        via=request.headers.get("via"),
+        body={name: value for name, value in data.items() if name in FORWARDED_MEMBERS},
+    )
     headers = {"NGSILD-Results-Count": str(result.count)} if result.count is not None else {}
     linked = await linked_for(broker, tenant, result.entities, join, hops, view)
-    return render_entities(request, ctx, renderer, media, result.entities, headers, linked)
+    response = render_entities(request, ctx, renderer, media, result.entities, headers, linked)
+    for failure in forwarded.failures:
+        response.headers.append("NGSILD-Warning", failure.warning())
+    return response

@@ -12,6 +12,7 @@ from smartby.api import openapi as oa
 from smartby.api.negotiation import choose_media_type
 from smartby.api.render import json_response
 from smartby.api.request import broker_of, check_params, flag, link_context, tenant_of
+from smartby.broker.federation import Forwarded
 from smartby.ngsild.entity import ENTITY_MEMBERS
 from smartby.ngsild.errors import ResourceNotFound
 
@@ -23,6 +24,13 @@ DETAILS = oa.query(
 )
 
 
+def _warned(response: Response, forwarded: Forwarded) -> Response:
+    """The answer with an NGSILD-Warning for each context source that could not contribute."""
+    for failure in forwarded.failures:
+        response.headers.append("NGSILD-Warning", failure.warning())
+    return response
+
+
 @router.get("/types", summary="Entity types", openapi_extra=oa.operation([DETAILS, oa.TENANT, oa.LINK]))
 async def types(request: Request) -> Response:
     check_params(request, LIST_PARAMS)
@@ -31,7 +39,9 @@ async def types(request: Request) -> Response:
     details = flag(request, "details")
     broker = broker_of(request)
     ctx = await broker.context(link_context(request))
-    infos = await broker.entity_types(tenant)
+    infos, forwarded = await broker.federation.entity_types(
+        tenant, ctx, local_only=flag(request, "local"), via=request.headers.get("via")
+    )
     if details:
         data: object = [
             {
@@ -48,7 +58,7 @@ async def types(request: Request) -> Response:
             "type": "EntityTypeList",
             "typeList": sorted(ctx.compact(info.type) for info in infos),
         }
-    return json_response(request, ctx, data, media)
+    return _warned(json_response(request, ctx, data, media), forwarded)
 
 
 @router.get(
@@ -92,7 +102,9 @@ async def attributes(request: Request) -> Response:
     details = flag(request, "details")
     broker = broker_of(request)
     ctx = await broker.context(link_context(request))
-    infos = await broker.attributes(tenant)
+    infos, forwarded = await broker.federation.attributes(
+        tenant, ctx, local_only=flag(request, "local"), via=request.headers.get("via")
+    )
     if details:
         data: object = [
             {
@@ -109,7 +121,7 @@ async def attributes(request: Request) -> Response:
             "type": "AttributeList",
             "attributeList": sorted(ctx.compact(info.name) for info in infos),
         }
-    return json_response(request, ctx, data, media)
+    return _warned(json_response(request, ctx, data, media), forwarded)
 
 
 @router.get(

@@ -104,6 +104,22 @@ SELECTION_PARAMS = frozenset(
     }
 )
 """What selects entities in a query, for the temporal query too."""
+FORWARDED_PARAMS = frozenset(
+    {
+        "id",
+        "type",
+        "idPattern",
+        "attrs",
+        "q",
+        "scopeQ",
+        "georel",
+        "geometry",
+        "coordinates",
+        "geoproperty",
+        "csf",
+    }
+)
+"""What a query sends on to the context sources it is forwarded to (docs/federation.md)."""
 QUERY_PARAMS = RETRIEVE_PARAMS | SELECTION_PARAMS
 
 
@@ -236,7 +252,14 @@ async def query_entities(request: Request) -> Response:
     )
     renderer = renderer_for(request, ctx, options)
     view = request_projections(request).view(renderer, join, hops)
-    result = await broker.query_entities(tenant, query)
+    result, forwarded = await broker.federation.query(
+        tenant,
+        ctx,
+        query,
+        {name: value for name, value in params.items() if name in FORWARDED_PARAMS},
+        local_only=flag(request, "local"),
+        via=request.headers.get("via"),
+    )
     headers = {}
     if result.count is not None:
         headers["NGSILD-Results-Count"] = str(result.count)
@@ -246,6 +269,8 @@ async def query_entities(request: Request) -> Response:
     response = render_entities(request, ctx, renderer, media, page, headers, linked)
     for link in page_links(request, ENTITIES_PATH, offset, limit, more, media):
         response.headers.append("Link", link)
+    for failure in forwarded.failures:
+        response.headers.append("NGSILD-Warning", failure.warning())
     return response
 
 
@@ -499,7 +524,9 @@ async def update_attributes(request: Request) -> Response:
     ),
 )
 async def retrieve_entity(request: Request) -> Response:
-    if not request.scope["query_string"]:
+    if not request.scope["query_string"] and not await broker_of(request).federation.has_sources(
+        tenant_of(request)
+    ):
         return await _retrieve_plain(request)
     check_params(request, RETRIEVE_PARAMS)
     tenant = tenant_of(request)
@@ -511,7 +538,13 @@ async def retrieve_entity(request: Request) -> Response:
     renderer = renderer_for(request, ctx, options)
     join, hops = join_of(request.query_params.get("join"), request.query_params.get("joinLevel"))
     view = request_projections(request).view(renderer, join, hops)
-    entity = await broker.retrieve_entity(tenant, request.path_params["entityId"])
+    entity, forwarded = await broker.federation.retrieve(
+        tenant,
+        ctx,
+        request.path_params["entityId"],
+        local_only=flag(request, "local"),
+        via=request.headers.get("via"),
+    )
     selected = _type_selector(request, ctx)
     if selected is not None and not selected.matches(entity["type"]):
         raise ResourceNotFound(f"Entity {entity['id']} is not of type {request.query_params['type']}")
@@ -529,7 +562,10 @@ async def retrieve_entity(request: Request) -> Response:
         data = renderer.entity(entity)
     if not data:
         raise ResourceNotFound(f"Nothing of entity {entity['id']} is left after pick and omit")
-    return json_response(request, ctx, data, media)
+    response = json_response(request, ctx, data, media)
+    for failure in forwarded.failures:
+        response.headers.append("NGSILD-Warning", failure.warning())
+    return response
 
 
 _plain_renderers: dict[str, Renderer] = {}

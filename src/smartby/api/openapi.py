@@ -100,3 +100,29 @@ def operation(parameters: list[dict[str, Any]], body: dict[str, Any] | None = No
     if body:
         extra.update(body)
     return extra
+
+
+# Context source registrations and csource subscriptions (docs/federation.md)
+REGISTRATION_ID = path("registrationId", "The registration id (a URI).")
+SYS_ATTRS = query("options", "sysAttrs: show createdAt and modifiedAt.")
+REGISTRATION_QUERY_PARAMS = [
+    query("id", "Comma-separated entity ids a registration must be able to provide."),
+    query("type", "Entity type selection: A, A,B (either), (A;B)|C."),
+    query("idPattern", "Regular expression of entity ids."),
+    query("attrs", "Comma-separated attribute names a registration must be able to provide."),
+    query("q", "Query on the registrations' own properties."),
+    query("csf", "Context source filter on the registrations' own properties."),
+    query("georel", "Geo-relationship with the registrations' location."),
+    query("geometry", "Point, LineString, Polygon, ..."),
+    query("coordinates", "GeoJSON coordinates of the geometry, as JSON."),
+    query("geoproperty", "location (default), observationSpace or operationSpace."),
+    query("scopeQ", "Scope filter on the registrations' scope."),
+    query("timerel", "before, after or between: on observationInterval (or managementInterval)."),
+    query("timeAt", "Date-time the timerel refers to."),
+    query("endTimeAt", "End of a between."),
+    query("timeproperty", "observedAt (observationInterval; default), createdAt, modifiedAt, deletedAt."),
+    *PAGING,
+    SYS_ATTRS,
+    TENANT,
+    LINK,
+]

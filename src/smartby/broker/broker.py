@@ -19,10 +19,13 @@ import orjson
 from smartby.broker import changes
 from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import ContextLoader, ContextStore, resolve
+from smartby.broker.csource_subscriptions import CSourceSubscriptions, CSourceSubscriptionStore
+from smartby.broker.federation import Federation, LocalReads, SourceUseStore
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
 from smartby.broker.queries import relationship_targets
 from smartby.broker.readings import EntityReadings, write_readings
+from smartby.broker.registrations import Registrations, RegistrationStore
 from smartby.broker.subscriptions import Subscriptions, SubscriptionStore
 from smartby.broker.transaction import Transaction
 from smartby.ngsild.context import Context, ContextResolver
@@ -120,7 +123,16 @@ class EntityStore(HistoryStore, Protocol):
     async def attributes(self, tenant: str) -> list[AttributeInfo]: ...
 
 
-class BrokerStore(EntityStore, ContextStore, SubscriptionStore, OutboxStore, Protocol):
+class BrokerStore(
+    EntityStore,
+    ContextStore,
+    SubscriptionStore,
+    OutboxStore,
+    RegistrationStore,
+    CSourceSubscriptionStore,
+    SourceUseStore,
+    Protocol,
+):
     """The one store the broker keeps everything in; each of its parts declares its share."""
 
 
@@ -143,6 +155,12 @@ class Broker:
         self.history = History(store, self.change, self.existing_tenant, self.settings)
         self.subscriptions = Subscriptions(store, self.contexts)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
+        self.registrations = Registrations(store)
+        self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)
+        self.registrations.notifications = self.csource_subscriptions.notifications_for
+        self.registrations.listeners.append(self.csource_subscriptions.registration_changed)
+        local = LocalReads(self._entity_or_none, self.query_entities, self.entity_types, self.attributes)
+        self.federation = Federation(self.registrations, store, self.contexts, local, self.settings)
         self._retention: asyncio.Task[None] | None = None
         self._notifying = False
 
@@ -153,6 +171,7 @@ class Broker:
         self.jsonld_contexts.start()
         if self.settings.notifications:
             self.notifier.start()
+            self.csource_subscriptions.start()
             self._notifying = True
         if self.settings.history_retention:
             self._retention = asyncio.create_task(self._keep_retention(), name="smartby-retention")
@@ -166,6 +185,8 @@ class Broker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
+        await self.csource_subscriptions.close()
+        await self.federation.close()
         try:
             await self.jsonld_contexts.stop()
         except Exception:
@@ -274,6 +295,13 @@ class Broker:
             await self.existing_tenant(tenant)
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
         return entity
+
+    async def _entity_or_none(self, tenant: str, entity_id: str) -> Entity | None:
+        """The entity, or None if this broker has none such (NonexistentTenant still raised)."""
+        try:
+            return await self.retrieve_entity(tenant, entity_id)
+        except ResourceNotFound:
+            return None
 
     async def linked_entities(self, tenant: str, entities: Sequence[Entity], hops: int) -> dict[str, Entity]:
         """The entities the Relationships of `entities` point at, `hops` deep (clause 4.5.23), by id;

@@ -40,6 +40,7 @@ from smartby.store.sql.dialect import Dialect
 from smartby.store.sql.filters import Compiled, Lookups, compile_query
 from smartby.store.sql.geo import GeoLayout
 from smartby.store.sql.outbox import OutboxSQL
+from smartby.store.sql.registrations import RegistrationTables
 from smartby.store.sql.series import KnownSeries
 from smartby.store.sql.temporal import HistoryReader, Page
 from smartby.store.sql.terms import Terms
@@ -50,7 +51,7 @@ PRUNE_CHUNK = 200
 _GET = "SELECT e.doc FROM entity_key k JOIN entity e ON e.key = k.key WHERE k.tenant_id = ? AND k.id = ?"
 
 
-class SQLStore(DeviceTables, ContextTables):
+class SQLStore(DeviceTables, ContextTables, RegistrationTables):
     url: str
     geo: GeoLayout
 
