@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from conftest import LiveServer
-from services import testbed as tb
+from web.readmodel import testbed as tb
 from smartby.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from services import testbed as tb
+from web.readmodel import testbed as tb
 from smartby.api.app import create_app
 from smartby.assembly import Assembly
 from smartby.broker import Broker
 from smartby.ngsild.errors import ERRORS_BASE
-from smartby.services.citymap import CityMap
-from smartby.services.overview import Overview
+from smartby.web.readmodel.citymap import CityMap
+from smartby.web.readmodel.overview import Overview
 
 RING = [(12.53, 55.66), (12.56, 55.66), (12.56, 55.68), (12.53, 55.68), (12.53, 55.66)]
 LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0001"
