@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from web.readmodel import testbed as tb
 from smartby.api.app import create_app
 from smartby.assembly import Assembly
 from smartby.broker import Broker
 from smartby.ngsild.errors import ERRORS_BASE
 from smartby.web.readmodel.citymap import CityMap
 from smartby.web.readmodel.overview import Overview
+from web.readmodel import testbed as tb
 
 RING = [(12.53, 55.66), (12.56, 55.66), (12.56, 55.68), (12.53, 55.68), (12.53, 55.66)]
 LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0001"

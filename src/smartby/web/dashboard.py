@@ -18,11 +18,11 @@ from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.ngsild.entity import check_entity_id
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.ngsild.timestamps import format_datetime
+from smartby.web.assets import PLOTLY, STATIC_PREFIX, Assets, compressed
 from smartby.web.readmodel.citymap import CityMap, CitySnapshot, Device, District, MarkerChanges
 from smartby.web.readmodel.domains import DOMAIN_KEYS, DOMAINS
 from smartby.web.readmodel.overview import CityOverview, Overview
 from smartby.web.readmodel.readings import SPANS, device_history, device_readings
-from smartby.web.assets import PLOTLY, STATIC_PREFIX, Assets, compressed
 
 POLL_SECONDS = 3.0
 """How often an open dashboard asks for changes."""

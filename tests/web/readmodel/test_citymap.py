@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from web.readmodel import testbed as tb
 from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.web.readmodel.citymap import CityMap
+from web.readmodel import testbed as tb
 
 RING = [(12.53, 55.66), (12.56, 55.66), (12.56, 55.68), (12.53, 55.68), (12.53, 55.66)]
 

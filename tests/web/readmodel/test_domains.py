@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from web.readmodel.testbed import CONTEXTS
 from smartby.broker import Broker
 from smartby.web.readmodel.domains import (
     DOMAINS,
@@ -20,6 +19,7 @@ from smartby.web.readmodel.domains import (
     state_of,
     unit_label,
 )
+from web.readmodel.testbed import CONTEXTS
 
 
 @pytest.mark.parametrize(

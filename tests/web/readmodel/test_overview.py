@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from web.readmodel import testbed as tb
 from smartby.broker import Broker
 from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.uplinks import Uplink
 from smartby.ngsild.temporal import Bucket
 from smartby.ngsild.timestamps import micros_of
-from smartby.web.readmodel.citymap import CityMap
-from smartby.web.readmodel.overview import ZONE, Overview, Tile, degree_days, local_midnight
 from smartby.sim.city import build_city
 from smartby.sim.entities import profiles, registration
+from smartby.web.readmodel.citymap import CityMap
+from smartby.web.readmodel.overview import ZONE, Overview, Tile, degree_days, local_midnight
+from web.readmodel import testbed as tb
 
 HOUR = timedelta(hours=1)
 

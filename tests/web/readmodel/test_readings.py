@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from web.readmodel import testbed as tb
 from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.web.readmodel.readings import device_history, device_readings
+from web.readmodel import testbed as tb
 
 LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0042"
 COUNTER = "urn:ngsi-ld:TrafficFlowObserved:vesterbro-7"
