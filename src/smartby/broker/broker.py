@@ -19,6 +19,7 @@ import orjson
 from smartby.broker import changes
 from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import ContextLoader, ContextStore, resolve
+from smartby.broker.feed import ChangeFeed, FeedStore
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
 from smartby.broker.queries import relationship_targets
@@ -120,7 +121,7 @@ class EntityStore(HistoryStore, Protocol):
     async def attributes(self, tenant: str) -> list[AttributeInfo]: ...
 
 
-class BrokerStore(EntityStore, ContextStore, SubscriptionStore, OutboxStore, Protocol):
+class BrokerStore(EntityStore, ContextStore, SubscriptionStore, OutboxStore, FeedStore, Protocol):
     """The one store the broker keeps everything in; each of its parts declares its share."""
 
 
@@ -143,6 +144,7 @@ class Broker:
         self.history = History(store, self.change, self.existing_tenant, self.settings)
         self.subscriptions = Subscriptions(store, self.contexts)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
+        self.feed = ChangeFeed(store)
         self._retention: asyncio.Task[None] | None = None
         self._notifying = False
 
@@ -225,6 +227,10 @@ class Broker:
 
     # -- tenants -------------------------------------------------------------------------------
 
+    async def tenants(self) -> list[str]:
+        """The tenants that hold context (the default one when it was written to)."""
+        return await self.store.tenants()
+
     async def existing_tenant(self, tenant: str) -> None:
         if tenant != DEFAULT_TENANT and not await self.store.tenant_exists(tenant):
             raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
@@ -234,18 +240,24 @@ class Broker:
         the subscriptions its changes concern; every write of context goes through here. `ids`: the
         entities a change that may be run again touches (`EntityStore.transact`)."""
         subscriptions = self.subscriptions
+        feed = self.feed
         await subscriptions.refresh()
-        if not subscriptions.watches(tenant):
+        notify = subscriptions.watches(tenant)
+        if not notify and not feed.watching:
             return await self.store.transact(tenant, change, ids)
         queued = False
 
         def run(tx: Transaction) -> T:
             nonlocal queued
             result = change(tx)
-            pending = subscriptions.match(tenant, tx.changes())
+            changed = tx.changes()
+            pending = subscriptions.match(tenant, changed) if notify else []
             if pending:
                 tx.enqueue(pending)
                 queued = True
+            fed = feed.match(tenant, changed)
+            if fed:
+                tx.feed(fed)
             return result
 
         result = await self.store.transact(tenant, run, ids)
