@@ -22,6 +22,8 @@ from smartby.broker import Broker
 from smartby.settings import Settings
 from smartby.store import Store, open_store
 
+os.environ.setdefault("SMARTBY_SERVICES", "[]")
+"""No city service runs unless a test asks for one (tests/services do)."""
 BACKENDS = os.environ.get("SMARTBY_TEST_BACKENDS", "sqlite,postgres").split(",")
 """The store backends every test of a store runs on (SMARTBY_TEST_BACKENDS=sqlite without a server)."""
 POSTGRES = os.environ.get("SMARTBY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -632,3 +632,65 @@ def devices_deadletters(
             f"{letter.id} {letter.received_at} {letter.transport} {letter.device_id or '-'} "
             f"{letter.reason} payload={payload}"
         )
+
+
+services_app = typer.Typer(
+    help="City services: list the installed ones, run them in a process of their own.", no_args_is_help=True
+)
+app.add_typer(services_app, name="services")
+
+
+async def _run_services(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the services SMARTBY_SERVICES names until SIGINT or SIGTERM (or `stop`), then stop cleanly:
+    batches being handled are finished and settled, so a restart handles nothing twice."""
+    import signal
+
+    parts = _assemble(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await parts.broker.open()
+    try:
+        parts.services.start()
+        names = ", ".join(service.name for service in parts.services.services) or "none"
+        typer.echo(f"Running services: {names} on {settings.database}", err=True)
+        await stop.wait()
+        await parts.services.stop()
+    finally:
+        await parts.broker.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+@services_app.command("run")
+def services_run(database: DatabaseOption = None) -> None:
+    """Run the city services (SMARTBY_SERVICES) on the database, beside or instead of `smartby serve`'s;
+    several processes share the work: each change handled once, each periodic run made once."""
+    from smartby.services.registry import ServiceError
+
+    try:
+        asyncio.run(_run_services(_settings(database)))
+    except ServiceError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+
+
+@services_app.command("list")
+def services_list() -> None:
+    """The installed services (built-in or not), and which SMARTBY_SERVICES runs."""
+    from smartby.services.registry import built_in, installed, load
+
+    settings = _settings()
+    points = installed()
+    chosen = set(built_in(points) if settings.services is None else settings.services)
+    for name, point in sorted(points.items()):
+        origin = "built-in" if name in built_in(points) else point.value
+        try:
+            service = load(name, point, settings)
+        except Exception as error:
+            typer.echo(f"{name:16} {origin}: cannot be loaded: {error}")
+            continue
+        jobs = ", ".join(f"{job.name} every {job.period:g} s" for job in service.jobs) or "no jobs"
+        state = "runs" if name in chosen else "off"
+        typer.echo(f"{name:16} {state:4} {service.mount:18} {jobs}; {origin}. {service.description}")

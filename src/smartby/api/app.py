@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from smartby import __version__
-from smartby.api import batch, contexts, devices, discovery, entities, subscriptions, temporal
+from smartby.api import batch, contexts, devices, discovery, entities, services, subscriptions, temporal
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.assembly import Assembly
 from smartby.ingest.mqtt import start_mqtt_transport
@@ -107,7 +107,8 @@ class Dispatcher:
 def create_app(parts: Assembly) -> Dispatcher:
     """The API, the device API and the dashboard on assembled parts; the app's lifespan opens and
     closes them."""
-    broker, ingestion = parts.broker, parts.ingestion
+    broker, ingestion, runtime = parts.broker, parts.ingestion, parts.services
+    run_services = parts.settings.services_in_server
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -115,9 +116,13 @@ def create_app(parts: Assembly) -> Dispatcher:
         await ingestion.start()
         # Device uplinks from MQTT, when SMARTBY_MQTT_URL is set, into the same pipeline.
         mqtt = await start_mqtt_transport(ingestion, broker.settings)
+        if run_services:
+            runtime.start()
         try:
             yield
         finally:
+            if run_services:
+                await runtime.stop()
             if mqtt is not None:
                 await mqtt.close()
             await ingestion.close()
@@ -140,4 +145,5 @@ def create_app(parts: Assembly) -> Dispatcher:
     for router in routers:
         app.include_router(router)
     dashboard.mount(app, broker)
+    services.mount(app, runtime)
     return Dispatcher(app, routers)
