@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from smartby.broker import Broker
     from smartby.ingest.pipeline import Ingestion
     from smartby.ingest.registry import DeviceRegistry
+    from smartby.services.clock import ScaledClock
     from smartby.sim.runner import Plan
     from smartby.sim.targets import Target
 
@@ -175,7 +176,10 @@ async def _simulate(
     seed: int,
     plan: Plan,
     announce: Callable[[], None] | None = None,
+    services: Settings | None = None,
 ) -> None:
+    """Provision, back-fill and stream the synthetic city; with `services`, run the city services
+    those settings name in this process while streaming, on the clock the city streams by."""
     from smartby.sim.city import build_city
     from smartby.sim.models import Simulation
     from smartby.sim.runner import backfill, provision, start_of_backfill, stream
@@ -197,11 +201,36 @@ async def _simulate(
             announce()
         if plan.duration != 0:
             typer.echo(f"Streaming live at {plan.speed:g}x (sim time runs ahead of the clock); Ctrl-C stops.")
-            tally = await stream(target, simulation, plan)
+            async with _services_on_the_city_clock(services, simulation.clock, plan.speed) as clock:
+                tally = await stream(target, simulation, plan, clock)
             typer.echo(f"Streamed {tally.rates()}")
     finally:
         progress.done()
         await target.close()
+
+
+@asynccontextmanager
+async def _services_on_the_city_clock(
+    settings: Settings | None, start: datetime, speed: float
+) -> AsyncIterator[ScaledClock]:
+    """One clock for the testbed and the city services: `speed` times the wall clock from `start`
+    (the sim time live streaming starts at). With settings, their services run on it meanwhile."""
+    from smartby.services.clock import ScaledClock
+    from smartby.services.runtime import Runtime
+
+    clock = ScaledClock(start, speed)
+    if settings is None:
+        yield clock
+        return
+    parts = _assemble(settings)
+    runtime = Runtime(parts.broker, parts.services.services, settings, clock)
+    await parts.broker.open()
+    runtime.start()
+    try:
+        yield clock
+    finally:
+        await runtime.stop()
+        await parts.broker.close()
 
 
 def _plan(backfill_days: float, resolution: int, speed: float, duration: float | None) -> Plan:
@@ -227,6 +256,8 @@ def _start_server(settings: Settings) -> subprocess.Popen[bytes]:
         "SMARTBY_REMOTE_CONTEXTS": "false",
         "SMARTBY_SQLITE_SYNCHRONOUS": "NORMAL",
         "SMARTBY_LOG_LEVEL": "warning",
+        # The demo process runs the services, on the testbed's clock (the server serves their endpoints).
+        "SMARTBY_SERVICES_IN_SERVER": "false",
     }
     return subprocess.Popen([sys.executable, "-m", "smartby", "serve"], env=environment)
 
@@ -311,7 +342,8 @@ def demo(
     try:
         _wait_for(server, url)
         plan = _plan(backfill, resolution, speed, duration)
-        asyncio.run(_simulate(SmartbyTarget(url), devices, seed, plan, announce))
+        services = settings.model_copy(update={"notifications": False})
+        asyncio.run(_simulate(SmartbyTarget(url), devices, seed, plan, announce, services))
     except TargetError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None

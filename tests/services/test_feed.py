@@ -24,6 +24,7 @@ async def broker(settings: Settings) -> Any:
         [
             Watch("lights", frozenset({DEFAULT + "Streetlight"}), frozenset({DEFAULT + "power"})),
             Watch("everything", ignored=frozenset({DEFAULT + "Alert"})),
+            Watch("timing", frozenset({DEFAULT + "Streetlight"}), brief=True),
         ]
     )
     await parts.broker.open()
@@ -59,6 +60,17 @@ async def test_a_watched_change_is_fed_with_the_watched_attributes_only(broker: 
     assert change.after is not None
     assert set(change.after) == {"id", "type", DEFAULT + "power"}
     assert change.after[DEFAULT + "power"][0]["value"] == 40.0
+
+
+async def test_a_brief_watch_is_fed_when_attributes_were_observed_not_their_values(broker: Broker) -> None:
+    await upsert(broker, light(1, 40.0, state={"type": "Property", "value": "ok"}))
+    [change] = await broker.feed.claim("timing", 10, 60)
+    assert change.after == {
+        "id": "urn:ngsi-ld:Streetlight:1",
+        "type": [DEFAULT + "Streetlight"],
+        DEFAULT + "power": [{"observedAt": "2026-12-01T16:00:00Z"}],
+        DEFAULT + "state": [{}],
+    }
 
 
 async def test_a_change_of_unwatched_attributes_or_types_is_not_fed(broker: Broker) -> None:

@@ -61,12 +61,15 @@ class FeedStore(Protocol):
 @dataclass(frozen=True)
 class Watch:
     """What one service is fed: changes of entities of `types` (expanded IRIs; empty: every type
-    but those in `ignored`) that touch one of `attributes` (expanded; empty: any attribute)."""
+    but those in `ignored`) that touch one of `attributes` (expanded; empty: any attribute). `brief`:
+    each attribute instance is fed as when it was observed alone (its observedAt, datasetId), not its
+    value, for services that judge timing only, at a fraction of the feed's size."""
 
     service: str
     types: frozenset[str] = frozenset()
     attributes: frozenset[str] = frozenset()
     ignored: frozenset[str] = frozenset()
+    brief: bool = False
 
     def concerns(self, change: Change) -> bool:
         types = set(change.entity.get("type", ()))
@@ -80,12 +83,23 @@ class Watch:
         """The entity as the service is fed it: id, types, scope and the watched attributes."""
         if entity is None:
             return None
-        return {
+        wanted = self.attributes
+        slim = {
             name: value
             for name, value in entity.items()
-            if name in _HEADER
-            or (name not in ENTITY_MEMBERS and (not self.attributes or name in self.attributes))
+            if name in _HEADER or (name not in ENTITY_MEMBERS and (not wanted or name in wanted))
         }
+        if self.brief:
+            for name, value in slim.items():
+                if name not in _HEADER and isinstance(value, list):
+                    slim[name] = [_timing(instance) for instance in value]
+        return slim
+
+
+def _timing(instance: Any) -> Any:
+    if not isinstance(instance, dict):
+        return instance
+    return {key: instance[key] for key in ("observedAt", "datasetId") if key in instance}
 
 
 def touched(change: Change) -> set[str]:

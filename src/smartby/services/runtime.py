@@ -44,7 +44,11 @@ class ServiceContext:
 
 def watch_of(service: Service) -> Watch:
     return Watch(
-        service.name, frozenset(service.types), frozenset(service.attributes), frozenset(service.ignored)
+        service.name,
+        frozenset(service.types),
+        frozenset(service.attributes),
+        frozenset(service.ignored),
+        service.brief,
     )
 
 

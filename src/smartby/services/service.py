@@ -78,6 +78,9 @@ class Service:
     """Attributes watched (expanded IRIs); none: a change of any attribute."""
     ignored: tuple[str, ...] = ()
     """Types never fed when `types` is empty (a service's own results, for one)."""
+    brief: bool = False
+    """Fed each attribute instance's observedAt (and datasetId) only, not its value: for a service
+    that judges when things were observed, at a fraction of the feed's size."""
     handle: Handler | None = None
     jobs: tuple[Job, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()

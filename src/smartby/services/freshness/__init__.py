@@ -170,6 +170,7 @@ def service(settings: Settings) -> Service:
         name=NAME,
         description="Alerts for devices that stopped reporting; the share of devices reporting",
         ignored=(ALERT_TYPE, KPI_TYPE),
+        brief=True,
         handle=on_changes,
         jobs=(Job("check", settings.freshness_period, check),),
         endpoints=(Endpoint("GET", "/status", status, "Devices and those not reporting"),),
