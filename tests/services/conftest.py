@@ -2,8 +2,8 @@
 
 `installed/` holds the metadata of a distribution that registers smartby's built-in `freshness`
 (as smartby's own pyproject does, for a checkout whose installed metadata predates it) and the
-third-party `probe` service of `probe.py`. It is put on the path of this process and of the
-`smartby services run` processes the tests start.
+third-party `probe` service of `probe.py`. tests/conftest.py puts it on the path of this process;
+`process_path` gives it to the `smartby services run` processes the tests start.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from pathlib import Path
 
 INSTALLED = str(Path(__file__).parent / "installed")
 TESTS = str(Path(__file__).parent.parent)
-
-if INSTALLED not in sys.path:
-    sys.path.insert(0, INSTALLED)
 
 
 def process_path() -> str:
