@@ -91,11 +91,17 @@ class Runtime:
         self._tasks[-1].set_name(name)
 
     async def stop(self) -> None:
-        """Stop cleanly: a batch or job being handled is finished and settled first."""
+        """Stop cleanly: a batch or job being handled is finished and settled first. One that takes
+        longer than a lease is cancelled: its lease ends, and it is handled again (at least once)."""
         self._stopping.set()
         tasks, self._tasks = self._tasks, []
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=self.settings.services_lease)
+        for task in late:
+            log.warning("%s did not finish within a lease; cancelled", task.get_name())
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _wait(self, seconds: float, clock_seconds: float | None = None) -> None:
         """Wait `seconds` of wall time (or `clock_seconds` of the clock's, if sooner), or until stopped."""
