@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -22,6 +23,13 @@ from smartby.broker import Broker
 from smartby.settings import Settings
 from smartby.store import Store, open_store
 
+os.environ.setdefault("SMARTBY_SERVICES", "[]")
+"""No city service runs unless a test asks for one (tests/services do)."""
+SERVICES_INSTALLED = str(Path(__file__).parent / "services" / "installed")
+"""Metadata registering the test services (and `freshness`, for an installed smartby older than its
+entry point) in the `smartby.services` entry-point group; see tests/services/conftest.py."""
+if SERVICES_INSTALLED not in sys.path:
+    sys.path.insert(0, SERVICES_INSTALLED)
 BACKENDS = os.environ.get("SMARTBY_TEST_BACKENDS", "sqlite,postgres").split(",")
 """The store backends every test of a store runs on (SMARTBY_TEST_BACKENDS=sqlite without a server)."""
 POSTGRES = os.environ.get("SMARTBY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -1,5 +1,5 @@
-"""The one place smartby is put together: the store a `Settings` names, the broker on it, and device
-ingestion into the broker.
+"""The one place smartby is put together: the store a `Settings` names, the broker on it, device
+ingestion into the broker, and the city services on the broker.
 
 The parts above the store (ingest, services, api, web, sim) never import it: each declares what it
 needs of a store as a protocol where it uses it, and gets the store from here. The CLI and the ASGI
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from smartby.broker import Broker
 from smartby.ingest.pipeline import Ingestion
+from smartby.services.registry import selected
+from smartby.services.runtime import Runtime
 from smartby.settings import Settings
 from smartby.store import Store, open_store
 
@@ -28,6 +30,9 @@ class Assembly:
     store: Store
     broker: Broker
     ingestion: Ingestion
+    services: Runtime
+    """The city services SMARTBY_SERVICES names: their changes are fed from every write of this
+    process; `services.start()` runs their handlers and jobs here."""
 
     @asynccontextmanager
     async def registry_only(self) -> AsyncIterator[Ingestion]:
@@ -54,7 +59,8 @@ def assemble(settings: Settings | None = None) -> Assembly:
     settings = settings or Settings()
     store = open_store(settings.database, settings)
     broker = Broker(store, settings)
-    return Assembly(settings, store, broker, Ingestion(broker, store, settings))
+    services = Runtime(broker, selected(settings), settings)
+    return Assembly(settings, store, broker, Ingestion(broker, store, settings), services)
 
 
 def tune_collector(settings: Settings) -> None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from smartby.broker import Broker
     from smartby.ingest.pipeline import Ingestion
     from smartby.ingest.registry import DeviceRegistry
+    from smartby.services.clock import ScaledClock
     from smartby.sim.runner import Plan
     from smartby.sim.targets import Target
 
@@ -179,7 +180,10 @@ async def _simulate(
     seed: int,
     plan: Plan,
     announce: Callable[[], None] | None = None,
+    services: Settings | None = None,
 ) -> None:
+    """Provision, back-fill and stream the synthetic city; with `services`, run the city services
+    those settings name in this process while streaming, on the clock the city streams by."""
     from smartby.sim.city import build_city
     from smartby.sim.models import Simulation
     from smartby.sim.runner import backfill, provision, start_of_backfill, stream
@@ -201,11 +205,36 @@ async def _simulate(
             announce()
         if plan.duration != 0:
             typer.echo(f"Streaming live at {plan.speed:g}x (sim time runs ahead of the clock); Ctrl-C stops.")
-            tally = await stream(target, simulation, plan)
+            async with _services_on_the_city_clock(services, simulation.clock, plan.speed) as clock:
+                tally = await stream(target, simulation, plan, clock)
             typer.echo(f"Streamed {tally.rates()}")
     finally:
         progress.done()
         await target.close()
+
+
+@asynccontextmanager
+async def _services_on_the_city_clock(
+    settings: Settings | None, start: datetime, speed: float
+) -> AsyncIterator[ScaledClock]:
+    """One clock for the testbed and the city services: `speed` times the wall clock from `start`
+    (the sim time live streaming starts at). With settings, their services run on it meanwhile."""
+    from smartby.services.clock import ScaledClock
+    from smartby.services.runtime import Runtime
+
+    clock = ScaledClock(start, speed)
+    if settings is None:
+        yield clock
+        return
+    parts = _assemble(settings)
+    runtime = Runtime(parts.broker, parts.services.services, settings, clock)
+    await parts.broker.open()
+    runtime.start()
+    try:
+        yield clock
+    finally:
+        await runtime.stop()
+        await parts.broker.close()
 
 
 def _plan(backfill_days: float, resolution: int, speed: float, duration: float | None) -> Plan:
@@ -231,6 +260,8 @@ def _start_server(settings: Settings) -> subprocess.Popen[bytes]:
         "SMARTBY_REMOTE_CONTEXTS": "false",
         "SMARTBY_SQLITE_SYNCHRONOUS": "NORMAL",
         "SMARTBY_LOG_LEVEL": "warning",
+        # The demo process runs the services, on the testbed's clock (the server serves their endpoints).
+        "SMARTBY_SERVICES_IN_SERVER": "false",
     }
     return subprocess.Popen([sys.executable, "-m", "smartby", "serve"], env=environment)
 
@@ -315,7 +346,8 @@ def demo(
     try:
         _wait_for(server, url)
         plan = _plan(backfill, resolution, speed, duration)
-        asyncio.run(_simulate(SmartbyTarget(url), devices, seed, plan, announce))
+        services = settings.model_copy(update={"notifications": False})
+        asyncio.run(_simulate(SmartbyTarget(url), devices, seed, plan, announce, services))
     except TargetError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
@@ -658,3 +690,65 @@ def devices_deadletters(
             f"{letter.id} {letter.received_at} {letter.transport} {letter.device_id or '-'} "
             f"{letter.reason} payload={payload}"
         )
+
+
+services_app = typer.Typer(
+    help="City services: list the installed ones, run them in a process of their own.", no_args_is_help=True
+)
+app.add_typer(services_app, name="services")
+
+
+async def _run_services(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the services SMARTBY_SERVICES names until SIGINT or SIGTERM (or `stop`), then stop cleanly:
+    batches being handled are finished and settled, so a restart handles nothing twice."""
+    import signal
+
+    parts = _assemble(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await parts.broker.open()
+    try:
+        parts.services.start()
+        names = ", ".join(service.name for service in parts.services.services) or "none"
+        typer.echo(f"Running services: {names} on {settings.database}", err=True)
+        await stop.wait()
+        await parts.services.stop()
+    finally:
+        await parts.broker.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+@services_app.command("run")
+def services_run(database: DatabaseOption = None) -> None:
+    """Run the city services (SMARTBY_SERVICES) on the database, beside or instead of `smartby serve`'s;
+    several processes share the work: each change handled once, each periodic run made once."""
+    from smartby.services.registry import ServiceError
+
+    try:
+        asyncio.run(_run_services(_settings(database)))
+    except ServiceError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+
+
+@services_app.command("list")
+def services_list() -> None:
+    """The installed services (built-in or not), and which SMARTBY_SERVICES runs."""
+    from smartby.services.registry import built_in, installed, load
+
+    settings = _settings()
+    points = installed()
+    chosen = set(built_in(points) if settings.services is None else settings.services)
+    for name, point in sorted(points.items()):
+        origin = "built-in" if name in built_in(points) else point.value
+        try:
+            service = load(name, point, settings)
+        except Exception as error:
+            typer.echo(f"{name:16} {origin}: cannot be loaded: {error}")
+            continue
+        jobs = ", ".join(f"{job.name} every {job.period:g} s" for job in service.jobs) or "no jobs"
+        state = "runs" if name in chosen else "off"
+        typer.echo(f"{name:16} {state:4} {service.mount:18} {jobs}; {origin}. {service.description}")

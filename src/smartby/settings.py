@@ -202,3 +202,37 @@ class Settings(BaseSettings):
     forward_concurrency: int = Field(
         8, ge=1, description="Forwarded requests one process has in flight to any one context source."
     )
+
+    # -- city services (docs/services.md) ----------------------------------------------------------
+    services: list[str] | None = Field(
+        None,
+        description="City services to run, by their entry-point names (JSON list, e.g. "
+        '["freshness"]; [] runs none); unset: every built-in service. Every process that writes to '
+        "the database must name the same services, so that its changes reach their feeds.",
+    )
+    services_in_server: bool = Field(
+        True,
+        description="`smartby serve` runs the services' handlers and periodic jobs itself; false when "
+        "`smartby services run` processes do it (their HTTP endpoints are served either way).",
+    )
+    services_batch_size: int = Field(
+        500, ge=1, le=100_000, description="Changes a service is handed at once, at most."
+    )
+    services_lease: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a claimed batch of changes or a running periodic job stays a process's own; "
+        "when a process dies holding one, another takes it over after this long.",
+    )
+    services_poll_interval: float = Field(
+        1.0, gt=0, description="Seconds between two looks at a service's feed and jobs when idle."
+    )
+    freshness_max_silence: float = Field(
+        3600.0,
+        gt=0,
+        description="freshness service: seconds (services' clock) after a device's latest observedAt "
+        "from which it counts as not reporting and gets an Alert.",
+    )
+    freshness_period: float = Field(
+        300.0, gt=0, description="freshness service: seconds (services' clock) between two checks."
+    )

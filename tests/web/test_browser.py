@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from conftest import LiveServer
-from services import testbed as tb
 from smartby.settings import Settings
+from web.readmodel import testbed as tb
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_ARGS = [

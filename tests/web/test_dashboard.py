@@ -12,16 +12,18 @@ from typing import Any
 import httpx
 import pytest
 
-from services import testbed as tb
 from smartby.api.app import create_app
 from smartby.assembly import Assembly
 from smartby.broker import Broker
 from smartby.ngsild.errors import ERRORS_BASE
-from smartby.services.citymap import CityMap
-from smartby.services.overview import Overview
+from smartby.services.results import Results
+from smartby.web.readmodel.citymap import CityMap
+from smartby.web.readmodel.overview import Overview
+from web.readmodel import testbed as tb
 
 RING = [(12.53, 55.66), (12.56, 55.66), (12.56, 55.68), (12.53, 55.68), (12.53, 55.66)]
 LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0001"
+OTHER = "urn:ngsi-ld:Streetlight:vesterbro-0002"
 
 
 @pytest.fixture
@@ -189,9 +191,11 @@ async def test_every_dashboard_endpoint_is_in_the_openapi_document(http: httpx.A
     paths: dict[str, Any] = (await http.get("/openapi.json")).json()["paths"]
     dashboard = sorted(path for path in paths if path.startswith("/dashboard"))
     assert dashboard == [
+        "/dashboard/api/alerts",
         "/dashboard/api/changes",
         "/dashboard/api/devices",
         "/dashboard/api/devices/{deviceId}",
+        "/dashboard/api/devices/{deviceId}/alerts",
         "/dashboard/api/devices/{deviceId}/history",
         "/dashboard/api/districts",
         "/dashboard/api/overview",
@@ -200,3 +204,42 @@ async def test_every_dashboard_endpoint_is_in_the_openapi_document(http: httpx.A
     gzipped = await http.get("/dashboard/api/overview", headers={"Accept-Encoding": "gzip"})
     assert gzipped.headers["content-encoding"] == "gzip"
     assert len(gzipped.json()["tiles"]) == 9
+
+
+async def test_the_services_alerts_and_indicators(http: httpx.AsyncClient, assembly: Assembly) -> None:
+    """As a service writes them (services/results.py): open alerts newest first, a device's alerts
+    open and closed, indicators."""
+    results = Results(assembly.broker, "freshness")
+    t0 = datetime(2026, 1, 15, 8, tzinfo=UTC)
+    common = {"sub_category": "deviceNotReporting", "category": "technical", "severity": "medium"}
+    first = await results.open_alert(
+        "", source=LIGHT, description="silent", valid_from=t0, issued=t0, **common
+    )
+    second = await results.open_alert(
+        "", source=OTHER, description="silent", valid_from=t0 + timedelta(hours=1), issued=t0, **common
+    )
+    assert first and second
+    await results.indicator(
+        "",
+        key="devices-reporting",
+        name="Devices reporting",
+        value=0.75,
+        period=(t0, t0 + timedelta(hours=1)),
+        frequency="hourly",
+        formula="reporting / devices",
+        description="share",
+        at=t0 + timedelta(hours=1),
+    )
+    answer = (await http.get("/dashboard/api/alerts")).json()
+    assert [a["source"] for a in answer["alerts"]] == [OTHER, LIGHT]  # newest first
+    assert answer["alerts"][1]["validFrom"].startswith("2026-01-15T08:00:00")
+    assert answer["alerts"][1]["provider"] == "freshness" and answer["alerts"][1]["validTo"] is None
+    [kpi] = answer["indicators"]
+    assert (kpi["name"], kpi["value"], kpi["provider"]) == ("Devices reporting", 0.75, "freshness")
+    await results.close_alert("", first, t0 + timedelta(hours=2))
+    answer = (await http.get("/dashboard/api/alerts")).json()
+    assert [a["source"] for a in answer["alerts"]] == [OTHER]
+    mine = (await http.get(f"/dashboard/api/devices/{LIGHT}/alerts")).json()
+    assert [a["id"] for a in mine["alerts"]] == [first]
+    assert mine["alerts"][0]["validTo"].startswith("2026-01-15T10:00:00")
+    assert_problem(await http.get("/dashboard/api/devices/not-a-uri/alerts"), 400)

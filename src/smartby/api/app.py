@@ -21,6 +21,7 @@ from smartby.api import (
     discovery,
     entities,
     registrations,
+    services,
     subscriptions,
     temporal,
 )
@@ -117,7 +118,8 @@ class Dispatcher:
 def create_app(parts: Assembly) -> Dispatcher:
     """The API, the device API and the dashboard on assembled parts; the app's lifespan opens and
     closes them."""
-    broker, ingestion = parts.broker, parts.ingestion
+    broker, ingestion, runtime = parts.broker, parts.ingestion, parts.services
+    run_services = parts.settings.services_in_server
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -125,9 +127,13 @@ def create_app(parts: Assembly) -> Dispatcher:
         await ingestion.start()
         # Device uplinks from MQTT, when SMARTBY_MQTT_URL is set, into the same pipeline.
         mqtt = await start_mqtt_transport(ingestion, broker.settings)
+        if run_services:
+            runtime.start()
         try:
             yield
         finally:
+            if run_services:
+                await runtime.stop()
             if mqtt is not None:
                 await mqtt.close()
             await ingestion.close()
@@ -161,4 +167,5 @@ def create_app(parts: Assembly) -> Dispatcher:
     for router in routers:
         app.include_router(router)
     dashboard.mount(app, broker)
+    services.mount(app, runtime)
     return Dispatcher(app, routers)

@@ -21,6 +21,7 @@ from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import ContextLoader, ContextStore, resolve
 from smartby.broker.csource_subscriptions import CSourceSubscriptions, CSourceSubscriptionStore
 from smartby.broker.federation import Federation, LocalReads, SourceUseStore
+from smartby.broker.feed import ChangeFeed, FeedStore
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
 from smartby.broker.queries import relationship_targets
@@ -131,6 +132,7 @@ class BrokerStore(
     RegistrationStore,
     CSourceSubscriptionStore,
     SourceUseStore,
+    FeedStore,
     Protocol,
 ):
     """The one store the broker keeps everything in; each of its parts declares its share."""
@@ -161,6 +163,7 @@ class Broker:
         self.registrations.listeners.append(self.csource_subscriptions.registration_changed)
         local = LocalReads(self._entity_or_none, self.query_entities, self.entity_types, self.attributes)
         self.federation = Federation(self.registrations, store, self.contexts, local, self.settings)
+        self.feed = ChangeFeed(store)
         self._retention: asyncio.Task[None] | None = None
         self._notifying = False
 
@@ -246,6 +249,10 @@ class Broker:
 
     # -- tenants -------------------------------------------------------------------------------
 
+    async def tenants(self) -> list[str]:
+        """The tenants that hold context (the default one when it was written to)."""
+        return await self.store.tenants()
+
     async def existing_tenant(self, tenant: str) -> None:
         if tenant != DEFAULT_TENANT and not await self.store.tenant_exists(tenant):
             raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
@@ -255,18 +262,24 @@ class Broker:
         the subscriptions its changes concern; every write of context goes through here. `ids`: the
         entities a change that may be run again touches (`EntityStore.transact`)."""
         subscriptions = self.subscriptions
+        feed = self.feed
         await subscriptions.refresh()
-        if not subscriptions.watches(tenant):
+        notify = subscriptions.watches(tenant)
+        if not notify and not feed.watching:
             return await self.store.transact(tenant, change, ids)
         queued = False
 
         def run(tx: Transaction) -> T:
             nonlocal queued
             result = change(tx)
-            pending = subscriptions.match(tenant, tx.changes())
+            changed = tx.changes()
+            pending = subscriptions.match(tenant, changed) if notify else []
             if pending:
                 tx.enqueue(pending)
                 queued = True
+            fed = feed.match(tenant, changed)
+            if fed:
+                tx.feed(fed)
             return result
 
         result = await self.store.transact(tenant, run, ids)

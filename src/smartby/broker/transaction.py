@@ -13,6 +13,7 @@ from typing import Protocol
 from smartby.ngsild.entity import Entity, Instance
 from smartby.ngsild.subscription import Change
 from smartby.records.notifications import PendingNotification
+from smartby.records.service_feed import FedChange
 
 Superseded = Mapping[str, Sequence[Instance]]
 """Instances by attribute (expanded name) that a change wrote and then overwrote in the same
@@ -28,6 +29,9 @@ class Transaction(Protocol):
 
     def enqueue(self, notifications: Sequence[PendingNotification]) -> None:
         """Put notifications in the outbox, committed with (and only with) this transaction."""
+
+    def feed(self, changes: Sequence[FedChange]) -> None:
+        """Put changes in the city services' feeds, committed with (and only with) this transaction."""
 
     def get(self, entity_id: str) -> Entity | None: ...
 

@@ -62,6 +62,13 @@ class Tally:
         )
 
 
+class Clock(Protocol):
+    """The clock live streaming follows when one is given: the city services' clock in a demo, so
+    the city and its services share one time."""
+
+    def now(self) -> datetime: ...
+
+
 class Reporter(Protocol):
     def phase(self, label: str, total: int) -> None:
         """A phase of `total` steps begins."""
@@ -108,8 +115,9 @@ async def backfill(
     return tally
 
 
-async def stream(target: Target, simulation: Simulation, plan: Plan) -> Tally:
-    """Live: every `tick` wall seconds, send what the city observed in the sim time that passed."""
+async def stream(target: Target, simulation: Simulation, plan: Plan, clock: Clock | None = None) -> Tally:
+    """Live: every `tick` wall seconds, send what the city observed in the sim time that passed
+    (sim time: `speed` times the wall time since the start, or `clock`'s time when given)."""
     tally = Tally()
     wall_start = time.monotonic()
     sim_start = simulation.clock
@@ -118,7 +126,8 @@ async def stream(target: Target, simulation: Simulation, plan: Plan) -> Tally:
         elapsed = time.monotonic() - wall_start
         if plan.duration is not None:
             elapsed = min(elapsed, plan.duration)
-        readings = simulation.advance(sim_start + timedelta(seconds=elapsed * plan.speed), plan.live_period)
+        until = clock.now() if clock is not None else sim_start + timedelta(seconds=elapsed * plan.speed)
+        readings = simulation.advance(until, plan.live_period)
         tally.add(readings)
         await target.send(readings)
     tally.seconds = time.monotonic() - wall_start

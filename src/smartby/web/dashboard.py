@@ -18,11 +18,12 @@ from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.ngsild.entity import check_entity_id
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.ngsild.timestamps import format_datetime
-from smartby.services.citymap import CityMap, CitySnapshot, Device, District, MarkerChanges
-from smartby.services.domains import DOMAIN_KEYS, DOMAINS
-from smartby.services.overview import CityOverview, Overview
-from smartby.services.readings import SPANS, device_history, device_readings
 from smartby.web.assets import PLOTLY, STATIC_PREFIX, Assets, compressed
+from smartby.web.readmodel.alerts import device_alerts, indicators, open_alerts
+from smartby.web.readmodel.citymap import CityMap, CitySnapshot, Device, District, MarkerChanges
+from smartby.web.readmodel.domains import DOMAIN_KEYS, DOMAINS
+from smartby.web.readmodel.overview import CityOverview, Overview
+from smartby.web.readmodel.readings import SPANS, device_history, device_readings
 
 POLL_SECONDS = 3.0
 """How often an open dashboard asks for changes."""
@@ -285,3 +286,30 @@ async def history(request: Request) -> Response:
             "series": [asdict(s) for s in series],
         },
     )
+
+
+@router.get(
+    "/dashboard/api/alerts",
+    summary="Dashboard: open alerts (newest first) and the services' indicators",
+    openapi_extra={"parameters": []},
+)
+async def alerts(request: Request) -> Response:
+    dashboard = dashboard_of(request)
+    found = await open_alerts(dashboard.broker, dashboard.tenant)
+    measures = await indicators(dashboard.broker, dashboard.tenant)
+    return _json(
+        request,
+        {"alerts": [alert.view() for alert in found], "indicators": [kpi.view() for kpi in measures]},
+    )
+
+
+@router.get(
+    "/dashboard/api/devices/{deviceId}/alerts",
+    summary="Dashboard: a device's alerts, open and closed, newest first",
+    openapi_extra={"parameters": [DEVICE_ID]},
+)
+async def alerts_of_device(request: Request) -> Response:
+    dashboard = dashboard_of(request)
+    device_id = check_entity_id(request.path_params["deviceId"])
+    found = await device_alerts(dashboard.broker, dashboard.tenant, device_id)
+    return _json(request, {"id": device_id, "alerts": [alert.view() for alert in found]})

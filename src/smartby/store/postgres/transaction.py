@@ -143,6 +143,7 @@ class PostgresTransaction(SQLTransaction):
             or self._stale
             or self._new_series
             or self._outbox
+            or self._fed
             or self._claimed - self._used
         )
 

@@ -31,6 +31,7 @@ from smartby.records.notifications import (
     PendingNotification,
     StoredSubscription,
 )
+from smartby.records.service_feed import ClaimedChange
 from smartby.store.base import Transaction
 from smartby.store.history_rows import KIND_MASK
 from smartby.store.kinds import KIND_NAME
@@ -42,6 +43,7 @@ from smartby.store.sql.geo import GeoLayout
 from smartby.store.sql.outbox import OutboxSQL
 from smartby.store.sql.registrations import RegistrationTables
 from smartby.store.sql.series import KnownSeries
+from smartby.store.sql.service_feed import ServiceFeedSQL
 from smartby.store.sql.temporal import HistoryReader, Page
 from smartby.store.sql.terms import Terms
 
@@ -61,6 +63,7 @@ class SQLStore(DeviceTables, ContextTables, RegistrationTables):
         self.series = KnownSeries()
         self.history_reader = HistoryReader(dialect, terms)
         self.outbox = OutboxSQL(dialect)
+        self.service_feed = ServiceFeedSQL(dialect)
         self._tenants: dict[str, int] = {}
 
     # -- what a backend provides -----------------------------------------------------------------
@@ -383,3 +386,32 @@ class SQLStore(DeviceTables, ContextTables, RegistrationTables):
 
     async def pending_notifications(self) -> int:
         return await self._read(self.outbox.pending)
+
+    # -- city services: their change feeds and job leases ----------------------------------------
+
+    async def claim_service_changes(
+        self, service: str, now: float, limit: int, lease: float
+    ) -> list[ClaimedChange]:
+        return await self._write(lambda db: self.service_feed.claim(db, service, now, limit, lease))
+
+    async def settle_service_changes(self, ids: Sequence[int]) -> None:
+        await self._write(lambda db: self.service_feed.settle(db, ids))
+
+    async def release_service_changes(self, ids: Sequence[int]) -> None:
+        await self._write(lambda db: self.service_feed.release(db, ids))
+
+    async def pending_service_changes(self, service: str) -> int:
+        return await self._read(lambda db: self.service_feed.pending(db, service))
+
+    async def claim_service_job(
+        self, service: str, job: str, due: float, wall: float, lease: float, holder: str
+    ) -> float | None:
+        return await self._write(
+            lambda db: self.service_feed.claim_job(db, service, job, due, wall, lease, holder)
+        )
+
+    async def finish_service_job(self, service: str, job: str, holder: str, next_due: float) -> bool:
+        return await self._write(lambda db: self.service_feed.finish_job(db, service, job, holder, next_due))
+
+    async def service_job_runs(self, service: str, job: str) -> int:
+        return await self._read(lambda db: self.service_feed.job_runs(db, service, job))

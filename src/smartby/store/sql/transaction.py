@@ -23,6 +23,7 @@ import orjson
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.ngsild.subscription import Change
 from smartby.records.notifications import PendingNotification
+from smartby.records.service_feed import FedChange
 from smartby.store.base import Superseded, Transaction
 from smartby.store.changelog import ChangeLog, removal_mark, replaced
 from smartby.store.history_rows import (
@@ -43,6 +44,7 @@ from smartby.store.sql.geo import GeoLayout
 from smartby.store.sql.index_rows import ATTR_COLUMNS, attribute_rows
 from smartby.store.sql.outbox import OutboxSQL
 from smartby.store.sql.series import KnownSeries
+from smartby.store.sql.service_feed import ServiceFeedSQL
 from smartby.store.sql.temporal import Terms
 
 DEFAULT_DATASET = 0
@@ -126,6 +128,7 @@ class SQLTransaction(Transaction):
         self._series = series
         self._geo = geo
         self._outbox_sql = outbox
+        self._feed_sql = ServiceFeedSQL(dialect)
         self.epoch = series.epoch
         self.learned: dict[tuple[int, int, int], int] = {}
         """Series written by this transaction, for the cache once it commits."""
@@ -172,6 +175,7 @@ class SQLTransaction(Transaction):
         """Entities with rows still in the buffers (an insert or a delete of one flushes them first)."""
         self._log = ChangeLog()
         self._outbox: list[tuple[Any, ...]] = []
+        self._fed: list[tuple[Any, ...]] = []
         self._sent = 0
         """Statements sent that write (a change that fails after one cannot be undone in memory)."""
 
@@ -822,6 +826,9 @@ class SQLTransaction(Transaction):
     def enqueue(self, notifications: Sequence[PendingNotification]) -> None:
         self._outbox.extend(self._outbox_sql.enqueue_rows(notifications, time.time()))
 
+    def feed(self, changes: Sequence[FedChange]) -> None:
+        self._fed.extend(self._feed_sql.rows(changes, time.time()))
+
     # -- flushing --------------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -916,6 +923,9 @@ class SQLTransaction(Transaction):
         if self._outbox:
             self._outbox_sql.insert(self._db, self._outbox)
             self._outbox.clear()
+        if self._fed:
+            self._feed_sql.insert(self._db, self._fed)
+            self._fed.clear()
         self._buffered.clear()
         self._flushed()
 

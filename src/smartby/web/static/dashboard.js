@@ -25,6 +25,7 @@ const app = {
   selectedObserved: null,
   updates: 0,
   firstDrawMs: null,
+  alerts: null,
   chartPoints: 0,
   failures: 0,
 };
@@ -254,9 +255,100 @@ function formatValue(attribute) {
   return `${value}${attribute.unit ? ` ${attribute.unit}` : ''}`;
 }
 
+function alertWhen(alert) {
+  const since = alert.validFrom ? `since ${formatTime(alert.validFrom)}` : '';
+  return alert.validTo ? `${since}, ended ${formatTime(alert.validTo)}` : since;
+}
+
+async function showDeviceAlerts(id) {
+  const answer = await getJSON(`/devices/${encodeURIComponent(id)}/alerts`);
+  if (app.selected !== id) return;
+  const list = $('#device-alerts');
+  if (!answer.alerts.length) {
+    const none = document.createElement('li');
+    none.textContent = 'None.';
+    list.replaceChildren(none);
+    return;
+  }
+  list.replaceChildren(...answer.alerts.map((alert) => {
+    const item = document.createElement('li');
+    item.className = alert.validTo ? 'closed' : 'open';
+    item.dataset.alert = alert.id;
+    const when = document.createElement('span');
+    when.className = 'when';
+    when.textContent = ` ${alertWhen(alert)}`;
+    item.append(`${alert.subCategory || alert.category || 'alert'} (${alert.provider || 'service'})`, when);
+    return item;
+  }));
+}
+
+// -- the services' alerts and indicators --------------------------------------------------------------
+
+function showIndicators(indicators) {
+  $('#indicators').replaceChildren(...indicators.map((kpi) => {
+    const item = document.createElement('li');
+    const tile = document.createElement('div');
+    tile.className = 'tile kpi';
+    tile.dataset.kpi = kpi.id;
+    const share = kpi.value !== null && kpi.value >= 0 && kpi.value <= 1;
+    const title = document.createElement('span');
+    title.className = 'tile-title';
+    title.textContent = kpi.name || kpi.id;
+    const value = document.createElement('span');
+    value.className = 'tile-value';
+    const figure = document.createElement('span');
+    figure.className = 'figure';
+    figure.textContent = kpi.value === null ? '–' : formatNumber(share ? kpi.value * 100 : kpi.value);
+    const unit = document.createElement('span');
+    unit.className = 'unit';
+    unit.textContent = share ? '%' : '';
+    value.append(figure, ' ', unit);
+    const detail = document.createElement('span');
+    detail.className = 'tile-detail';
+    detail.textContent = kpi.observedAt ? `${kpi.provider} · ${formatTime(kpi.observedAt)}` : (kpi.provider || '');
+    tile.append(title, value, detail);
+    item.append(tile);
+    return item;
+  }));
+}
+
+function showAlerts(answer) {
+  app.alerts = answer.alerts.length;
+  showIndicators(answer.indicators);
+  $('#alerts-status').textContent = answer.alerts.length
+    ? `${answer.alerts.length} open ${answer.alerts.length === 1 ? 'alert' : 'alerts'}, newest first`
+    : 'No open alerts.';
+  $('#alerts').replaceChildren(...answer.alerts.map((alert) => {
+    const item = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.dataset.source = alert.source || '';
+    const what = document.createElement('span');
+    what.className = 'what';
+    what.textContent = `${alert.subCategory || alert.category || 'Alert'}: ${alert.source || ''}`;
+    const when = document.createElement('span');
+    when.className = 'when';
+    when.textContent = ` ${alertWhen(alert)} · ${alert.provider || ''}`;
+    button.append(what, when);
+    button.title = alert.description || '';
+    button.addEventListener('click', () => {
+      if (!alert.source) return;
+      select(alert.source);
+      $('#map').scrollIntoView({ behavior: 'smooth', block: 'start' });
+    });
+    item.append(button);
+    return item;
+  }));
+}
+
+async function refreshAlerts() {
+  showAlerts(await getJSON('/alerts'));
+}
+
 async function showDetail(id) {
   const detail = await getJSON(`/devices/${encodeURIComponent(id)}`);
   if (app.selected !== id) return null;
+  showDeviceAlerts(id).catch(() => { $('#device-alerts').replaceChildren(); });
   $('#device-title').textContent = id;
   const domain = detail.domain ? domainInfo.get(detail.domain) : null;
   const parts = [detail.type];
@@ -408,6 +500,7 @@ async function poll() {
     app.version = answer.version;
     showNow(answer.now);
     showOverview(answer.overview);
+    await refreshAlerts();
     app.updates += 1;
     app.failures = 0;
     setLive('Live', false);
@@ -433,12 +526,14 @@ async function start() {
   const wanted = (params.get('domain') || '').split(',').filter((key) => domainInfo.has(key));
   if (wanted.length) setShown(wanted, { push: false });
   const overview = getJSON('/overview').then(showOverview);
+  const alerts = refreshAlerts().catch((error) => { $('#alerts-status').textContent = `Could not load alerts: ${error.message}`; });
   const [devices, districts] = await Promise.all([getJSON('/devices'), getJSON('/districts')]);
   map.setDistricts(districts.districts);
   applyDevices(devices);
   app.version = devices.version;
   showNow(devices.now);
   await overview;
+  await alerts;
   setLive('Live', false);
   $('#updated').textContent = `${app.ids.length.toLocaleString('en-GB')} devices`;
   if (params.get('device')) select(params.get('device'));

@@ -1,4 +1,4 @@
-"""Tests for smartby.services.readings: one device's current attributes and its history charts."""
+"""Tests for smartby.web.readmodel.readings: one device's current attributes and its history charts."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services import testbed as tb
 from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
-from smartby.services.readings import device_history, device_readings
+from smartby.web.readmodel.readings import device_history, device_readings
+from web.readmodel import testbed as tb
 
 LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0042"
 COUNTER = "urn:ngsi-ld:TrafficFlowObserved:vesterbro-7"

@@ -21,8 +21,8 @@ from smartby.broker.history import history_query
 from smartby.ngsild.reads import EntitySelector
 from smartby.ngsild.temporal import AggregationPeriod, Bucket, TemporalQuery
 from smartby.ngsild.timestamps import micros_of
-from smartby.services.citymap import CityMap, CitySnapshot, Device
-from smartby.services.domains import (
+from smartby.web.readmodel.citymap import CityMap, CitySnapshot, Device
+from smartby.web.readmodel.domains import (
     AIR_WARNING,
     BASIN_WARNING,
     CLOUDBURST_MM,

@@ -1,12 +1,11 @@
-"""Tests for smartby.services.domains: the state colour rules and units of the testbed contract."""
+"""Tests for smartby.web.readmodel.domains: the state colour rules and units of the testbed contract."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.testbed import CONTEXTS
 from smartby.broker import Broker
-from smartby.services.domains import (
+from smartby.web.readmodel.domains import (
     DOMAINS,
     TYPE_IRIS,
     air_state,
@@ -20,6 +19,7 @@ from smartby.services.domains import (
     state_of,
     unit_label,
 )
+from web.readmodel.testbed import CONTEXTS
 
 
 @pytest.mark.parametrize(

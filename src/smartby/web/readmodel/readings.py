@@ -13,8 +13,8 @@ from smartby.ngsild.entity import Entity, Instance, instance_value
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
 from smartby.ngsild.temporal import AggregationPeriod, TemporalQuery
 from smartby.ngsild.timestamps import from_micros
-from smartby.services.citymap import LOCATION, default_instance, point_of, unit_of
-from smartby.services.domains import TYPE_NAMES, domain_of, number, short_name, state_of, unit_label
+from smartby.web.readmodel.citymap import LOCATION, default_instance, point_of, unit_of
+from smartby.web.readmodel.domains import TYPE_NAMES, domain_of, number, short_name, state_of, unit_label
 
 SPANS: dict[str, tuple[timedelta, str | None]] = {
     "24h": (timedelta(hours=24), None),

@@ -1,4 +1,4 @@
-"""Tests for smartby.services.overview: each tile's figures from context and history written through
+"""Tests for smartby.web.readmodel.overview: each tile's figures from context and history written through
 the broker (on each store backend), at a city time ahead of the wall clock as a simulator's is."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from services import testbed as tb
 from smartby.broker import Broker
 from smartby.ingest.pipeline import Ingestion
 from smartby.ingest.uplinks import Uplink
 from smartby.ngsild.temporal import Bucket
 from smartby.ngsild.timestamps import micros_of
-from smartby.services.citymap import CityMap
-from smartby.services.overview import ZONE, Overview, Tile, degree_days, local_midnight
 from smartby.sim.city import build_city
 from smartby.sim.entities import profiles, registration
+from smartby.web.readmodel.citymap import CityMap
+from smartby.web.readmodel.overview import ZONE, Overview, Tile, degree_days, local_midnight
+from web.readmodel import testbed as tb
 
 HOUR = timedelta(hours=1)
 

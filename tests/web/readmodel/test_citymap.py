@@ -1,13 +1,13 @@
-"""Tests for smartby.services.citymap: the devices of a city read through the broker, their states,
+"""Tests for smartby.web.readmodel.citymap: the devices of a city read through the broker, their states,
 the shared snapshot, and what changed since a client last looked (on each store backend)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services import testbed as tb
 from smartby.broker import DEFAULT_TENANT, Broker
-from smartby.services.citymap import CityMap
+from smartby.web.readmodel.citymap import CityMap
+from web.readmodel import testbed as tb
 
 RING = [(12.53, 55.66), (12.56, 55.66), (12.56, 55.68), (12.53, 55.68), (12.53, 55.66)]
 

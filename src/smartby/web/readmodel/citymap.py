@@ -23,7 +23,14 @@ from smartby.ngsild.entity import Entity, Instance, instance_value
 from smartby.ngsild.reads import EntityQuery, EntitySelector
 from smartby.ngsild.timestamps import now as wall_clock
 from smartby.ngsild.typequery import TypeName
-from smartby.services.domains import DEFAULT_VOCAB, DISTRICT_IRI, TYPE_IRIS, domain_of, short_name, state_of
+from smartby.web.readmodel.domains import (
+    DEFAULT_VOCAB,
+    DISTRICT_IRI,
+    TYPE_IRIS,
+    domain_of,
+    short_name,
+    state_of,
+)
 
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 PAGE = 5000
