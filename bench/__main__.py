@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench import dashboard, demo, history, mqtt, notifications, raw_sqlite, servers, wrk
+from bench import dashboard, demo, history, mqtt, notifications, raw_sqlite, servers, services, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -375,8 +375,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs and small data")
     parser.add_argument(
         "--only",
-        choices=["entities", "history", "devices", "testbed"],
+        choices=["entities", "history", "devices", "services", "testbed"],
         help="one section (entities: issue 2, history: issue 3, devices: MQTT and subscriptions, "
+        "services: city services' cost on ingest and latency, "
         "testbed: make demo from a fresh clone and the dashboard's first load); "
         "printed, the report is not rewritten",
     )
@@ -397,6 +398,8 @@ def main() -> None:
         if options.only in (None, "devices"):
             mqtt.run(report, workdir, seconds)
             notifications.run(report, workdir, seconds)
+        if options.only in (None, "services"):
+            services.run(report, workdir, seconds)
         if options.only in (None, "testbed"):
             demo.run(report, workdir)
             dashboard.run(report, workdir)

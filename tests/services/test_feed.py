@@ -73,6 +73,15 @@ async def test_a_brief_watch_is_fed_when_attributes_were_observed_not_their_valu
     }
 
 
+async def test_a_brief_watch_is_fed_only_the_header_of_the_entity_before(broker: Broker) -> None:
+    await upsert(broker, light(1, 40.0))
+    await broker.feed.settle(await broker.feed.claim("timing", 10, 60))
+    await upsert(broker, light(1, 41.0))
+    [change] = await broker.feed.claim("timing", 10, 60)
+    assert change.before == {"id": "urn:ngsi-ld:Streetlight:1", "type": [DEFAULT + "Streetlight"]}
+    assert change.after is not None and DEFAULT + "power" in change.after
+
+
 async def test_a_change_of_unwatched_attributes_or_types_is_not_fed(broker: Broker) -> None:
     await upsert(broker, light(1, 40.0, state={"type": "Property", "value": "ok"}))
     await broker.feed.settle(await broker.feed.claim("lights", 10, 60))

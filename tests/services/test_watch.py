@@ -79,3 +79,6 @@ def test_a_watch_is_fed_the_header_and_its_attributes_only(watch: Watch, change:
         else:
             assert fed[name] == entity[name]
     assert watch.slim(None) is None
+    header = watch.header(entity)
+    assert header == {"id": entity["id"], "type": entity["type"]}
+    assert watch.header(None) is None

@@ -62,8 +62,9 @@ class FeedStore(Protocol):
 class Watch:
     """What one service is fed: changes of entities of `types` (expanded IRIs; empty: every type
     but those in `ignored`) that touch one of `attributes` (expanded; empty: any attribute). `brief`:
-    each attribute instance is fed as when it was observed alone (its observedAt, datasetId), not its
-    value, for services that judge timing only, at a fraction of the feed's size."""
+    each attribute instance of the entity after the change is fed as when it was observed alone (its
+    observedAt, datasetId), not its value, and the entity before the change as its id, types and
+    scope only, for services that judge timing only, at a fraction of the feed's cost."""
 
     service: str
     types: frozenset[str] = frozenset()
@@ -79,27 +80,39 @@ class Watch:
             return False
         return not self.attributes or bool(self.attributes & touched(change))
 
+    def header(self, entity: Entity | None) -> dict[str, Any] | None:
+        """Only the id, types and scope: a brief watch's `before` (whether the entity existed)."""
+        if entity is None:
+            return None
+        return {name: entity[name] for name in _HEADER if name in entity}
+
     def slim(self, entity: Entity | None) -> dict[str, Any] | None:
         """The entity as the service is fed it: id, types, scope and the watched attributes."""
         if entity is None:
             return None
         wanted = self.attributes
-        slim = {
-            name: value
-            for name, value in entity.items()
-            if name in _HEADER or (name not in ENTITY_MEMBERS and (not wanted or name in wanted))
-        }
-        if self.brief:
-            for name, value in slim.items():
-                if name not in _HEADER and isinstance(value, list):
-                    slim[name] = [_timing(instance) for instance in value]
+        brief = self.brief
+        slim: dict[str, Any] = {}
+        for name, value in entity.items():
+            if name in _HEADER:
+                slim[name] = value
+            elif name not in ENTITY_MEMBERS and (not wanted or name in wanted):
+                slim[name] = (
+                    [_timing(instance) for instance in value] if brief and type(value) is list else value
+                )
         return slim
 
 
 def _timing(instance: Any) -> Any:
-    if not isinstance(instance, dict):
+    """An attribute instance as a brief watch is fed it: when it was observed (and its datasetId)."""
+    if type(instance) is not dict:
         return instance
-    return {key: instance[key] for key in ("observedAt", "datasetId") if key in instance}
+    observed = instance.get("observedAt")
+    timing = {} if observed is None else {"observedAt": observed}
+    dataset = instance.get("datasetId")
+    if dataset is not None:
+        timing["datasetId"] = dataset
+    return timing
 
 
 def touched(change: Change) -> set[str]:
@@ -140,7 +153,7 @@ class ChangeFeed:
                             watch.service,
                             tenant,
                             entity_id,
-                            watch.slim(change.before),
+                            watch.header(change.before) if watch.brief else watch.slim(change.before),
                             watch.slim(change.after),
                         )
                     )

@@ -79,8 +79,9 @@ class Service:
     ignored: tuple[str, ...] = ()
     """Types never fed when `types` is empty (a service's own results, for one)."""
     brief: bool = False
-    """Fed each attribute instance's observedAt (and datasetId) only, not its value: for a service
-    that judges when things were observed, at a fraction of the feed's size."""
+    """Fed each attribute instance's observedAt (and datasetId) only, not its value, and of the
+    entity before the change only its id, types and scope: for a service that judges when things
+    were observed, at a fraction of the feed's cost."""
     handle: Handler | None = None
     jobs: tuple[Job, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
