@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -24,10 +25,10 @@ import httpx
 import orjson
 
 from smartby.ingest.decoders.json_fields import MAX_ARRAY
-from smartby.ingest.topics import device_topic
+from smartby.ingest.topics import device_topic, parse_topic, tenant_level
 from smartby.sim.city import City, Device
 from smartby.sim.entities import Entity, link, profiles, reading_fragment, registration, static_entities
-from smartby.sim.models import Payload
+from smartby.sim.models import Payload, Simulation
 
 Readings = Sequence[tuple[Device, list[Payload]]]
 Tick = Callable[[int], None]
@@ -48,6 +49,9 @@ class Target(Protocol):
     async def provision(self, city: City, tick: Tick) -> None: ...
 
     async def send(self, readings: Readings) -> None: ...
+
+    async def obey(self, simulation: Simulation) -> None:
+        """Take the commands smartby sends the city's devices, as they would (if the target sends any)."""
 
     async def close(self) -> None: ...
 
@@ -138,6 +142,8 @@ class SmartbyTarget:
         self.mqtt_url = mqtt_url
         self.keys: dict[str, str] = {}
         self._mqtt: aiomqtt.Client | None = None
+        self._listening: asyncio.Task[None] | None = None
+        self.commands_taken = 0
 
     async def provision(self, city: City, tick: Tick) -> None:
         http = self.client.http
@@ -193,7 +199,32 @@ class SmartbyTarget:
                 )
             )
 
+    async def obey(self, simulation: Simulation) -> None:
+        """Over MQTT, the devices take their commands from their downlink topics
+        (`smartby/{tenant}/{device}/down`, smartby's default) and do what they say; over HTTP there
+        is no way down to them."""
+        mqtt = self._mqtt
+        if mqtt is None or self._listening is not None:
+            return
+        await mqtt.subscribe(f"smartby/{tenant_level(self.tenant)}/+/down", qos=1)
+
+        async def listen() -> None:
+            async for message in mqtt.messages:
+                found = parse_topic(str(message.topic).removesuffix("/down") + "/up")
+                try:
+                    payload = orjson.loads(message.payload) if isinstance(message.payload, bytes) else None
+                except orjson.JSONDecodeError:
+                    continue
+                if found is not None and isinstance(payload, dict):
+                    self.commands_taken += simulation.command(found.device_id, payload)
+
+        self._listening = asyncio.create_task(listen(), name="smartby-sim-commands")
+
     async def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listening
         if self._mqtt is not None:
             await self._mqtt.__aexit__(None, None, None)
         await self.client.close()
@@ -231,6 +262,9 @@ class NgsiLdTarget:
 
     async def provision(self, city: City, tick: Tick) -> None:
         await self.client.upsert_static(city, tick)
+
+    async def obey(self, simulation: Simulation) -> None:
+        """Batch upserts have no way down to the devices."""
 
     async def send(self, readings: Readings) -> None:
         """Round k holds the k-th reading of every device (one fragment per entity per request),
