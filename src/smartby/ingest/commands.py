@@ -113,6 +113,7 @@ class DeviceCommands:
         self._awaiting: dict[tuple[str, str], set[str]] = {}
         """Devices with sent commands a reading may confirm: (tenant, device) -> the attributes."""
         self._loop: asyncio.Task[None] | None = None
+        self._showing = asyncio.Lock()
 
     async def start(self) -> None:
         if self.mqtt is not None:
@@ -293,25 +294,27 @@ class DeviceCommands:
         return moved
 
     async def _show(self, device: Device, command: CommandRecord) -> None:
-        """`<command>_status` and `<command>_info` on the device's entity, through the broker."""
-        try:
-            ctx = await self.broker.context(device.context)
-            observed = stamp(datetime.now(UTC))
-            readings = EntityReadings(
-                check_entity_id(device.entity_id), parse_types(device.entity_type, ctx)[0]
-            )
-            for name, value in (
-                (f"{command.name}_status", STATUS[command.state]),
-                (f"{command.name}_info", command.info or ""),
-            ):
-                readings.attributes[ctx.expand(name)] = [
-                    property_instance(
-                        name, ctx.expand(name), value, ctx, unit_code=None, observed_at=observed
-                    )
-                ]
-            await self.broker.record_readings(device.tenant, [readings])
-        except Exception:
-            log.exception("Showing command %s on %s failed", command.id, device.entity_id)
+        """`<command>_status` and `<command>_info` on the device's entity, through the broker: the
+        command's state as the store holds it now (shows are made one at a time, so a later state
+        is never overwritten by an earlier one of this process)."""
+        async with self._showing:
+            try:
+                command = await self.store.get_command(command.tenant, command.id) or command
+                ctx = await self.broker.context(device.context)
+                observed = stamp(datetime.now(UTC))
+                entity_type = parse_types(device.entity_type, ctx)[0]
+                readings = EntityReadings(check_entity_id(device.entity_id), entity_type)
+                for name, value in (
+                    (f"{command.name}_status", STATUS[command.state]),
+                    (f"{command.name}_info", command.info or ""),
+                ):
+                    iri = ctx.expand(name)
+                    readings.attributes[iri] = [
+                        property_instance(name, iri, value, ctx, unit_code=None, observed_at=observed)
+                    ]
+                await self.broker.record_readings(device.tenant, [readings])
+            except Exception:
+                log.exception("Showing command %s on %s failed", command.id, device.entity_id)
 
     # -- reading and the loop ----------------------------------------------------------------------
 
