@@ -464,3 +464,29 @@ async def test_bad_downlinks_and_command_declarations_are_refused(offline: Parts
     assert (
         await offline.http.put(f"{IN}/profiles/p", json=profile, headers=offline.headers)
     ).status_code == 400
+
+
+async def test_an_http_device_gets_its_commands_in_the_answer_to_its_next_uplink(offline: Parts) -> None:
+    key = await offline.device(
+        {
+            "id": "http-1",
+            "entityId": "urn:ngsi-ld:Streetlight:http-1",
+            "entityType": "Streetlight",
+            "commands": LIGHT_COMMANDS,
+            "downlink": {"transport": "http"},
+        }
+    )
+    command = await offline.command("http-1", {"name": "dim", "value": 0.4})
+    assert command["state"] == "pending" and "next HTTP uplink" in command["info"]
+    await offline.commands.run_once()
+    assert await offline.state("http-1", command["id"]) == "pending"
+    up = {"X-API-Key": key, **offline.headers}
+    answer = await offline.http.post(f"{IN}/devices/http-1/up", json={"illuminanceLevel": 1.0}, headers=up)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "commands": [{"id": command["id"], "name": "dim", "value": 0.4, "payload": {"illuminanceLevel": 0.4}}]
+    }
+    assert await offline.state("http-1", command["id"]) == "sent"
+    answer = await offline.http.post(f"{IN}/devices/http-1/up", json={"illuminanceLevel": 0.4}, headers=up)
+    assert answer.status_code == 204, answer.text
+    assert await offline.state("http-1", command["id"]) == "confirmed"

@@ -21,7 +21,7 @@ from smartby.api import openapi as oa
 from smartby.api.negotiation import JSON
 from smartby.api.render import json_response, no_content
 from smartby.api.request import PayloadTooLarge, check_params, flag, integer, read_body, tenant_of
-from smartby.ingest.commands import DeviceCommands, command_view
+from smartby.ingest.commands import DeviceCommands, command_view, polled_view
 from smartby.ingest.pipeline import Ingestion, Outcome
 from smartby.ingest.registry import device_view, profile_view
 from smartby.ingest.uplinks import Envelope, Uplink
@@ -217,7 +217,7 @@ async def list_commands(request: Request) -> Response:
     commands = commands_of(request)
     state = request.query_params.get("state")
     states = [] if not state else state.split(",")
-    found = await commands.list(
+    found = await commands.of_device(
         tenant_of(request),
         request.path_params["deviceId"],
         states,
@@ -445,13 +445,23 @@ def _error(outcome: Outcome) -> NgsiLdError:
 
 @router.post(
     "/devices/{deviceId}/up",
-    summary="An uplink from a device: its payload as the body, its key in X-API-Key or Authorization",
+    summary="An uplink from a device: its payload as the body, its key in X-API-Key or Authorization "
+    "(204; 200 with the commands that waited for it, for a device with the http downlink)",
     openapi_extra=oa.operation([DEVICE_ID, *KEY_HEADERS, oa.TENANT], RAW_BODY),
 )
 async def device_uplink(request: Request) -> Response:
     check_params(request, NO_PARAMS)
     raw = await _raw_body(request)
-    return await _deliver(request, "http", "plain", request.path_params["deviceId"], raw)
+    device_id = request.path_params["deviceId"]
+    stored = await _deliver(request, "http", "plain", device_id, raw)
+    ingestion, tenant = ingestion_of(request), tenant_of(request)
+    commands = ingestion.commands
+    if commands is None or not commands.polled(tenant, device_id):
+        return stored
+    taken = await commands.for_uplink(tenant, await ingestion.registry.get(tenant, device_id))
+    if not taken:
+        return stored
+    return json_response(request, None, {"commands": [polled_view(command) for command in taken]}, JSON)
 
 
 @router.post(

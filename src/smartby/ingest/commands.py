@@ -16,6 +16,7 @@ Times are wall-clock time, whatever clock city services run on.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import math
@@ -60,6 +61,7 @@ COMMAND_MEMBERS = frozenset({"name", "value", "expires", "ttl"})
 OPEN_BATCH = 1000
 """Open commands one pass of the retry loop looks at, at most."""
 MAX_VALUE_BYTES = 16_384
+HTTP_WAIT = "for the device's next HTTP uplink"
 
 
 def stamp(moment: datetime) -> str:
@@ -83,6 +85,17 @@ def command_view(command: CommandRecord) -> dict[str, Any]:
     }
     if command.f_port is not None:
         view["fPort"] = command.f_port
+    return view
+
+
+def polled_view(command: CommandRecord) -> dict[str, Any]:
+    """A command as a device gets it in the answer to its HTTP uplink: the encoded payload as JSON
+    (`payload`) when it is JSON, else in base64 (`data`)."""
+    view: dict[str, Any] = {"id": command.id, "name": command.name, "value": command.value}
+    try:
+        view["payload"] = orjson.loads(command.payload)
+    except orjson.JSONDecodeError:
+        view["data"] = base64.b64encode(command.payload).decode()
     return view
 
 
@@ -112,6 +125,8 @@ class DeviceCommands:
         self._encoders: dict[tuple[str, str, str], CommandEncoder] = {}
         self._awaiting: dict[tuple[str, str], set[str]] = {}
         """Devices with sent commands a reading may confirm: (tenant, device) -> the attributes."""
+        self._polled: set[tuple[str, str]] = set()
+        """Devices whose commands wait for their next HTTP uplink (the `http` transport)."""
         self._loop: asyncio.Task[None] | None = None
         self._showing = asyncio.Lock()
 
@@ -241,6 +256,9 @@ class DeviceCommands:
     async def _deliver(self, device: Device, command: CommandRecord) -> None:
         downlink = downlink_of(device.downlink)
         confirmed = command.confirmed
+        if downlink.transport == "http":
+            self._polled.add((device.tenant, device.id))
+            raise TransportUnavailable(HTTP_WAIT)
         if downlink.transport == "tts":
             if self._http is None:
                 self._http = httpx.AsyncClient()
@@ -318,7 +336,7 @@ class DeviceCommands:
 
     # -- reading and the loop ----------------------------------------------------------------------
 
-    async def list(
+    async def of_device(
         self, tenant: str, device_id: str, states: Sequence[str], limit: int, offset: int
     ) -> list[CommandRecord]:
         await self.registry.get(tenant, device_id)
@@ -347,6 +365,7 @@ class DeviceCommands:
         devices' readings may confirm a sent command."""
         now, wall = stamp(datetime.now(UTC)), time.time()
         awaiting: dict[tuple[str, str], set[str]] = {}
+        polled: set[tuple[str, str]] = set()
         for command in await self.store.open_commands(("pending", "sent"), OPEN_BATCH):
             if command.expires_at <= now:
                 info = (
@@ -358,7 +377,12 @@ class DeviceCommands:
                 continue
             if command.state == "sent" and command.confirm_by is not None:
                 awaiting.setdefault((command.tenant, command.device), set()).add(command.confirm_by)
-            if command.state != "pending" or command.next_attempt > wall:
+            if command.state != "pending":
+                continue
+            if command.info == f"waiting: {HTTP_WAIT}":
+                polled.add((command.tenant, command.device))
+                continue
+            if command.next_attempt > wall:
                 continue
             until = wall + self.settings.commands_retry_interval
             if not await self.store.claim_attempt(command.tenant, command.id, command.next_attempt, until):
@@ -370,6 +394,25 @@ class DeviceCommands:
                 continue
             await self._attempt(device, command)
         self._awaiting = awaiting
+        self._polled = polled
+
+    def polled(self, tenant: str, device_id: str) -> bool:
+        """Whether commands wait for this device's next HTTP uplink (a set lookup)."""
+        return (tenant, device_id) in self._polled
+
+    async def for_uplink(self, tenant: str, device: Device) -> list[CommandRecord]:
+        """The commands that waited for this HTTP uplink of the device, now sent (its answer carries
+        them), oldest first."""
+        self._polled.discard((tenant, device.id))
+        if downlink_of(device.downlink).transport != "http":
+            return []
+        waiting = await self.store.list_commands(tenant, device.id, ("pending",), OPEN_BATCH, 0)
+        taken = []
+        for command in reversed(waiting):
+            moved = await self._moved(device, command, "sent", None)
+            if moved.state == "sent":
+                taken.append(moved)
+        return taken
 
     # -- confirmations -----------------------------------------------------------------------------
 

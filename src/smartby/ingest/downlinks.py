@@ -6,6 +6,9 @@
 - `chirpstack`: ChirpStack v4's MQTT integration, `application/{applicationId}/device/{DevEUI}/command/down`
   with `{"devEui", "confirmed", "fPort", "data": base64, "id"}`; ChirpStack reports a confirmed
   downlink's acknowledgement on `.../event/ack`.
+- `http`: for a device that only makes HTTP requests, the commands wait for its next uplink
+  (`POST /ingest/v1/devices/{id}/up`) and go back in the answer, as the FIWARE IoT Agents' polling
+  devices get theirs.
 - `tts`: The Things Stack's downlink push API, `POST {SMARTBY_TTS_URL}/api/v3/as/applications/{app}/
   webhooks/{webhook}/devices/{device}/down/push` with a Bearer API key.
 
@@ -199,7 +202,7 @@ async def push_tts(http: httpx.AsyncClient, settings: Settings, path: str, body:
         )
 
 
-TRANSPORTS = ("mqtt", "chirpstack", "tts")
+TRANSPORTS = ("mqtt", "chirpstack", "tts", "http")
 DOWNLINK_MEMBERS = frozenset(
     {"transport", "topic", "applicationId", "fPort", "confirmed", "webhookId", "deviceId"}
 )

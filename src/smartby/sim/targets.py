@@ -143,6 +143,7 @@ class SmartbyTarget:
         self.keys: dict[str, str] = {}
         self._mqtt: aiomqtt.Client | None = None
         self._listening: asyncio.Task[None] | None = None
+        self._simulation: Simulation | None = None
         self.commands_taken = 0
 
     async def provision(self, city: City, tick: Tick) -> None:
@@ -155,12 +156,13 @@ class SmartbyTarget:
             path = f"/ingest/v1/devices/{device.device_id}"
             async with self.client.gate:
                 http = self.client.pool()
-                response = await http.put(path, json=registration(device))
+                response = await http.put(path, json=self._registration(device))
                 _check(response, f"device {device.device_id}")
                 key = response.json().get("key")
                 if key is None:  # registered before: it kept its key, which we do not know
                     key = secrets.token_urlsafe(32)
-                    _check(await http.put(path, json=registration(device, key)), f"device {device.device_id}")
+                    body = self._registration(device, key)
+                    _check(await http.put(path, json=body), f"device {device.device_id}")
             self.keys[device.device_id] = key
             tick(1)
 
@@ -168,6 +170,13 @@ class SmartbyTarget:
         if self.mqtt_url:
             self._mqtt = _mqtt_client(self.mqtt_url)
             await self._mqtt.__aenter__()
+
+    def _registration(self, device: Device, key: str | None = None) -> dict[str, Any]:
+        """Over HTTP, a device's commands come back in the answers to its uplinks."""
+        body = registration(device, key)
+        if not self.mqtt_url:
+            body["downlink"] = {"transport": "http"}
+        return body
 
     async def send(self, readings: Readings) -> None:
         if self._mqtt is not None:
@@ -182,6 +191,11 @@ class SmartbyTarget:
                 f"/ingest/v1/devices/{device.device_id}/up", content=orjson.dumps(payloads), headers=headers
             )
         _check(response, f"uplink of {device.device_id}")
+        if response.status_code == 200 and self._simulation is not None:
+            for command in response.json().get("commands", []):
+                payload = command.get("payload")
+                if isinstance(payload, dict):
+                    self.commands_taken += self._simulation.command(device.device_id, payload)
 
     async def _publish(self, readings: Readings) -> None:
         """QoS 1, up to MQTT_IN_FLIGHT messages awaiting their PUBACK at once."""
@@ -200,9 +214,10 @@ class SmartbyTarget:
             )
 
     async def obey(self, simulation: Simulation) -> None:
-        """Over MQTT, the devices take their commands from their downlink topics
-        (`smartby/{tenant}/{device}/down`, smartby's default) and do what they say; over HTTP there
-        is no way down to them."""
+        """The devices do what the commands smartby sends them say. Over MQTT they take them from
+        their downlink topics (`smartby/{tenant}/{device}/down`, smartby's default); over HTTP from
+        the answers to their uplinks (they are registered with the `http` downlink)."""
+        self._simulation = simulation
         mqtt = self._mqtt
         if mqtt is None or self._listening is not None:
             return
