@@ -490,3 +490,64 @@ async def test_an_http_device_gets_its_commands_in_the_answer_to_its_next_uplink
     answer = await offline.http.post(f"{IN}/devices/http-1/up", json={"illuminanceLevel": 0.4}, headers=up)
     assert answer.status_code == 204, answer.text
     assert await offline.state("http-1", command["id"]) == "confirmed"
+
+
+async def test_acknowledgements_by_name_by_error_and_over_chirpstacks_http_integration(parts: Parts) -> None:
+    await parts.device(
+        {"id": "ack-1", "entityId": "urn:ngsi-ld:Streetlight:ack-1", "entityType": "Streetlight"}
+    )
+    first = await parts.command("ack-1", {"name": "dim", "value": 0.3})
+    second = await parts.command("ack-1", {"name": "reboot", "value": True})
+    await parts.commands.device_ack(parts.tenant, "ack-1", {"dim": "dimmed to 30 %"})
+    await parts.commands.device_ack(
+        parts.tenant, "ack-1", {"id": second["id"], "status": "error", "info": "busy"}
+    )
+    found = (await parts.http.get(f"{IN}/devices/ack-1/commands/{first['id']}", headers=parts.headers)).json()
+    assert found["state"] == "confirmed" and found["info"] == "dimmed to 30 %"
+    found = (
+        await parts.http.get(f"{IN}/devices/ack-1/commands/{second['id']}", headers=parts.headers)
+    ).json()
+    assert found["state"] == "failed" and found["info"] == "busy"
+    entity = await eventually(lambda: _shown(parts, "urn:ngsi-ld:Streetlight:ack-1", "OK"))
+    assert entity["reboot_status"]["value"] == "ERROR"
+
+    eui = uuid.uuid4().hex[:16]
+    await parts.device(
+        {
+            "id": "ack-2",
+            "entityId": "urn:ngsi-ld:Streetlight:ack-2",
+            "entityType": "Streetlight",
+            "devEui": eui,
+            "downlink": {"transport": "chirpstack", "applicationId": parts.application, "fPort": 5},
+        }
+    )
+    third = await parts.command("ack-2", {"name": "dim", "value": 0.5})
+    assert third["fPort"] == 5
+    event = {"deviceInfo": {"devEui": eui}, "queueItemId": third["id"], "acknowledged": False}
+    response = await parts.http.post(f"{IN}/chirpstack?event=ack", json=event, headers=parts.headers)
+    assert response.status_code == 204, response.text
+    assert await parts.state("ack-2", third["id"]) == "failed"
+    bad = await parts.http.post(
+        f"{IN}/chirpstack?event=ack",
+        content=b"{",
+        headers={**parts.headers, "Content-Type": "application/json"},
+    )
+    assert bad.status_code == 400
+
+
+async def test_of_two_processes_one_takes_each_try_of_a_pending_command(offline: Parts) -> None:
+    await offline.device(
+        {"id": "try-1", "entityId": "urn:ngsi-ld:Streetlight:try-1", "entityType": "Streetlight"}
+    )
+    command = await offline.command("try-1", {"name": "dim", "value": 0.2})
+    store = offline.commands.store
+    (pending,) = await store.open_commands(("pending",), 10)
+    claims = await asyncio.gather(
+        *(
+            store.claim_attempt(
+                offline.tenant, command["id"], pending.next_attempt, pending.next_attempt + 10
+            )
+            for _ in range(4)
+        )
+    )
+    assert sorted(claims) == [False, False, False, True]
