@@ -247,6 +247,8 @@ class DeviceCommands:
             await self._deliver(device, command)
         except TransportUnavailable as error:
             info = f"waiting: {error}"
+            if info == command.info:  # a retry that changed nothing: no write, no new history
+                return command
             await self.store.note_command(command.tenant, command.id, info)
             return await self._moved(device, command, command.state, info, note_only=True)
         except TransportRefused as error:
