@@ -209,6 +209,7 @@ async def test_chirpstack_gets_the_frame_base64_with_its_fport_and_acknowledges_
             "length": 1,
             "fields": [{"attribute": "illuminanceLevel", "offset": 0, "type": "u8", "scale": 0.01}],
         },
+        "downlink": {"transport": "chirpstack", "applicationId": application},
         "commands": {
             "dim": {
                 "kind": "bytes",
@@ -231,7 +232,7 @@ async def test_chirpstack_gets_the_frame_base64_with_its_fport_and_acknowledges_
             "entityType": "Streetlight",
             "profile": "lorawan-light",
             "devEui": eui,
-            "downlink": {"transport": "chirpstack", "applicationId": application, "confirmed": True},
+            "downlink": {"confirmed": True},
         }
     )
     async with listening(f"application/{application}/device/{eui}/command/down") as messages:
@@ -551,3 +552,23 @@ async def test_of_two_processes_one_takes_each_try_of_a_pending_command(offline:
         )
     )
     assert sorted(claims) == [False, False, False, True]
+
+
+async def test_a_profile_holds_the_downlink_its_devices_complete(offline: Parts) -> None:
+    profile = {
+        "decoder": {"kind": "json"},
+        "downlink": {"transport": "tts", "applicationId": "a", "webhookId": "w"},
+    }
+    put = await offline.http.put(f"{IN}/profiles/tts-lights", json=profile, headers=offline.headers)
+    assert put.status_code == 200 and put.json()["downlink"] == profile["downlink"]
+    body = {
+        "id": "tts-2",
+        "entityId": "urn:ngsi-ld:Streetlight:tts-2",
+        "entityType": "Streetlight",
+        "profile": "tts-lights",
+    }
+    refused = await offline.http.post(f"{IN}/devices", json=body, headers=offline.headers)
+    assert refused.status_code == 400 and "deviceId" in refused.json()["detail"]
+    await offline.device({**body, "downlink": {"deviceId": "lamp-2"}})
+    command = await offline.command("tts-2", {"name": "dim", "value": 0.5})
+    assert command["state"] == "pending" and "SMARTBY_TTS_URL" in command["info"]

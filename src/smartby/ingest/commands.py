@@ -34,11 +34,13 @@ from smartby.broker.readings import EntityReadings
 from smartby.ingest.command_store import CommandStore
 from smartby.ingest.decoders import ProfileError, Reading
 from smartby.ingest.downlinks import (
+    Downlink,
     MqttDownlink,
     TransportRefused,
     TransportUnavailable,
     chirpstack_message,
     downlink_of,
+    merged,
     push_tts,
     tts_message,
     tts_push_path,
@@ -178,7 +180,10 @@ class DeviceCommands:
             raise BadRequestData("A command's expiry must say its time zone")
         if expires <= created:
             raise BadRequestData("A command's expiry must lie in the future")
-        downlink = downlink_of(device.downlink)
+        try:
+            downlink = await self._downlink(device)
+        except TransportRefused as error:
+            raise BadRequestData(str(error)) from None
         command = CommandRecord(
             id=str(uuid.uuid4()),
             tenant=tenant,
@@ -255,8 +260,22 @@ class DeviceCommands:
             return await self._moved(device, command, "failed", str(error))
         return await self._moved(device, command, "sent", None)
 
+    async def _downlink(self, device: Device) -> Downlink:
+        """How commands reach the device: its downlink over its profile's (TransportRefused when
+        the two no longer make a working one, the profile having changed)."""
+        profile = None
+        if device.profile is not None:
+            try:
+                profile = (await self.registry.get_profile(device.tenant, device.profile)).downlink
+            except ResourceNotFound:
+                raise TransportRefused(f"the device's payload profile {device.profile!r} is gone") from None
+        try:
+            return downlink_of(merged(profile, device.downlink))
+        except ValueError as error:
+            raise TransportRefused(str(error)) from None
+
     async def _deliver(self, device: Device, command: CommandRecord) -> None:
-        downlink = downlink_of(device.downlink)
+        downlink = await self._downlink(device)
         confirmed = command.confirmed
         if downlink.transport == "http":
             self._polled.add((device.tenant, device.id))
@@ -406,7 +425,10 @@ class DeviceCommands:
         """The commands that waited for this HTTP uplink of the device, now sent (its answer carries
         them), oldest first."""
         self._polled.discard((tenant, device.id))
-        if downlink_of(device.downlink).transport != "http":
+        try:
+            if (await self._downlink(device)).transport != "http":
+                return []
+        except TransportRefused:
             return []
         waiting = await self.store.list_commands(tenant, device.id, ("pending",), OPEN_BATCH, 0)
         taken = []

@@ -234,8 +234,17 @@ def _text(spec: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def downlink_of(spec: Any) -> Downlink:
-    """A device's downlink declaration, checked (ValueError says what is wrong); None: plain MQTT."""
+def merged(profile: Any, device: Any) -> Any:
+    """A device's downlink: its profile's, with the members the device names itself in its place
+    (both objects; otherwise the device's, else the profile's)."""
+    if isinstance(profile, Mapping) and isinstance(device, Mapping):
+        return {**profile, **device}
+    return device if device is not None else profile
+
+
+def downlink_of(spec: Any, *, complete: bool = True) -> Downlink:
+    """A downlink declaration, checked (ValueError says what is wrong); None: plain MQTT. A
+    profile's need not be `complete`: its devices may add what is theirs (a deviceId)."""
     if spec is None:
         return Downlink()
     if not isinstance(spec, Mapping):
@@ -266,6 +275,8 @@ def downlink_of(spec: Any) -> Downlink:
         _text(spec, "webhookId"),
         _text(spec, "deviceId"),
     )
+    if not complete:
+        return found
     if transport == "chirpstack" and found.application_id is None:
         raise ValueError("downlink: ChirpStack needs the device's applicationId")
     if transport == "tts" and None in (found.application_id, found.webhook_id, found.device_id):

@@ -25,7 +25,7 @@ from typing import Any
 
 from smartby.ingest.decoders import Decoder, ProfileError, build
 from smartby.ingest.device_store import DeviceStore
-from smartby.ingest.downlinks import downlink_of
+from smartby.ingest.downlinks import downlink_of, merged
 from smartby.ingest.encoders import build_commands
 from smartby.ngsild.entity import check_entity_id, check_name, check_nesting
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
@@ -139,14 +139,14 @@ def check_commands(spec: Any) -> dict[str, Any] | None:
     return dict(spec)
 
 
-def check_downlink(spec: Any) -> dict[str, Any] | None:
-    if spec is None:
-        return None
+def check_downlink(spec: Any, *, profile: Any = None, complete: bool = True) -> dict[str, Any] | None:
+    """A downlink declaration that works (with its profile's, for a device's), or None."""
     try:
-        downlink_of(spec)
+        downlink_of(spec, complete=False)
+        downlink_of(merged(profile, spec), complete=complete)
     except ValueError as error:
         raise BadRequestData(str(error)) from None
-    return dict(spec)
+    return None if spec is None else dict(spec)
 
 
 def check_decoder(spec: Any) -> dict[str, Any]:
@@ -213,14 +213,17 @@ class DeviceRegistry:
         decoder = body.get("decoder")
         if profile is not None and decoder is not None:
             raise BadRequestData("Give a device a profile or a decoder, not both")
-        if profile is not None and await self.store.get_profile(tenant, profile) is None:
+        found_profile = None if profile is None else await self.store.get_profile(tenant, profile)
+        if profile is not None and found_profile is None:
             raise BadRequestData(f"No payload profile {profile!r}")
         if decoder is not None:
             decoder = check_decoder(decoder)
         if profile is not None and body.get("commands") is not None:
             raise BadRequestData("A device with a profile takes its commands from the profile")
         commands = check_commands(body.get("commands"))
-        downlink = check_downlink(body.get("downlink"))
+        downlink = check_downlink(
+            body.get("downlink"), profile=None if found_profile is None else found_profile.downlink
+        )
         key = body.get("key")
         generated = None
         if key is None:
@@ -390,9 +393,11 @@ class DeviceRegistry:
         if not isinstance(body, dict) or "decoder" not in body:
             raise BadRequestData('A payload profile is {"decoder": {...}, "description": "..."}')
         check_nesting("A payload profile", body)
-        unknown = set(body) - {"name", "decoder", "description", "commands"}
+        unknown = set(body) - {"name", "decoder", "description", "commands", "downlink"}
         if unknown or body.get("name", name) != name:
-            raise BadRequestData("A payload profile holds name, decoder, commands and description only")
+            raise BadRequestData(
+                "A payload profile holds name, decoder, commands, downlink and description only"
+            )
         decoder = check_decoder(body["decoder"])
         stamp = format_datetime(now())
         existing = await self.store.get_profile(tenant, name)
@@ -404,6 +409,7 @@ class DeviceRegistry:
             existing.created_at if existing else stamp,
             stamp,
             check_commands(body.get("commands")),
+            check_downlink(body.get("downlink"), complete=False),
         )
         await self.store.put_profile(profile)
         self._forget()
@@ -448,6 +454,8 @@ def profile_view(profile: PayloadProfile) -> dict[str, Any]:
     view: dict[str, Any] = {"name": profile.name, "decoder": profile.decoder}
     if profile.commands is not None:
         view["commands"] = profile.commands
+    if profile.downlink is not None:
+        view["downlink"] = profile.downlink
     if profile.description is not None:
         view["description"] = profile.description
     view["createdAt"] = profile.created_at

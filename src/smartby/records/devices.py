@@ -52,6 +52,8 @@ class PayloadProfile:
     modified_at: str
     commands: dict[str, Any] | None = None
     """How commands to its devices are encoded, by command name (the mirror of `decoder`)."""
+    downlink: dict[str, Any] | None = None
+    """How commands reach its devices, unless a device says otherwise (docs/commands.md)."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ _DEVICE_COLUMNS = (
     "tenant, id, entity_id, entity_type, key_hash, profile, decoder, dev_eui, location, organisation, "
     "context, created_at, modified_at, commands, downlink"
 )
-_PROFILE_COLUMNS = "tenant, name, decoder, description, created_at, modified_at, commands"
+_PROFILE_COLUMNS = "tenant, name, decoder, description, created_at, modified_at, commands, downlink"
 _LETTER_COLUMNS = "id, tenant, received_at, transport, device_id, reason, payload, topic"
 
 
@@ -53,7 +53,9 @@ def _device(row: Sequence[Any]) -> Device:
 
 
 def _profile(row: Sequence[Any]) -> PayloadProfile:
-    return PayloadProfile(row[0], row[1], _loaded(row[2]), row[3], row[4], row[5], _loaded(row[6]))
+    return PayloadProfile(
+        row[0], row[1], _loaded(row[2]), row[3], row[4], row[5], _loaded(row[6]), _loaded(row[7])
+    )
 
 
 def _letter(row: Sequence[Any]) -> DeadLetter:
@@ -146,10 +148,10 @@ class DeviceTables(Tables):
 
     async def put_profile(self, profile: PayloadProfile) -> None:
         sql = self._sql(
-            f"INSERT INTO payload_profile ({_PROFILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO payload_profile ({_PROFILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (tenant, name) DO UPDATE SET decoder = excluded.decoder, "
             "description = excluded.description, modified_at = excluded.modified_at, "
-            "commands = excluded.commands"
+            "commands = excluded.commands, downlink = excluded.downlink"
         )
         params = (
             profile.tenant,
@@ -159,6 +161,7 @@ class DeviceTables(Tables):
             profile.created_at,
             profile.modified_at,
             _json(profile.commands),
+            _json(profile.downlink),
         )
         await self._write(lambda db: db.execute(sql, params))
 

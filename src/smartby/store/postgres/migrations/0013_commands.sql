@@ -4,6 +4,7 @@
 ALTER TABLE device ADD COLUMN commands text;
 ALTER TABLE device ADD COLUMN downlink text;
 ALTER TABLE payload_profile ADD COLUMN commands text;
+ALTER TABLE payload_profile ADD COLUMN downlink text;
 
 CREATE TABLE device_command (
     id text PRIMARY KEY,

@@ -4,6 +4,7 @@
 ALTER TABLE device ADD COLUMN commands TEXT;
 ALTER TABLE device ADD COLUMN downlink TEXT;
 ALTER TABLE payload_profile ADD COLUMN commands TEXT;
+ALTER TABLE payload_profile ADD COLUMN downlink TEXT;
 
 CREATE TABLE device_command (
     id TEXT PRIMARY KEY,
