@@ -59,8 +59,9 @@ def assemble(settings: Settings | None = None) -> Assembly:
     settings = settings or Settings()
     store = open_store(settings.database, settings)
     broker = Broker(store, settings)
-    services = Runtime(broker, selected(settings), settings)
-    return Assembly(settings, store, broker, Ingestion(broker, store, settings), services)
+    ingestion = Ingestion(broker, store, settings, commands=store)
+    services = Runtime(broker, selected(settings), settings, commands=ingestion.commands)
+    return Assembly(settings, store, broker, ingestion, services)
 
 
 def tune_collector(settings: Settings) -> None:

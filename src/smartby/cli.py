@@ -198,6 +198,7 @@ async def _simulate(
         await provision(target, city, progress)
         now = datetime.now(UTC)
         simulation = Simulation(city, start_of_backfill(now, plan))
+        await target.obey(simulation)
         if plan.backfill:
             tally = await backfill(target, simulation, now, plan, progress)
             typer.echo(f"Back-filled {tally.rates()}")
@@ -227,13 +228,18 @@ async def _services_on_the_city_clock(
         yield clock
         return
     parts = _assemble(settings)
-    runtime = Runtime(parts.broker, parts.services.services, settings, clock)
+    commands = parts.ingestion.commands
+    runtime = Runtime(parts.broker, parts.services.services, settings, clock, commands)
     await parts.broker.open()
+    if commands is not None:
+        await commands.start()
     runtime.start()
     try:
         yield clock
     finally:
         await runtime.stop()
+        if commands is not None:
+            await commands.close()
         await parts.broker.close()
 
 
@@ -709,13 +715,18 @@ async def _run_services(settings: Settings, stop: asyncio.Event | None = None) -
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await parts.broker.open()
+    commands = parts.ingestion.commands
     try:
+        if commands is not None:
+            await commands.start()
         parts.services.start()
         names = ", ".join(service.name for service in parts.services.services) or "none"
         typer.echo(f"Running services: {names} on {settings.database}", err=True)
         await stop.wait()
         await parts.services.stop()
     finally:
+        if commands is not None:
+            await commands.close()
         await parts.broker.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

@@ -155,6 +155,34 @@ class Settings(BaseSettings):
         "others go to the default tenant.",
     )
 
+    # -- commands to devices (docs/commands.md) -------------------------------------------------
+    commands_ttl: float = Field(
+        3600.0,
+        gt=0,
+        description="Seconds a command to a device lives when it names no expiry (expires or ttl); a "
+        "command still pending or unconfirmed then is expired.",
+    )
+    commands_retry_interval: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds between two tries to send a pending command (its transport was not "
+        "there), and between two checks for expired commands.",
+    )
+    commands_topic: str = Field(
+        "smartby/{tenant}/{device}/down",
+        min_length=1,
+        description="MQTT topic commands are published on for a device whose downlink names none; "
+        "{tenant} and {device} are filled in as topic levels.",
+    )
+    tts_url: str = Field(
+        "",
+        description="The Things Stack's base URL (https://eu1.cloud.thethings.network) its downlink push "
+        "API is called at for devices whose downlink transport is tts; empty: such commands wait.",
+    )
+    tts_api_key: SecretStr | None = Field(
+        None, description="The Things Stack API key (Bearer) with the right to push downlinks."
+    )
+
     # -- subscriptions and notifications (docs/subscriptions.md) ----------------------------------
     notifications: bool = Field(
         True,

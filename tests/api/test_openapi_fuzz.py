@@ -85,6 +85,22 @@ REGISTRATION = {
 }
 
 
+DEVICE = {
+    "id": "fuzz-light",
+    "entityId": LIGHTS[0],
+    "entityType": "Streetlight",
+    "commands": {
+        "dim": {
+            "kind": "bytes",
+            "length": 2,
+            "fields": [{"offset": 0, "type": "u8", "const": 1}, {"offset": 1, "type": "u8", "scale": 0.01}],
+        },
+        "switch": {"kind": "json", "fields": [{"path": "on"}]},
+    },
+}
+"""A device with commands, so the command endpoints are fuzzed past the device's look-up."""
+
+
 @dataclass
 class Fuzzed:
     schema: Any
@@ -109,6 +125,8 @@ async def seed(settings: Settings) -> str:
             assert subscribed.status_code == 201, subscribed.text
             registered = await client.post(f"{V1}/csourceRegistrations", json=REGISTRATION, headers=JSON)
             assert registered.status_code == 201, registered.text
+            device = await client.post("/ingest/v1/devices", json=DEVICE, headers=JSON)
+            assert device.status_code == 201, device.text
             return hosted.headers["location"].rsplit("/", 1)[1]
     finally:
         await parts.broker.close()
@@ -145,6 +163,8 @@ def known_path_parameters(path: str, fuzzed: Fuzzed) -> list[dict[str, str]]:
         return [{"registrationId": REGISTRATION["id"]}]
     if "{subscriptionId}" in path:
         return [{"subscriptionId": SUBSCRIPTION["id"]}]
+    if "{deviceId}" in path:
+        return [{"deviceId": DEVICE["id"]}]
     return []
 
 

@@ -10,7 +10,9 @@ from smartby.ingest.topics import (
     chirpstack_topic,
     decode_level,
     device_topic,
+    downlink_topic,
     encode_level,
+    parse_ack_topic,
     parse_topic,
     subscriptions,
 )
@@ -87,3 +89,12 @@ def test_subscriptions_are_shared_unless_the_group_is_empty() -> None:
         "$share/smartby/application/+/device/+/event/up",
     ]
     assert subscriptions(["chirpstack"], "") == ["application/+/device/+/event/up"]
+
+
+@given(tenants, ids)
+def test_an_ack_topic_names_the_device_its_downlink_topic_names(tenant: str, device: str) -> None:
+    assert downlink_topic("smartby/{tenant}/{device}/down", tenant, device).endswith("/down")
+    found = parse_ack_topic(downlink_topic("smartby/{tenant}/{device}/ack", tenant, device))
+    assert found is not None and (found.tenant, found.device_id) == (tenant, device)
+    chirpstack = parse_ack_topic("application/app-1/device/0011223344556677/event/ack", {"app-1": "aarhus"})
+    assert chirpstack is not None and chirpstack.family == "chirpstack" and chirpstack.tenant == "aarhus"

@@ -21,10 +21,18 @@ from smartby.api import openapi as oa
 from smartby.api.negotiation import JSON
 from smartby.api.render import json_response, no_content
 from smartby.api.request import PayloadTooLarge, check_params, flag, integer, read_body, tenant_of
+from smartby.ingest.commands import DeviceCommands, command_view, polled_view
 from smartby.ingest.pipeline import Ingestion, Outcome
 from smartby.ingest.registry import device_view, profile_view
 from smartby.ingest.uplinks import Envelope, Uplink
-from smartby.ngsild.errors import BadRequestData, InternalError, InvalidRequest, NgsiLdError, ResourceNotFound
+from smartby.ngsild.errors import (
+    BadRequestData,
+    InternalError,
+    InvalidRequest,
+    NgsiLdError,
+    OperationNotSupported,
+    ResourceNotFound,
+)
 from smartby.ngsild.timestamps import normalize_datetime, now
 from smartby.records.devices import DeadLetter, DeadLetterQuery
 
@@ -48,6 +56,8 @@ RAW_BODY = {
         "content": {"application/json": {"schema": {}}, "application/octet-stream": {"schema": {}}},
     }
 }
+DOWNLINK_EVENTS = ("downlink_ack", "downlink_nack", "downlink_failed")
+"""The Things Stack's webhook messages about a downlink that say what became of a command."""
 LETTER_FILTERS = [
     oa.query("deviceId", "Only this device's dead letters."),
     oa.query("transport", "Only those that came in this way: http, chirpstack-http, tts-http, mqtt, ..."),
@@ -154,6 +164,80 @@ async def delete_device(request: Request) -> Response:
     check_params(request, NO_PARAMS)
     await admin(request).registry.remove(tenant_of(request), request.path_params["deviceId"])
     return no_content(request)
+
+
+# -- commands to devices (docs/commands.md) ---------------------------------------------------------
+
+COMMAND_ID = oa.path("commandId", "The command's id.")
+COMMAND_PARAMS = frozenset({"state", "limit", "offset"})
+
+
+def commands_of(request: Request) -> DeviceCommands:
+    commands = admin(request).commands
+    if commands is None:
+        raise OperationNotSupported("This server keeps no commands to devices")
+    return commands
+
+
+@router.post(
+    "/devices/{deviceId}/commands",
+    summary="Send a command to a device (its record, state pending, sent or failed, is the response)",
+    openapi_extra=oa.operation(
+        [DEVICE_ID, *ADMIN],
+        oa.json_body('{"name": "dim", "value": 0.4, "expires": "<ISO 8601>"} (or "ttl": seconds)'),
+    ),
+)
+async def send_command(request: Request) -> Response:
+    check_params(request, NO_PARAMS)
+    commands = commands_of(request)
+    device_id = request.path_params["deviceId"]
+    command = await commands.submit(tenant_of(request), device_id, await _json_body(request))
+    location = f"/ingest/v1/devices/{device_id}/commands/{command.id}"
+    return json_response(
+        request, None, command_view(command), JSON, status=201, headers={"Location": location}
+    )
+
+
+@router.get(
+    "/devices/{deviceId}/commands",
+    summary="A device's commands, newest first",
+    openapi_extra=oa.operation(
+        [
+            DEVICE_ID,
+            *ADMIN,
+            oa.query(
+                "state", "Only commands in these states (comma-separated): pending, sent, confirmed, ..."
+            ),
+            *oa.PAGING[:2],
+        ]
+    ),
+)
+async def list_commands(request: Request) -> Response:
+    check_params(request, COMMAND_PARAMS)
+    commands = commands_of(request)
+    state = request.query_params.get("state")
+    states = [] if not state else state.split(",")
+    found = await commands.of_device(
+        tenant_of(request),
+        request.path_params["deviceId"],
+        states,
+        integer(request, "limit", 100, low=1, high=commands.settings.max_limit),
+        integer(request, "offset", 0),
+    )
+    return json_response(request, None, [command_view(command) for command in found], JSON)
+
+
+@router.get(
+    "/devices/{deviceId}/commands/{commandId}",
+    summary="One command to a device",
+    openapi_extra=oa.operation([DEVICE_ID, COMMAND_ID, *ADMIN]),
+)
+async def get_command(request: Request) -> Response:
+    check_params(request, NO_PARAMS)
+    command = await commands_of(request).get(
+        tenant_of(request), request.path_params["deviceId"], request.path_params["commandId"]
+    )
+    return json_response(request, None, command_view(command), JSON)
 
 
 # -- payload profiles ------------------------------------------------------------------------------
@@ -361,13 +445,23 @@ def _error(outcome: Outcome) -> NgsiLdError:
 
 @router.post(
     "/devices/{deviceId}/up",
-    summary="An uplink from a device: its payload as the body, its key in X-API-Key or Authorization",
+    summary="An uplink from a device: its payload as the body, its key in X-API-Key or Authorization "
+    "(204; 200 with the commands that waited for it, for a device with the http downlink)",
     openapi_extra=oa.operation([DEVICE_ID, *KEY_HEADERS, oa.TENANT], RAW_BODY),
 )
 async def device_uplink(request: Request) -> Response:
     check_params(request, NO_PARAMS)
     raw = await _raw_body(request)
-    return await _deliver(request, "http", "plain", request.path_params["deviceId"], raw)
+    device_id = request.path_params["deviceId"]
+    stored = await _deliver(request, "http", "plain", device_id, raw)
+    ingestion, tenant = ingestion_of(request), tenant_of(request)
+    commands = ingestion.commands
+    if commands is None or not commands.polled(tenant, device_id):
+        return stored
+    taken = await commands.for_uplink(tenant, await ingestion.registry.get(tenant, device_id))
+    if not taken:
+        return stored
+    return json_response(request, None, {"commands": [polled_view(command) for command in taken]}, JSON)
 
 
 @router.post(
@@ -391,9 +485,32 @@ async def chirpstack(request: Request) -> Response:
     if event is None:
         raise InvalidRequest("ChirpStack calls this URL with ?event=up (or another event type)")
     raw = await _raw_body(request)
+    if event == "ack":
+        return await _integration_event(request, raw, "chirpstack")
     if event != "up":
         return no_content(request)
     return await _deliver(request, "chirpstack-http", "chirpstack", None, raw)
+
+
+async def _integration_event(request: Request, raw: bytes, network: str, *extra: str) -> Response:
+    """A network server's word on a command (ChirpStack's ack event, The Things Stack's downlink
+    messages), taken when it presents the integration secret (or none is set and its transport is
+    trusted); acknowledged either way, as other events are."""
+    ingestion = ingestion_of(request)
+    secret = ingestion.settings.ingest_integration_secret
+    given = _credential(request, *extra) or ""
+    if secret is not None and not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        raise Unauthorized("A command acknowledgement needs the integration secret")
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequestData("The event is not JSON") from None
+    if ingestion.commands is not None:
+        if network == "chirpstack":
+            await ingestion.commands.chirpstack_ack(tenant_of(request), message)
+        else:
+            await ingestion.commands.tts_event(tenant_of(request), message)
+    return no_content(request)
 
 
 @router.post(
@@ -411,6 +528,8 @@ async def things_stack(request: Request) -> Response:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError:
         message = None
+    if isinstance(message, dict) and any(name in message for name in DOWNLINK_EVENTS):
+        return await _integration_event(request, raw, "tts", "x-downlink-apikey")
     if isinstance(message, dict) and "uplink_message" not in message:
         return no_content(request)
     return await _deliver(request, "tts-http", "tts", None, raw, "x-downlink-apikey")

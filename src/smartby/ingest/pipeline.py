@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from smartby.broker import Broker
 from smartby.broker.readings import EntityReadings
+from smartby.ingest.command_store import CommandStore
+from smartby.ingest.commands import DeviceCommands
 from smartby.ingest.decoders import DecodeError, Decoder, ProfileError, Reading
 from smartby.ingest.device_store import DeviceStore
 from smartby.ingest.envelopes import EnvelopeError, Unwrapped, unwrap
@@ -114,12 +116,22 @@ class IngestStats:
 class Ingestion:
     """The UplinkSink every device transport hands its uplinks to."""
 
-    def __init__(self, broker: Broker, devices: DeviceStore, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        devices: DeviceStore,
+        settings: Settings | None = None,
+        commands: CommandStore | None = None,
+    ) -> None:
         self.broker = broker
         self.devices = devices
         """Where devices, payload profiles and dead letters are kept."""
         self.settings = settings or broker.settings
         self.registry = DeviceRegistry(devices)
+        self.commands = (
+            None if commands is None else DeviceCommands(broker, self.registry, commands, self.settings)
+        )
+        """Commands to devices (None: this ingestion keeps none)."""
         self.stats = IngestStats()
         self._pending: list[_Pending] = []
         self._letters: list[_Letter] = []
@@ -140,6 +152,8 @@ class Ingestion:
 
     async def start(self) -> None:
         self._start_tasks()
+        if self.commands is not None:
+            await self.commands.start()
 
     def _start_tasks(self) -> None:
         if self._flusher is None:
@@ -158,6 +172,8 @@ class Ingestion:
         self._flusher = self._resolver = None
         self._deferred.clear()
         await self.flush()
+        if self.commands is not None:
+            await self.commands.close()
 
     # -- taking uplinks --------------------------------------------------------------------------
 
@@ -408,6 +424,7 @@ class Ingestion:
                 log.exception("Committing device readings of tenant %r failed", tenant)
                 for item in items:
                     item.error = item.error or f"the broker failed: {error}"
+        await self._confirm(pending)
         for item in pending:
             if item.error is None:
                 self.stats.accepted += 1
@@ -425,6 +442,19 @@ class Ingestion:
                 topic=item.uplink.topic,
             )
             letters.append(_Letter(letter, Outcome("rejected", item.error), item.done))
+
+    async def _confirm(self, pending: list[_Pending]) -> None:
+        """Readings committed from devices with a sent command they may confirm (rare: one
+        dictionary lookup per uplink otherwise)."""
+        commands = self.commands
+        if commands is None:
+            return
+        for item in pending:
+            if item.error is None and commands.awaits(item.uplink.tenant, item.device.id):
+                try:
+                    await commands.readings_arrived(item.uplink.tenant, item.device, item.readings)
+                except Exception:
+                    log.exception("Confirming commands of %s by its readings failed", item.device.id)
 
     async def _commit_tenant(self, tenant: str, items: list[_Pending]) -> None:
         """One transaction for the tenant's queued readings: each becomes a Property instance of its

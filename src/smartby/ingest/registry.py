@@ -25,6 +25,8 @@ from typing import Any
 
 from smartby.ingest.decoders import Decoder, ProfileError, build
 from smartby.ingest.device_store import DeviceStore
+from smartby.ingest.downlinks import downlink_of, merged
+from smartby.ingest.encoders import build_commands
 from smartby.ngsild.entity import check_entity_id, check_name, check_nesting
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, NgsiLdError, ResourceNotFound
 from smartby.ngsild.timestamps import format_datetime, now
@@ -52,6 +54,8 @@ DEVICE_MEMBERS = frozenset(
         "location",
         "organisation",
         "context",
+        "commands",
+        "downlink",
     }
 )
 
@@ -124,6 +128,27 @@ def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
+def check_commands(spec: Any) -> dict[str, Any] | None:
+    """A `commands` declaration (encodings by command name) that builds, or None."""
+    if spec is None:
+        return None
+    try:
+        build_commands(spec)
+    except ProfileError as error:
+        raise BadRequestData(f"commands: {error}") from None
+    return dict(spec)
+
+
+def check_downlink(spec: Any, *, profile: Any = None, complete: bool = True) -> dict[str, Any] | None:
+    """A downlink declaration that works (with its profile's, for a device's), or None."""
+    try:
+        downlink_of(spec, complete=False)
+        downlink_of(merged(profile, spec), complete=complete)
+    except ValueError as error:
+        raise BadRequestData(str(error)) from None
+    return None if spec is None else dict(spec)
+
+
 def check_decoder(spec: Any) -> dict[str, Any]:
     """A decoder declaration that builds (BadRequestData saying why not)."""
     try:
@@ -188,10 +213,17 @@ class DeviceRegistry:
         decoder = body.get("decoder")
         if profile is not None and decoder is not None:
             raise BadRequestData("Give a device a profile or a decoder, not both")
-        if profile is not None and await self.store.get_profile(tenant, profile) is None:
+        found_profile = None if profile is None else await self.store.get_profile(tenant, profile)
+        if profile is not None and found_profile is None:
             raise BadRequestData(f"No payload profile {profile!r}")
         if decoder is not None:
             decoder = check_decoder(decoder)
+        if profile is not None and body.get("commands") is not None:
+            raise BadRequestData("A device with a profile takes its commands from the profile")
+        commands = check_commands(body.get("commands"))
+        downlink = check_downlink(
+            body.get("downlink"), profile=None if found_profile is None else found_profile.downlink
+        )
         key = body.get("key")
         generated = None
         if key is None:
@@ -227,6 +259,8 @@ class DeviceRegistry:
             location=_point(body.get("location")),
             organisation=_optional_text(body, "organisation"),
             context=context,
+            commands=commands,
+            downlink=downlink,
         )
         await self.store.put_device(device)
         self._forget()
@@ -359,9 +393,11 @@ class DeviceRegistry:
         if not isinstance(body, dict) or "decoder" not in body:
             raise BadRequestData('A payload profile is {"decoder": {...}, "description": "..."}')
         check_nesting("A payload profile", body)
-        unknown = set(body) - {"name", "decoder", "description"}
+        unknown = set(body) - {"name", "decoder", "description", "commands", "downlink"}
         if unknown or body.get("name", name) != name:
-            raise BadRequestData("A payload profile holds name, decoder and description only")
+            raise BadRequestData(
+                "A payload profile holds name, decoder, commands, downlink and description only"
+            )
         decoder = check_decoder(body["decoder"])
         stamp = format_datetime(now())
         existing = await self.store.get_profile(tenant, name)
@@ -372,6 +408,8 @@ class DeviceRegistry:
             _optional_text(body, "description"),
             existing.created_at if existing else stamp,
             stamp,
+            check_commands(body.get("commands")),
+            check_downlink(body.get("downlink"), complete=False),
         )
         await self.store.put_profile(profile)
         self._forget()
@@ -402,6 +440,8 @@ def device_view(device: Device) -> dict[str, Any]:
         ("location", device.location),
         ("organisation", device.organisation),
         ("context", device.context),
+        ("commands", device.commands),
+        ("downlink", device.downlink),
     ):
         if value is not None:
             view[name] = value
@@ -412,6 +452,10 @@ def device_view(device: Device) -> dict[str, Any]:
 
 def profile_view(profile: PayloadProfile) -> dict[str, Any]:
     view: dict[str, Any] = {"name": profile.name, "decoder": profile.decoder}
+    if profile.commands is not None:
+        view["commands"] = profile.commands
+    if profile.downlink is not None:
+        view["downlink"] = profile.downlink
     if profile.description is not None:
         view["description"] = profile.description
     view["createdAt"] = profile.created_at

@@ -64,15 +64,45 @@ def decode_level(level: str) -> str | None:
         return None
 
 
+def tenant_level(tenant: str) -> str:
+    """The topic level that names a tenant."""
+    if tenant == "":
+        return DEFAULT_TENANT_LEVEL
+    if tenant == DEFAULT_TENANT_LEVEL:
+        return "%2D"
+    return encode_level(tenant)
+
+
 def device_topic(tenant: str, device_id: str) -> str:
     """The topic a device publishes its uplinks on (`smartby/{tenant}/{device}/up`)."""
-    if tenant == "":
-        level = DEFAULT_TENANT_LEVEL
-    elif tenant == DEFAULT_TENANT_LEVEL:
-        level = "%2D"
-    else:
-        level = encode_level(tenant)
-    return f"smartby/{level}/{encode_level(device_id)}/up"
+    return f"smartby/{tenant_level(tenant)}/{encode_level(device_id)}/up"
+
+
+DOWNLINK_TOPIC = "smartby/{tenant}/{device}/down"
+"""Where a device's commands are published unless its downlink names another topic."""
+ACK_FILTERS = ("smartby/+/+/ack", "application/+/device/+/event/ack")
+"""Where devices (`smartby/{tenant}/{device}/ack`) and ChirpStack v4 acknowledge commands."""
+
+
+def downlink_topic(template: str, tenant: str, device_id: str) -> str:
+    """A device's command topic: `{tenant}` and `{device}` in the template filled in as topic levels."""
+    return template.replace("{tenant}", tenant_level(tenant)).replace("{device}", encode_level(device_id))
+
+
+def chirpstack_down_topic(application_id: str, dev_eui: str) -> str:
+    """The topic ChirpStack v4 takes a device's downlinks on."""
+    return f"application/{application_id}/device/{dev_eui}/command/down"
+
+
+def parse_ack_topic(topic: str, tenants: Mapping[str, str] | None = None) -> DeviceTopic | None:
+    """The device an acknowledgement topic names (`smartby/{tenant}/{device}/ack`, or ChirpStack's
+    `application/{id}/device/{DevEUI}/event/ack`), or None."""
+    levels = topic.split("/")
+    if len(levels) == 4 and levels[3] == "ack":
+        return parse_topic("/".join([*levels[:3], "up"]), tenants)
+    if len(levels) == 6 and levels[4:] == ["event", "ack"]:
+        return parse_topic("/".join([*levels[:4], "event", "up"]), tenants)
+    return None
 
 
 def chirpstack_topic(application_id: str, dev_eui: str) -> str:

@@ -33,6 +33,11 @@ class Device:
     organisation: str | None = None
     context: str | None = None
     """The @context URL the device's attribute names are expanded with (None: the core context)."""
+    commands: dict[str, Any] | None = None
+    """How commands to it are encoded, by command name, when it has no profile (docs/commands.md)."""
+    downlink: dict[str, Any] | None = None
+    """How commands reach it: transport (mqtt, chirpstack, tts) and what that transport needs
+    (topic, applicationId, fPort, confirmed, webhookId, deviceId)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class PayloadProfile:
     description: str | None
     created_at: str
     modified_at: str
+    commands: dict[str, Any] | None = None
+    """How commands to its devices are encoded, by command name (the mirror of `decoder`)."""
+    downlink: dict[str, Any] | None = None
+    """How commands reach its devices, unless a device says otherwise (docs/commands.md)."""
 
 
 @dataclass(frozen=True)

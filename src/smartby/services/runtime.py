@@ -17,11 +17,14 @@ import os
 import secrets
 import socket
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from smartby.broker import Broker
 from smartby.broker.feed import Watch
+from smartby.ngsild.errors import OperationNotSupported
+from smartby.records.commands import CommandRecord, CommandSender
 from smartby.services.clock import Clock, WallClock
 from smartby.services.results import Results
 from smartby.services.service import Job, Service
@@ -30,16 +33,34 @@ from smartby.settings import Settings
 log = logging.getLogger("smartby.services")
 
 
+class NoCommands:
+    """The command sender of a runtime built without device ingestion: every command is refused."""
+
+    async def send(
+        self,
+        device_id: str,
+        name: str,
+        value: Any,
+        *,
+        expires_at: datetime | None = None,
+        tenant: str = "",
+    ) -> CommandRecord:
+        raise OperationNotSupported("This services runtime was built without commands to devices")
+
+
 @dataclass(frozen=True)
 class ServiceContext:
     """What a service's handler, jobs and endpoints get: the broker to read and write context, the
-    clock, the settings, and its results (alerts and indicators) under its name."""
+    clock, the settings, its results (alerts and indicators) under its name, and `commands`, to
+    send commands to devices (docs/commands.md):
+    `await context.commands.send(device_id, name, value, expires_at=..., tenant=...)`."""
 
     service: Service
     broker: Broker
     clock: Clock
     settings: Settings
     results: Results
+    commands: CommandSender = field(default_factory=NoCommands)
 
 
 def watch_of(service: Service) -> Watch:
@@ -60,15 +81,23 @@ def declare(broker: Broker, services: Sequence[Service]) -> None:
 
 class Runtime:
     def __init__(
-        self, broker: Broker, services: Sequence[Service], settings: Settings, clock: Clock | None = None
+        self,
+        broker: Broker,
+        services: Sequence[Service],
+        settings: Settings,
+        clock: Clock | None = None,
+        commands: CommandSender | None = None,
     ) -> None:
         self.broker = broker
         self.services = list(services)
         self.settings = settings
         self.clock: Clock = clock or WallClock()
+        self.commands: CommandSender = commands or NoCommands()
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.contexts = {
-            service.name: ServiceContext(service, broker, self.clock, settings, Results(broker, service.name))
+            service.name: ServiceContext(
+                service, broker, self.clock, settings, Results(broker, service.name), self.commands
+            )
             for service in self.services
         }
         self._stopping = asyncio.Event()

@@ -72,12 +72,22 @@ def device_entity(city: City, device: Device) -> Entity:
     }
 
 
+LIGHT_COMMANDS: dict[str, Any] = {
+    "dim": {"kind": "json", "fields": [{"path": "illuminanceLevel"}], "confirmBy": "illuminanceLevel"}
+}
+"""The testbed lights' commands: `dim` sends `{"illuminanceLevel": level}`, and the light's next
+reading of illuminanceLevel confirms it."""
+
+
 def profiles() -> dict[str, dict[str, Any]]:
-    """The payload profiles smartby's device registry decodes the simulated devices with."""
-    return {
+    """The payload profiles smartby's device registry decodes the simulated devices with (and
+    encodes the street lights' commands with)."""
+    found: dict[str, dict[str, Any]] = {
         name: {"description": f"smartby testbed: {kind.description}", "decoder": kind.decoder()}
         for name, kind in KINDS.items()
     }
+    found["sim-streetlight"]["commands"] = LIGHT_COMMANDS
+    return found
 
 
 def registration(device: Device, key: str | None = None) -> dict[str, Any]:

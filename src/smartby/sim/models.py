@@ -32,6 +32,8 @@ FAILURES = ("defectiveLamp", "columnIssue", "brokenLantern")
 DIMMED = (0, 5)
 """Local hours between which lit street lights are dimmed ("low")."""
 DIM_LEVEL = 0.4
+DRIVER_FLOOR = 0.1
+"""Share of its rated power a dimmable light's driver draws at any level above 0."""
 EV_OUT_OF_SERVICE_PER_DAY = 0.02
 
 Payload = dict[str, Any]
@@ -59,9 +61,11 @@ def _day(moment: datetime) -> int:
 class _Light:
     index: int
     device: Device
-    last: tuple[str, str] | None = None
+    last: tuple[str, str, float] | None = None
     next_change: datetime | None = None
     """The first moment after the last window at which its state may change."""
+    commanded_at: datetime | None = None
+    """When a command changed its level, until the next window reports it."""
 
 
 class Simulation:
@@ -84,6 +88,9 @@ class Simulation:
             for light in self.lights
         }
         self._failures: dict[int, dict[int, tuple[datetime, datetime, str]]] = {}
+        self.commanded: dict[int, tuple[datetime, float]] = {}
+        """Street lights told their level by a command: from when, and the level."""
+        self._by_device_id = {light.device.device_id: light for light in self.lights}
         self.energy: dict[int, float] = {}
         """Cumulative kWh of cabinets and heat meters, by device index."""
         self.energy_at: dict[int, datetime] = {}
@@ -121,11 +128,32 @@ class Simulation:
 
     # -- street lights ---------------------------------------------------------------------------
 
+    def command(self, device_id: str, payload: dict[str, Any]) -> bool:
+        """A command to a street light (`{"illuminanceLevel": 0-1}`, the testbed profile's `dim`):
+        from the simulation's clock on, the light burns at that level, drawing
+        powerRating x (0.1 + 0.9 x level) (its driver's floor), until the next command. Whether the
+        device is a light that took it."""
+        light = self._by_device_id.get(device_id)
+        level = payload.get("illuminanceLevel")
+        if light is None or isinstance(level, bool) or not isinstance(level, int | float):
+            return False
+        self.commanded[light.index] = (self.clock, min(1.0, max(0.0, float(level))))
+        light.next_change = None
+        light.commanded_at = self.clock
+        return True
+
     def light_state(self, index: int, watts: float, moment: datetime) -> tuple[str, str, float, float]:
         """(powerState, status, illuminanceLevel, W) of the street light `index` at `moment`."""
         failure = self._failure(index, moment)
         if failure is not None:
             return ("off", failure, 0.0, 0.0)
+        commanded = self.commanded.get(index)
+        if commanded is not None and moment >= commanded[0]:
+            level = commanded[1]
+            if level <= 0:
+                return ("off", "ok", 0.0, 0.0)
+            power = round(watts * (DRIVER_FLOOR + (1 - DRIVER_FLOOR) * level), 1)
+            return ("on" if level >= 1 else "low", "ok", level, power)
         on_at, off_at = self._switch_times(index, moment)
         if off_at <= moment < on_at:
             return ("off", "ok", 0.0, 0.0)
@@ -175,6 +203,9 @@ class Simulation:
         device, index = light.device, light.index
         watts = device.params["watts"]
         candidates = {start} if light.last is None else set()
+        if light.commanded_at is not None:
+            candidates.add(light.commanded_at)
+            light.commanded_at = None
         zone_day = climate.local(start).replace(hour=0, minute=0, second=0, microsecond=0)
         while zone_day.astimezone(UTC) < end + timedelta(days=1):
             midday = (zone_day + timedelta(hours=12)).astimezone(UTC)
@@ -190,9 +221,9 @@ class Simulation:
         payloads = []
         for moment in sorted(t for t in candidates if start <= t < end):
             state, status, level, power = self.light_state(index, watts, moment)
-            if light.last == (state, status):
+            if light.last == (state, status, level):
                 continue
-            light.last = (state, status)
+            light.last = (state, status, level)
             payloads.append(
                 {
                     "t": stamp(moment),

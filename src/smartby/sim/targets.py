@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -24,10 +25,10 @@ import httpx
 import orjson
 
 from smartby.ingest.decoders.json_fields import MAX_ARRAY
-from smartby.ingest.topics import device_topic
+from smartby.ingest.topics import device_topic, parse_topic, tenant_level
 from smartby.sim.city import City, Device
 from smartby.sim.entities import Entity, link, profiles, reading_fragment, registration, static_entities
-from smartby.sim.models import Payload
+from smartby.sim.models import Payload, Simulation
 
 Readings = Sequence[tuple[Device, list[Payload]]]
 Tick = Callable[[int], None]
@@ -48,6 +49,9 @@ class Target(Protocol):
     async def provision(self, city: City, tick: Tick) -> None: ...
 
     async def send(self, readings: Readings) -> None: ...
+
+    async def obey(self, simulation: Simulation) -> None:
+        """Take the commands smartby sends the city's devices, as they would (if the target sends any)."""
 
     async def close(self) -> None: ...
 
@@ -138,6 +142,9 @@ class SmartbyTarget:
         self.mqtt_url = mqtt_url
         self.keys: dict[str, str] = {}
         self._mqtt: aiomqtt.Client | None = None
+        self._listening: asyncio.Task[None] | None = None
+        self._simulation: Simulation | None = None
+        self.commands_taken = 0
 
     async def provision(self, city: City, tick: Tick) -> None:
         http = self.client.http
@@ -149,12 +156,13 @@ class SmartbyTarget:
             path = f"/ingest/v1/devices/{device.device_id}"
             async with self.client.gate:
                 http = self.client.pool()
-                response = await http.put(path, json=registration(device))
+                response = await http.put(path, json=self._registration(device))
                 _check(response, f"device {device.device_id}")
                 key = response.json().get("key")
                 if key is None:  # registered before: it kept its key, which we do not know
                     key = secrets.token_urlsafe(32)
-                    _check(await http.put(path, json=registration(device, key)), f"device {device.device_id}")
+                    body = self._registration(device, key)
+                    _check(await http.put(path, json=body), f"device {device.device_id}")
             self.keys[device.device_id] = key
             tick(1)
 
@@ -162,6 +170,13 @@ class SmartbyTarget:
         if self.mqtt_url:
             self._mqtt = _mqtt_client(self.mqtt_url)
             await self._mqtt.__aenter__()
+
+    def _registration(self, device: Device, key: str | None = None) -> dict[str, Any]:
+        """Over HTTP, a device's commands come back in the answers to its uplinks."""
+        body = registration(device, key)
+        if not self.mqtt_url:
+            body["downlink"] = {"transport": "http"}
+        return body
 
     async def send(self, readings: Readings) -> None:
         if self._mqtt is not None:
@@ -176,6 +191,11 @@ class SmartbyTarget:
                 f"/ingest/v1/devices/{device.device_id}/up", content=orjson.dumps(payloads), headers=headers
             )
         _check(response, f"uplink of {device.device_id}")
+        if response.status_code == 200 and self._simulation is not None:
+            for command in response.json().get("commands", []):
+                payload = command.get("payload")
+                if isinstance(payload, dict):
+                    self.commands_taken += self._simulation.command(device.device_id, payload)
 
     async def _publish(self, readings: Readings) -> None:
         """QoS 1, up to MQTT_IN_FLIGHT messages awaiting their PUBACK at once."""
@@ -193,7 +213,33 @@ class SmartbyTarget:
                 )
             )
 
+    async def obey(self, simulation: Simulation) -> None:
+        """The devices do what the commands smartby sends them say. Over MQTT they take them from
+        their downlink topics (`smartby/{tenant}/{device}/down`, smartby's default); over HTTP from
+        the answers to their uplinks (they are registered with the `http` downlink)."""
+        self._simulation = simulation
+        mqtt = self._mqtt
+        if mqtt is None or self._listening is not None:
+            return
+        await mqtt.subscribe(f"smartby/{tenant_level(self.tenant)}/+/down", qos=1)
+
+        async def listen() -> None:
+            async for message in mqtt.messages:
+                found = parse_topic(str(message.topic).removesuffix("/down") + "/up")
+                try:
+                    payload = orjson.loads(message.payload) if isinstance(message.payload, bytes) else None
+                except orjson.JSONDecodeError:
+                    continue
+                if found is not None and isinstance(payload, dict):
+                    self.commands_taken += simulation.command(found.device_id, payload)
+
+        self._listening = asyncio.create_task(listen(), name="smartby-sim-commands")
+
     async def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listening
         if self._mqtt is not None:
             await self._mqtt.__aexit__(None, None, None)
         await self.client.close()
@@ -231,6 +277,9 @@ class NgsiLdTarget:
 
     async def provision(self, city: City, tick: Tick) -> None:
         await self.client.upsert_static(city, tick)
+
+    async def obey(self, simulation: Simulation) -> None:
+        """Batch upserts have no way down to the devices."""
 
     async def send(self, readings: Readings) -> None:
         """Round k holds the k-th reading of every device (one fragment per entity per request),

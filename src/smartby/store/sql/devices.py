@@ -18,8 +18,9 @@ T = TypeVar("T")
 
 _DEVICE_COLUMNS = (
     "tenant, id, entity_id, entity_type, key_hash, profile, decoder, dev_eui, location, organisation, "
-    "context, created_at, modified_at"
+    "context, created_at, modified_at, commands, downlink"
 )
+_PROFILE_COLUMNS = "tenant, name, decoder, description, created_at, modified_at, commands, downlink"
 _LETTER_COLUMNS = "id, tenant, received_at, transport, device_id, reason, payload, topic"
 
 
@@ -46,6 +47,14 @@ def _device(row: Sequence[Any]) -> Device:
         context=row[10],
         created_at=row[11],
         modified_at=row[12],
+        commands=_loaded(row[13]),
+        downlink=_loaded(row[14]),
+    )
+
+
+def _profile(row: Sequence[Any]) -> PayloadProfile:
+    return PayloadProfile(
+        row[0], row[1], _loaded(row[2]), row[3], row[4], row[5], _loaded(row[6]), _loaded(row[7])
     )
 
 
@@ -69,12 +78,12 @@ class DeviceTables(Tables):
 
     async def put_device(self, device: Device) -> None:
         sql = self._sql(
-            f"INSERT INTO device ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO device ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (tenant, id) DO UPDATE SET entity_id = excluded.entity_id, "
             "entity_type = excluded.entity_type, key_hash = excluded.key_hash, profile = excluded.profile, "
             "decoder = excluded.decoder, dev_eui = excluded.dev_eui, location = excluded.location, "
             "organisation = excluded.organisation, context = excluded.context, "
-            "modified_at = excluded.modified_at"
+            "modified_at = excluded.modified_at, commands = excluded.commands, downlink = excluded.downlink"
         )
         params = (
             device.tenant,
@@ -90,6 +99,8 @@ class DeviceTables(Tables):
             device.context,
             device.created_at,
             device.modified_at,
+            _json(device.commands),
+            _json(device.downlink),
         )
         await self._write(lambda db: db.execute(sql, params))
 
@@ -137,9 +148,10 @@ class DeviceTables(Tables):
 
     async def put_profile(self, profile: PayloadProfile) -> None:
         sql = self._sql(
-            "INSERT INTO payload_profile (tenant, name, decoder, description, created_at, modified_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, name) DO UPDATE SET decoder = excluded.decoder, "
-            "description = excluded.description, modified_at = excluded.modified_at"
+            f"INSERT INTO payload_profile ({_PROFILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (tenant, name) DO UPDATE SET decoder = excluded.decoder, "
+            "description = excluded.description, modified_at = excluded.modified_at, "
+            "commands = excluded.commands, downlink = excluded.downlink"
         )
         params = (
             profile.tenant,
@@ -148,29 +160,23 @@ class DeviceTables(Tables):
             profile.description,
             profile.created_at,
             profile.modified_at,
+            _json(profile.commands),
+            _json(profile.downlink),
         )
         await self._write(lambda db: db.execute(sql, params))
 
     async def get_profile(self, tenant: str, name: str) -> PayloadProfile | None:
-        sql = self._sql(
-            "SELECT tenant, name, decoder, description, created_at, modified_at FROM payload_profile "
-            "WHERE tenant = ? AND name = ?"
-        )
+        sql = self._sql(f"SELECT {_PROFILE_COLUMNS} FROM payload_profile WHERE tenant = ? AND name = ?")
 
         def run(db: Any) -> PayloadProfile | None:
             row = db.execute(sql, (tenant, name)).fetchone()
-            return None if row is None else PayloadProfile(row[0], row[1], _loaded(row[2]), *row[3:])
+            return None if row is None else _profile(row)
 
         return await self._read(run)
 
     async def list_profiles(self, tenant: str) -> list[PayloadProfile]:
-        sql = self._sql(
-            "SELECT tenant, name, decoder, description, created_at, modified_at FROM payload_profile "
-            "WHERE tenant = ? ORDER BY name"
-        )
-        return await self._read(
-            lambda db: [PayloadProfile(r[0], r[1], _loaded(r[2]), *r[3:]) for r in db.execute(sql, (tenant,))]
-        )
+        sql = self._sql(f"SELECT {_PROFILE_COLUMNS} FROM payload_profile WHERE tenant = ? ORDER BY name")
+        return await self._read(lambda db: [_profile(r) for r in db.execute(sql, (tenant,))])
 
     async def delete_profile(self, tenant: str, name: str) -> bool:
         sql = self._sql("DELETE FROM payload_profile WHERE tenant = ? AND name = ?")
