@@ -253,3 +253,20 @@ async def test_type_and_attribute_details_are_united(
     attribute = (await city.get(f"{V1}/attributes/brandName", headers=KEYED)).json()
     assert attribute["attributeCount"] == 1 and attribute["typeNames"] == ["Vehicle"]
     problem(await city.get(f"{V1}/attributes/brandName?local=true", headers=KEYED), 404, "ResourceNotFound")
+
+
+async def test_a_read_only_redirect_source_takes_no_writes(
+    city: httpx.AsyncClient, other: httpx.AsyncClient, neighbour: Served
+) -> None:
+    """Clause 4.3.6.2 (redirect) with 4.20: entities a redirect registration holds whose source
+    takes no writes (retrieveOps) are written nowhere: their attributes are reported not updated
+    with the registrationId (207), and an operation with no attribute to report is
+    OperationNotSupported."""
+    location = await register(city, neighbour.url, mode="redirect", operations=["retrieveOps"])
+    response = await send(city, "POST", ENTITIES, vehicle(1, speed=speed(10, OLD)))
+    assert response.status_code == 207, response.text
+    [item] = response.json()["notUpdated"]
+    assert item["attributeName"] == "speed" and item["registrationId"] == location.rsplit("/", 1)[1]
+    problem(await keyed(city, VEHICLE_1, local=True), 404, "ResourceNotFound")
+    problem(await keyed(other, VEHICLE_1), 404, "ResourceNotFound")
+    problem(await send(city, "DELETE", f"{ENTITIES}/{VEHICLE_1}"), 422, "OperationNotSupported")

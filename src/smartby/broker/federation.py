@@ -220,20 +220,22 @@ class Federation:
     ) -> tuple[Entity, Forwarded]:
         """GET /entities/{id}: this broker's entity merged with what matching sources hold of it."""
         check_entity_id(entity_id)
-        local = await self._local.entity(tenant, entity_id)
         outcome = Forwarded()
-        parts = [Part(local)] if local is not None else []
+        sources: list[dict[str, Any]] = []
         if self.forwards(local_only, via):
             wanted = RegistrationFilter(ids=(entity_id,), operations=frozenset({"retrieveEntity"}))
             sources = await self._matching(tenant, [wanted], via)
-            path = f"/ngsi-ld/v1/entities/{quote(entity_id, safe=':')}"
-            answers = await asyncio.gather(
+        path = f"/ngsi-ld/v1/entities/{quote(entity_id, safe=':')}"
+
+        async def ask_sources() -> list[list[Entity]]:
+            return await asyncio.gather(
                 *(self._ask(tenant, source, path, {}, ctx, via, outcome) for source in sources)
             )
-            for source, answer in zip(sources, answers, strict=True):
-                for entity in answer:
-                    if entity["id"] == entity_id:
-                        parts.append(_part(source, entity))
+
+        local, answers = await asyncio.gather(self._local.entity(tenant, entity_id), ask_sources())
+        parts = [Part(local)] if local is not None else []
+        for source, answer in zip(sources, answers, strict=True):
+            parts.extend(_part(source, entity) for entity in answer if entity["id"] == entity_id)
         if not parts:
             failed = "; ".join(failure.warning() for failure in outcome.failures)
             unasked = f" (context sources that could not be asked: {failed})" if failed else ""
@@ -276,11 +278,17 @@ class Federation:
         if not sources:
             return await self._local.query(tenant, query), outcome
         window = query.offset + query.limit
-        local = await self._local.query(tenant, dataclasses.replace(query, offset=0, limit=window))
         limit = min(window, self._max_limit)
         asked = {**params, "limit": str(limit), "count": "true" if query.count else "false"}
-        answers = await asyncio.gather(
-            *(self._ask(tenant, source, path, asked, ctx, via, outcome, body) for source in sources)
+
+        async def ask_sources() -> list[list[Entity]]:
+            return await asyncio.gather(
+                *(self._ask(tenant, source, path, asked, ctx, via, outcome, body) for source in sources)
+            )
+
+        # This broker's part is read while the sources are asked.
+        local, answers = await asyncio.gather(
+            self._local.query(tenant, dataclasses.replace(query, offset=0, limit=window)), ask_sources()
         )
         parts: dict[str, list[Part]] = {entity["id"]: [Part(entity)] for entity in local.entities}
         count = local.count or 0

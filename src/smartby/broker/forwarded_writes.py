@@ -131,6 +131,11 @@ class ForwardedWrites:
         plan = plan_write(registrations, write.operation, write.entity_id, types, names, now())
         if not plan.targets and not plan.withheld and plan.local:
             return WriteOutcome(result=await local(write.body))
+        if not plan.local and not plan.targets and not plan.refused:
+            raise OperationNotSupported(
+                f"Entity {write.entity_id} is registered to context sources that do not take"
+                f" {write.operation}, and is not held here"
+            )
         outcome = WriteOutcome(not_updated=_refused(plan, write.operation))
         own = self._own_part(ctx, write, plan)
         local_error: NgsiLdError | None = None
@@ -297,6 +302,9 @@ class ForwardedWrites:
                 continue
             entity_id, plan = planned
             refused.extend((entity_id, error) for _, error in _refused(plan, operation))
+            if not plan.local and not plan.targets and not plan.refused:
+                detail = f"Entity {entity_id} is registered to context sources that do not take {operation}"
+                refused.append((entity_id, OperationNotSupported(detail)))
             for target in plan.targets:
                 held = sent.setdefault(target.registration["id"], (target.registration, [], []))
                 held[2].append(entity_id)
