@@ -35,7 +35,8 @@ async def test_inclusive_writes_go_here_and_to_the_source(
 ) -> None:
     """Clause 4.3.6.2 (inclusive registrations) with 5.6.1-5.6.6: a create, an update of attributes,
     an append, a partial attribute update, a deletion of an attribute and of the entity are done
-    here and also sent to a source whose registration takes them; local=true keeps a write here."""
+    here and also sent to a source whose registration takes them (an attribute only the source
+    has is updated there, which is no partial failure); local=true keeps a write here."""
     await register(city, neighbour.url, operations=WRITES)
     created = await send(city, "POST", ENTITIES, vehicle(1, speed=speed(10, OLD)))
     assert created.status_code == 201, created.text
@@ -50,6 +51,11 @@ async def test_inclusive_writes_go_here_and_to_the_source(
     for client in (city, other):
         body = (await keyed(client, VEHICLE_1, local=True)).json()
         assert body["speed"] == 30 and body["brandName"] == "Volvo"
+    there_only = await send(other, "POST", f"{ENTITIES}/{VEHICLE_1}/attrs", {"colour": {"value": "red"}})
+    assert there_only.status_code == 204
+    recoloured = await send(city, "PATCH", f"{ENTITIES}/{VEHICLE_1}/attrs", {"colour": {"value": "blue"}})
+    assert recoloured.status_code == 204, recoloured.text  # updated there, so no notUpdated here
+    assert (await keyed(other, VEHICLE_1)).json()["colour"] == "blue"
     dropped = await send(city, "DELETE", f"{ENTITIES}/{VEHICLE_1}/attrs/brandName")
     assert dropped.status_code == 204, dropped.text
     assert "brandName" not in (await keyed(other, VEHICLE_1)).json()
@@ -270,3 +276,33 @@ async def test_a_read_only_redirect_source_takes_no_writes(
     problem(await keyed(city, VEHICLE_1, local=True), 404, "ResourceNotFound")
     problem(await keyed(other, VEHICLE_1), 404, "ResourceNotFound")
     problem(await send(city, "DELETE", f"{ENTITIES}/{VEHICLE_1}"), 422, "OperationNotSupported")
+
+
+async def test_malformed_writes_with_sources_are_problems(
+    city: httpx.AsyncClient, other: httpx.AsyncClient, neighbour: Served
+) -> None:
+    """Clause 6.3.20 / 5.5.2 with 4.3.6: with sources registered for every write, a broken request
+    is still a 4xx ProblemDetails (or a 207 reporting each source's refusal), never a 500, and
+    nothing of it is stored at the source."""
+    everything = [*WRITES, "mergeEntity", "replaceEntity", "replaceAttrs", "createBatch", "deleteBatch"]
+    await register(city, neighbour.url, operations=everything)
+    await register(city, neighbour.url, mode="redirect", operations=everything)
+    broken: list[tuple[str, str, Any]] = [
+        ("POST", ENTITIES, {"id": "urn:ngsi-ld:Vehicle:1", "type": 7}),
+        ("POST", ENTITIES, {"id": "not a uri", "type": "Vehicle"}),
+        ("POST", ENTITIES, {"id": VEHICLE_1, "type": "Vehicle", "speed": {"type": "Property"}}),
+        ("POST", ENTITIES, [1, 2]),
+        ("PATCH", f"{ENTITIES}/{VEHICLE_1}/attrs", [{"speed": 1}]),
+        ("PATCH", f"{ENTITIES}/{VEHICLE_1}/attrs", {"@id": {"value": 1}}),
+        ("PUT", f"{ENTITIES}/{VEHICLE_1}", {"id": "urn:ngsi-ld:Vehicle:2", "type": "Vehicle"}),
+        ("PATCH", f"{ENTITIES}/{VEHICLE_1}/attrs/speed", "x"),
+        ("POST", f"{BATCH}/create", [{"id": VEHICLE_1, "type": ["Vehicle", 3]}, "x", 5]),
+        ("POST", f"{BATCH}/delete", [3, None]),
+    ]
+    for method, path, body in broken:
+        response = await send(city, method, path, body)
+        assert 400 <= response.status_code < 500 or response.status_code == 207, (method, path, response.text)
+        if response.status_code != 207:
+            assert response.json()["type"].startswith("https://uri.etsi.org/ngsi-ld/errors/")
+    stored = await other.get(f"{ENTITIES}?type=Vehicle&local=true", headers=KEYED)
+    assert stored.json() == []

@@ -235,7 +235,7 @@ def entity_error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
 def _written(request: Request, ctx: Context, outcome: WriteOutcome) -> Response:
     if not outcome.complete:
         return _update_result(request, ctx, outcome, request.path_params["entityId"])
-    if isinstance(outcome.result, AttributeOutcome):
+    if not outcome.distributed and isinstance(outcome.result, AttributeOutcome):
         return _outcome_response(request, ctx, outcome.result)
     return no_content(request)
 

@@ -14,6 +14,7 @@ without registrations, go to this broker alone, as if there were no federation.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from smartby.broker.batch_result import BatchResult
 from smartby.broker.federation import Federation, SourceUnavailable
 from smartby.ngsild.context import CORE_CONTEXT_URL, Context
 from smartby.ngsild.distributed import SourceError, Target, WritePlan, plan_write
-from smartby.ngsild.errors import NgsiLdError, OperationNotSupported, ResourceNotFound
+from smartby.ngsild.errors import BadRequestData, NgsiLdError, OperationNotSupported, ResourceNotFound
 from smartby.ngsild.timestamps import now
 
 ENTITY_KEYS = frozenset({"id", "type", "scope", "@context"})
@@ -60,6 +61,8 @@ class WriteOutcome:
     updated: list[str] = field(default_factory=list)
     not_updated: list[tuple[str | None, NgsiLdError]] = field(default_factory=list)
     result: Any = None
+    distributed: bool = False
+    """Whether context sources took part (else `result` is this broker's answer alone)."""
 
     @property
     def complete(self) -> bool:
@@ -136,7 +139,7 @@ class ForwardedWrites:
                 f"Entity {write.entity_id} is registered to context sources that do not take"
                 f" {write.operation}, and is not held here"
             )
-        outcome = WriteOutcome(not_updated=_refused(plan, write.operation))
+        outcome = WriteOutcome(not_updated=_refused(plan, write.operation), distributed=True)
         own = self._own_part(ctx, write, plan)
         local_error: NgsiLdError | None = None
 
@@ -170,9 +173,13 @@ class ForwardedWrites:
             elif not succeeded:
                 raise local_error
             elif not isinstance(local_error, ResourceNotFound):
-                local_names = self._names(ctx, EntityWrite(write.operation, "", "", write.entity_id, own))
+                local_names = self._names(ctx, dataclasses.replace(write, body=own))
                 shown: list[str | None] = [*sorted(local_names)] if local_names else [None]
                 outcome.not_updated.extend((name, local_error) for name in shown)
+            # What this broker did not update and no source did either (noOverwrite, not there).
+            for name, reason in getattr(outcome.result, "not_updated", ()):
+                if name not in outcome.updated:
+                    outcome.not_updated.append((name, BadRequestData(reason)))
         if not succeeded:
             outcome.not_updated.extend(missing)  # No part held it: the sources' ResourceNotFound stands.
         return outcome
@@ -200,9 +207,7 @@ class ForwardedWrites:
         updated = getattr(result, "updated", None)
         if isinstance(updated, list):
             return [str(name) for name in updated]
-        names = self._names(
-            ctx, EntityWrite(write.operation, "", "", write.entity_id, own, attribute=write.attribute)
-        )
+        names = self._names(ctx, dataclasses.replace(write, body=own))
         return sorted(names or ())
 
     async def _forward(
