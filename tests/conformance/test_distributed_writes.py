@@ -220,7 +220,8 @@ async def test_batch_operations_are_split_among_sources(
 async def test_temporal_reads_merge_the_sources_instances(
     city: httpx.AsyncClient, other: httpx.AsyncClient, neighbour: Served
 ) -> None:
-    """Clause 4.3.6 with 5.7.3 and 5.7.4: a temporal retrieve and a temporal query are also sent to
+    """Clause 4.3.6 with 5.7.3 and 5.7.4 (6.24.3.1 for the POST form): a temporal retrieve and a
+    temporal query (GET or POST) are also sent to
     sources whose registrations take retrieveTemporal / queryTemporal; the instances of one
     attribute are united in time order, and entities only a source holds join the answer."""
     await create(city, vehicle(1, speed=speed(10, OLD)))
@@ -239,6 +240,14 @@ async def test_temporal_reads_merge_the_sources_instances(
     assert by_id == {VEHICLE_1: [10, 55], "urn:ngsi-ld:Vehicle:3": [30]}
     only = await city.get(f"{TEMPORAL}/urn:ngsi-ld:Vehicle:3", headers=KEYED)
     assert [item["value"] for item in only.json()["speed"]] == [30]
+    asked = {
+        "type": "Query",
+        "entities": [{"type": "Vehicle"}],
+        "temporalQ": {"timerel": "after", "timeAt": "2025-01-01T00:00:00Z"},
+    }
+    posted = await send(city, "POST", f"{V1}/temporal/entityOperations/query", asked)
+    assert posted.status_code == 200, posted.text
+    assert {item["id"]: [i["value"] for i in item["speed"]] for item in posted.json()} == by_id
 
 
 async def test_type_and_attribute_details_are_united(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -35,7 +35,7 @@ from smartby.ngsild.context import Context
 from smartby.ngsild.distributed import merge_temporal
 from smartby.ngsild.entity import LanguagePreference
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
-from smartby.ngsild.reads import AggregatedEntity, HistoryQuery, TemporalEntity
+from smartby.ngsild.reads import AggregatedEntity, EntitySelector, HistoryQuery, TemporalEntity
 from smartby.ngsild.registration import RegistrationFilter
 from smartby.ngsild.temporal import (
     InstancePage,
@@ -295,13 +295,16 @@ async def query_temporal(request: Request) -> Response:
         count=flag(request, "count"),
         dataset_ids=_dataset_ids(request),
     )
-    filters = [
-        RegistrationFilter(
-            ids=item.ids, id_pattern=item.id_pattern, types=item.types, attrs=frozenset(query.attrs)
-        )
-        for item in selectors
-    ] or [RegistrationFilter(attrs=frozenset(query.attrs))]
+    filters = _source_filters(selectors, query.attrs)
     return await _answer(request, ctx, media, form, options, temporal, query, filters=filters)
+
+
+def _source_filters(selectors: Sequence[EntitySelector], attrs: Sequence[str]) -> list[RegistrationFilter]:
+    """Which registrations a temporal query is forwarded to (docs/federation.md)."""
+    return [
+        RegistrationFilter(ids=item.ids, id_pattern=item.id_pattern, types=item.types, attrs=frozenset(attrs))
+        for item in selectors
+    ] or [RegistrationFilter(attrs=frozenset(attrs))]
 
 
 async def _with_sources(
@@ -312,6 +315,7 @@ async def _with_sources(
     filters: list[RegistrationFilter],
     entity_id: str | None,
     limit: int,
+    body: dict[str, Any] | None = None,
 ) -> tuple[HistoryPage, list[str]]:
     """The page with what matching context sources hold merged in (docs/federation.md), and the
     NGSILD-Warning of each source that could not answer."""
@@ -324,6 +328,7 @@ async def _with_sources(
         entity_id=entity_id,
         local_only=flag(request, "local"),
         via=request.headers.get("via"),
+        body=body,
     )
     warnings = [failure.warning() for failure in forwarded.failures]
     if not remote:
@@ -350,6 +355,7 @@ async def _answer(
     *,
     view: _View | None = None,
     filters: list[RegistrationFilter] | None = None,
+    forwarded_body: dict[str, Any] | None = None,
 ) -> Response:
     broker = broker_of(request)
     tenant = tenant_of(request)
@@ -367,7 +373,9 @@ async def _answer(
     else:
         page = await broker.history.query(tenant, query, temporal)
         if filters is not None:
-            page, warnings = await _with_sources(request, ctx, page, temporal, filters, None, query.limit)
+            page, warnings = await _with_sources(
+                request, ctx, page, temporal, filters, None, query.limit, forwarded_body
+            )
         data, status, headers = view.page(page)
         count, instances = page.count, page.instances
     if count is not None:
@@ -471,6 +479,8 @@ async def retrieve_temporal(request: Request) -> Response:
     return response
 
 
+FORWARDED_MEMBERS = batch.FORWARDED_MEMBERS | {"temporalQ"}
+"""What of a temporal Query body goes on to the context sources it is forwarded to."""
 QUERY_BODY = {
     "type": "object",
     "properties": {
@@ -543,7 +553,19 @@ async def query_temporal_post(request: Request) -> Response:
         lang=parsed.lang,
         dataset_ids=None,
     )
-    return await _answer(request, ctx, media, form, options, temporal, query, view=view)
+    sent = {name: value for name, value in data.items() if name in FORWARDED_MEMBERS}
+    return await _answer(
+        request,
+        ctx,
+        media,
+        form,
+        options,
+        temporal,
+        query,
+        view=view,
+        filters=_source_filters(selectors, query.attrs),
+        forwarded_body=sent,
+    )
 
 
 # -- writes --------------------------------------------------------------------------------------

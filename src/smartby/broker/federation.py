@@ -316,11 +316,13 @@ class Federation:
         entity_id: str | None,
         local_only: bool,
         via: str | None,
+        body: dict[str, Any] | None = None,
     ) -> tuple[list[TemporalEntity], Forwarded]:
         """GET /temporal/entities[/{id}] (clauses 5.7.3, 5.7.4 with 4.3.6): the temporal entities
         the matching sources supporting retrieveTemporal (a retrieve) or queryTemporal (a query)
         answer with, in the normalized temporal representation; this broker's own are merged in by
-        the caller (`merge_temporal`)."""
+        the caller (`merge_temporal`). With a temporal Query `body`, POST
+        /temporal/entityOperations/query is forwarded instead."""
         outcome = Forwarded()
         if not self.forwards(local_only, via):
             return [], outcome
@@ -332,6 +334,8 @@ class Federation:
         path = "/ngsi-ld/v1/temporal/entities"
         if entity_id is not None:
             path += f"/{quote(entity_id, safe=':')}"
+        if body is not None:
+            path = "/ngsi-ld/v1/temporal/entityOperations/query"
         asked = {name: value for name, value in params.items() if name not in ("local", "options", "format")}
 
         async def read(answer: Any) -> list[TemporalEntity]:
@@ -340,7 +344,7 @@ class Federation:
 
         found: list[TemporalEntity] = []
         for answer in await asyncio.gather(
-            *(self._fetch(tenant, source, path, asked, ctx, via, outcome, read) for source in sources)
+            *(self._fetch(tenant, source, path, asked, ctx, via, outcome, read, body) for source in sources)
         ):
             found.extend(answer or ())
         return found, outcome
