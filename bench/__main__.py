@@ -22,7 +22,18 @@ from typing import Any
 
 import httpx
 
-from bench import dashboard, demo, history, mqtt, notifications, raw_sqlite, servers, services, wrk
+from bench import (
+    dashboard,
+    demo,
+    federation,
+    history,
+    mqtt,
+    notifications,
+    raw_sqlite,
+    servers,
+    services,
+    wrk,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -375,10 +386,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs and small data")
     parser.add_argument(
         "--only",
-        choices=["entities", "history", "devices", "services", "testbed"],
+        choices=["entities", "history", "devices", "services", "testbed", "federation"],
         help="one section (entities: issue 2, history: issue 3, devices: MQTT and subscriptions, "
         "services: city services' cost on ingest and latency, "
-        "testbed: make demo from a fresh clone and the dashboard's first load); "
+        "testbed: make demo from a fresh clone and the dashboard's first load, federation: a query "
+        "answered from two federated brokers beside one broker holding all); "
         "printed, the report is not rewritten",
     )
     options = parser.parse_args()
@@ -403,6 +415,8 @@ def main() -> None:
         if options.only in (None, "testbed"):
             demo.run(report, workdir)
             dashboard.run(report, workdir)
+        if options.only in (None, "federation"):
+            federation.run(report, workdir, seed, traffic, _query_latencies)
         if options.only is not None:
             print("\n".join(report.notes))
             return

@@ -230,6 +230,12 @@ class Settings(BaseSettings):
     forward_concurrency: int = Field(
         8, ge=1, description="Forwarded requests one process has in flight to any one context source."
     )
+    federation_alias: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9._:\-]{0,64}$",
+        description="The name this broker gives itself in the Via header of the requests it forwards (the "
+        "contextSourceAlias other brokers register it under); empty: smartby-<digest of host and database>.",
+    )
 
     # -- city services (docs/services.md) ----------------------------------------------------------
     services: list[str] | None = Field(

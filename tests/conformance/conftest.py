@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from federated import Served
 
 from smartby.api.app import create_app
 from smartby.assembly import assemble
@@ -71,3 +72,39 @@ async def remote_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             yield http
     finally:
         await parts.broker.close()
+
+
+@pytest.fixture
+def neighbour(tmp_path: Path) -> Iterator[Served]:
+    settings = Settings(  # type: ignore[call-arg]
+        database=f"sqlite:///{tmp_path / 'neighbour.db'}",
+        remote_contexts=False,
+        context_dir=CONTEXTS,
+        _env_file=None,
+    )
+    served = Served(settings)
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+def city_server(settings: Settings) -> Iterator[Served]:
+    served = Served(settings)
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+async def city(city_server: Served) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=city_server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+async def other(neighbour: Served) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=neighbour.url, timeout=30) as http:
+        yield http

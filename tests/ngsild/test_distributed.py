@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartby.ngsild.distributed import Part, merge_entities, passed, via_entries, via_with
+from smartby.ngsild.distributed import (
+    Part,
+    merge_entities,
+    merge_temporal,
+    passed,
+    plan_write,
+    via_entries,
+    via_with,
+)
+from smartby.ngsild.reads import TemporalEntity
+from smartby.ngsild.registration import expand_operations
 
 SPEED = "https://example.org/speed"
 NAME = "https://example.org/name"
@@ -131,3 +142,123 @@ def test_via_of_other_proxies() -> None:
     assert not passed("1.1 proxy.example, HTTP/2.0 gateway", "smartby-1")
     assert passed("1.1 proxy.example, 1.1 smartby-1", "smartby-1")
     assert via_entries(None) == []
+
+
+VEHICLE = "https://example.org/Vehicle"
+BRAND = "https://example.org/brandName"
+MOMENT = datetime(2026, 12, 7, tzinfo=UTC)
+WRITE_OPERATIONS = ["createEntity", "updateEntity", "deleteEntity", "redirectionOps", "retrieveOps"]
+
+
+def registration(number: int, mode: str, operations: list[str], names: list[str] | None) -> dict[str, Any]:
+    info: dict[str, Any] = {"entities": [{"id": "urn:ngsi-ld:Vehicle:1", "type": VEHICLE}]}
+    if names:
+        info["propertyNames"] = names
+    return {
+        "id": f"urn:ngsi-ld:ContextSourceRegistration:{number}",
+        "information": [info],
+        "mode": mode,
+        "operations": operations,
+    }
+
+
+def test_plan_by_mode() -> None:
+    """Clause 4.3.6: inclusive sources take their attributes beside this broker, exclusive ones
+    instead of it, auxiliary ones nothing; a source without the operation refuses what it holds."""
+    inclusive = registration(1, "inclusive", ["createEntity"], None)
+    exclusive = registration(2, "exclusive", ["createEntity"], [SPEED])
+    auxiliary = registration(3, "auxiliary", ["createEntity"], None)
+    refusing = registration(4, "exclusive", ["retrieveOps"], [NAME])
+    attrs = frozenset({SPEED, NAME, BRAND})
+    plan = plan_write(
+        [inclusive, exclusive, auxiliary, refusing],
+        "createEntity",
+        "urn:ngsi-ld:Vehicle:1",
+        [VEHICLE],
+        attrs,
+        MOMENT,
+    )
+    assert [(target.registration["id"][-1], target.attrs) for target in plan.targets] == [
+        ("1", attrs),
+        ("2", frozenset({SPEED})),
+    ]
+    assert plan.withheld == {SPEED, NAME}
+    assert [(refusal.attribute, refusal.registration_id[-1]) for refusal in plan.refused] == [(NAME, "4")]
+    assert plan.local
+
+
+def test_plan_redirect_of_whole_entities() -> None:
+    """A redirect registration naming no attributes takes the whole entity: this broker writes
+    nothing; one of another type, or an expired one, is not concerned."""
+    redirect = registration(1, "redirect", ["redirectionOps"], None)
+    plan = plan_write([redirect], "deleteEntity", "urn:ngsi-ld:Vehicle:1", None, None, MOMENT)
+    assert not plan.local and plan.targets[0].attrs is None
+    other = plan_write(
+        [redirect], "deleteEntity", "urn:ngsi-ld:Vehicle:1", ["https://example.org/Car"], None, MOMENT
+    )
+    assert other.local and not other.targets
+    expired = {**redirect, "expiresAt": "2026-01-01T00:00:00Z"}
+    assert plan_write([expired], "deleteEntity", "urn:ngsi-ld:Vehicle:1", None, None, MOMENT).local
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["inclusive", "exclusive", "redirect", "auxiliary"]),
+            st.lists(st.sampled_from(WRITE_OPERATIONS), min_size=1, max_size=3, unique=True),
+            st.one_of(st.none(), st.lists(st.sampled_from([SPEED, NAME, BRAND]), min_size=1, unique=True)),
+        ),
+        max_size=4,
+    ),
+    st.frozensets(st.sampled_from([SPEED, NAME, BRAND])),
+)
+def test_plan_invariants(
+    registrations: list[tuple[str, list[str], list[str] | None]], attrs: frozenset[str]
+) -> None:
+    """Whatever the registrations: auxiliary ones never take writes; each target takes only the
+    attributes written and supports the operation; this broker writes nothing an exclusive or
+    redirect source holds, and writes (unless every attribute is withheld or a redirect holds the
+    whole entity); refusals are of withheld attributes."""
+    documents = [
+        registration(number, mode, operations, names)
+        for number, (mode, operations, names) in enumerate(registrations)
+    ]
+    plan = plan_write(documents, "updateEntity", "urn:ngsi-ld:Vehicle:1", [VEHICLE], attrs, MOMENT)
+    for target in plan.targets:
+        assert target.registration["mode"] != "auxiliary"
+        assert target.attrs is not None and target.attrs <= attrs
+        assert "updateEntity" in expand_operations(target.registration["operations"])
+    assert plan.withheld <= attrs
+    assert {refusal.attribute for refusal in plan.refused} <= plan.withheld
+    whole = any(mode == "redirect" and names is None for mode, _, names in registrations)
+    assert plan.local == (not whole and not (attrs and attrs <= plan.withheld))
+
+
+def test_temporal_instances_are_united_in_time_order() -> None:
+    """Instances of one attribute from this broker and a source, in time order, one per datasetId
+    and moment (this broker's winning); lastN keeps the newest; a source's own entity joins."""
+    at = ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"]
+    local = [
+        TemporalEntity(
+            "urn:a",
+            [VEHICLE],
+            None,
+            {SPEED: [{"value": 1, "observedAt": at[0]}, {"value": 3, "observedAt": at[2]}]},
+        )
+    ]
+    remote = [
+        TemporalEntity(
+            "urn:a",
+            ["https://example.org/Car"],
+            None,
+            {SPEED: [{"value": 2, "observedAt": at[1]}, {"value": 9, "observedAt": at[2]}]},
+        ),
+        TemporalEntity("urn:b", [VEHICLE], None, {SPEED: [{"value": 5, "observedAt": at[0]}]}),
+    ]
+    merged = merge_temporal(local, remote, "observedAt", None)
+    assert [entity.id for entity in merged] == ["urn:a", "urn:b"]
+    assert [item["value"] for item in merged[0].attributes[SPEED]] == [1, 2, 3]
+    assert merged[0].types == [VEHICLE, "https://example.org/Car"]
+    newest = merge_temporal(local, remote, "observedAt", 2)
+    assert [item["value"] for item in newest[0].attributes[SPEED]] == [2, 3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -9,11 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartby.api import openapi as oa
-from smartby.api.entities import RETRIEVE_OPTIONS, WRITE_OPTIONS, linked_for, render_entities
+from smartby.api.entities import RETRIEVE_OPTIONS, WRITE_OPTIONS, entity_error, linked_for, render_entities
 from smartby.api.negotiation import ENTITY_OFFERS, JSON, JSON_LD, choose_media_type
 from smartby.api.projections import Projections
 from smartby.api.render import json_response, no_content
 from smartby.api.request import (
+    BatchWrite,
     batch_request,
     broker_of,
     check_params,
@@ -25,6 +27,7 @@ from smartby.api.request import (
     tenant_of,
 )
 from smartby.broker import BatchResult
+from smartby.broker.broker import BatchContext
 from smartby.broker.queries import entity_query, join_of, query_body, selection, text_member
 from smartby.ngsild.entity import LanguagePreference, Renderer
 from smartby.ngsild.errors import BadRequestData
@@ -42,15 +45,34 @@ def _batch_body(description: str) -> dict[str, Any]:
     return oa.json_body(description, ARRAY)
 
 
+async def _distributed(
+    request: Request,
+    call: BatchWrite,
+    operation: str,
+    suffix: str,
+    local: Callable[[list[Any], BatchContext], Awaitable[BatchResult]],
+) -> BatchResult:
+    """A batch here and at the context sources holding its entities (docs/federation.md)."""
+    return await call.broker.federation_writes.batch(
+        call.tenant,
+        call.ctx,
+        operation,
+        f"/ngsi-ld/v1/entityOperations{suffix}",
+        call.data,
+        {name: value for name, value in request.query_params.items() if name != "local"},
+        local,
+        local_only=flag(request, "local"),
+        via=request.headers.get("via"),
+    )
+
+
 def batch_response(
     request: Request, result: BatchResult, *, all_ok_status: int, created_body: bool
 ) -> Response:
     if result.errors:
         body = {
             "success": result.success,
-            "errors": [
-                {"entityId": entity_id, "error": error.problem()} for entity_id, error in result.errors
-            ],
+            "errors": [entity_error(entity_id, error) for entity_id, error in result.errors],
         }
         return json_response(request, None, body, JSON, status=207)
     if created_body and result.created:
@@ -69,7 +91,11 @@ def batch_response(
 )
 async def batch_create(request: Request) -> Response:
     call = await batch_request(request, WRITE_PARAMS, WRITE_OPTIONS)
-    result = await call.broker.batch_create(call.tenant, call.ctx, call.data, key_values=call.key_values)
+
+    async def local(items: list[Any], ctx: BatchContext) -> BatchResult:
+        return await call.broker.batch_create(call.tenant, ctx, items, key_values=call.key_values)
+
+    result = await _distributed(request, call, "createBatch", "/create", local)
     return batch_response(request, result, all_ok_status=201, created_body=True)
 
 
@@ -89,13 +115,17 @@ async def batch_upsert(request: Request) -> Response:
     call = await batch_request(request, WRITE_PARAMS, WRITE_OPTIONS | {"replace", "update"})
     if {"replace", "update"} <= call.options:
         raise BadRequestData("options=replace and options=update cannot be combined")
-    result = await call.broker.batch_upsert(
-        call.tenant,
-        call.ctx,
-        call.data,
-        mode="update" if "update" in call.options else "replace",
-        key_values=call.key_values,
-    )
+
+    async def local(items: list[Any], ctx: BatchContext) -> BatchResult:
+        return await call.broker.batch_upsert(
+            call.tenant,
+            ctx,
+            items,
+            mode="update" if "update" in call.options else "replace",
+            key_values=call.key_values,
+        )
+
+    result = await _distributed(request, call, "upsertBatch", "/upsert", local)
     return batch_response(request, result, all_ok_status=204, created_body=True)
 
 
@@ -109,13 +139,17 @@ async def batch_upsert(request: Request) -> Response:
 )
 async def batch_update(request: Request) -> Response:
     call = await batch_request(request, WRITE_PARAMS, WRITE_OPTIONS | {"noOverwrite"})
-    result = await call.broker.batch_update(
-        call.tenant,
-        call.ctx,
-        call.data,
-        overwrite="noOverwrite" not in call.options,
-        key_values=call.key_values,
-    )
+
+    async def local(items: list[Any], ctx: BatchContext) -> BatchResult:
+        return await call.broker.batch_update(
+            call.tenant,
+            ctx,
+            items,
+            overwrite="noOverwrite" not in call.options,
+            key_values=call.key_values,
+        )
+
+    result = await _distributed(request, call, "updateBatch", "/update", local)
     return batch_response(request, result, all_ok_status=204, created_body=False)
 
 
@@ -126,7 +160,11 @@ async def batch_update(request: Request) -> Response:
 )
 async def batch_merge(request: Request) -> Response:
     call = await batch_request(request, WRITE_PARAMS, WRITE_OPTIONS)
-    result = await call.broker.batch_merge(call.tenant, call.ctx, call.data, key_values=call.key_values)
+
+    async def local(items: list[Any], ctx: BatchContext) -> BatchResult:
+        return await call.broker.batch_merge(call.tenant, ctx, items, key_values=call.key_values)
+
+    result = await _distributed(request, call, "mergeBatch", "/merge", local)
     return batch_response(request, result, all_ok_status=204, created_body=False)
 
 
@@ -142,7 +180,13 @@ async def batch_delete(request: Request) -> Response:
     tenant = tenant_of(request)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes)
-    result = await broker.batch_delete(tenant, body.data)
+    ctx = await broker.context(body.context)
+
+    async def local(items: list[Any], _: BatchContext) -> BatchResult:
+        return await broker.batch_delete(tenant, items)
+
+    call = BatchWrite(broker, tenant, body.data, set(), ctx)
+    result = await _distributed(request, call, "deleteBatch", "/delete", local)
     return batch_response(request, result, all_ok_status=204, created_body=False)
 
 

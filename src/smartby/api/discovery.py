@@ -72,25 +72,30 @@ async def type_info(request: Request) -> Response:
     media = choose_media_type(request.headers.get("accept"))
     broker = broker_of(request)
     ctx = await broker.context(link_context(request))
-    wanted = ctx.expand(request.path_params["type"])
-    for info in await broker.entity_types(tenant):
-        if info.type == wanted:
-            data = {
-                "id": info.type,
-                "type": "EntityTypeInfo",
-                "typeName": ctx.compact(info.type),
-                "entityCount": info.count,
-                "attributeDetails": [
-                    {
-                        "id": name,
-                        "type": "Attribute",
-                        "attributeName": ctx.compact(name),
-                        "attributeTypes": sorted(kinds),
-                    }
-                    for name, kinds in sorted(info.attributes.items())
-                ],
-            }
-            return json_response(request, ctx, data, media)
+    info, forwarded = await broker.federation.type_info(
+        tenant,
+        ctx,
+        request.path_params["type"],
+        local_only=flag(request, "local"),
+        via=request.headers.get("via"),
+    )
+    if info is not None:
+        data = {
+            "id": info.type,
+            "type": "EntityTypeInfo",
+            "typeName": ctx.compact(info.type),
+            "entityCount": info.count,
+            "attributeDetails": [
+                {
+                    "id": name,
+                    "type": "Attribute",
+                    "attributeName": ctx.compact(name),
+                    "attributeTypes": sorted(kinds),
+                }
+                for name, kinds in sorted(info.attributes.items())
+            ],
+        }
+        return _warned(json_response(request, ctx, data, media), forwarded)
     raise ResourceNotFound(f"No entities of type {request.path_params['type']}")
 
 
@@ -137,16 +142,21 @@ async def attribute_info(request: Request) -> Response:
     ctx = await broker.context(link_context(request))
     if request.path_params["attrId"] in ENTITY_MEMBERS:
         raise ResourceNotFound(f"{request.path_params['attrId']} is an entity member, not an attribute")
-    wanted = ctx.expand(request.path_params["attrId"])
-    for info in await broker.attributes(tenant):
-        if info.name == wanted:
-            data = {
-                "id": info.name,
-                "type": "Attribute",
-                "attributeName": ctx.compact(info.name),
-                "attributeCount": info.count,
-                "attributeTypes": sorted(info.attribute_types),
-                "typeNames": sorted(ctx.compact(t) for t in info.types),
-            }
-            return json_response(request, ctx, data, media)
+    info, forwarded = await broker.federation.attribute_info(
+        tenant,
+        ctx,
+        request.path_params["attrId"],
+        local_only=flag(request, "local"),
+        via=request.headers.get("via"),
+    )
+    if info is not None:
+        data = {
+            "id": info.name,
+            "type": "Attribute",
+            "attributeName": ctx.compact(info.name),
+            "attributeCount": info.count,
+            "attributeTypes": sorted(info.attribute_types),
+            "typeNames": sorted(ctx.compact(t) for t in info.types),
+        }
+        return _warned(json_response(request, ctx, data, media), forwarded)
     raise ResourceNotFound(f"No attribute {request.path_params['attrId']}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ from smartby.api.negotiation import (
 from smartby.api.projections import request_projections
 from smartby.api.render import json_response, no_content
 from smartby.api.request import (
+    Write,
     broker_of,
     check_params,
     flag,
@@ -36,6 +38,7 @@ from smartby.api.request import (
 )
 from smartby.broker import Broker
 from smartby.broker.changes import AttributeOutcome
+from smartby.broker.forwarded_writes import EntityWrite, WriteOutcome
 from smartby.broker.queries import (
     TYPE_WILDCARD,
     check_csf,
@@ -49,8 +52,9 @@ from smartby.broker.queries import (
     type_query,
 )
 from smartby.ngsild.context import Context
+from smartby.ngsild.distributed import SourceError
 from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
-from smartby.ngsild.errors import BadRequestData, ResourceNotFound
+from smartby.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound
 from smartby.ngsild.linked import LinkedView, feature_collection, linked_view
 from smartby.ngsild.typequery import TypeExpr
 
@@ -163,6 +167,79 @@ def _geometry_property(request: Request, ctx: Context) -> str:
     return ctx.expand(request.query_params.get("geometryProperty") or "location")
 
 
+def _entity_path(entity_id: str, suffix: str = "") -> str:
+    return f"{ENTITIES_PATH}/{quote(entity_id, safe=':')}{suffix}"
+
+
+def _sent_params(request: Request) -> dict[str, str]:
+    """The query parameters a write sends on to context sources (never `local`)."""
+    return {name: value for name, value in request.query_params.items() if name != "local"}
+
+
+async def _distributed(
+    request: Request,
+    call: Write,
+    write: EntityWrite,
+    local: Callable[[dict[str, Any] | None], Awaitable[Any]],
+) -> WriteOutcome:
+    """A write to one entity, here and at the context sources it concerns (docs/federation.md)."""
+    return await call.broker.federation_writes.write(
+        call.tenant,
+        call.ctx,
+        write,
+        local,
+        local_only=flag(request, "local"),
+        via=request.headers.get("via"),
+    )
+
+
+def _attribute_write(request: Request, call: Write, operation: str, method: str) -> EntityWrite:
+    """A write of one attribute (its path's entity and attribute) as context sources are sent it."""
+    entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
+    return EntityWrite(
+        operation,
+        method,
+        _entity_path(entity_id, f"/attrs/{quote(attr, safe=':')}"),
+        entity_id,
+        call.data if isinstance(call.data, dict) else None,
+        _sent_params(request),
+        attribute=call.ctx.expand(attr),
+    )
+
+
+def _update_result(request: Request, ctx: Context, outcome: WriteOutcome, entity_id: str) -> Response:
+    """207 with the UpdateResult of clause 5.2.18, each notUpdated naming the registration of the
+    context source that did not write it (or, for a deleted entity, a BatchOperationResult)."""
+    if any(name is None for name, _ in outcome.not_updated):
+        errors = [entity_error(entity_id, error) for _, error in outcome.not_updated]
+        success = [entity_id] if outcome.updated or outcome.result is not None else []
+        return json_response(request, None, {"success": success, "errors": errors}, JSON, status=207)
+    not_updated = []
+    for name, error in outcome.not_updated:
+        item = {"attributeName": ctx.compact(str(name)), "reason": error.detail}
+        if isinstance(error, SourceError):
+            item["registrationId"] = error.registration_id
+        not_updated.append(item)
+    body = {"updated": [ctx.compact(name) for name in outcome.updated], "notUpdated": not_updated}
+    return json_response(request, None, body, JSON, status=207)
+
+
+def entity_error(entity_id: str, error: NgsiLdError) -> dict[str, Any]:
+    """A BatchEntityError (clause 5.2.17), with the registrationId of a context source's error."""
+    item: dict[str, Any] = {"entityId": entity_id, "error": error.problem()}
+    if isinstance(error, SourceError):
+        item["registrationId"] = error.registration_id
+    return item
+
+
+def _written(request: Request, ctx: Context, outcome: WriteOutcome) -> Response:
+    if not outcome.complete:
+        return _update_result(request, ctx, outcome, request.path_params["entityId"])
+    if not outcome.distributed and isinstance(outcome.result, AttributeOutcome):
+        return _outcome_response(request, ctx, outcome.result)
+    return no_content(request)
+
+
 def _outcome_response(request: Request, ctx: Context, outcome: AttributeOutcome) -> Response:
     if outcome.complete:
         return no_content(request)
@@ -183,8 +260,32 @@ def _outcome_response(request: Request, ctx: Context, outcome: AttributeOutcome)
 )
 async def create_entity(request: Request) -> Response:
     call = await write_request(request, CREATE_PARAMS, WRITE_OPTIONS)
-    entity_id = await call.broker.create_entity(call.tenant, call.ctx, call.data, key_values=call.key_values)
-    return Response(status_code=201, headers=_created_headers(request, entity_id))
+    data = call.data
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("id"), str)
+        or not isinstance(data.get("type"), str | list)
+    ):
+        entity_id = await call.broker.create_entity(call.tenant, call.ctx, data, key_values=call.key_values)
+        return Response(status_code=201, headers=_created_headers(request, entity_id))
+    kinds = data["type"] if isinstance(data["type"], list) else [data["type"]]
+    write = EntityWrite(
+        "createEntity",
+        "POST",
+        ENTITIES_PATH,
+        data["id"],
+        data,
+        _sent_params(request),
+        types=[call.ctx.expand(str(kind)) for kind in kinds],
+    )
+
+    async def local(body: dict[str, Any] | None) -> str:
+        return await call.broker.create_entity(call.tenant, call.ctx, body, key_values=call.key_values)
+
+    outcome = await _distributed(request, call, write, local)
+    if not outcome.complete:
+        return _update_result(request, call.ctx, outcome, data["id"])
+    return Response(status_code=201, headers=_created_headers(request, data["id"]))
 
 
 def _created_headers(request: Request, entity_id: str) -> dict[str, str]:
@@ -405,10 +506,15 @@ async def linked_for(
 async def partial_update_attribute(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, frozenset(), (JSON, JSON_LD, MERGE_PATCH))
     entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
-    await call.broker.partial_update_attribute(
-        call.tenant, entity_id, call.ctx, attr, call.data, of_type=_type_selector(request, call.ctx)
-    )
-    return no_content(request)
+    of_type = _type_selector(request, call.ctx)
+    write = _attribute_write(request, call, "updateAttrs", "PATCH")
+
+    async def local(body: dict[str, Any] | None) -> None:
+        await call.broker.partial_update_attribute(
+            call.tenant, entity_id, call.ctx, attr, call.data, of_type=of_type
+        )
+
+    return _written(request, call.ctx, await _distributed(request, call, write, local))
 
 
 @router.put(
@@ -422,8 +528,12 @@ async def partial_update_attribute(request: Request) -> Response:
 async def replace_attribute(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, frozenset())
     entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
-    await call.broker.replace_attribute(call.tenant, entity_id, call.ctx, attr, call.data)
-    return no_content(request)
+    write = _attribute_write(request, call, "replaceAttrs", "PUT")
+
+    async def local(body: dict[str, Any] | None) -> None:
+        await call.broker.replace_attribute(call.tenant, entity_id, call.ctx, attr, call.data)
+
+    return _written(request, call.ctx, await _distributed(request, call, write, local))
 
 
 @router.delete(
@@ -449,16 +559,25 @@ async def delete_attribute(request: Request) -> Response:
     broker = broker_of(request)
     ctx = await _context(request)
     entity_id, attr = request.path_params["entityId"], request.path_params["attrId"]
-    await broker.delete_attribute(
-        tenant,
+    of_type = _type_selector(request, ctx)
+    dataset_id = request.query_params.get("datasetId")
+    delete_all = flag(request, "deleteAll")
+    write = EntityWrite(
+        "deleteAttrs",
+        "DELETE",
+        _entity_path(entity_id, f"/attrs/{quote(attr, safe=':')}"),
         entity_id,
-        ctx,
-        attr,
-        dataset_id=request.query_params.get("datasetId"),
-        delete_all=flag(request, "deleteAll"),
-        of_type=_type_selector(request, ctx),
+        params=_sent_params(request),
+        attribute=ctx.expand(attr),
     )
-    return no_content(request)
+
+    async def local(body: dict[str, Any] | None) -> None:
+        await broker.delete_attribute(
+            tenant, entity_id, ctx, attr, dataset_id=dataset_id, delete_all=delete_all, of_type=of_type
+        )
+
+    call = Write(broker, tenant, None, set(), ctx)
+    return _written(request, ctx, await _distributed(request, call, write, local))
 
 
 @router.post(
@@ -472,16 +591,21 @@ async def delete_attribute(request: Request) -> Response:
 )
 async def append_attributes(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS | {"noOverwrite"})
-    outcome = await call.broker.append_attributes(
-        call.tenant,
-        request.path_params["entityId"],
-        call.ctx,
-        call.data,
-        overwrite="noOverwrite" not in call.options,
-        key_values=call.key_values,
-        of_type=_type_selector(request, call.ctx),
-    )
-    return _outcome_response(request, call.ctx, outcome)
+    entity_id = request.path_params["entityId"]
+    of_type = _type_selector(request, call.ctx)
+
+    async def local(body: dict[str, Any] | None) -> AttributeOutcome:
+        return await call.broker.append_attributes(
+            call.tenant,
+            entity_id,
+            call.ctx,
+            body,
+            overwrite="noOverwrite" not in call.options,
+            key_values=call.key_values,
+            of_type=of_type,
+        )
+
+    return await _attributes_write(request, call, "appendAttrs", "POST", local)
 
 
 @router.patch(
@@ -492,15 +616,34 @@ async def append_attributes(request: Request) -> Response:
 )
 async def update_attributes(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS)
-    outcome = await call.broker.update_attributes(
-        call.tenant,
-        request.path_params["entityId"],
-        call.ctx,
-        call.data,
-        key_values=call.key_values,
-        of_type=_type_selector(request, call.ctx),
+    entity_id = request.path_params["entityId"]
+    of_type = _type_selector(request, call.ctx)
+
+    async def local(body: dict[str, Any] | None) -> AttributeOutcome:
+        return await call.broker.update_attributes(
+            call.tenant, entity_id, call.ctx, body, key_values=call.key_values, of_type=of_type
+        )
+
+    return await _attributes_write(request, call, "updateEntity", "PATCH", local)
+
+
+async def _attributes_write(
+    request: Request,
+    call: Write,
+    operation: str,
+    method: str,
+    local: Callable[[dict[str, Any] | None], Awaitable[Any]],
+    suffix: str = "/attrs",
+) -> Response:
+    """A write of an entity's attributes, its body split among this broker and the context sources
+    that hold them."""
+    entity_id = request.path_params["entityId"]
+    if not isinstance(call.data, dict):
+        return _written(request, call.ctx, WriteOutcome(result=await local(call.data)))
+    write = EntityWrite(
+        operation, method, _entity_path(entity_id, suffix), entity_id, call.data, _sent_params(request)
     )
-    return _outcome_response(request, call.ctx, outcome)
+    return _written(request, call.ctx, await _distributed(request, call, write, local))
 
 
 @router.get(
@@ -597,10 +740,12 @@ async def _retrieve_plain(request: Request) -> Response:
 )
 async def replace_entity(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS)
-    await call.broker.replace_entity(
-        call.tenant, request.path_params["entityId"], call.ctx, call.data, key_values=call.key_values
-    )
-    return no_content(request)
+    entity_id = request.path_params["entityId"]
+
+    async def local(body: dict[str, Any] | None) -> None:
+        await call.broker.replace_entity(call.tenant, entity_id, call.ctx, body, key_values=call.key_values)
+
+    return await _attributes_write(request, call, "replaceEntity", "PUT", local, "")
 
 
 @router.patch(
@@ -611,10 +756,12 @@ async def replace_entity(request: Request) -> Response:
 )
 async def merge_entity(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS, (JSON, JSON_LD, MERGE_PATCH))
-    await call.broker.merge_entity(
-        call.tenant, request.path_params["entityId"], call.ctx, call.data, key_values=call.key_values
-    )
-    return no_content(request)
+    entity_id = request.path_params["entityId"]
+
+    async def local(body: dict[str, Any] | None) -> None:
+        await call.broker.merge_entity(call.tenant, entity_id, call.ctx, body, key_values=call.key_values)
+
+    return await _attributes_write(request, call, "mergeEntity", "PATCH", local, "")
 
 
 @router.delete(
@@ -626,6 +773,18 @@ async def merge_entity(request: Request) -> Response:
 async def delete_entity(request: Request) -> Response:
     check_params(request, DELETE_PARAMS)
     tenant = tenant_of(request)
-    of_type = _type_selector(request, await _context(request)) if "type" in request.query_params else None
-    await broker_of(request).delete_entity(tenant, request.path_params["entityId"], of_type=of_type)
-    return no_content(request)
+    ctx = await _context(request)
+    of_type = _type_selector(request, ctx) if "type" in request.query_params else None
+    entity_id = request.path_params["entityId"]
+    broker = broker_of(request)
+    write = EntityWrite(
+        "deleteEntity", "DELETE", _entity_path(entity_id), entity_id, params=_sent_params(request)
+    )
+
+    async def local(body: dict[str, Any] | None) -> bool:
+        await broker.delete_entity(tenant, entity_id, of_type=of_type)
+        return True
+
+    return _written(
+        request, ctx, await _distributed(request, Write(broker, tenant, None, set(), ctx), write, local)
+    )

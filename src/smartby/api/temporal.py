@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -31,9 +32,11 @@ from smartby.api.request import (
 from smartby.broker.history import HistoryPage, history_query
 from smartby.broker.queries import check_csf, entity_query, geo_from_params, query_body, selection, selector
 from smartby.ngsild.context import Context
+from smartby.ngsild.distributed import merge_temporal
 from smartby.ngsild.entity import LanguagePreference
 from smartby.ngsild.errors import BadRequestData, ResourceNotFound
-from smartby.ngsild.reads import AggregatedEntity, HistoryQuery, TemporalEntity
+from smartby.ngsild.reads import AggregatedEntity, EntitySelector, HistoryQuery, TemporalEntity
+from smartby.ngsild.registration import RegistrationFilter
 from smartby.ngsild.temporal import (
     InstancePage,
     TemporalQuery,
@@ -292,7 +295,53 @@ async def query_temporal(request: Request) -> Response:
         count=flag(request, "count"),
         dataset_ids=_dataset_ids(request),
     )
-    return await _answer(request, ctx, media, form, options, temporal, query)
+    filters = _source_filters(selectors, query.attrs)
+    return await _answer(request, ctx, media, form, options, temporal, query, filters=filters)
+
+
+def _source_filters(selectors: Sequence[EntitySelector], attrs: Sequence[str]) -> list[RegistrationFilter]:
+    """Which registrations a temporal query is forwarded to (docs/federation.md)."""
+    return [
+        RegistrationFilter(ids=item.ids, id_pattern=item.id_pattern, types=item.types, attrs=frozenset(attrs))
+        for item in selectors
+    ] or [RegistrationFilter(attrs=frozenset(attrs))]
+
+
+async def _with_sources(
+    request: Request,
+    ctx: Context,
+    page: HistoryPage,
+    temporal: TemporalQuery,
+    filters: list[RegistrationFilter],
+    entity_id: str | None,
+    limit: int,
+    body: dict[str, Any] | None = None,
+) -> tuple[HistoryPage, list[str]]:
+    """The page with what matching context sources hold merged in (docs/federation.md), and the
+    NGSILD-Warning of each source that could not answer."""
+    broker = broker_of(request)
+    remote, forwarded = await broker.federation.temporal(
+        tenant_of(request),
+        ctx,
+        dict(request.query_params),
+        filters,
+        entity_id=entity_id,
+        local_only=flag(request, "local"),
+        via=request.headers.get("via"),
+        body=body,
+    )
+    warnings = [failure.warning() for failure in forwarded.failures]
+    if not remote:
+        return page, warnings
+    merged = merge_temporal(page.entities, remote, temporal.timeproperty, temporal.last_n)[:limit]
+    instances = page.instances
+    if instances is not None:
+        emptied = [*instances.emptied, *({} for _ in range(len(merged) - len(instances.emptied)))]
+        instances = dataclasses.replace(instances, emptied=emptied[: len(merged)])
+    count = page.count
+    if count is not None:
+        count += len(merged) - len(page.entities)
+    return HistoryPage(merged, count, instances), warnings
 
 
 async def _answer(
@@ -305,12 +354,15 @@ async def _answer(
     query: HistoryQuery,
     *,
     view: _View | None = None,
+    filters: list[RegistrationFilter] | None = None,
+    forwarded_body: dict[str, Any] | None = None,
 ) -> Response:
     broker = broker_of(request)
     tenant = tenant_of(request)
     view = view or _view(request, ctx, form, options, temporal)
     headers: dict[str, str] = {}
     instances: InstancePage | None = None
+    warnings: list[str] = []
     if form == "aggregatedValues":
         aggregated = await broker.history.aggregate(tenant, query, temporal)
         data: Any = [view.aggregated(entity, attributes) for entity, attributes in aggregated.entities]
@@ -320,11 +372,17 @@ async def _answer(
             headers["Content-Range"] = instances.content_range
     else:
         page = await broker.history.query(tenant, query, temporal)
+        if filters is not None:
+            page, warnings = await _with_sources(
+                request, ctx, page, temporal, filters, None, query.limit, forwarded_body
+            )
         data, status, headers = view.page(page)
         count, instances = page.count, page.instances
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
     response = json_response(request, ctx, data, media, status=status, headers=headers)
+    for warning in warnings:
+        response.headers.append("NGSILD-Warning", warning)
     if request.method == "GET":
         _link_next_page(request, response, temporal, instances, media)
     return response
@@ -391,6 +449,7 @@ async def retrieve_temporal(request: Request) -> Response:
     )
     view = _view(request, ctx, form, options, temporal)
     status, headers = 200, dict[str, str]()
+    warnings: list[str] = []
     if form == "aggregatedValues":
         aggregated = await broker.history.retrieve_aggregated_page(tenant, entity_id, query, temporal)
         ((entity, attributes),) = aggregated.entities
@@ -399,16 +458,29 @@ async def retrieve_temporal(request: Request) -> Response:
         if instances is not None:
             status, headers = 206, {"Content-Range": instances.content_range}
     else:
-        found = await broker.history.retrieve(tenant, entity_id, query, temporal)
+        try:
+            found = await broker.history.retrieve(tenant, entity_id, query, temporal)
+        except ResourceNotFound:
+            found = HistoryPage([], None)
+        wanted = RegistrationFilter(ids=(entity_id,), attrs=frozenset(query.attrs))
+        found, warnings = await _with_sources(request, ctx, found, temporal, [wanted], entity_id, 1)
+        if not found.entities:
+            shown = "; ".join(warnings)
+            unasked = f" (context sources that could not be asked: {shown})" if shown else ""
+            raise ResourceNotFound(f"Entity {entity_id} does not exist{unasked}")
         entities, status, headers = view.page(found)
         data, instances = entities[0], found.instances
     if not data:
         raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick and omit")
     response = json_response(request, ctx, data, media, status=status, headers=headers)
+    for warning in warnings:
+        response.headers.append("NGSILD-Warning", warning)
     _link_next_page(request, response, temporal, instances, media)
     return response
 
 
+FORWARDED_MEMBERS = batch.FORWARDED_MEMBERS | {"temporalQ"}
+"""What of a temporal Query body goes on to the context sources it is forwarded to."""
 QUERY_BODY = {
     "type": "object",
     "properties": {
@@ -481,7 +553,19 @@ async def query_temporal_post(request: Request) -> Response:
         lang=parsed.lang,
         dataset_ids=None,
     )
-    return await _answer(request, ctx, media, form, options, temporal, query, view=view)
+    sent = {name: value for name, value in data.items() if name in FORWARDED_MEMBERS}
+    return await _answer(
+        request,
+        ctx,
+        media,
+        form,
+        options,
+        temporal,
+        query,
+        view=view,
+        filters=_source_filters(selectors, query.attrs),
+        forwarded_body=sent,
+    )
 
 
 # -- writes --------------------------------------------------------------------------------------

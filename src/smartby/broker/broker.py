@@ -10,18 +10,19 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
 
 from smartby.broker import changes
+from smartby.broker.batch_result import BatchResult
 from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import ContextLoader, ContextStore, resolve
 from smartby.broker.csource_subscriptions import CSourceSubscriptions, CSourceSubscriptionStore
 from smartby.broker.federation import Federation, LocalReads, SourceUseStore
 from smartby.broker.feed import ChangeFeed, FeedStore
+from smartby.broker.forwarded_writes import ForwardedWrites
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
 from smartby.broker.queries import relationship_targets
@@ -69,18 +70,6 @@ PURGE_CHUNK = 500
 UpsertMode = Literal["replace", "update"]
 BatchContext = Context | Sequence[Context | NgsiLdError]
 """One @context for a whole batch, or one per entity (JSON-LD bodies; a failed one is that entity's error)."""
-
-
-@dataclass
-class BatchResult:
-    """The BatchOperationResult of clause 5.2.16: ids that succeeded, and errors per entity."""
-
-    success: list[str] = field(default_factory=list)
-    errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)
-
-    def fail(self, entity_id: str, error: NgsiLdError) -> None:
-        self.errors.append((entity_id, error))
 
 
 def _timestamp() -> str:
@@ -163,6 +152,7 @@ class Broker:
         self.registrations.listeners.append(self.csource_subscriptions.registration_changed)
         local = LocalReads(self._entity_or_none, self.query_entities, self.entity_types, self.attributes)
         self.federation = Federation(self.registrations, store, self.contexts, local, self.settings)
+        self.federation_writes = ForwardedWrites(self.federation, self._entity_types)
         self.feed = ChangeFeed(store)
         self._retention: asyncio.Task[None] | None = None
         self._notifying = False
@@ -308,6 +298,10 @@ class Broker:
             await self.existing_tenant(tenant)
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
         return entity
+
+    async def _entity_types(self, tenant: str, entity_id: str) -> list[str] | None:
+        entity = await self._entity_or_none(tenant, entity_id)
+        return None if entity is None else list(entity["type"])
 
     async def _entity_or_none(self, tenant: str, entity_id: str) -> Entity | None:
         """The entity, or None if this broker has none such (NonexistentTenant still raised)."""

@@ -528,7 +528,7 @@ class RegistrationFilter:
         if self.types is not None and not self.types.matches([entity["type"]]):
             return False
         if self.ids:
-            return any(_provides(entity, entity_id) for entity_id in self.ids)
+            return any(provides_id(entity, entity_id) for entity_id in self.ids)
         if self.id_pattern is not None and "id" in entity:
             pattern = compiled(self.id_pattern)
             return pattern is not None and pattern.search(entity["id"]) is not None
@@ -548,7 +548,7 @@ def _overlaps(document: Mapping[str, Any], temporal: TemporalQuery) -> bool:
     return (end is None or begins < end) and (start is None or ends is None or ends >= start)
 
 
-def _provides(entity: Mapping[str, str], entity_id: str) -> bool:
+def provides_id(entity: Mapping[str, str], entity_id: str) -> bool:
     """Whether an EntityInfo covers an entity id: named, matched by its pattern, or of any id."""
     if "id" in entity:
         return entity["id"] == entity_id
