@@ -113,6 +113,22 @@ async def test_a_stopped_runtime_resumes_where_it_left_off(probe: Assembly, sett
     assert await broker.feed.pending("probe") == 0
 
 
+async def test_changes_this_process_commits_wake_its_runtime_before_the_next_poll(
+    settings: Settings,
+) -> None:
+    # An hour between polls: only the wake-up of a commit in this process can get the change handled.
+    parts = assemble(with_services(settings, "probe", services_poll_interval=3600.0))
+    await parts.broker.open()
+    try:
+        parts.services.start()
+        await asyncio.sleep(0.2)  # the runtime found its feed empty and waits
+        await write_probes(parts.broker, range(0, 3))
+        await eventually(lambda: _has(parts.broker, "Mark", handled(range(3))), seconds=30)
+    finally:
+        await parts.services.stop()
+        await parts.broker.close()
+
+
 async def _has(broker: Broker, kind: str, wanted: list[str]) -> bool:
     return set(wanted) <= set(await ids_of(broker, kind))
 

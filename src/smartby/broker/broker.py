@@ -258,6 +258,7 @@ class Broker:
         if not notify and not feed.watching:
             return await self.store.transact(tenant, change, ids)
         queued = False
+        fed_services: set[str] = set()
 
         def run(tx: Transaction) -> T:
             nonlocal queued
@@ -268,13 +269,17 @@ class Broker:
                 tx.enqueue(pending)
                 queued = True
             fed = feed.match(tenant, changed)
+            fed_services.clear()  # a transaction run again feeds what its last run fed
             if fed:
                 tx.feed(fed)
+                fed_services.update(change.service for change in fed)
             return result
 
         result = await self.store.transact(tenant, run, ids)
         if queued:
             self.notifier.wake()
+        if fed_services:
+            feed.fed(fed_services)
         return result
 
     # -- entities ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ Every process that writes must know the same watches (the composition root decla
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -132,6 +133,20 @@ class ChangeFeed:
     def __init__(self, store: FeedStore) -> None:
         self.store = store
         self._watches: dict[str, Watch] = {}
+        self._arrivals: dict[str, asyncio.Event] = {}
+
+    def arrivals(self, service: str) -> asyncio.Event:
+        """Set when this process commits changes fed to `service` (the runtime clears it before
+        each claim): a runtime in the writing process takes them at once instead of at its next
+        poll; other processes poll."""
+        return self._arrivals.setdefault(service, asyncio.Event())
+
+    def fed(self, services: Iterable[str]) -> None:
+        """Changes fed to these services committed."""
+        for service in services:
+            event = self._arrivals.get(service)
+            if event is not None:
+                event.set()
 
     def watch(self, watches: Iterable[Watch]) -> None:
         """Feed these services from now on (a watch replaces the service's previous one)."""

@@ -132,14 +132,19 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _wait(self, seconds: float, clock_seconds: float | None = None) -> None:
-        """Wait `seconds` of wall time (or `clock_seconds` of the clock's, if sooner), or until stopped."""
+    async def _wait(
+        self, seconds: float, clock_seconds: float | None = None, arrivals: asyncio.Event | None = None
+    ) -> None:
+        """Wait `seconds` of wall time (or `clock_seconds` of the clock's, if sooner), or until stopped
+        or `arrivals` is set."""
         waits: list[asyncio.Future[object]] = [
             asyncio.ensure_future(self._stopping.wait()),
             asyncio.ensure_future(asyncio.sleep(seconds)),
         ]
         if clock_seconds is not None:
             waits.append(asyncio.ensure_future(self.clock.sleep(clock_seconds)))
+        if arrivals is not None:
+            waits.append(asyncio.ensure_future(arrivals.wait()))
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -169,14 +174,17 @@ class Runtime:
         return len(batch)
 
     async def _feed(self, service: Service) -> None:
+        arrivals = self.broker.feed.arrivals(service.name)
         while not self._stopping.is_set():
+            arrivals.clear()
             try:
                 handled = await self.handle_batch(service)
             except Exception:
                 log.exception("Service %s could not take its changes", service.name)
                 handled = 0
             if not handled:
-                await self._wait(self.settings.services_poll_interval)
+                # Changes this process writes wake it at once; other processes' at the next poll.
+                await self._wait(self.settings.services_poll_interval, arrivals=arrivals)
 
     # -- periodic jobs -----------------------------------------------------------------------------
 
