@@ -18,9 +18,12 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import free_port
 from smartby.api.app import create_app
+from smartby.api.operations import uptime
 from smartby.assembly import assemble
 from smartby.settings import Settings
 
@@ -74,6 +77,13 @@ async def test_version_says_what_runs(client: httpx.AsyncClient, settings: Setti
     assert re.fullmatch(r"\d+ d, \d+ h, \d+ m, \d+ s", body["uptime"])
     assert body["backends"]["database"] == settings.database.split(":", 1)[0]
     assert body["backends"]["mqtt"] is None
+
+
+@given(st.floats(min_value=0, max_value=10**9))
+def test_uptime_reads_back_as_the_whole_seconds(seconds: float) -> None:
+    days, hours, minutes, secs = map(int, re.findall(r"\d+", uptime(seconds)))
+    assert hours < 24 and minutes < 60 and secs < 60
+    assert ((days * 24 + hours) * 60 + minutes) * 60 + secs == int(seconds)
 
 
 async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
@@ -132,6 +142,16 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "/no/such/path" not in text
     assert sample(text, "smartby_notification_outbox_depth") == 0
     assert sample(text, "smartby_ingest_readings_total") >= 0
+
+
+async def test_metrics_in_the_format_the_scraper_asks_for(client: httpx.AsyncClient) -> None:
+    plain = await client.get("/metrics")
+    assert plain.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    asked = {"Accept": "application/openmetrics-text; version=1.0.0,text/plain;version=0.0.4;q=0.5"}
+    open_metrics = await client.get("/metrics", headers=asked)
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert open_metrics.text.endswith("# EOF\n") and open_metrics.text.count("# EOF") == 1
+    assert "smartby_notification_outbox_depth 0" in open_metrics.text
 
 
 async def test_metrics_show_the_outbox_and_failed_deliveries(client: httpx.AsyncClient) -> None:

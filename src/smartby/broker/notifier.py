@@ -391,7 +391,6 @@ class Notifier:
         endpoint = self._endpoints[uri]
         if endpoint.semaphore is None:
             endpoint.semaphore = asyncio.Semaphore(PER_ENDPOINT)
-        epoch = endpoint.epoch
         try:
             async with endpoint.semaphore:
                 while endpoint.probe is not None:
