@@ -75,7 +75,9 @@ async def test_version_says_what_runs(client: httpx.AsyncClient, settings: Setti
     assert body["NGSI-LD version"] == "1.8.1"
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", body["smartby version"])
     assert re.fullmatch(r"\d+ d, \d+ h, \d+ m, \d+ s", body["uptime"])
-    assert body["backends"]["database"] == settings.database.split(":", 1)[0]
+    assert body["backends"]["database"] == (
+        "sqlite" if settings.database.startswith("sqlite") else "postgresql"
+    )
     assert body["backends"]["mqtt"] is None
 
 

@@ -56,11 +56,11 @@ def _backends(settings: Settings) -> dict[str, Any]:
     if settings.mqtt_url:
         address = broker_address(settings.mqtt_url)
         mqtt = f"{address.host}:{address.port}"
+    scheme = settings.database.split(":", 1)[0].lower()
     return {
-        "database": settings.database.split(":", 1)[0],
+        "database": "postgresql" if scheme.startswith("postgres") else scheme,
         "mqtt": mqtt,
         "notifications": settings.notifications,
-        "workers": settings.workers,
     }
 
 
