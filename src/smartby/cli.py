@@ -8,10 +8,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -96,7 +97,14 @@ def _serve(settings: Settings) -> None:
     # (smartby.api.asgi, which reads its settings from the environment): the environment is the one
     # way a --database given here reaches them.
     os.environ["SMARTBY_DATABASE"] = settings.database
-    uvicorn.run("smartby.api.asgi:application", factory=True, workers=settings.workers, **options)
+    with ExitStack() as cleanup:
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Each worker counts its metrics in files here, so that a scrape of any of them shows
+            # the sum of all (prometheus-client's multiprocess mode, docs/operations.md).
+            metrics = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="smartby-metrics-"))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
+            cleanup.callback(os.environ.pop, "PROMETHEUS_MULTIPROC_DIR", None)
+        uvicorn.run("smartby.api.asgi:application", factory=True, workers=settings.workers, **options)
 
 
 @app.command()

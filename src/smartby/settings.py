@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         description="PostgreSQL: seconds between two passes that pack history (0: never; "
         "`smartby history pack` packs on demand).",
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins browser apps may call the API from (JSON, e.g. ["https://map.city.dk"]; '
+        '["*"]: any); empty, the default: no CORS headers, browsers keep other origins out.',
+    )
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest request body accepted (bigger gets 413)."
     )

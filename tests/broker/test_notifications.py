@@ -612,3 +612,64 @@ async def test_temporal_instance_writes_notify(client: httpx.AsyncClient, receiv
     assert deleted.body["data"][0]["id"] == "urn:ngsi-ld:Vehicle:7" and "deletedAt" in deleted.body["data"][0]
     await asyncio.sleep(0.3)
     assert len(receiver.received) == 6
+
+
+async def test_a_receiver_back_from_an_outage_is_probed_when_its_cool_down_ends(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """Deliveries under way together when a receiver goes count as one failure; when the cool-down
+    ends one probe goes, and once the receiver answers, everything follows. The notifier's clock is
+    moved on, so the cool-downs (30 s, then 60 s) pass without waiting for them."""
+    receiver.stop()
+    tuned = settings.model_copy(
+        update={"notification_retry_delay": 30.0, "notification_retry_max_delay": 300.0}
+    )
+    broker = Broker(open_store(tuned.database, tuned), tuned)
+    await broker.open()
+    notifier = broker.notifier
+    offset = 0.0
+    notifier.clock = lambda: time.time() + offset
+    try:
+        ctx = await broker.context(CONTEXT)
+        body = {k: v for k, v in subscription(receiver.url).items() if k != "@context"}
+        ids = [await broker.subscriptions.create("", CONTEXT, body) for _ in range(4)]
+
+        async def failed() -> int:
+            total = 0
+            for sub_id in ids:
+                total += (await broker.subscriptions.get("", sub_id)).times_failed
+            return total
+
+        async def settled(count: int) -> None:
+            deadline = time.monotonic() + 10
+            while await failed() < count or await broker.store.pending_notifications() != len(ids):
+                assert time.monotonic() < deadline, await failed()
+                await asyncio.sleep(0.02)
+
+        # Four subscriptions to one receiver: four deliveries at once, all refused.
+        await broker.create_entity("", ctx, {k: v for k, v in vehicle(1).items() if k != "@context"})
+        await settled(4)
+        went = notifier.clock()  # (just after) the receiver's outage began
+        failures, until = notifier.cool_down(receiver.url)
+        assert failures == 1  # one failure, not four
+        assert 29 <= until - notifier.clock() <= 30  # the first cool-down: notification_retry_delay
+        # Still down when the cool-down ends: one probe is sent, the other three wait for it and
+        # step aside for the next, doubled, cool-down.
+        offset = 31.0
+        notifier.wake()
+        await settled(5)
+        failures, until = notifier.cool_down(receiver.url)
+        assert failures == 2 and 59 <= until - notifier.clock() <= 60
+        assert await failed() == 5
+        # Back: when this cool-down ends, the probe gets through and the others follow. The wait
+        # left is within the bound docs/subscriptions.md states: the outage plus the first delay.
+        receiver.start()
+        assert until - notifier.clock() <= min(notifier.clock() - went + 30.0, 300.0)
+        offset = 92.0
+        notifier.wake()
+        arrived = await receiver.wait_for(4)
+        assert sorted(item.body["subscriptionId"] for item in arrived) == sorted(ids)
+        assert notifier.cool_down(receiver.url) == (0, 0.0)
+        assert await failed() == 5
+    finally:
+        await broker.close()

@@ -20,11 +20,13 @@ from smartby.api import (
     devices,
     discovery,
     entities,
+    operations,
     registrations,
     services,
     subscriptions,
     temporal,
 )
+from smartby.api.middleware import Application
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.assembly import Assembly
 from smartby.ingest.mqtt import start_mqtt_transport
@@ -50,6 +52,7 @@ class Dispatcher:
                 route.methods or set(),
                 route.endpoint,
                 route.param_convertors,
+                route,
             )
             for router in routers
             for route in router.routes
@@ -81,7 +84,7 @@ class Dispatcher:
             paths.insert(0, path[:-1])
         allowed: set[str] = set()
         for candidate in paths:
-            for prefix, regex, methods, endpoint, convertors in self._routes:
+            for prefix, regex, methods, endpoint, convertors, route in self._routes:
                 if not candidate.startswith(prefix):
                     continue
                 match = regex.match(candidate)
@@ -91,6 +94,7 @@ class Dispatcher:
                     allowed.update(methods)
                     continue
                 scope["app"] = self.fastapi
+                scope["route"] = route  # as Starlette's router does: the metrics name requests by it
                 scope["path_params"] = {
                     name: convertors[name].convert(value) for name, value in match.groupdict().items()
                 }
@@ -115,7 +119,7 @@ class Dispatcher:
             return await unexpected_error(request, error)
 
 
-def create_app(parts: Assembly) -> Dispatcher:
+def create_app(parts: Assembly) -> Application:
     """The API, the device API and the dashboard on assembled parts; the app's lifespan opens and
     closes them."""
     broker, ingestion, runtime = parts.broker, parts.ingestion, parts.services
@@ -127,6 +131,7 @@ def create_app(parts: Assembly) -> Dispatcher:
         await ingestion.start()
         # Device uplinks from MQTT, when SMARTBY_MQTT_URL is set, into the same pipeline.
         mqtt = await start_mqtt_transport(ingestion, broker.settings)
+        app.state.mqtt = mqtt  # for the readiness check
         if run_services:
             runtime.start()
         try:
@@ -162,10 +167,11 @@ def create_app(parts: Assembly) -> Dispatcher:
             registrations,
             csource_subscriptions,
             devices,
+            operations,
         )
     ]
     for router in routers:
         app.include_router(router)
     dashboard.mount(app, broker)
     services.mount(app, runtime)
-    return Dispatcher(app, routers)
+    return Application(Dispatcher(app, routers), parts.settings)

@@ -108,6 +108,10 @@ class EntityStore(HistoryStore, Protocol):
 
     async def tenants(self) -> list[str]: ...
 
+    async def ping(self) -> None:
+        """Run a trivial query: raises when the database cannot answer."""
+        ...
+
     async def entity_types(self, tenant: str) -> list[TypeInfo]: ...
 
     async def attributes(self, tenant: str) -> list[AttributeInfo]: ...
@@ -242,6 +246,14 @@ class Broker:
     async def tenants(self) -> list[str]:
         """The tenants that hold context (the default one when it was written to)."""
         return await self.store.tenants()
+
+    async def ping(self) -> None:
+        """Ask the database a trivial question (readiness): raises when it cannot answer."""
+        await self.store.ping()
+
+    async def outbox_depth(self) -> int:
+        """Notifications waiting in the outbox, of every process on the database."""
+        return await self.store.pending_notifications()
 
     async def existing_tenant(self, tenant: str) -> None:
         if tenant != DEFAULT_TENANT and not await self.store.tenant_exists(tenant):

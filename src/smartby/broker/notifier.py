@@ -13,8 +13,15 @@ transaction holding entity locks) should spend its time on writes, and the row t
 entities once, in their stored form, whatever the subscription's options say.
 
 A receiver that is down costs little: after a failure its endpoint cools down (the same backoff),
-and its rows that come up meanwhile are put back, unsent and uncounted, until then. Deliveries run
-concurrently, at most SMARTBY_NOTIFICATION_CONCURRENCY in all and a few per endpoint at a time.
+and its rows, the failed ones and those that come up meanwhile (put back, unsent and uncounted), are
+due again when the cool-down ends. One failure counts once per interval, however many deliveries were
+under way when the receiver went (they all fail together). When a cool-down ends, one delivery goes
+first as a probe while the endpoint's others wait for its answer: they follow at once if it got
+through, and step aside for the next, doubled, cool-down if not. The cool-down in progress when a
+receiver comes back is therefore at most as long as the receiver had been down plus
+SMARTBY_NOTIFICATION_RETRY_DELAY (and never longer than SMARTBY_NOTIFICATION_RETRY_MAX_DELAY): that
+bounds how long delivery takes to resume (docs/subscriptions.md). Deliveries run concurrently, at most
+SMARTBY_NOTIFICATION_CONCURRENCY in all and a few per endpoint at a time.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import orjson
 
 from smartby.broker.queries import join_of, relationship_targets, selection
 from smartby.broker.subscriptions import Compiled, Subscriptions
+from smartby.metrics import NOTIFICATION_FAILURES, NOTIFICATIONS_SENT
 from smartby.ngsild.context import CORE_CONTEXT_URL, Context
 from smartby.ngsild.entity import Entity, LanguagePreference, Renderer
 from smartby.ngsild.linked import feature_collection, linked_view
@@ -84,6 +92,10 @@ class OutboxStore(Protocol):
         count them in their subscriptions' status."""
         ...
 
+    async def pending_notifications(self) -> int:
+        """Notifications in the outbox, due or not (the depth the operations metrics show)."""
+        ...
+
     def watch_outbox(self, wake: Callable[[], None]) -> None:
         """From now until the store closes, call `wake` (on this event loop) when a transaction of
         any process that queued notifications commits; a backend that cannot tell does nothing."""
@@ -109,12 +121,24 @@ class DeliveryFailed(Exception):
     pass
 
 
+def _scheme(uri: str) -> str:
+    """An endpoint's scheme as the metrics label it (a few values, not one per URL)."""
+    scheme = urlsplit(uri).scheme.lower()
+    return scheme if scheme in ("http", "https", "mqtt", "mqtts") else "other"
+
+
 @dataclass
 class Endpoint:
     """What the notifier remembers of one endpoint: how it has fared lately."""
 
     failures: int = 0
+    """Failures counted since the last delivery that got through, one per cool-down interval."""
     cool_until: float = 0.0
+    """No delivery to the endpoint starts before this moment (the notifier's clock)."""
+    epoch: int = 0
+    """Counted failures so far: a failing delivery that began before the last count is not another."""
+    probe: asyncio.Event | None = None
+    """Set while the probe after a cool-down is under way; it fires with the probe's answer."""
     semaphore: asyncio.Semaphore | None = None
 
 
@@ -228,6 +252,8 @@ class Notifier:
         self.poll = settings.notification_poll_interval
         self.capacity = settings.notification_concurrency
         self.lease = self.timeout * 2 + 5
+        self.clock: Callable[[], float] = time.time
+        """The time deliveries are scheduled by (seconds since the epoch); tests move it on."""
         self._event = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -290,7 +316,7 @@ class Notifier:
             if room > 0:
                 try:
                     await self.subscriptions.refresh()
-                    claimed = await self.store.claim_notifications(time.time(), room, self.lease)
+                    claimed = await self.store.claim_notifications(self.clock(), room, self.lease)
                 except Exception:
                     log.exception("Claiming notifications failed; trying again")
                     await asyncio.sleep(self.poll)
@@ -336,7 +362,7 @@ class Notifier:
         except asyncio.CancelledError:
             # Stopping: put the rows back for the next process rather than wait out their lease.
             stamp = format_datetime(now())
-            self._record([DeliveryOutcome(i, stamp, False, time.time(), attempted=False) for i in group])
+            self._record([DeliveryOutcome(i, stamp, False, self.clock(), attempted=False) for i in group])
             raise
 
     async def _attempt(self, group: list[ClaimedNotification]) -> None:
@@ -354,7 +380,7 @@ class Notifier:
             return
         sub = compiled.subscription
         key = (sub.tenant, sub.id)
-        moment = time.time()
+        moment = self.clock()
         if sub.throttling:
             allowed = self._last_sent.get(key, 0.0) + sub.throttling
             if moment < allowed:
@@ -367,26 +393,56 @@ class Notifier:
             endpoint.semaphore = asyncio.Semaphore(PER_ENDPOINT)
         try:
             async with endpoint.semaphore:
+                while endpoint.probe is not None:
+                    await endpoint.probe.wait()  # The answer to the probe under way decides.
                 # Looked at once a turn comes: deliveries that waited behind failing ones step aside.
-                if time.time() < endpoint.cool_until:
+                if self.clock() < endpoint.cool_until:
                     until = endpoint.cool_until
                     self._record([DeliveryOutcome(i, stamp, False, until, attempted=False) for i in group])
                     return
-                entities = _coalesced(group, latest_only=bool(sub.throttling))
-                linked = await self._linked(compiled, entities)
-                body, headers = notification_body(
-                    compiled, entities, linked, first.payload.get("triggerReason")
-                )
-                await self._send(uri, compiled, body, headers)
+                epoch = endpoint.epoch
+                probe = asyncio.Event() if endpoint.failures else None
+                endpoint.probe = probe
+                try:
+                    entities = _coalesced(group, latest_only=bool(sub.throttling))
+                    linked = await self._linked(compiled, entities)
+                    body, headers = notification_body(
+                        compiled, entities, linked, first.payload.get("triggerReason")
+                    )
+                    await self._send(uri, compiled, body, headers)
+                except Exception:
+                    self._count_failure(endpoint, epoch)
+                    raise
+                finally:
+                    if probe is not None:
+                        endpoint.probe = None
+                        probe.set()
         except Exception as error:
             log.info("Notification for %s to %s failed: %s", sub.id, uri, error)
-            endpoint.failures += 1
-            endpoint.cool_until = time.time() + self._backoff(endpoint.failures)
-            self._record([DeliveryOutcome(i, stamp, False, self._retry_at(i)) for i in group])
+            NOTIFICATION_FAILURES.labels(_scheme(uri)).inc()
+            until = endpoint.cool_until
+            self._record([DeliveryOutcome(i, stamp, False, self._retry_at(i, until)) for i in group])
             return
         endpoint.failures = 0
         endpoint.cool_until = 0.0
+        NOTIFICATIONS_SENT.labels(_scheme(uri)).inc()
         self._record([DeliveryOutcome(item, stamp, True) for item in group])
+
+    def _count_failure(self, endpoint: Endpoint, epoch: int) -> None:
+        """Count a failed delivery that began in `epoch` against its endpoint, unless a failure was
+        counted since it began: deliveries under way together when a receiver goes fail together,
+        and that is one failure, not one per delivery (which would stretch the cool-down far past
+        the outage)."""
+        if epoch != endpoint.epoch:
+            return
+        endpoint.epoch += 1
+        endpoint.failures += 1
+        endpoint.cool_until = self.clock() + self._backoff(endpoint.failures)
+
+    def cool_down(self, uri: str) -> tuple[int, float]:
+        """The failures counted against an endpoint and the moment its cool-down ends (0: none)."""
+        endpoint = self._endpoints.get(uri)
+        return (endpoint.failures, endpoint.cool_until) if endpoint is not None else (0, 0.0)
 
     async def _linked(self, compiled: Compiled, entities: list[Entity]) -> dict[str, Entity] | None:
         """The entities a joining subscription's notification embeds, as they are now."""
@@ -402,9 +458,10 @@ class Notifier:
     def _backoff(self, attempts: int) -> float:
         return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
 
-    def _retry_at(self, item: ClaimedNotification) -> float | None:
-        """When a failed notification is tried again; None when it is given up."""
-        moment = time.time()
+    def _retry_at(self, item: ClaimedNotification, until: float) -> float | None:
+        """When a failed notification is tried again (`until`, when its endpoint's cool-down
+        ends); None when it is given up."""
+        moment = self.clock()
         if self.max_attempts and item.attempts >= self.max_attempts:
             log.warning(
                 "Notification %d for %s given up after %d attempts",
@@ -418,7 +475,7 @@ class Notifier:
                 "Notification %d for %s given up: older than %ss", item.id, item.subscription_id, self.max_age
             )
             return None
-        return moment + self._backoff(item.attempts)
+        return max(until, moment)
 
     async def _send(
         self, uri: str, compiled: Compiled, body: dict[str, Any], headers: dict[str, str]
@@ -525,7 +582,7 @@ class Notifier:
         """Send the periodic subscriptions that are due. Their schedule lives in the database: a
         subscription is claimed for one period there, so of several processes exactly one sends it,
         and a restarted process goes on where the schedule stands."""
-        moment = time.time()
+        moment = self.clock()
         claimed = await self.store.claim_periodic(moment)
         if not claimed:
             return

@@ -33,6 +33,7 @@ from smartby.ingest.device_store import DeviceStore
 from smartby.ingest.envelopes import EnvelopeError, Unwrapped, unwrap
 from smartby.ingest.registry import DeviceRegistry
 from smartby.ingest.uplinks import Uplink
+from smartby.metrics import DEAD_LETTERS, READINGS
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import (
     Instance,
@@ -410,6 +411,7 @@ class Ingestion:
         self.stats.dead_lettered += len(letters)
         for item in letters:
             self.stats.by_reason[item.outcome.status] += 1
+            DEAD_LETTERS.labels(item.outcome.status).inc()
             if item.done is not None:
                 item.done(item.outcome)
 
@@ -425,10 +427,11 @@ class Ingestion:
                 for item in items:
                     item.error = item.error or f"the broker failed: {error}"
         await self._confirm(pending)
+        committed = 0
         for item in pending:
             if item.error is None:
                 self.stats.accepted += 1
-                self.stats.readings += len(item.readings)
+                committed += len(item.readings)
                 if item.done is not None:
                     item.done(Outcome("accepted", readings=len(item.readings)))
                 continue
@@ -442,6 +445,8 @@ class Ingestion:
                 topic=item.uplink.topic,
             )
             letters.append(_Letter(letter, Outcome("rejected", item.error), item.done))
+        self.stats.readings += committed
+        READINGS.inc(committed)
 
     async def _confirm(self, pending: list[_Pending]) -> None:
         """Readings committed from devices with a sent command they may confirm (rare: one

@@ -142,6 +142,9 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables):
             return True
         return await self._read(lambda db: self._tenant_id(db, tenant) is not None)
 
+    async def ping(self) -> None:
+        await self._read(lambda db: db.execute("SELECT 1").fetchone())
+
     async def tenants(self) -> list[str]:
         return await self._read(
             lambda db: [str(row[0]) for row in db.execute("SELECT name FROM tenant ORDER BY name")]
