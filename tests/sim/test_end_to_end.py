@@ -134,7 +134,12 @@ async def test_a_small_city_is_registered_provisioned_and_back_filled_through_ht
         await target.close()
     assert tally.readings > 100 and tally.values > tally.readings
     provisioning = "Provisioning the city"
-    assert steps.counted[provisioning] == steps.phases[provisioning] == 10 + len(city.buildings) + 2 * 50
+    lighting = len(city.of_kind("sim-cabinet")) + 1  # a group per cabinet, the testbed's program
+    assert (
+        steps.counted[provisioning]
+        == steps.phases[provisioning]
+        == 10 + len(city.buildings) + 2 * 50 + lighting
+    )
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         devices = (await http.get("/ingest/v1/devices", params={"limit": 1000})).json()
         assert sorted(d["entityId"] for d in devices) == sorted(d.entity_id for d in city.devices)

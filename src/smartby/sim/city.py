@@ -150,6 +150,12 @@ KINDS = {
     )
 }
 BUILDING_CONTEXT = SDM.format("Building")
+LIGHTING_CONTEXT = "https://smartby.org/contexts/lighting.jsonld"
+"""smartby's own @context of LightingProgram (docs/lighting.md)."""
+LIGHTING_PROGRAM = "urn:ngsi-ld:LightingProgram:testbed-night-dimming"
+SILENT_FAULTS = ((0.25, "deadLamp"), (0.5, "dayBurner"), (0.75, "stuckDriver"))
+"""Street lights (at these shares of the list) whose fault their own reports do not show: one says it
+is lit but draws nothing, one burns all day, one's driver stays at full power when dimmed."""
 DISTRICT_CONTEXT: str | None = None
 BUILDING_CATEGORIES = (
     ("residential", 0.62, (800, 6000)),
@@ -320,6 +326,11 @@ def build_city(devices: int = 2000, seed: int = 1) -> City:
     return city
 
 
+def group_of(cabinet: Device) -> str:
+    """The StreetlightGroup of the lights a cabinet feeds."""
+    return cabinet.entity_id.replace(":StreetlightControlCabinet:", ":StreetlightGroup:")
+
+
 def _place_lights(city: City, rng: random.Random, counts: dict[str, int], add: Any) -> None:
     """Street lights evenly spaced along every street, each fed by the cabinet of its stretch."""
     lights, cabinets = counts["sim-streetlight"], counts["sim-cabinet"]
@@ -353,7 +364,12 @@ def _place_lights(city: City, rng: random.Random, counts: dict[str, int], add: A
             cabinet=cabinet.entity_id,
         )
         light.static["refStreetlightControlCabinet"] = {"type": "Relationship", "object": cabinet.entity_id}
+        light.static["refStreetlightGroup"] = {"type": "Relationship", "object": group_of(cabinet)}
+        light.static["powerRating"] = {"type": "Property", "value": light.params["watts"], "unitCode": "WTT"}
         cabinet.params.setdefault("lights", []).append(light)
+    placed = city.of_kind("sim-streetlight")
+    for share, fault in SILENT_FAULTS:
+        placed[int(share * (len(placed) - 1))].params.setdefault("fault", fault)
 
 
 def _place_buildings(

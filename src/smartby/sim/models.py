@@ -32,6 +32,9 @@ FAILURES = ("defectiveLamp", "columnIssue", "brokenLantern")
 DIMMED = (0, 5)
 """Local hours between which lit street lights are dimmed ("low")."""
 DIM_LEVEL = 0.4
+LIGHT_HEARTBEAT = timedelta(minutes=15)
+"""While streaming live, street lights also report their state this often (their controllers'
+status report), beside every change."""
 EV_OUT_OF_SERVICE_PER_DAY = 0.02
 
 Payload = dict[str, Any]
@@ -62,6 +65,8 @@ class _Light:
     last: tuple[str, str] | None = None
     next_change: datetime | None = None
     """The first moment after the last window at which its state may change."""
+    beating: bool = False
+    """Whether it has reported since heartbeats began."""
 
 
 class Simulation:
@@ -93,6 +98,9 @@ class Simulation:
         }
         self.reported: dict[int, tuple[datetime, Any]] = {}
         """Basins and rain gauges: when they last reported, and what."""
+        self.heartbeat: timedelta | None = None
+        """Set (live streaming sets LIGHT_HEARTBEAT): street lights report their state at once, then
+        every `heartbeat` beside their changes; None: on change only (back-fill)."""
         self._spin_up_basins()
 
     # -- the run ---------------------------------------------------------------------------------
@@ -126,13 +134,19 @@ class Simulation:
         failure = self._failure(index, moment)
         if failure is not None:
             return ("off", failure, 0.0, 0.0)
+        fault = self.city.devices[index].params.get("fault")
         on_at, off_at = self._switch_times(index, moment)
         if off_at <= moment < on_at:
+            if fault == "dayBurner":  # its photocell is stuck dark: lit all day, saying nothing
+                return ("on", "ok", 1.0, float(watts))
             return ("off", "ok", 0.0, 0.0)
         hour = climate.local(moment).hour
-        if DIMMED[0] <= hour < DIMMED[1]:
-            return ("low", "ok", DIM_LEVEL, round(watts * DIM_LEVEL, 1))
-        return ("on", "ok", 1.0, float(watts))
+        state, level = ("low", DIM_LEVEL) if DIMMED[0] <= hour < DIMMED[1] else ("on", 1.0)
+        if fault == "deadLamp":  # reports that it is lit, draws nothing
+            return (state, "ok", level, 0.0)
+        if fault == "stuckDriver":  # dims on paper, its driver stays at full power
+            return (state, "ok", level, float(watts))
+        return (state, "ok", level, round(watts * level, 1))
 
     def _switch_times(self, index: int, moment: datetime) -> tuple[datetime, datetime]:
         """When the light switches on (after sunset) and off (before sunrise) on this local day: its
@@ -170,11 +184,19 @@ class Simulation:
         return None
 
     def _light_changes(self, light: _Light, start: datetime, end: datetime) -> list[Payload]:
-        if light.next_change is not None and end <= light.next_change:
+        waiting = self.heartbeat is None or light.beating
+        if light.next_change is not None and end <= light.next_change and waiting:
             return []
         device, index = light.device, light.index
         watts = device.params["watts"]
         candidates = {start} if light.last is None else set()
+        beats: set[datetime] = set()
+        if self.heartbeat is not None:
+            beats = set(_grid(start, end + self.heartbeat, self.heartbeat))
+            if not light.beating:
+                beats.add(start)
+                light.beating = True
+            candidates.update(beats)
         zone_day = climate.local(start).replace(hour=0, minute=0, second=0, microsecond=0)
         while zone_day.astimezone(UTC) < end + timedelta(days=1):
             midday = (zone_day + timedelta(hours=12)).astimezone(UTC)
@@ -190,7 +212,7 @@ class Simulation:
         payloads = []
         for moment in sorted(t for t in candidates if start <= t < end):
             state, status, level, power = self.light_state(index, watts, moment)
-            if light.last == (state, status):
+            if light.last == (state, status) and moment not in beats:
                 continue
             light.last = (state, status)
             payloads.append(

@@ -54,7 +54,9 @@ class Target(Protocol):
 
 def provision_size(city: City, target: Target) -> int:
     """Items `provision` ticks off: static entities, and devices when it registers them."""
-    static = len(city.districts) + len(city.buildings) + len(city.devices)
+    static = (
+        len(city.districts) + len(city.buildings) + len(city.devices) + 1 + len(city.of_kind("sim-cabinet"))
+    )
     return static + (len(city.devices) if isinstance(target, SmartbyTarget) else 0)
 
 

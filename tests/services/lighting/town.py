@@ -8,15 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from services.set_clock import SetClock
-from smartby.api.app import create_app
+from services.test_freshness import alerts
 from smartby.assembly import Assembly
 from smartby.broker import Broker
 from smartby.ngsild.timestamps import format_datetime
 from smartby.services.lighting.vocabulary import LIGHTING_CONTEXT, STREETLIGHTING_CONTEXT
-from smartby.services.results import ALERT_CONTEXT
 from smartby.services.runtime import Runtime
 from smartby.services.service import Service
 
@@ -102,12 +99,4 @@ class Town:
 
     async def alerts(self) -> list[dict[str, Any]]:
         """Every Alert, as a client reads them with the Smart Data Models' @context (keyValues)."""
-        app = create_app(self.parts)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            answer = await http.get(
-                "/ngsi-ld/v1/entities",
-                params={"type": "Alert", "format": "keyValues", "limit": "1000"},
-                headers={"Link": f'<{ALERT_CONTEXT}>; rel="http://www.w3.org/ns/json-ld#context"'},
-            )
-        assert answer.status_code == 200, answer.text
-        return sorted(answer.json(), key=lambda alert: (alert["validFrom"]["@value"], alert["subCategory"]))
+        return await alerts(self.parts)
