@@ -11,7 +11,7 @@ from shapely.geometry import Point, shape
 
 from smartby.ingest.decoders import Reading, build
 from smartby.sim.city import KINDS, allocation, build_city
-from smartby.sim.entities import profiles, reading_fragment, registration, static_entities
+from smartby.sim.entities import lit_cabinets, profiles, reading_fragment, registration, static_entities
 from smartby.sim.geography import districts, street_network
 
 ID = re.compile(r"^urn:ngsi-ld:[A-Za-z]+:[a-z-]+-\d{4,}$")
@@ -68,7 +68,7 @@ def test_a_city_needs_a_device_of_each_kind() -> None:
 def test_static_entities_follow_the_contract() -> None:
     city = build_city(60, seed=1)
     entities = list(static_entities(city))
-    cabinets = city.of_kind("sim-cabinet")
+    cabinets = lit_cabinets(city)
     # the devices, and the lighting: a group per cabinet, the testbed's program
     assert len(entities) == len(city.districts) + len(city.buildings) + len(city.devices) + len(cabinets) + 1
     by_type: dict[str, list[dict[str, object]]] = {}

@@ -21,7 +21,7 @@ import pytest
 from conftest import LiveServer, free_port
 from smartby.settings import Settings
 from smartby.sim.city import City, UnitText, build_city
-from smartby.sim.entities import link
+from smartby.sim.entities import link, lit_cabinets
 from smartby.sim.models import Simulation
 from smartby.sim.runner import Plan, Tally, backfill, provision, start_of_backfill
 from smartby.sim.targets import NgsiLdTarget, SmartbyTarget, Target, target_for
@@ -134,7 +134,7 @@ async def test_a_small_city_is_registered_provisioned_and_back_filled_through_ht
         await target.close()
     assert tally.readings > 100 and tally.values > tally.readings
     provisioning = "Provisioning the city"
-    lighting = len(city.of_kind("sim-cabinet")) + 1  # a group per cabinet, the testbed's program
+    lighting = len(lit_cabinets(city)) + 1  # a group per cabinet, the testbed's program
     assert (
         steps.counted[provisioning]
         == steps.phases[provisioning]

@@ -67,8 +67,13 @@ def static_entities(city: City) -> Iterator[tuple[str | None, Entity]]:
     for device in city.devices:
         yield device.kind.context, device_entity(city, device)
     yield LIGHTING_CONTEXT, lighting_program()
-    for cabinet in city.of_kind("sim-cabinet"):
+    for cabinet in lit_cabinets(city):
         yield KINDS["sim-cabinet"].context, light_group(cabinet)
+
+
+def lit_cabinets(city: City) -> list[Device]:
+    """The cabinets that feed lights (each one's lights are a group)."""
+    return [cabinet for cabinet in city.of_kind("sim-cabinet") if cabinet.params.get("lights")]
 
 
 SUMMER = ("--05-12", "--07-26")

@@ -85,7 +85,7 @@ async def test_a_light_burning_by_day_is_a_day_burner(town: Town) -> None:
     await town.group()
     light = await town.light(1)
     await readings(town, light, at(11), at(11, 20), 60.0)
-    await town.run("programs", at(11, 21))
+    await town.feed()
     [alert] = await town.alerts()
     assert (alert["subCategory"], alert["validFrom"]["@value"][:19]) == ("dayBurner", "2026-12-21T11:00:00")
     # off at the next reading; the feed closes it
@@ -103,7 +103,7 @@ async def test_a_driver_stuck_at_full_power_is_a_dimming_failure(town: Town) -> 
     await readings(town, stuck, at(20, 30), at(21, 30), 100.0)
     await readings(town, fine, at(20, 30), at(20, 55), 100.0)
     await readings(town, fine, at(21), at(21, 30), 55.0)
-    await town.run("programs", at(21, 31))
+    await town.feed()
     [alert] = await town.alerts()
     assert (alert["alertSource"], alert["subCategory"]) == (stuck, "dimmingFailure")
     assert alert["validFrom"]["@value"].startswith("2026-12-21T21:00:00")  # the program's step

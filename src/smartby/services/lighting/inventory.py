@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from shapely.geometry import MultiPoint, shape
@@ -92,8 +93,10 @@ class Group:
     segment: str | None
     lights: list[Light] = field(default_factory=list)
 
-    @property
+    @cached_property
     def place(self) -> Place:
+        """Its location, else its lights' centroid, else Copenhagen (read once: an inventory is read
+        afresh for every batch and run)."""
         if self.location is not None:
             return Place(self.location[1], self.location[0])
         located = [light.location for light in self.lights if light.location is not None]

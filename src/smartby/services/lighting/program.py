@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time
+from functools import cached_property
 from typing import Any
 
 from smartby.services.lighting.calendar import Calendar, CalendarError, parse_calendar
@@ -76,6 +77,14 @@ class Program:
     id: str
     rules: tuple[Rule, ...]
     name: str = ""
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.id, self.rules, self.name))
+
+    def __hash__(self) -> int:
+        """Hashed once: schedules are cached by program."""
+        return self._hash
 
     def rule_for(self, on: date) -> Rule | None:
         """The first rule that matches the date (None: no rule, the level stays as it was)."""

@@ -1,11 +1,12 @@
 """The lighting service: its jobs, its feed handler and how they are wired (docs/lighting.md).
 
 - `programs` (every `lighting_period`): the default program is created where missing; each group
-  whose program stepped has its lights dimmed (dispatch.py); every light is judged for faults as of
-  the clock's now (diagnosis.py).
+  whose program stepped has its lights dimmed (dispatch.py); the lights whose power readings stopped
+  are judged as of the clock's now (communicationLoss, diagnosis.py).
 - `energy` (every `lighting_energy_period`): today's energy used, the dusk-to-dawn baseline and the
   CO2 avoided, per group and for the city, as KeyPerformanceIndicators.
-- The feed brings the lights' `powerConsumption` readings: the lights are judged as of them.
+- The feed brings the lights' `powerConsumption` readings: the lights are judged as of them (every
+  fault but communicationLoss is found so, a reporting interval after it began at most).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from smartby.services.lighting import energy
 from smartby.services.lighting import vocabulary as v
 from smartby.services.lighting.diagnosis import judge
 from smartby.services.lighting.endpoints import context_document, schedule
+from smartby.services.lighting.faults import MISSED_INTERVALS
 from smartby.services.lighting.inventory import Lighting, lighting
 from smartby.services.lighting.program import DEFAULT_PROGRAM_ID, DUSK_TO_DAWN, rules_json
 from smartby.services.lighting.switching import run_programs
@@ -59,7 +61,7 @@ async def ensure_default_program(ctx: ServiceContext, tenant: str) -> None:
 
 
 async def run(ctx: ServiceContext, due: datetime) -> None:
-    """Every period: dim the groups whose program stepped, judge every light as of now."""
+    """Every period: dim the groups whose program stepped; judge the lights that went silent."""
     period = timedelta(seconds=ctx.settings.lighting_period)
     window = timedelta(seconds=ctx.settings.lighting_adaptive_window)
     for tenant in await tenants(ctx):
@@ -69,8 +71,19 @@ async def run(ctx: ServiceContext, due: datetime) -> None:
         await ensure_default_program(ctx, tenant)
         flows = await traffic(ctx, tenant, segments(city), due - period - window, due + timedelta(seconds=1))
         await run_programs(ctx, tenant, city, due, period, flows)
-        now = ctx.clock.now()
-        await judge(ctx, tenant, city, {light_id: now for light_id in city.lights}, silence=True)
+        await judge(ctx, tenant, city, silent(ctx, city), silence=True)
+
+
+def silent(ctx: ServiceContext, city: Lighting) -> dict[str, datetime]:
+    """The lights whose latest power reading is three reporting intervals old, to be judged as of now
+    (the others are judged as their readings come)."""
+    now = ctx.clock.now()
+    limit = timedelta(seconds=ctx.settings.lighting_reporting_interval * MISSED_INTERVALS)
+    return {
+        light.id: now
+        for light in city.lights.values()
+        if light.last_power is not None and now - light.last_power[0] >= limit
+    }
 
 
 async def on_changes(ctx: ServiceContext, changes: Sequence[ServiceChange]) -> None:
