@@ -5,7 +5,9 @@ low, and back when traffic returns; the default program is created where missing
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from smartby.ngsild.timestamps import format_datetime
 from smartby.services.lighting.adaptive import CLASS_LEVELS, lower_class, step_down_factor
 from smartby.services.lighting.program import DEFAULT_PROGRAM_ID
 from smartby.services.lighting.vocabulary import ILLUMINANCE_LEVEL, TRANSPORTATION_CONTEXT
+from smartby.services.runtime import ServiceContext
 
 DIM = datetime(2026, 12, 21, 21, 0, tzinfo=UTC)  # 22:00 local
 NIGHT = "urn:ngsi-ld:LightingProgram:night"
@@ -119,3 +122,38 @@ def test_every_series_falls_class_by_class() -> None:
     for series in "MCP":
         values = [value for name, value in CLASS_LEVELS.items() if name[0] == series]
         assert values == sorted(values, reverse=True)
+
+
+@dataclass(frozen=True)
+class ContextWithCommands(ServiceContext):
+    """The services' context once commands to devices are there (docs/commands.md)."""
+
+    commands: Any = None
+
+
+class SentCommands:
+    """Stands in for the commands of another branch: what `dim` asks of them, as they will be asked."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Any, datetime]] = []
+
+    async def send(self, device_id: str, command: str, value: Any, *, expires_at: datetime) -> None:
+        self.sent.append((device_id, command, value, expires_at))
+
+
+async def test_lights_with_a_device_get_a_dim_command_when_there_are_commands(town: Town) -> None:
+    await night(town)
+    with_device = await town.light(
+        1, refDevice={"type": "Relationship", "object": "urn:ngsi-ld:Device:lamp-1"}
+    )
+    without = await town.light(2)
+    commands = SentCommands()
+    plain = town.runtime.context("lighting")
+    ctx = ContextWithCommands(**{f.name: getattr(plain, f.name) for f in fields(plain)}, commands=commands)
+    [job] = [j for j in town.service.jobs if j.name == "programs"]
+    town.clock.moment = DIM + timedelta(minutes=1)
+    await job.run(ctx, DIM + timedelta(minutes=1))
+    [(device, command, level, expires)] = commands.sent
+    assert (device, command, level) == ("urn:ngsi-ld:Device:lamp-1", "dim", 0.5)
+    assert expires.date() == DIM.date() + timedelta(days=1)  # the next step: sunrise
+    assert await levels(town, with_device, without) == [None, (0.5, "2026-12-21T21:01:00")]
