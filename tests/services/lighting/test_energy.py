@@ -12,7 +12,9 @@ from astral.sun import sun
 
 from services.lighting.town import GROUP, Town
 from smartby.ngsild.timestamps import format_datetime
+from smartby.services.lighting.readings import series
 from smartby.services.results import KPI_CONTEXT
+from smartby.services.runtime import Runtime
 
 NOW = datetime(2026, 12, 21, 12, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 12, 20, 23, 0, tzinfo=UTC)  # local midnight, Copenhagen (UTC+1)
@@ -97,3 +99,43 @@ async def test_a_group_on_its_own_cabinet_is_measured_by_the_cabinet(town: Town)
     await town.run("energy", NOW)
     slug = GROUP.removeprefix("urn:ngsi-ld:")
     assert abs(await kpi_value(town, f"{slug}:energy-used") - 0.2 * 13) < 0.06
+
+
+async def test_the_first_run_of_a_day_totals_yesterday_with_imported_co2_data(town: Town) -> None:
+    imported = "urn:ngsi-ld:GridCarbonIntensity:DK2"  # as the energinet-co2emis mapping names it
+    settings = town.runtime.settings.model_copy(update={"lighting_grid_signal": imported})
+    town = Town(town.parts, Runtime(town.broker, town.runtime.services, settings, town.clock), town.clock)
+    await town.group()
+    light = await town.light(1, rating=100.0)
+    end = datetime(2026, 12, 21, 23, 5, tzinfo=UTC)  # 00:05 local on the 22nd
+    moment = MIDNIGHT - timedelta(minutes=30)
+    core = await town.broker.context(None)
+    while moment <= end:
+        await town.power(light, moment, 50.0)
+        emission = {
+            "id": imported,
+            "type": "GridCarbonIntensity",
+            "co2Emission": {"type": "Property", "value": 200.0, "observedAt": format_datetime(moment)},
+        }
+        assert not (await town.broker.batch_upsert("", core, [emission], mode="update")).errors
+        moment += timedelta(minutes=15)
+    await town.run("energy", end)
+    slug = GROUP.removeprefix("urn:ngsi-ld:")
+    kpi = f"urn:ngsi-ld:KeyPerformanceIndicator:lighting:{slug}:energy-used"
+    values = (
+        await series(town.broker, "", KPI + "kpiValue", MIDNIGHT, end + timedelta(seconds=1), ids=[kpi])
+    )[kpi]
+    (yesterday_at, yesterday), (today_at, today) = values
+    assert (
+        yesterday_at == datetime(2026, 12, 21, 23, 0, tzinfo=UTC) and abs(yesterday - 1.2) < 1e-3
+    )  # 50 W, 24 h
+    assert today_at == end and abs(today - 50 * 5 / 60 / 1000) < 1e-3
+    co2 = f"urn:ngsi-ld:KeyPerformanceIndicator:lighting:{slug}:co2-avoided"
+    [(_, avoided_yesterday), _] = (
+        await series(town.broker, "", KPI + "kpiValue", MIDNIGHT, end + timedelta(seconds=1), ids=[co2])
+    )[co2]
+    observer = Observer(55.6761, 12.5683)
+    zone = ZoneInfo("Europe/Copenhagen")
+    times = sun(observer, date=NOW.date(), tzinfo=zone)
+    dark = 24 - (times["sunset"] - times["sunrise"]).total_seconds() / 3600
+    assert abs(avoided_yesterday - (100 * dark / 1000 - 1.2) * 0.2) < 2e-3

@@ -6,8 +6,9 @@
 - Baseline (kWh): what the group's lights would draw at full `powerRating` from sunset to sunrise
   (the dusk-to-dawn program at the group's place), the way lights burned before dimming.
 - CO2 avoided (kg): the hourly saving (baseline - used) times the grid's CO2 intensity (g/kWh) of
-  that hour: the hourly mean of the grid signal's `co2Intensity` (`lighting_grid_signal`); an hour
-  without one takes the day's mean. None without any intensity.
+  that hour: the hourly mean of the grid signal's `co2Intensity` (`lighting_grid_signal`; or its
+  `co2Emission`, as Energinet's imported CO2Emis data has it); an hour without one takes the day's
+  mean. None without any intensity.
 """
 
 from __future__ import annotations
@@ -171,8 +172,12 @@ async def day(
     power = await series(broker, tenant, v.POWER_CONSUMPTION, start - reporting, end, ids=read)
     power = {light: _from(points, start) for light, points in power.items()}
     energy = group_energy(lighting, groups, start, end, zone, power, meters)
-    grid = await periods(broker, tenant, v.CO2_INTENSITY, ("avg",), start, end, "PT1H", ids=[grid_signal])
-    by_start = {moment: values.get("avg") for moment, values in grid.get(grid_signal, [])}
+    by_start: dict[datetime, float | None] = {}
+    for attribute in v.CO2_INTENSITY:
+        grid = await periods(broker, tenant, attribute, ("avg",), start, end, "PT1H", ids=[grid_signal])
+        by_start = {moment: values.get("avg") for moment, values in grid.get(grid_signal, [])}
+        if by_start:
+            break
     return energy, [by_start.get(first) for first, _ in hours(start, end)]
 
 

@@ -106,25 +106,30 @@ def _slug(entity_id: str) -> str:
 
 
 async def measure(ctx: ServiceContext, due: datetime) -> None:
-    """Today's energy and CO2, per group and for the city, as KeyPerformanceIndicators."""
+    """Today's energy and CO2 so far, per group and for the city, as KeyPerformanceIndicators (the
+    first run of a day writes yesterday's whole day first: each day's last value is its total)."""
     zone = ctx.settings.lighting_timezone
     now = ctx.clock.now()
     start = energy.day_start(now, zone)
-    reporting = timedelta(seconds=ctx.settings.lighting_reporting_interval * 3)
+    spans = [(start, now)]
+    if now - start < timedelta(seconds=ctx.settings.lighting_energy_period):
+        # the first run of a day: yesterday's last minutes too, its indicators' final value
+        spans.insert(0, (energy.day_start(start - timedelta(hours=1), zone), start))
+    reporting = timedelta(seconds=ctx.settings.lighting_reporting_interval * MISSED_INTERVALS)
     for tenant in await tenants(ctx):
         city = await lighting(ctx.broker, tenant)
         if not any(group.lights for group in city.groups.values()):
             continue
-        per_group, intensity = await energy.day(
-            ctx.broker, tenant, city, start, now, zone, ctx.settings.lighting_grid_signal, reporting
-        )
-        await _write(ctx, tenant, city, per_group, intensity, (start, now))
+        for first, last in spans:
+            per_group, intensity = await energy.day(
+                ctx.broker, tenant, city, first, last, zone, ctx.settings.lighting_grid_signal, reporting
+            )
+            await _write(ctx, tenant, per_group, intensity, (first, last))
 
 
 async def _write(
     ctx: ServiceContext,
     tenant: str,
-    city: Lighting,
     per_group: dict[str, energy.DayEnergy],
     intensity: list[float | None],
     period: tuple[datetime, datetime],

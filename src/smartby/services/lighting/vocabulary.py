@@ -40,5 +40,7 @@ NAME = "https://smartdatamodels.org/name"
 
 TRAFFIC_FLOW = "https://smartdatamodels.org/dataModel.Transportation/TrafficFlowObserved"
 INTENSITY = "https://smartdatamodels.org/dataModel.Transportation/intensity"
-CO2_INTENSITY = _DEFAULT + "co2Intensity"
-"""The testbed's GridSignal writes it with the core context only (g/kWh)."""
+CO2_INTENSITY = (_DEFAULT + "co2Intensity", _DEFAULT + "co2Emission")
+"""g/kWh of the grid: the testbed's GridSignal's `co2Intensity`, or the `co2Emission` of Energinet's
+CO2Emis data imported with the `energinet-co2emis` mapping (docs/import.md), both in the core
+context."""
