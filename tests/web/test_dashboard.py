@@ -277,3 +277,6 @@ async def test_the_lighting_saving_is_a_tile_and_its_groups_are_not(
         240.5,
         "lighting",
     )
+    # and the lighting tile tells it
+    lighting = (await http.get("/dashboard/api/overview")).json()["tiles"][0]
+    assert lighting["figures"]["saved_kwh"] == 240.5 and "240 kWh saved today" in lighting["detail"]

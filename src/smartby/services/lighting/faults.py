@@ -111,6 +111,8 @@ def episodes(
         lost = at + silence
         if lost <= until and (following is None or following > lost):
             moments.append((lost, None))
+    if not moments:
+        return []
     held: float | None = None
     marks: list[tuple[datetime, str | None]] = []
     steps = sorted(s for s in switches if moments[0][0] < s <= until)
