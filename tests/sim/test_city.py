@@ -98,6 +98,11 @@ def test_static_entities_follow_the_contract() -> None:
     assert {e["vehicleType"]["value"] for e in by_type["TrafficFlowObserved"]} == {"car", "bicycle"}  # type: ignore[index]
     grouped = {light for group in by_type["StreetlightGroup"] for light in group["refStreetlight"]["object"]}  # type: ignore[index]
     assert grouped == {light["id"] for light in by_type["Streetlight"]}
+    counted = {e["refRoadSegment"]["object"] for e in by_type["TrafficFlowObserved"] if "refRoadSegment" in e}  # type: ignore[index]
+    segment = "https://smartdatamodels.org/dataModel.Transportation/refRoadSegment"
+    adaptive = [g for g in by_type["StreetlightGroup"] if segment in g]
+    assert all(g[segment]["object"] in counted for g in adaptive)  # type: ignore[index]
+    assert all(g["https://smartby.org/ns/lighting/lightingClass"]["value"] == "M3" for g in adaptive)  # type: ignore[index]
     for entity in by_type["Streetlight"]:
         assert entity["refStreetlightControlCabinet"]["type"] == "Relationship"  # type: ignore[index]
         assert entity["refStreetlightGroup"]["object"] in {g["id"] for g in by_type["StreetlightGroup"]}  # type: ignore[index]

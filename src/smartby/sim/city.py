@@ -282,6 +282,9 @@ def build_city(devices: int = 2000, seed: int = 1) -> City:
             )
             device.static["vehicleType"] = {"type": "Property", "value": vehicle}
             device.static["capacity"] = {"type": "Property", "value": capacity}
+            if vehicle == "car":
+                device.params["segment"] = road_segment(city.streets.index(street))
+                device.static["refRoadSegment"] = {"type": "Relationship", "object": device.params["segment"]}
     for number in range(counts["sim-air"]):
         district = number % len(places) if number < len(places) else pick_district()
         add(
@@ -326,6 +329,11 @@ def build_city(devices: int = 2000, seed: int = 1) -> City:
     return city
 
 
+def road_segment(street: int) -> str:
+    """The RoadSegment id of a street (by its index): lights and car counters on it name it."""
+    return f"urn:ngsi-ld:RoadSegment:street-{street:04d}"
+
+
 def group_of(cabinet: Device) -> str:
     """The StreetlightGroup of the lights a cabinet feeds."""
     return cabinet.entity_id.replace(":StreetlightControlCabinet:", ":StreetlightGroup:")
@@ -362,6 +370,7 @@ def _place_lights(city: City, rng: random.Random, counts: dict[str, int], add: A
             f"{street.name} light {number + 1}",
             watts=rng.choice((36, 48, 60, 75, 90, 110)),
             cabinet=cabinet.entity_id,
+            segment=road_segment(city.streets.index(street)),
         )
         light.static["refStreetlightControlCabinet"] = {"type": "Relationship", "object": cabinet.entity_id}
         light.static["refStreetlightGroup"] = {"type": "Relationship", "object": group_of(cabinet)}

@@ -9,6 +9,7 @@ Model (District, GridSignal) use the core context only.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,7 +69,7 @@ def static_entities(city: City) -> Iterator[tuple[str | None, Entity]]:
         yield device.kind.context, device_entity(city, device)
     yield LIGHTING_CONTEXT, lighting_program()
     for cabinet in lit_cabinets(city):
-        yield KINDS["sim-cabinet"].context, light_group(cabinet)
+        yield KINDS["sim-cabinet"].context, light_group(city, cabinet)
 
 
 def lit_cabinets(city: City) -> list[Device]:
@@ -76,6 +77,8 @@ def lit_cabinets(city: City) -> list[Device]:
     return [cabinet for cabinet in city.of_kind("sim-cabinet") if cabinet.params.get("lights")]
 
 
+LIGHTING_CLASS = "https://smartby.org/ns/lighting/lightingClass"
+REF_ROAD_SEGMENT = "https://smartdatamodels.org/dataModel.Transportation/refRoadSegment"
 SUMMER = ("--05-12", "--07-26")
 """Days the sun rises before 05:00 at Copenhagen (within ten minutes at the edges)."""
 
@@ -98,16 +101,26 @@ def lighting_program() -> Entity:
     }
 
 
-def light_group(cabinet: Device) -> Entity:
-    """The StreetlightGroup of a cabinet's lights, running the testbed's program."""
-    lights = [light.entity_id for light in cabinet.params.get("lights", [])]
-    return {
+def light_group(city: City, cabinet: Device) -> Entity:
+    """The StreetlightGroup of a cabinet's lights, running the testbed's program. Where most of them
+    stand on a street with a car counter, the group is lit as EN 13201 class M3 on that street's
+    segment (adaptive lighting, docs/lighting.md)."""
+    lights = cabinet.params.get("lights", [])
+    group: Entity = {
         "id": group_of(cabinet),
         "type": "StreetlightGroup",
         "name": _text(f"Lights of {cabinet.name.lower()}"),
-        "refStreetlight": {"type": "Relationship", "object": lights},
+        "refStreetlight": {"type": "Relationship", "object": [light.entity_id for light in lights]},
         "activeProgramId": _text(LIGHTING_PROGRAM),
     }
+    counted = {counter.params["segment"] for counter in city.of_kind("sim-traffic")}
+    streets = Counter(light.params["segment"] for light in lights)
+    segment, _ = streets.most_common(1)[0] if streets else (None, 0)
+    if segment in counted:
+        # Terms of smartby's lighting @context and of the Transportation models, written expanded
+        group[LIGHTING_CLASS] = _text("M3")
+        group[REF_ROAD_SEGMENT] = {"type": "Relationship", "object": segment}
+    return group
 
 
 def _district(city: City, index: int) -> dict[str, Any]:
