@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from smartby.services.lighting import adaptive
 from smartby.services.lighting.dispatch import dim
-from smartby.services.lighting.inventory import Group, Lighting
+from smartby.services.lighting.inventory import Lighting
 from smartby.services.lighting.readings import Series
 from smartby.services.lighting.schedule import level_at, switches_between
 from smartby.services.runtime import ServiceContext
@@ -16,7 +16,6 @@ from smartby.services.runtime import ServiceContext
 
 def light_level(
     ctx: ServiceContext,
-    group: Group,
     program_level: float,
     lighting_class: str | None,
     segment: str | None,
@@ -56,8 +55,8 @@ async def run_programs(
         for light in group.lights:
             lighting_class = light.lighting_class or group.lighting_class
             segment = light.segment or group.segment
-            now = light_level(ctx, group, level, lighting_class, segment, traffic, due)
-            before = light_level(ctx, group, level, lighting_class, segment, traffic, due - period)
+            now = light_level(ctx, level, lighting_class, segment, traffic, due)
+            before = light_level(ctx, level, lighting_class, segment, traffic, due - period)
             if stepped or now != before:
                 orders.append((light.id, light.device, now))
         if orders:
