@@ -12,6 +12,8 @@ import httpx
 import pytest
 from astral import Observer
 from astral.sun import sun
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import LiveServer
 from smartby.services.lighting.vocabulary import LIGHTING_CONTEXT, STREETLIGHTING_CONTEXT
@@ -124,3 +126,23 @@ def test_the_lighting_context_is_served_and_resolves_offline(server: LiveServer)
         plain = http.get("/ngsi-ld/v1/entities/urn:ngsi-ld:LightingProgram:p")
     assert document["@context"]["LightingProgram"] == "https://smartby.org/ns/lighting/LightingProgram"
     assert plain.json()["type"] == "https://smartby.org/ns/lighting/LightingProgram"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.dictionaries(
+        st.sampled_from(["group", "date", "other"]),
+        st.one_of(st.text(max_size=30), st.sampled_from([GROUP, "2026-12-21", "2026-02-30", "urn:x:y"])),
+        max_size=3,
+    )
+)
+def test_no_query_breaks_the_schedule(server: LiveServer, query: dict[str, str]) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        answer = http.get("/lighting/v1/schedule", params=query)
+    assert answer.status_code in (200, 400, 404), answer.text
+    if answer.status_code != 200:
+        assert (
+            answer.headers["content-type"].startswith("application/")
+            and "json" in answer.headers["content-type"]
+        )
+        assert answer.json()["type"].startswith("https://uri.etsi.org/ngsi-ld/errors/")
