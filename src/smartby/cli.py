@@ -194,7 +194,7 @@ async def _simulate(
     those settings name in this process while streaming, on the clock the city streams by."""
     from smartby.sim.city import build_city
     from smartby.sim.models import Simulation
-    from smartby.sim.runner import backfill, provision, start_of_backfill, stream
+    from smartby.sim.runner import backfill, provision, start_heartbeats, start_of_backfill, stream
 
     progress = _Progress()
     try:
@@ -214,6 +214,7 @@ async def _simulate(
             announce()
         if plan.duration != 0:
             typer.echo(f"Streaming live at {plan.speed:g}x (sim time runs ahead of the clock); Ctrl-C stops.")
+            await start_heartbeats(target, simulation)
             async with _services_on_the_city_clock(services, simulation.clock, plan.speed) as clock:
                 tally = await stream(target, simulation, plan, clock)
             typer.echo(f"Streamed {tally.rates()}")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -275,3 +276,64 @@ class Settings(BaseSettings):
     freshness_period: float = Field(
         300.0, gt=0, description="freshness service: seconds (services' clock) between two checks."
     )
+    lighting_timezone: str = Field(
+        "Europe/Copenhagen",
+        description="lighting service: the time zone of programs' fixed local times and of their dates.",
+    )
+    lighting_period: float = Field(
+        300.0,
+        gt=0,
+        description="lighting service: seconds (services' clock) between two runs of the programs (dim "
+        "commands at each step), fault checks and energy indicators.",
+    )
+    lighting_energy_period: float = Field(
+        900.0,
+        gt=0,
+        description="lighting service: seconds (services' clock) between two computations of today's "
+        "energy and CO2 indicators.",
+    )
+    lighting_driver_floor: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="lighting service: the share of its powerRating a lit lamp's driver draws at level 0 "
+        "(f in expected W = powerRating x (f + (1 - f) x level)).",
+    )
+    lighting_tolerance: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="lighting service: allowed deviation from the expected power (0.2: 20 %).",
+    )
+    lighting_reporting_interval: float = Field(
+        900.0,
+        gt=0,
+        description="lighting service: seconds between two power readings of a light; none for three "
+        "intervals is a communicationLoss.",
+    )
+    lighting_adaptive_share: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="lighting service: traffic below this share of its segment's usual peak lets the "
+        "lighting class step down one (adaptive lighting).",
+    )
+    lighting_adaptive_window: float = Field(
+        1800.0,
+        gt=0,
+        description="lighting service: seconds traffic must stay below the share (or back above it) "
+        "before the class steps down (or up again).",
+    )
+    lighting_grid_signal: str = Field(
+        "urn:ngsi-ld:GridSignal:DK2",
+        description="lighting service: the entity whose co2Intensity (g/kWh) values the CO2 avoided.",
+    )
+
+    @field_validator("lighting_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone (an IANA name, e.g. Europe/Copenhagen)") from None
+        return value

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.set_clock import SetClock
 from smartby.api.app import create_app
 from smartby.assembly import Assembly, assemble
 from smartby.broker import Broker
@@ -23,19 +24,6 @@ from smartby.settings import Settings
 
 T0 = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-class SetClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
-
-    async def sleep(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from shapely.geometry import Point, shape
 
 from smartby.ingest.decoders import Reading, build
 from smartby.sim.city import KINDS, allocation, build_city
-from smartby.sim.entities import profiles, reading_fragment, registration, static_entities
+from smartby.sim.entities import lit_cabinets, profiles, reading_fragment, registration, static_entities
 from smartby.sim.geography import districts, street_network
 
 ID = re.compile(r"^urn:ngsi-ld:[A-Za-z]+:[a-z-]+-\d{4,}$")
@@ -68,12 +68,16 @@ def test_a_city_needs_a_device_of_each_kind() -> None:
 def test_static_entities_follow_the_contract() -> None:
     city = build_city(60, seed=1)
     entities = list(static_entities(city))
-    assert len(entities) == len(city.districts) + len(city.buildings) + len(city.devices)
+    cabinets = lit_cabinets(city)
+    # the devices, and the lighting: a group per cabinet, the testbed's program
+    assert len(entities) == len(city.districts) + len(city.buildings) + len(city.devices) + len(cabinets) + 1
     by_type: dict[str, list[dict[str, object]]] = {}
     for context, entity in entities:
         by_type.setdefault(str(entity["type"]), []).append(entity)
         if entity["type"] in ("District", "GridSignal"):
             assert context is None
+        elif entity["type"] == "LightingProgram":
+            assert context == "https://smartby.org/contexts/lighting.jsonld"
         else:
             assert context is not None and context.startswith("https://smart-data-models.github.io/")
     assert set(by_type) == {
@@ -82,6 +86,8 @@ def test_static_entities_follow_the_contract() -> None:
         "GridSignal",
         "StreetlightControlCabinet",
         "Streetlight",
+        "StreetlightGroup",
+        "LightingProgram",
         "TrafficFlowObserved",
         "AirQualityObserved",
         "WeatherObserved",
@@ -90,8 +96,17 @@ def test_static_entities_follow_the_contract() -> None:
         "EVChargingStation",
     }
     assert {e["vehicleType"]["value"] for e in by_type["TrafficFlowObserved"]} == {"car", "bicycle"}  # type: ignore[index]
+    grouped = {light for group in by_type["StreetlightGroup"] for light in group["refStreetlight"]["object"]}  # type: ignore[index]
+    assert grouped == {light["id"] for light in by_type["Streetlight"]}
+    counted = {e["refRoadSegment"]["object"] for e in by_type["TrafficFlowObserved"] if "refRoadSegment" in e}  # type: ignore[index]
+    segment = "https://smartdatamodels.org/dataModel.Transportation/refRoadSegment"
+    adaptive = [g for g in by_type["StreetlightGroup"] if segment in g]
+    assert all(g[segment]["object"] in counted for g in adaptive)  # type: ignore[index]
+    assert all(g["https://smartby.org/ns/lighting/lightingClass"]["value"] == "M3" for g in adaptive)  # type: ignore[index]
     for entity in by_type["Streetlight"]:
         assert entity["refStreetlightControlCabinet"]["type"] == "Relationship"  # type: ignore[index]
+        assert entity["refStreetlightGroup"]["object"] in {g["id"] for g in by_type["StreetlightGroup"]}  # type: ignore[index]
+        assert entity["powerRating"]["value"] > 0  # type: ignore[index,operator]
     for entity in by_type["SmartMeteringObservation"]:
         assert entity["meterType"]["value"] == "heat"  # type: ignore[index]
     for kind in ("Building", "EVChargingStation", "FloodMonitoring"):

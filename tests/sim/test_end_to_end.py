@@ -21,7 +21,7 @@ import pytest
 from conftest import LiveServer, free_port
 from smartby.settings import Settings
 from smartby.sim.city import City, UnitText, build_city
-from smartby.sim.entities import link
+from smartby.sim.entities import link, lit_cabinets
 from smartby.sim.models import Simulation
 from smartby.sim.runner import Plan, Tally, backfill, provision, start_of_backfill
 from smartby.sim.targets import NgsiLdTarget, SmartbyTarget, Target, target_for
@@ -134,7 +134,12 @@ async def test_a_small_city_is_registered_provisioned_and_back_filled_through_ht
         await target.close()
     assert tally.readings > 100 and tally.values > tally.readings
     provisioning = "Provisioning the city"
-    assert steps.counted[provisioning] == steps.phases[provisioning] == 10 + len(city.buildings) + 2 * 50
+    lighting = len(lit_cabinets(city)) + 1  # a group per cabinet, the testbed's program
+    assert (
+        steps.counted[provisioning]
+        == steps.phases[provisioning]
+        == 10 + len(city.buildings) + 2 * 50 + lighting
+    )
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         devices = (await http.get("/ingest/v1/devices", params={"limit": 1000})).json()
         assert sorted(d["entityId"] for d in devices) == sorted(d.entity_id for d in city.devices)

@@ -14,7 +14,7 @@ from astral.sun import sunrise, sunset
 
 from smartby.sim import climate, patterns
 from smartby.sim.city import City, build_city
-from smartby.sim.models import Payload, Simulation
+from smartby.sim.models import LIGHT_HEARTBEAT, Payload, Simulation
 
 CPH = ZoneInfo("Europe/Copenhagen")
 MONDAY = datetime(2026, 11, 16, tzinfo=CPH).astimezone(UTC)
@@ -101,8 +101,13 @@ def _state_at(payloads: list[Payload], moment: datetime) -> Payload:
     return [p for p in payloads if at(p) <= moment][-1]
 
 
+def sound_lights() -> list[list[Payload]]:
+    """The street lights without a silent fault."""
+    return [week()[d.entity_id] for d in city().of_kind("sim-streetlight") if "fault" not in d.params]
+
+
 def test_street_lights_are_lit_only_between_sunset_and_sunrise_and_dimmed_after_midnight() -> None:
-    lights = list(of_kind("sim-streetlight"))
+    lights = sound_lights()
     assert len(lights) > 200
     for payloads in lights:
         assert at(payloads[0]) == MONDAY
@@ -118,6 +123,24 @@ def test_street_lights_are_lit_only_between_sunset_and_sunrise_and_dimmed_after_
     assert all(s["powerState"] == "off" for s in (_state_at(p, moment.replace(hour=13)) for p in lights))
     night = [_state_at(payloads, moment + timedelta(hours=6)) for payloads in lights]
     assert sum(s["powerState"] == "low" for s in night) > 0.9 * len(night)
+
+
+def test_three_street_lights_fail_silently() -> None:
+    faulty = {
+        d.params["fault"]: week()[d.entity_id]
+        for d in city().of_kind("sim-streetlight")
+        if "fault" in d.params
+    }
+    assert set(faulty) == {"deadLamp", "dayBurner", "stuckDriver"}
+    lit = [p for p in faulty["deadLamp"] if p["powerState"] in ("on", "low") and p["status"] == "ok"]
+    assert lit and all(p["powerConsumption"] == 0 for p in lit)  # says it is lit, draws nothing
+    noon = datetime(2026, 11, 18, 13, tzinfo=CPH)
+    assert _state_at(faulty["dayBurner"], noon)["powerConsumption"] > 0  # burns by day
+    dimmed = [p for p in faulty["stuckDriver"] if p["powerState"] == "low"]
+    assert dimmed and all(p["illuminanceLevel"] < 1 for p in dimmed)
+    assert (
+        len({p["powerConsumption"] for p in faulty["stuckDriver"] if p["powerState"] != "off"}) == 1
+    )  # full
 
 
 def test_a_few_street_lights_fail_and_are_repaired() -> None:
@@ -241,3 +264,16 @@ def test_the_shipped_week_of_each_month_is_complete() -> None:
     assert climate.sun_times(date(2026, 6, 21))[1] - climate.sun_times(date(2026, 6, 21))[0] > timedelta(
         hours=17
     )
+
+
+def test_streaming_street_lights_report_their_state_at_once_and_every_heartbeat() -> None:
+    small = build_city(60, seed=3)
+    simulation = Simulation(small, MONDAY)
+    simulation.advance(MONDAY + timedelta(hours=2, minutes=7), timedelta(hours=1))  # back-fill: changes only
+    simulation.heartbeat = LIGHT_HEARTBEAT
+    start = simulation.clock
+    found = {d.entity_id: p for d, p in simulation.advance(start + timedelta(hours=1), timedelta(minutes=5))}
+    for light in small.of_kind("sim-streetlight"):
+        moments = [at(p) for p in found[light.entity_id]]
+        assert moments[0] == start
+        assert set(moments[1:]) >= {MONDAY + timedelta(hours=2, minutes=m) for m in (15, 30, 45)}

@@ -243,3 +243,40 @@ async def test_the_services_alerts_and_indicators(http: httpx.AsyncClient, assem
     assert [a["id"] for a in mine["alerts"]] == [first]
     assert mine["alerts"][0]["validTo"].startswith("2026-01-15T10:00:00")
     assert_problem(await http.get("/dashboard/api/devices/not-a-uri/alerts"), 400)
+
+
+async def test_the_lighting_saving_is_a_tile_and_its_groups_are_not(
+    http: httpx.AsyncClient, assembly: Assembly
+) -> None:
+    """The lighting service's city-wide indicators are tiles; those of one group of lights (they name
+    it in refStreetlightGroup) are left to queries."""
+    results = Results(assembly.broker, "lighting")
+    t0 = datetime(2026, 1, 15, 8, tzinfo=UTC)
+    common: dict[str, Any] = {
+        "period": (t0, t0),
+        "frequency": "every 900 s",
+        "formula": "f",
+        "description": "d",
+        "at": t0,
+    }
+    await results.indicator(
+        "", key="city:energy-saved", name="Street lighting energy saved today", value=240.5, **common
+    )
+    await results.indicator(
+        "",
+        key="StreetlightGroup:a:energy-used",
+        name="Energy used today: a",
+        value=3.0,
+        extra={"refStreetlightGroup": {"type": "Relationship", "object": "urn:ngsi-ld:StreetlightGroup:a"}},
+        contexts=("https://smart-data-models.github.io/dataModel.Streetlighting/context.jsonld",),
+        **common,
+    )
+    [kpi] = (await http.get("/dashboard/api/alerts")).json()["indicators"]
+    assert (kpi["name"], kpi["value"], kpi["provider"]) == (
+        "Street lighting energy saved today",
+        240.5,
+        "lighting",
+    )
+    # and the lighting tile tells it
+    lighting = (await http.get("/dashboard/api/overview")).json()["tiles"][0]
+    assert lighting["figures"]["saved_kwh"] == 240.5 and "240 kWh saved today" in lighting["detail"]

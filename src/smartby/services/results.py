@@ -9,6 +9,7 @@ one entity per service and indicator, its `kpiValue` history the series.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -139,9 +140,13 @@ class Results:
         formula: str,
         description: str,
         at: datetime,
+        extra: Mapping[str, Any] | None = None,
+        contexts: Sequence[str] = (),
     ) -> str:
         """Write the indicator `key` of this service (created the first time, updated after: the
-        kpiValue's history is the series, each value observed at `at`)."""
+        kpiValue's history is the series, each value observed at `at`). `extra`: further attributes
+        (normalized, e.g. `aggregatedData`), their names expanded with the KPI @context and then
+        `contexts`."""
         kpi_id = f"urn:ngsi-ld:KeyPerformanceIndicator:{self.service}:{key}"
         body = {
             "id": kpi_id,
@@ -157,9 +162,11 @@ class Results:
             "calculationFormula": _property(formula),
             "dataProvider": _property(self.service),
             "dateModified": _moment(at),
+            **(extra or {}),
         }
+        context = await self.broker.context([KPI_CONTEXT, *contexts]) if contexts else None
         result = await self.broker.batch_upsert(
-            tenant, await self._context(KPI_CONTEXT), [body], mode="update"
+            tenant, context or await self._context(KPI_CONTEXT), [body], mode="update"
         )
         for _, error in result.errors:
             raise error

@@ -150,6 +150,12 @@ KINDS = {
     )
 }
 BUILDING_CONTEXT = SDM.format("Building")
+LIGHTING_CONTEXT = "https://smartby.org/contexts/lighting.jsonld"
+"""smartby's own @context of LightingProgram (docs/lighting.md)."""
+LIGHTING_PROGRAM = "urn:ngsi-ld:LightingProgram:testbed-night-dimming"
+SILENT_FAULTS = ((0.25, "deadLamp"), (0.5, "dayBurner"), (0.75, "stuckDriver"))
+"""Street lights (at these shares of the list) whose fault their own reports do not show: one says it
+is lit but draws nothing, one burns all day, one's driver stays at full power when dimmed."""
 DISTRICT_CONTEXT: str | None = None
 BUILDING_CATEGORIES = (
     ("residential", 0.62, (800, 6000)),
@@ -276,6 +282,9 @@ def build_city(devices: int = 2000, seed: int = 1) -> City:
             )
             device.static["vehicleType"] = {"type": "Property", "value": vehicle}
             device.static["capacity"] = {"type": "Property", "value": capacity}
+            if vehicle == "car":
+                device.params["segment"] = road_segment(city.streets.index(street))
+                device.static["refRoadSegment"] = {"type": "Relationship", "object": device.params["segment"]}
     for number in range(counts["sim-air"]):
         district = number % len(places) if number < len(places) else pick_district()
         add(
@@ -320,6 +329,16 @@ def build_city(devices: int = 2000, seed: int = 1) -> City:
     return city
 
 
+def road_segment(street: int) -> str:
+    """The RoadSegment id of a street (by its index): lights and car counters on it name it."""
+    return f"urn:ngsi-ld:RoadSegment:street-{street:04d}"
+
+
+def group_of(cabinet: Device) -> str:
+    """The StreetlightGroup of the lights a cabinet feeds."""
+    return cabinet.entity_id.replace(":StreetlightControlCabinet:", ":StreetlightGroup:")
+
+
 def _place_lights(city: City, rng: random.Random, counts: dict[str, int], add: Any) -> None:
     """Street lights evenly spaced along every street, each fed by the cabinet of its stretch."""
     lights, cabinets = counts["sim-streetlight"], counts["sim-cabinet"]
@@ -351,9 +370,15 @@ def _place_lights(city: City, rng: random.Random, counts: dict[str, int], add: A
             f"{street.name} light {number + 1}",
             watts=rng.choice((36, 48, 60, 75, 90, 110)),
             cabinet=cabinet.entity_id,
+            segment=road_segment(city.streets.index(street)),
         )
         light.static["refStreetlightControlCabinet"] = {"type": "Relationship", "object": cabinet.entity_id}
+        light.static["refStreetlightGroup"] = {"type": "Relationship", "object": group_of(cabinet)}
+        light.static["powerRating"] = {"type": "Property", "value": light.params["watts"], "unitCode": "WTT"}
         cabinet.params.setdefault("lights", []).append(light)
+    placed = city.of_kind("sim-streetlight")
+    for share, fault in SILENT_FAULTS:
+        placed[int(share * (len(placed) - 1))].params.setdefault("fault", fault)
 
 
 def _place_buildings(

@@ -9,10 +9,23 @@ Model (District, GridSignal) use the core context only.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from smartby.sim.city import BUILDING_CONTEXT, DISTRICT_CONTEXT, KINDS, City, Device, Kind, UnitText
+from smartby.sim.city import (
+    BUILDING_CONTEXT,
+    DISTRICT_CONTEXT,
+    KINDS,
+    LIGHTING_CONTEXT,
+    LIGHTING_PROGRAM,
+    City,
+    Device,
+    Kind,
+    UnitText,
+    group_of,
+)
+from smartby.sim.models import DIM_LEVEL, DIMMED
 
 Entity = dict[str, Any]
 
@@ -54,6 +67,60 @@ def static_entities(city: City) -> Iterator[tuple[str | None, Entity]]:
         )
     for device in city.devices:
         yield device.kind.context, device_entity(city, device)
+    yield LIGHTING_CONTEXT, lighting_program()
+    for cabinet in lit_cabinets(city):
+        yield KINDS["sim-cabinet"].context, light_group(city, cabinet)
+
+
+def lit_cabinets(city: City) -> list[Device]:
+    """The cabinets that feed lights (each one's lights are a group)."""
+    return [cabinet for cabinet in city.of_kind("sim-cabinet") if cabinet.params.get("lights")]
+
+
+LIGHTING_CLASS = "https://smartby.org/ns/lighting/lightingClass"
+REF_ROAD_SEGMENT = "https://smartdatamodels.org/dataModel.Transportation/refRoadSegment"
+SUMMER = ("--05-12", "--07-26")
+"""Days the sun rises before 05:00 at Copenhagen (within ten minutes at the edges)."""
+
+
+def lighting_program() -> Entity:
+    """What the testbed's lights do, as a LightingProgram (docs/lighting.md): full from sunset, dimmed
+    from 00:00 to 05:00 local while dark, off at sunrise."""
+    dim, full = f"{DIMMED[0]:02d}:00", f"{DIMMED[1]:02d}:00"
+    night = [{"event": "sunset", "offset": 0, "level": 1.0}, {"time": dim, "level": DIM_LEVEL}]
+    off = {"event": "sunrise", "offset": 0, "level": 0.0}
+    rules = [
+        {"name": "summer: sunrise before 05:00", "from": SUMMER[0], "to": SUMMER[1], "steps": [*night, off]},
+        {"name": "the rest of the year", "steps": [*night, {"time": full, "level": 1.0}, off]},
+    ]
+    return {
+        "id": LIGHTING_PROGRAM,
+        "type": "LightingProgram",
+        "name": _text("smartby testbed: night dimming"),
+        "calendarRules": _text(rules),
+    }
+
+
+def light_group(city: City, cabinet: Device) -> Entity:
+    """The StreetlightGroup of a cabinet's lights, running the testbed's program. Where most of them
+    stand on a street with a car counter, the group is lit as EN 13201 class M3 on that street's
+    segment (adaptive lighting, docs/lighting.md)."""
+    lights = cabinet.params.get("lights", [])
+    group: Entity = {
+        "id": group_of(cabinet),
+        "type": "StreetlightGroup",
+        "name": _text(f"Lights of {cabinet.name.lower()}"),
+        "refStreetlight": {"type": "Relationship", "object": [light.entity_id for light in lights]},
+        "activeProgramId": _text(LIGHTING_PROGRAM),
+    }
+    counted = {counter.params["segment"] for counter in city.of_kind("sim-traffic")}
+    streets = Counter(light.params["segment"] for light in lights)
+    segment, _ = streets.most_common(1)[0] if streets else (None, 0)
+    if segment in counted:
+        # Terms of smartby's lighting @context and of the Transportation models, written expanded
+        group[LIGHTING_CLASS] = _text("M3")
+        group[REF_ROAD_SEGMENT] = {"type": "Relationship", "object": segment}
+    return group
 
 
 def _district(city: City, index: int) -> dict[str, Any]:

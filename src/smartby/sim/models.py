@@ -34,6 +34,9 @@ DIMMED = (0, 5)
 DIM_LEVEL = 0.4
 DRIVER_FLOOR = 0.1
 """Share of its rated power a dimmable light's driver draws at any level above 0."""
+LIGHT_HEARTBEAT = timedelta(minutes=15)
+"""While streaming live, street lights also report their state this often (their controllers'
+status report), beside every change."""
 EV_OUT_OF_SERVICE_PER_DAY = 0.02
 
 Payload = dict[str, Any]
@@ -66,6 +69,8 @@ class _Light:
     """The first moment after the last window at which its state may change."""
     commanded_at: datetime | None = None
     """When a command changed its level, until the next window reports it."""
+    beating: bool = False
+    """Whether it has reported since heartbeats began."""
 
 
 class Simulation:
@@ -100,6 +105,9 @@ class Simulation:
         }
         self.reported: dict[int, tuple[datetime, Any]] = {}
         """Basins and rain gauges: when they last reported, and what."""
+        self.heartbeat: timedelta | None = None
+        """Set (live streaming sets LIGHT_HEARTBEAT): street lights report their state at once, then
+        every `heartbeat` beside their changes; None: on change only (back-fill)."""
         self._spin_up_basins()
 
     # -- the run ---------------------------------------------------------------------------------
@@ -147,20 +155,31 @@ class Simulation:
         failure = self._failure(index, moment)
         if failure is not None:
             return ("off", failure, 0.0, 0.0)
+        fault = self.city.devices[index].params.get("fault")
         commanded = self.commanded.get(index)
         if commanded is not None and moment >= commanded[0]:
             level = commanded[1]
             if level <= 0:
-                return ("off", "ok", 0.0, 0.0)
-            power = round(watts * (DRIVER_FLOOR + (1 - DRIVER_FLOOR) * level), 1)
-            return ("on" if level >= 1 else "low", "ok", level, power)
+                # A day burner obeys on paper; its relay stays closed.
+                return ("off", "ok", 0.0, float(watts) if fault == "dayBurner" else 0.0)
+            state = "on" if level >= 1 else "low"
+            if fault == "deadLamp":
+                return (state, "ok", level, 0.0)
+            if fault == "stuckDriver":
+                return (state, "ok", level, float(watts))
+            return (state, "ok", level, round(watts * (DRIVER_FLOOR + (1 - DRIVER_FLOOR) * level), 1))
         on_at, off_at = self._switch_times(index, moment)
         if off_at <= moment < on_at:
+            if fault == "dayBurner":  # its photocell is stuck dark: lit all day, saying nothing
+                return ("on", "ok", 1.0, float(watts))
             return ("off", "ok", 0.0, 0.0)
         hour = climate.local(moment).hour
-        if DIMMED[0] <= hour < DIMMED[1]:
-            return ("low", "ok", DIM_LEVEL, round(watts * DIM_LEVEL, 1))
-        return ("on", "ok", 1.0, float(watts))
+        state, level = ("low", DIM_LEVEL) if DIMMED[0] <= hour < DIMMED[1] else ("on", 1.0)
+        if fault == "deadLamp":  # reports that it is lit, draws nothing
+            return (state, "ok", level, 0.0)
+        if fault == "stuckDriver":  # dims on paper, its driver stays at full power
+            return (state, "ok", level, float(watts))
+        return (state, "ok", level, round(watts * level, 1))
 
     def _switch_times(self, index: int, moment: datetime) -> tuple[datetime, datetime]:
         """When the light switches on (after sunset) and off (before sunrise) on this local day: its
@@ -198,7 +217,8 @@ class Simulation:
         return None
 
     def _light_changes(self, light: _Light, start: datetime, end: datetime) -> list[Payload]:
-        if light.next_change is not None and end <= light.next_change:
+        waiting = self.heartbeat is None or light.beating
+        if light.next_change is not None and end <= light.next_change and waiting:
             return []
         device, index = light.device, light.index
         watts = device.params["watts"]
@@ -206,6 +226,13 @@ class Simulation:
         if light.commanded_at is not None:
             candidates.add(light.commanded_at)
             light.commanded_at = None
+        beats: set[datetime] = set()
+        if self.heartbeat is not None:
+            beats = set(_grid(start, end + self.heartbeat, self.heartbeat))
+            if not light.beating:
+                beats.add(start)
+                light.beating = True
+            candidates.update(beats)
         zone_day = climate.local(start).replace(hour=0, minute=0, second=0, microsecond=0)
         while zone_day.astimezone(UTC) < end + timedelta(days=1):
             midday = (zone_day + timedelta(hours=12)).astimezone(UTC)
@@ -221,7 +248,7 @@ class Simulation:
         payloads = []
         for moment in sorted(t for t in candidates if start <= t < end):
             state, status, level, power = self.light_state(index, watts, moment)
-            if light.last == (state, status, level):
+            if light.last == (state, status, level) and moment not in beats:
                 continue
             light.last = (state, status, level)
             payloads.append(

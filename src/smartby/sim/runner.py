@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from smartby.sim.city import City
-from smartby.sim.models import Simulation
+from smartby.sim.models import LIGHT_HEARTBEAT, Simulation
 from smartby.sim.targets import Readings, Target, provision_size
 
 
@@ -113,6 +113,13 @@ async def backfill(
     reporter.done()
     tally.seconds = time.monotonic() - began
     return tally
+
+
+async def start_heartbeats(target: Target, simulation: Simulation) -> None:
+    """Before streaming live: street lights report their state now, and every LIGHT_HEARTBEAT from
+    then on (back-fill sends their changes only)."""
+    simulation.heartbeat = LIGHT_HEARTBEAT
+    await target.send(simulation.advance(simulation.clock + timedelta(seconds=1), simulation.heartbeat))
 
 
 async def stream(target: Target, simulation: Simulation, plan: Plan, clock: Clock | None = None) -> Tally:

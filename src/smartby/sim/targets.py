@@ -27,7 +27,15 @@ import orjson
 from smartby.ingest.decoders.json_fields import MAX_ARRAY
 from smartby.ingest.topics import device_topic, parse_topic, tenant_level
 from smartby.sim.city import City, Device
-from smartby.sim.entities import Entity, link, profiles, reading_fragment, registration, static_entities
+from smartby.sim.entities import (
+    Entity,
+    link,
+    lit_cabinets,
+    profiles,
+    reading_fragment,
+    registration,
+    static_entities,
+)
 from smartby.sim.models import Payload, Simulation
 
 Readings = Sequence[tuple[Device, list[Payload]]]
@@ -58,7 +66,7 @@ class Target(Protocol):
 
 def provision_size(city: City, target: Target) -> int:
     """Items `provision` ticks off: static entities, and devices when it registers them."""
-    static = len(city.districts) + len(city.buildings) + len(city.devices)
+    static = len(city.districts) + len(city.buildings) + len(city.devices) + 1 + len(lit_cabinets(city))
     return static + (len(city.devices) if isinstance(target, SmartbyTarget) else 0)
 
 

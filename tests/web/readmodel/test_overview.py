@@ -87,6 +87,7 @@ async def test_lighting_energy_today_and_light_states(broker: Broker) -> None:
         "off": 1,
         "failed": 1,
         "power_kw": 3.5,
+        "saved_kwh": None,  # the lighting service has not computed it
     }
     assert tile.alert and "1 failed" in tile.detail
 

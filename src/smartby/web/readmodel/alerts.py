@@ -9,6 +9,7 @@ from typing import Any
 from smartby.broker import Broker
 from smartby.broker.queries import entity_query, selector
 from smartby.ngsild.entity import Entity, instance_value
+from smartby.services.lighting.vocabulary import STREETLIGHTING_CONTEXT
 from smartby.services.results import ALERT_CONTEXT, KPI_CONTEXT
 
 SDM = "https://smartdatamodels.org/"
@@ -115,8 +116,14 @@ async def device_alerts(broker: Broker, tenant: str, device_id: str) -> list[Ale
 
 
 async def indicators(broker: Broker, tenant: str) -> list[IndicatorView]:
-    ctx = await broker.context([KPI_CONTEXT])
-    query = entity_query(ctx, selectors=[selector(ctx, types="KeyPerformanceIndicator")], limit=LIMIT)
+    # Indicators of one group of street lights (lighting's, docs/lighting.md) are queried, not tiles.
+    ctx = await broker.context([KPI_CONTEXT, STREETLIGHTING_CONTEXT])
+    query = entity_query(
+        ctx,
+        selectors=[selector(ctx, types="KeyPerformanceIndicator")],
+        q="!refStreetlightGroup",
+        limit=LIMIT,
+    )
     found = []
     for entity in (await broker.query_entities(tenant, query)).entities:
         value = _value(entity, KPI + "kpiValue")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.broker.history import history_query
+from smartby.ngsild.errors import NgsiLdError
 from smartby.ngsild.reads import EntitySelector
 from smartby.ngsild.temporal import AggregationPeriod, Bucket, TemporalQuery
 from smartby.ngsild.timestamps import micros_of
@@ -36,6 +37,10 @@ HOUR = timedelta(hours=1)
 BASELINE_DAYS = 7
 """Days before today whose heat use per degree day is the normal."""
 IDS_PER_QUERY = 1000
+
+LIGHTING_SAVING = "urn:ngsi-ld:KeyPerformanceIndicator:lighting:city:energy-saved"
+"""The lighting service's indicator of the kWh its programs saved today (docs/lighting.md)."""
+KPI_VALUE = "https://smartdatamodels.org/dataModel.KeyPerformanceIndicator/kpiValue"
 
 Figure = float | int | None
 
@@ -214,6 +219,9 @@ class Overview:
         )
         if power is not None:
             detail += f"; {power:,.1f} kW now"
+        saved = await self._lighting_saving()
+        if saved is not None:
+            detail += f"; {saved:,.0f} kWh saved today"
         return Tile(
             "lighting",
             "Lighting energy today",
@@ -229,8 +237,21 @@ class Overview:
                 "off": states["off"],
                 "failed": states["failed"],
                 "power_kw": power,
+                "saved_kwh": saved,
             },
         )
+
+    async def _lighting_saving(self) -> float | None:
+        """Today's kWh saved by the lighting service's programs (docs/lighting.md), if it runs."""
+        try:
+            entity = await self._broker.retrieve_entity(self._tenant, LIGHTING_SAVING)
+        except NgsiLdError:
+            return None
+        for instance in entity.get(KPI_VALUE) or []:
+            value = instance.get("value")
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        return None
 
     def traffic(self, snapshot: CitySnapshot) -> Tile:
         counters = snapshot.of_domain("traffic")

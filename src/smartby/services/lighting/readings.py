@@ -1,0 +1,98 @@
+"""Reading history for the lighting service through the broker's temporal API: one attribute's
+numeric instances per entity (by observedAt), or their aggregates per period."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from smartby.broker import Broker
+from smartby.broker.history import history_query
+from smartby.ngsild.reads import EntitySelector
+from smartby.ngsild.temporal import AggregationPeriod, TemporalQuery
+from smartby.ngsild.timestamps import parse_datetime
+from smartby.ngsild.typequery import TypeName
+
+IDS_PER_QUERY = 200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Series = list[tuple[datetime, float]]
+
+
+def _selectors(ids: Sequence[str] | None, entity_type: str | None) -> list[tuple[EntitySelector, int]]:
+    if ids is None:
+        return [(EntitySelector(types=TypeName(entity_type) if entity_type else None), 10_000)]
+    chunks = [tuple(ids[first : first + IDS_PER_QUERY]) for first in range(0, len(ids), IDS_PER_QUERY)]
+    return [(EntitySelector(ids=chunk), len(chunk)) for chunk in chunks]
+
+
+async def series(
+    broker: Broker,
+    tenant: str,
+    attribute: str,
+    start: datetime,
+    end: datetime,
+    *,
+    ids: Sequence[str] | None = None,
+    entity_type: str | None = None,
+) -> dict[str, Series]:
+    """Per entity, the numeric values of `attribute` observed in [start, end), oldest first."""
+    found: dict[str, Series] = {}
+    if end <= start or (ids is not None and not ids):
+        return found
+    temporal = TemporalQuery(timerel="between", time_at=start, end_time_at=end)
+    for chosen, limit in _selectors(ids, entity_type):
+        query = history_query(temporal, selectors=(chosen,), attrs=(attribute,), limit=limit)
+        page = await broker.history.query(tenant, query, temporal)
+        for entity in page.entities:
+            points = found.setdefault(entity.id, [])
+            for instance in entity.attributes.get(attribute, []):
+                value, observed = instance.get("value"), instance.get("observedAt")
+                if "datasetId" in instance or not isinstance(observed, str):
+                    continue
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    points.append((parse_datetime(observed), float(value)))
+            points.sort(key=lambda point: point[0])
+    return found
+
+
+async def periods(
+    broker: Broker,
+    tenant: str,
+    attribute: str,
+    methods: tuple[str, ...],
+    start: datetime,
+    end: datetime,
+    width: str,
+    *,
+    ids: Sequence[str] | None = None,
+    entity_type: str | None = None,
+) -> dict[str, list[tuple[datetime, dict[str, float]]]]:
+    """Per entity, per period of `width` (ISO 8601 duration, PT0S: the whole range) from `start`, the
+    aggregates of `attribute` (numbers only)."""
+    found: dict[str, list[tuple[datetime, dict[str, float]]]] = {}
+    if end <= start or (ids is not None and not ids):
+        return found
+    temporal = TemporalQuery(
+        timerel="between",
+        time_at=start,
+        end_time_at=end,
+        aggr_methods=methods,
+        aggr_period=AggregationPeriod.parse(width),
+    )
+    for chosen, limit in _selectors(ids, entity_type):
+        query = history_query(temporal, selectors=(chosen,), attrs=(attribute,), limit=limit)
+        page = await broker.history.aggregate(tenant, query, temporal)
+        for entity, attributes in page.entities:
+            buckets = found.setdefault(entity.id, [])
+            for aggregated in attributes.get(attribute, []):
+                if aggregated.dataset_id is not None:
+                    continue
+                for bucket in aggregated.buckets:
+                    values = {
+                        method: float(value)
+                        for method, value in bucket.values.items()
+                        if isinstance(value, int | float) and not isinstance(value, bool)
+                    }
+                    buckets.append((_EPOCH + timedelta(microseconds=bucket.start), values))
+    return found
