@@ -375,6 +375,11 @@ def _place_lights(city: City, rng: random.Random, counts: dict[str, int], add: A
         light.static["refStreetlightControlCabinet"] = {"type": "Relationship", "object": cabinet.entity_id}
         light.static["refStreetlightGroup"] = {"type": "Relationship", "object": group_of(cabinet)}
         light.static["powerRating"] = {"type": "Property", "value": light.params["watts"], "unitCode": "WTT"}
+        # The device the lighting service sends its dim commands to (smartby's device id).
+        light.static["refDevice"] = {
+            "type": "Relationship",
+            "object": f"urn:ngsi-ld:Device:{light.device_id}",
+        }
         cabinet.params.setdefault("lights", []).append(light)
     placed = city.of_kind("sim-streetlight")
     for share, fault in SILENT_FAULTS:

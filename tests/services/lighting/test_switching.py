@@ -5,7 +5,7 @@ low, and back when traffic returns; the default program is created where missing
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,6 @@ from smartby.ngsild.timestamps import format_datetime
 from smartby.services.lighting.adaptive import CLASS_LEVELS, lower_class, step_down_factor
 from smartby.services.lighting.program import DEFAULT_PROGRAM_ID
 from smartby.services.lighting.vocabulary import ILLUMINANCE_LEVEL, TRANSPORTATION_CONTEXT
-from smartby.services.runtime import ServiceContext
 
 DIM = datetime(2026, 12, 21, 21, 0, tzinfo=UTC)  # 22:00 local
 NIGHT = "urn:ngsi-ld:LightingProgram:night"
@@ -124,21 +123,17 @@ def test_every_series_falls_class_by_class() -> None:
         assert values == sorted(values, reverse=True)
 
 
-@dataclass(frozen=True)
-class ContextWithCommands(ServiceContext):
-    """The services' context once commands to devices are there (docs/commands.md)."""
-
-    commands: Any = None
-
-
 class SentCommands:
-    """Stands in for the commands of another branch: what `dim` asks of them, as they will be asked."""
+    """The commands of the services' context, as a light's `dim` asks them (the real ones over
+    real transports are tested in tests/ingest/test_commands.py)."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, str, Any, datetime]] = []
+        self.sent: list[tuple[str, str, Any, datetime | None, str]] = []
 
-    async def send(self, device_id: str, command: str, value: Any, *, expires_at: datetime) -> None:
-        self.sent.append((device_id, command, value, expires_at))
+    async def send(
+        self, device_id: str, name: str, value: Any, *, expires_at: datetime | None = None, tenant: str = ""
+    ) -> None:
+        self.sent.append((device_id, name, value, expires_at, tenant))
 
 
 async def test_lights_with_a_device_get_a_dim_command_when_there_are_commands(town: Town) -> None:
@@ -149,11 +144,13 @@ async def test_lights_with_a_device_get_a_dim_command_when_there_are_commands(to
     without = await town.light(2)
     commands = SentCommands()
     plain = town.runtime.context("lighting")
-    ctx = ContextWithCommands(**{f.name: getattr(plain, f.name) for f in fields(plain)}, commands=commands)
+    ctx = replace(plain, commands=commands)
     [job] = [j for j in town.service.jobs if j.name == "programs"]
     town.clock.moment = DIM + timedelta(minutes=1)
     await job.run(ctx, DIM + timedelta(minutes=1))
-    [(device, command, level, expires)] = commands.sent
-    assert (device, command, level) == ("urn:ngsi-ld:Device:lamp-1", "dim", 0.5)
-    assert expires.date() == DIM.date() + timedelta(days=1)  # the next step: sunrise
+    [(device, command, level, expires, tenant)] = commands.sent
+    assert (device, command, level, tenant) == ("lamp-1", "dim", 0.5, "")
+    # The next step (sunrise, about 10 hours of the services' clock away) said in wall time.
+    assert expires is not None
+    assert timedelta(hours=9) < expires - datetime.now(UTC) < timedelta(hours=12)
     assert await levels(town, with_device, without) == [None, (0.5, "2026-12-21T21:01:00")]

@@ -1,20 +1,22 @@
 """Where lights' new level goes: a `dim` command to each light's device, or its target
 `illuminanceLevel`.
 
-A light with a device (its `refDevice`) gets `dim` through the commands of the services' context
-(docs/commands.md) when this smartby has them; a light without one, or a smartby without commands,
-gets its target `illuminanceLevel` written through the broker (observed at the step's moment), as
-the Streetlight model keeps the level a light is set to. The lights of one step are written in one
-batch.
+A light with a device (its `refDevice`: `urn:ngsi-ld:Device:{id}` names smartby's device `{id}`)
+gets `dim` through the commands of the services' context (docs/commands.md), expiring when the
+program's next step comes; a light without one, one whose device smartby does not know, or a
+runtime without commands, gets its target `illuminanceLevel` written through the broker (observed
+at the step's moment), as the Streetlight model keeps the level a light is set to. The lights of one
+step are written in one batch.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from smartby.ngsild.errors import BadRequestData, OperationNotSupported, ResourceNotFound
 from smartby.ngsild.timestamps import format_datetime
 from smartby.services.lighting.vocabulary import STREETLIGHTING_CONTEXT
 from smartby.services.runtime import ServiceContext
@@ -22,8 +24,23 @@ from smartby.services.runtime import ServiceContext
 log = logging.getLogger("smartby.services.lighting")
 
 
-class Commands(Protocol):
-    async def send(self, device_id: str, command: str, value: Any, *, expires_at: datetime) -> Any: ...
+DEVICE_PREFIX = "urn:ngsi-ld:Device:"
+
+
+def device_id(reference: str) -> str:
+    """smartby's device id a light's `refDevice` names."""
+    return reference.removeprefix(DEVICE_PREFIX)
+
+
+def wall_expiry(ctx: ServiceContext, expires_at: datetime) -> datetime | None:
+    """The services' clock may run faster than the wall (a demo at 60x) or replay the past: a
+    command expires when the clock reaches `expires_at`, said in wall time; None (the default
+    lifetime) when the clock is there already."""
+    remaining = (expires_at - ctx.clock.now()).total_seconds()
+    if remaining <= 0:
+        return None
+    speed = float(getattr(ctx.clock, "speed", 1.0))
+    return datetime.now(UTC) + timedelta(seconds=remaining / speed)
 
 
 async def dim(
@@ -35,14 +52,20 @@ async def dim(
 ) -> dict[str, int]:
     """Set each (light id, device or None, level) as of `at`; how many went by command and by
     attribute."""
-    commands: Commands | None = getattr(ctx, "commands", None)
     written: list[dict[str, Any]] = []
     sent = 0
+    commands = True
+    expiry = wall_expiry(ctx, expires_at)
     for light_id, device, level in lights:
-        if device is not None and commands is not None:
-            await commands.send(device, "dim", level, expires_at=expires_at)
-            sent += 1
-            continue
+        if device is not None and commands:
+            try:
+                await ctx.commands.send(device_id(device), "dim", level, expires_at=expiry, tenant=tenant)
+                sent += 1
+                continue
+            except OperationNotSupported:
+                commands = False  # a runtime without commands to devices: levels as attributes
+            except (ResourceNotFound, BadRequestData) as error:
+                log.warning("Could not dim %s through its device %s: %s", light_id, device, error)
         written.append(
             {
                 "id": light_id,
