@@ -64,8 +64,8 @@ async def dim(
                 continue
             except OperationNotSupported:
                 commands = False  # a runtime without commands to devices: levels as attributes
-            except (ResourceNotFound, BadRequestData) as error:
-                log.warning("Could not dim %s through its device %s: %s", light_id, device, error)
+            except (ResourceNotFound, BadRequestData) as refused:
+                log.warning("Could not dim %s through its device %s: %s", light_id, device, refused)
         written.append(
             {
                 "id": light_id,
