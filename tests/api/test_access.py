@@ -5,16 +5,13 @@ when SMARTBY_AUTH is off."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from tests.identity import IdentityProvider, secured
 
-from smartby.api.app import create_app
+from identity import City, IdentityProvider, open_city
 from smartby.api.keyring import Keyring
-from smartby.assembly import assemble
 from smartby.ingest.registry import key_matches
 from smartby.settings import Settings
 
@@ -31,54 +28,6 @@ def provider() -> Iterator[IdentityProvider]:
     identity = IdentityProvider()
     yield identity
     identity.close()
-
-
-@dataclass
-class City:
-    http: httpx.AsyncClient
-    keyring: Keyring
-    keys: dict[str, str]
-    provider: IdentityProvider
-
-    def as_(self, name: str, tenant: str | None = "aarhus", header: str = "authorization") -> dict[str, str]:
-        secret = self.keys[name]
-        headers = (
-            {"Authorization": f"Bearer {secret}"} if header == "authorization" else {"X-Api-Key": secret}
-        )
-        if tenant is not None:
-            headers["NGSILD-Tenant"] = tenant
-        return headers
-
-
-async def open_city(settings: Settings, provider: IdentityProvider) -> AsyncIterator[City]:
-    """smartby with authentication required: tenants aarhus and odense, and keys of each kind."""
-    parts = assemble(secured(settings, provider))
-    await parts.broker.open()
-    try:
-        app = create_app(parts)
-        keyring: Keyring = app.state.keyring
-        for tenant in ("aarhus", "odense"):
-            await keyring.records.create_tenant(tenant)
-        keys = {}
-        for name, tenants, role in (
-            ("operator", ["*"], "admin"),
-            ("reader", ["aarhus"], "reader"),
-            ("writer", ["aarhus"], "writer"),
-            ("admin", ["aarhus"], "admin"),
-            ("admin2", ["aarhus"], "admin"),
-            ("stranger", ["odense"], "admin"),
-            ("revoked", ["aarhus"], "admin"),
-        ):
-            keys[name] = (await keyring.create(name, tenants, role))[1]
-        keys["expired"] = (
-            await keyring.create("expired", ["aarhus"], "admin", expires="2020-01-01T00:00:00Z")
-        )[1]
-        await keyring.revoke("revoked")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
-            yield City(http, keyring, keys, provider)
-    finally:
-        await parts.broker.close()
 
 
 @pytest.fixture
