@@ -4,16 +4,13 @@ when SMARTBY_AUTH is off."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from identity import City, IdentityProvider, open_city
+from identity import City
 from smartby.api.keyring import Keyring
 from smartby.ingest.registry import key_matches
-from smartby.settings import Settings
 
 V1 = "/ngsi-ld/v1"
 LIGHT = {
@@ -21,19 +18,6 @@ LIGHT = {
     "type": "Streetlight",
     "powerState": {"type": "Property", "value": "on"},
 }
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[IdentityProvider]:
-    identity = IdentityProvider()
-    yield identity
-    identity.close()
-
-
-@pytest.fixture
-async def city(settings: Settings, provider: IdentityProvider) -> AsyncIterator[City]:
-    async for opened in open_city(settings, provider):
-        yield opened
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -6,13 +6,12 @@ table (`smartby.api.access.ROUTES`) does not allow. A route without an entry fai
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from identity import City, IdentityProvider, open_city
+from identity import City
 from smartby.api.access import ROUTES, needed
 from smartby.api.app import create_app
 from smartby.assembly import assemble
@@ -64,19 +63,6 @@ def test_the_matrix_sees_a_missing_route_and_gives_services_a_default() -> None:
     assert needed("GET", "/lighting/v1/schedules/x") == ("reader", True)
     assert needed("POST", "/lighting/v1/schedules") == ("writer", True)
     assert needed("GET", "/entities") == ("authenticated", False)
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[IdentityProvider]:
-    identity = IdentityProvider()
-    yield identity
-    identity.close()
-
-
-@pytest.fixture
-async def city(settings: Settings, provider: IdentityProvider) -> AsyncIterator[City]:
-    async for opened in open_city(settings.model_copy(update={"services": None}), provider):
-        yield opened
 
 
 async def test_no_route_answers_what_it_must_not(city: City) -> None:
