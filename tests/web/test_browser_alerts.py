@@ -73,7 +73,7 @@ def watched(browser: Browser) -> Iterator[Watched]:
 
 def test_an_open_alert_leads_to_its_device_and_closes_when_it_reports(server: str, watched: Watched) -> None:
     page = watched.open(server + "/")
-    page.wait_for_function("window.smartby.alerts === 1", timeout=30_000)
+    page.wait_for_function("() => window.smartby.alerts === 1", timeout=30_000)
     alert = page.locator("#alerts button")
     assert alert.count() == 1
     assert alert.get_attribute("data-source") == SILENT
@@ -84,7 +84,7 @@ def test_an_open_alert_leads_to_its_device_and_closes_when_it_reports(server: st
     assert share.locator(".figure").inner_text().startswith("66")
     assert share.locator(".unit").inner_text() == "%"
     alert.click()
-    page.wait_for_function(f"document.querySelector('#device-title').textContent === '{SILENT}'")
+    page.wait_for_function(f"() => document.querySelector('#device-title').textContent === '{SILENT}'")
     assert watched.js("smartby.selected") == SILENT
     page.wait_for_selector("#device-alerts li.open")
     assert "deviceNotReporting (freshness)" in page.locator("#device-alerts li.open").inner_text()
@@ -98,7 +98,7 @@ def test_an_open_alert_leads_to_its_device_and_closes_when_it_reports(server: st
     with httpx.Client(base_url=server, timeout=30) as http:
         answer = http.patch(f"/ngsi-ld/v1/entities/{SILENT}/attrs", json={"powerConsumption": reading})
         assert answer.status_code == 204, answer.text
-    page.wait_for_function("window.smartby.alerts === 0", timeout=30_000)
+    page.wait_for_function("() => window.smartby.alerts === 0", timeout=30_000)
     assert page.locator("#alerts-status").inner_text() == "No open alerts."
     page.wait_for_selector("#device-alerts li.closed", timeout=30_000)
     assert "ended" in page.locator("#device-alerts li.closed").inner_text()
