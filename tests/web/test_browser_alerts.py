@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from conftest import LiveServer
 from smartby.settings import Settings
 from web.readmodel import testbed as tb
-from web.test_browser import CHROMIUM_ARGS, Watched
+from web.test_browser import Watched
 
 SILENT = "urn:ngsi-ld:Streetlight:vesterbro-0003"
 RING = [(12.51, 55.65), (12.57, 55.65), (12.57, 55.68), (12.51, 55.68), (12.51, 55.65)]
@@ -48,16 +48,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield live.url
     finally:
         live.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from conftest import LiveServer
 from smartby.api.keyring import Keyring
 from smartby.settings import Settings
 from smartby.store import open_store
 from web.readmodel import testbed as tb
-from web.test_browser import CHROMIUM_ARGS, Watched
+from web.test_browser import Watched
 
 
 async def _keys(settings: Settings) -> dict[str, str]:
@@ -48,16 +48,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         yield live.url, keys
     finally:
         live.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_the_dashboard_asks_for_a_key_and_then_shows_the_city(
