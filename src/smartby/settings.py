@@ -147,7 +147,8 @@ class Settings(BaseSettings):
     ingest_admin_token: SecretStr | None = Field(
         None,
         description="Bearer token the /ingest/v1 registry endpoints (devices, profiles, dead letters) "
-        "require; unset, they are as open as the NGSI-LD API.",
+        "require while auth is off (with auth required, an admin's key); unset, they are as open as "
+        "the NGSI-LD API.",
     )
     ingest_integration_secret: SecretStr | None = Field(
         None,

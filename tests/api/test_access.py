@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 
-from identity import City
+from identity import City, IdentityProvider, open_city
 from smartby.api.keyring import Keyring
 from smartby.ingest.registry import key_matches
+from smartby.settings import Settings
 
 V1 = "/ngsi-ld/v1"
 LIGHT = {
@@ -193,3 +194,13 @@ async def test_openid_connect_tokens(city: City) -> None:
     ):
         assert_problem(await http.get(f"{V1}/entities/{LIGHT['id']}", headers=bearer(refused)), 401)
     assert provider.fetches >= 1
+
+
+async def test_the_ingest_admin_token_gives_way_to_keys(
+    settings: Settings, provider: IdentityProvider
+) -> None:
+    token = settings.model_copy(update={"ingest_admin_token": "an old shared token", "services": []})
+    async for city in open_city(token, provider):
+        listed = await city.http.get("/ingest/v1/devices", headers=city.as_("admin"))
+        assert listed.status_code == 200, listed.text
+        assert_problem(await city.http.get("/ingest/v1/devices", headers=city.as_("writer")), 403)
