@@ -156,6 +156,10 @@ async def test_a_subscription_is_its_makers(city: City) -> None:
     assert_problem(await http.get(path, headers=city.as_("admin2")), 404)
     assert_problem(await http.delete(path, headers=city.as_("admin2")), 404)
     assert (await http.get(path, headers=city.as_("operator"))).status_code == 200
+    for name, seen in (("admin", [subscription["id"]]), ("admin2", []), ("operator", [subscription["id"]])):
+        listed = await http.get(f"{V1}/subscriptions?count=true", headers=city.as_(name))
+        assert [item["id"] for item in listed.json()] == seen
+        assert listed.headers["ngsild-results-count"] == str(len(seen))
     assert (await http.delete(path, headers=city.as_("admin"))).status_code == 204
 
 

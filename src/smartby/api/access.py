@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote
 
+import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from smartby.api.devices import Unauthorized
@@ -253,9 +254,13 @@ class Guard:
         if refused is not None:
             await problem_response(refused)(scope, receive, send)
             return
-        if method == "POST" and path.rstrip("/") == "/ngsi-ld/v1/subscriptions":
-            await self.inner(scope, receive, self._owning(send, who, tenant))
-            return
+        if path.rstrip("/") == SUBSCRIPTIONS:
+            if method == "POST":
+                send = self._owning(send, who, tenant)
+            elif ALL_TENANTS not in who.tenants:
+                others = await self.keyring.records.others_subscriptions(tenant, who.name)
+                if others:
+                    send = _without(send, others)
         await self.inner(scope, receive, send)
 
     async def _refusal(
@@ -295,4 +300,46 @@ class Guard:
         return sending
 
 
+SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
 _SUBSCRIPTION = re.compile(r"^/ngsi-ld/v1/subscriptions/([^/]+)/?$")
+
+
+def _without(send: Send, hidden: set[str]) -> Send:
+    """A send that leaves the subscriptions `hidden` (others') out of a list of subscriptions; the
+    page's NGSILD-Results-Count is lowered by as many."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def sending(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+            return
+        if start is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        headers = list(start.get("headers", []))
+        if start["status"] == 200:
+            listed = orjson.loads(body)
+            if isinstance(listed, list):
+                kept = [item for item in listed if not (isinstance(item, dict) and item.get("id") in hidden)]
+                body = orjson.dumps(kept)
+                headers = [_recounted(name, value, len(listed) - len(kept)) for name, value in headers]
+                headers = [
+                    (name, str(len(body)).encode()) if name.lower() == b"content-length" else (name, value)
+                    for name, value in headers
+                ]
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return sending
+
+
+def _recounted(name: bytes, value: bytes, removed: int) -> tuple[bytes, bytes]:
+    if name.lower() == b"ngsild-results-count" and removed:
+        return name, str(max(0, int(value) - removed)).encode()
+    return name, value

@@ -103,3 +103,10 @@ class KeyTables(Tables):
             return None if row is None else str(row[0])
 
         return await self._read(run)
+
+    async def others_subscriptions(self, tenant: str, owner: str) -> set[str]:
+        """The ids of the tenant's subscriptions someone other than `owner` made."""
+        sql = self._sql("SELECT subscription_id FROM subscription_owner WHERE tenant = ? AND owner <> ?")
+        return await self._read(
+            lambda db: {str(row[0]) for row in db.execute(sql, (tenant, owner)).fetchall()}
+        )
