@@ -10,6 +10,7 @@ once, in another process within that time.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 import time
@@ -72,7 +73,8 @@ class Keyring:
 
     def __init__(self, store: KeyStore) -> None:
         self.records = store
-        self._trusted: dict[bytes, tuple[ApiKey, float]] = {}
+        self._trusted: dict[bytes, tuple[ApiKey, float, float]] = {}
+        """By the SHA-256 of a key checked: its record, until when it is trusted, when it expires."""
         self._used: dict[str, float] = {}
 
     async def create(
@@ -138,7 +140,7 @@ class Keyring:
         self._forget(name)
 
     def _forget(self, name: str) -> None:
-        for digest in [digest for digest, (key, _) in self._trusted.items() if key.name == name]:
+        for digest in [digest for digest, (key, _, _) in self._trusted.items() if key.name == name]:
             del self._trusted[digest]
 
     async def verify(self, presented: str) -> ApiKey | None:
@@ -146,23 +148,19 @@ class Keyring:
         digest = hashlib.sha256(presented.encode()).digest()
         trusted = self._trusted.get(digest)
         clock = time.monotonic()
-        if trusted is not None and trusted[1] > clock:
-            key: ApiKey | None = trusted[0]
-        else:
+        if trusted is None or trusted[1] <= clock:
             key_id, dot, _ = presented.partition(".")
-            key = await self.records.key_by_id(key_id) if dot and len(key_id) == 16 else None
-            if key is None or not key_matches(key.key_hash, presented):
+            found = await self.records.key_by_id(key_id) if dot and len(key_id) == 16 else None
+            if found is None or not key_matches(found.key_hash, presented):
                 return None
             if len(self._trusted) > 10_000:
                 self._trusted.clear()
-            self._trusted[digest] = (key, clock + TRUST_SECONDS)
-        assert key is not None
-        moment = now()
-        if key.revoked_at is not None or (
-            key.expires_at is not None and parse_datetime(key.expires_at) <= moment
-        ):
+            expires = math.inf if found.expires_at is None else parse_datetime(found.expires_at).timestamp()
+            trusted = self._trusted[digest] = (found, clock + TRUST_SECONDS, expires)
+        key, _, expires = trusted
+        if key.revoked_at is not None or expires <= time.time():
             return None
         if self._used.get(key.name, 0.0) <= clock:
             self._used[key.name] = clock + LAST_USE_SECONDS
-            await self.records.key_used(key.name, format_datetime(moment))
+            await self.records.key_used(key.name, format_datetime(now()))
         return key
