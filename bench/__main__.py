@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from bench import (
+    access,
     dashboard,
     demo,
     federation,
@@ -386,11 +387,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs and small data")
     parser.add_argument(
         "--only",
-        choices=["entities", "history", "devices", "services", "testbed", "federation"],
+        choices=["entities", "history", "devices", "services", "testbed", "federation", "access"],
         help="one section (entities: issue 2, history: issue 3, devices: MQTT and subscriptions, "
         "services: city services' cost on ingest and latency, "
         "testbed: make demo from a fresh clone and the dashboard's first load, federation: a query "
-        "answered from two federated brokers beside one broker holding all); "
+        "answered from two federated brokers beside one broker holding all, access: the cost of "
+        "authentication on GET and PATCH); "
         "printed, the report is not rewritten",
     )
     options = parser.parse_args()
@@ -417,6 +419,8 @@ def main() -> None:
             dashboard.run(report, workdir)
         if options.only in (None, "federation"):
             federation.run(report, workdir, seed, traffic, _query_latencies)
+        if options.only in (None, "access"):
+            access.run(report, workdir, seconds)
         if options.only is not None:
             print("\n".join(report.notes))
             return

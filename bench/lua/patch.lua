@@ -5,5 +5,7 @@ request = function()
   local body = string.format(
     '{"intensity":{"type":"Property","value":%d},"averageVehicleSpeed":{"type":"Property","value":%d.5}}',
     counter, counter % 90)
-  return wrk.format("PATCH", nil, {["Content-Type"] = "application/json"}, body)
+  local headers = {["Content-Type"] = "application/json"}
+  for name, value in pairs(wrk.headers) do headers[name] = value end  -- wrk -H (an API key)
+  return wrk.format("PATCH", nil, headers, body)
 end

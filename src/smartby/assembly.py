@@ -33,6 +33,9 @@ class Assembly:
     services: Runtime
     """The city services SMARTBY_SERVICES names: their changes are fed from every write of this
     process; `services.start()` runs their handlers and jobs here."""
+    keys: Store
+    """The store as access control uses it (API keys, tenants, subscription owners): the api declares
+    what it needs of it (`smartby.api.keyring.KeyStore`)."""
 
     @asynccontextmanager
     async def registry_only(self) -> AsyncIterator[Ingestion]:
@@ -41,6 +44,15 @@ class Assembly:
         await self.store.open()
         try:
             yield self.ingestion
+        finally:
+            await self.store.close()
+
+    @asynccontextmanager
+    async def keys_only(self) -> AsyncIterator[Store]:
+        """The store open for a command on API keys or tenants (`smartby keys`, `smartby tenants`)."""
+        await self.store.open()
+        try:
+            yield self.keys
         finally:
             await self.store.close()
 
@@ -61,7 +73,7 @@ def assemble(settings: Settings | None = None) -> Assembly:
     broker = Broker(store, settings)
     ingestion = Ingestion(broker, store, settings, commands=store)
     services = Runtime(broker, selected(settings), settings, commands=ingestion.commands)
-    return Assembly(settings, store, broker, ingestion, services)
+    return Assembly(settings, store, broker, ingestion, services, store)
 
 
 def tune_collector(settings: Settings) -> None:

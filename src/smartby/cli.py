@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import os
 import socket
 import subprocess
@@ -31,6 +32,7 @@ from smartby.settings import Settings
 # (shapely and numpy, PyLD, aiomqtt; httpx; FastAPI for `serve`; the testbed) take over a second to
 # import, which `smartby --help` and shell completion should not wait for.
 if TYPE_CHECKING:
+    from smartby.api.keyring import Keyring
     from smartby.assembly import Assembly
     from smartby.broker import Broker
     from smartby.ingest.pipeline import Ingestion
@@ -107,15 +109,47 @@ def _serve(settings: Settings) -> None:
         uvicorn.run("smartby.api.asgi:application", factory=True, workers=settings.workers, **options)
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _open_only_on_loopback(settings: Settings, insecure: bool) -> None:
+    """Secure by default (docs/security.md): without authentication smartby listens on loopback
+    only, unless told --insecure, and then says so at every start."""
+    if settings.auth != "off" or _loopback(settings.host):
+        return
+    if not insecure:
+        typer.echo(
+            f"Refusing to listen on {settings.host} without authentication: anyone who reaches it could "
+            "read and change every tenant. Set SMARTBY_AUTH=required (and create keys: smartby keys "
+            "create), listen on 127.0.0.1, or pass --insecure.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    typer.echo(
+        f"WARNING: listening on {settings.host} without authentication (--insecure): anyone who reaches "
+        "this port can read and change every tenant's context.",
+        err=True,
+    )
+
+
 @app.command()
 def serve(
     database: DatabaseOption = None,
     host: HostOption = None,
     port: PortOption = None,
     workers: WorkersOption = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Listen off loopback with SMARTBY_AUTH=off (not for a city).")
+    ] = False,
 ) -> None:
     """Run the NGSI-LD API, the device ingestion and the dashboard (at /) on the configured database."""
-    _serve(_settings(database, host, port, workers))
+    settings = _settings(database, host, port, workers)
+    _open_only_on_loopback(settings, insecure)
+    _serve(settings)
 
 
 async def _load_examples(settings: Settings) -> int:
@@ -271,6 +305,7 @@ def _start_server(settings: Settings) -> subprocess.Popen[bytes]:
         "SMARTBY_HOST": settings.host,
         "SMARTBY_PORT": str(settings.port),
         "SMARTBY_WORKERS": "1",
+        "SMARTBY_AUTH": "off",  # the demo is open, on loopback
         "SMARTBY_MQTT_URL": "",
         "SMARTBY_REMOTE_CONTEXTS": "false",
         "SMARTBY_SQLITE_SYNCHRONOUS": "NORMAL",
@@ -772,3 +807,116 @@ def services_list() -> None:
         jobs = ", ".join(f"{job.name} every {job.period:g} s" for job in service.jobs) or "no jobs"
         state = "runs" if name in chosen else "off"
         typer.echo(f"{name:16} {state:4} {service.mount:18} {jobs}; {origin}. {service.description}")
+
+
+keys_app = typer.Typer(
+    help="API keys: create, list, rotate and revoke them (see docs/security.md).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+tenants_app = typer.Typer(
+    help="Tenants: with authentication on, an admin creates them.", no_args_is_help=True
+)
+app.add_typer(tenants_app, name="tenants")
+
+
+def _on_keys(database: str | None, work: Callable[[Keyring], Awaitable[T]]) -> T:
+    from smartby.api.keyring import Keyring
+
+    async def run() -> T:
+        async with _assemble(_settings(database)).keys_only() as store:
+            return await work(Keyring(store))
+
+    try:
+        return asyncio.run(run())
+    except NgsiLdError as error:
+        typer.echo(error.detail, err=True)
+        raise typer.Exit(1) from None
+
+
+def _key_line(view: dict[str, Any]) -> str:
+    tenants = ",".join(tenant or "(default)" for tenant in view["tenants"])
+    state = (
+        "revoked" if view["revokedAt"] else f"expires {view['expiresAt']}" if view["expiresAt"] else "valid"
+    )
+    return (
+        f"{view['name']:24} {view['role']:7} {tenants:24} {state:34} last used {view['lastUsed'] or 'never'}"
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="The key's name (A-Z a-z 0-9 _ . : -).")],
+    role: Annotated[str, typer.Option("--role", help="reader, writer or admin.")],
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tenant",
+            "-t",
+            help="A tenant it holds its role on (repeat for more; '*' every tenant; "
+            "none: the default tenant).",
+        ),
+    ] = None,
+    owner: Annotated[str, typer.Option(help="Who holds it (default: its name).")] = "",
+    days: Annotated[float | None, typer.Option(min=0, help="Days until it expires (default: never).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Create an API key; the key itself is printed alone on the last line, this once."""
+    from smartby.api.keyring import key_view
+
+    key, secret = _on_keys(
+        database, lambda keyring: keyring.create(name, tenant or [""], role, owner, days=days)
+    )
+    typer.echo(_key_line(key_view(key)))
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list(database: DatabaseOption = None) -> None:
+    """List API keys: name, role, tenants, expiry or revocation, last use (never the keys)."""
+    from smartby.api.keyring import key_view
+
+    for key in _on_keys(database, lambda keyring: keyring.list()):
+        typer.echo(_key_line(key_view(key)))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    name: Annotated[str, typer.Argument(help="The key's name.")], database: DatabaseOption = None
+) -> None:
+    """Give a key a new secret, printed alone on the last line; the old one stops working."""
+    from smartby.api.keyring import key_view
+
+    key, secret = _on_keys(database, lambda keyring: keyring.rotate(name))
+    typer.echo(_key_line(key_view(key)))
+    typer.echo(secret)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The key's name.")], database: DatabaseOption = None
+) -> None:
+    """Revoke a key: it stops working (within seconds in running servers)."""
+    _on_keys(database, lambda keyring: keyring.revoke(name))
+    typer.echo(f"Revoked key {name}")
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: Annotated[str, typer.Argument(help="The tenant (as NGSILD-Tenant names it).")],
+    database: DatabaseOption = None,
+) -> None:
+    """Create a tenant (with authentication on, writes to a tenant nobody created are refused)."""
+    from smartby.api.keyring import TENANT_NAME
+
+    if not TENANT_NAME.match(name):
+        typer.echo(f"Invalid tenant name {name!r}: 1 to 64 of A-Z a-z 0-9 _ . : / -", err=True)
+        raise typer.Exit(2)
+    created = _on_keys(database, lambda keyring: keyring.records.create_tenant(name))
+    typer.echo(f"Created tenant {name}" if created else f"Tenant {name} exists")
+
+
+@tenants_app.command("list")
+def tenants_list(database: DatabaseOption = None) -> None:
+    """List the tenants."""
+    for name in _on_keys(database, lambda keyring: keyring.records.tenants()):
+        typer.echo(name or "(default)")

@@ -99,6 +99,42 @@ class Settings(BaseSettings):
         description="Allocations between two collections of the garbage collector's youngest "
         "generation in a server process; 0 keeps Python's (700).",
     )
+    # -- access control (docs/security.md) ---------------------------------------------------------
+    auth: Literal["off", "required"] = Field(
+        "off",
+        description="required: every request needs an API key or an OpenID Connect bearer token with a "
+        "role on its tenant, and only admins create tenants; off: the API is open (allowed only on "
+        "loopback unless `smartby serve --insecure`).",
+    )
+    oidc_issuer: str = Field(
+        "",
+        description="OpenID Connect issuer whose bearer tokens (JWTs) are accepted (the `iss` they must "
+        "carry, e.g. https://keycloak.city.dk/realms/city); empty: API keys only.",
+    )
+    oidc_audience: str = Field(
+        "", description="The `aud` a bearer token must carry (the client id smartby is)."
+    )
+    oidc_jwks_url: str = Field(
+        "",
+        description="URL of the issuer's JWKS (its signing keys), fetched and cached; empty: "
+        "<oidc_issuer>/protocol/openid-connect/certs unless oidc_jwks_file is set.",
+    )
+    oidc_jwks_file: Path | None = Field(
+        None, description="A JWKS file to read the issuer's signing keys from instead (an air-gapped city)."
+    )
+    oidc_jwks_cache: float = Field(
+        300.0, gt=0, description="Seconds a fetched JWKS is used before it is fetched again."
+    )
+    oidc_roles_claim: str = Field(
+        "roles",
+        description="The token claim (a dotted path, e.g. realm_access.roles) holding its roles: the "
+        "strongest of reader, writer, admin found is the token's role.",
+    )
+    oidc_tenants_claim: str = Field(
+        "tenants",
+        description='The token claim (a dotted path) holding its tenants (a list; "*" every tenant).',
+    )
+
     # -- device ingestion (smartby.ingest: devices, decoders, dead letters, HTTP uplinks) ----------
     ingest_batch_size: int = Field(
         500, ge=1, le=100_000, description="Device readings committed in one broker transaction at most."
@@ -112,7 +148,8 @@ class Settings(BaseSettings):
     ingest_admin_token: SecretStr | None = Field(
         None,
         description="Bearer token the /ingest/v1 registry endpoints (devices, profiles, dead letters) "
-        "require; unset, they are as open as the NGSI-LD API.",
+        "require while auth is off (with auth required, an admin's key); unset, they are as open as "
+        "the NGSI-LD API.",
     )
     ingest_integration_secret: SecretStr | None = Field(
         None,

@@ -13,20 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from conftest import LiveServer
 from smartby.settings import Settings
 from web.readmodel import testbed as tb
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0001"
 LIVE_LIGHT = "urn:ngsi-ld:Streetlight:vesterbro-0003"
 WEST, SOUTH = 12.52, 55.66
@@ -103,16 +96,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         live.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 class Watched:
     """A page and what it said on its console, and which hosts it asked for things."""
 
@@ -130,7 +113,9 @@ class Watched:
 
     def open(self, url: str) -> Page:
         self.page.goto(url)
-        self.page.wait_for_function("window.smartby && window.smartby.firstDrawMs !== null", timeout=20_000)
+        self.page.wait_for_function(
+            "() => window.smartby && window.smartby.firstDrawMs !== null", timeout=20_000
+        )
         return self.page
 
     def js(self, expression: str) -> Any:
@@ -164,7 +149,9 @@ def test_the_map_shows_every_device_and_the_tiles_show_numbers(
     assert watched.js("smartby.devices") == MARKERS
     assert watched.js("smartby.drawn") == MARKERS
     assert page.locator("[data-count=lighting]").inner_text() == "(22)"
-    page.wait_for_function(f"document.querySelector('#tile-water .figure').textContent !== '{NO_VALUE}'")
+    page.wait_for_function(
+        f"() => document.querySelector('#tile-water .figure').textContent !== '{NO_VALUE}'"
+    )
     assert page.locator("#tile-water .figure").inner_text() == "1"  # basin-2: 1.7 of 2.0 m
     assert "alert" in (page.locator("#tile-water").get_attribute("class") or "")
     assert page.locator("#tile-grid .figure").inner_text() == "640"
@@ -186,7 +173,7 @@ def test_clicking_a_marker_shows_its_attributes_and_charts(server: str, watched:
     page.locator("#map-canvas").scroll_into_view_if_needed()
     where = watched.js(f"smartby.positionOf('{LIGHT}')")
     page.mouse.click(where["x"], where["y"])
-    page.wait_for_function("window.smartby.chartPoints > 0", timeout=20_000)
+    page.wait_for_function("() => window.smartby.chartPoints > 0", timeout=20_000)
     assert page.locator("#device-title").inner_text() == LIGHT
     assert (
         page.locator("#device-attributes tr[data-attribute=powerConsumption] td").first.inner_text() == "35 W"
@@ -199,7 +186,7 @@ def test_clicking_a_marker_shows_its_attributes_and_charts(server: str, watched:
     assert "powerConsumption (W)" in page.locator("#charts figcaption").all_inner_texts()
     page.get_by_role("button", name="7 days (hourly mean)").click()
     page.wait_for_function(
-        "document.querySelector('[data-span=\"7d\"]').getAttribute('aria-pressed') === 'true'"
+        "() => document.querySelector('[data-span=\"7d\"]').getAttribute('aria-pressed') === 'true'"
         " && window.smartby.chartPoints > 0"
         " && /7 days/.test(document.querySelector('#charts-status').textContent)"
     )
@@ -213,7 +200,7 @@ def test_clicking_a_marker_shows_its_attributes_and_charts(server: str, watched:
 def test_a_tile_links_into_the_map_filtered_to_its_domain(server: str, watched: Watched) -> None:
     page = watched.open(server + "/")
     page.locator("#tile-rain").click()
-    page.wait_for_function("window.smartby.drawn === 4")
+    page.wait_for_function("() => window.smartby.drawn === 4")
     assert watched.js("[...smartby.shown]") == ["rain"]
     assert page.get_by_role("checkbox", name="Rain").is_checked()
     assert not page.get_by_role("checkbox", name="Street lighting").is_checked()
@@ -221,7 +208,7 @@ def test_a_tile_links_into_the_map_filtered_to_its_domain(server: str, watched: 
     other = watched.open(server + "/?domain=water,ev")
     assert watched.js("smartby.drawn") == 8
     other.get_by_role("button", name="Show all").click()
-    other.wait_for_function(f"window.smartby.drawn === {MARKERS}")
+    other.wait_for_function(f"() => window.smartby.drawn === {MARKERS}")
 
 
 def test_filters_and_search_work_from_the_keyboard(server: str, watched: Watched) -> None:
@@ -229,19 +216,19 @@ def test_filters_and_search_work_from_the_keyboard(server: str, watched: Watched
     lighting = page.get_by_role("checkbox", name="Street lighting")
     lighting.focus()
     page.keyboard.press("Space")
-    page.wait_for_function(f"window.smartby.drawn === {MARKERS - 22}")
+    page.wait_for_function(f"() => window.smartby.drawn === {MARKERS - 22}")
     assert not lighting.is_checked()
     search = page.get_by_label("Find a device by id")
     search.focus()
     page.keyboard.type("basin")
-    page.wait_for_function("document.querySelectorAll('#search-results button').length === 4")
+    page.wait_for_function("() => document.querySelectorAll('#search-results button').length === 4")
     assert page.locator("#search-status").inner_text() == "4 matching devices"
     page.keyboard.press("Enter")  # several match: the first result gets the focus
     page.keyboard.press("Enter")
-    page.wait_for_function("window.smartby.selected === 'urn:ngsi-ld:FloodMonitoring:basin-0'")
+    page.wait_for_function("() => window.smartby.selected === 'urn:ngsi-ld:FloodMonitoring:basin-0'")
     search.fill(LIGHT)
     page.keyboard.press("Enter")  # an exact id opens it, and shows its domain again
-    page.wait_for_function(f"window.smartby.selected === '{LIGHT}'")
+    page.wait_for_function(f"() => window.smartby.selected === '{LIGHT}'")
     assert lighting.is_checked()
     canvas = page.get_by_role("img", name=f"City map of {MARKERS} devices.", exact=False)
     canvas.focus()
@@ -260,7 +247,7 @@ def test_filters_and_search_work_from_the_keyboard(server: str, watched: Watched
 
 def test_a_new_reading_shows_up_without_reloading(server: str, watched: Watched) -> None:
     page = watched.open(f"{server}/?device={LIVE_LIGHT}")
-    page.wait_for_function(f"{POWER_STATE} === 'on'")
+    page.wait_for_function(f"() => {POWER_STATE} === 'on'")
     watched.js("window.notReloaded = true")
     with httpx.Client(base_url=server, timeout=30) as http:
         registered = http.post(
@@ -281,9 +268,9 @@ def test_a_new_reading_shows_up_without_reloading(server: str, watched: Watched)
         )
         assert sent.status_code == 204, sent.text
     page.wait_for_function(
-        f"smartby.states[smartby.state[smartby.index.get('{LIVE_LIGHT}')]] === 'off'", timeout=20_000
+        f"() => smartby.states[smartby.state[smartby.index.get('{LIVE_LIGHT}')]] === 'off'", timeout=20_000
     )
-    page.wait_for_function(f"{POWER_STATE} === 'off'", timeout=20_000)
+    page.wait_for_function(f"() => {POWER_STATE} === 'off'", timeout=20_000)
     assert watched.js("window.notReloaded") is True
     assert watched.js("smartby.updates") >= 1
 
@@ -295,7 +282,7 @@ def test_readable_on_a_phone(server: str, browser: Browser, capsys: pytest.Captu
     try:
         watched = Watched(context.new_page())
         page = watched.open(f"{server}/?device={LIGHT}")
-        page.wait_for_function("window.smartby.chartPoints > 0", timeout=20_000)
+        page.wait_for_function("() => window.smartby.chartPoints > 0", timeout=20_000)
         assert watched.js("document.documentElement.scrollWidth") <= 390
         assert watched.js("smartby.drawn") == MARKERS
         canvas = page.locator("#map-canvas").bounding_box()

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from conftest import LiveServer
 from smartby.settings import Settings
 from web.readmodel import testbed as tb
-from web.test_browser import CHROMIUM_ARGS, Watched
+from web.test_browser import Watched
 
 SILENT = "urn:ngsi-ld:Streetlight:vesterbro-0003"
 RING = [(12.51, 55.65), (12.57, 55.65), (12.57, 55.68), (12.51, 55.68), (12.51, 55.65)]
@@ -50,16 +50,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         live.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 @pytest.fixture
 def watched(browser: Browser) -> Iterator[Watched]:
     context = browser.new_context(viewport={"width": 1366, "height": 900})
@@ -73,7 +63,7 @@ def watched(browser: Browser) -> Iterator[Watched]:
 
 def test_an_open_alert_leads_to_its_device_and_closes_when_it_reports(server: str, watched: Watched) -> None:
     page = watched.open(server + "/")
-    page.wait_for_function("window.smartby.alerts === 1", timeout=30_000)
+    page.wait_for_function("() => window.smartby.alerts === 1", timeout=30_000)
     alert = page.locator("#alerts button")
     assert alert.count() == 1
     assert alert.get_attribute("data-source") == SILENT
@@ -84,7 +74,7 @@ def test_an_open_alert_leads_to_its_device_and_closes_when_it_reports(server: st
     assert share.locator(".figure").inner_text().startswith("66")
     assert share.locator(".unit").inner_text() == "%"
     alert.click()
-    page.wait_for_function(f"document.querySelector('#device-title').textContent === '{SILENT}'")
+    page.wait_for_function(f"() => document.querySelector('#device-title').textContent === '{SILENT}'")
     assert watched.js("smartby.selected") == SILENT
     page.wait_for_selector("#device-alerts li.open")
     assert "deviceNotReporting (freshness)" in page.locator("#device-alerts li.open").inner_text()
@@ -98,7 +88,7 @@ def test_an_open_alert_leads_to_its_device_and_closes_when_it_reports(server: st
     with httpx.Client(base_url=server, timeout=30) as http:
         answer = http.patch(f"/ngsi-ld/v1/entities/{SILENT}/attrs", json={"powerConsumption": reading})
         assert answer.status_code == 204, answer.text
-    page.wait_for_function("window.smartby.alerts === 0", timeout=30_000)
+    page.wait_for_function("() => window.smartby.alerts === 0", timeout=30_000)
     assert page.locator("#alerts-status").inner_text() == "No open alerts."
     page.wait_for_selector("#device-alerts li.closed", timeout=30_000)
     assert "ended" in page.locator("#device-alerts li.closed").inner_text()

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from smartby import __version__
 from smartby.api import (
+    admin,
     batch,
     contexts,
     csource_subscriptions,
@@ -26,8 +27,11 @@ from smartby.api import (
     subscriptions,
     temporal,
 )
-from smartby.api.middleware import Application
+from smartby.api.access import Guard
+from smartby.api.keyring import Keyring
+from smartby.api.middleware import Application, Inner
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
+from smartby.api.tokens import bearer_tokens
 from smartby.assembly import Assembly
 from smartby.ingest.mqtt import start_mqtt_transport
 from smartby.ngsild.errors import NgsiLdError
@@ -168,10 +172,15 @@ def create_app(parts: Assembly) -> Application:
             csource_subscriptions,
             devices,
             operations,
+            admin,
         )
     ]
     for router in routers:
         app.include_router(router)
     dashboard.mount(app, broker)
     services.mount(app, runtime)
-    return Application(Dispatcher(app, routers), parts.settings)
+    app.state.keyring = Keyring(parts.keys)
+    inner: Inner = Dispatcher(app, routers)
+    if parts.settings.auth == "required":
+        inner = Guard(inner, app.state.keyring, bearer_tokens(parts.settings))
+    return Application(inner, parts.settings)

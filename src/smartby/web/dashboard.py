@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,6 +33,7 @@ POLL_SECONDS = 3.0
 STATE_KEYS = tuple(dict.fromkeys(state.key for domain in DOMAINS for state in domain.states))
 
 router = APIRouter()
+IMPORT_MAP = re.compile(rb'<script type="importmap">(.*?)</script>', re.DOTALL)
 
 
 def _string(description: str, enum: list[str] | None = None) -> dict[str, Any]:
@@ -54,6 +58,8 @@ class Dashboard:
     assets: Assets
     tenant: str = DEFAULT_TENANT
     page: bytes | None = None
+    policy: str = ""
+    """The page's Content-Security-Policy (its inline import map allowed by its hash)."""
     warming: asyncio.Task[CitySnapshot] | None = None
 
 
@@ -169,11 +175,27 @@ def render_page(dashboard: Dashboard) -> bytes:
 # -- routes ------------------------------------------------------------------------------------
 
 
+def content_security_policy(page: bytes) -> str:
+    """Scripts, styles, data and images from smartby itself only (no CDN, nothing inline but the
+    import map, by its hash; inline style attributes allowed for the legend's swatches and the
+    charts), no plugins, frames or foreign form targets."""
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(found).digest()).decode()}'"
+        for found in IMPORT_MAP.findall(page)
+    )
+    return (
+        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+
+
 @router.get("/", include_in_schema=False)
 async def page(request: Request) -> Response:
     dashboard = dashboard_of(request)
     if dashboard.page is None:
         dashboard.page = render_page(dashboard)
+        dashboard.policy = content_security_policy(dashboard.page)
     if dashboard.warming is None or dashboard.warming.done():
         # The page asks for the devices next: read them while it loads its scripts.
         dashboard.warming = asyncio.create_task(dashboard.city.snapshot())
@@ -181,6 +203,7 @@ async def page(request: Request) -> Response:
         dashboard.warming.add_done_callback(lambda task: task.cancelled() or task.exception())
     response = compressed(request, dashboard.page, "text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-cache"
+    response.headers["Content-Security-Policy"] = dashboard.policy
     return response
 
 

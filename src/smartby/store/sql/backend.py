@@ -41,6 +41,7 @@ from smartby.store.sql.devices import DeviceTables
 from smartby.store.sql.dialect import Dialect
 from smartby.store.sql.filters import Compiled, Lookups, compile_query
 from smartby.store.sql.geo import GeoLayout
+from smartby.store.sql.keys import KeyTables
 from smartby.store.sql.outbox import OutboxSQL
 from smartby.store.sql.registrations import RegistrationTables
 from smartby.store.sql.series import KnownSeries
@@ -54,7 +55,7 @@ PRUNE_CHUNK = 200
 _GET = "SELECT e.doc FROM entity_key k JOIN entity e ON e.key = k.key WHERE k.tenant_id = ? AND k.id = ?"
 
 
-class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables):
+class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, KeyTables):
     url: str
     geo: GeoLayout
 

@@ -62,8 +62,33 @@ function formatTime(text) {
   return Number.isNaN(moment.getTime()) ? text : timeFormat.format(moment);
 }
 
+// With SMARTBY_AUTH=required the API wants a key: asked for once, kept in this tab (sessionStorage).
+const KEY = 'smartby-key';
+function askForKey(message) {
+  const form = $('#login');
+  if (!form.hidden) return;
+  $('#login-status').textContent = message;
+  form.hidden = false;
+  $('#login-key').focus();
+}
+$('#login').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(KEY, $('#login-key').value.trim());
+  window.location.reload();
+});
+
 async function getJSON(path) {
-  const response = await fetch(config.api + path, { headers: { Accept: 'application/json' } });
+  const headers = { Accept: 'application/json' };
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const response = await fetch(config.api + path, { headers });
+  if (response.status === 401 || response.status === 403) {
+    askForKey(
+      response.status === 403 ? 'That key may not read the dashboard.'
+        : key ? 'That key was not accepted (unknown, revoked or expired).' : '',
+    );
+    return new Promise(() => {}); // the page waits for a key (signing in reloads it)
+  }
   if (!response.ok) {
     let detail = response.statusText;
     try {

@@ -1,0 +1,74 @@
+"""The cost of access control (docs/security.md): GET and PATCH of one entity with
+SMARTBY_AUTH=required and an API key, beside the same without authentication, in the same run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import servers, wrk
+
+V1 = "/ngsi-ld/v1"
+ENTITY = {
+    "id": "urn:ngsi-ld:TrafficFlowObserved:1",
+    "type": "TrafficFlowObserved",
+    "intensity": {"type": "Property", "value": 1},
+    "averageVehicleSpeed": {"type": "Property", "value": 1.5},
+}
+
+
+def _key(database: str) -> str:
+    """A writer's key for the default tenant, made with `smartby keys create` (its last line)."""
+    output = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smartby",
+            "keys",
+            "create",
+            "--name",
+            "bench",
+            "--role",
+            "writer",
+            "-d",
+            database,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return output.splitlines()[-1]
+
+
+def _rates(database: str, seconds: int, headers: dict[str, str], **settings: str) -> tuple[Any, Any]:
+    server = servers.smartby(database, **settings)
+    try:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+            client.post(f"{V1}/entityOperations/upsert", json=[ENTITY]).raise_for_status()
+        entity = f"{server.url}{V1}/entities/{ENTITY['id']}"
+        got = wrk.run(entity, seconds=seconds, headers=headers)
+        patched = wrk.run(f"{entity}/attrs", script="patch.lua", seconds=seconds, headers=headers)
+        return got, patched
+    finally:
+        server.stop()
+
+
+def run(report: Any, workdir: Path, seconds: int) -> None:
+    database = f"sqlite:///{workdir / 'access.db'}"
+    key = _key(database)
+    open_get, open_patch = _rates(database, seconds, {})
+    auth_get, auth_patch = _rates(database, seconds, {"Authorization": f"Bearer {key}"}, auth="required")
+    for what, secured, open_ in (("GET", auth_get, open_get), ("PATCH", auth_patch, open_patch)):
+        report.add(
+            f"{what} one entity with an API key (SMARTBY_AUTH=required), 1 worker, requests/s",
+            f"{secured.requests_per_s:,.0f} (p99 {secured.latency_p99_ms:.1f} ms)",
+            f"{open_.requests_per_s:,.0f} without authentication",
+            f"{secured.requests_per_s / open_.requests_per_s:.2f}",
+            ">= 0.90 (auth costs under 10 %)",
+        )
+        if secured.errors or open_.errors:
+            report.notes.append(f"access, {what}: {secured.errors + open_.errors} non-2xx responses")
