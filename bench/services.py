@@ -222,7 +222,7 @@ def bench_fault_latency(report: Any, workdir: Path, seconds: int) -> None:
         freshness_max_silence="172800",
     )
     try:
-        latencies, faults, alerts = asyncio.run(_fault_latencies(server.url, lights, max(seconds, 20)))
+        latencies, faults, alerts = asyncio.run(_fault_latencies(server.url, lights, 15 + 3 * seconds))
     finally:
         server.stop()
     if not latencies:
