@@ -32,8 +32,12 @@ def check_url(scope: Scope, settings: Settings) -> None:
         raise BadRequestData("The URL holds a NUL character (%00)")
 
 
-def check_body(data: Any, settings: Settings) -> None:
-    """A body's shape: entities of a batch, attributes of each entity, elements of each array."""
+def check_body(data: Any, settings: Settings, *, document: bool = False) -> None:
+    """A body's shape: entities of a batch, attributes of each entity, elements of each array. A
+    `document` (an @context to host, a device) is not entities: only its arrays are counted."""
+    if document:
+        _check_arrays([data], settings.max_array_elements)
+        return
     if isinstance(data, list):
         if len(data) > settings.max_batch_entities:
             raise PayloadTooLarge(

@@ -64,7 +64,7 @@ async def read_body(
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest(f"The body is not valid JSON: {error}") from None
-    check_body(data, broker_of(request).settings)
+    check_body(data, broker_of(request).settings, document=document)
     if document:
         return Body(data, media, None)
     link = request.headers.get("link")
