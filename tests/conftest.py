@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ import pytest
 import uvicorn
 
 from smartby.api.app import create_app
+from smartby.api.http_protocol import server_options
 from smartby.assembly import Assembly, assemble
 from smartby.broker import Broker
 from smartby.settings import Settings
@@ -170,6 +172,19 @@ async def client(assembly: Assembly) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The ASGI app in-process on parts assembled from `settings`, opened for as long as it is used."""
+    parts = assemble(settings)
+    await parts.broker.open()
+    try:
+        transport = httpx.ASGITransport(app=create_app(parts))
+        async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
+            yield http
+    finally:
+        await parts.broker.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -188,6 +203,7 @@ class LiveServer:
             port=self.port,
             log_level="warning",
             lifespan="on",
+            **server_options(),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

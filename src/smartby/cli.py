@@ -80,6 +80,7 @@ async def _open_broker(settings: Settings) -> AsyncIterator[Broker]:
 
 def _serve(settings: Settings) -> None:
     from smartby.api.app import create_app
+    from smartby.api.http_protocol import server_options
 
     options: dict[str, Any] = {
         "host": settings.host,
@@ -87,6 +88,7 @@ def _serve(settings: Settings) -> None:
         "log_level": settings.log_level,
         "access_log": False,
         "server_header": False,
+        **server_options(),
     }
     if settings.workers == 1:
         from smartby.assembly import tune_collector

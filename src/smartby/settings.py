@@ -42,6 +42,23 @@ class Settings(BaseSettings):
     )
     default_limit: int = Field(20, ge=1, description="Entities per page when a query gives no `limit`.")
     max_limit: int = Field(1000, ge=1, description="Largest `limit` a query may ask for.")
+    max_query_length: int = Field(
+        32_768, ge=1024, description="Longest query string of a request URL, in bytes (longer gets 400)."
+    )
+    max_batch_entities: int = Field(
+        10_000, ge=1, description="Most entities one batch operation (or temporal batch) carries (more: 413)."
+    )
+    max_attributes: int = Field(
+        1_000, ge=1, description="Most members (attributes) one entity of a request body has (more: 413)."
+    )
+    max_array_elements: int = Field(
+        100_000, ge=1, description="Most elements of any one array in a request body (more: 413)."
+    )
+    query_timeout: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds one query may run in the database before it is stopped (503); 0: no limit.",
+    )
     temporal_page_size: int = Field(
         10_000,
         ge=1,

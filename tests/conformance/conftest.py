@@ -12,8 +12,7 @@ import httpx
 import pytest
 from federated import Served
 
-from smartby.api.app import create_app
-from smartby.assembly import assemble
+from conftest import api_client
 from smartby.settings import Settings
 
 CONTEXTS = Path(__file__).resolve().parent / "contexts"
@@ -64,14 +63,8 @@ def context_server() -> Iterator[str]:
 async def remote_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """smartby fetching remote @contexts (here only from the stub on this machine)."""
     remote = settings.model_copy(update={"remote_contexts": True, "context_timeout": 5.0})
-    parts = assemble(remote)
-    await parts.broker.open()
-    try:
-        transport = httpx.ASGITransport(app=create_app(parts))
-        async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
-            yield http
-    finally:
-        await parts.broker.close()
+    async with api_client(remote) as http:
+        yield http
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 
 from smartby.ngsild.geo import parse_geo_query
 from smartby.ngsild.reads import EntityQuery, HistoryQuery
+from smartby.ngsild.regex import compiled
 from smartby.ngsild.timestamps import from_micros, to_micros
 from smartby.store.base import Transaction
 from smartby.store.postgres import transaction as pg_transaction
@@ -291,7 +291,9 @@ def test_regular_expressions_postgres_reads_alike(
                 (translated, texts),
             )
         ]
-    assert found == [re.search(pattern, text) is not None for text in texts], translated
+    regex = compiled(pattern)
+    assert regex is not None
+    assert found == [regex.search(text) is not None for text in texts], translated
 
 
 # -- group commit: changes that name their entities share a transaction -------------------------------

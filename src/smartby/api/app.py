@@ -29,6 +29,7 @@ from smartby.api import (
 )
 from smartby.api.access import Guard
 from smartby.api.keyring import Keyring
+from smartby.api.limits import check_url
 from smartby.api.middleware import Application, Inner
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.api.tokens import bearer_tokens
@@ -75,6 +76,11 @@ class Dispatcher:
             await self.fastapi(scope, receive, send)
             return
         method = scope["method"]
+        try:
+            check_url(scope, self.fastapi.state.broker.settings)
+        except NgsiLdError as refused:
+            await problem_response(refused)(scope, receive, send)
+            return
         if method in BODY_METHODS and not any(name == b"content-length" for name, _ in scope["headers"]):
             # Clause 6.3.4: POST, PATCH and PUT without Content-Length get a bare 411.
             await send({"type": "http.response.start", "status": 411, "headers": [(b"content-length", b"0")]})

@@ -18,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartby.api import openapi as oa
+from smartby.api.limits import PayloadTooLarge
 from smartby.api.negotiation import JSON
 from smartby.api.render import json_response, no_content
-from smartby.api.request import PayloadTooLarge, check_params, flag, integer, read_body, tenant_of
+from smartby.api.request import check_params, flag, integer, read_body, tenant_of
 from smartby.ingest.commands import DeviceCommands, command_view, polled_view
 from smartby.ingest.pipeline import Ingestion, Outcome
 from smartby.ingest.registry import device_view, profile_view

@@ -44,7 +44,26 @@ def json_response(
             data = {**data, "@context": context_value(ctx)}
         else:
             out_headers["Link"] = link_header(ctx.link_url)
-    return Response(orjson.dumps(data), status_code=status, media_type=media, headers=out_headers)
+    return Response(json_bytes(data), status_code=status, media_type=media, headers=out_headers)
+
+
+def json_bytes(data: Any) -> bytes:
+    """`data` as JSON; an integer beyond 64 bits (a sum of big values on PostgreSQL, whose numeric
+    holds it exactly) is written as the nearest float, as JSON readers take numbers anyway."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return orjson.dumps(_wide_as_float(data))
+
+
+def _wide_as_float(data: Any) -> Any:
+    if type(data) is int and not -(2**63) <= data < 2**64:
+        return float(data)
+    if isinstance(data, dict):
+        return {key: _wide_as_float(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_wide_as_float(item) for item in data]
+    return data
 
 
 def prefers_json_body(request: Request) -> bool:

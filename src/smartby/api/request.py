@@ -9,21 +9,16 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from smartby.api.limits import PayloadTooLarge, check_body
 from smartby.api.negotiation import JSON, JSON_LD, context_from_link, request_media_type
 from smartby.broker import DEFAULT_TENANT, Broker
 from smartby.broker.broker import BatchContext
 from smartby.ngsild.context import CORE_CONTEXT_URL, Context
-from smartby.ngsild.errors import BadRequestData, InvalidRequest, NgsiLdError
+from smartby.ngsild.errors import BadRequestData, InvalidRequest
 from smartby.ngsild.query import parse_attrs_list
 
 TENANT_HEADER = "ngsild-tenant"
 _TENANT = re.compile(r"^[A-Za-z0-9_.:/\-]{1,64}$")
-
-
-class PayloadTooLarge(NgsiLdError):
-    type_name = "InvalidRequest"
-    status = 413
-    title = "Request body too large"
 
 
 def tenant_of(request: Request) -> str:
@@ -69,6 +64,7 @@ async def read_body(
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest(f"The body is not valid JSON: {error}") from None
+    check_body(data, broker_of(request).settings, document=document)
     if document:
         return Body(data, media, None)
     link = request.headers.get("link")

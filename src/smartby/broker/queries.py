@@ -15,7 +15,7 @@ from smartby.ngsild.ordering import parse_order_by
 from smartby.ngsild.projection import Projection, parse_projection
 from smartby.ngsild.query import And, Compare, Expr, InList, Literal, Or, parse_attrs_list, parse_q
 from smartby.ngsild.reads import EntityQuery, EntitySelector
-from smartby.ngsild.regex import compiled
+from smartby.ngsild.regex import problem
 from smartby.ngsild.scope import parse_scope_query
 from smartby.ngsild.typequery import TypeExpr, parse_type_query
 
@@ -34,8 +34,9 @@ class Selection:
 
 
 def check_pattern(pattern: str) -> str:
-    if compiled(pattern) is None:
-        raise BadRequestData(f"idPattern is not a valid regular expression: {pattern!r}")
+    why = problem(pattern)
+    if why is not None:
+        raise BadRequestData(f"idPattern is not a valid regular expression ({why}): {pattern!r}")
     return pattern
 
 

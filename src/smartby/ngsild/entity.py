@@ -293,6 +293,16 @@ def parse_attributes(
 
 
 _SCALAR_TYPES = frozenset({int, float, str, bool})
+INTEGER_RANGE = range(-(2**63), 2**63)
+"""The integers a Property's value may be: what both backends store exactly (SQLite's INTEGER)."""
+
+
+def check_integer(name: str, value: object) -> None:
+    """Refuse an integer value neither backend stores exactly (docs/limits.md)."""
+    if type(value) is int and value not in INTEGER_RANGE:
+        raise BadRequestData(
+            f"The value of {name} is an integer beyond 64 bits: {value}; send it as a string"
+        )
 
 
 def _plain_property(raw: object, iri: str) -> Instance | None:
@@ -303,6 +313,7 @@ def _plain_property(raw: object, iri: str) -> Instance | None:
     value = raw.get("value")
     if type(value) not in _SCALAR_TYPES or value == NULL_URI:
         return None
+    check_integer(iri, value)
     return {"type": "Property", "value": value}
 
 
@@ -361,6 +372,7 @@ def property_instance(
         if unit_text is not None:
             raw["unitText"] = {"type": "Property", "value": unit_text}
         return parse_attribute(name, raw, ctx)[0]
+    check_integer(name, value)
     instance: Instance = {"type": "Property", "value": value}
     if unit_code is not None:
         if not isinstance(unit_code, str) or not unit_code:
@@ -397,6 +409,7 @@ def _instance_from_value(name: str, value: object, allow_null: bool) -> Instance
         raise BadRequestData(f"The value of {name} holds the NGSI-LD Null {NULL_URI}")
     if _is_geometry(value):
         return {"type": "GeoProperty", "value": _geometry(name, value)}
+    check_integer(name, value)
     return {"type": "Property", "value": value}
 
 
@@ -605,6 +618,7 @@ def _check_value(name: str, kind: str, value: Any, ctx: Context) -> Any:
         return value
     if name == PROOF_NAME and not isinstance(value, dict):
         raise BadRequestData(f"The value of {PROOF_NAME} must be a proof object")
+    check_integer(name, value)
     return value
 
 

@@ -126,3 +126,11 @@ class Conflict(NgsiLdError):
     type_name = "Conflict"
     status = 409
     title = "Conflict"
+
+
+class QueryTimedOut(TooComplexQuery):
+    """A query that ran past the server's time budget for one request (SMARTBY_QUERY_TIMEOUT):
+    the standard's TooComplexQuery, answered 503 as the budget depends on the server's load."""
+
+    status = 503
+    title = "Query took too long"

@@ -39,6 +39,8 @@ PATTERN_OPS = ("~=", "!~=")
 """The operators of `Pattern` (matches, does not match a regular expression)."""
 MAX_DEPTH = 32
 """How deeply parentheses may nest."""
+MAX_TERMS = 5000
+"""Terms one query may hold at most."""
 
 LiteralKind = typing.Literal["number", "string", "bool", "datetime", "date", "time", "uri"]
 """How a value was written: `uri` is an unquoted IRI, `string` a quoted (or other unquoted) text."""
@@ -787,6 +789,7 @@ class _Parser:
         self.text = text
         self.tokens = _Lexer(text).run()
         self.index = 0
+        self.terms = 0
 
     def parse(self) -> Expr:
         expr = self._or(0)
@@ -846,6 +849,9 @@ class _Parser:
 
     def _term(self) -> Expr:
         token = self._next()
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self._fail(token, f"a query holds at most {MAX_TERMS} terms")
         if token.kind == "!":
             target = self._next()
             if target.kind != "path":

@@ -33,7 +33,7 @@ from smartby.ngsild.entity import (
 from smartby.ngsild.errors import BadRequestData
 from smartby.ngsild.geo import GeoQuery, geo_query_from_json
 from smartby.ngsild.query import Expr, parse_q
-from smartby.ngsild.regex import compiled
+from smartby.ngsild.regex import Regex, compiled
 from smartby.ngsild.scope import ScopeExpr, parse_scope_query
 from smartby.ngsild.timestamps import normalize_datetime, parse_datetime
 from smartby.ngsild.typequery import TypeExpr, TypeName, parse_type_query
@@ -422,7 +422,7 @@ class Selector:
 
     types: TypeExpr
     id: str | None = None
-    id_pattern: re.Pattern[str] | None = None
+    id_pattern: Regex | None = None
 
     def matches(self, entity: Entity) -> bool:
         if self.id is not None and entity["id"] != self.id:

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from smartby.ngsild.errors import BadRequestData
 
 _SPECIAL = frozenset(",;|()")
+MAX_DEPTH = 32
+"""How deeply parentheses may nest in a type selection."""
+MAX_TYPES = 256
+"""Type names one selection may name at most."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,9 @@ def parse_type_query(text: str) -> TypeExpr:
     if not isinstance(text, str) or not text.strip():
         raise BadRequestData("The type selection is empty")
     tokens = _tokenize(text)
+    names = sum(1 for token in tokens if token not in _SPECIAL)
+    if names > MAX_TYPES:
+        raise BadRequestData(f"A type selection names at most {MAX_TYPES} types, this one {names}")
     expr, position = _parse_any(tokens, 0, text)
     if position != len(tokens):
         raise BadRequestData(f"Unexpected {tokens[position]!r} in type selection {text!r}")
@@ -98,10 +105,10 @@ def _tokenize(text: str) -> list[str]:
     return [t for t in tokens if t]
 
 
-def _parse_any(tokens: list[str], position: int, text: str) -> tuple[TypeExpr, int]:
+def _parse_any(tokens: list[str], position: int, text: str, depth: int = 0) -> tuple[TypeExpr, int]:
     terms: list[TypeExpr] = []
     while True:
-        term, position = _parse_all(tokens, position, text)
+        term, position = _parse_all(tokens, position, text, depth)
         terms.append(term)
         if position < len(tokens) and tokens[position] in ",|":
             position += 1
@@ -113,10 +120,10 @@ def _parse_any(tokens: list[str], position: int, text: str) -> tuple[TypeExpr, i
     return (flat[0] if len(flat) == 1 else TypeAny(tuple(flat))), position
 
 
-def _parse_all(tokens: list[str], position: int, text: str) -> tuple[TypeExpr, int]:
+def _parse_all(tokens: list[str], position: int, text: str, depth: int) -> tuple[TypeExpr, int]:
     terms: list[TypeExpr] = []
     while True:
-        term, position = _parse_atom(tokens, position, text)
+        term, position = _parse_atom(tokens, position, text, depth)
         terms.append(term)
         if position < len(tokens) and tokens[position] == ";":
             position += 1
@@ -128,12 +135,14 @@ def _parse_all(tokens: list[str], position: int, text: str) -> tuple[TypeExpr, i
     return (flat[0] if len(flat) == 1 else TypeAll(tuple(flat))), position
 
 
-def _parse_atom(tokens: list[str], position: int, text: str) -> tuple[TypeExpr, int]:
+def _parse_atom(tokens: list[str], position: int, text: str, depth: int) -> tuple[TypeExpr, int]:
     if position >= len(tokens):
         raise BadRequestData(f"Type selection {text!r} ends where a type name is expected")
     token = tokens[position]
     if token == "(":
-        expr, position = _parse_any(tokens, position + 1, text)
+        if depth >= MAX_DEPTH:
+            raise BadRequestData(f"Parentheses nest deeper than {MAX_DEPTH} in a type selection")
+        expr, position = _parse_any(tokens, position + 1, text, depth + 1)
         if position >= len(tokens) or tokens[position] != ")":
             raise BadRequestData(f"Unbalanced parentheses in type selection {text!r}")
         return expr, position + 1

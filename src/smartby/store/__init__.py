@@ -21,11 +21,11 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
     if url.startswith("sqlite:"):
         from smartby.store.sqlite.backend import SQLiteStore
 
-        return SQLiteStore(url, synchronous=settings.sqlite_synchronous)
-    if url.startswith(("postgresql:", "postgres:")):
+        store: Store = SQLiteStore(url, synchronous=settings.sqlite_synchronous)
+    elif url.startswith(("postgresql:", "postgres:")):
         from smartby.store.postgres.backend import PostgresStore
 
-        return PostgresStore(
+        store = PostgresStore(
             url,
             pool_min=settings.pg_pool_min,
             pool_max=settings.pg_pool_max,
@@ -33,7 +33,10 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
             pack_after=settings.history_pack_after,
             pack_interval=settings.history_pack_interval,
         )
-    scheme = url.split(":", 1)[0]
-    raise ValueError(
-        f"No store for {scheme!r} URLs (supported: sqlite:///path/to/city.db, postgresql://user@host/db)"
-    )
+    else:
+        scheme = url.split(":", 1)[0]
+        raise ValueError(
+            f"No store for {scheme!r} URLs (supported: sqlite:///path/to/city.db, postgresql://user@host/db)"
+        )
+    store.query_timeout = settings.query_timeout
+    return store

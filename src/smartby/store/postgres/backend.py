@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from smartby.ngsild.errors import BadRequestData, QueryTimedOut
 from smartby.store.base import Transaction
 from smartby.store.postgres import pack, rollup
 from smartby.store.postgres.dialect import POSTGRES
@@ -32,7 +33,7 @@ from smartby.store.postgres.partitions import Partitions, month_bounds
 from smartby.store.postgres.temporal import PostgresHistoryReader
 from smartby.store.postgres.terms import PostgresTerms
 from smartby.store.postgres.transaction import PostgresTransaction
-from smartby.store.sql.backend import SQLStore
+from smartby.store.sql.backend import SQLStore, timed_out
 from smartby.store.sql.migrations import scripts
 from smartby.store.sql.transaction import Outcome, run_changes
 
@@ -188,6 +189,25 @@ class PostgresStore(SQLStore):
                 return fn(connection)
 
         return await self._call(run)
+
+    async def _bounded(self, fn: Callable[[psycopg.Connection], T]) -> T:
+        """A read under `statement_timeout`, so the server stops it past `query_timeout`."""
+        budget = self.query_timeout
+
+        def run(db: psycopg.Connection) -> T:
+            if budget > 0:
+                db.execute(f"SET statement_timeout = {max(1, round(budget * 1000))}")
+            try:
+                return fn(db)
+            except psycopg.errors.QueryCanceled:
+                raise QueryTimedOut(timed_out(budget)) from None
+            except psycopg.errors.InvalidRegularExpression as error:
+                raise BadRequestData(f"PostgreSQL cannot run this regular expression: {error}") from None
+            finally:
+                if budget > 0:
+                    db.execute("RESET statement_timeout")
+
+        return await self._read(run)
 
     # -- writes ------------------------------------------------------------------------------------
 

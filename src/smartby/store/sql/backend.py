@@ -1,8 +1,9 @@
 """The store both backends are: reads, queries, history, discovery and the outbox in SQL written once.
 
 A backend subclass opens its connections and says how work reaches them: `_read` (a connection that
-reads), `_write` (a short transaction of its own), `_transact` (a change, in a transaction that holds
-what it reads), `_outbox` (claims and outcomes of notifications), and where its strategies differ
+reads), `_bounded` (a read a client asked for, stopped once it has run `query_timeout` seconds:
+QueryTimedOut), `_write` (a short transaction of its own), `_transact` (a change, in a transaction
+that holds what it reads), `_outbox` (claims and outcomes of notifications), and where its strategies differ
 (`_stream` for a scan that stops early, `_lock_keys` before pruning).
 """
 
@@ -50,6 +51,16 @@ from smartby.store.sql.temporal import HistoryReader, Page
 from smartby.store.sql.terms import Terms
 
 T = TypeVar("T")
+
+
+def timed_out(budget: float) -> str:
+    """The detail of a QueryTimedOut."""
+    return (
+        f"The query ran longer than {budget:g} s (SMARTBY_QUERY_TIMEOUT) and was stopped; "
+        "narrow it (type, q, a smaller limit or time range)"
+    )
+
+
 PRUNE_CHUNK = 200
 """Entities whose old history one prune transaction deletes."""
 _GET = "SELECT e.doc FROM entity_key k JOIN entity e ON e.key = k.key WHERE k.tenant_id = ? AND k.id = ?"
@@ -67,6 +78,8 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
         self.outbox = OutboxSQL(dialect)
         self.service_feed = ServiceFeedSQL(dialect)
         self._tenants: dict[str, int] = {}
+        self.query_timeout = 0.0
+        """Seconds a query, history read or aggregation may run (`_bounded`); 0: no limit."""
 
     # -- what a backend provides -----------------------------------------------------------------
 
@@ -81,6 +94,10 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
         `ids` name the entities it touches, if known (changes may then share a transaction).
 
         If `change` raises, nothing it did is kept and the exception reaches the caller."""
+        raise NotImplementedError
+
+    async def _bounded(self, fn: Callable[[Any], T]) -> T:
+        """`_read`, stopped with QueryTimedOut once it has run `query_timeout` seconds."""
         raise NotImplementedError
 
     async def _outbox(self, fn: Callable[[Any], T]) -> T:
@@ -169,7 +186,7 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
         return await self._read(lambda db: self._get_entity(db, tenant, entity_id))
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
-        return await self._read(lambda db: self._query(db, tenant, query))
+        return await self._bounded(lambda db: self._query(db, tenant, query))
 
     def _compile(self, db: Any, tenant_id: int, query: EntityQuery) -> Compiled:
         lookups = Lookups(self.dialect, db, tenant_id, lambda iri: self.terms.lookup(db, iri))
@@ -238,7 +255,7 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
             page, count = self._page(db, tenant, query)
             return self.history_reader.read_history(db, query, page), count
 
-        return await self._read(run)
+        return await self._bounded(run)
 
     async def aggregate(
         self, tenant: str, query: HistoryQuery, methods: tuple[str, ...], buckets: Buckets
@@ -247,7 +264,7 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
             page, count = self._page(db, tenant, query)
             return self.history_reader.aggregate(db, query, page, methods, buckets), count
 
-        return await self._read(run)
+        return await self._bounded(run)
 
     async def prune_history(self, tenant: str, entity_type: str, before: int) -> int:
         """Delete history of entities of `entity_type` (an IRI, or a bare type name that ends a type

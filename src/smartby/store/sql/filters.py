@@ -250,10 +250,18 @@ def _types(expr: TypeExpr, tenant_id: int, builder: _Builder) -> str:
             f"EXISTS (SELECT 1 FROM entity_type t2 WHERE t2.tenant_id = ? AND {ids} "
             "AND t2.ordinal = e.ordinal)"
         )
-    if isinstance(expr, TypeAll):
-        return "(" + " AND ".join(_types(term, tenant_id, builder) for term in expr.terms) + ")"
-    assert isinstance(expr, TypeAny)
-    return "(" + " OR ".join(_types(term, tenant_id, builder) for term in expr.terms) + ")"
+    joiner = " AND " if isinstance(expr, TypeAll) else " OR "
+    return balanced(joiner, [_types(term, tenant_id, builder) for term in expr.terms])
+
+
+def balanced(joiner: str, parts: list[str]) -> str:
+    """`parts` joined by `joiner` in parentheses nested as a balanced tree, so a query of thousands
+    of terms stays a few levels deep (SQLite refuses an expression deeper than 1,000, and reads
+    `a OR b OR c ...` as a chain)."""
+    if len(parts) <= 16:
+        return "(" + joiner.join(parts) + ")"
+    middle = len(parts) // 2
+    return "(" + balanced(joiner, parts[:middle]) + joiner + balanced(joiner, parts[middle:]) + ")"
 
 
 def _simple(path: q.AttrPath) -> bool:
@@ -275,7 +283,7 @@ def _exact(expr: q.Expr, builder: _Builder) -> str | None:
         if any(part is None for part in parts):
             return None
         joiner = " AND " if isinstance(expr, q.And) else " OR "
-        return "(" + joiner.join(p for p in parts if p is not None) + ")"
+        return balanced(joiner, [p for p in parts if p is not None])
     if isinstance(expr, q.NotExists):
         if not _simple(expr.path):
             return None

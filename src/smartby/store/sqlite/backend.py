@@ -7,14 +7,16 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from smartby.ngsild.entity import Entity
+from smartby.ngsild.errors import QueryTimedOut
 from smartby.store.base import Transaction
-from smartby.store.sql.backend import SQLStore
+from smartby.store.sql.backend import SQLStore, timed_out
 from smartby.store.sql.migrations import scripts
 from smartby.store.sqlite import rollup
 from smartby.store.sqlite.dialect import SQLITE, regexp
@@ -25,6 +27,8 @@ from smartby.store.sqlite.writer import Writer
 
 T = TypeVar("T")
 
+_PROGRESS_STEPS = 10_000
+"""SQLite virtual-machine steps between two looks at a read's deadline (`_bounded`)."""
 CHECKPOINT_BYTES = 16 * 1024 * 1024
 """WAL size that starts a checkpoint (SQLite's own default is about 4 MB, run inside a commit)."""
 log = logging.getLogger("smartby.store")
@@ -183,6 +187,26 @@ class SQLiteStore(SQLStore):
         if self._readers is None:
             raise RuntimeError("the store is not open")
         return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    async def _bounded(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A reader thread's work, interrupted by SQLite's progress handler past `query_timeout`."""
+        budget = self.query_timeout
+        if budget <= 0:
+            return await self._read(fn)
+
+        def run(db: sqlite3.Connection) -> T:
+            deadline = time.monotonic() + budget
+            db.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+            try:
+                return fn(db)
+            except sqlite3.OperationalError as error:
+                if str(error) != "interrupted":
+                    raise
+                raise QueryTimedOut(timed_out(budget)) from None
+            finally:
+                db.set_progress_handler(None, 0)
+
+        return await self._read(run)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         result: T = await self._writer.submit(fn)
