@@ -25,6 +25,7 @@ from smartby.broker.feed import ChangeFeed, FeedStore
 from smartby.broker.forwarded_writes import ForwardedWrites
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
+from smartby.broker.outbound import OutboundPolicy
 from smartby.broker.queries import relationship_targets
 from smartby.broker.readings import EntityReadings, write_readings
 from smartby.broker.registrations import Registrations, RegistrationStore
@@ -142,13 +143,15 @@ class Broker:
             context_dir=self.settings.context_dir,
             remote=self.settings.remote_contexts,
             timeout=self.settings.context_timeout,
+            max_bytes=self.settings.context_max_bytes,
+            outbound=OutboundPolicy.from_settings(self.settings),
         )
         self.contexts = ContextResolver(self.loader)
         self.jsonld_contexts = ContextRegistry(
             store, self.loader, self.contexts, self.settings.context_sync_interval
         )
         self.history = History(store, self.change, self.existing_tenant, self.settings)
-        self.subscriptions = Subscriptions(store, self.contexts)
+        self.subscriptions = Subscriptions(store, self.contexts, self.loader.outbound)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
         self.registrations = Registrations(store)
         self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import httpx
 import orjson
 
+from smartby.broker.outbound import UNREACHABLE, OutboundPolicy, async_client
 from smartby.ngsild.context import Context, ContextResolver, LoaderFailed
 from smartby.ngsild.entity import check_nesting
 from smartby.ngsild.errors import BadRequestData, InvalidRequest
@@ -30,6 +31,7 @@ from smartby.ngsild.reads import StoredContext
 from smartby.ngsild.timestamps import format_datetime, now
 
 HOSTED_PATH = "/ngsi-ld/v1/jsonldContexts/"
+ACCEPT = "application/ld+json, application/json;q=0.9"
 
 
 class ContextStore(Protocol):
@@ -163,6 +165,8 @@ class ContextLoader:
         context_dir: Path | None = None,
         remote: bool = True,
         timeout: float = 10.0,
+        max_bytes: int = 1_048_576,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self._store = store
         self._local: dict[str, Any] = builtin_contexts()
@@ -171,11 +175,17 @@ class ContextLoader:
             self._local.update(read_context_dir(Path(context_dir)))
         self._remote = remote
         self._timeout = timeout
+        self._max_bytes = max_bytes
+        self._outbound = outbound or OutboundPolicy()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stored: dict[str, Any] = {}
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+
+    @property
+    def outbound(self) -> OutboundPolicy:
+        return self._outbound
 
     @property
     def local(self) -> Mapping[str, Any]:
@@ -222,31 +232,57 @@ class ContextLoader:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=self._timeout + 5)
 
     def fetch(self, url: str) -> StoredContext:
-        """Download the @context at `url` as a new Cached context (blocking: run it in a thread)."""
+        """Download the @context at `url` as a new Cached context (blocking: run it in a thread).
+
+        Only addresses the outbound policy allows are reached, redirects included; the whole fetch
+        takes at most SMARTBY_CONTEXT_TIMEOUT seconds and SMARTBY_CONTEXT_MAX_BYTES bytes, the body
+        read as it streams in. Only the document's @context member is kept: nothing else of it is
+        ever served back."""
         if not self._remote:
             raise LoaderFailed("fetching remote contexts is turned off (SMARTBY_REMOTE_CONTEXTS)")
-        try:
-            response = httpx.get(
-                url,
-                timeout=self._timeout,
-                follow_redirects=True,
-                headers={"Accept": "application/ld+json, application/json;q=0.9"},
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as error:
-            raise LoaderFailed(str(error) or type(error).__name__) from None
+        content, content_type, final_url = self._call(self._download(url))
         # Retrieved but not a JSON-LD context: the @context is invalid, not unavailable (5.5.6).
         try:
-            document = orjson.loads(response.content)
+            document = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise BadRequestData(f"The @context at {url} is not valid JSON") from None
         if not isinstance(document, dict) or "@context" not in document:
             raise BadRequestData(f"The document at {url} holds no @context")
-        extra: dict[str, Any] = {"contentType": response.headers.get("content-type", "")}
-        if str(response.url) != url:
-            extra["retrievedFrom"] = str(response.url)
+        extra: dict[str, Any] = {"contentType": content_type}
+        if final_url != url:
+            extra["retrievedFrom"] = final_url
         stamp = format_datetime(now())
-        return StoredContext(uuid.uuid4().urn, url, "Cached", document, stamp, extra=extra)
+        return StoredContext(
+            uuid.uuid4().urn, url, "Cached", {"@context": document["@context"]}, stamp, extra=extra
+        )
+
+    async def _download(self, url: str) -> tuple[bytes, str, str]:
+        """The body, content type and final URL of `url`, within the time and size limits."""
+        limit = self._max_bytes
+        too_large = BadRequestData(f"The @context at {url} is larger than {limit} bytes")
+        try:
+            async with (
+                asyncio.timeout(self._timeout),
+                async_client(self._outbound, timeout=self._timeout, follow_redirects=True) as http,
+                http.stream("GET", url, headers={"Accept": ACCEPT}) as response,
+            ):
+                response.raise_for_status()
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise too_large
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large
+                    chunks.append(chunk)
+                return b"".join(chunks), response.headers.get("content-type", ""), str(response.url)
+        except httpx.HTTPStatusError as error:
+            raise LoaderFailed(f"{url} answered HTTP {error.response.status_code}") from None
+        except (httpx.HTTPError, TimeoutError):
+            # One reason whatever went wrong: the answer must not tell an open port from a closed one.
+            raise LoaderFailed(f"{url} {UNREACHABLE}") from None
 
 
 def check_context_document(document: Any) -> Any:

@@ -33,6 +33,7 @@ import httpx
 import orjson
 
 from smartby.broker.contexts import resolve
+from smartby.broker.outbound import OutboundPolicy, async_client
 from smartby.broker.subscriptions import CONTEXT_MEMBER
 from smartby.ngsild.context import CORE_CONTEXT_URL, Context, ContextResolver
 from smartby.ngsild.entity import check_entity_id
@@ -168,6 +169,7 @@ class CSourceSubscriptions:
         self._contexts = contexts
         self._settings = settings
         self._timeout = settings.notification_timeout
+        self.outbound = OutboundPolicy.from_settings(settings)
         self._http: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -197,6 +199,7 @@ class CSourceSubscriptions:
     async def create(self, tenant: str, context: Any, body: Any) -> str:
         document = parse_subscription(_without_context(body), now=now())
         check_csource_subscription(document)
+        await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         document[CONTEXT_MEMBER] = context
         watch = await self._watch(document)
         stamp = format_datetime(now())
@@ -236,6 +239,7 @@ class CSourceSubscriptions:
         else:
             document = parse_subscription(merged, now=now())
         check_csource_subscription(document)
+        await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         document[CONTEXT_MEMBER] = context if context is not None else current.document.get(CONTEXT_MEMBER)
         await self._watch(document)
         if not await self.store.replace_csource_subscription(
@@ -317,7 +321,7 @@ class CSourceSubscriptions:
         asked = endpoint.get("timeout")
         timeout = min(self._timeout, asked / 1000) if asked else self._timeout
         if self._http is None:
-            self._http = httpx.AsyncClient()
+            self._http = async_client(self.outbound)
         success = False
         try:
             response = await self._http.post(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from smartby.broker.contexts import resolve
+from smartby.broker.outbound import OutboundPolicy
 from smartby.broker.queries import join_of
 from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import Entity, check_entity_id
@@ -118,7 +119,10 @@ class TenantIndex:
 class Subscriptions:
     """Reached as `broker.subscriptions`: subscription CRUD, and matching changes against them."""
 
-    def __init__(self, store: SubscriptionStore, contexts: ContextResolver) -> None:
+    def __init__(
+        self, store: SubscriptionStore, contexts: ContextResolver, outbound: OutboundPolicy | None = None
+    ) -> None:
+        self.outbound = outbound or OutboundPolicy()
         self.store = store
         self._contexts = contexts
         self._compiled: dict[tuple[str, str], Compiled] = {}
@@ -265,6 +269,7 @@ class Subscriptions:
         """POST /subscriptions: check, store, and start matching at once. Returns the id. `link` is
         the URL an inline @context is served at (an ImplicitlyCreated context), if it is one."""
         document = parse_subscription(_without_context(body), now=now())
+        await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         document[CONTEXT_MEMBER] = context
         if link is not None:
             document[LINK_MEMBER] = link
@@ -314,6 +319,7 @@ class Subscriptions:
             document["expiresAt"] = stored["expiresAt"]
         else:
             document = parse_subscription(merged, now=now())
+        await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         if context is not None:
             document[CONTEXT_MEMBER] = context
             if link is not None:
