@@ -25,6 +25,7 @@ import httpx
 from bench import (
     dashboard,
     demo,
+    durability,
     federation,
     history,
     mqtt,
@@ -386,7 +387,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs and small data")
     parser.add_argument(
         "--only",
-        choices=["entities", "history", "devices", "services", "testbed", "federation"],
+        choices=["entities", "history", "devices", "services", "testbed", "federation", "durability"],
         help="one section (entities: issue 2, history: issue 3, devices: MQTT and subscriptions, "
         "services: city services' cost on ingest and latency, "
         "testbed: make demo from a fresh clone and the dashboard's first load, federation: a query "
@@ -417,6 +418,8 @@ def main() -> None:
             dashboard.run(report, workdir)
         if options.only in (None, "federation"):
             federation.run(report, workdir, seed, traffic, _query_latencies)
+        if options.only in (None, "durability"):
+            durability.run(report, workdir, options.quick)
         if options.only is not None:
             print("\n".join(report.notes))
             return
