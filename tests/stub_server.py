@@ -7,6 +7,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 
 @contextlib.contextmanager
@@ -23,3 +24,20 @@ def served(handler: type[BaseHTTPRequestHandler], host: str = "localhost") -> It
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+class Documents(BaseHTTPRequestHandler):
+    """Answers GET with the body its class maps the path to (as JSON-LD), else 404."""
+
+    bodies: ClassVar[dict[str, bytes]] = {}
+
+    def do_GET(self) -> None:
+        body = self.bodies.get(self.path, b"")
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "application/ld+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return

@@ -8,16 +8,14 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 import pytest
 
-from smartby.api.app import create_app
-from smartby.assembly import assemble
+from app_client import app_client
 from smartby.settings import Settings
-from stub_server import served
+from stub_server import Documents, served
 
 V1 = "/ngsi-ld/v1"
 JSON = {"Content-Type": "application/json"}
@@ -49,7 +47,7 @@ def bad_request(response: httpx.Response) -> str:
     return str(body.get("detail", ""))
 
 
-class _Contexts(BaseHTTPRequestHandler):
+class _Contexts(Documents):
     protocol_version = "HTTP/1.1"
     big = b'{"@context": {"a": "https://example.org/a"}, "pad": "' + b"x" * 300_000 + b'"}'
 
@@ -73,19 +71,13 @@ class _Contexts(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.wfile.write(b"0\r\n\r\n")
             return
-        bodies = {
-            "/big.jsonld": self.big,
-            "/extra.jsonld": b'{"@context": {"speed": "https://example.org/speed"}, "secret": "not yours"}',
-        }
-        body = bodies.get(self.path, b"")
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", "application/ld+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        super().do_GET()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+
+_Contexts.bodies = {
+    "/big.jsonld": _Contexts.big,
+    "/extra.jsonld": b'{"@context": {"speed": "https://example.org/speed"}, "secret": "not yours"}',
+}
 
 
 @pytest.fixture
@@ -94,22 +86,11 @@ def web() -> Iterator[str]:
         yield url
 
 
-async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    parts = assemble(settings)
-    await parts.broker.open()
-    try:
-        transport = httpx.ASGITransport(app=create_app(parts))
-        async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
-            yield http
-    finally:
-        await parts.broker.close()
-
-
 @pytest.fixture
 async def strict(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """smartby with authentication required (outbound requests to loopback refused)."""
     settings = AuthSettings(database=database_url, remote_contexts=False, _env_file=None)  # type: ignore[call-arg]
-    async for http in _client(settings):
+    async with app_client(settings) as http:
         yield http
 
 
@@ -119,7 +100,7 @@ async def fetching(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(  # type: ignore[call-arg]
         database=database_url, context_timeout=2.0, context_max_bytes=100_000, _env_file=None
     )
-    async for http in _client(settings):
+    async with app_client(settings) as http:
         yield http
 
 
@@ -159,7 +140,7 @@ async def test_the_allow_list_lets_named_hosts_through(database_url: str, web: s
     settings = AuthSettings(  # type: ignore[call-arg]
         database=database_url, remote_contexts=False, outbound_allow=["localhost"], _env_file=None
     )
-    async for http in _client(settings):
+    async with app_client(settings) as http:
         made = await http.post(f"{V1}/subscriptions", json=subscription(f"{web}/n"), headers=JSON)
         assert made.status_code == 201, made.text
 

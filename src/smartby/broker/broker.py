@@ -18,7 +18,7 @@ import orjson
 from smartby.broker import changes
 from smartby.broker.batch_result import BatchResult
 from smartby.broker.context_registry import ContextRegistry
-from smartby.broker.contexts import ContextLoader, ContextStore, resolve
+from smartby.broker.contexts import CONTEXT_TENANT, ContextLoader, ContextStore, resolve
 from smartby.broker.csource_subscriptions import CSourceSubscriptions, CSourceSubscriptionStore
 from smartby.broker.federation import Federation, LocalReads, SourceUseStore
 from smartby.broker.feed import ChangeFeed, FeedStore
@@ -146,7 +146,7 @@ class Broker:
             max_bytes=self.settings.context_max_bytes,
             outbound=OutboundPolicy.from_settings(self.settings),
         )
-        self.contexts = ContextResolver(self.loader)
+        self.contexts = ContextResolver(self.loader, scope=CONTEXT_TENANT.get)
         self.jsonld_contexts = ContextRegistry(
             store, self.loader, self.contexts, self.settings.context_sync_interval
         )
@@ -219,7 +219,7 @@ class Broker:
         """The processed @context for a request (None: the core context alone)."""
         context = await resolve(self.contexts, source)
         if source is not None:
-            self.jsonld_contexts.usage.record(source)
+            self.jsonld_contexts.usage.record(source, CONTEXT_TENANT.get())
         return context
 
     async def batch_context(self, source: Any, per_entity: Sequence[Any] | None) -> BatchContext:

@@ -189,8 +189,8 @@ class CSourceSubscriptions:
             await self._http.aclose()
             self._http = None
 
-    async def _watch(self, document: dict[str, Any]) -> Watch:
-        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER))
+    async def _watch(self, tenant: str, document: dict[str, Any]) -> Watch:
+        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER), tenant)
         body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
         return watch_of(body, ctx)
 
@@ -201,7 +201,7 @@ class CSourceSubscriptions:
         check_csource_subscription(document)
         await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         document[CONTEXT_MEMBER] = context
-        watch = await self._watch(document)
+        watch = await self._watch(tenant, document)
         stamp = format_datetime(now())
         matching = [
             item.document
@@ -241,7 +241,7 @@ class CSourceSubscriptions:
         check_csource_subscription(document)
         await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         document[CONTEXT_MEMBER] = context if context is not None else current.document.get(CONTEXT_MEMBER)
-        await self._watch(document)
+        await self._watch(tenant, document)
         if not await self.store.replace_csource_subscription(
             tenant, subscription_id, document, format_datetime(now())
         ):
@@ -263,7 +263,7 @@ class CSourceSubscriptions:
         found = []
         for stored in await self.store.tenant_csource_subscriptions(tenant):
             try:
-                watch = await self._watch(stored.document)
+                watch = await self._watch(tenant, stored.document)
             except Exception as error:
                 log.warning("Csource subscription %s cannot be used: %s", stored.id, error)
                 continue
@@ -303,7 +303,7 @@ class CSourceSubscriptions:
         if stored is None:
             await self.store.settle_csource_notification(item.id, None)  # Its subscription is gone.
             return
-        watch = await self._watch(stored.document)
+        watch = await self._watch(item.tenant, stored.document)
         endpoint = watch.document["notification"]["endpoint"]
         body = {**item.payload, "notifiedAt": format_datetime(now())}
         headers = {"Content-Type": "application/json"}

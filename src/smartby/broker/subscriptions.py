@@ -164,7 +164,7 @@ class Subscriptions:
             await self.load()
 
     async def _compile(self, tenant: str, document: dict[str, Any]) -> Compiled:
-        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER))
+        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER), tenant)
         body = {k: v for k, v in document.items() if k not in INTERNAL}
         params = body["notification"]
         join_of(params.get("join"), params.get("joinLevel"))  # joinLevel within the query limit
@@ -177,7 +177,7 @@ class Subscriptions:
         criteria = self._criteria.setdefault(key, key)
         notify_ctx = ctx
         if "jsonldContext" in body:
-            notify_ctx = await resolve(self._contexts, body["jsonldContext"])
+            notify_ctx = await resolve(self._contexts, body["jsonldContext"], tenant)
         return Compiled(
             dataclasses.replace(subscription, criteria=criteria), ctx, notify_ctx, document.get(LINK_MEMBER)
         )
@@ -293,7 +293,7 @@ class Subscriptions:
         members, and its names compacted with the reader's @context (clause 5.8.3)."""
         document = render_subscription(stored)
         try:
-            written = await resolve(self._contexts, stored.document.get(CONTEXT_MEMBER))
+            written = await resolve(self._contexts, stored.document.get(CONTEXT_MEMBER), stored.tenant)
         except NgsiLdError as error:
             log.warning("Subscription %s is shown as written: %s", stored.id, error.detail)
             return document
