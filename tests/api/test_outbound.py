@@ -4,6 +4,7 @@ endpoints are a 400 when made or changed, receiverInfo cannot set connection hea
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -14,6 +15,8 @@ import httpx
 import pytest
 
 from app_client import app_client
+from conftest import free_port
+from receiver import Receiver
 from smartby.settings import Settings
 from stub_server import Documents, served
 
@@ -209,3 +212,29 @@ async def test_failures_do_not_tell_open_ports_from_closed(fetching: httpx.Async
         thread.join(timeout=5)
         listening.close()
     assert details[0] == details[1]
+
+
+async def test_delivery_checks_the_endpoint_again(database_url: str) -> None:
+    """A subscription made while loopback was allowed is not delivered to once authentication is
+    required: the notifier judges the address at the connection, and counts a failure."""
+    receiver = Receiver(free_port())
+    receiver.start()
+    try:
+        open_settings = Settings(database=database_url, remote_contexts=False, _env_file=None)  # type: ignore[call-arg]
+        async with app_client(open_settings) as http:
+            made = await http.post(f"{V1}/subscriptions", json=subscription(receiver.url), headers=JSON)
+            assert made.status_code == 201, made.text
+        strict_settings = AuthSettings(database=database_url, remote_contexts=False, _env_file=None)  # type: ignore[call-arg]
+        async with app_client(strict_settings) as http:
+            lamp = {"id": "urn:ngsi-ld:Lamp:1", "type": "Lamp", "on": {"type": "Property", "value": True}}
+            assert (await http.post(f"{V1}/entities", json=lamp, headers=JSON)).status_code == 201
+            status: dict[str, Any] = {}
+            for _ in range(500):
+                status = (await http.get(made.headers["location"])).json()
+                if status.get("notification", {}).get("timesFailed"):
+                    break
+                await asyncio.sleep(0.02)
+            assert status["notification"]["timesFailed"] >= 1, status
+        assert receiver.received == []
+    finally:
+        receiver.stop()
