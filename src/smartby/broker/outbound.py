@@ -176,7 +176,13 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
             addresses = await self._policy.resolve(host, port)
         except OutboundRefused as refused:
             raise httpcore.ConnectError(str(refused)) from None
-        return await self._inner.connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+        failure: Exception = httpcore.ConnectError(f"{host} {UNREACHABLE}")
+        for address in addresses:  # in the resolver's order, as a client without the check would
+            try:
+                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        raise failure
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
