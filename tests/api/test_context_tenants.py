@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from app_client import app_client
+from smartby.broker import Broker
 from smartby.ngsild.context import CORE_CONTEXT_URL
+from smartby.ngsild.errors import LdContextNotAvailable
 from smartby.settings import Settings
 from stub_server import Documents, served
 
@@ -128,3 +130,15 @@ async def test_a_fetched_context_is_cached_per_tenant(fetching: httpx.AsyncClien
     ).status_code == 400
     reloaded = await fetching.delete(f"{CONTEXTS}/{key}", params={"reload": "true"}, headers=A)
     assert reloaded.status_code == 204, reloaded.text
+
+
+async def test_work_done_for_a_tenant_resolves_its_contexts(
+    client: httpx.AsyncClient, broker: Broker
+) -> None:
+    """Device readings, imports and commands resolve a device's @context among its tenant's."""
+    document = {"@context": {"brightness": "https://example.org/brightness"}}
+    location = (await client.post(CONTEXTS, json=document, headers={**JSON, **A})).headers["location"]
+    ctx = await broker.context(location, "city-a")
+    assert ctx.expand("brightness") == "https://example.org/brightness"
+    with pytest.raises(LdContextNotAvailable):
+        await broker.context(location, "city-b")

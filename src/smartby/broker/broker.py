@@ -215,11 +215,12 @@ class Broker:
 
     # -- @context ------------------------------------------------------------------------------
 
-    async def context(self, source: Any) -> Context:
-        """The processed @context for a request (None: the core context alone)."""
-        context = await resolve(self.contexts, source)
+    async def context(self, source: Any, tenant: str | None = None) -> Context:
+        """The processed @context for a request (None: the core context alone), with the stored
+        contexts of `tenant` (by default the tenant of the request under way, `CONTEXT_TENANT`)."""
+        context = await resolve(self.contexts, source, tenant)
         if source is not None:
-            self.jsonld_contexts.usage.record(source, CONTEXT_TENANT.get())
+            self.jsonld_contexts.usage.record(source, CONTEXT_TENANT.get() if tenant is None else tenant)
         return context
 
     async def batch_context(self, source: Any, per_entity: Sequence[Any] | None) -> BatchContext:

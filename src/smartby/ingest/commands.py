@@ -340,7 +340,7 @@ class DeviceCommands:
         async with self._showing:
             try:
                 command = await self.store.get_command(command.tenant, command.id) or command
-                ctx = await self.broker.context(device.context)
+                ctx = await self.broker.context(device.context, device.tenant)
                 observed = stamp(datetime.now(UTC))
                 entity_type = parse_types(device.entity_type, ctx)[0]
                 readings = EntityReadings(check_entity_id(device.entity_id), entity_type)
