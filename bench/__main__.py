@@ -26,6 +26,7 @@ from bench import (
     access,
     dashboard,
     demo,
+    durability,
     federation,
     history,
     mqtt,
@@ -387,12 +388,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs and small data")
     parser.add_argument(
         "--only",
-        choices=["entities", "history", "devices", "services", "testbed", "federation", "access"],
+        choices=[
+            "entities",
+            "history",
+            "devices",
+            "services",
+            "testbed",
+            "federation",
+            "access",
+            "durability",
+        ],
         help="one section (entities: issue 2, history: issue 3, devices: MQTT and subscriptions, "
         "services: city services' cost on ingest and latency, "
         "testbed: make demo from a fresh clone and the dashboard's first load, federation: a query "
         "answered from two federated brokers beside one broker holding all, access: the cost of "
-        "authentication on GET and PATCH); "
+        "authentication on GET and PATCH, durability: kill -9 and restart while writing, nothing "
+        "acknowledged lost); "
         "printed, the report is not rewritten",
     )
     options = parser.parse_args()
@@ -421,6 +432,8 @@ def main() -> None:
             federation.run(report, workdir, seed, traffic, _query_latencies)
         if options.only in (None, "access"):
             access.run(report, workdir, seconds)
+        if options.only in (None, "durability"):
+            durability.run(report, workdir, options.quick)
         if options.only is not None:
             print("\n".join(report.notes))
             return

@@ -32,7 +32,18 @@ class Settings(BaseSettings):
         True,
         description="Fetch @context URLs that are not known locally (each is fetched once, then cached).",
     )
-    context_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a remote @context.")
+    context_timeout: float = Field(
+        10.0, gt=0, description="Seconds a remote @context may take in all (connecting, redirects, body)."
+    )
+    context_max_bytes: int = Field(
+        1_048_576, ge=1, description="Largest remote @context fetched, in bytes; a larger one is not kept."
+    )
+    outbound_allow: list[str] = Field(
+        default_factory=list,
+        description="Networks and host names outbound requests may reach although private or loopback "
+        '(JSON, e.g. ["10.20.0.0/16", "receiver.city.internal"]); matters with authentication required. '
+        "Link-local and cloud metadata addresses are refused whatever it says (docs/outbound.md).",
+    )
     context_sync_interval: float = Field(
         60.0,
         gt=0,

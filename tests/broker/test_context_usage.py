@@ -39,11 +39,11 @@ def test_every_named_stored_context_counts_once_per_naming(requests: list[Any]) 
     for source in requests:
         usage.record(source)
     taken = usage.take()
-    assert Counter({key: hits for key, hits, _ in taken}) == expected(requests)
-    assert all(used_at.endswith("Z") for _, _, used_at in taken)
+    assert Counter({key: hits for _, key, hits, _ in taken}) == expected(requests)
+    assert all(used_at.endswith("Z") for _, _, _, used_at in taken)
     assert usage.take() == []
     usage.give_back(taken)
-    assert Counter({key: hits for key, hits, _ in usage.take()}) == expected(requests)
+    assert Counter({key: hits for _, key, hits, _ in usage.take()}) == expected(requests)
 
 
 def test_pending_uses_are_added_to_a_stored_context() -> None:
@@ -64,8 +64,22 @@ def test_built_in_contexts_are_counted_apart_and_kept() -> None:
     usage = ContextUsage({CORE: CORE, older: CORE})
     usage.record([older, "https://example.org/a.jsonld"])
     usage.record(CORE)
-    assert [(key, hits) for key, hits, _ in usage.take()] == [("https://example.org/a.jsonld", 1)]
+    assert [(key, hits) for _, key, hits, _ in usage.take()] == [("https://example.org/a.jsonld", 1)]
     core = StoredContext(CORE, CORE, "Cached", {}, "2026-01-01T00:00:00Z")
     assert usage.pending(core).hits == 2
     assert usage.take() == [] and usage.pending(core).hits == 2
     assert usage.pending(core).last_used is not None
+
+
+def test_uses_are_counted_per_tenant() -> None:
+    usage = ContextUsage({CORE: CORE})
+    hosted = StoredContext("h1", HOSTED + "h1", "Hosted", {}, "2026-01-01T00:00:00Z", None, 0)
+    usage.record(HOSTED + "h1", "a")
+    usage.record([HOSTED + "h1", CORE], "b")
+    usage.record(HOSTED + "h1", "b")
+    assert usage.pending(hosted, "a").hits == 1 and usage.pending(hosted, "b").hits == 2
+    assert usage.pending(hosted).hits == 0
+    assert sorted((tenant, key, hits) for tenant, key, hits, _ in usage.take()) == [
+        ("a", "h1", 1),
+        ("b", "h1", 2),
+    ]

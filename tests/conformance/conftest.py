@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -14,6 +14,7 @@ from federated import Served
 
 from conftest import api_client
 from smartby.settings import Settings
+from stub_server import Documents
 
 CONTEXTS = Path(__file__).resolve().parent / "contexts"
 
@@ -25,25 +26,14 @@ def settings(database_url: str) -> Settings:
     )
 
 
-class _Stub(BaseHTTPRequestHandler):
+class _Stub(Documents):
     """Serves @context documents: one valid, two retrievable but no JSON-LD @context."""
 
-    bodies = {
+    bodies: ClassVar[dict[str, bytes]] = {
         "/invalid.jsonld": b'{"note": "no context member here"}',
         "/broken.jsonld": b"this is { not json",
         "/valid.jsonld": b'{"@context": {"speed": "https://example.org/speed"}}',
     }
-
-    def do_GET(self) -> None:
-        body = self.bodies.get(self.path, b"")
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", "application/ld+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
 
 @pytest.fixture

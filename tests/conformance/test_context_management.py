@@ -8,8 +8,8 @@ import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
+from http.server import HTTPServer
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -20,6 +20,7 @@ from smartby.api.app import create_app
 from smartby.assembly import Assembly, assemble
 from smartby.ngsild.context import CORE_CONTEXT_URL
 from smartby.settings import Settings
+from stub_server import Documents
 
 CONTEXTS = f"{V1}/jsonldContexts"
 TERMS = {"brightness": "https://example.org/brightness", "Lamp": "https://example.org/Lamp"}
@@ -56,25 +57,10 @@ class ContextServer:
     stop: Any
 
 
-class _Serve(BaseHTTPRequestHandler):
-    bodies: ClassVar[dict[str, bytes]] = {}
-
-    def do_GET(self) -> None:
-        body = self.bodies.get(self.path, b"")
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", "application/ld+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 @pytest.fixture
 def remote() -> Iterator[ContextServer]:
     bodies = {"/lamp.jsonld": b'{"@context": {"brightness": "https://example.org/brightness"}}'}
-    handler = type("Serve", (_Serve,), {"bodies": bodies})
+    handler = type("Serve", (Documents,), {"bodies": bodies})
     server = HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -240,7 +226,7 @@ async def test_use_counts_are_written_periodically(smartby: Smartby) -> None:
     assert smartby.parts is not None
     store = smartby.parts.store
     for _ in range(200):
-        stored = await store.get_context(local_id)
+        stored = await store.get_context("", local_id)
         assert stored is not None
         if stored.hits:
             break
@@ -406,9 +392,9 @@ async def test_an_inline_context_kept_implicitly(assembly: Assembly, client: htt
     registry = assembly.broker.jsonld_contexts
     inline = [TERMS, {"colour": "https://example.org/colour"}]
     subscription = "urn:ngsi-ld:Subscription:s1"
-    url = await registry.keep_inline(inline, "http://smartby.test/", created_for=subscription)
-    assert await registry.keep_inline(inline, "http://smartby.test/") == url
-    assert await registry.keep_inline("https://example.org/c.jsonld", "http://smartby.test/") == (
+    url = await registry.keep_inline("", inline, "http://smartby.test/", created_for=subscription)
+    assert await registry.keep_inline("", inline, "http://smartby.test/") == url
+    assert await registry.keep_inline("", "https://example.org/c.jsonld", "http://smartby.test/") == (
         "https://example.org/c.jsonld"
     )
     assert (await client.get(CONTEXTS, params={"kind": "ImplicitlyCreated"})).json() == [url]

@@ -64,7 +64,7 @@ async def test_migrations_are_recorded_once(store: PostgresStore, fresh_postgres
     with psycopg.connect(fresh_postgres_database) as connection:
         versions = [row[0] for row in connection.execute("SELECT version FROM schema_migration ORDER BY 1")]
     assert versions == [version for version, _ in migrations()]
-    assert versions == [1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14]
+    assert versions == [1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15]
     others = [PostgresStore(fresh_postgres_database, pool_min=0, pool_max=2) for _ in range(3)]
     await asyncio.gather(*(other.open() for other in others))
     await asyncio.gather(*(other.close() for other in others))
@@ -406,3 +406,33 @@ async def test_groups_of_two_processes_lock_in_id_order_and_take_turns(fresh_pos
     finally:
         for opened in stores:
             await opened.close()
+
+
+async def test_contexts_stored_before_tenants_belong_to_the_default_tenant(
+    fresh_postgres_database: str,
+) -> None:
+    """Migration 15 keeps the contexts stored before it, in the default tenant."""
+    with psycopg.connect(fresh_postgres_database, autocommit=True) as connection:
+        for version, script in migrations():
+            if version >= 15:
+                break
+            connection.execute(script.encode())
+        connection.execute(
+            "CREATE TABLE schema_migration (version integer PRIMARY KEY, applied_at timestamptz)"
+        )
+        for version, _ in migrations():
+            if version < 15:
+                connection.execute("INSERT INTO schema_migration (version) VALUES (%s)", (version,))
+        connection.execute(
+            "INSERT INTO jsonld_context (id, url, kind, document, created_at, hits) VALUES "
+            "('h1', 'http://smartby.test/ngsi-ld/v1/jsonldContexts/h1', 'Hosted', '{\"@context\": {}}', "
+            "'2024-01-01T00:00:00Z', 3)"
+        )
+    store = PostgresStore(fresh_postgres_database, pool_min=0, pool_max=2)
+    await store.open()
+    try:
+        found = await store.get_context("", "h1")
+        assert found is not None and found.hits == 3 and found.document == {"@context": {}}
+        assert await store.get_context("other", "h1") is None
+    finally:
+        await store.close()

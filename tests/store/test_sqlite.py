@@ -58,7 +58,9 @@ async def test_wal_and_migrations_recorded(store: SQLiteStore) -> None:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         versions = [row[0] for row in connection.execute("SELECT version FROM schema_migration ORDER BY 1")]
         assert (
-            versions == [version for version, _ in _migrations()] == [1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 13, 14]
+            versions
+            == [version for version, _ in _migrations()]
+            == [1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 13, 14, 15]
         )
     finally:
         connection.close()

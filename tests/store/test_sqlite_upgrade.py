@@ -177,3 +177,30 @@ async def test_an_old_database_opens_with_everything_in_place(tmp_path: Path) ->
         assert counters["instance"] > 400
     finally:
         await store.close()
+
+
+async def test_contexts_stored_before_tenants_belong_to_the_default_tenant(tmp_path: Path) -> None:
+    """Migration 15 keeps the contexts stored before it, in the default tenant."""
+    path = tmp_path / "contexts.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    for version, script in _migrations():
+        if version >= 15:
+            break
+        for statement in _statements(script):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migration VALUES (?, '2024-01-01T00:00:00Z')", (version,))
+    db.execute(
+        "INSERT INTO jsonld_context (id, url, kind, document, created_at, hits) "
+        "VALUES ('h1', 'http://smartby.test/ngsi-ld/v1/jsonldContexts/h1', 'Hosted', '{\"@context\": {}}', "
+        "'2024-01-01T00:00:00Z', 3)"
+    )
+    db.close()
+    store = SQLiteStore(f"sqlite:///{path}")
+    await store.open()
+    try:
+        found = await store.get_context("", "h1")
+        assert found is not None and found.hits == 3 and found.document == {"@context": {}}
+        assert await store.get_context("other", "h1") is None
+    finally:
+        await store.close()

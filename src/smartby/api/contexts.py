@@ -12,7 +12,7 @@ from starlette.responses import Response
 from smartby.api import openapi as oa
 from smartby.api.negotiation import JSON, JSON_LD, choose_media_type
 from smartby.api.render import json_response, no_content
-from smartby.api.request import broker_of, check_params, flag, read_body
+from smartby.api.request import broker_of, check_params, flag, read_body, tenant_of
 from smartby.broker.context_registry import KINDS
 from smartby.ngsild.reads import StoredContext
 
@@ -50,7 +50,7 @@ async def add_context(request: Request) -> Response:
     check_params(request, NO_PARAMS)
     broker = broker_of(request)
     body = await read_body(request, (JSON, JSON_LD), broker.settings.max_body_bytes, document=True)
-    stored = await broker.jsonld_contexts.add(body.data, str(request.base_url))
+    stored = await broker.jsonld_contexts.add(tenant_of(request), body.data, str(request.base_url))
     return Response(status_code=201, headers={"Location": stored.url})
 
 
@@ -67,7 +67,8 @@ async def add_context(request: Request) -> Response:
 async def list_contexts(request: Request) -> Response:
     check_params(request, LIST_PARAMS)
     media = choose_media_type(request.headers.get("accept"))
-    contexts = await broker_of(request).jsonld_contexts.listed(request.query_params.get("kind"))
+    registry = broker_of(request).jsonld_contexts
+    contexts = await registry.listed(tenant_of(request), request.query_params.get("kind"))
     if flag(request, "details"):
         data: Any = [context_info(c) for c in contexts]
     else:
@@ -89,10 +90,10 @@ async def get_context(request: Request) -> Response:
     check_params(request, GET_PARAMS)
     choose_media_type(request.headers.get("accept"))
     registry = broker_of(request).jsonld_contexts
-    key = request.path_params["contextId"]
+    key, tenant = request.path_params["contextId"], tenant_of(request)
     if flag(request, "details"):
-        return json_response(request, None, context_info(await registry.info(key)), JSON)
-    return json_response(request, None, await registry.serve(key), JSON)
+        return json_response(request, None, context_info(await registry.info(tenant, key)), JSON)
+    return json_response(request, None, await registry.serve(tenant, key), JSON)
 
 
 @router.delete(
@@ -109,7 +110,9 @@ async def get_context(request: Request) -> Response:
 async def delete_context(request: Request) -> Response:
     check_params(request, DELETE_PARAMS)
     registry = broker_of(request).jsonld_contexts
-    await registry.delete(request.path_params["contextId"], reload=flag(request, "reload"))
+    await registry.delete(
+        tenant_of(request), request.path_params["contextId"], reload=flag(request, "reload")
+    )
     return no_content(request)
 
 

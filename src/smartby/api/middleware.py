@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smartby.api.problems import problem_response
+from smartby.broker.contexts import CONTEXT_TENANT
 from smartby.metrics import LATENCY, REQUESTS
 from smartby.ngsild.errors import BadRequestData
 from smartby.settings import Settings
@@ -97,6 +98,24 @@ class Cors(CORSMiddleware):
         return problem_response(BadRequestData(f"{detail}: not allowed by SMARTBY_CORS_ORIGINS"), headers)
 
 
+class ContextTenant:
+    """Resolves a request's @contexts among the stored contexts of its tenant (`NGSILD-Tenant`): the
+    tenant is set for everything the request does, as the loader asks for it deep in JSON-LD."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = CONTEXT_TENANT.set(Headers(scope=scope).get("ngsild-tenant") or "")
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CONTEXT_TENANT.reset(token)
+
+
 class Application:
     """The ASGI application smartby serves: the dispatcher inside request metrics and (when origins
     are configured) CORS. `state` and `openapi` are the dispatcher's."""
@@ -113,7 +132,7 @@ class Application:
                 expose_headers=EXPOSED,
                 max_age=600,
             )
-        self._app = RequestMetrics(app)
+        self._app = RequestMetrics(ContextTenant(app))
 
     @property
     def state(self) -> Any:

@@ -79,7 +79,8 @@ async def _body(request: Request, media: tuple[str, ...] = (JSON, JSON_LD)) -> t
         data = body.data if isinstance(body.data, dict) else {}
         created_for = data.get("id") if isinstance(data.get("id"), str) else None
         base = str(request.base_url)
-        link = await broker.jsonld_contexts.keep_inline(context, base, created_for=created_for)
+        tenant = tenant_of(request)
+        link = await broker.jsonld_contexts.keep_inline(tenant, context, base, created_for=created_for)
     return body.data, context, link
 
 

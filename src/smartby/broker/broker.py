@@ -18,13 +18,14 @@ import orjson
 from smartby.broker import changes
 from smartby.broker.batch_result import BatchResult
 from smartby.broker.context_registry import ContextRegistry
-from smartby.broker.contexts import ContextLoader, ContextStore, resolve
+from smartby.broker.contexts import CONTEXT_TENANT, ContextLoader, ContextStore, resolve
 from smartby.broker.csource_subscriptions import CSourceSubscriptions, CSourceSubscriptionStore
 from smartby.broker.federation import Federation, LocalReads, SourceUseStore
 from smartby.broker.feed import ChangeFeed, FeedStore
 from smartby.broker.forwarded_writes import ForwardedWrites
 from smartby.broker.history import History, HistoryStore
 from smartby.broker.notifier import Notifier, OutboxStore
+from smartby.broker.outbound import OutboundPolicy
 from smartby.broker.queries import relationship_targets
 from smartby.broker.readings import EntityReadings, write_readings
 from smartby.broker.registrations import Registrations, RegistrationStore
@@ -142,13 +143,15 @@ class Broker:
             context_dir=self.settings.context_dir,
             remote=self.settings.remote_contexts,
             timeout=self.settings.context_timeout,
+            max_bytes=self.settings.context_max_bytes,
+            outbound=OutboundPolicy.from_settings(self.settings),
         )
-        self.contexts = ContextResolver(self.loader)
+        self.contexts = ContextResolver(self.loader, scope=CONTEXT_TENANT.get)
         self.jsonld_contexts = ContextRegistry(
             store, self.loader, self.contexts, self.settings.context_sync_interval
         )
         self.history = History(store, self.change, self.existing_tenant, self.settings)
-        self.subscriptions = Subscriptions(store, self.contexts)
+        self.subscriptions = Subscriptions(store, self.contexts, self.loader.outbound)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
         self.registrations = Registrations(store)
         self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)
@@ -212,11 +215,12 @@ class Broker:
 
     # -- @context ------------------------------------------------------------------------------
 
-    async def context(self, source: Any) -> Context:
-        """The processed @context for a request (None: the core context alone)."""
-        context = await resolve(self.contexts, source)
+    async def context(self, source: Any, tenant: str | None = None) -> Context:
+        """The processed @context for a request (None: the core context alone), with the stored
+        contexts of `tenant` (by default the tenant of the request under way, `CONTEXT_TENANT`)."""
+        context = await resolve(self.contexts, source, tenant)
         if source is not None:
-            self.jsonld_contexts.usage.record(source)
+            self.jsonld_contexts.usage.record(source, CONTEXT_TENANT.get() if tenant is None else tenant)
         return context
 
     async def batch_context(self, source: Any, per_entity: Sequence[Any] | None) -> BatchContext:

@@ -8,6 +8,10 @@
 
 The contexts shipped with smartby and those of SMARTBY_CONTEXT_DIR are listed as `Cached` too (they
 are copies of published contexts); they cannot be deleted, and reloading them changes nothing.
+
+Stored contexts belong to a tenant: the one that POSTed, fetched or needed it. Another tenant does
+not see it listed, cannot read, delete or reload it, and resolves its URL among its own contexts
+(fetching a remote one again for itself). The shipped contexts are every tenant's.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 import orjson
 
 from smartby.broker.contexts import (
+    CONTEXT_TENANT,
     HOSTED_PATH,
     ContextLoader,
     ContextStore,
@@ -90,14 +95,14 @@ class ContextRegistry:
         reloaded since this one read them."""
         await self.flush()
         remembered = self._loader.remembered()
-        if not remembered:
-            return
-        stored = await self._store.list_contexts()
-        by_key = {c.url: c for c in stored} | {c.id: c for c in stored}
-        for url, document in remembered.items():
-            found = by_key.get(hosted_id(url) or url)
+        by_key: dict[tuple[str, str], StoredContext] = {}
+        for tenant in {tenant for tenant, _ in remembered}:
+            for c in await self._store.list_contexts(tenant):
+                by_key[tenant, c.url] = by_key[tenant, c.id] = c
+        for (tenant, url), document in remembered.items():
+            found = by_key.get((tenant, hosted_id(url) or url))
             if found is None or found.document != document:
-                self._loader.forget(url)
+                self._loader.forget(tenant, url)
                 self._resolver.forget(url)
 
     async def _sync_periodically(self) -> None:
@@ -110,19 +115,21 @@ class ContextRegistry:
 
     # -- the operations of clause 5.13 --------------------------------------------------------
 
-    async def add(self, document: Any, base_url: str) -> StoredContext:
-        """Add @context (5.13.2): keep the @context member of `document` as a Hosted context, under a
-        new locally unique URI (`urn:uuid:...`)."""
+    async def add(self, tenant: str, document: Any, base_url: str) -> StoredContext:
+        """Add @context (5.13.2): keep the @context member of `document` as a Hosted context of
+        `tenant`, under a new locally unique URI (`urn:uuid:...`)."""
         check_context_document(document)
-        await resolve(self._resolver, document["@context"])
+        await resolve(self._resolver, document["@context"], tenant)
         local_id = uuid.uuid4().urn
         stored = StoredContext(
             local_id, _url(base_url, local_id), "Hosted", {"@context": document["@context"]}, _stamp()
         )
-        await self._store.put_context(stored)
+        await self._store.put_context(tenant, stored)
         return stored
 
-    async def keep_inline(self, context: Any, base_url: str, *, created_for: str | None = None) -> str:
+    async def keep_inline(
+        self, tenant: str, context: Any, base_url: str, *, created_for: str | None = None
+    ) -> str:
         """A URL for an @context value that must be kept, e.g. the inline @context of a subscription
         whose notifications are to link to it: a URL stays as it is; an object or an array is
         stored as an ImplicitlyCreated context (once per distinct content) and its URL served by
@@ -130,39 +137,40 @@ class ContextRegistry:
         if isinstance(context, str):
             return context
         document = check_context_document({"@context": context})
-        await resolve(self._resolver, context)
+        await resolve(self._resolver, context, tenant)
         canonical = orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
         local_id = uuid.uuid5(IMPLICIT_NAMESPACE, canonical).urn
         extra = {"createdFor": created_for} if created_for else None
         stored = await self._store.keep_context(
+            tenant,
             StoredContext(
                 local_id, _url(base_url, local_id), "ImplicitlyCreated", document, _stamp(), extra=extra
-            )
+            ),
         )
         return stored.url
 
-    async def listed(self, kind: str | None = None) -> list[StoredContext]:
-        """List @contexts (5.13.3), those of one kind if `kind` is given."""
+    async def listed(self, tenant: str, kind: str | None = None) -> list[StoredContext]:
+        """List @contexts (5.13.3) of `tenant`, those of one kind if `kind` is given."""
         if kind is not None and kind not in KINDS:
             raise BadRequestData(f"kind must be one of {', '.join(KINDS)}")
         found: list[StoredContext] = []
         if kind in (None, "Cached"):
             found = [self._builtin(url) for url in sorted(self._loader.local)]
-        found += [self.usage.pending(c) for c in await self._store.list_contexts(kind)]
+        found += [self.usage.pending(c, tenant) for c in await self._store.list_contexts(tenant, kind)]
         return found
 
-    async def info(self, key: str) -> StoredContext:
-        """A stored context by its local id or URL (its details, 5.13.4 with details=true)."""
+    async def info(self, tenant: str, key: str) -> StoredContext:
+        """A stored context of `tenant` by its local id or URL (its details, 5.13.4 with details=true)."""
         if key in self._loader.local:
             return self._builtin(key)
-        found = await self._store.get_context(key)
+        found = await self._store.get_context(tenant, key)
         if found is None:
             raise ResourceNotFound(f"No @context {key}")
-        return self.usage.pending(found)
+        return self.usage.pending(found, tenant)
 
-    async def serve(self, key: str) -> Any:
+    async def serve(self, tenant: str, key: str) -> Any:
         """Serve @context (5.13.4): the stored document of a Hosted or ImplicitlyCreated context."""
-        found = await self.info(key)
+        found = await self.info(tenant, key)
         if found.kind == "Cached":
             raise OperationNotSupported(
                 f"{found.url} is a cached copy of a context published elsewhere: get it from its URL, "
@@ -170,7 +178,7 @@ class ContextRegistry:
             )
         return found.document
 
-    async def delete(self, key: str, *, reload: bool = False) -> None:
+    async def delete(self, tenant: str, key: str, *, reload: bool = False) -> None:
         """Delete and Reload @context (5.13.5)."""
         if not key.strip():
             raise BadRequestData("No @context identifier was given")
@@ -179,7 +187,7 @@ class ContextRegistry:
                 return  # shipped with smartby or read from SMARTBY_CONTEXT_DIR: nothing to fetch
             what = "the NGSI-LD core context" if key in CORE_CONTEXT_ALIASES else "built in"
             raise BadRequestData(f"{key} is {what} and cannot be deleted")
-        found = await self._store.get_context(key)
+        found = await self._store.get_context(tenant, key)
         if found is None and reload:
             raise BadRequestData(f"No cached @context {key} to reload")
         if found is None:
@@ -187,33 +195,33 @@ class ContextRegistry:
         if reload:
             if found.kind != "Cached":
                 raise BadRequestData(f"Only a Cached context can be reloaded; {key} is {found.kind}")
-            await self._reload(found)
+            await self._reload(tenant, found)
             return
-        await self._store.delete_context(found.id)
-        self._forget(found)
+        await self._store.delete_context(tenant, found.id)
+        self._forget(tenant, found)
 
-    async def _reload(self, cached: StoredContext) -> None:
+    async def _reload(self, tenant: str, cached: StoredContext) -> None:
         """Fetch a Cached context again and check it before it replaces the stored copy; on any
         failure the stored copy stays (5.13.5.4)."""
         try:
             fresh = await asyncio.to_thread(self._loader.fetch, cached.url)
-            await asyncio.to_thread(_check_processable, self._loader, cached.url, fresh.document)
+            await asyncio.to_thread(_check_processable, self._loader, tenant, cached.url, fresh.document)
         except (LoaderFailed, NgsiLdError) as error:
             detail = error.detail if isinstance(error, NgsiLdError) else str(error)
             raise LdContextNotAvailable(
                 f"The @context {cached.url} could not be reloaded: {detail}"
             ) from None
-        await self._store.put_context(dataclasses.replace(fresh, id=cached.id))
-        self._forget(cached)
+        await self._store.put_context(tenant, dataclasses.replace(fresh, id=cached.id))
+        self._forget(tenant, cached)
 
-    def _forget(self, context: StoredContext) -> None:
+    def _forget(self, tenant: str, context: StoredContext) -> None:
         """Drop what this process remembers of a deleted or reloaded context: its document and every
         processed @context built from it (a hosted one by whatever host its URL named)."""
         if context.kind == "Cached":
-            self._loader.forget(context.url)
+            self._loader.forget(tenant, context.url)
             self._resolver.forget(context.url)
         else:
-            self._loader.forget(context.url, local_id=context.id)
+            self._loader.forget(tenant, context.url, local_id=context.id)
             self._resolver.forget(HOSTED_PATH + context.id)
 
     def _builtin(self, url: str) -> StoredContext:
@@ -224,9 +232,10 @@ class ContextRegistry:
         return self.usage.pending(stored)
 
 
-def _check_processable(loader: ContextLoader, url: str, document: Any) -> None:
+def _check_processable(loader: ContextLoader, tenant: str, url: str, document: Any) -> None:
     """Process `document` as the context at `url` (JSON-LD validation, clause 5.5.4), with the
-    other documents it names loaded as usual."""
+    other documents it names loaded as usual (those of `tenant`)."""
+    CONTEXT_TENANT.set(tenant)  # a thread of its own: the setting ends with it
 
     def load(target: str) -> Any:
         return document if target == url else loader(target)

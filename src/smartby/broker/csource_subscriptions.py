@@ -33,6 +33,7 @@ import httpx
 import orjson
 
 from smartby.broker.contexts import resolve
+from smartby.broker.outbound import OutboundPolicy, async_client
 from smartby.broker.subscriptions import CONTEXT_MEMBER
 from smartby.ngsild.context import CORE_CONTEXT_URL, Context, ContextResolver
 from smartby.ngsild.entity import check_entity_id
@@ -168,6 +169,7 @@ class CSourceSubscriptions:
         self._contexts = contexts
         self._settings = settings
         self._timeout = settings.notification_timeout
+        self.outbound = OutboundPolicy.from_settings(settings)
         self._http: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -187,8 +189,8 @@ class CSourceSubscriptions:
             await self._http.aclose()
             self._http = None
 
-    async def _watch(self, document: dict[str, Any]) -> Watch:
-        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER))
+    async def _watch(self, tenant: str, document: dict[str, Any]) -> Watch:
+        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER), tenant)
         body = {k: v for k, v in document.items() if k != CONTEXT_MEMBER}
         return watch_of(body, ctx)
 
@@ -197,8 +199,9 @@ class CSourceSubscriptions:
     async def create(self, tenant: str, context: Any, body: Any) -> str:
         document = parse_subscription(_without_context(body), now=now())
         check_csource_subscription(document)
+        await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         document[CONTEXT_MEMBER] = context
-        watch = await self._watch(document)
+        watch = await self._watch(tenant, document)
         stamp = format_datetime(now())
         matching = [
             item.document
@@ -236,8 +239,9 @@ class CSourceSubscriptions:
         else:
             document = parse_subscription(merged, now=now())
         check_csource_subscription(document)
+        await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         document[CONTEXT_MEMBER] = context if context is not None else current.document.get(CONTEXT_MEMBER)
-        await self._watch(document)
+        await self._watch(tenant, document)
         if not await self.store.replace_csource_subscription(
             tenant, subscription_id, document, format_datetime(now())
         ):
@@ -259,7 +263,7 @@ class CSourceSubscriptions:
         found = []
         for stored in await self.store.tenant_csource_subscriptions(tenant):
             try:
-                watch = await self._watch(stored.document)
+                watch = await self._watch(tenant, stored.document)
             except Exception as error:
                 log.warning("Csource subscription %s cannot be used: %s", stored.id, error)
                 continue
@@ -299,7 +303,7 @@ class CSourceSubscriptions:
         if stored is None:
             await self.store.settle_csource_notification(item.id, None)  # Its subscription is gone.
             return
-        watch = await self._watch(stored.document)
+        watch = await self._watch(item.tenant, stored.document)
         endpoint = watch.document["notification"]["endpoint"]
         body = {**item.payload, "notifiedAt": format_datetime(now())}
         headers = {"Content-Type": "application/json"}
@@ -317,7 +321,7 @@ class CSourceSubscriptions:
         asked = endpoint.get("timeout")
         timeout = min(self._timeout, asked / 1000) if asked else self._timeout
         if self._http is None:
-            self._http = httpx.AsyncClient()
+            self._http = async_client(self.outbound)
         success = False
         try:
             response = await self._http.post(

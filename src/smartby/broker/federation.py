@@ -31,6 +31,7 @@ import httpx
 import orjson
 
 from smartby.broker.contexts import resolve
+from smartby.broker.outbound import UNREACHABLE, OutboundPolicy, async_client
 from smartby.broker.registrations import Registrations
 from smartby.ngsild.context import CORE_CONTEXT_URL, Context, ContextResolver
 from smartby.ngsild.distributed import Part, merge_entities, passed, via_with
@@ -148,6 +149,7 @@ class Federation:
         settings: Settings,
     ) -> None:
         self.identity = identity_of(settings)
+        self._outbound = OutboundPolicy.from_settings(settings)
         """How this broker names itself in the Via header of the requests it forwards."""
         self._registrations = registrations
         self._store = store
@@ -630,7 +632,7 @@ class Federation:
         asked = management.get("timeout")
         timeout = min(self._timeout, asked / 1000) if asked else self._timeout
         if self._http is None:
-            self._http = httpx.AsyncClient()
+            self._http = async_client(self._outbound)
         try:
             async with source.semaphore:
                 return await self._http.request(
@@ -642,7 +644,8 @@ class Federation:
                     timeout=timeout,
                 )
         except httpx.HTTPError as error:
-            reason = str(error) or type(error).__name__
+            # A failed connection reads alike whatever the port (docs/outbound.md).
+            reason = UNREACHABLE if isinstance(error, httpx.TransportError) else type(error).__name__
             self._failed(registration, endpoint, reason)
             await self.count(tenant, registration, False)
             raise SourceUnavailable(endpoint, reason) from None

@@ -42,6 +42,7 @@ import aiomqtt
 import httpx
 import orjson
 
+from smartby.broker.outbound import UNREACHABLE, OutboundRefused, async_client
 from smartby.broker.queries import join_of, relationship_targets, selection
 from smartby.broker.subscriptions import Compiled, Subscriptions
 from smartby.metrics import NOTIFICATION_FAILURES, NOTIFICATIONS_SENT
@@ -269,7 +270,7 @@ class Notifier:
 
     def start(self) -> None:
         self._stopping = False
-        self._http = httpx.AsyncClient(timeout=self.timeout)
+        self._http = async_client(self.subscriptions.outbound, timeout=self.timeout)
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="smartby-notifier"),
             asyncio.create_task(self._settle_loop(), name="smartby-notifier-settle"),
@@ -487,7 +488,13 @@ class Notifier:
         assert self._http is not None
         asked = compiled.subscription.document["notification"]["endpoint"].get("timeout")
         timeout = min(self.timeout, asked / 1000) if asked else self.timeout
-        response = await self._http.post(uri, content=orjson.dumps(body), headers=headers, timeout=timeout)
+        try:
+            response = await self._http.post(
+                uri, content=orjson.dumps(body), headers=headers, timeout=timeout
+            )
+        except httpx.TransportError:
+            # Refused, not resolving, closed, filtered or slow: one reason for all (docs/outbound.md).
+            raise DeliveryFailed(UNREACHABLE) from None
         if not 200 <= response.status_code < 300:
             raise DeliveryFailed(f"HTTP {response.status_code}")
 
@@ -506,6 +513,10 @@ class Notifier:
         secure = parts.scheme.lower() == "mqtts"
         host = parts.hostname or "localhost"
         port = parts.port or (8883 if secure else 1883)
+        try:
+            await self.subscriptions.outbound.resolve(host, port)
+        except OutboundRefused:
+            raise DeliveryFailed(UNREACHABLE) from None
         key = (host, port, secure, f"{parts.username}:{parts.password}:{version}")
         topic = parts.path.lstrip("/") or "notifications"
         payload = orjson.dumps({"metadata": headers, "body": body})

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from smartby.broker.contexts import resolve
+from smartby.broker.outbound import OutboundPolicy
 from smartby.broker.queries import join_of
 from smartby.ngsild.context import Context, ContextResolver
 from smartby.ngsild.entity import Entity, check_entity_id
@@ -118,7 +119,10 @@ class TenantIndex:
 class Subscriptions:
     """Reached as `broker.subscriptions`: subscription CRUD, and matching changes against them."""
 
-    def __init__(self, store: SubscriptionStore, contexts: ContextResolver) -> None:
+    def __init__(
+        self, store: SubscriptionStore, contexts: ContextResolver, outbound: OutboundPolicy | None = None
+    ) -> None:
+        self.outbound = outbound or OutboundPolicy()
         self.store = store
         self._contexts = contexts
         self._compiled: dict[tuple[str, str], Compiled] = {}
@@ -160,7 +164,7 @@ class Subscriptions:
             await self.load()
 
     async def _compile(self, tenant: str, document: dict[str, Any]) -> Compiled:
-        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER))
+        ctx = await resolve(self._contexts, document.get(CONTEXT_MEMBER), tenant)
         body = {k: v for k, v in document.items() if k not in INTERNAL}
         params = body["notification"]
         join_of(params.get("join"), params.get("joinLevel"))  # joinLevel within the query limit
@@ -173,7 +177,7 @@ class Subscriptions:
         criteria = self._criteria.setdefault(key, key)
         notify_ctx = ctx
         if "jsonldContext" in body:
-            notify_ctx = await resolve(self._contexts, body["jsonldContext"])
+            notify_ctx = await resolve(self._contexts, body["jsonldContext"], tenant)
         return Compiled(
             dataclasses.replace(subscription, criteria=criteria), ctx, notify_ctx, document.get(LINK_MEMBER)
         )
@@ -265,6 +269,7 @@ class Subscriptions:
         """POST /subscriptions: check, store, and start matching at once. Returns the id. `link` is
         the URL an inline @context is served at (an ImplicitlyCreated context), if it is one."""
         document = parse_subscription(_without_context(body), now=now())
+        await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         document[CONTEXT_MEMBER] = context
         if link is not None:
             document[LINK_MEMBER] = link
@@ -288,7 +293,7 @@ class Subscriptions:
         members, and its names compacted with the reader's @context (clause 5.8.3)."""
         document = render_subscription(stored)
         try:
-            written = await resolve(self._contexts, stored.document.get(CONTEXT_MEMBER))
+            written = await resolve(self._contexts, stored.document.get(CONTEXT_MEMBER), stored.tenant)
         except NgsiLdError as error:
             log.warning("Subscription %s is shown as written: %s", stored.id, error.detail)
             return document
@@ -314,6 +319,7 @@ class Subscriptions:
             document["expiresAt"] = stored["expiresAt"]
         else:
             document = parse_subscription(merged, now=now())
+        await self.outbound.check_endpoint(document["notification"]["endpoint"]["uri"])
         if context is not None:
             document[CONTEXT_MEMBER] = context
             if link is not None:

@@ -30,6 +30,7 @@ import httpx
 import orjson
 
 from smartby.broker import Broker
+from smartby.broker.outbound import OutboundPolicy, async_client
 from smartby.broker.readings import EntityReadings
 from smartby.ingest.command_store import CommandStore
 from smartby.ingest.decoders import ProfileError, Reading
@@ -282,7 +283,7 @@ class DeviceCommands:
             raise TransportUnavailable(HTTP_WAIT)
         if downlink.transport == "tts":
             if self._http is None:
-                self._http = httpx.AsyncClient()
+                self._http = async_client(OutboundPolicy.from_settings(self.settings))
             assert downlink.application_id and downlink.webhook_id and downlink.device_id
             path = tts_push_path(downlink.application_id, downlink.webhook_id, downlink.device_id)
             body = tts_message(command.id, command.f_port or 1, command.payload, confirmed)
@@ -339,7 +340,7 @@ class DeviceCommands:
         async with self._showing:
             try:
                 command = await self.store.get_command(command.tenant, command.id) or command
-                ctx = await self.broker.context(device.context)
+                ctx = await self.broker.context(device.context, device.tenant)
                 observed = stamp(datetime.now(UTC))
                 entity_type = parse_types(device.entity_type, ctx)[0]
                 readings = EntityReadings(check_entity_id(device.entity_id), entity_type)

@@ -22,7 +22,7 @@ async def import_csv(
     started = time.perf_counter()
     report = ImportReport(source=path.name, unit="line", interval=mapping.interval_delta)
     try:
-        ctx = await broker.context(mapping.context)
+        ctx = await broker.context(mapping.context, tenant)
         types = parse_types(mapping.type, ctx)
         names = [ctx.expand(check_name(attribute.name)) for attribute in mapping.attributes]
     except NgsiLdError as error:

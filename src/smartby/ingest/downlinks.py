@@ -38,6 +38,7 @@ import orjson
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from smartby.broker.outbound import UNREACHABLE
 from smartby.ingest.mqtt import base_client_id, broker_address
 from smartby.ingest.topics import ACK_FILTERS
 from smartby.settings import Settings
@@ -192,8 +193,9 @@ async def push_tts(http: httpx.AsyncClient, settings: Settings, path: str, body:
             headers=headers,
             timeout=settings.notification_timeout,
         )
-    except httpx.HTTPError as error:
-        raise TransportUnavailable(f"The Things Stack did not answer: {error!r}") from None
+    except httpx.HTTPError:
+        # One reason whatever went wrong: an answer must not tell an open port from a closed one.
+        raise TransportUnavailable(f"The Things Stack {UNREACHABLE}") from None
     if response.status_code == 429 or response.status_code >= 500:
         raise TransportUnavailable(f"The Things Stack answered HTTP {response.status_code}")
     if response.status_code >= 300:

@@ -100,7 +100,7 @@ async def import_ngsild(
         report.rows += 1
         try:
             own = body.get("@context", context) if isinstance(body, dict) else context
-            history = entity_history(body, await broker.context(own))
+            history = entity_history(body, await broker.context(own, tenant))
         except NgsiLdError as error:
             report.reject(position, error.detail)
             continue

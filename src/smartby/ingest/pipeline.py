@@ -473,7 +473,7 @@ class Ingestion:
             try:
                 ctx = contexts.get(source)
                 if ctx is None:
-                    ctx = contexts[source] = await self.broker.context(source)
+                    ctx = contexts[source] = await self.broker.context(source, tenant)
                 readings = self._entity_readings(item, ctx, names)
             except NgsiLdError as error:
                 item.error = f"{error.title}: {error.detail}"

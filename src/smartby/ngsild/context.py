@@ -125,8 +125,13 @@ class Context:
 class ContextResolver:
     """Turns an @context value (URL, inline object or list) into a cached `Context`."""
 
-    def __init__(self, loader: DocumentLoader, cache_size: int = 512) -> None:
+    def __init__(
+        self, loader: DocumentLoader, cache_size: int = 512, scope: Callable[[], str] | None = None
+    ) -> None:
+        """`scope` names, for each resolution, whose documents the loader gives (a tenant's stored
+        contexts): processed contexts are cached apart per scope."""
         self._loader = loader
+        self._scope = scope
         self._cache: OrderedDict[str, Context] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -163,12 +168,12 @@ class ContextResolver:
             for key in [k for k in self._cache if url in k]:
                 del self._cache[key]
 
-    @staticmethod
-    def _key(source: Any) -> str:
+    def _key(self, source: Any) -> str:
+        scope = self._scope() + "\n" if self._scope is not None else ""
         if isinstance(source, str):
-            return source
+            return scope + source
         try:
-            return orjson.dumps(source, option=orjson.OPT_SORT_KEYS).decode()
+            return scope + orjson.dumps(source, option=orjson.OPT_SORT_KEYS).decode()
         except TypeError:
             raise BadRequestData("The @context is not valid JSON") from None
 

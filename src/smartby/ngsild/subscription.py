@@ -89,6 +89,22 @@ NOTIFICATION_MEMBERS = frozenset(
     {"attributes", "format", "sysAttrs", "pick", "omit", "showChanges", "join", "joinLevel", "endpoint"}
 )
 ENDPOINT_MEMBERS = frozenset({"uri", "accept", "receiverInfo", "notifierInfo", "timeout", "cooldown"})
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+"""Headers a subscription's receiverInfo may not set: they belong to the connection (RFC 9110 7.6.1)."""
 MQTT_QOS = "MQTT-QoS"
 MQTT_VERSION = "MQTT-Version"
 _LANG = re.compile(r"^(\*|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)(;q=[01](\.[0-9]{1,3})?)?$")
@@ -163,6 +179,12 @@ def _endpoint(value: object) -> dict[str, Any]:
     for name in ("receiverInfo", "notifierInfo"):
         if name in value:
             out[name] = _key_values(value[name], f"notification.endpoint.{name}")
+    for pair in out.get("receiverInfo", []):
+        if pair["key"].lower() in RESERVED_HEADERS:
+            raise BadRequestData(
+                f"notification.endpoint.receiverInfo may not set the {pair['key']} header "
+                "(Host, Content-Length and hop-by-hop headers are the notifier's)"
+            )
     for pair in out.get("notifierInfo", []):
         if pair["key"] == MQTT_QOS and pair["value"] not in ("0", "1", "2"):
             raise BadRequestData("MQTT-QoS must be 0, 1 or 2")

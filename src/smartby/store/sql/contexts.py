@@ -1,5 +1,5 @@
 """The stored JSON-LD contexts (Hosted, Cached and ImplicitlyCreated, clause 5.13), in SQL both
-backends run."""
+backends run. Each belongs to one tenant: every statement names it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from smartby.ngsild.reads import StoredContext
 from smartby.store.sql.tables import Tables
 
 _COLUMNS = "id, url, kind, document, created_at, last_used, hits, extra_info"
-_INSERT = f"INSERT INTO jsonld_context ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT INTO jsonld_context (tenant, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_BY_KEY = f"SELECT {_COLUMNS} FROM jsonld_context WHERE tenant = ? AND (id = ? OR url = ?)"
 
 
 def _context(row: Any) -> StoredContext:
@@ -20,8 +21,9 @@ def _context(row: Any) -> StoredContext:
     return StoredContext(row[0], row[1], row[2], orjson.loads(row[3]), row[4], row[5], row[6], extra)
 
 
-def _row(context: StoredContext) -> tuple[Any, ...]:
+def _row(tenant: str, context: StoredContext) -> tuple[Any, ...]:
     return (
+        tenant,
         context.id,
         context.url,
         context.kind,
@@ -36,54 +38,58 @@ def _row(context: StoredContext) -> tuple[Any, ...]:
 class ContextTables(Tables):
     """The context store the broker needs (`smartby.broker.contexts.ContextStore`)."""
 
-    async def put_context(self, context: StoredContext) -> None:
-        """Store a context, or replace the document of the one with its URL (its id, hits and last
-        use stay)."""
+    async def put_context(self, tenant: str, context: StoredContext) -> None:
+        """Store a context of `tenant`, or replace the document of its one with that URL (its id,
+        hits and last use stay)."""
         sql = self._sql(
-            f"{_INSERT} ON CONFLICT (url) DO UPDATE SET document = excluded.document, "
+            f"{_INSERT} ON CONFLICT (tenant, url) DO UPDATE SET document = excluded.document, "
             "kind = excluded.kind, created_at = excluded.created_at, extra_info = excluded.extra_info"
         )
-        params = _row(context)
+        params = _row(tenant, context)
         await self._write(lambda db: db.execute(sql, params))
 
-    async def keep_context(self, context: StoredContext) -> StoredContext:
-        """Store a context unless one with its id or URL is stored already; the stored one."""
+    async def keep_context(self, tenant: str, context: StoredContext) -> StoredContext:
+        """Store a context of `tenant` unless it has one with its id or URL already; the stored one."""
         insert = self._sql(f"{_INSERT} ON CONFLICT DO NOTHING")
-        select = self._sql(f"SELECT {_COLUMNS} FROM jsonld_context WHERE id = ? OR url = ?")
-        params = _row(context)
+        select = self._sql(_BY_KEY)
+        params = _row(tenant, context)
 
         def run(db: Any) -> StoredContext:
             db.execute(insert, params)
-            row = db.execute(select, (context.id, context.url)).fetchone()
+            row = db.execute(select, (tenant, context.id, context.url)).fetchone()
             return _context(row)
 
         return await self._write(run)
 
-    async def get_context(self, key: str) -> StoredContext | None:
-        sql = self._sql(f"SELECT {_COLUMNS} FROM jsonld_context WHERE id = ? OR url = ?")
+    async def get_context(self, tenant: str, key: str) -> StoredContext | None:
+        sql = self._sql(_BY_KEY)
 
         def run(db: Any) -> StoredContext | None:
-            row = db.execute(sql, (key, key)).fetchone()
+            row = db.execute(sql, (tenant, key, key)).fetchone()
             return None if row is None else _context(row)
 
         return await self._read(run)
 
-    async def list_contexts(self, kind: str | None = None) -> list[StoredContext]:
+    async def list_contexts(self, tenant: str, kind: str | None = None) -> list[StoredContext]:
+        order = " ORDER BY created_at, id"
         if kind is None:
-            sql = f"SELECT {_COLUMNS} FROM jsonld_context ORDER BY created_at, id"
-            return await self._read(lambda db: [_context(row) for row in db.execute(sql)])
-        by_kind = self._sql(f"SELECT {_COLUMNS} FROM jsonld_context WHERE kind = ? ORDER BY created_at, id")
-        return await self._read(lambda db: [_context(row) for row in db.execute(by_kind, (kind,))])
+            sql = self._sql(f"SELECT {_COLUMNS} FROM jsonld_context WHERE tenant = ?{order}")
+            return await self._read(lambda db: [_context(row) for row in db.execute(sql, (tenant,))])
+        by_kind = self._sql(f"SELECT {_COLUMNS} FROM jsonld_context WHERE tenant = ? AND kind = ?{order}")
+        return await self._read(lambda db: [_context(row) for row in db.execute(by_kind, (tenant, kind))])
 
-    async def delete_context(self, key: str) -> bool:
-        sql = self._sql("DELETE FROM jsonld_context WHERE id = ? OR url = ?")
-        return await self._write(lambda db: db.execute(sql, (key, key)).rowcount > 0)
+    async def delete_context(self, tenant: str, key: str) -> bool:
+        sql = self._sql("DELETE FROM jsonld_context WHERE tenant = ? AND (id = ? OR url = ?)")
+        return await self._write(lambda db: db.execute(sql, (tenant, key, key)).rowcount > 0)
 
-    async def record_context_use(self, uses: Sequence[tuple[str, int, str]]) -> None:
-        """Add (key, hits, last used) counted in memory to the stored contexts; `key` is a local id
-        or a URL. Keys no stored context has are passed over."""
+    async def record_context_use(self, uses: Sequence[tuple[str, str, int, str]]) -> None:
+        """Add (tenant, key, hits, last used) counted in memory to the stored contexts; `key` is a
+        local id or a URL. Keys no stored context of that tenant has are passed over."""
         if not uses:
             return
-        sql = self._sql("UPDATE jsonld_context SET hits = hits + ?, last_used = ? WHERE id = ? OR url = ?")
-        rows = [(hits, used_at, key, key) for key, hits, used_at in uses]
+        sql = self._sql(
+            "UPDATE jsonld_context SET hits = hits + ?, last_used = ? "
+            "WHERE tenant = ? AND (id = ? OR url = ?)"
+        )
+        rows = [(hits, used_at, tenant, key, key) for tenant, key, hits, used_at in uses]
         await self._write(lambda db: db.cursor().executemany(sql, rows))
