@@ -174,12 +174,20 @@ async def client(assembly: Assembly) -> AsyncIterator[httpx.AsyncClient]:
 
 @asynccontextmanager
 async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The ASGI app in-process on parts assembled from `settings`, opened for as long as it is used."""
+    """The ASGI app in-process on parts assembled from `settings`, opened for as long as it is used;
+    with authentication required, the client sends an operator's key (admin on every tenant)."""
     parts = assemble(settings)
     await parts.broker.open()
     try:
-        transport = httpx.ASGITransport(app=create_app(parts))
-        async with httpx.AsyncClient(transport=transport, base_url="http://smartby.test") as http:
+        app = create_app(parts)
+        headers = {}
+        if settings.auth == "required":
+            _, key = await app.state.keyring.create(f"operator-{uuid.uuid4().hex[:8]}", ["*"], "admin")
+            headers["Authorization"] = f"Bearer {key}"
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://smartby.test", headers=headers
+        ) as http:
             yield http
     finally:
         await parts.broker.close()

@@ -145,7 +145,8 @@ async def test_a_subscription_is_its_makers(city: City) -> None:
         "id": "urn:ngsi-ld:Subscription:lights",
         "type": "Subscription",
         "entities": [{"type": "Streetlight"}],
-        "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}},
+        # Not loopback: with authentication required outbound requests to loopback are refused.
+        "notification": {"endpoint": {"uri": "http://192.0.2.10/notify"}},
     }
     assert_problem(await http.post(f"{V1}/subscriptions", json=subscription, headers=city.as_("writer")), 403)
     assert (

@@ -25,7 +25,8 @@ ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 
 
 class AuthSettings(Settings):
-    """Settings as the identity work gives them: SMARTBY_AUTH."""
+    """Settings with authentication required (SMARTBY_AUTH=required); `api_client` then sends an
+    operator's key."""
 
     auth: str = "required"
 

@@ -55,8 +55,8 @@ UNREACHABLE = "could not be reached"
 
 def authentication_required(settings: Settings) -> bool:
     """Whether requests must authenticate (SMARTBY_AUTH=required): the one place outbound limits
-    ask, so the identity work answers it when it adds the setting."""
-    return getattr(settings, "auth", "off") == "required"
+    ask."""
+    return settings.auth == "required"
 
 
 class OutboundRefused(Exception):
