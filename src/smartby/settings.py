@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         '(JSON, e.g. ["10.20.0.0/16", "receiver.city.internal"]); matters with authentication required. '
         "Link-local and cloud metadata addresses are refused whatever it says (docs/outbound.md).",
     )
+    outbound_proxy: str = Field(
+        "",
+        pattern=r"^(https?://[^\s/]+/?)?$",
+        description="An HTTP(S) egress proxy for smartby's own HTTP requests (notifications, remote "
+        "@contexts, context sources, webhooks), e.g. http://proxy.city.internal:3128; empty: direct. "
+        "Each destination is still judged before it goes to the proxy; HTTP_PROXY is not read "
+        "(docs/outbound.md).",
+    )
     context_sync_interval: float = Field(
         60.0,
         gt=0,

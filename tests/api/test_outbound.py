@@ -148,6 +148,39 @@ async def test_the_allow_list_lets_named_hosts_through(database_url: str, web: s
         assert made.status_code == 201, made.text
 
 
+def registration(endpoint: str) -> dict[str, object]:
+    return {
+        "type": "ContextSourceRegistration",
+        "information": [{"entities": [{"type": "Lamp"}]}],
+        "endpoint": endpoint,
+    }
+
+
+async def test_a_registration_endpoint_is_judged_when_made_or_changed(
+    strict: httpx.AsyncClient, client: httpx.AsyncClient, web: str
+) -> None:
+    for endpoint in ("http://169.254.169.254/latest", "http://metadata.google.internal/"):
+        assert "endpoint" in bad_request(
+            await client.post(f"{V1}/csourceRegistrations", json=registration(endpoint), headers=JSON)
+        )
+    detail = bad_request(
+        await strict.post(f"{V1}/csourceRegistrations", json=registration(web), headers=JSON)
+    )
+    assert "loopback" in detail
+    made = await strict.post(
+        f"{V1}/csourceRegistrations", json=registration("http://192.0.2.10/broker"), headers=JSON
+    )
+    assert made.status_code == 201, made.text
+    moved = {"endpoint": "http://[fe80::1]:1026"}
+    bad_request(await strict.patch(made.headers["location"], json=moved, headers=JSON))
+    kept = await strict.get(made.headers["location"])
+    assert kept.json()["endpoint"] == "http://192.0.2.10/broker"
+    # Without authentication a broker on the same machine may be registered.
+    assert (
+        await client.post(f"{V1}/csourceRegistrations", json=registration(web), headers=JSON)
+    ).status_code == 201
+
+
 @pytest.mark.parametrize("header", ["Host", "content-length", "Transfer-Encoding", "Connection", "Upgrade"])
 async def test_receiver_info_may_not_set_connection_headers(client: httpx.AsyncClient, header: str) -> None:
     body = subscription("http://192.0.2.10/n", receiverInfo=[{"key": header, "value": "x"}])

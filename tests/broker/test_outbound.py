@@ -143,3 +143,44 @@ async def test_endpoints_are_checked_as_subscriptions_are_made(web: str) -> None
     for uri in ("http://169.254.169.254/x", "mqtt://metadata.google.internal/t", f"{web}/notify"):
         with pytest.raises(BadRequestData):
             await STRICT.check_endpoint(uri)
+
+
+class _Proxy(BaseHTTPRequestHandler):
+    """A forward proxy as far as a test needs one: it answers every request itself and keeps the
+    absolute-form targets it was asked for."""
+
+    asked: list[str] = []
+
+    def do_GET(self) -> None:
+        self.asked.append(self.path)
+        body = b'{"@context": {"brightness": "https://city.example/brightness"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/ld+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+async def test_requests_go_through_the_egress_proxy_each_judged_first() -> None:
+    _Proxy.asked = []
+    with served(_Proxy, host="127.0.0.1") as proxy:
+        policy = OutboundPolicy(strict=True, proxy=proxy)
+        async with async_client(policy, timeout=5) as http:
+            # A public literal and a name only the proxy may know both go to the proxy.
+            fetched = await http.get("http://192.0.2.10/context.jsonld")
+            assert fetched.json()["@context"]["brightness"] == "https://city.example/brightness"
+            await http.get("http://contexts.city.invalid/a.jsonld")
+            for refused in ("http://169.254.169.254/latest/", "http://127.0.0.1:1/x", "http://localhost/"):
+                with pytest.raises(httpx.ConnectError):
+                    await http.get(refused)
+    assert _Proxy.asked == ["http://192.0.2.10/context.jsonld", "http://contexts.city.invalid/a.jsonld"]
+
+
+def test_the_proxy_setting_is_a_url_and_reaches_the_policy() -> None:
+    policy = OutboundPolicy.from_settings(strict_settings(outbound_proxy="http://proxy.city.internal:3128"))
+    assert policy.proxy == "http://proxy.city.internal:3128"
+    with pytest.raises(ValueError):
+        strict_settings(outbound_proxy="proxy.city.internal:3128")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import HTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,7 +12,7 @@ from federated import Served
 
 from conftest import api_client
 from smartby.settings import Settings
-from stub_server import Documents
+from stub_server import Documents, served
 
 CONTEXTS = Path(__file__).resolve().parent / "contexts"
 
@@ -38,15 +36,8 @@ class _Stub(Documents):
 
 @pytest.fixture
 def context_server() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Stub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with served(_Stub, host="127.0.0.1") as url:
+        yield url
 
 
 @pytest.fixture

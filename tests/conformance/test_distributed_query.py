@@ -4,16 +4,18 @@ both backends (the source keeps its entities in an SQLite file of its own)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 from etsi import SUITE_CONTEXT, V1, problem
-from federated import ENTITIES, LINK, NEW, OLD, WITH_LINK, Served, create, free_port, register, speed, vehicle
+from federated import ENTITIES, LINK, NEW, OLD, WITH_LINK, Served, create, register, speed, vehicle
+
+from conftest import free_port
+from stub_server import served
 
 
 async def test_retrieve_merges_newest_attribute(
@@ -243,15 +245,8 @@ class _Source(BaseHTTPRequestHandler):
 @pytest.fixture
 def source() -> Iterator[str]:
     _Source.asked = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Source)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with served(_Source, host="127.0.0.1") as url:
+        yield url
 
 
 async def test_what_a_source_is_asked(city: httpx.AsyncClient, source: str) -> None:

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import orjson
 from etsi import V1, problem
-from federated import ENTITIES, LINK, NEW, OLD, WITH_LINK, Served, create, free_port, register, speed, vehicle
+from federated import ENTITIES, LINK, NEW, OLD, WITH_LINK, Served, create, register, speed, vehicle
 
+from conftest import free_port
 from smartby.broker.federation import identity_of
 
 BATCH = f"{V1}/entityOperations"

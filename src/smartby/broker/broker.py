@@ -153,7 +153,7 @@ class Broker:
         self.history = History(store, self.change, self.existing_tenant, self.settings)
         self.subscriptions = Subscriptions(store, self.contexts, self.loader.outbound)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
-        self.registrations = Registrations(store)
+        self.registrations = Registrations(store, self.loader.outbound)
         self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)
         self.registrations.notifications = self.csource_subscriptions.notifications_for
         self.registrations.listeners.append(self.csource_subscriptions.registration_changed)

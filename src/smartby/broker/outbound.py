@@ -71,6 +71,8 @@ class OutboundPolicy:
     """Refuse loopback and private addresses too (authentication required)."""
     networks: tuple[IPNetwork, ...] = ()
     hosts: frozenset[str] = frozenset()
+    proxy: str = ""
+    """The city's egress proxy for HTTP(S) (SMARTBY_OUTBOUND_PROXY); empty: connect directly."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutboundPolicy:
@@ -81,7 +83,9 @@ class OutboundPolicy:
                 networks.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
                 hosts.add(entry.lower().rstrip("."))
-        return cls(authentication_required(settings), tuple(networks), frozenset(hosts))
+        return cls(
+            authentication_required(settings), tuple(networks), frozenset(hosts), settings.outbound_proxy
+        )
 
     def check_address(self, address: IPAddress, host: str = "") -> None:
         """Raise OutboundRefused unless `address` (`host` resolved to it) may be reached."""
@@ -195,7 +199,11 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
 def async_client(policy: OutboundPolicy, **options: Any) -> httpx.AsyncClient:
     """An httpx client whose every connection (redirects included) goes through `policy`. No
-    proxies from the environment: a proxy would make the connection the policy judges."""
+    proxies from the environment (`HTTP_PROXY`): a proxy would make the connection the policy judges.
+    The proxy the policy names (SMARTBY_OUTBOUND_PROXY) is the operator's: requests go through it,
+    each judged before it is sent (`_through_proxy`)."""
+    if policy.proxy:
+        return _through_proxy(policy, **options)
     transport = httpx.AsyncHTTPTransport()
     # httpx builds its pool without a way to pass a network backend; the pool is replaced with one
     # that has it (the same httpcore pool httpx would make, with its default SSL context).
@@ -203,3 +211,27 @@ def async_client(policy: OutboundPolicy, **options: Any) -> httpx.AsyncClient:
         ssl_context=httpx.create_ssl_context(), network_backend=_GuardedBackend(policy)
     )
     return httpx.AsyncClient(transport=transport, trust_env=False, **options)
+
+
+def _through_proxy(policy: OutboundPolicy, **options: Any) -> httpx.AsyncClient:
+    """A client sending every request (redirects included) through the egress proxy, once its
+    destination is judged: an address literal or a metadata name as always; a name as it resolves
+    here. A name that does not resolve here is left to the proxy (in a closed network only the proxy
+    may know names), which enforces the city's own egress rules."""
+
+    async def judged(request: httpx.Request) -> None:
+        host = request.url.host
+        try:
+            if policy.check_host(host) is None:
+                loop = asyncio.get_running_loop()
+                try:
+                    infos = await loop.getaddrinfo(host, request.url.port or 0, type=socket.SOCK_STREAM)
+                except OSError:
+                    return
+                policy.addresses(host, infos)
+        except OutboundRefused as refused:
+            raise httpx.ConnectError(str(refused), request=request) from None
+
+    hooks = dict(options.pop("event_hooks", {}))
+    hooks["request"] = [judged, *hooks.get("request", [])]
+    return httpx.AsyncClient(proxy=policy.proxy, trust_env=False, event_hooks=hooks, **options)

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from smartby.broker.outbound import OutboundPolicy
 from smartby.ngsild.context import Context
 from smartby.ngsild.entity import check_entity_id
 from smartby.ngsild.errors import AlreadyExists, BadRequestData, ResourceNotFound
@@ -67,8 +68,11 @@ class RegistrationStore(Protocol):
 class Registrations:
     """Reached as `broker.registrations`."""
 
-    def __init__(self, store: RegistrationStore) -> None:
+    def __init__(self, store: RegistrationStore, outbound: OutboundPolicy | None = None) -> None:
         self.store = store
+        self.outbound = outbound or OutboundPolicy()
+        """Where forwarded requests may go: a registration's endpoint is judged as it is made or
+        changed (a 400), and again at every forwarded request (docs/outbound.md)."""
         self.listeners: list[RegistrationChanged] = []
         self.notifications: ChangeNotifications | None = None
 
@@ -91,6 +95,7 @@ class Registrations:
     async def create(self, tenant: str, ctx: Context, body: Any) -> str:
         """POST /csourceRegistrations: check and store. Returns the id."""
         document = parse_registration(_without_context(body), ctx, now=now())
+        await self.outbound.check_endpoint(str(document["endpoint"]), "endpoint")
         overlapping_exclusive(
             document, [item.document for item in await self.store.list_registrations(tenant)]
         )
@@ -131,6 +136,8 @@ class Registrations:
             document["expiresAt"] = stored_expiry
         else:
             document = parse_registration(merged, ctx, now=now())
+        if document["endpoint"] != current.document["endpoint"]:
+            await self.outbound.check_endpoint(str(document["endpoint"]), "endpoint")
         others = [item.document for item in await self.store.list_registrations(tenant)]
         overlapping_exclusive(document, others)
         pending = await self._notifications(tenant, current.document, document)
