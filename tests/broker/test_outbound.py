@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -22,7 +22,7 @@ from smartby.broker.outbound import (
 )
 from smartby.ngsild.errors import BadRequestData
 from smartby.settings import Settings
-from stub_server import served
+from stub_server import Documents, served
 
 OFF = OutboundPolicy()
 STRICT = OutboundPolicy(strict=True)
@@ -145,23 +145,18 @@ async def test_endpoints_are_checked_as_subscriptions_are_made(web: str) -> None
             await STRICT.check_endpoint(uri)
 
 
-class _Proxy(BaseHTTPRequestHandler):
-    """A forward proxy as far as a test needs one: it answers every request itself and keeps the
-    absolute-form targets it was asked for."""
+class _Proxy(Documents):
+    """A forward proxy as far as a test needs one: it answers every request itself (by the
+    absolute-form target) and keeps the targets it was asked for."""
 
     asked: list[str] = []
+    bodies: ClassVar[dict[str, bytes]] = {
+        "http://192.0.2.10/context.jsonld": b'{"@context": {"brightness": "https://city.example/brightness"}}'
+    }
 
     def do_GET(self) -> None:
         self.asked.append(self.path)
-        body = b'{"@context": {"brightness": "https://city.example/brightness"}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/ld+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        super().do_GET()
 
 
 async def test_requests_go_through_the_egress_proxy_each_judged_first() -> None:
