@@ -70,7 +70,8 @@ def mount(app: FastAPI, broker: Broker) -> None:
     """Add the dashboard to the ASGI app: `/`, `/dashboard/static/...`, `/dashboard/api/...`."""
     city = CityMap(broker)
     settings = broker.settings
-    sign_in = urlsplit(settings.oidc_issuer).hostname or "" if settings.oidc_client_id else ""
+    offered = settings.auth == "required" and settings.oidc_client_id
+    sign_in = (urlsplit(settings.oidc_issuer).hostname or "") if offered else ""
     app.state.dashboard = Dashboard(broker, city, Overview(broker, city), Assets(), sign_in=sign_in)
     app.include_router(router)
 
