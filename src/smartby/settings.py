@@ -170,6 +170,24 @@ class Settings(BaseSettings):
         "tenants",
         description='The token claim (a dotted path) holding its tenants (a list; "*" every tenant).',
     )
+    oidc_client_id: str = Field(
+        "",
+        description="The dashboard's client id at the issuer: set (with oidc_issuer), the dashboard offers "
+        "a sign-in through the issuer (authorization code with PKCE); empty: API keys only.",
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        None,
+        description="The dashboard client's secret where the issuer has it confidential; unset: a "
+        "public client.",
+    )
+    oidc_scopes: str = Field(
+        "openid profile", description="Scopes the dashboard's sign-in asks for (openid is always asked)."
+    )
+    oidc_redirect_url: str = Field(
+        "",
+        description="The sign-in's redirect URI as the issuer knows it; empty: "
+        "<the request's base URL>dashboard/oidc/callback (set it behind a proxy).",
+    )
 
     # -- device ingestion (smartby.ingest: devices, decoders, dead letters, HTTP uplinks) ----------
     ingest_batch_size: int = Field(

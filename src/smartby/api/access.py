@@ -6,10 +6,11 @@ service's `/name/v1/...`) that it does not name needs a reader to GET and a writ
 isolation test (tests/api/test_isolation.py) fails for a route of the OpenAPI that neither covers.
 
 A request is authenticated by an API key (`Authorization: Bearer <key>` or `X-Api-Key: <key>`) or an
-OpenID Connect bearer token (`smartby.api.tokens`). Without one: 401. With a role on the request's
-tenant (NGSILD-Tenant) too weak: 403. With no role on that tenant at all: 404, as if the tenant's
-resources did not exist. Device uplinks keep their device keys: they pass to ingestion, which checks
-them. With authentication on, a tenant is made by an admin, never by its first write.
+OpenID Connect bearer token (`smartby.api.tokens`), which a GET of the dashboard's API may also carry
+in the dashboard's session cookie (`smartby.api.dashboard_session`). Without one: 401. With a role
+on the request's tenant (NGSILD-Tenant) too weak: 403. With no role on that tenant at all: 404, as
+if the tenant's resources did not exist. Device uplinks keep their device keys: they pass to
+ingestion, which checks them. With authentication on, a tenant is made by an admin, never by its first write.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import unquote
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
+from smartby.api.dashboard_session import session_token
 from smartby.api.devices import Unauthorized
 from smartby.api.keyring import Keyring
 from smartby.api.middleware import Inner
@@ -115,6 +117,9 @@ ROUTES: dict[str, dict[str, Need]] = {
     "/": {"GET": "public"},
     "/dashboard/static/{name}": {"GET": "public"},
     "/dashboard/api/{path:path}": {"GET": "reader"},
+    "/dashboard/oidc/login": {"GET": "public"},
+    "/dashboard/oidc/callback": {"GET": "public"},
+    "/dashboard/oidc/logout": {"GET": "public", "POST": "public"},
     "/docs": {"GET": "public"},
     "/docs/oauth2-redirect": {"GET": "public"},
     "/openapi.json": {"GET": "public"},
@@ -234,7 +239,7 @@ class Guard:
         if need == "public":
             await self.inner(scope, receive, send)
             return
-        presented = credential(scope)
+        presented = credential(scope) or session_token(scope)
         who = None if presented is None else await self.principal(presented)
         if who is None:
             if need == "device":  # a device key, or none: ingestion decides

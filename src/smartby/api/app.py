@@ -21,6 +21,7 @@ from smartby.api import (
     devices,
     discovery,
     entities,
+    oidc_login,
     operations,
     registrations,
     services,
@@ -179,6 +180,7 @@ def create_app(parts: Assembly) -> Application:
             devices,
             operations,
             admin,
+            oidc_login,
         )
     ]
     for router in routers:
@@ -186,7 +188,9 @@ def create_app(parts: Assembly) -> Application:
     dashboard.mount(app, broker)
     services.mount(app, runtime)
     app.state.keyring = Keyring(parts.keys)
+    tokens = bearer_tokens(parts.settings)
+    oidc_login.mount(app, parts.settings, tokens)
     inner: Inner = Dispatcher(app, routers)
     if parts.settings.auth == "required":
-        inner = Guard(inner, app.state.keyring, bearer_tokens(parts.settings))
+        inner = Guard(inner, app.state.keyring, tokens)
     return Application(inner, parts.settings)

@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from smartby.api.access import Authenticator, Principal
+from smartby.api.access import Principal
 from smartby.records.keys import ROLES
 from smartby.settings import Settings
 
@@ -67,6 +67,14 @@ class SigningKeys:
                 self._fetched = time.monotonic()
         return self._keys
 
+    async def decode(self, token: str) -> jwt.Token:
+        """The token's header and claims once its signature checks out (JoseError otherwise); a key
+        the cached JWKS lacks makes it fetched again."""
+        try:
+            return jwt.decode(token, await self.get(), algorithms=ALGORITHMS)
+        except JoseError:
+            return jwt.decode(token, await self.get(refresh=True), algorithms=ALGORITHMS)
+
     async def _load(self) -> Any:
         settings = self.settings
         if settings.oidc_jwks_file is not None:
@@ -94,10 +102,7 @@ class BearerTokens:
 
     async def __call__(self, token: str) -> Principal | None:
         try:
-            try:
-                decoded = jwt.decode(token, await self.keys.get(), algorithms=ALGORITHMS)
-            except JoseError:
-                decoded = jwt.decode(token, await self.keys.get(refresh=True), algorithms=ALGORITHMS)
+            decoded = await self.keys.decode(token)
             self.claims.validate(decoded.claims)
         except (JoseError, ValueError, httpx.HTTPError, OSError, KeyError):
             return None
@@ -110,6 +115,6 @@ class BearerTokens:
         return Principal(str(claims["sub"]), held[-1], tenants)
 
 
-def bearer_tokens(settings: Settings) -> Authenticator | None:
+def bearer_tokens(settings: Settings) -> BearerTokens | None:
     """The token authenticator the settings configure (None: no issuer, API keys only)."""
     return BearerTokens(settings) if settings.oidc_issuer else None

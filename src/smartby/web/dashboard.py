@@ -9,6 +9,7 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, FastAPI
@@ -61,12 +62,17 @@ class Dashboard:
     policy: str = ""
     """The page's Content-Security-Policy (its inline import map allowed by its hash)."""
     warming: asyncio.Task[CitySnapshot] | None = None
+    sign_in: str = ""
+    """The identity provider the page offers a sign-in through (its host; empty: API keys only)."""
 
 
 def mount(app: FastAPI, broker: Broker) -> None:
     """Add the dashboard to the ASGI app: `/`, `/dashboard/static/...`, `/dashboard/api/...`."""
     city = CityMap(broker)
-    app.state.dashboard = Dashboard(broker, city, Overview(broker, city), Assets())
+    settings = broker.settings
+    offered = settings.auth == "required" and settings.oidc_client_id
+    sign_in = (urlsplit(settings.oidc_issuer).hostname or "") if offered else ""
+    app.state.dashboard = Dashboard(broker, city, Overview(broker, city), Assets(), sign_in=sign_in)
     app.include_router(router)
 
 
@@ -165,6 +171,7 @@ def render_page(dashboard: Dashboard) -> bytes:
         domains=[d for d in DOMAINS if d.states],
         tiles=DOMAINS,
         config=config,
+        sign_in=dashboard.sign_in,
         imports={
             "imports": {f"{STATIC_PREFIX}{name}": assets.url(name) for name in ("citymap.js", "charts.js")}
         },

@@ -71,6 +71,9 @@ function askForKey(message) {
   form.hidden = false;
   $('#login-key').focus();
 }
+// Signing in through the city's identity provider: its session cookie counts once no key is sent.
+const signIn = $('#login-oidc');
+if (signIn) signIn.addEventListener('click', () => sessionStorage.removeItem(KEY));
 $('#login').addEventListener('submit', (event) => {
   event.preventDefault();
   sessionStorage.setItem(KEY, $('#login-key').value.trim());
