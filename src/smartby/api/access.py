@@ -261,6 +261,7 @@ class Guard:
                 others = await self.keyring.records.others_subscriptions(tenant, who.name)
                 if others:
                     send = _without(send, others)
+        scope.setdefault("state", {})["principal"] = who  # for the rate limit per key (api.rate_limits)
         await self.inner(scope, receive, send)
 
     async def _refusal(
