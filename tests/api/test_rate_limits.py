@@ -93,18 +93,21 @@ async def test_a_key_over_its_limit_is_refused_and_another_key_is_not(
     tmp_path: Path, provider: IdentityProvider
 ) -> None:
     before = refused("principal")
-    async with workers(limited(tmp_path, provider, rate_limit="3/minute")) as (apps, keys):
-        async with client(apps[0]) as http, client(apps[0], "10.0.0.2") as elsewhere:
-            for _ in range(2):
-                assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
-            assert (await elsewhere.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
-            # the fourth request of the key, from whichever address
-            body = assert_too_many(await http.get(ENTITIES, headers=as_(keys["reader"])), 3)
-            assert "key or token" in body["detail"]
-            assert_too_many(await elsewhere.get(ENTITIES, headers=as_(keys["reader"])), 3)
-            assert (await http.get(ENTITIES, headers=as_(keys["writer"]))).status_code == 200
-            # no key: refused by the access check, not counted against any key
-            assert (await http.get(ENTITIES)).status_code == 401
+    async with (
+        workers(limited(tmp_path, provider, rate_limit="3/minute")) as (apps, keys),
+        client(apps[0]) as http,
+        client(apps[0], "10.0.0.2") as elsewhere,
+    ):
+        for _ in range(2):
+            assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
+        assert (await elsewhere.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
+        # the fourth request of the key, from whichever address
+        body = assert_too_many(await http.get(ENTITIES, headers=as_(keys["reader"])), 3)
+        assert "key or token" in body["detail"]
+        assert_too_many(await elsewhere.get(ENTITIES, headers=as_(keys["reader"])), 3)
+        assert (await http.get(ENTITIES, headers=as_(keys["writer"]))).status_code == 200
+        # no key: refused by the access check, not counted against any key
+        assert (await http.get(ENTITIES)).status_code == 401
     assert refused("principal") == before + 2
 
 
@@ -112,19 +115,22 @@ async def test_an_address_over_its_limit_is_refused_whatever_it_presents(
     tmp_path: Path, provider: IdentityProvider
 ) -> None:
     before = refused("address")
-    async with workers(limited(tmp_path, provider, rate_limit_address="4/minute")) as (apps, keys):
-        async with client(apps[0]) as http, client(apps[0], "10.0.0.2") as elsewhere:
-            assert (await http.get(ENTITIES)).status_code == 401  # counted too
-            for role in ("reader", "writer", "reader"):
-                assert (await http.get(ENTITIES, headers=as_(keys[role]))).status_code == 200
-            body = assert_too_many(await http.get(ENTITIES, headers=as_(keys["writer"])), 4)
-            assert "client address" in body["detail"]
-            assert_too_many(await http.get(ENTITIES), 4)
-            # liveness, readiness and the version are never refused
-            for _ in range(3):
-                for path in ("/health", "/health/ready", "/version"):
-                    assert (await http.get(path)).status_code == 200, path
-            assert (await elsewhere.get(ENTITIES, headers=as_(keys["writer"]))).status_code == 200
+    async with (
+        workers(limited(tmp_path, provider, rate_limit_address="4/minute")) as (apps, keys),
+        client(apps[0]) as http,
+        client(apps[0], "10.0.0.2") as elsewhere,
+    ):
+        assert (await http.get(ENTITIES)).status_code == 401  # counted too
+        for role in ("reader", "writer", "reader"):
+            assert (await http.get(ENTITIES, headers=as_(keys[role]))).status_code == 200
+        body = assert_too_many(await http.get(ENTITIES, headers=as_(keys["writer"])), 4)
+        assert "client address" in body["detail"]
+        assert_too_many(await http.get(ENTITIES), 4)
+        # liveness, readiness and the version are never refused
+        for _ in range(3):
+            for path in ("/health", "/health/ready", "/version"):
+                assert (await http.get(path)).status_code == 200, path
+        assert (await elsewhere.get(ENTITIES, headers=as_(keys["writer"]))).status_code == 200
     assert refused("address") == before + 2
 
 
@@ -134,13 +140,16 @@ async def test_workers_share_the_count_in_redis_not_in_memory(
     shared = limited(tmp_path, provider, rate_limit="4/minute", rate_limit_storage=REDIS)
     prefix = shared.rate_limit_prefix
     try:
-        async with workers(shared, count=2) as (apps, keys):
-            async with client(apps[0]) as first, client(apps[1]) as second:
-                for http in (first, second, first, second):
-                    assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
-                assert_too_many(await first.get(ENTITIES, headers=as_(keys["reader"])), 4)
-                assert_too_many(await second.get(ENTITIES, headers=as_(keys["reader"])), 4)
-                assert (await second.get(ENTITIES, headers=as_(keys["writer"]))).status_code == 200
+        async with (
+            workers(shared, count=2) as (apps, keys),
+            client(apps[0]) as first,
+            client(apps[1]) as second,
+        ):
+            for http in (first, second, first, second):
+                assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
+            assert_too_many(await first.get(ENTITIES, headers=as_(keys["reader"])), 4)
+            assert_too_many(await second.get(ENTITIES, headers=as_(keys["reader"])), 4)
+            assert (await second.get(ENTITIES, headers=as_(keys["writer"]))).status_code == 200
         store = redis.asyncio.Redis.from_url(REDIS)
         try:
             assert [key async for key in store.scan_iter(match=f"LIMITS:*{prefix}*")]
@@ -149,11 +158,14 @@ async def test_workers_share_the_count_in_redis_not_in_memory(
     finally:
         await _forget(prefix)
     separate = limited(tmp_path / "memory", provider, rate_limit="4/minute")
-    async with workers(separate, count=2) as (apps, keys):
-        async with client(apps[0]) as first, client(apps[1]) as second:
-            for http in (first, second) * 4:
-                assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
-            assert_too_many(await first.get(ENTITIES, headers=as_(keys["reader"])), 4)
+    async with (
+        workers(separate, count=2) as (apps, keys),
+        client(apps[0]) as first,
+        client(apps[1]) as second,
+    ):
+        for http in (first, second) * 4:
+            assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
+        assert_too_many(await first.get(ENTITIES, headers=as_(keys["reader"])), 4)
 
 
 async def test_a_sliding_window_in_redis_refuses_the_same(tmp_path: Path, provider: IdentityProvider) -> None:
@@ -165,11 +177,10 @@ async def test_a_sliding_window_in_redis_refuses_the_same(tmp_path: Path, provid
         rate_limit_strategy="sliding-window-counter",
     )
     try:
-        async with workers(settings) as (apps, keys):
-            async with client(apps[0]) as http:
-                for _ in range(2):
-                    assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
-                assert_too_many(await http.get(ENTITIES, headers=as_(keys["reader"])), 2, window=10)
+        async with workers(settings) as (apps, keys), client(apps[0]) as http:
+            for _ in range(2):
+                assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
+            assert_too_many(await http.get(ENTITIES, headers=as_(keys["reader"])), 2, window=10)
     finally:
         await _forget(settings.rate_limit_prefix)
 
@@ -185,10 +196,9 @@ async def test_requests_pass_while_redis_is_down(
         rate_limit_storage="redis://127.0.0.1:1/0",
     )
     with caplog.at_level(logging.WARNING, logger="smartby.api"):
-        async with workers(down) as (apps, keys):
-            async with client(apps[0]) as http:
-                for _ in range(3):
-                    assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
+        async with workers(down) as (apps, keys), client(apps[0]) as http:
+            for _ in range(3):
+                assert (await http.get(ENTITIES, headers=as_(keys["reader"]))).status_code == 200
     warnings = [r for r in caplog.records if "not reachable" in r.getMessage()]
     assert len(warnings) == 1  # once per outage, not once per request
 
