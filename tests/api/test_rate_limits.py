@@ -134,6 +134,22 @@ async def test_an_address_over_its_limit_is_refused_whatever_it_presents(
     assert refused("address") == before + 2
 
 
+async def test_a_large_limit_is_counted_in_steps_and_refused_within_one(
+    tmp_path: Path, provider: IdentityProvider
+) -> None:
+    """200 a minute is handed to `limits` two requests at a time: the 202nd is refused, and those
+    after it without asking `limits` again."""
+    async with (
+        workers(limited(tmp_path, provider, rate_limit="200/minute")) as (apps, keys),
+        client(apps[0]) as http,
+    ):
+        answers = [
+            (await http.get("/ngsi-ld/v1/types", headers=as_(keys["reader"]))).status_code for _ in range(205)
+        ]
+        assert answers[:201] == [200] * 201 and answers[201:] == [429] * 4
+        assert_too_many(await http.get("/ngsi-ld/v1/types", headers=as_(keys["reader"])), 200)
+
+
 async def test_workers_share_the_count_in_redis_not_in_memory(
     tmp_path: Path, provider: IdentityProvider
 ) -> None:

@@ -6,6 +6,12 @@ Two layers count: `by_address` outside the access check (every request, includin
 `scope["state"]`). A request over a limit is answered 429 with `Retry-After`. The liveness and
 version routes are never counted. When the store cannot be reached, requests pass (fail open) and
 a warning is logged: a Redis outage must not take the API down with it.
+
+Each layer hands its count to `limits` in steps (`step`: 1 % of the limit, at most `MAX_STEP`
+requests, 1 for a limit under 200), and refuses a client it was refused for locally until the
+window ends: one call of `limits` (one Redis round trip) per step rather than per request, so a
+limit costs a dictionary lookup on most requests. A client may pass a limit by less than a step
+per process before it is refused.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ log = logging.getLogger("smartby.api")
 
 EXEMPT = frozenset({"/health", "/health/", "/health/ready", "/health/ready/", "/version", "/version/"})
 """Never counted: a liveness probe or a load balancer's health check must not be refused."""
+MAX_STEP = 50
+"""Most requests a layer counts locally before it hands them to `limits` at once."""
+MAX_CLIENTS = 100_000
+"""Clients a layer keeps local counts of; past it they are dropped (and start again)."""
 OUTAGE_SECONDS = 10.0
 """After the store failed, requests pass uncounted this long before it is tried again."""
 REDIS_TIMEOUT = 1.0
@@ -66,8 +76,7 @@ class RateLimits:
         self.per_principal = parse(settings.rate_limit) if settings.rate_limit else None
         self.per_address = parse(settings.rate_limit_address) if settings.rate_limit_address else None
         self._pool: ConnectionPool | None = None
-        self.storage = self._storage(settings.rate_limit_storage)
-        self.limiter: RateLimiter = STRATEGIES[settings.rate_limit_strategy](self.storage)
+        self.limiter = STRATEGIES[settings.rate_limit_strategy](self._storage(settings.rate_limit_storage))
         self._down_until = 0.0
 
     def _storage(self, url: str) -> Storage:
@@ -97,16 +106,17 @@ class RateLimits:
             return inner
         return Throttle(inner, self, self.per_principal, "principal", _principal)
 
-    async def refusal(self, item: RateLimitItem, kind: str, who: str) -> TooManyRequests | None:
-        """None when a request of `who` is within `item` (and counted), else why it is not."""
+    async def refused_until(self, item: RateLimitItem, kind: str, who: str, cost: int) -> float | None:
+        """Counts `cost` requests of `who`: None when they are within `item` (or the store is down),
+        else when (seconds since the epoch) `who` may make a request again."""
         if self._down_until:
             if time.monotonic() < self._down_until:
                 return None
             self._down_until = 0.0
         try:
-            if await self.limiter.hit(item, self.prefix, kind, who):
+            if await self.limiter.hit(item, self.prefix, kind, who, cost=cost):
                 return None
-            stats = await self.limiter.get_window_stats(item, self.prefix, kind, who)
+            return (await self.limiter.get_window_stats(item, self.prefix, kind, who)).reset_time
         except StorageError as error:
             self._down_until = time.monotonic() + OUTAGE_SECONDS
             log.warning(
@@ -115,13 +125,6 @@ class RateLimits:
                 error.storage_error,
             )
             return None
-        RATE_LIMITED.labels(kind).inc()
-        retry = max(1, math.ceil(stats.reset_time - time.time()))
-        return TooManyRequests(
-            f"More than {item.amount} requests per {_window(item)} from this {_NOUN[kind]}; "
-            f"retry in {retry} s",
-            retryAfter=retry,
-        )
 
 
 _NOUN = {"address": "client address", "principal": "key or token"}
@@ -159,6 +162,11 @@ class Throttle:
         self.item = item
         self.kind = kind
         self.who = who
+        self.step = max(1, min(MAX_STEP, item.amount // 100))
+        self._uncounted: dict[str, int] = {}
+        """Requests of each client let through and not yet handed to `limits`."""
+        self._refused: dict[str, float] = {}
+        """Clients `limits` refused, until when (seconds since the epoch)."""
 
     @property
     def state(self) -> Any:
@@ -171,15 +179,43 @@ class Throttle:
         if scope["type"] == "http":
             who = self.who(scope)
             if who is not None:
-                refused = await self.limits.refusal(self.item, self.kind, who)
-                if refused is not None:
-                    retry = str(refused.extra["retryAfter"])
-                    headers = {
-                        "Retry-After": retry,
-                        "RateLimit-Limit": str(self.item.amount),
-                        "RateLimit-Remaining": "0",
-                        "RateLimit-Reset": retry,
-                    }
-                    await problem_response(refused, headers)(scope, receive, send)
+                until = self._refused.get(who) if self._refused else None
+                if until is None or until <= time.time():
+                    if until is not None:
+                        del self._refused[who]
+                    until = await self._count(who)
+                if until is not None:
+                    await self._refuse(until, scope, receive, send)
                     return
         await self.inner(scope, receive, send)
+
+    async def _count(self, who: str) -> float | None:
+        uncounted = self._uncounted.get(who, 0) + 1
+        if uncounted < self.step:
+            self._uncounted[who] = uncounted
+            return None
+        if len(self._uncounted) >= MAX_CLIENTS:
+            self._uncounted.clear()
+        self._uncounted[who] = 0
+        until = await self.limits.refused_until(self.item, self.kind, who, uncounted)
+        if until is not None:
+            if len(self._refused) >= MAX_CLIENTS:
+                self._refused.clear()
+            self._refused[who] = until
+        return until
+
+    async def _refuse(self, until: float, scope: Scope, receive: Receive, send: Send) -> None:
+        RATE_LIMITED.labels(self.kind).inc()
+        retry = max(1, math.ceil(until - time.time()))
+        refused = TooManyRequests(
+            f"More than {self.item.amount} requests per {_window(self.item)} from this "
+            f"{_NOUN[self.kind]}; retry in {retry} s",
+            retryAfter=retry,
+        )
+        headers = {
+            "Retry-After": str(retry),
+            "RateLimit-Limit": str(self.item.amount),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(retry),
+        }
+        await problem_response(refused, headers)(scope, receive, send)
