@@ -37,3 +37,9 @@ DEAD_LETTERS = Counter(
     "Uplinks kept as dead letters, by why (unknown-device, unauthorized, undecodable, rejected, failed).",
     ["status"],
 )
+RATE_LIMITED = Counter(
+    "smartby_rate_limited",
+    "Requests refused with 429 by a rate limit, by limit (address: per client address; principal: "
+    "per key or token).",
+    ["limit"],
+)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -187,6 +188,31 @@ class Settings(BaseSettings):
         "",
         description="The sign-in's redirect URI as the issuer knows it; empty: "
         "<the request's base URL>dashboard/oidc/callback (set it behind a proxy).",
+    )
+    rate_limit: str = Field(
+        "6000/minute",
+        description="With authentication required: requests one key or token (its owner or subject) may "
+        'make, as `limits` writes it ("6000/minute", "100/second"); empty: no limit per key.',
+    )
+    rate_limit_address: str = Field(
+        "12000/minute",
+        description="With authentication required: requests one client address may make (every request "
+        "but /health, /health/ready and /version); empty: no limit per address.",
+    )
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="Where rate limits are counted: memory:// (each process on its own) or "
+        "redis://host:6379/0 (shared by every worker and host; rediss:// for TLS).",
+    )
+    rate_limit_strategy: Literal["fixed-window", "sliding-window-counter", "moving-window"] = Field(
+        "fixed-window",
+        description="How requests are counted: fixed-window (cheapest), sliding-window-counter or "
+        "moving-window (exact, the costliest).",
+    )
+    rate_limit_prefix: str = Field(
+        "smartby",
+        min_length=1,
+        description="Names this deployment's counters, so several sharing one Redis count apart.",
     )
 
     # -- device ingestion (smartby.ingest: devices, decoders, dead letters, HTTP uplinks) ----------
@@ -419,6 +445,25 @@ class Settings(BaseSettings):
         "urn:ngsi-ld:GridSignal:DK2",
         description="lighting service: the entity whose co2Intensity (g/kWh) values the CO2 avoided.",
     )
+
+    @field_validator("rate_limit", "rate_limit_address")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip():
+            try:
+                one = len(parse_many(value)) == 1
+            except ValueError:
+                one = False
+            if not one:
+                raise ValueError(f"not one rate limit such as 6000/minute: {value!r}")
+        return value.strip()
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("memory://, redis://host:port/db or rediss://host:port/db")
+        return value
 
     @field_validator("lighting_timezone")
     @classmethod

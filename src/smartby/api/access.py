@@ -31,7 +31,7 @@ from smartby.api.middleware import Inner
 from smartby.api.problems import problem_response
 from smartby.broker import DEFAULT_TENANT
 from smartby.ngsild.errors import NgsiLdError, NonexistentTenant, ResourceNotFound
-from smartby.records.keys import ALL_TENANTS, ROLES
+from smartby.records.keys import ALL_TENANTS, ROLES, ApiKey
 
 Need = Literal["public", "device", "authenticated", "reader", "writer", "admin", "operator"]
 """What a request needs: nothing (`public`); a device key, checked by ingestion, or a writer's key
@@ -130,30 +130,34 @@ SERVICE_PREFIX = re.compile(r"^/[a-z][a-z0-9-]*/v[0-9]+/")
 """A city service's endpoints (`/freshness/v1/...`, `/lighting/v1/...`): by default a reader's to
 GET, a writer's otherwise."""
 READS = frozenset({"GET", "HEAD"})
+_RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
 
 
-def _pattern(template: str) -> re.Pattern[str]:
+def _pattern(template: str) -> str:
     parts = re.split(r"(\{[^}]+\})", template)
     regex = "".join(
         (".+" if part.endswith(":path}") else "[^/]+") if part.startswith("{") else re.escape(part)
         for part in parts
     )
-    return re.compile(f"^{regex}/?$")
+    return f"{regex}/?$"
 
 
-_COMPILED = [(_pattern(template), methods) for template, methods in ROUTES.items()]
+_ROUTE = re.compile("|".join(f"(?P<r{i}>{_pattern(template)})" for i, template in enumerate(ROUTES)))
+"""Every template of ROUTES in one expression, in their order (the first that matches wins): one
+match a request, not one per template."""
+_METHODS = list(ROUTES.values())
 
 
 def needed(method: str, path: str) -> tuple[Need, bool]:
     """What a request needs, and whether ROUTES or a service default said so (False: nobody did,
     and the answer fails closed)."""
     method = "GET" if method == "HEAD" else method
-    for pattern, methods in _COMPILED:
-        if pattern.match(path):
-            need = methods.get(method)
-            if need is not None:
-                return need, True
-            return ("authenticated", True) if method == "OPTIONS" else ("operator", False)
+    route = _ROUTE.match(path)
+    if route is not None and route.lastgroup is not None:
+        need = _METHODS[int(route.lastgroup[1:])].get(method)
+        if need is not None:
+            return need, True
+        return ("authenticated", True) if method == "OPTIONS" else ("operator", False)
     if path.startswith(RESERVED_PREFIXES):
         return "operator", False
     if SERVICE_PREFIX.match(path):
@@ -177,7 +181,7 @@ class Principal:
             return True
         if need == "operator":
             return self.role == "admin" and ALL_TENANTS in self.tenants
-        return ROLES.index(self.role) >= ROLES.index(need)
+        return _RANK[self.role] >= _RANK[need]
 
 
 Authenticator = Callable[[str], Awaitable[Principal | None]]
@@ -216,6 +220,8 @@ class Guard:
         self.inner = inner
         self.keyring = keyring
         self.tokens = tokens
+        self._principals: dict[str, tuple[ApiKey, Principal]] = {}
+        """The principal of each key name, with the key record it was made of."""
 
     @property
     def state(self) -> Any:
@@ -228,7 +234,14 @@ class Guard:
         if self.tokens is not None and presented.count(".") == 2 and presented.startswith("eyJ"):
             return await self.tokens(presented)
         key = await self.keyring.verify(presented)
-        return None if key is None else Principal(key.owner, key.role, key.tenants)
+        if key is None:
+            return None
+        made = self._principals.get(key.name)
+        if made is None or made[0] is not key:
+            if len(self._principals) > 10_000:
+                self._principals.clear()
+            made = self._principals[key.name] = (key, Principal(key.owner, key.role, key.tenants))
+        return made[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -266,6 +279,7 @@ class Guard:
                 others = await self.keyring.records.others_subscriptions(tenant, who.name)
                 if others:
                     send = _without(send, others)
+        scope.setdefault("state", {})["principal"] = who  # for the rate limit per key (api.rate_limits)
         await self.inner(scope, receive, send)
 
     async def _refusal(
@@ -277,14 +291,14 @@ class Guard:
             if (
                 tenant != DEFAULT_TENANT
                 and method not in READS
-                and not await self.keyring.records.tenant_exists(tenant)
+                and not await self.keyring.tenant_exists(tenant)
             ):
                 return NonexistentTenant(
                     f"No tenant {tenant!r}: with authentication on an admin creates tenants"
                 )
         if not who.may("writer" if need == "device" else need, tenant):
             return Forbidden(f"{method} {path} needs the {need} role; {who.name} is a {who.role}")
-        subscription = _SUBSCRIPTION.match(path)
+        subscription = _SUBSCRIPTION.match(path) if path.startswith(SUBSCRIPTIONS) else None
         if subscription is not None and ALL_TENANTS not in who.tenants:
             owner = await self.keyring.records.subscription_owner(tenant, subscription.group(1))
             if owner is not None and owner != who.name:

@@ -33,6 +33,7 @@ from smartby.api.keyring import Keyring
 from smartby.api.limits import check_url
 from smartby.api.middleware import Application, Inner
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
+from smartby.api.rate_limits import RateLimits
 from smartby.api.tokens import bearer_tokens
 from smartby.assembly import Assembly
 from smartby.ingest.mqtt import start_mqtt_transport
@@ -154,6 +155,8 @@ def create_app(parts: Assembly) -> Application:
                 await mqtt.close()
             await ingestion.close()
             await broker.close()
+            if (opened := getattr(app.state, "rate_limits", None)) is not None:
+                await opened.close()
 
     app = FastAPI(
         title="smartby",
@@ -192,5 +195,8 @@ def create_app(parts: Assembly) -> Application:
     oidc_login.mount(app, parts.settings, tokens)
     inner: Inner = Dispatcher(app, routers)
     if parts.settings.auth == "required":
+        rate_limits = app.state.rate_limits = RateLimits(parts.settings)
+        inner = rate_limits.by_principal(inner)
         inner = Guard(inner, app.state.keyring, tokens)
+        inner = rate_limits.by_address(inner)
     return Application(inner, parts.settings)

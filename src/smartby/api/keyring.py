@@ -76,6 +76,8 @@ class Keyring:
         self._trusted: dict[bytes, tuple[ApiKey, float, float]] = {}
         """By the SHA-256 of a key checked: its record, until when it is trusted, when it expires."""
         self._used: dict[str, float] = {}
+        self._tenants: set[str] = set()
+        """Tenants known to exist (a tenant, once made, is never removed)."""
 
     async def create(
         self,
@@ -116,6 +118,17 @@ class Keyring:
         if not await self.records.add_key(record):
             raise AlreadyExists(f"A key named {name!r} exists")
         return record, key
+
+    async def tenant_exists(self, tenant: str) -> bool:
+        """Whether an admin made `tenant`; asked of the store until it says yes."""
+        if tenant in self._tenants:
+            return True
+        if not await self.records.tenant_exists(tenant):
+            return False
+        if len(self._tenants) > 10_000:
+            self._tenants.clear()
+        self._tenants.add(tenant)
+        return True
 
     async def get(self, name: str) -> ApiKey:
         key = await self.records.key_named(name)
@@ -158,7 +171,7 @@ class Keyring:
             expires = math.inf if found.expires_at is None else parse_datetime(found.expires_at).timestamp()
             trusted = self._trusted[digest] = (found, clock + TRUST_SECONDS, expires)
         key, _, expires = trusted
-        if key.revoked_at is not None or expires <= time.time():
+        if key.revoked_at is not None or (expires != math.inf and expires <= time.time()):
             return None
         if self._used.get(key.name, 0.0) <= clock:
             self._used[key.name] = clock + LAST_USE_SECONDS
