@@ -37,3 +37,7 @@ DEAD_LETTERS = Counter(
     "Uplinks kept as dead letters, by why (unknown-device, unauthorized, undecodable, rejected, failed).",
     ["status"],
 )
+READS_STOPPED = Counter(
+    "smartby_reads_stopped",
+    "Queries and temporal reads stopped before their end because their client went away.",
+)
