@@ -21,6 +21,7 @@ python -m bench --only hostile [--quick]
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import statistics
 import threading
@@ -28,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -290,7 +292,10 @@ def section(label: str, seconds: float, rows: list[Row]) -> str:
         f"`python -m bench --only hostile` (bench/hostile.py): `smartby serve`, one worker, {label}, "
         f"SMARTBY_QUERY_TIMEOUT=30; each case looped from one thread for {seconds:g} s while a probe "
         "asks `/health` and `GET /entities/{id}` of a tiny entity every 50 ms; the first row is the "
-        "same probe with no hostile load (the baseline, same run). Latencies in ms.",
+        "same probe with no hostile load (the baseline, same run). Latencies in ms; a probe waits for "
+        "its answer, so a stall shows as fewer probe rounds and a long slowest probe. Measured "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average (1 min) {os.getloadavg()[0]:.1f} "
+        "on the machine above.",
         "",
         *table(rows),
     ]
