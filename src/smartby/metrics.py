@@ -39,5 +39,6 @@ DEAD_LETTERS = Counter(
 )
 READS_STOPPED = Counter(
     "smartby_reads_stopped",
-    "Queries and temporal reads stopped before their end because their client went away.",
+    "Queries and temporal reads stopped before their end: their request was cancelled "
+    "(its client went away).",
 )

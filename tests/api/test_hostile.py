@@ -329,7 +329,9 @@ def test_query_stopped_when_its_client_goes(settings: Settings) -> None:
             if postgres:
                 assert eventually(lambda: running_statements(settings.database) >= ABANDONED)
             else:
-                time.sleep(1)  # the queries reach the reader threads
+                # The queries reach the reader threads (their q is parsed first: a few hundred ms
+                # each, on a loaded machine seconds); no running statement to see on SQLite.
+                time.sleep(5)
             for client in clients:
                 client.close()
             selection = {"type": "Sensor", "q": "a==7", "count": "true", "limit": "0"}

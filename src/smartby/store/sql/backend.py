@@ -148,8 +148,10 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
             return await self._read(lambda db: self._within(db, fn, stop))
         except asyncio.CancelledError:
             READS_STOPPED.inc()
-            # Off the event loop: a PostgreSQL cancel opens a connection to the server.
-            asyncio.get_running_loop().run_in_executor(None, _ask, stop)
+            try:  # off the event loop: a PostgreSQL cancel opens a connection to the server
+                asyncio.get_running_loop().run_in_executor(None, _ask, stop)
+            except RuntimeError:  # the loop's executor is shut down: the process is stopping
+                _ask(stop)
             raise
 
     async def _outbox(self, fn: Callable[[Any], T]) -> T:
