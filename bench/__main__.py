@@ -29,6 +29,7 @@ from bench import (
     durability,
     federation,
     history,
+    hostile,
     mqtt,
     notifications,
     raw_sqlite,
@@ -83,6 +84,8 @@ class Report:
         self.command = "python -m bench --quick" if quick else "python -m bench"
         self.rows: list[tuple[str, str, str, str, str]] = []
         self.notes: list[str] = []
+        self.sections: list[str] = []
+        """Markdown sections of their own after the notes (each with its heading)."""
         self.load_at_start = load_average()
 
     def add(self, what: str, smartby: str, baseline: str, ratio: str, target: str) -> None:
@@ -110,6 +113,8 @@ class Report:
         lines += [f"| {' | '.join(row)} |" for row in self.rows]
         if self.notes:
             lines += ["", "## Notes", ""] + [f"- {note}" for note in self.notes]
+        for section in self.sections:
+            lines += ["", section]
         REPORT.write_text("\n".join(lines) + "\n")
         print(f"wrote {REPORT}")
 
@@ -397,13 +402,15 @@ def main() -> None:
             "federation",
             "access",
             "durability",
+            "hostile",
         ],
         help="one section (entities: issue 2, history: issue 3, devices: MQTT and subscriptions, "
         "services: city services' cost on ingest and latency, "
         "testbed: make demo from a fresh clone and the dashboard's first load, federation: a query "
         "answered from two federated brokers beside one broker holding all, access: the cost of "
         "authentication on GET and PATCH, durability: kill -9 and restart while writing, nothing "
-        "acknowledged lost); "
+        "acknowledged lost, hostile: a liveness probe's latency while each hostile case of issue 13 "
+        "runs); "
         "printed, the report is not rewritten",
     )
     options = parser.parse_args()
@@ -434,8 +441,10 @@ def main() -> None:
             access.run(report, workdir, seconds)
         if options.only in (None, "durability"):
             durability.run(report, workdir, options.quick)
+        if options.only in (None, "hostile"):
+            hostile.run(report, workdir, options.quick)
         if options.only is not None:
-            print("\n".join(report.notes))
+            print("\n".join(report.notes + report.sections))
             return
     report.write()
 

@@ -43,3 +43,8 @@ RATE_LIMITED = Counter(
     "per key or token).",
     ["limit"],
 )
+READS_STOPPED = Counter(
+    "smartby_reads_stopped",
+    "Queries and temporal reads stopped before their end: their request was cancelled "
+    "(its client went away).",
+)

@@ -4,12 +4,14 @@ or its result, on both backends, and leaves the server serving others."""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import orjson
+import psycopg
 import pytest
 
 from conftest import LiveServer, api_client
@@ -268,3 +270,76 @@ async def test_query_past_its_budget(strict: httpx.AsyncClient) -> None:
     assert "SMARTBY_QUERY_TIMEOUT" in got.json()["detail"]
     alive = await strict.get(f"{V1}/entities/urn:ngsi-ld:Sensor:1")
     assert alive.status_code == 200
+
+
+ABANDONED = 2
+"""Queries whose clients go: as many as the SQLite store has reader threads."""
+
+
+def reads_stopped(http: httpx.Client) -> float:
+    metrics = http.get("/metrics")
+    assert metrics.status_code == 200, metrics.text
+    for line in metrics.text.splitlines():
+        if line.startswith("smartby_reads_stopped_total "):
+            return float(line.split()[1])
+    raise AssertionError("no smartby_reads_stopped_total in /metrics")
+
+
+def running_statements(url: str) -> int:
+    """Statements running on PostgreSQL for other connections to this database than this one."""
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def eventually(check: Callable[[], bool], seconds: float = 90) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_query_stopped_when_its_client_goes(settings: Settings) -> None:
+    """A query of 5,000 terms against an array of 100,000 elements runs for minutes on either
+    backend (its budget here is 10 minutes); when its client closes the connection, the read stops:
+    SQLite's reader threads (two) answer the next query, PostgreSQL runs the statements no more,
+    and the metric counts them."""
+    server = LiveServer(settings.model_copy(update={"query_timeout": 600.0}))
+    server.start()
+    postgres = settings.database.startswith("postgresql")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            created = http.post(f"{V1}/entities", json=sensor(a=list(range(100_000))), headers=JSON)
+            assert created.status_code == 201, created.text
+            before = reads_stopped(http)
+            q = "|".join(f"a=={-i}" for i in range(1, 5001))
+            body = orjson.dumps({"type": "Query", "entities": [{"type": "Sensor"}], "q": q})
+            head = (
+                f"POST {V1}/entityOperations/query HTTP/1.1\r\nHost: smartby\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(ABANDONED)]
+            for client in clients:
+                client.sendall(head + body)
+            if postgres:
+                assert eventually(lambda: running_statements(settings.database) >= ABANDONED)
+            else:
+                # The queries reach the reader threads (their q is parsed first: a few hundred ms
+                # each, on a loaded machine seconds); no running statement to see on SQLite.
+                time.sleep(5)
+            for client in clients:
+                client.close()
+            selection = {"type": "Sensor", "q": "a==7", "count": "true", "limit": "0"}
+            got = http.get(f"{V1}/entities", params=selection)
+            assert got.status_code == 200, got.text
+            assert got.headers["NGSILD-Results-Count"] == "1"
+            assert eventually(lambda: reads_stopped(http) == before + ABANDONED)
+            if postgres:
+                assert eventually(lambda: running_statements(settings.database) == 0)
+    finally:
+        server.stop()

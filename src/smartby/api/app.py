@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,6 +30,7 @@ from smartby.api import (
     temporal,
 )
 from smartby.api.access import Guard
+from smartby.api.departure import unless_client_goes
 from smartby.api.keyring import Keyring
 from smartby.api.limits import check_url
 from smartby.api.middleware import Application, Inner
@@ -41,6 +43,8 @@ from smartby.ngsild.errors import NgsiLdError
 from smartby.web import dashboard
 
 BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+READS = frozenset({"GET", "HEAD"})
+"""Methods whose handler is cancelled when its client goes (and POST of the query routes)."""
 
 
 class Dispatcher:
@@ -60,6 +64,7 @@ class Dispatcher:
                 route.endpoint,
                 route.param_convertors,
                 route,
+                READS | ({"POST"} if route.path.endswith("/query") else set()),
             )
             for router in routers
             for route in router.routes
@@ -96,7 +101,7 @@ class Dispatcher:
             paths.insert(0, path[:-1])
         allowed: set[str] = set()
         for candidate in paths:
-            for prefix, regex, methods, endpoint, convertors, route in self._routes:
+            for prefix, regex, methods, endpoint, convertors, route, reads in self._routes:
                 if not candidate.startswith(prefix):
                     continue
                 match = regex.match(candidate)
@@ -110,7 +115,14 @@ class Dispatcher:
                 scope["path_params"] = {
                     name: convertors[name].convert(value) for name, value in match.groupdict().items()
                 }
-                response = await self._respond(endpoint, Request(scope, receive))
+                if method in reads:
+                    response = await unless_client_goes(
+                        partial(self._respond_to, endpoint, scope),
+                        receive,
+                        method in BODY_METHODS,
+                    )
+                else:
+                    response = await self._respond(endpoint, Request(scope, receive))
                 await response(scope, receive, send)
                 return
         if allowed:
@@ -120,6 +132,12 @@ class Dispatcher:
             await response(scope, receive, send)
             return
         await self.fastapi(scope, receive, send)
+
+    @classmethod
+    async def _respond_to(
+        cls, endpoint: Callable[[Request], Awaitable[Response]], scope: Scope, receive: Receive
+    ) -> Response:
+        return await cls._respond(endpoint, Request(scope, receive))
 
     @staticmethod
     async def _respond(endpoint: Callable[[Request], Awaitable[Response]], request: Request) -> Response:

@@ -6,6 +6,7 @@ writes run in one store transaction each, like every other change.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -276,16 +277,9 @@ class History:
                 query, attrs=attrs, q=None, geo=None, scope=None, limit=_ALL, offset=0, count=False
             ),
         )
-        matching: list[TemporalEntity] = []
-        for entity in candidates:
-            if not selects(entity.attributes, entity.scope, q=query.q, geo=query.geo, scope=query.scope):
-                continue
-            if wanted:
-                kept = {iri: instances for iri, instances in entity.attributes.items() if iri in wanted}
-                entity = dataclasses.replace(entity, attributes=kept)
-            if query.instances_required and not any(entity.attributes.values()):
-                continue
-            matching.append(entity)
+        # Checking q against every instance is Python work that grows with the instances' values
+        # (a 100-term q against an array of 100,000 elements takes seconds): off the event loop.
+        matching = await asyncio.to_thread(_matching, candidates, query, wanted)
         count = len(matching) if query.count else None
         return matching[query.offset : query.offset + query.limit], count
 
@@ -445,3 +439,21 @@ def _attributes(entity: AggregatedEntity) -> dict[str, list[AggregatedAttribute]
             for aggregate in series
         ]
     return out
+
+
+def _matching(
+    candidates: list[TemporalEntity], query: HistoryQuery, wanted: set[str]
+) -> list[TemporalEntity]:
+    """The candidates a history query's q, geo-query and scope query select, with only the
+    attributes asked for."""
+    matching: list[TemporalEntity] = []
+    for entity in candidates:
+        if not selects(entity.attributes, entity.scope, q=query.q, geo=query.geo, scope=query.scope):
+            continue
+        if wanted:
+            kept = {iri: instances for iri, instances in entity.attributes.items() if iri in wanted}
+            entity = dataclasses.replace(entity, attributes=kept)
+        if query.instances_required and not any(entity.attributes.values()):
+            continue
+        matching.append(entity)
+    return matching

@@ -33,7 +33,7 @@ from smartby.store.postgres.partitions import Partitions, month_bounds
 from smartby.store.postgres.temporal import PostgresHistoryReader
 from smartby.store.postgres.terms import PostgresTerms
 from smartby.store.postgres.transaction import PostgresTransaction
-from smartby.store.sql.backend import SQLStore, timed_out
+from smartby.store.sql.backend import ReadStop, ReadStopped, SQLStore, timed_out
 from smartby.store.sql.migrations import scripts
 from smartby.store.sql.transaction import Outcome, run_changes
 
@@ -190,24 +190,31 @@ class PostgresStore(SQLStore):
 
         return await self._call(run)
 
-    async def _bounded(self, fn: Callable[[psycopg.Connection], T]) -> T:
-        """A read under `statement_timeout`, so the server stops it past `query_timeout`."""
+    def _within(self, db: psycopg.Connection, fn: Callable[[psycopg.Connection], T], stop: ReadStop) -> T:
+        """A read under `statement_timeout`, so the server stops it past `query_timeout`; asking
+        `stop` cancels the statement running on the connection."""
         budget = self.query_timeout
-
-        def run(db: psycopg.Connection) -> T:
-            if budget > 0:
-                db.execute(f"SET statement_timeout = {max(1, round(budget * 1000))}")
-            try:
-                return fn(db)
-            except psycopg.errors.QueryCanceled:
-                raise QueryTimedOut(timed_out(budget)) from None
-            except psycopg.errors.InvalidRegularExpression as error:
-                raise BadRequestData(f"PostgreSQL cannot run this regular expression: {error}") from None
-            finally:
-                if budget > 0:
-                    db.execute("RESET statement_timeout")
-
-        return await self._read(run)
+        if budget > 0:
+            db.execute(f"SET statement_timeout = {max(1, round(budget * 1000))}")
+        stop.hold(db.cancel_safe)
+        cancelled = False
+        try:
+            return fn(db)
+        except psycopg.errors.QueryCanceled as error:
+            if stop.asked.is_set():
+                cancelled = "user request" in str(error)
+                raise ReadStopped() from None
+            raise QueryTimedOut(timed_out(budget)) from None
+        except psycopg.errors.InvalidRegularExpression as error:
+            raise BadRequestData(f"PostgreSQL cannot run this regular expression: {error}") from None
+        finally:
+            stop.release()
+            if stop.asked.is_set() and not cancelled:
+                # The cancel may reach the server after the read ended and stop whatever the
+                # connection runs next: it serves no one else (the pool opens another).
+                db.close()
+            elif budget > 0:
+                db.execute("RESET statement_timeout")
 
     # -- writes ------------------------------------------------------------------------------------
 

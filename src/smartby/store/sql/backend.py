@@ -1,20 +1,25 @@
 """The store both backends are: reads, queries, history, discovery and the outbox in SQL written once.
 
 A backend subclass opens its connections and says how work reaches them: `_read` (a connection that
-reads), `_bounded` (a read a client asked for, stopped once it has run `query_timeout` seconds:
-QueryTimedOut), `_write` (a short transaction of its own), `_transact` (a change, in a transaction
+reads), `_within` (a read a client asked for, on its connection: stopped once it has run
+`query_timeout` seconds, QueryTimedOut, or once its `ReadStop` is asked, when the client went away:
+`_bounded` asks it), `_write` (a short transaction of its own), `_transact` (a change, in a transaction
 that holds what it reads), `_outbox` (claims and outcomes of notifications), and where its strategies differ
 (`_stream` for a scan that stops early, `_lock_keys` before pruning).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import orjson
 
+from smartby.metrics import READS_STOPPED
 from smartby.ngsild.entity import Entity
 from smartby.ngsild.reads import (
     AggregatedEntity,
@@ -51,6 +56,7 @@ from smartby.store.sql.temporal import HistoryReader, Page
 from smartby.store.sql.terms import Terms
 
 T = TypeVar("T")
+log = logging.getLogger("smartby.store")
 
 
 def timed_out(budget: float) -> str:
@@ -59,6 +65,38 @@ def timed_out(budget: float) -> str:
         f"The query ran longer than {budget:g} s (SMARTBY_QUERY_TIMEOUT) and was stopped; "
         "narrow it (type, q, a smaller limit or time range)"
     )
+
+
+class ReadStopped(Exception):
+    """A read stopped because no one waits for it any more (its client went away)."""
+
+
+class ReadStop:
+    """Asks a read running in a worker thread to stop: the task that awaited it was cancelled (its
+    client went away). The backend looks at `asked` where it can (SQLite's progress handler) and
+    `hold`s a way to stop its connection at once while the read runs (PostgreSQL's cancel)."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self._lock = threading.Lock()
+        self._cancel: Callable[[], object] | None = None
+
+    def hold(self, cancel: Callable[[], object]) -> None:
+        with self._lock:
+            self._cancel = cancel
+            if self.asked.is_set():
+                cancel()
+
+    def release(self) -> None:
+        """The read is over: `ask` no longer reaches its connection (which may serve another)."""
+        with self._lock:
+            self._cancel = None
+
+    def ask(self) -> None:
+        with self._lock:
+            self.asked.set()
+            if self._cancel is not None:
+                self._cancel()
 
 
 PRUNE_CHUNK = 200
@@ -96,9 +134,25 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
         If `change` raises, nothing it did is kept and the exception reaches the caller."""
         raise NotImplementedError
 
-    async def _bounded(self, fn: Callable[[Any], T]) -> T:
-        """`_read`, stopped with QueryTimedOut once it has run `query_timeout` seconds."""
+    def _within(self, db: Any, fn: Callable[[Any], T], stop: ReadStop) -> T:
+        """`fn(db)` in a reader's thread, stopped with QueryTimedOut once it has run `query_timeout`
+        seconds, and with ReadStopped once `stop` is asked."""
         raise NotImplementedError
+
+    async def _bounded(self, fn: Callable[[Any], T]) -> T:
+        """A read a client asked for (`_within`). If the task awaiting it is cancelled (the API
+        cancels a request's handler when its client goes), the read is stopped in its thread too,
+        rather than running on to the end of its budget and holding a reader all that time."""
+        stop = ReadStop()
+        try:
+            return await self._read(lambda db: self._within(db, fn, stop))
+        except asyncio.CancelledError:
+            READS_STOPPED.inc()
+            try:  # off the event loop: a PostgreSQL cancel opens a connection to the server
+                asyncio.get_running_loop().run_in_executor(None, _ask, stop)
+            except RuntimeError:  # the loop's executor is shut down: the process is stopping
+                _ask(stop)
+            raise
 
     async def _outbox(self, fn: Callable[[Any], T]) -> T:
         """Run `fn` in a transaction for claims and outcomes of notifications."""
@@ -437,3 +491,10 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
 
     async def service_job_runs(self, service: str, job: str) -> int:
         return await self._read(lambda db: self.service_feed.job_runs(db, service, job))
+
+
+def _ask(stop: ReadStop) -> None:
+    try:
+        stop.ask()
+    except Exception as error:  # the read then runs to its budget, as it would have without this
+        log.warning("A read whose client went away could not be stopped: %s", error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 from smartby.ngsild.entity import Entity
 from smartby.ngsild.errors import QueryTimedOut
 from smartby.store.base import Transaction
-from smartby.store.sql.backend import SQLStore, timed_out
+from smartby.store.sql.backend import ReadStop, ReadStopped, SQLStore, timed_out
 from smartby.store.sql.migrations import scripts
 from smartby.store.sqlite import rollup
 from smartby.store.sqlite.dialect import SQLITE, regexp
@@ -28,7 +29,7 @@ from smartby.store.sqlite.writer import Writer
 T = TypeVar("T")
 
 _PROGRESS_STEPS = 10_000
-"""SQLite virtual-machine steps between two looks at a read's deadline (`_bounded`)."""
+"""SQLite virtual-machine steps between two looks at a read's deadline and stop (`_within`)."""
 CHECKPOINT_BYTES = 16 * 1024 * 1024
 """WAL size that starts a checkpoint (SQLite's own default is about 4 MB, run inside a commit)."""
 log = logging.getLogger("smartby.store")
@@ -188,25 +189,22 @@ class SQLiteStore(SQLStore):
             raise RuntimeError("the store is not open")
         return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
 
-    async def _bounded(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """A reader thread's work, interrupted by SQLite's progress handler past `query_timeout`."""
+    def _within(self, db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], stop: ReadStop) -> T:
+        """SQLite's progress handler stops the read past `query_timeout` or once `stop` is asked."""
         budget = self.query_timeout
-        if budget <= 0:
-            return await self._read(fn)
-
-        def run(db: sqlite3.Connection) -> T:
-            deadline = time.monotonic() + budget
-            db.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
-            try:
-                return fn(db)
-            except sqlite3.OperationalError as error:
-                if str(error) != "interrupted":
-                    raise
-                raise QueryTimedOut(timed_out(budget)) from None
-            finally:
-                db.set_progress_handler(None, 0)
-
-        return await self._read(run)
+        deadline = time.monotonic() + budget if budget > 0 else math.inf
+        asked = stop.asked.is_set
+        db.set_progress_handler(lambda: asked() or time.monotonic() > deadline, _PROGRESS_STEPS)
+        try:
+            return fn(db)
+        except sqlite3.OperationalError as error:
+            if str(error) != "interrupted":
+                raise
+            if asked():
+                raise ReadStopped() from None
+            raise QueryTimedOut(timed_out(budget)) from None
+        finally:
+            db.set_progress_handler(None, 0)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         result: T = await self._writer.submit(fn)
