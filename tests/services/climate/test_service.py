@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from services.climate.conftest import Rainy
+from services.climate.rainy import Rainy
 from smartby.api.app import create_app
 
 START = datetime(2011, 7, 2, 17, 0, tzinfo=UTC)
