@@ -34,9 +34,15 @@ class Rainy:
         [service] = self.runtime.services
         return service
 
-    async def gauge(self, number: int) -> str:
+    async def gauge(self, number: int, interval: float | None = None) -> str:
         gauge_id = f"urn:ngsi-ld:WeatherObserved:gauge:{number}"
-        body = {"id": gauge_id, "type": "WeatherObserved", "location": {"type": "GeoProperty", "value": HERE}}
+        body: dict[str, Any] = {
+            "id": gauge_id,
+            "type": "WeatherObserved",
+            "location": {"type": "GeoProperty", "value": HERE},
+        }
+        if interval is not None:
+            body["reportingInterval"] = {"type": "Property", "value": interval}
         await self.broker.create_entity("", await self.broker.context([WEATHER_CONTEXT]), body)
         return gauge_id
 

@@ -162,3 +162,18 @@ async def test_the_endpoints_answer_sums_and_basin_state(rainy: Rainy) -> None:
             assert bad.status_code == 400, bad.text
         assert (await http.get(f"/climate/v1/basins/{gauge}")).status_code == 404
         assert (await http.get("/climate/v1/basins/urn:ngsi-ld:FloodMonitoring:none")).status_code == 404
+
+
+async def test_a_gauge_reporting_every_ten_minutes_says_so_on_its_entity(rainy: Rainy) -> None:
+    slow, fast = await rainy.gauge(1, interval=600), await rainy.gauge(2)
+    for number in range(1, 7):
+        await rainy.reading(slow, START + 2 * FIVE * number, precipitation=1.0)
+        await rainy.reading(fast, START + 2 * FIVE * number, precipitation=1.0)
+    app = create_app(rainy.parts)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        slow_sums = (await http.get(f"/climate/v1/gauges/{slow}/sums")).json()
+        fast_sums = (await http.get(f"/climate/v1/gauges/{fast}/sums")).json()
+    assert slow_sums["reportingInterval"] == 600
+    assert slow_sums["sums"]["PT30M"] == {"mm": 3.0, "readings": 3, "complete": True}
+    assert fast_sums["reportingInterval"] == 300  # the setting: 10-minute gaps are missing readings
+    assert fast_sums["sums"]["PT30M"] == {"mm": 3.0, "readings": 3, "complete": False}
