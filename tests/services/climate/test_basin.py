@@ -57,3 +57,15 @@ def test_flooding_episodes_from_reading_to_reading() -> None:
     [episode] = basin.episodes(levels, 4.0, basin.flooding, LIMITS, START, levels[-1][0])
     assert (episode.start, episode.end) == (START + FIVE * 2, START + FIVE * 4)
     assert episode.peak == 4.2 / 4.0
+
+
+@given(
+    st.floats(min_value=0.1, max_value=3.9, allow_nan=False),
+    st.lists(st.floats(min_value=-1e-12, max_value=1e-12, allow_nan=False), min_size=2, max_size=8),
+)
+def test_a_level_flat_but_for_float_noise_is_not_filling(level: float, noise: list[float]) -> None:
+    levels = [(START + FIVE * k, level + wobble) for k, wobble in enumerate(noise)]
+    state = basin.state(levels, levels[-1][0], 4.0, LIMITS)
+    assert state is not None
+    assert state.until_full is None or state.until_full <= timedelta(days=365)
+    assert basin.at_risk(state, LIMITS) == (state.fill > LIMITS.share)

@@ -177,3 +177,25 @@ async def test_a_gauge_reporting_every_ten_minutes_says_so_on_its_entity(rainy: 
     assert slow_sums["sums"]["PT30M"] == {"mm": 3.0, "readings": 3, "complete": True}
     assert fast_sums["reportingInterval"] == 300  # the setting: 10-minute gaps are missing readings
     assert fast_sums["sums"]["PT30M"] == {"mm": 3.0, "readings": 3, "complete": False}
+
+
+async def test_an_alert_the_clock_closed_early_is_reopened_when_the_rain_goes_on(rainy: Rainy) -> None:
+    # a replay judged by a clock far ahead of its readings: the job closes the alert as if the gauge
+    # had stopped; the readings that come later say the rain went on
+    gauge = await rainy.gauge(1)
+    await rain(rainy, gauge, BURST)
+    await rainy.feed()
+    await rainy.run(START + timedelta(hours=10))
+    [closed] = await cloudbursts(rainy)
+    assert closed["validTo"]["@value"].startswith("2011-07-02T18:20:00")
+    for number in range(12, 15):  # 18:00 to 18:10, 8 mm each
+        await rainy.reading(gauge, START + FIVE * number, precipitation=8.0)
+    await rainy.feed()
+    [reopened] = await cloudbursts(rainy)
+    assert reopened["id"] == closed["id"] and "validTo" not in reopened
+    for number in range(15, 25):
+        await rainy.reading(gauge, START + FIVE * number, precipitation=0.0)
+    await rainy.feed()
+    [ended] = await cloudbursts(rainy)
+    assert ended["id"] == closed["id"]
+    assert ended["validTo"]["@value"].startswith("2011-07-02T18:35:00")

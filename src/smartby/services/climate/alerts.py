@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from smartby.ngsild.entity import Entity
+from smartby.ngsild.errors import ResourceNotFound
 from smartby.ngsild.timestamps import parse_datetime
 from smartby.services.climate.episodes import Episode
 from smartby.services.results import ALERT_CONTEXT, VALID_FROM, first_value
@@ -20,6 +21,7 @@ from smartby.services.runtime import ServiceContext
 
 _ALERT = "https://smartdatamodels.org/dataModel.Alert/"
 SEVERITY = _ALERT + "severity"
+VALID_TO = "https://smartdatamodels.org/dataModel.Alert/validTo"
 DESCRIPTION = "http://purl.org/dc/terms/description"
 CATEGORY = "weather"
 
@@ -31,11 +33,14 @@ class Problem:
     description: Callable[[Episode], str]
 
 
-def valid_from(alert: Entity) -> datetime | None:
-    value = first_value(alert, VALID_FROM)
+def _moment(value: object) -> datetime | None:
     if isinstance(value, dict):
         value = value.get("@value")
     return parse_datetime(value) if isinstance(value, str) else None
+
+
+def valid_from(alert: Entity) -> datetime | None:
+    return _moment(first_value(alert, VALID_FROM))
 
 
 def _matches(found: Sequence[Episode], alerts: Sequence[Entity]) -> dict[int, Entity]:
@@ -84,12 +89,32 @@ async def reconcile(
                 issued=as_of,
             )
             if alert_id is None:  # its Alert exists (judged before), or a later one is open
+                await _amend(ctx, tenant, source, problem, episode)
                 continue
         else:
             alert_id = alert["id"]
             await _update(ctx, tenant, alert, problem, episode)
         if episode.end is not None:
             await ctx.results.close_alert(tenant, alert_id, episode.end)
+
+
+async def _amend(ctx: ServiceContext, tenant: str, source: str, problem: Problem, episode: Episode) -> None:
+    """An episode whose Alert was closed before: its end as judged now (reopened while it goes on,
+    when the clock's judgement closed it before later readings came), its severity and description."""
+    alert_id = ctx.results.alert_id(source, problem.sub_category, episode.start)
+    try:
+        alert = await ctx.broker.retrieve_entity(tenant, alert_id)
+    except ResourceNotFound:
+        return
+    await _update(ctx, tenant, alert, problem, episode)
+    ended = _moment(first_value(alert, VALID_TO))
+    if ended == episode.end:
+        return
+    if episode.end is not None:
+        await ctx.results.close_alert(tenant, alert_id, episode.end)
+    else:
+        context = await ctx.broker.context([ALERT_CONTEXT])
+        await ctx.broker.delete_attribute(tenant, alert_id, context, "validTo")
 
 
 async def _update(

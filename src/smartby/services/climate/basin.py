@@ -19,6 +19,8 @@ from smartby.services.climate.episodes import Episode
 
 Level = tuple[datetime, float]
 """When a level was observed, and the level (m)."""
+NEVER_HOURS = 24 * 365.0
+"""Full further away than a year (a level flat but for float noise): not filling."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class BasinState:
             return timedelta(0)
         if self.rate is None or self.rate <= 0:
             return None
-        return timedelta(hours=(self.danger - self.level) / self.rate)
+        hours = (self.danger - self.level) / self.rate
+        return timedelta(hours=hours) if hours <= NEVER_HOURS else None
 
     def as_json(self) -> dict[str, object]:
         until = self.until_full
