@@ -24,6 +24,7 @@ import httpx
 
 from bench import (
     access,
+    climate,
     dashboard,
     demo,
     durability,
@@ -398,6 +399,7 @@ def main() -> None:
             "history",
             "devices",
             "services",
+            "climate",
             "testbed",
             "federation",
             "access",
@@ -405,7 +407,8 @@ def main() -> None:
             "hostile",
         ],
         help="one section (entities: issue 2, history: issue 3, devices: MQTT and subscriptions, "
-        "services: city services' cost on ingest and latency, "
+        "services: city services' cost on ingest and latency, climate: rain reading to cloudburst "
+        "Alert and the climate service's cost on the testbed's live ingest, "
         "testbed: make demo from a fresh clone and the dashboard's first load, federation: a query "
         "answered from two federated brokers beside one broker holding all, access: the cost of "
         "authentication on GET and PATCH, durability: kill -9 and restart while writing, nothing "
@@ -432,6 +435,8 @@ def main() -> None:
             notifications.run(report, workdir, seconds)
         if options.only in (None, "services"):
             services.run(report, workdir, seconds)
+        if options.only in (None, "climate"):
+            climate.run(report, workdir, seconds)
         if options.only in (None, "testbed"):
             demo.run(report, workdir)
             dashboard.run(report, workdir)

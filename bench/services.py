@@ -196,19 +196,28 @@ async def _fault_latencies(url: str, lights: int, seconds: int) -> tuple[list[fl
             tick += 1
             await asyncio.sleep(max(0.0, origin + tick * period / slices - time.monotonic()))
         await asyncio.sleep(5)  # the last alerts
-        alerts = await client.get(
-            f"{V1}/entities",
-            params={"type": "Alert", "options": "sysAttrs", "limit": "1000", "q": 'dataProvider=="lighting"'},
-            headers={"Link": ALERTING},
-        )
-        alerts.raise_for_status()
+        latencies, alerts = await alert_latencies(client, 'dataProvider=="lighting"', completed)
+    return latencies, len(completed), alerts
+
+
+async def alert_latencies(
+    client: httpx.AsyncClient, q: str, completed: dict[str, float]
+) -> tuple[list[float], int]:
+    """Per Alert matching `q` whose source is in `completed` (source -> when the reading that made
+    it was acknowledged, epoch seconds), ms from then to the Alert's createdAt; and the Alerts found."""
+    answer = await client.get(
+        f"{V1}/entities",
+        params={"type": "Alert", "options": "sysAttrs", "limit": "1000", "q": q},
+        headers={"Link": ALERTING},
+    )
+    answer.raise_for_status()
     latencies = []
-    for alert in alerts.json():
+    for alert in answer.json():
         source = alert.get("alertSource", {}).get("value")
         created = datetime.fromisoformat(alert["createdAt"].replace("Z", "+00:00")).timestamp()
         if source in completed:
             latencies.append((created - completed[source]) * 1000)
-    return latencies, len(completed), len(alerts.json())
+    return latencies, len(answer.json())
 
 
 def bench_fault_latency(report: Any, workdir: Path, seconds: int) -> None:

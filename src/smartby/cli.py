@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -183,6 +184,14 @@ def load_examples(database: DatabaseOption = None) -> None:
 
 
 DEMO_DATABASE = "sqlite:///./smartby-demo.db"
+
+
+class Scenario(StrEnum):
+    """The days `smartby demo --scenario` replays (smartby.sim.scenarios)."""
+
+    cloudburst_2011 = "cloudburst-2011"
+
+
 DevicesOption = Annotated[int, typer.Option(min=10, max=100_000, help="Devices in the synthetic city.")]
 SeedOption = Annotated[int, typer.Option(help="Seed: the same seed gives the same city and readings.")]
 SpeedOption = Annotated[
@@ -225,13 +234,17 @@ async def _simulate(
     plan: Plan,
     announce: Callable[[], None] | None = None,
     services: Settings | None = None,
+    scenario: str | None = None,
 ) -> None:
     """Provision, back-fill and stream the synthetic city; with `services`, run the city services
-    those settings name in this process while streaming, on the clock the city streams by."""
+    those settings name in this process while streaming, on the clock the city streams by; with a
+    `scenario` (sim/scenarios.py), replay that day: live streaming starts at its moment."""
     from smartby.sim.city import build_city
     from smartby.sim.models import Simulation
     from smartby.sim.runner import backfill, provision, start_heartbeats, start_of_backfill, stream
+    from smartby.sim.scenarios import SCENARIOS
 
+    replay = SCENARIOS[scenario] if scenario is not None else None
     progress = _Progress()
     try:
         city = build_city(devices, seed)
@@ -240,8 +253,10 @@ async def _simulate(
             f"in {len(city.districts)} districts, seed {seed}; target: {target.description}"
         )
         await provision(target, city, progress)
-        now = datetime.now(UTC)
-        simulation = Simulation(city, start_of_backfill(now, plan))
+        now = replay.live_from if replay is not None else datetime.now(UTC)
+        if replay is not None:
+            typer.echo(f"Scenario {replay.name}: {replay.description}, live from {now.isoformat()}")
+        simulation = Simulation(city, start_of_backfill(now, plan), replay)
         await target.obey(simulation)
         if plan.backfill:
             tally = await backfill(target, simulation, now, plan, progress)
@@ -378,6 +393,10 @@ def demo(
     backfill: Annotated[float, typer.Option(min=0, max=60, help="Days of history to back-fill.")] = 7.0,
     resolution: ResolutionOption = 60,
     duration: DurationOption = None,
+    scenario: Annotated[
+        Scenario | None,
+        typer.Option(help="Replay a day: cloudburst-2011 (2 July 2011 over Copenhagen, docs/climate.md)."),
+    ] = None,
 ) -> None:
     """Serve a synthetic Copenhagen: a fresh database, a week of history, then live readings."""
     from smartby.sim.targets import SmartbyTarget, TargetError
@@ -399,7 +418,8 @@ def demo(
         _wait_for(server, url)
         plan = _plan(backfill, resolution, speed, duration)
         services = settings.model_copy(update={"notifications": False})
-        asyncio.run(_simulate(SmartbyTarget(url), devices, seed, plan, announce, services))
+        chosen = scenario.value if scenario is not None else None
+        asyncio.run(_simulate(SmartbyTarget(url), devices, seed, plan, announce, services, chosen))
     except TargetError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None

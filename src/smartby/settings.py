@@ -446,6 +446,36 @@ class Settings(BaseSettings):
         description="lighting service: the entity whose co2Intensity (g/kWh) values the CO2 avoided.",
     )
 
+    climate_reporting_interval: float = Field(
+        300.0,
+        gt=0,
+        description="climate service: seconds between two readings of a rain gauge whose entity has no "
+        "reportingInterval; a window with a longer gap than 1.5 intervals is incomplete.",
+    )
+    climate_period: float = Field(
+        300.0,
+        gt=0,
+        description="climate service: seconds (services' clock) between two judgements of the gauges "
+        "and basins with an open Alert as of now (closing those whose readings stopped).",
+    )
+    climate_fill_window: float = Field(
+        1800.0,
+        gt=0,
+        description="climate service: seconds of a basin's level readings its fill rate is fitted to.",
+    )
+    climate_flood_horizon: float = Field(
+        3600.0,
+        gt=0,
+        description="climate service: a basin full (at its dangerLevel) within this many seconds at its "
+        "fill rate is at floodRisk.",
+    )
+    climate_flood_share: float = Field(
+        0.8,
+        gt=0,
+        lt=1,
+        description="climate service: a basin fuller than this share of its dangerLevel is at floodRisk.",
+    )
+
     @field_validator("rate_limit", "rate_limit_address")
     @classmethod
     def _rate(cls, value: str) -> str:

@@ -98,8 +98,7 @@ class Results:
         processes that see the same problem begin at the same moment open one alert between them."""
         if await self.open_alerts(tenant, source=source, sub_category=sub_category):
             return None
-        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-        alert_id = f"urn:ngsi-ld:Alert:{self.service}:{sub_category}:{digest}:{micros_of(valid_from)}"
+        alert_id = self.alert_id(source, sub_category, valid_from)
         body = {
             "id": alert_id,
             "type": "Alert",
@@ -117,6 +116,11 @@ class Results:
         except AlreadyExists:
             return None
         return alert_id
+
+    def alert_id(self, source: str, sub_category: str, valid_from: datetime) -> str:
+        """The id `open_alert` gives the alert of this source and problem begun at `valid_from`."""
+        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+        return f"urn:ngsi-ld:Alert:{self.service}:{sub_category}:{digest}:{micros_of(valid_from)}"
 
     async def close_alert(self, tenant: str, alert_id: str, valid_to: datetime) -> bool:
         """Give an open alert its validTo (it stays, as history); False if it is gone."""

@@ -25,6 +25,7 @@ from astral.sun import sun
 
 from smartby.sim.geography import LATITUDE, LONGITUDE
 from smartby.sim.noise import unit
+from smartby.sim.scenarios import Scenario
 
 ZONE = ZoneInfo("Europe/Copenhagen")
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -146,10 +147,12 @@ class RainField:
     """Rain per district: the recorded hour's rain, spread over its 5-minute slots with a district's
     own share, plus the weekly cloudburst moving across the city."""
 
-    def __init__(self, seed: int, longitudes: tuple[float, ...]) -> None:
+    def __init__(self, seed: int, longitudes: tuple[float, ...], scenario: Scenario | None = None) -> None:
         self.seed = seed
         self.longitudes = longitudes
         """Each district's longitude: the storm reaches the eastern districts later."""
+        self.scenario = scenario
+        """A replayed day's rain instead of the weekly cloudburst."""
         self._recent: dict[tuple[int, datetime], float] = {}
 
     def rate(self, district: int, moment: datetime) -> float:
@@ -161,6 +164,8 @@ class RainField:
 
     def _burst(self, district: int, moment: datetime) -> float:
         west = min(self.longitudes)
+        if self.scenario is not None:
+            return self.scenario.rate(self.longitudes[district], west, moment)
         delay = timedelta(minutes=(self.longitudes[district] - west) / 0.2 * 25)  # 25 minutes per 0.2°
         strength = 0.55 + 0.45 * math.cos((self.longitudes[district] - 12.56) * 14) ** 2
         for start in cloudbursts_between(self.seed, moment - timedelta(hours=2), moment):

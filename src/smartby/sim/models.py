@@ -23,6 +23,7 @@ from typing import Any
 from smartby.sim import climate, patterns
 from smartby.sim.city import City, Device
 from smartby.sim.noise import spread, unit
+from smartby.sim.scenarios import Scenario
 
 STEP = timedelta(minutes=5)
 """The internal step of rain and basins."""
@@ -76,12 +77,12 @@ class _Light:
 class Simulation:
     """The city's devices from `start` on (see the module docstring)."""
 
-    def __init__(self, city: City, start: datetime) -> None:
+    def __init__(self, city: City, start: datetime, scenario: Scenario | None = None) -> None:
         self.city = city
         self.seed = city.seed
         self.clock = start.astimezone(UTC)
         self.index = {id(device): number for number, device in enumerate(city.devices)}
-        self.rain = climate.RainField(self.seed, tuple(d.shape.centroid.x for d in city.districts))
+        self.rain = climate.RainField(self.seed, tuple(d.shape.centroid.x for d in city.districts), scenario)
         self.lights = [_Light(self.index[id(d)], d) for d in city.of_kind("sim-streetlight")]
         self.gauges = city.of_kind("sim-rain")
         self.basin_devices = city.of_kind("sim-basin")
