@@ -1,0 +1,181 @@
+"""The mobility service's judgement of live readings (docs/mobility.md), as they come in the feed:
+
+- `trafficJam`: an Alert while a segment's level of service stays E or F for `mobility_jam_duration`
+  seconds of observedAt (validFrom: the first reading of the run), closed by the first reading
+  better than E (validTo: its observedAt). One alert per segment and jam.
+- `anomaly`: an Alert when a reading's `intensity` is far from the usual of its weekday-hour: the
+  robust z against the counts of the same local weekday and hour in the `mobility_anomaly_weeks`
+  weeks before is beyond `mobility_anomaly_z`. Judged only where at least `MIN_WEEKS` of those weeks
+  have counts at that hour (and they vary: a MAD of 0 judges nothing); closed by the first reading
+  within the bound.
+
+The free-flow travel time of a segment's day and the usual counts of a weekday-hour are read once per
+process and kept (bounded): a reading's level of service is judged against the free flow of its own
+local day, as the daily indicators are.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from smartby.ngsild.timestamps import parse_datetime
+from smartby.services.mobility import segments as s
+from smartby.services.mobility import vocabulary as v
+from smartby.services.mobility.congestion import JAMMED, level_of_service, robust_z
+from smartby.services.runtime import ServiceContext
+from smartby.services.service import ServiceChange
+
+MIN_WEEKS = 3
+KEPT = 20_000
+JAM = "trafficJam"
+ANOMALY = "anomaly"
+
+
+def latest(change: ServiceChange) -> tuple[datetime, float | None] | None:
+    """The latest observedAt among the change's watched attributes, and the intensity then."""
+    moments: list[tuple[datetime, float | None]] = []
+    for attribute in v.WATCHED:
+        for instance in (change.after or {}).get(attribute) or []:
+            observed = instance.get("observedAt") if isinstance(instance, dict) else None
+            if not isinstance(observed, str) or "datasetId" in instance:
+                continue
+            value = instance.get("value") if attribute == v.INTENSITY else None
+            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+            moments.append((parse_datetime(observed), number))
+    if not moments:
+        return None
+    newest = max(moment for moment, _ in moments)
+    counts = [count for moment, count in moments if moment == newest and count is not None]
+    return newest, counts[0] if counts else None
+
+
+@dataclass
+class Watch:
+    """What one process keeps between batches: free flows per segment and day, usual counts per
+    segment and weekday-hour."""
+
+    free_flows: dict[tuple[str, str, date], tuple[s.Basis, float] | None] = field(default_factory=dict)
+    usual: dict[tuple[str, str, datetime], tuple[list[float], int]] = field(default_factory=dict)
+
+    async def free_flow(
+        self, ctx: ServiceContext, tenant: str, segment: str, at: datetime
+    ) -> tuple[s.Basis, float] | None:
+        zone = ctx.settings.mobility_timezone
+        day = at.astimezone(ZoneInfo(zone)).date()
+        key = (tenant, segment, day)
+        if key not in self.free_flows:
+            if len(self.free_flows) > KEPT:
+                self.free_flows.clear()
+            start, _ = s.local_day(day, zone)
+            found = await s.readings(
+                ctx.broker, tenant, start - timedelta(days=s.FREE_FLOW_DAYS), start, [segment]
+            )
+            length = await s.lane_length(ctx.broker, tenant, segment)
+            self.free_flows[key] = s.free_flow(found.get(segment, []), zone, length)
+        return self.free_flows[key]
+
+    async def counts(
+        self, ctx: ServiceContext, tenant: str, segment: str, at: datetime
+    ) -> tuple[list[float], int]:
+        """The counts of the same local weekday and hour in the weeks before, and how many of those
+        weeks had any."""
+        local = at.astimezone(ZoneInfo(ctx.settings.mobility_timezone))
+        hour = local.replace(minute=0, second=0, microsecond=0)
+        key = (tenant, segment, hour)
+        if key not in self.usual:
+            if len(self.usual) > KEPT:
+                self.usual.clear()
+            values: list[float] = []
+            weeks = 0
+            for week in range(1, ctx.settings.mobility_anomaly_weeks + 1):
+                start = hour - timedelta(weeks=week)
+                found = await s.readings(ctx.broker, tenant, start, start + timedelta(hours=1), [segment])
+                counted = [r.intensity for r in found.get(segment, []) if r.intensity is not None]
+                if counted:
+                    weeks += 1
+                    values.extend(counted)
+            self.usual[key] = (values, weeks)
+        return self.usual[key]
+
+    async def handle(self, ctx: ServiceContext, changes: Sequence[ServiceChange]) -> None:
+        newest: dict[tuple[str, str], tuple[datetime, float | None]] = {}
+        for change in changes:
+            found = latest(change)
+            key = (change.tenant, change.entity_id)
+            if found is not None and (key not in newest or found[0] >= newest[key][0]):
+                newest[key] = found
+        for (tenant, segment), (at, count) in sorted(newest.items()):
+            await self.jam(ctx, tenant, segment, at)
+            if count is not None:
+                await self.anomaly(ctx, tenant, segment, at, count)
+
+    async def jam(self, ctx: ServiceContext, tenant: str, segment: str, at: datetime) -> None:
+        free = await self.free_flow(ctx, tenant, segment, at)
+        if free is None:
+            return
+        basis, free_time = free
+        duration = timedelta(seconds=ctx.settings.mobility_jam_duration)
+        recent = await s.readings(
+            ctx.broker, tenant, at - duration - timedelta(hours=1), at + timedelta(microseconds=1), [segment]
+        )
+        levels: list[tuple[datetime, str]] = []
+        share = 1.0
+        for reading in recent.get(segment, []):
+            travel = basis.travel_time(reading)
+            if travel is not None and travel > 0:
+                levels.append((reading.at, level_of_service(free_time / travel)))
+                share = free_time / travel
+        if not levels or levels[-1][0] != at:
+            return
+        if levels[-1][1] not in JAMMED:
+            for alert in await ctx.results.open_alerts(tenant, source=segment, sub_category=JAM):
+                await ctx.results.close_alert(tenant, alert["id"], at)
+            return
+        begun = at
+        for moment, letter in reversed(levels):
+            if letter not in JAMMED:
+                break
+            begun = moment
+        if at - begun >= duration:
+            worst = "high" if any(letter == "F" for moment, letter in levels if moment >= begun) else "medium"
+            await ctx.results.open_alert(
+                tenant,
+                source=segment,
+                sub_category=JAM,
+                category="traffic",
+                severity=worst,
+                description=f"Level of service {levels[-1][1]}, E or F since {begun.isoformat()}: "
+                f"{100 * share:.0f} % of the free-flow speed",
+                valid_from=begun,
+                issued=ctx.clock.now(),
+            )
+
+    async def anomaly(
+        self, ctx: ServiceContext, tenant: str, segment: str, at: datetime, count: float
+    ) -> None:
+        usual, weeks = await self.counts(ctx, tenant, segment, at)
+        if weeks < MIN_WEEKS:
+            return
+        z = robust_z(count, usual)
+        if z is None:
+            return
+        if abs(z) <= ctx.settings.mobility_anomaly_z:
+            for alert in await ctx.results.open_alerts(tenant, source=segment, sub_category=ANOMALY):
+                await ctx.results.close_alert(tenant, alert["id"], at)
+            return
+        median = statistics.median(usual)
+        await ctx.results.open_alert(
+            tenant,
+            source=segment,
+            sub_category=ANOMALY,
+            category="traffic",
+            severity="medium",
+            description=f"intensity {count:g} where about {median:g} is usual at this weekday and hour "
+            f"({len(usual)} counts in {weeks} weeks): robust z {z:+.1f}",
+            valid_from=at,
+            issued=ctx.clock.now(),
+        )
