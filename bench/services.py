@@ -245,5 +245,8 @@ def bench_fault_latency(report: Any, workdir: Path, seconds: int) -> None:
 
 
 def run(report: Any, workdir: Path, seconds: int) -> None:
+    from bench import mobility
+
     bench_ingest_cost(report, workdir, seconds)
     bench_fault_latency(report, workdir, seconds)
+    mobility.run(report, workdir, seconds)

@@ -33,6 +33,13 @@ async def reading(city: City, at: datetime, intensity: float, speed: float | Non
     await city.feed()
 
 
+async def shown(city: City) -> tuple[str, str]:
+    """The segment's levelOfService as the dashboard reads it, and when it was observed."""
+    entity = await city.parts.broker.retrieve_entity("", SEGMENT)
+    [instance] = entity["https://uri.etsi.org/ngsi-ld/default-context/levelOfService"]
+    return instance["value"], instance["observedAt"]
+
+
 async def mine(city: City, problem: str) -> list[dict[str, Any]]:
     return [alert for alert in await alerts(city.parts) if alert["subCategory"] == problem]
 
@@ -46,6 +53,7 @@ async def test_a_jam_is_an_alert_after_fifteen_minutes_at_e_or_f(city: City) -> 
     for minutes, speed in ((5, 14.0), (10, 12.0)):  # 28 %, 24 %: F
         await reading(city, MORNING + timedelta(minutes=minutes), 30, speed)
     assert await mine(city, "trafficJam") == []
+    assert await shown(city) == ("F", "2026-12-21T07:05:00Z")  # written when it changed
     await reading(city, MORNING + timedelta(minutes=15), 30, 18.0)  # 36 %: E, still a jam, 10 minutes
     assert await mine(city, "trafficJam") == []
     await reading(city, MORNING + timedelta(minutes=20), 30, 12.0)  # 15 minutes since 08:05
@@ -57,6 +65,7 @@ async def test_a_jam_is_an_alert_after_fifteen_minutes_at_e_or_f(city: City) -> 
     await reading(city, MORNING + timedelta(minutes=30), 25, 30.0)  # 60 %: C, over
     [jam] = await mine(city, "trafficJam")
     assert jam["validTo"]["@value"] == "2026-12-21T07:30:00Z"
+    assert await shown(city) == ("C", "2026-12-21T07:30:00Z")
 
 
 async def test_a_count_far_from_its_weekday_hour_is_an_anomaly(city: City) -> None:

@@ -46,6 +46,11 @@ class Basis:
     measured: bool
     length: float | None = None
 
+    @property
+    def attribute(self) -> str:
+        """The attribute its travel times come from."""
+        return v.TRAVEL_TIME if self.measured else v.SPEED
+
     def travel_time(self, reading: Reading) -> float | None:
         if self.measured:
             return reading.travel_time
@@ -62,13 +67,18 @@ def local_day(day: date, zone: str) -> tuple[datetime, datetime]:
 
 
 async def readings(
-    broker: Broker, tenant: str, start: datetime, end: datetime, ids: list[str] | None = None
+    broker: Broker,
+    tenant: str,
+    start: datetime,
+    end: datetime,
+    ids: list[str] | None = None,
+    attributes: tuple[str, ...] = v.WATCHED,
 ) -> dict[str, list[Reading]]:
     """Per segment, its readings observed in [start, end), oldest first (of each segment of the type
-    with readings then when `ids` is None)."""
+    with readings then when `ids` is None), of `attributes` (the others None)."""
     chosen = {"ids": ids} if ids is not None else {"entity_type": v.TRAFFIC_FLOW}
     found: dict[str, dict[datetime, dict[str, float]]] = {}
-    for attribute in v.WATCHED:
+    for attribute in attributes:
         for entity_id, points in (await series(broker, tenant, attribute, start, end, **chosen)).items():
             moments = found.setdefault(entity_id, {})
             for at, value in points:

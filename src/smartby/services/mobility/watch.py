@@ -9,6 +9,9 @@
   have counts at that hour (and they vary: a MAD of 0 judges nothing); closed by the first reading
   within the bound.
 
+Each reading's level of service is written on the segment as `levelOfService` (a letter, observed
+at the reading) when it changed, for the dashboard.
+
 The free-flow travel time of a segment's day and the usual counts of a weekday-hour are read once per
 process and kept (bounded): a reading's level of service is judged against the free flow of its own
 local day, as the daily indicators are.
@@ -22,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from smartby.ngsild.timestamps import parse_datetime
+from smartby.ngsild.errors import ResourceNotFound
+from smartby.ngsild.timestamps import format_datetime, parse_datetime
 from smartby.services.mobility import segments as s
 from smartby.services.mobility import vocabulary as v
 from smartby.services.mobility.congestion import JAMMED, level_of_service, robust_z
@@ -60,6 +64,26 @@ class Watch:
 
     free_flows: dict[tuple[str, str, date], tuple[s.Basis, float] | None] = field(default_factory=dict)
     usual: dict[tuple[str, str, datetime], tuple[list[float], int]] = field(default_factory=dict)
+    shown: dict[tuple[str, str], str] = field(default_factory=dict)
+    """The level of service last written on each segment."""
+
+    async def show(self, ctx: ServiceContext, tenant: str, segment: str, letter: str, at: datetime) -> None:
+        """Write the segment's `levelOfService` (observed at its reading) when it changed: the
+        dashboard draws the counter by it."""
+        if self.shown.get((tenant, segment)) == letter:
+            return
+        fragment = {
+            "levelOfService": {"type": "Property", "value": letter, "observedAt": format_datetime(at)}
+        }
+        try:
+            await ctx.broker.merge_entity(
+                tenant, segment, await ctx.broker.context([v.TRANSPORTATION_CONTEXT]), fragment
+            )
+        except ResourceNotFound:
+            return
+        if len(self.shown) > KEPT:
+            self.shown.clear()
+        self.shown[(tenant, segment)] = letter
 
     async def free_flow(
         self, ctx: ServiceContext, tenant: str, segment: str, at: datetime
@@ -93,7 +117,9 @@ class Watch:
             weeks = 0
             for week in range(1, ctx.settings.mobility_anomaly_weeks + 1):
                 start = hour - timedelta(weeks=week)
-                found = await s.readings(ctx.broker, tenant, start, start + timedelta(hours=1), [segment])
+                found = await s.readings(
+                    ctx.broker, tenant, start, start + timedelta(hours=1), [segment], (v.INTENSITY,)
+                )
                 counted = [r.intensity for r in found.get(segment, []) if r.intensity is not None]
                 if counted:
                     weeks += 1
@@ -119,9 +145,9 @@ class Watch:
             return
         basis, free_time = free
         duration = timedelta(seconds=ctx.settings.mobility_jam_duration)
-        recent = await s.readings(
-            ctx.broker, tenant, at - duration - timedelta(hours=1), at + timedelta(microseconds=1), [segment]
-        )
+        since = at - duration - timedelta(hours=1)
+        until = at + timedelta(microseconds=1)
+        recent = await s.readings(ctx.broker, tenant, since, until, [segment], (basis.attribute,))
         levels: list[tuple[datetime, str]] = []
         share = 1.0
         for reading in recent.get(segment, []):
@@ -131,6 +157,7 @@ class Watch:
                 share = free_time / travel
         if not levels or levels[-1][0] != at:
             return
+        await self.show(ctx, tenant, segment, levels[-1][1], at)
         if levels[-1][1] not in JAMMED:
             for alert in await ctx.results.open_alerts(tenant, source=segment, sub_category=JAM):
                 await ctx.results.close_alert(tenant, alert["id"], at)
