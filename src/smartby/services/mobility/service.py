@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from smartby.broker import DEFAULT_TENANT
 from smartby.services.mobility import daily
@@ -21,12 +21,20 @@ from smartby.settings import Settings
 NAME = "mobility"
 
 
-async def kpis(ctx: ServiceContext, due: datetime) -> None:
-    """Write the day before today's (local) indicators in every tenant where they are not yet."""
-    day = daily.yesterday(ctx.clock.now(), ctx.settings.mobility_timezone)
-    for tenant in list(dict.fromkeys([DEFAULT_TENANT, *await ctx.broker.tenants()])):
-        if not await daily.written(ctx, tenant, day):
+class Daily:
+    """The job that writes the day before today's (local) indicators in every tenant where they
+    are not yet; a day this process found nothing to write for is not tried again."""
+
+    def __init__(self) -> None:
+        self.tried: dict[str, date] = {}
+
+    async def __call__(self, ctx: ServiceContext, due: datetime) -> None:
+        day = daily.yesterday(ctx.clock.now(), ctx.settings.mobility_timezone)
+        for tenant in list(dict.fromkeys([DEFAULT_TENANT, *await ctx.broker.tenants()])):
+            if self.tried.get(tenant) == day or await daily.written(ctx, tenant, day):
+                continue
             await daily.write_day(ctx, tenant, day)
+            self.tried[tenant] = day
 
 
 def service(settings: Settings) -> Service:
@@ -37,7 +45,7 @@ def service(settings: Settings) -> Service:
         types=(v.TRAFFIC_FLOW,),
         attributes=v.WATCHED,
         handle=watch.handle,
-        jobs=(Job("kpis", settings.mobility_period, kpis),),
+        jobs=(Job("kpis", settings.mobility_period, Daily()),),
         endpoints=(
             Endpoint(
                 "GET", "/segments/{id}/kpis", segment_kpis, "A traffic segment's congestion figures of a day"
