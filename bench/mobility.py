@@ -81,7 +81,10 @@ def seed(workdir: Path) -> Path:
     command = [sys.executable, "-m", "smartby", "import", "csv", str(workdir / "traffic.csv")]
     command += ["--mapping", str(workdir / "traffic.toml"), "--database", f"sqlite:///{database}"]
     subprocess.run(
-        command, check=True, capture_output=True, env={"SMARTBY_REMOTE_CONTEXTS": "false"} | _path()
+        command,
+        check=True,
+        capture_output=True,
+        env={"SMARTBY_REMOTE_CONTEXTS": "false", "SMARTBY_SERVICES": "[]"} | _path(),
     )
     return database
 

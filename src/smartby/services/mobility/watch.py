@@ -39,22 +39,24 @@ JAM = "trafficJam"
 ANOMALY = "anomaly"
 
 
-def latest(change: ServiceChange) -> tuple[datetime, float | None] | None:
-    """The latest observedAt among the change's watched attributes, and the intensity then."""
-    moments: list[tuple[datetime, float | None]] = []
+def latest(change: ServiceChange) -> s.Reading | None:
+    """The change's newest reading: the latest observedAt among its watched attributes, and their
+    values observed then."""
+    values: dict[datetime, dict[str, float]] = {}
     for attribute in v.WATCHED:
         for instance in (change.after or {}).get(attribute) or []:
             observed = instance.get("observedAt") if isinstance(instance, dict) else None
             if not isinstance(observed, str) or "datasetId" in instance:
                 continue
-            value = instance.get("value") if attribute == v.INTENSITY else None
-            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-            moments.append((parse_datetime(observed), number))
-    if not moments:
+            value = instance.get("value")
+            moment = values.setdefault(parse_datetime(observed), {})
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                moment[attribute] = float(value)
+    if not values:
         return None
-    newest = max(moment for moment, _ in moments)
-    counts = [count for moment, count in moments if moment == newest and count is not None]
-    return newest, counts[0] if counts else None
+    newest = max(values)
+    found = values[newest]
+    return s.Reading(newest, found.get(v.INTENSITY), found.get(v.SPEED), found.get(v.TRAVEL_TIME))
 
 
 @dataclass
@@ -128,55 +130,57 @@ class Watch:
         return self.usual[key]
 
     async def handle(self, ctx: ServiceContext, changes: Sequence[ServiceChange]) -> None:
-        newest: dict[tuple[str, str], tuple[datetime, float | None]] = {}
+        newest: dict[tuple[str, str], s.Reading] = {}
         for change in changes:
             found = latest(change)
             key = (change.tenant, change.entity_id)
-            if found is not None and (key not in newest or found[0] >= newest[key][0]):
+            if found is not None and (key not in newest or found.at >= newest[key].at):
                 newest[key] = found
-        for (tenant, segment), (at, count) in sorted(newest.items()):
-            await self.jam(ctx, tenant, segment, at)
-            if count is not None:
-                await self.anomaly(ctx, tenant, segment, at, count)
+        for (tenant, segment), reading in sorted(newest.items(), key=lambda item: item[0]):
+            await self.jam(ctx, tenant, segment, reading)
+            if reading.intensity is not None:
+                await self.anomaly(ctx, tenant, segment, reading.at, reading.intensity)
 
-    async def jam(self, ctx: ServiceContext, tenant: str, segment: str, at: datetime) -> None:
+    async def jam(self, ctx: ServiceContext, tenant: str, segment: str, reading: s.Reading) -> None:
+        """Judge the segment's level of service as of its newest reading: its own letter when it is
+        better than E, the run of E and F readings before it (from history) when it is not."""
+        at = reading.at
         free = await self.free_flow(ctx, tenant, segment, at)
         if free is None:
             return
         basis, free_time = free
-        duration = timedelta(seconds=ctx.settings.mobility_jam_duration)
-        since = at - duration - timedelta(hours=1)
-        until = at + timedelta(microseconds=1)
-        recent = await s.readings(ctx.broker, tenant, since, until, [segment], (basis.attribute,))
-        levels: list[tuple[datetime, str]] = []
-        share = 1.0
-        for reading in recent.get(segment, []):
-            travel = basis.travel_time(reading)
-            if travel is not None and travel > 0:
-                levels.append((reading.at, level_of_service(free_time / travel)))
-                share = free_time / travel
-        if not levels or levels[-1][0] != at:
+        travel = basis.travel_time(reading)
+        if travel is None or travel <= 0:
             return
-        await self.show(ctx, tenant, segment, levels[-1][1], at)
-        if levels[-1][1] not in JAMMED:
+        letter = level_of_service(free_time / travel)
+        await self.show(ctx, tenant, segment, letter, at)
+        if letter not in JAMMED:
             for alert in await ctx.results.open_alerts(tenant, source=segment, sub_category=JAM):
                 await ctx.results.close_alert(tenant, alert["id"], at)
             return
+        duration = timedelta(seconds=ctx.settings.mobility_jam_duration)
+        since = at - duration - timedelta(hours=1)
+        recent = await s.readings(ctx.broker, tenant, since, at, [segment], (basis.attribute,))
+        levels = [
+            (earlier.at, level_of_service(free_time / time))
+            for earlier, time in _timed(basis, recent.get(segment, []))
+        ]
         begun = at
-        for moment, letter in reversed(levels):
-            if letter not in JAMMED:
+        worst = letter
+        for moment, earlier in reversed(levels):
+            if earlier not in JAMMED:
                 break
             begun = moment
+            worst = max(worst, earlier)
         if at - begun >= duration:
-            worst = "high" if any(letter == "F" for moment, letter in levels if moment >= begun) else "medium"
             await ctx.results.open_alert(
                 tenant,
                 source=segment,
                 sub_category=JAM,
                 category="traffic",
-                severity=worst,
-                description=f"Level of service {levels[-1][1]}, E or F since {begun.isoformat()}: "
-                f"{100 * share:.0f} % of the free-flow speed",
+                severity="high" if worst == "F" else "medium",
+                description=f"Level of service {letter}, E or F since {begun.isoformat()}: "
+                f"{100 * free_time / travel:.0f} % of the free-flow speed",
                 valid_from=begun,
                 issued=ctx.clock.now(),
             )
@@ -206,3 +210,12 @@ class Watch:
             valid_from=at,
             issued=ctx.clock.now(),
         )
+
+
+def _timed(basis: s.Basis, readings: list[s.Reading]) -> list[tuple[s.Reading, float]]:
+    found = []
+    for reading in readings:
+        travel = basis.travel_time(reading)
+        if travel is not None and travel > 0:
+            found.append((reading, travel))
+    return found
