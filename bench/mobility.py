@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from bench import servers
-from bench.services import _drain
+from bench.services import drain
 
 V1 = "/ngsi-ld/v1"
 COUNTERS = 75
@@ -139,7 +139,7 @@ def _ingest(database: Path, seconds: int, services: str) -> tuple[float, int, fl
     try:
         before = _cpu(server)
         sent = asyncio.run(_stream(server.url, seconds))
-        left, drained = _drain(database, limit=300.0)
+        left, drained = drain(database, limit=300.0)
         used = _cpu(server) - before
     finally:
         server.stop()
