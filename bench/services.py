@@ -38,7 +38,7 @@ def _pending(database: Path) -> int:
         return int(db.execute("SELECT count(*) FROM service_change").fetchone()[0])
 
 
-def _drain(database: Path, limit: float = 120.0) -> tuple[int, float]:
+def drain(database: Path, limit: float = 120.0) -> tuple[int, float]:
     """The backlog when the load stopped, and the seconds until the services had handled it."""
     left = _pending(database)
     started = time.perf_counter()
@@ -55,7 +55,7 @@ def _ingest(database: Path, seconds: int, **settings: str) -> tuple[float, int, 
         result = wrk.run(
             url, script="telemetry.lua", args=("1000", str(POOL)), seconds=seconds, connections=2, threads=2
         )
-        left, drained = _drain(database) if "services" not in settings else (0, 0.0)
+        left, drained = drain(database) if "services" not in settings else (0, 0.0)
     finally:
         server.stop()
     return result.requests_per_s * 1000, left, drained
@@ -254,5 +254,8 @@ def bench_fault_latency(report: Any, workdir: Path, seconds: int) -> None:
 
 
 def run(report: Any, workdir: Path, seconds: int) -> None:
+    from bench import mobility
+
     bench_ingest_cost(report, workdir, seconds)
     bench_fault_latency(report, workdir, seconds)
+    mobility.run(report, workdir, seconds)

@@ -495,7 +495,33 @@ class Settings(BaseSettings):
             raise ValueError("memory://, redis://host:port/db or rediss://host:port/db")
         return value
 
-    @field_validator("lighting_timezone")
+    mobility_timezone: str = Field(
+        "Europe/Copenhagen",
+        description="mobility service: the time zone of local days, nights (22-06) and daytime (06-20).",
+    )
+    mobility_period: float = Field(
+        3600.0,
+        gt=0,
+        description="mobility service: seconds (services' clock) between two looks whether the day "
+        "before's congestion indicators are written.",
+    )
+    mobility_jam_duration: float = Field(
+        900.0,
+        gt=0,
+        description="mobility service: seconds (of observedAt) a segment's level of service must stay E "
+        "or F before a trafficJam alert.",
+    )
+    mobility_anomaly_weeks: int = Field(
+        8,
+        ge=3,
+        le=52,
+        description="mobility service: weeks before whose same weekday-hour counts are a reading's usual.",
+    )
+    mobility_anomaly_z: float = Field(
+        3.0, gt=0, description="mobility service: the robust z beyond which a count is an anomaly."
+    )
+
+    @field_validator("lighting_timezone", "mobility_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:

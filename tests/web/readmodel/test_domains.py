@@ -120,6 +120,13 @@ def test_domain_of_a_counter_is_its_vehicle_type() -> None:
     assert state_of("Building", "heat", {}) == "neutral"
 
 
+def test_a_counter_the_mobility_service_judges_is_drawn_by_its_level_of_service() -> None:
+    judged = {"intensity": 900, "capacity": 1000, "levelOfService": "E"}
+    assert state_of("TrafficFlowObserved", "traffic", judged) == "los-e"
+    assert state_of("TrafficFlowObserved", "traffic", {**judged, "levelOfService": "Z"}) == "high"
+    assert state_of("TrafficFlowObserved", "bikes", judged) == "high"
+
+
 def test_every_state_a_rule_gives_has_a_colour() -> None:
     keys = {domain.key: {state.key for state in domain.states} for domain in DOMAINS}
     assert {"on", "dimmed", "off", "failed"} <= keys["lighting"]

@@ -113,7 +113,13 @@ async def test_traffic_index_and_bikes_today(broker: Broker) -> None:
     tiles = await overview_of(broker)
     traffic = tiles["traffic"]
     assert traffic.value == pytest.approx(100 * (0.5 + 0.3 + 0.9) / 3)
-    assert traffic.figures == {"counters": 3, "reporting": 3, "high": 1}
+    assert traffic.figures == {"counters": 3, "reporting": 3, "high": 1, "levelEF": 0}
+    judged = tb.counter("car-3", 12.52, 55.67, "car", 900, 1000, now)
+    judged.body["levelOfService"] = tb.prop("F", observed=now)  # as the mobility service writes it
+    await tb.upsert(broker, [judged])
+    traffic = (await overview_of(broker))["traffic"]
+    assert traffic.figures == {"counters": 3, "reporting": 3, "high": 1, "levelEF": 1}
+    assert traffic.detail.endswith("; 1 of 1 at level of service E or F") and traffic.alert
     bikes = tiles["bikes"]
     # bike-1: 120 bicycles/h for 14.5 hours; bike-2 has one reading, at now (60/h for the half hour)
     assert bikes.value == round(120 * 14.5 + 60 * 0.5)

@@ -63,6 +63,18 @@ class Domain:
 NEUTRAL = State("neutral", "no state (shown for reference)", "#8a94a6")
 UNKNOWN = State("unknown", "no reading yet", "#c9ced6")
 
+HIGH_LOAD = 0.75
+"""A counter's intensity / capacity from which its load is high."""
+LEVELS_OF_SERVICE = (
+    State("los-a", "level of service A (> 85 % of free-flow speed)", "#1a7f37"),
+    State("los-b", "B (67-85 %)", "#2a9d8f"),
+    State("los-c", "C (50-67 %)", "#e9c46a"),
+    State("los-d", "D (40-50 %)", "#f4a261"),
+    State("los-e", "E (30-40 %)", "#d62839"),
+    State("los-f", "F (<= 30 %)", "#7b2cbf"),
+)
+"""Traffic counters the mobility service judges (their `levelOfService`, HCM urban streets)."""
+
 DOMAINS: tuple[Domain, ...] = (
     Domain(
         "lighting",
@@ -83,6 +95,7 @@ DOMAINS: tuple[Domain, ...] = (
             State("low", "low (< 40 % of capacity)", "#2a9d8f"),
             State("medium", "medium (40-75 %)", "#f4a261"),
             State("high", "high (>= 75 %)", "#d62839"),
+            *LEVELS_OF_SERVICE,
             UNKNOWN,
         ),
     ),
@@ -189,7 +202,7 @@ def level(intensity: float | None, capacity: float | None) -> str:
     if intensity is None or capacity is None or capacity <= 0:
         return "unknown"
     load = intensity / capacity
-    return "low" if load < 0.4 else "medium" if load < 0.75 else "high"
+    return "low" if load < 0.4 else "medium" if load < HIGH_LOAD else "high"
 
 
 def rain_state(precipitation: float | None) -> str:
@@ -251,6 +264,8 @@ def state_of(type_name: str, domain: str, values: Mapping[str, Any]) -> str:
             if type_name != "Streetlight":
                 return "neutral"
             return light_state(values.get("powerState"), values.get("status"))
+        case "traffic" if values.get("levelOfService") in ("A", "B", "C", "D", "E", "F"):
+            return f"los-{str(values['levelOfService']).lower()}"
         case "traffic" | "bikes":
             return level(number(values.get("intensity")), number(values.get("capacity")))
         case "air":

@@ -28,6 +28,7 @@ from smartby.web.readmodel.domains import (
     BASIN_WARNING,
     CLOUDBURST_MM,
     HEATING_BASE,
+    HIGH_LOAD,
     number,
     unit_label,
 )
@@ -263,15 +264,21 @@ class Overview:
             if intensity is not None and capacity is not None and capacity > 0
         ]
         index = 100 * sum(loads) / len(loads) if loads else None
-        high = sum(1 for c in counters if c.state == "high")
+        high = sum(1 for load in loads if load >= HIGH_LOAD)
+        judged = [c for c in counters if c.state.startswith("los-")]
+        jammed = sum(1 for c in judged if c.state in ("los-e", "los-f"))
+        detail = f"{high} of {len(counters)} counters at high load"
+        if judged:
+            detail += f"; {jammed} of {len(judged)} at level of service E or F"
         return Tile(
             "traffic",
             "Traffic index",
             index,
             "% of capacity",
-            f"{high} of {len(counters)} counters at high load",
-            alert=bool(counters) and high * 4 >= len(counters),
-            figures={"counters": len(counters), "reporting": len(loads), "high": high},
+            detail,
+            alert=bool(counters)
+            and (high * 4 >= len(counters) or (jammed > 0 and jammed * 4 >= len(judged))),
+            figures={"counters": len(counters), "reporting": len(loads), "high": high, "levelEF": jammed},
         )
 
     async def bikes(self, snapshot: CitySnapshot) -> Tile:
