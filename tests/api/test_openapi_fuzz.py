@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -326,3 +327,107 @@ async def test_deeply_nested_bodies_are_bad_requests(
             assert_problem(response.status_code, response.headers.get("content-type"), response.content)
     if depth > 64:
         assert await snapshot(client) == before
+
+
+# ----------------------------------------------------------------------------------------------------
+# Every schemathesis check, over the authenticated API (SMARTBY_AUTH=required, an operator's key)
+
+
+def no_server_error(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
+    """not_a_server_error, but for the two 503s NGSI-LD specifies: LdContextNotAvailable (a Link's
+    @context cannot be fetched; remote contexts are off in tests) and QueryTimedOut."""
+    if response.status_code >= 500:
+        problem = json.loads(response.content)
+        assert response.status_code == 503, problem
+        assert problem["type"].endswith(("/LdContextNotAvailable", "/QueryTimedOut")), problem
+    return None
+
+
+schemathesis.checks.load_all_checks()  # registers the OpenAPI checks
+ALL_CHECKS: list[Any] = [
+    no_server_error,
+    *(
+        check
+        for check in schemathesis.checks.CHECKS.get_all()
+        if check.__name__ not in ("not_a_server_error", "max_response_time")
+    ),
+]
+KNOWN_GAPS: dict[str, frozenset[str]] = {
+    "GET /dashboard/api/devices/{deviceId}": frozenset({"positive_data_acceptance"}),
+    "GET /dashboard/api/devices/{deviceId}/alerts": frozenset({"positive_data_acceptance"}),
+    "GET /dashboard/api/devices/{deviceId}/history": frozenset({"positive_data_acceptance"}),
+    "GET /ingest/v1/stats": frozenset({"negative_data_rejection"}),
+    "GET /dashboard/api/changes": frozenset({"negative_data_rejection"}),
+    "POST /ngsi-ld/v1/entityOperations/create": frozenset({"negative_data_rejection"}),
+    "POST /ngsi-ld/v1/entityOperations/merge": frozenset({"negative_data_rejection"}),
+    "POST /ingest/v1/chirpstack": frozenset({"negative_data_rejection"}),
+    "POST /ingest/v1/ttn": frozenset({"negative_data_rejection"}),
+    "DELETE /ngsi-ld/v1/temporal/entities/{entityId}/attrs/{attrId}/{instanceId}": frozenset(
+        {"positive_data_acceptance"}
+    ),
+}
+"""Checks not yet passing on an operation ("METHOD /path" -> check names): work left, not accepted
+exclusions (docs/api.md, "The OpenAPI document"). Besides these, `positive_data_acceptance` is not
+yet run on an operation with a body or query parameters: their grammars (q, georel, coordinates,
+scopeQ, options, NGSI-LD entities and fragments, ...) are not in the document yet, so values valid
+by the document are still refused with a 400."""
+
+
+def known_gaps(operation: Any, method: str, path: str) -> frozenset[str]:
+    gaps = KNOWN_GAPS.get(f"{method.upper()} {path}", frozenset())
+    definition = operation.definition.raw
+    queried = any(parameter.get("in") == "query" for parameter in definition.get("parameters", []))
+    if "requestBody" in definition or queried:
+        gaps |= {"positive_data_acceptance"}
+    return gaps
+
+
+@dataclass
+class Authenticated:
+    schema: Any
+    key: str
+
+
+@pytest.fixture(scope="module")
+def authenticated_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
+    database = tmp_path_factory.mktemp("fuzz-auth") / "city.db"
+    open_settings = Settings(database=f"sqlite:///{database}", remote_contexts=False, _env_file=None)  # type: ignore[call-arg]
+    asyncio.run(seed(open_settings))
+    settings = open_settings.model_copy(update={"auth": "required"})
+
+    async def operator_key() -> str:
+        parts = assemble(settings)
+        await parts.broker.open()
+        try:
+            _, key = await create_app(parts).state.keyring.create("fuzz-operator", ["*"], "admin")
+            return str(key)
+        finally:
+            await parts.broker.close()
+
+    return settings, asyncio.run(operator_key())
+
+
+@pytest.fixture
+def authenticated(authenticated_database: tuple[Settings, str]) -> Authenticated:
+    settings, key = authenticated_database
+    return Authenticated(schemathesis.openapi.from_asgi("/openapi.json", create_app(assemble(settings))), key)
+
+
+@pytest.mark.parametrize(("path", "method"), operations())
+def test_every_check_passes_with_authentication(authenticated: Authenticated, path: str, method: str) -> None:
+    operation = authenticated.schema[path][method]
+    skipped = known_gaps(operation, method, path)
+    checks = [check for check in ALL_CHECKS if check.__name__ not in skipped]
+
+    @settings(
+        max_examples=int(os.environ.get("SMARTBY_FUZZ_EXAMPLES", "6")),
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=st.one_of([operation.as_strategy(mode) for mode in GenerationMode]))
+    def call(case: schemathesis.Case) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {authenticated.key}"}, checks=checks)
+
+    call()

@@ -74,6 +74,7 @@ async def list_keys(request: Request) -> Response:
 
 @router.post(
     "/keys",
+    status_code=201,
     summary="Create an API key (its secret shown this once)",
     openapi_extra=oa.operation([], KEY_BODY),
 )

@@ -27,10 +27,11 @@ from smartby.api import (
     subscriptions,
     temporal,
 )
-from smartby.api.access import Guard
+from smartby.api.access import Guard, needed
 from smartby.api.keyring import Keyring
 from smartby.api.limits import check_url
 from smartby.api.middleware import Application, Inner
+from smartby.api.openapi import secured
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.api.tokens import bearer_tokens
 from smartby.assembly import Assembly
@@ -185,6 +186,14 @@ def create_app(parts: Assembly) -> Application:
         app.include_router(router)
     dashboard.mount(app, broker)
     services.mount(app, runtime)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with who may call each operation and what else it can answer."""
+        if app.openapi_schema is None:
+            secured(FastAPI.openapi(app), needed)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.keyring = Keyring(parts.keys)
     inner: Inner = Dispatcher(app, routers)
     if parts.settings.auth == "required":

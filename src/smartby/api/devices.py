@@ -118,6 +118,7 @@ async def list_devices(request: Request) -> Response:
 
 @router.post(
     "/devices",
+    status_code=201,
     summary="Register a device (the generated key is in the response, once)",
     openapi_extra=oa.operation(ADMIN, oa.json_body("The device: id, entityId, entityType, ...")),
 )
@@ -183,6 +184,7 @@ def commands_of(request: Request) -> DeviceCommands:
 
 @router.post(
     "/devices/{deviceId}/commands",
+    status_code=201,
     summary="Send a command to a device (its record, state pending, sent or failed, is the response)",
     openapi_extra=oa.operation(
         [DEVICE_ID, *ADMIN],
@@ -447,6 +449,7 @@ def _error(outcome: Outcome) -> NgsiLdError:
 
 @router.post(
     "/devices/{deviceId}/up",
+    responses=oa.answers(204),
     summary="An uplink from a device: its payload as the body, its key in X-API-Key or Authorization "
     "(204; 200 with the commands that waited for it, for a device with the http downlink)",
     openapi_extra=oa.operation([DEVICE_ID, *KEY_HEADERS, oa.TENANT], RAW_BODY),
@@ -468,6 +471,7 @@ async def device_uplink(request: Request) -> Response:
 
 @router.post(
     "/chirpstack",
+    responses=oa.answers(204),
     summary="ChirpStack v4 HTTP integration: up events are ingested, other events acknowledged",
     openapi_extra=oa.operation(
         [
@@ -517,6 +521,7 @@ async def _integration_event(request: Request, raw: bytes, network: str, *extra:
 
 @router.post(
     "/ttn",
+    responses=oa.answers(204),
     summary="The Things Stack v3 webhook: uplink messages are ingested, other messages acknowledged",
     openapi_extra=oa.operation(
         [*KEY_HEADERS, oa.header("X-Downlink-Apikey", "Sent by The Things Stack webhooks."), oa.TENANT],

@@ -126,3 +126,143 @@ REGISTRATION_QUERY_PARAMS = [
     TENANT,
     LINK,
 ]
+
+
+# ----------------------------------------------------------------------------------------------------
+# What every operation may answer besides success, and who may call it: derived from access.ROUTES
+# (through `needed`) and the operation's shape, in one place, never declared route by route.
+
+PROBLEM = "#/components/schemas/ProblemDetails"
+PROBLEM_DETAILS: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 7807 ProblemDetails with an NGSI-LD error type (clause 5.5.2).",
+    "required": ["type", "title"],
+    "properties": {
+        "type": {"type": "string", "description": "https://uri.etsi.org/ngsi-ld/errors/... "},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`smartby keys create`) or an OpenID Connect access token (a JWT).",
+    },
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Api-Key",
+        "description": "An API key, as some FIWARE clients send it.",
+    },
+}
+AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+TENANTED = frozenset({"reader", "writer", "admin", "device"})
+"""Needs checked on the request's tenant: a tenant the caller has no role on is answered 404."""
+QUERIES = ("/ngsi-ld/v1/entities", "/ngsi-ld/v1/temporal/", "/ngsi-ld/v1/entityOperations/query")
+"""Where a query can be too complex (403 TooComplexQuery) or run out of its time (503 QueryTimedOut)."""
+
+WHY = {
+    "400": "The request is malformed (BadRequestData, InvalidRequest).",
+    "401": "No API key or token, or one that is unknown, revoked or expired.",
+    "403": "The caller's role is too weak for this operation, or the query is too complex.",
+    "404": "No such resource, or a tenant the caller has no role on (as if it did not exist).",
+    "406": "None of the representations of the Accept header can be given.",
+    "409": "The resource already exists, or the change conflicts with it.",
+    "411": "POST, PATCH and PUT need a Content-Length (clause 6.3.4).",
+    "413": "The body is larger, or holds more entities, attributes or elements, than the limits.",
+    "415": "The Content-Type is not one this operation reads.",
+    "422": "The operation is not supported on this resource (OperationNotSupported).",
+    "429": "Too many requests: try again after Retry-After seconds.",
+    "503": "The query ran out of its time budget (QueryTimedOut), or a remote @context is unavailable.",
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+
+
+def failure(status: str) -> dict[str, Any]:
+    if status == "411":
+        return {"description": WHY[status]}
+    answer: dict[str, Any] = {
+        "description": WHY[status],
+        "content": {"application/json": {"schema": {"$ref": PROBLEM}}},
+    }
+    if status == "429":
+        answer["headers"] = RETRY_AFTER
+    return answer
+
+
+def failures(path: str, method: str, need: str, operation: dict[str, Any]) -> list[str]:
+    """The error statuses an operation can answer, from who may call it and what it reads."""
+    statuses = ["400", "404"]
+    if need != "public":
+        statuses += ["401", "403", "429"]
+    if "requestBody" in operation:
+        statuses += ["411", "413", "415"]
+    if method in ("post", "put", "patch"):
+        statuses += ["409", "422", "503"]
+    if path.startswith(QUERIES):
+        statuses += ["403", "503"]
+    if any(parameter.get("name") == "Link" for parameter in operation.get("parameters", [])):
+        statuses.append("503")  # LdContextNotAvailable: the Link's @context cannot be fetched
+    return sorted(set(statuses))
+
+
+def secured(document: dict[str, Any], needed: Any) -> dict[str, Any]:
+    """The document with its security schemes, each operation's `security` (from `needed`, i.e.
+    access.ROUTES) and the ProblemDetails answers each operation can give."""
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {})["ProblemDetails"] = PROBLEM_DETAILS
+    components["securitySchemes"] = SECURITY_SCHEMES
+    for path, methods in document.get("paths", {}).items():
+        for method, operation in methods.items():
+            need, _ = needed(method.upper(), path)
+            if need == "public":
+                operation["security"] = []
+            elif need == "device":
+                operation["security"] = [*AUTHENTICATED, {}]  # or the device's own key, or none
+            else:
+                operation["security"] = AUTHENTICATED
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") in ("path", "header") and parameter["name"] in PARAMETER_SCHEMAS:
+                    parameter["schema"] = PARAMETER_SCHEMAS[parameter["name"]]
+                elif parameter.get("in") == "query" and parameter["schema"].get("type") == "string":
+                    parameter["schema"] = {"minLength": 1, **parameter["schema"]}
+            responses = operation.setdefault("responses", {})
+            for status in failures(path, method, need, operation):
+                responses.setdefault(status, failure(status))
+    return document
+
+
+SUCCESS = {
+    200: "The result.",
+    201: "Created.",
+    202: "Accepted.",
+    204: "Done; no content.",
+    207: "Some parts succeeded and some failed: the BatchOperationResult says which (clause 5.6.7).",
+}
+
+
+def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Success statuses an operation can answer besides its decorator's one."""
+    return {status: {"description": SUCCESS[status]} for status in statuses}
+
+
+# Parameters whose values follow a grammar: declared by name, once, for every operation that has them.
+URI = r"[A-Za-z][A-Za-z0-9+.\-]*:[A-Za-z0-9._~:@!$&'()*+;=/\-]+"
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "entityId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
+    "registrationId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
+    "subscriptionId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
+    "attrId": {"type": "string", "pattern": f"^{NAME}$"},
+    "type": {"type": "string", "pattern": f"^{NAME}$"},
+    # clause 6.3.14: a tenant's name (smartby: 1 to 64 of these; empty is the default tenant)
+    "NGSILD-Tenant": {"type": "string", "pattern": r"^[A-Za-z0-9_.:/\-]{0,64}$"},
+    # clause 6.3.5: the @context as a Link (RFC 8288) with the JSON-LD context relation
+    "Link": {
+        "type": "string",
+        "pattern": r'^<https?://[A-Za-z0-9._~:/?#@!$&()*+,=-]+>; rel="http://www\.w3\.org/ns/json-ld#context"$',
+    },
+}

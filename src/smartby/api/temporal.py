@@ -575,6 +575,8 @@ WRITE_PARAMS = frozenset({"local"})
 
 @router.post(
     "/entities",
+    status_code=201,
+    responses=oa.answers(204),
     summary="Create a temporal entity or add instances to one",
     openapi_extra=oa.operation([oa.TENANT, oa.LINK], oa.json_body("An entity with arrays of instances.")),
 )
