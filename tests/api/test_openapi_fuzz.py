@@ -352,33 +352,54 @@ ALL_CHECKS: list[Any] = [
         if check.__name__ not in ("not_a_server_error", "max_response_time")
     ),
 ]
+POSITIVE = frozenset({"positive_data_acceptance"})
 KNOWN_GAPS: dict[str, frozenset[str]] = {
-    "GET /dashboard/api/devices/{deviceId}": frozenset({"positive_data_acceptance"}),
-    "GET /dashboard/api/devices/{deviceId}/alerts": frozenset({"positive_data_acceptance"}),
-    "GET /dashboard/api/devices/{deviceId}/history": frozenset({"positive_data_acceptance"}),
+    # NGSI-LD bodies (entities, fragments, subscriptions, registrations, contexts) and the
+    # device API's bodies are not described closely enough yet for generated ones to be valid
+    **{
+        f"{method} {path}": POSITIVE
+        for method, path in [
+            ("POST", f"{V1}/entities"),
+            ("POST", f"{V1}/entities/{{entityId}}/attrs"),
+            ("PATCH", f"{V1}/entities/{{entityId}}/attrs"),
+            ("PUT", f"{V1}/entities/{{entityId}}"),
+            ("PATCH", f"{V1}/entities/{{entityId}}"),
+            ("POST", f"{V1}/entityOperations/upsert"),
+            ("POST", f"{V1}/entityOperations/update"),
+            ("POST", f"{V1}/entityOperations/query"),
+            ("POST", f"{V1}/jsonldContexts"),
+            ("POST", f"{V1}/temporal/entities"),
+            ("POST", f"{V1}/temporal/entityOperations/query"),
+            ("POST", f"{V1}/temporal/entities/{{entityId}}/attrs"),
+            ("PATCH", f"{V1}/temporal/entities/{{entityId}}/attrs/{{attrId}}/{{instanceId}}"),
+            ("POST", f"{V1}/subscriptions"),
+            ("PATCH", f"{V1}/subscriptions/{{subscriptionId}}"),
+            ("POST", f"{V1}/csourceRegistrations"),
+            ("PATCH", f"{V1}/csourceRegistrations/{{registrationId}}"),
+            ("POST", f"{V1}/csourceSubscriptions"),
+            ("PATCH", f"{V1}/csourceSubscriptions/{{subscriptionId}}"),
+            ("POST", "/ingest/v1/devices"),
+            ("PUT", "/ingest/v1/devices/{deviceId}"),
+            ("PUT", "/ingest/v1/profiles/{name}"),
+        ]
+    },
+    # a query needs a selection: at least one of type, attrs, q, a geo-query, id or idPattern
+    # (clause 5.7.2.5): a rule between parameters the document does not express yet
+    f"GET {V1}/entities": POSITIVE,
+    f"DELETE {V1}/entities": POSITIVE,
+    f"GET {V1}/temporal/entities": POSITIVE,
     "GET /ingest/v1/stats": frozenset({"negative_data_rejection"}),
-    "GET /dashboard/api/changes": frozenset({"negative_data_rejection"}),
     "POST /ngsi-ld/v1/entityOperations/create": frozenset({"negative_data_rejection"}),
     "POST /ngsi-ld/v1/entityOperations/merge": frozenset({"negative_data_rejection"}),
-    "POST /ingest/v1/chirpstack": frozenset({"negative_data_rejection"}),
+    "POST /ingest/v1/chirpstack": frozenset({"negative_data_rejection", "positive_data_acceptance"}),
     "POST /ingest/v1/ttn": frozenset({"negative_data_rejection"}),
-    "DELETE /ngsi-ld/v1/temporal/entities/{entityId}/attrs/{attrId}/{instanceId}": frozenset(
-        {"positive_data_acceptance"}
-    ),
 }
 """Checks not yet passing on an operation ("METHOD /path" -> check names): work left, not accepted
-exclusions (docs/api.md, "The OpenAPI document"). Besides these, `positive_data_acceptance` is not
-yet run on an operation with a body or query parameters: their grammars (q, georel, coordinates,
-scopeQ, options, NGSI-LD entities and fragments, ...) are not in the document yet, so values valid
-by the document are still refused with a 400."""
+exclusions (docs/api.md, "The OpenAPI document")."""
 
 
 def known_gaps(operation: Any, method: str, path: str) -> frozenset[str]:
     gaps = KNOWN_GAPS.get(f"{method.upper()} {path}", frozenset())
-    definition = operation.definition.raw
-    queried = any(parameter.get("in") == "query" for parameter in definition.get("parameters", []))
-    if "requestBody" in definition or queried:
-        gaps |= {"positive_data_acceptance"}
     return gaps
 
 

@@ -190,7 +190,7 @@ def create_app(parts: Assembly) -> Application:
     def openapi() -> dict[str, Any]:
         """FastAPI's document, with who may call each operation and what else it can answer."""
         if app.openapi_schema is None:
-            secured(FastAPI.openapi(app), needed)
+            secured(FastAPI.openapi(app), needed, parts.settings.max_limit)
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]

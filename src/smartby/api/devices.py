@@ -35,6 +35,7 @@ from smartby.ngsild.errors import (
     ResourceNotFound,
 )
 from smartby.ngsild.timestamps import normalize_datetime, now
+from smartby.records.commands import STATES
 from smartby.records.devices import DeadLetter, DeadLetterQuery
 
 router = APIRouter(prefix="/ingest/v1", tags=["Device ingestion"])
@@ -59,11 +60,12 @@ RAW_BODY = {
 }
 DOWNLINK_EVENTS = ("downlink_ack", "downlink_nack", "downlink_failed")
 """The Things Stack's webhook messages about a downlink that say what became of a command."""
+PAGE = [oa.query("limit", "Items per page.", {**oa.INTEGER, "minimum": 1}), oa.PAGING[1]]
 LETTER_FILTERS = [
     oa.query("deviceId", "Only this device's dead letters."),
     oa.query("transport", "Only those that came in this way: http, chirpstack-http, tts-http, mqtt, ..."),
-    oa.query("since", "Received at or after this ISO 8601 time."),
-    oa.query("until", "Received before this ISO 8601 time."),
+    oa.query("since", "Received at or after this ISO 8601 time.", oa.DATE_TIME),
+    oa.query("until", "Received before this ISO 8601 time.", oa.DATE_TIME),
 ]
 
 
@@ -107,7 +109,7 @@ async def _json_body(request: Request) -> Any:
 # -- devices ---------------------------------------------------------------------------------------
 
 
-@router.get("/devices", summary="List devices", openapi_extra=oa.operation([*ADMIN, *oa.PAGING[:2]]))
+@router.get("/devices", summary="List devices", openapi_extra=oa.operation([*ADMIN, *PAGE]))
 async def list_devices(request: Request) -> Response:
     check_params(request, PAGE_PARAMS)
     ingestion = admin(request)
@@ -210,9 +212,11 @@ async def send_command(request: Request) -> Response:
             DEVICE_ID,
             *ADMIN,
             oa.query(
-                "state", "Only commands in these states (comma-separated): pending, sent, confirmed, ..."
+                "state",
+                "Only commands in these states (comma-separated): pending, sent, confirmed, ...",
+                {"type": "string", "pattern": oa.names_of(STATES)},
             ),
-            *oa.PAGING[:2],
+            *PAGE,
         ]
     ),
 )
@@ -325,7 +329,7 @@ def _letter_query(request: Request, *, limit: int = 100, offset: int = 0) -> Dea
 @router.get(
     "/deadletters",
     summary="List dead letters, newest first (payload in base64)",
-    openapi_extra=oa.operation([*ADMIN, *LETTER_FILTERS, *oa.PAGING]),
+    openapi_extra=oa.operation([*ADMIN, *LETTER_FILTERS, *PAGE]),
 )
 async def list_dead_letters(request: Request) -> Response:
     check_params(request, LETTER_PARAMS)

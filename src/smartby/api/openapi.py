@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import combinations
 from typing import Any
 
 STRING: dict[str, Any] = {"type": "string"}
@@ -29,8 +31,36 @@ TENANT = header("NGSILD-Tenant", "The tenant; tenants never see each other's dat
 LINK = header("Link", 'The @context: <url>; rel="http://www.w3.org/ns/json-ld#context"')
 ENTITY_ID = path("entityId", "The entity id (a URI).")
 ATTR_ID = path("attrId", "The attribute name (expanded with the @context).")
-OPTIONS = query("options", "Comma-separated options, e.g. keyValues, concise, sysAttrs.")
-FORMAT = query("format", "Representation: normalized, concise or keyValues.")
+REPRESENTATIONS = ("normalized", "concise", "keyValues", "simplified")
+
+
+def options(allowed: Iterable[str], formats: Iterable[str] = REPRESENTATIONS) -> dict[str, Any]:
+    """`options` as an operation reads it (clause 6.3.7): comma-separated, each one the operation
+    knows, at most one representation. Declared as the list of those combinations."""
+    forms = [name for name in formats if name in set(allowed)]
+    others = sorted(set(allowed) - set(forms))
+    choices = [
+        ",".join([*chosen, *form])
+        for size in range(len(others) + 1)
+        for chosen in combinations(others, size)
+        for form in ([], *([f] for f in forms))
+    ]
+    return query(
+        "options",
+        "Comma-separated options: at most one representation, and the others this operation knows.",
+        {"type": "string", "enum": [choice for choice in choices if choice]},
+    )
+
+
+def format_param(formats: Iterable[str] = REPRESENTATIONS) -> dict[str, Any]:
+    """`format` (clause 6.3.12): the representation, one of those the operation gives."""
+    return query(
+        "format", "The representation; wins over one in options.", {"type": "string", "enum": [*formats]}
+    )
+
+
+OPTIONS = options([*REPRESENTATIONS, "sysAttrs"])
+FORMAT = format_param()
 ATTRS = query("attrs", "Comma-separated attribute names to return (and, in queries, to require).")
 PICK = query(
     "pick",
@@ -44,7 +74,17 @@ DATASET_ID = query("datasetId", "Comma-separated datasetIds of the attribute ins
 LOCAL = query(
     "local", "true: only this broker's own entities.", {"type": "string", "enum": ["true", "false"]}
 )
-INTEGER = {"type": "integer", "minimum": 0}
+INTEGER = {"type": "integer", "minimum": 0, "maximum": 999_999_999}
+"""A whole number as smartby reads one: at most nine digits."""
+DATE_TIME = {"type": "string", "format": "date-time"}
+
+
+def names_of(names: Iterable[str]) -> str:
+    """A pattern for a comma-separated list of some of `names`."""
+    choice = "|".join(sorted(names))
+    return f"^({choice})(,({choice}))*$"
+
+
 ORDER_BY = query("orderBy", "Keys to order by, e.g. speed;desc,id (attribute paths or id, createdAt, ...).")
 PAGING = [
     query("limit", "Entities per page.", INTEGER),
@@ -84,13 +124,17 @@ QUERY_PARAMS = [
 ]
 
 
-def json_body(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def json_body(
+    description: str,
+    schema: dict[str, Any] | None = None,
+    media_types: tuple[str, ...] = ("application/json", "application/ld+json"),
+) -> dict[str, Any]:
     shape = schema or {"type": "object"}
     return {
         "requestBody": {
             "required": True,
             "description": description,
-            "content": {"application/json": {"schema": shape}, "application/ld+json": {"schema": shape}},
+            "content": {media_type: {"schema": shape} for media_type in media_types},
         }
     }
 
@@ -104,7 +148,9 @@ def operation(parameters: list[dict[str, Any]], body: dict[str, Any] | None = No
 
 # Context source registrations and csource subscriptions (docs/federation.md)
 REGISTRATION_ID = path("registrationId", "The registration id (a URI).")
-SYS_ATTRS = query("options", "sysAttrs: show createdAt and modifiedAt.")
+SYS_ATTRS = query(
+    "options", "sysAttrs: show createdAt and modifiedAt.", {"type": "string", "enum": ["sysAttrs"]}
+)
 REGISTRATION_QUERY_PARAMS = [
     query("id", "Comma-separated entity ids a registration must be able to provide."),
     query("type", "Entity type selection: A, A,B (either), (A;B)|C."),
@@ -209,9 +255,10 @@ def failures(path: str, method: str, need: str, operation: dict[str, Any]) -> li
     return sorted(set(statuses))
 
 
-def secured(document: dict[str, Any], needed: Any) -> dict[str, Any]:
+def secured(document: dict[str, Any], needed: Any, max_limit: int = 1000) -> dict[str, Any]:
     """The document with its security schemes, each operation's `security` (from `needed`, i.e.
-    access.ROUTES) and the ProblemDetails answers each operation can give."""
+    access.ROUTES), the ProblemDetails answers each operation can give, and the page size the
+    server allows (SMARTBY_MAX_LIMIT)."""
     components = document.setdefault("components", {})
     components.setdefault("schemas", {})["ProblemDetails"] = PROBLEM_DETAILS
     components["securitySchemes"] = SECURITY_SCHEMES
@@ -229,6 +276,8 @@ def secured(document: dict[str, Any], needed: Any) -> dict[str, Any]:
                     parameter["schema"] = PARAMETER_SCHEMAS[parameter["name"]]
                 elif parameter.get("in") == "query" and parameter["schema"].get("type") == "string":
                     parameter["schema"] = {"minLength": 1, **parameter["schema"]}
+                elif parameter.get("in") == "query" and parameter["name"] == "limit":
+                    parameter["schema"] = {**parameter["schema"], "maximum": max_limit}
             responses = operation.setdefault("responses", {})
             for status in failures(path, method, need, operation):
                 responses.setdefault(status, failure(status))
@@ -256,6 +305,7 @@ PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "entityId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
     "registrationId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
     "subscriptionId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
+    "instanceId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
     "attrId": {"type": "string", "pattern": f"^{NAME}$"},
     "type": {"type": "string", "pattern": f"^{NAME}$"},
     # clause 6.3.14: a tenant's name (smartby: 1 to 64 of these; empty is the default tenant)
