@@ -394,6 +394,7 @@ async def delete_dead_letter(request: Request) -> Response:
 )
 async def stats(request: Request) -> Response:
     check_params(request, NO_PARAMS)
+    tenant_of(request)  # the counts are the server's, but a malformed NGSILD-Tenant is refused everywhere
     return json_response(request, None, admin(request).stats.as_dict(), JSON)
 
 
