@@ -177,7 +177,11 @@ async def batch_merge(request: Request) -> Response:
     responses=oa.answers(204, 207),
     summary="Delete entities",
     openapi_extra=oa.operation(
-        [oa.TENANT, oa.LINK], oa.json_body("Entity ids.", {"type": "array", "items": {"type": "string"}})
+        [oa.TENANT, oa.LINK],
+        oa.json_body(
+            "Entity ids (one that is not a URI is that entity's error in the 207).",
+            {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+        ),
     ),
 )
 async def batch_delete(request: Request) -> Response:

@@ -45,7 +45,10 @@ LETTER_PARAMS = frozenset({"deviceId", "transport", "since", "until", "limit", "
 PURGE_PARAMS = frozenset({"deviceId", "transport", "since", "until"})
 DEVICE_ID = oa.path("deviceId", "The device id (A-Z a-z 0-9 _ . : -).")
 PROFILE_NAME = oa.path("name", "The payload profile's name.")
-LETTER_ID = oa.path("letterId", "The dead letter's number.")
+LETTER_ID = {
+    **oa.path("letterId", "The dead letter's number."),
+    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+}
 KEY_HEADERS = [
     oa.header("X-API-Key", "The device key (or the integration secret)."),
     oa.header("Authorization", "Bearer <device key, integration secret or admin token>."),
@@ -190,7 +193,10 @@ def commands_of(request: Request) -> DeviceCommands:
     summary="Send a command to a device (its record, state pending, sent or failed, is the response)",
     openapi_extra=oa.operation(
         [DEVICE_ID, *ADMIN],
-        oa.json_body('{"name": "dim", "value": 0.4, "expires": "<ISO 8601>"} (or "ttl": seconds)'),
+        oa.json_body(
+            '{"name": "dim", "value": 0.4, "expires": "<ISO 8601>"} (or "ttl": seconds)',
+            media_types=("application/json",),
+        ),
     ),
 )
 async def send_command(request: Request) -> Response:
@@ -361,7 +367,7 @@ async def purge_dead_letters(request: Request) -> Response:
 
 def _letter_id(request: Request) -> int:
     text = request.path_params["letterId"]
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "³".isdigit(), but not int("³")
         raise ResourceNotFound(f"No dead letter {text}")
     return int(text)
 
