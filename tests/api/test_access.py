@@ -88,6 +88,26 @@ async def test_roles_per_tenant(city: City) -> None:
     assert (await http.get("/metrics", headers=city.as_("reader"))).status_code == 200
 
 
+async def test_a_bearer_wins_over_an_api_key(city: City) -> None:
+    """Both headers on one request: `Authorization: Bearer` is the one checked, whichever comes first."""
+    http = city.http
+    reader = city.as_("reader")["Authorization"]
+    for headers in (
+        {"X-Api-Key": "bogus", "Authorization": reader, "NGSILD-Tenant": "aarhus"},
+        {"Authorization": reader, "X-Api-Key": "bogus", "NGSILD-Tenant": "aarhus"},
+    ):
+        assert (await http.get(f"{V1}/types", headers=headers)).status_code == 200
+    bogus_bearer = {
+        "X-Api-Key": city.keys["reader"],
+        "Authorization": "Bearer bogus",
+        "NGSILD-Tenant": "aarhus",
+    }
+    assert_problem(await http.get(f"{V1}/types", headers=bogus_bearer), 401)
+    assert (
+        await http.get(f"{V1}/types", headers={"X-Api-Key": city.keys["reader"], "NGSILD-Tenant": "aarhus"})
+    ).status_code == 200
+
+
 async def test_an_admin_creates_tenants_not_the_first_write(city: City) -> None:
     http = city.http
     refused = await http.post(f"{V1}/entities", json=LIGHT, headers=city.as_("operator", tenant="vejle"))

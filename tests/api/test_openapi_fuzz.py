@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,6 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 
 from smartby.api.app import create_app
 from smartby.assembly import assemble
@@ -194,7 +194,8 @@ def test_no_operation_gives_a_server_error(fuzzed: Fuzzed, path: str, method: st
     )
     @given(case=st.one_of(strategies))
     def call(case: schemathesis.Case) -> None:
-        case.call_and_validate(checks=[not_a_server_error, problem_details])
+        # a Link's @context cannot be fetched (remote contexts are off): 503, as specified
+        case.call_and_validate(checks=[no_server_error, problem_details])
 
     call()
 
@@ -295,6 +296,25 @@ async def test_arbitrary_bodies_never_break_a_write(
         assert await snapshot(client) == before
 
 
+async def test_a_malformed_tenant_is_refused_by_the_ingest_stats(client: httpx.AsyncClient) -> None:
+    """Found by negative_data_rejection: the stats answered whatever NGSILD-Tenant came with them."""
+    refused = await client.get("/ingest/v1/stats", headers={"NGSILD-Tenant": "<w\\"})
+    assert refused.status_code == 400
+    assert_problem(refused.status_code, refused.headers.get("content-type"), refused.content)
+    assert (await client.get("/ingest/v1/stats", headers={"NGSILD-Tenant": "aarhus"})).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+async def test_a_dead_letter_number_in_other_digits_is_not_found(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    """Found by schemathesis: "³" is a digit to str.isdigit but not to int(): it was a 500."""
+    for letter in ("%C2%B3", "%D9%A3", "x"):
+        response = await client.request(method, f"/ingest/v1/deadletters/{letter}")
+        assert response.status_code == 404, response.text
+        assert_problem(response.status_code, response.headers.get("content-type"), response.content)
+
+
 DEEP = "a deeply nested value goes here"
 
 
@@ -326,3 +346,205 @@ async def test_deeply_nested_bodies_are_bad_requests(
             assert_problem(response.status_code, response.headers.get("content-type"), response.content)
     if depth > 64:
         assert await snapshot(client) == before
+
+
+# ----------------------------------------------------------------------------------------------------
+# Every schemathesis check, over the authenticated API (SMARTBY_AUTH=required, an operator's key)
+
+
+def no_server_error(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
+    """not_a_server_error, but for the two 503s NGSI-LD specifies: LdContextNotAvailable (a Link's
+    @context cannot be fetched; remote contexts are off in tests) and QueryTimedOut."""
+    if response.status_code >= 500:
+        problem = json.loads(response.content)
+        assert response.status_code == 503, problem
+        assert problem["type"].endswith(("/LdContextNotAvailable", "/QueryTimedOut")), problem
+    return None
+
+
+schemathesis.checks.load_all_checks()  # registers the OpenAPI checks
+ALL_CHECKS: list[Any] = [
+    no_server_error,
+    *(
+        check
+        for check in schemathesis.checks.CHECKS.get_all()
+        if check.__name__ not in ("not_a_server_error", "max_response_time")
+    ),
+]
+# Strategies for the formats the document names (smartby.api.openapi.QUERY_SCHEMAS): valid values
+# of each grammar, so positive data really is valid.
+NUMBERS = st.integers(-1000, 1000).map(str) | st.sampled_from(["0.5", "-12.25"])
+STRINGS = st.text(st.sampled_from("abcdefgh XYZ019_-"), max_size=8).map(json.dumps)
+TERMS = st.builds(
+    "".join,
+    st.tuples(st.sampled_from(["illuminance", "powerState", "name", "refCabinet", "speed"])),
+).flatmap(
+    lambda name: st.one_of(
+        st.builds(
+            lambda op, value: f"{name}{op}{value}",
+            st.sampled_from(["==", "!=", ">", ">=", "<", "<="]),
+            NUMBERS,
+        ),
+        st.builds(lambda op, value: f"{name}{op}{value}", st.sampled_from(["==", "!="]), STRINGS),
+        st.just(name),
+    )
+)
+Q = st.builds(
+    lambda terms, joint: joint.join(terms), st.lists(TERMS, min_size=1, max_size=3), st.sampled_from(";|")
+)
+SCOPE = st.builds(
+    lambda levels, tail: "/" + "/".join(levels) + tail,
+    st.lists(st.sampled_from(["Copenhagen", "Aarhus", "Norrebro", "Vesterbro", "+"]), min_size=1, max_size=3),
+    st.sampled_from(["", "/#"]),
+)
+GEO_QUERIES = [
+    ("near;maxDistance==2000", "Point", "[12.5683,55.6761]"),
+    ("near;minDistance==10", "Point", "[12.5683,55.6761]"),
+    ("within", "Polygon", "[[[12.5,55.6],[12.7,55.6],[12.7,55.7],[12.5,55.7],[12.5,55.6]]]"),
+    ("intersects", "LineString", "[[12.5,55.6],[12.7,55.7]]"),
+    ("disjoint", "Point", "[10.2,56.15]"),
+    ("overlaps", "MultiPoint", "[[12.5,55.6],[12.6,55.65]]"),
+]
+schemathesis.openapi.format("ngsi-ld-q", Q)
+schemathesis.openapi.format("ngsi-ld-scope-q", SCOPE)
+schemathesis.openapi.format("ngsi-ld-georel", st.sampled_from([geo[0] for geo in GEO_QUERIES]))
+schemathesis.openapi.format("ngsi-ld-coordinates", st.sampled_from([geo[2] for geo in GEO_QUERIES]))
+schemathesis.openapi.format(
+    "ngsi-ld-type-selection",
+    st.sampled_from(["Streetlight", "Building", "Streetlight,Building", "(Streetlight;Building)|Device"]),
+)
+schemathesis.openapi.format("regex", st.sampled_from(["^urn:ngsi-ld:Streetlight:.*", ".*:1$", "urn:.*"]))
+
+GEO = ("georel", "geometry", "coordinates")
+SELECTION = ("type", "attrs", "q", "georel", "id", "idPattern", "scopeQ")
+
+
+def selecting(case: schemathesis.Case, geo: tuple[str, str, str]) -> schemathesis.Case:
+    """What the document cannot say, since they are rules between parameters: a geo-query gives
+    its georel, geometry and coordinates together and of one shape (clause 4.10); a query of
+    entities selects something (type, attrs, q, a geo-query, id, idPattern or scopeQ; clause
+    5.7.2); pick, omit and attrs are not given together (clause 4.21); a temporal query has a timerel
+    and timeAt, and endTimeAt with between (clause 4.11). Positive cases are made to follow them."""
+    query = dict(case.query or {})
+    if query.keys() & set(GEO):
+        query.update(zip(GEO, geo, strict=True))
+    if case.operation.path in SELECTING and not query.keys() & set(SELECTION):
+        query["type"] = "Streetlight"
+    if "pick" in query:
+        query.pop("omit", None)
+    if query.keys() & {"pick", "omit"}:
+        query.pop("attrs", None)
+    query.pop("geometryProperty", None)  # with Accept: application/geo+json only
+    if case.operation.path == f"{V1}/temporal/entities" and not query.keys() & {"timerel", "lastN"}:
+        query.update(timerel="before", timeAt="2030-01-01T00:00:00Z")
+    if query.keys() & {"timerel", "timeAt", "endTimeAt"}:
+        query.setdefault("timerel", "before")
+        query.setdefault("timeAt", "2020-01-01T00:00:00Z")
+        if query["timerel"] == "between":
+            query["endTimeAt"] = "2031-01-01T00:00:00Z"
+            query["timeAt"] = "2020-01-01T00:00:00Z"
+        else:
+            query.pop("endTimeAt", None)
+    case.query = query
+    return case
+
+
+SELECTING = frozenset({f"{V1}/entities", f"{V1}/temporal/entities"})
+
+
+POSITIVE = frozenset({"positive_data_acceptance"})
+KNOWN_GAPS: dict[str, frozenset[str]] = {
+    # NGSI-LD bodies (entities, fragments, subscriptions, registrations, contexts) and the
+    # device API's bodies are not described closely enough yet for generated ones to be valid
+    **{
+        f"{method} {path}": POSITIVE
+        for method, path in [
+            ("POST", f"{V1}/entities"),
+            ("POST", f"{V1}/entities/{{entityId}}/attrs"),
+            ("PATCH", f"{V1}/entities/{{entityId}}/attrs"),
+            ("PUT", f"{V1}/entities/{{entityId}}"),
+            ("PATCH", f"{V1}/entities/{{entityId}}"),
+            ("POST", f"{V1}/entityOperations/upsert"),
+            ("POST", f"{V1}/entityOperations/update"),
+            ("POST", f"{V1}/entityOperations/query"),
+            ("POST", f"{V1}/jsonldContexts"),
+            ("POST", f"{V1}/temporal/entities"),
+            ("POST", f"{V1}/temporal/entityOperations/query"),
+            ("POST", f"{V1}/temporal/entities/{{entityId}}/attrs"),
+            ("PATCH", f"{V1}/temporal/entities/{{entityId}}/attrs/{{attrId}}/{{instanceId}}"),
+            ("POST", f"{V1}/subscriptions"),
+            ("PATCH", f"{V1}/subscriptions/{{subscriptionId}}"),
+            ("POST", f"{V1}/csourceRegistrations"),
+            ("PATCH", f"{V1}/csourceRegistrations/{{registrationId}}"),
+            ("POST", f"{V1}/csourceSubscriptions"),
+            ("PATCH", f"{V1}/csourceSubscriptions/{{subscriptionId}}"),
+            ("POST", "/ingest/v1/devices"),
+            ("PUT", "/ingest/v1/devices/{deviceId}"),
+            ("PUT", "/ingest/v1/profiles/{name}"),
+        ]
+    },
+    "POST /ingest/v1/chirpstack": POSITIVE,
+    # an id that is not a URI: with context sources registered the distributed path refuses the
+    # whole request (400), locally it is that entity's error in a 207; the two should agree
+    f"POST {V1}/entityOperations/delete": POSITIVE,
+}
+"""Checks not yet passing on an operation ("METHOD /path" -> check names): work left, not accepted
+exclusions (docs/api.md, "The OpenAPI document")."""
+
+
+def known_gaps(operation: Any, method: str, path: str) -> frozenset[str]:
+    gaps = KNOWN_GAPS.get(f"{method.upper()} {path}", frozenset())
+    return gaps
+
+
+@dataclass
+class Authenticated:
+    schema: Any
+    key: str
+
+
+@pytest.fixture(scope="module")
+def authenticated_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
+    database = tmp_path_factory.mktemp("fuzz-auth") / "city.db"
+    open_settings = Settings(database=f"sqlite:///{database}", remote_contexts=False, _env_file=None)  # type: ignore[call-arg]
+    asyncio.run(seed(open_settings))
+    settings = open_settings.model_copy(update={"auth": "required"})
+
+    async def operator_key() -> str:
+        parts = assemble(settings)
+        await parts.broker.open()
+        try:
+            _, key = await create_app(parts).state.keyring.create("fuzz-operator", ["*"], "admin")
+            return str(key)
+        finally:
+            await parts.broker.close()
+
+    return settings, asyncio.run(operator_key())
+
+
+@pytest.fixture
+def authenticated(authenticated_database: tuple[Settings, str]) -> Authenticated:
+    settings, key = authenticated_database
+    return Authenticated(schemathesis.openapi.from_asgi("/openapi.json", create_app(assemble(settings))), key)
+
+
+@pytest.mark.parametrize(("path", "method"), operations())
+def test_every_check_passes_with_authentication(authenticated: Authenticated, path: str, method: str) -> None:
+    operation = authenticated.schema[path][method]
+    skipped = known_gaps(operation, method, path)
+    checks = [check for check in ALL_CHECKS if check.__name__ not in skipped]
+    positive = st.tuples(operation.as_strategy(GenerationMode.POSITIVE), st.sampled_from(GEO_QUERIES))
+    negative = operation.as_strategy(GenerationMode.NEGATIVE)
+
+    @settings(
+        max_examples=int(os.environ.get("SMARTBY_FUZZ_EXAMPLES", "6")),
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=positive.map(lambda drawn: selecting(*drawn)) | negative)
+    def call(case: schemathesis.Case) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {authenticated.key}"}, checks=checks)
+
+    call()

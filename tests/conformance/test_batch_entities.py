@@ -105,6 +105,21 @@ async def test_006_delete(client: httpx.AsyncClient) -> None:
     assert (await retrieve(client, existing["id"])).status_code == 404
 
 
+async def test_a_batch_delete_of_other_than_ids_is_a_bad_request(client: httpx.AsyncClient) -> None:
+    """An array holding something else than strings is not a list of entity ids: 400, not a 207
+    with an error for an entity that has no id (found by schemathesis' negative_data_rejection)."""
+    entity = building()
+    assert (await client.post(f"{OPERATIONS}/create", json=[ld(entity)], headers=LD)).status_code == 201
+    for body in ([["x"]], [entity["id"], 7], [{"id": entity["id"]}]):
+        response = await client.post(f"{OPERATIONS}/delete", json=body, headers=LD)
+        assert response.status_code == 400, response.text
+        assert response.json()["type"].endswith("/BadRequestData")
+    assert (await retrieve(client, entity["id"])).status_code == 200
+    assert _error_types(await client.post(f"{OPERATIONS}/delete", json=["T"], headers=LD)) == {
+        "T": "BadRequestData"
+    }
+
+
 def _error_types(response: httpx.Response) -> dict[str, str]:
     return {e["entityId"]: e["error"]["type"].rsplit("/", 1)[1] for e in response.json()["errors"]}
 

@@ -140,6 +140,7 @@ async def test_changes_since_a_version_come_with_the_overview(http: httpx.AsyncC
     assert tiles["water"]["value"] == 1 and tiles["water"]["alert"] is True
     assert tiles["grid"]["value"] == 600.0
     assert_problem(await http.get("/dashboard/api/changes", params={"since": "x" * 100}), 400)
+    assert_problem(await http.get("/dashboard/api/changes", params={"since": "yesterday"}), 400)
 
 
 async def test_overview_and_districts(http: httpx.AsyncClient) -> None:

@@ -195,15 +195,17 @@ class Forbidden(NgsiLdError):
 
 
 def credential(scope: Scope) -> str | None:
-    """The key or token a request presents: `Authorization: Bearer ...` or `X-Api-Key`."""
+    """The key or token a request presents: `Authorization: Bearer ...`, else `X-Api-Key` (the
+    standard header wins when a request carries both)."""
+    api_key = None
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return str(token).strip()
-        elif name == b"x-api-key" and value:
-            return str(value.decode("latin-1")).strip()
-    return None
+        elif name == b"x-api-key" and value and api_key is None:
+            api_key = str(value.decode("latin-1")).strip()
+    return api_key
 
 
 def _tenant(scope: Scope) -> str:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from smartby.api import openapi as oa
 from smartby.api.access import Forbidden
+from smartby.api.keyring import KEY_NAME as KEY_NAME_PATTERN
 from smartby.api.keyring import TENANT_NAME, Keyring, key_view
 from smartby.api.request import broker_of, read_body
 from smartby.ngsild.errors import AlreadyExists, BadRequestData
@@ -28,17 +29,26 @@ KEY_BODY = oa.json_body(
         "type": "object",
         "required": ["name", "role"],
         "properties": {
-            "name": {"type": "string"},
+            "name": {"type": "string", "pattern": KEY_NAME_PATTERN.pattern},
             "role": {"type": "string", "enum": ["reader", "writer", "admin"]},
-            "tenants": {"type": "array", "items": {"type": "string"}},
+            "tenants": {
+                "type": "array",
+                "items": {"type": "string", "pattern": rf"^(\*|{TENANT_NAME.pattern.strip('^$')})?$"},
+            },
             "owner": {"type": "string"},
             "expiresAt": {"type": "string", "format": "date-time"},
         },
     },
+    JSON,
 )
 TENANT_BODY = oa.json_body(
     "The tenant: its name.",
-    {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+    {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string", "pattern": TENANT_NAME.pattern}},
+    },
+    JSON,
 )
 
 
@@ -74,6 +84,7 @@ async def list_keys(request: Request) -> Response:
 
 @router.post(
     "/keys",
+    status_code=201,
     summary="Create an API key (its secret shown this once)",
     openapi_extra=oa.operation([], KEY_BODY),
 )

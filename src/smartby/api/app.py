@@ -29,11 +29,12 @@ from smartby.api import (
     subscriptions,
     temporal,
 )
-from smartby.api.access import Guard
+from smartby.api.access import Guard, needed
 from smartby.api.departure import unless_client_goes
 from smartby.api.keyring import Keyring
 from smartby.api.limits import check_url
 from smartby.api.middleware import Application, Inner
+from smartby.api.openapi import secured
 from smartby.api.problems import HANDLERS, MethodNotAllowed, problem_response, tenant_echo, unexpected_error
 from smartby.api.rate_limits import RateLimits
 from smartby.api.tokens import bearer_tokens
@@ -208,6 +209,14 @@ def create_app(parts: Assembly) -> Application:
         app.include_router(router)
     dashboard.mount(app, broker)
     services.mount(app, runtime)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with who may call each operation and what else it can answer."""
+        if app.openapi_schema is None:
+            secured(FastAPI.openapi(app), needed, parts.settings.max_limit)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.keyring = Keyring(parts.keys)
     tokens = bearer_tokens(parts.settings)
     oidc_login.mount(app, parts.settings, tokens)

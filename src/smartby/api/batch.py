@@ -86,6 +86,7 @@ def batch_response(
 
 @router.post(
     "/create",
+    responses=oa.answers(201, 207),
     summary="Create entities",
     openapi_extra=oa.operation([oa.TENANT, oa.LINK], _batch_body("Entities.")),
 )
@@ -101,6 +102,7 @@ async def batch_create(request: Request) -> Response:
 
 @router.post(
     "/upsert",
+    responses=oa.answers(201, 204, 207),
     summary="Create or update entities",
     openapi_extra=oa.operation(
         [
@@ -131,6 +133,7 @@ async def batch_upsert(request: Request) -> Response:
 
 @router.post(
     "/update",
+    responses=oa.answers(204, 207),
     summary="Update entities",
     openapi_extra=oa.operation(
         [oa.query("options", "noOverwrite: keep attributes that exist."), oa.TENANT, oa.LINK],
@@ -155,6 +158,7 @@ async def batch_update(request: Request) -> Response:
 
 @router.post(
     "/merge",
+    responses=oa.answers(204, 207),
     summary="Merge entities",
     openapi_extra=oa.operation([oa.TENANT, oa.LINK], _batch_body("Entities.")),
 )
@@ -170,9 +174,14 @@ async def batch_merge(request: Request) -> Response:
 
 @router.post(
     "/delete",
+    responses=oa.answers(204, 207),
     summary="Delete entities",
     openapi_extra=oa.operation(
-        [oa.TENANT, oa.LINK], oa.json_body("Entity ids.", {"type": "array", "items": {"type": "string"}})
+        [oa.TENANT, oa.LINK],
+        oa.json_body(
+            "Entity ids (one that is not a URI is that entity's error in the 207).",
+            {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+        ),
     ),
 )
 async def batch_delete(request: Request) -> Response:

@@ -35,6 +35,7 @@ from smartby.ngsild.errors import (
     ResourceNotFound,
 )
 from smartby.ngsild.timestamps import normalize_datetime, now
+from smartby.records.commands import STATES
 from smartby.records.devices import DeadLetter, DeadLetterQuery
 
 router = APIRouter(prefix="/ingest/v1", tags=["Device ingestion"])
@@ -44,7 +45,10 @@ LETTER_PARAMS = frozenset({"deviceId", "transport", "since", "until", "limit", "
 PURGE_PARAMS = frozenset({"deviceId", "transport", "since", "until"})
 DEVICE_ID = oa.path("deviceId", "The device id (A-Z a-z 0-9 _ . : -).")
 PROFILE_NAME = oa.path("name", "The payload profile's name.")
-LETTER_ID = oa.path("letterId", "The dead letter's number.")
+LETTER_ID = {
+    **oa.path("letterId", "The dead letter's number."),
+    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+}
 KEY_HEADERS = [
     oa.header("X-API-Key", "The device key (or the integration secret)."),
     oa.header("Authorization", "Bearer <device key, integration secret or admin token>."),
@@ -59,11 +63,12 @@ RAW_BODY = {
 }
 DOWNLINK_EVENTS = ("downlink_ack", "downlink_nack", "downlink_failed")
 """The Things Stack's webhook messages about a downlink that say what became of a command."""
+PAGE = [oa.query("limit", "Items per page.", {**oa.INTEGER, "minimum": 1}), oa.PAGING[1]]
 LETTER_FILTERS = [
     oa.query("deviceId", "Only this device's dead letters."),
     oa.query("transport", "Only those that came in this way: http, chirpstack-http, tts-http, mqtt, ..."),
-    oa.query("since", "Received at or after this ISO 8601 time."),
-    oa.query("until", "Received before this ISO 8601 time."),
+    oa.query("since", "Received at or after this ISO 8601 time.", oa.DATE_TIME),
+    oa.query("until", "Received before this ISO 8601 time.", oa.DATE_TIME),
 ]
 
 
@@ -107,7 +112,7 @@ async def _json_body(request: Request) -> Any:
 # -- devices ---------------------------------------------------------------------------------------
 
 
-@router.get("/devices", summary="List devices", openapi_extra=oa.operation([*ADMIN, *oa.PAGING[:2]]))
+@router.get("/devices", summary="List devices", openapi_extra=oa.operation([*ADMIN, *PAGE]))
 async def list_devices(request: Request) -> Response:
     check_params(request, PAGE_PARAMS)
     ingestion = admin(request)
@@ -118,6 +123,7 @@ async def list_devices(request: Request) -> Response:
 
 @router.post(
     "/devices",
+    status_code=201,
     summary="Register a device (the generated key is in the response, once)",
     openapi_extra=oa.operation(ADMIN, oa.json_body("The device: id, entityId, entityType, ...")),
 )
@@ -183,10 +189,14 @@ def commands_of(request: Request) -> DeviceCommands:
 
 @router.post(
     "/devices/{deviceId}/commands",
+    status_code=201,
     summary="Send a command to a device (its record, state pending, sent or failed, is the response)",
     openapi_extra=oa.operation(
         [DEVICE_ID, *ADMIN],
-        oa.json_body('{"name": "dim", "value": 0.4, "expires": "<ISO 8601>"} (or "ttl": seconds)'),
+        oa.json_body(
+            '{"name": "dim", "value": 0.4, "expires": "<ISO 8601>"} (or "ttl": seconds)',
+            media_types=("application/json",),
+        ),
     ),
 )
 async def send_command(request: Request) -> Response:
@@ -208,9 +218,11 @@ async def send_command(request: Request) -> Response:
             DEVICE_ID,
             *ADMIN,
             oa.query(
-                "state", "Only commands in these states (comma-separated): pending, sent, confirmed, ..."
+                "state",
+                "Only commands in these states (comma-separated): pending, sent, confirmed, ...",
+                {"type": "string", "pattern": oa.names_of(STATES)},
             ),
-            *oa.PAGING[:2],
+            *PAGE,
         ]
     ),
 )
@@ -323,7 +335,7 @@ def _letter_query(request: Request, *, limit: int = 100, offset: int = 0) -> Dea
 @router.get(
     "/deadletters",
     summary="List dead letters, newest first (payload in base64)",
-    openapi_extra=oa.operation([*ADMIN, *LETTER_FILTERS, *oa.PAGING]),
+    openapi_extra=oa.operation([*ADMIN, *LETTER_FILTERS, *PAGE]),
 )
 async def list_dead_letters(request: Request) -> Response:
     check_params(request, LETTER_PARAMS)
@@ -355,7 +367,7 @@ async def purge_dead_letters(request: Request) -> Response:
 
 def _letter_id(request: Request) -> int:
     text = request.path_params["letterId"]
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "³".isdigit(), but not int("³")
         raise ResourceNotFound(f"No dead letter {text}")
     return int(text)
 
@@ -388,6 +400,7 @@ async def delete_dead_letter(request: Request) -> Response:
 )
 async def stats(request: Request) -> Response:
     check_params(request, NO_PARAMS)
+    tenant_of(request)  # the counts are the server's, but a malformed NGSILD-Tenant is refused everywhere
     return json_response(request, None, admin(request).stats.as_dict(), JSON)
 
 
@@ -447,6 +460,7 @@ def _error(outcome: Outcome) -> NgsiLdError:
 
 @router.post(
     "/devices/{deviceId}/up",
+    responses=oa.answers(204),
     summary="An uplink from a device: its payload as the body, its key in X-API-Key or Authorization "
     "(204; 200 with the commands that waited for it, for a device with the http downlink)",
     openapi_extra=oa.operation([DEVICE_ID, *KEY_HEADERS, oa.TENANT], RAW_BODY),
@@ -468,6 +482,7 @@ async def device_uplink(request: Request) -> Response:
 
 @router.post(
     "/chirpstack",
+    responses=oa.answers(204),
     summary="ChirpStack v4 HTTP integration: up events are ingested, other events acknowledged",
     openapi_extra=oa.operation(
         [
@@ -517,6 +532,7 @@ async def _integration_event(request: Request, raw: bytes, network: str, *extra:
 
 @router.post(
     "/ttn",
+    responses=oa.answers(204),
     summary="The Things Stack v3 webhook: uplink messages are ingested, other messages acknowledged",
     openapi_extra=oa.operation(
         [*KEY_HEADERS, oa.header("X-Downlink-Apikey", "Sent by The Things Stack webhooks."), oa.TENANT],

@@ -658,7 +658,7 @@ async def _attributes_write(
             oa.GEOMETRY_PROPERTY,
             oa.LANG,
             oa.DATASET_ID,
-            oa.OPTIONS,
+            oa.options(RETRIEVE_OPTIONS),
             oa.FORMAT,
             oa.LOCAL,
             oa.TENANT,

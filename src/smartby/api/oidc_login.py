@@ -270,7 +270,13 @@ async def login(request: Request) -> Response:
     responses={302: {"description": "Signed in: to the dashboard, with its session cookie"}},
     openapi_extra={
         "parameters": [
-            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+            # RFC 6749 appendix A: code, state, error and error_description are printable ASCII.
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[ -~]*$"},
+            }
             for name in ("code", "state", "error", "error_description")
         ]
     },
@@ -325,6 +331,7 @@ async def _finish(sign_in: OidcLogin, request: Request) -> Response:
 LOGOUT: dict[str, Any] = {
     "summary": "Dashboard: sign out (forgets the session cookie; the provider's own session stays)",
     "status_code": 302,
+    "response_class": RedirectResponse,
     "responses": {302: {"description": "To the dashboard, without its session cookie"}},
     "openapi_extra": {"parameters": []},
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import combinations
 from typing import Any
 
 STRING: dict[str, Any] = {"type": "string"}
@@ -29,8 +31,36 @@ TENANT = header("NGSILD-Tenant", "The tenant; tenants never see each other's dat
 LINK = header("Link", 'The @context: <url>; rel="http://www.w3.org/ns/json-ld#context"')
 ENTITY_ID = path("entityId", "The entity id (a URI).")
 ATTR_ID = path("attrId", "The attribute name (expanded with the @context).")
-OPTIONS = query("options", "Comma-separated options, e.g. keyValues, concise, sysAttrs.")
-FORMAT = query("format", "Representation: normalized, concise or keyValues.")
+REPRESENTATIONS = ("normalized", "concise", "keyValues", "simplified")
+
+
+def options(allowed: Iterable[str], formats: Iterable[str] = REPRESENTATIONS) -> dict[str, Any]:
+    """`options` as an operation reads it (clause 6.3.7): comma-separated, each one the operation
+    knows, at most one representation. Declared as the list of those combinations."""
+    forms = [name for name in formats if name in set(allowed)]
+    others = sorted(set(allowed) - set(forms))
+    choices = [
+        ",".join([*chosen, *form])
+        for size in range(len(others) + 1)
+        for chosen in combinations(others, size)
+        for form in ([], *([f] for f in forms))
+    ]
+    return query(
+        "options",
+        "Comma-separated options: at most one representation, and the others this operation knows.",
+        {"type": "string", "enum": [choice for choice in choices if choice]},
+    )
+
+
+def format_param(formats: Iterable[str] = REPRESENTATIONS) -> dict[str, Any]:
+    """`format` (clause 6.3.12): the representation, one of those the operation gives."""
+    return query(
+        "format", "The representation; wins over one in options.", {"type": "string", "enum": [*formats]}
+    )
+
+
+OPTIONS = options([*REPRESENTATIONS, "sysAttrs"])
+FORMAT = format_param()
 ATTRS = query("attrs", "Comma-separated attribute names to return (and, in queries, to require).")
 PICK = query(
     "pick",
@@ -44,7 +74,17 @@ DATASET_ID = query("datasetId", "Comma-separated datasetIds of the attribute ins
 LOCAL = query(
     "local", "true: only this broker's own entities.", {"type": "string", "enum": ["true", "false"]}
 )
-INTEGER = {"type": "integer", "minimum": 0}
+INTEGER = {"type": "integer", "minimum": 0, "maximum": 999_999_999}
+"""A whole number as smartby reads one: at most nine digits."""
+DATE_TIME = {"type": "string", "format": "date-time"}
+
+
+def names_of(names: Iterable[str]) -> str:
+    """A pattern for a comma-separated list of some of `names`."""
+    choice = "|".join(sorted(names))
+    return f"^({choice})(,({choice}))*$"
+
+
 ORDER_BY = query("orderBy", "Keys to order by, e.g. speed;desc,id (attribute paths or id, createdAt, ...).")
 PAGING = [
     query("limit", "Entities per page.", INTEGER),
@@ -84,13 +124,17 @@ QUERY_PARAMS = [
 ]
 
 
-def json_body(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def json_body(
+    description: str,
+    schema: dict[str, Any] | None = None,
+    media_types: tuple[str, ...] = ("application/json", "application/ld+json"),
+) -> dict[str, Any]:
     shape = schema or {"type": "object"}
     return {
         "requestBody": {
             "required": True,
             "description": description,
-            "content": {"application/json": {"schema": shape}, "application/ld+json": {"schema": shape}},
+            "content": {media_type: {"schema": shape} for media_type in media_types},
         }
     }
 
@@ -104,7 +148,9 @@ def operation(parameters: list[dict[str, Any]], body: dict[str, Any] | None = No
 
 # Context source registrations and csource subscriptions (docs/federation.md)
 REGISTRATION_ID = path("registrationId", "The registration id (a URI).")
-SYS_ATTRS = query("options", "sysAttrs: show createdAt and modifiedAt.")
+SYS_ATTRS = query(
+    "options", "sysAttrs: show createdAt and modifiedAt.", {"type": "string", "enum": ["sysAttrs"]}
+)
 REGISTRATION_QUERY_PARAMS = [
     query("id", "Comma-separated entity ids a registration must be able to provide."),
     query("type", "Entity type selection: A, A,B (either), (A;B)|C."),
@@ -115,7 +161,11 @@ REGISTRATION_QUERY_PARAMS = [
     query("georel", "Geo-relationship with the registrations' location."),
     query("geometry", "Point, LineString, Polygon, ..."),
     query("coordinates", "GeoJSON coordinates of the geometry, as JSON."),
-    query("geoproperty", "location (default), observationSpace or operationSpace."),
+    query(
+        "geoproperty",
+        "location (default), observationSpace or operationSpace.",
+        {"type": "string", "enum": ["location", "observationSpace", "operationSpace"]},
+    ),
     query("scopeQ", "Scope filter on the registrations' scope."),
     query("timerel", "before, after or between: on observationInterval (or managementInterval)."),
     query("timeAt", "Date-time the timerel refers to."),
@@ -126,3 +176,185 @@ REGISTRATION_QUERY_PARAMS = [
     TENANT,
     LINK,
 ]
+
+
+# ----------------------------------------------------------------------------------------------------
+# What every operation may answer besides success, and who may call it: derived from access.ROUTES
+# (through `needed`) and the operation's shape, in one place, never declared route by route.
+
+PROBLEM = "#/components/schemas/ProblemDetails"
+PROBLEM_DETAILS: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 7807 ProblemDetails with an NGSI-LD error type (clause 5.5.2).",
+    "required": ["type", "title"],
+    "properties": {
+        "type": {"type": "string", "description": "https://uri.etsi.org/ngsi-ld/errors/... "},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`smartby keys create`) or an OpenID Connect access token (a JWT).",
+    },
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Api-Key",
+        "description": "An API key, as some FIWARE clients send it.",
+    },
+}
+AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+TENANTED = frozenset({"reader", "writer", "admin", "device"})
+"""Needs checked on the request's tenant: a tenant the caller has no role on is answered 404."""
+QUERIES = ("/ngsi-ld/v1/entities", "/ngsi-ld/v1/temporal/", "/ngsi-ld/v1/entityOperations/query")
+"""Where a query can be too complex (403 TooComplexQuery) or run out of its time (503 QueryTimedOut)."""
+
+WHY = {
+    "400": "The request is malformed (BadRequestData, InvalidRequest).",
+    "401": "No API key or token, or one that is unknown, revoked or expired.",
+    "403": "The caller's role is too weak for this operation, or the query is too complex.",
+    "404": "No such resource, or a tenant the caller has no role on (as if it did not exist).",
+    "406": "None of the representations of the Accept header can be given.",
+    "409": "The resource already exists, or the change conflicts with it.",
+    "411": "POST, PATCH and PUT need a Content-Length (clause 6.3.4).",
+    "413": "The body is larger, or holds more entities, attributes or elements, than the limits.",
+    "415": "The Content-Type is not one this operation reads.",
+    "422": "The operation is not supported on this resource (OperationNotSupported).",
+    "429": "Too many requests: try again after Retry-After seconds.",
+    "503": "The query ran out of its time budget (QueryTimedOut), or a remote @context is unavailable.",
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+
+
+def failure(status: str) -> dict[str, Any]:
+    if status == "411":
+        return {"description": WHY[status]}
+    answer: dict[str, Any] = {
+        "description": WHY[status],
+        "content": {"application/json": {"schema": {"$ref": PROBLEM}}},
+    }
+    if status == "429":
+        answer["headers"] = RETRY_AFTER
+    return answer
+
+
+def failures(path: str, method: str, need: str, operation: dict[str, Any]) -> list[str]:
+    """The error statuses an operation can answer, from who may call it and what it reads."""
+    statuses = ["400", "404"]
+    if need != "public":
+        statuses += ["401", "403", "429"]
+    if "requestBody" in operation:
+        statuses += ["411", "413", "415"]
+    if method in ("post", "put", "patch"):
+        statuses += ["409", "422", "503"]
+    if path.startswith(QUERIES):
+        statuses += ["403", "503"]
+    if any(parameter.get("name") == "Link" for parameter in operation.get("parameters", [])):
+        statuses.append("503")  # LdContextNotAvailable: the Link's @context cannot be fetched
+    return sorted(set(statuses))
+
+
+def secured(document: dict[str, Any], needed: Any, max_limit: int = 1000) -> dict[str, Any]:
+    """The document with its security schemes, each operation's `security` (from `needed`, i.e.
+    access.ROUTES), the ProblemDetails answers each operation can give, and the page size the
+    server allows (SMARTBY_MAX_LIMIT)."""
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {})["ProblemDetails"] = PROBLEM_DETAILS
+    components["securitySchemes"] = SECURITY_SCHEMES
+    for path, methods in document.get("paths", {}).items():
+        for method, operation in methods.items():
+            need, _ = needed(method.upper(), path)
+            if need == "public":
+                operation["security"] = []
+            elif need == "device":
+                operation["security"] = [*AUTHENTICATED, {}]  # or the device's own key, or none
+            else:
+                operation["security"] = AUTHENTICATED
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") in ("path", "header") and parameter["name"] in PARAMETER_SCHEMAS:
+                    parameter["schema"] = PARAMETER_SCHEMAS[parameter["name"]]
+                elif parameter.get("in") == "query" and parameter["schema"] == STRING:
+                    parameter["schema"] = QUERY_SCHEMAS.get(parameter["name"], {"minLength": 1, **STRING})
+                elif parameter.get("in") == "query" and parameter["schema"].get("type") == "string":
+                    parameter["schema"] = {"minLength": 1, **parameter["schema"]}
+                elif parameter.get("in") == "query" and parameter["name"] == "limit":
+                    parameter["schema"] = {**parameter["schema"], "maximum": max_limit}
+            responses = operation.setdefault("responses", {})
+            for status in failures(path, method, need, operation):
+                responses.setdefault(status, failure(status))
+    return document
+
+
+SUCCESS = {
+    200: "The result.",
+    201: "Created.",
+    202: "Accepted.",
+    204: "Done; no content.",
+    207: "Some parts succeeded and some failed: the BatchOperationResult says which (clause 5.6.7).",
+}
+
+
+def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Success statuses an operation can answer besides its decorator's one."""
+    return {status: {"description": SUCCESS[status]} for status in statuses}
+
+
+# Parameters whose values follow a grammar: declared by name, once, for every operation that has them.
+URI = r"[A-Za-z][A-Za-z0-9+.\-]*:[A-Za-z0-9._~:@!$&'()*+;=/\-]+"
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "entityId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
+    "registrationId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
+    "subscriptionId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
+    "instanceId": {"type": "string", "pattern": f"^{URI}$", "maxLength": 2048},
+    "attrId": {"type": "string", "pattern": f"^{NAME}$"},
+    "type": {"type": "string", "pattern": f"^{NAME}$"},
+    # clause 6.3.14: a tenant's name (smartby: 1 to 64 of these; empty is the default tenant)
+    "NGSILD-Tenant": {"type": "string", "pattern": r"^[A-Za-z0-9_.:/\-]{0,64}$"},
+    # clause 6.3.5: the @context as a Link (RFC 8288) with the JSON-LD context relation (an empty
+    # header is read as no Link)
+    "Link": {
+        "type": "string",
+        "pattern": r'^(<https?://[A-Za-z0-9._~:/?#@!$&()*+,=-]+>; rel="http://www\.w3\.org/ns/json-ld#context")?$',
+    },
+}
+
+
+def listed(item: str) -> str:
+    return f"^{item}(,{item})*$"
+
+
+DURATION = r"^P(?!$)([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$"
+AGGREGATIONS = ["totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq"]
+GEOMETRIES = ["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
+QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    # languages of their own (smartby.ngsild: query.py, scope.py, geo.py, typequery.py): named by
+    # a format, so a client (and the fuzz test) knows which grammar a value follows
+    "q": {"type": "string", "minLength": 1, "format": "ngsi-ld-q"},
+    "scopeQ": {"type": "string", "minLength": 1, "format": "ngsi-ld-scope-q"},
+    "georel": {"type": "string", "minLength": 1, "format": "ngsi-ld-georel"},
+    "coordinates": {"type": "string", "minLength": 1, "format": "ngsi-ld-coordinates"},
+    "geometry": {"type": "string", "enum": GEOMETRIES},
+    "type": {"type": "string", "minLength": 1, "format": "ngsi-ld-type-selection"},
+    "idPattern": {"type": "string", "minLength": 1, "maxLength": 1024, "format": "regex"},
+    "id": {"type": "string", "pattern": listed(URI)},
+    "datasetId": {"type": "string", "pattern": listed(URI)},
+    "attrs": {"type": "string", "pattern": listed(NAME)},
+    "pick": {"type": "string", "pattern": listed(NAME)},
+    "omit": {"type": "string", "pattern": listed(NAME)},
+    "geoproperty": {"type": "string", "pattern": f"^{NAME}$"},
+    "geometryProperty": {"type": "string", "pattern": f"^{NAME}$"},
+    "orderBy": {"type": "string", "pattern": listed(f"{NAME}(;(asc|desc))?")},
+    "timerel": {"type": "string", "enum": ["before", "after", "between"]},
+    "timeAt": DATE_TIME,
+    "endTimeAt": DATE_TIME,
+    "aggrMethods": {"type": "string", "pattern": names_of(AGGREGATIONS)},
+    "aggrPeriodDuration": {"type": "string", "pattern": DURATION},
+    "lang": {"type": "string", "pattern": listed(r"([a-z]{2,3}(-[A-Z]{2})?|\*)(;q=(0(\.[0-9])?|1))?")},
+}
+"""Query parameters whose values follow a grammar, by name, for every operation that has them."""

@@ -110,12 +110,21 @@ WINDOW = frozenset({"timerel", "timeAt", "endTimeAt", "lastN"})
 _LINK_SAFE = ":/*,;|()[]{}!<>=~'$^@"
 SYSTEM_NAMES = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt", "observedAt"})
 
+TEMPORAL_FORMAT_DOCS = [
+    # aggregatedValues needs aggrMethods and aggrPeriodDuration: declared by them, not here
+    oa.options(TEMPORAL_OPTIONS - {"aggregatedValues"}, sorted(FORMATS - {"aggregatedValues"})),
+    oa.format_param(sorted(FORMATS - {"aggregatedValues"})),
+]
 TEMPORAL_QUERY_DOCS = [
     oa.query("timerel", "before, after or between."),
     oa.query("timeAt", "Date-time the timerel refers to."),
     oa.query("endTimeAt", "End of the interval for timerel=between."),
-    oa.query("timeproperty", "observedAt (default), createdAt, modifiedAt or deletedAt."),
-    oa.query("lastN", "Only the last N instances of each attribute.", {"type": "integer", "minimum": 1}),
+    oa.query(
+        "timeproperty",
+        "observedAt (default), createdAt, modifiedAt or deletedAt.",
+        {"type": "string", "enum": ["observedAt", "createdAt", "modifiedAt", "deletedAt"]},
+    ),
+    oa.query("lastN", "Only the last N instances of each attribute.", {**oa.INTEGER, "minimum": 1}),
     oa.query("aggrMethods", "totalCount, distinctCount, sum, avg, min, max, stddev, sumsq."),
     oa.query("aggrPeriodDuration", "ISO 8601 duration of the aggregation periods, e.g. PT1H, P1D, P1M."),
 ]
@@ -245,7 +254,13 @@ def _view(request: Request, ctx: Context, form: str, options: set[str], temporal
 @router.get(
     "/entities",
     summary="Query the temporal evolution of entities",
-    openapi_extra=oa.operation([*oa.QUERY_PARAMS, *TEMPORAL_QUERY_DOCS]),
+    openapi_extra=oa.operation(
+        [
+            *(p for p in oa.QUERY_PARAMS if p["name"] not in ("options", "format")),
+            *TEMPORAL_FORMAT_DOCS,
+            *TEMPORAL_QUERY_DOCS,
+        ]
+    ),
 )
 async def query_temporal(request: Request) -> Response:
     check_params(request, QUERY_PARAMS)
@@ -420,8 +435,7 @@ def _link_next_page(
             oa.OMIT,
             oa.LANG,
             oa.DATASET_ID,
-            oa.OPTIONS,
-            oa.FORMAT,
+            *TEMPORAL_FORMAT_DOCS,
             oa.TENANT,
             oa.LINK,
             *TEMPORAL_QUERY_DOCS,
@@ -498,8 +512,7 @@ QUERY_BODY = {
         [
             *oa.PAGING,
             oa.ORDER_BY,
-            oa.OPTIONS,
-            oa.FORMAT,
+            *TEMPORAL_FORMAT_DOCS,
             oa.TENANT,
             oa.LINK,
         ],
@@ -575,6 +588,8 @@ WRITE_PARAMS = frozenset({"local"})
 
 @router.post(
     "/entities",
+    status_code=201,
+    responses=oa.answers(204),
     summary="Create a temporal entity or add instances to one",
     openapi_extra=oa.operation([oa.TENANT, oa.LINK], oa.json_body("An entity with arrays of instances.")),
 )

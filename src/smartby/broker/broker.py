@@ -768,6 +768,10 @@ class Broker:
 
     async def batch_delete(self, tenant: str, ids: Any) -> BatchResult:
         _check_batch(ids)
+        if not all(isinstance(entity_id, str) for entity_id in ids):
+            # not an array of entity ids (clause 5.6.10): the whole request; a string that is not
+            # a URI is that entity's error
+            raise BadRequestData("A batch delete needs a JSON array of entity ids (strings)")
         result = BatchResult()
         valid: list[str] = []
         for entity_id in ids:

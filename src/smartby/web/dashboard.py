@@ -44,8 +44,22 @@ def _string(description: str, enum: list[str] | None = None) -> dict[str, Any]:
     return {"description": description, "schema": schema}
 
 
-DEVICE_ID = {"name": "deviceId", "in": "path", "required": True, **_string("The device's entity id.")}
-SINCE = {"name": "since", "in": "query", "required": False, **_string("The version the client has.")}
+VERSION = re.compile(r"[0-9a-f]{1,32}\.[0-9]{1,18}")
+"""A version of the map the dashboard hands out: its epoch and serial (`CityMap.changes`)."""
+DEVICE_ID = {
+    "name": "deviceId",
+    "in": "path",
+    "required": True,
+    "description": "The device's entity id (a URI, e.g. urn:ngsi-ld:Streetlight:1).",
+    "schema": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9+.\-]*:[A-Za-z0-9._~:@!$&'()*+;=/\-]+$"},
+}
+SINCE = {
+    "name": "since",
+    "in": "query",
+    "required": False,
+    "description": "The version the client has (empty: none yet).",
+    "schema": {"type": "string", "pattern": f"^({VERSION.pattern})?$"},
+}
 SPAN = {"name": "span", "in": "query", "required": False, **_string("24h (default) or 7d.", list(SPANS))}
 
 
@@ -239,7 +253,7 @@ async def devices(request: Request) -> Response:
 async def changes(request: Request) -> Response:
     dashboard = dashboard_of(request)
     since = request.query_params.get("since")
-    if since is not None and (len(since) > 64 or not since.isprintable()):
+    if since is not None and since and not VERSION.fullmatch(since):
         raise BadRequestData("since must be a version the dashboard was given")
     found = await dashboard.city.changes(since)
     view = devices_view(found.snapshot, found)
