@@ -28,7 +28,9 @@ from smartby.api.keyring import Keyring
 from smartby.api.middleware import Inner
 from smartby.api.problems import problem_response
 from smartby.broker import DEFAULT_TENANT
+from smartby.broker.audit import AuditLog
 from smartby.ngsild.errors import NgsiLdError, NonexistentTenant, ResourceNotFound
+from smartby.records import audit
 from smartby.records.keys import ALL_TENANTS, ROLES
 
 Need = Literal["public", "device", "authenticated", "reader", "writer", "admin", "operator"]
@@ -111,6 +113,7 @@ ROUTES: dict[str, dict[str, Need]] = {
     "/admin/v1/keys/{name}": {"GET": "operator", "DELETE": "operator"},
     "/admin/v1/keys/{name}/rotate": {"POST": "operator"},
     "/admin/v1/tenants": {"GET": "operator", "POST": "operator"},
+    "/admin/v1/audit": {"GET": "operator"},
     # the dashboard: its pages carry no data (they ask for a key), its API is a reader's
     "/": {"GET": "public"},
     "/dashboard/static/{name}": {"GET": "public"},
@@ -136,14 +139,22 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}/?$")
 
 
-_COMPILED = [(_pattern(template), methods) for template, methods in ROUTES.items()]
+_COMPILED = [(_pattern(template), template, methods) for template, methods in ROUTES.items()]
+
+
+def route_of(path: str) -> str | None:
+    """The template in ROUTES that `path` matches (None: none does)."""
+    for pattern, template, _ in _COMPILED:
+        if pattern.match(path):
+            return template
+    return None
 
 
 def needed(method: str, path: str) -> tuple[Need, bool]:
     """What a request needs, and whether ROUTES or a service default said so (False: nobody did,
     and the answer fails closed)."""
     method = "GET" if method == "HEAD" else method
-    for pattern, methods in _COMPILED:
+    for pattern, _, methods in _COMPILED:
         if pattern.match(path):
             need = methods.get(method)
             if need is not None:
@@ -216,6 +227,11 @@ class Guard:
     def state(self) -> Any:
         return self.inner.state
 
+    @property
+    def _audit_log(self) -> AuditLog:
+        log: AuditLog = self.inner.state.broker.audit
+        return log
+
     def openapi(self) -> dict[str, Any]:
         return self.inner.openapi()
 
@@ -236,10 +252,12 @@ class Guard:
             return
         presented = credential(scope)
         who = None if presented is None else await self.principal(presented)
+        action = audit.current()
         if who is None:
             if need == "device":  # a device key, or none: ingestion decides
                 await self.inner(scope, receive, send)
                 return
+            self._audit_log.refused(401, "no credentials" if presented is None else "invalid credentials")
             error: NgsiLdError = Unauthorized(
                 "This request needs an API key or a bearer token (Authorization: Bearer ...)"
                 if presented is None
@@ -249,9 +267,11 @@ class Guard:
                 scope, receive, send
             )
             return
+        action.actor = who.name
         tenant = _tenant(scope)
         refused = await self._refusal(who, need, method, path, tenant)
         if refused is not None:
+            self._audit_log.refused(refused.status, refused.detail)
             await problem_response(refused)(scope, receive, send)
             return
         if path.rstrip("/") == SUBSCRIPTIONS:

@@ -28,6 +28,7 @@ from smartby.api import (
     temporal,
 )
 from smartby.api.access import Guard
+from smartby.api.audit import Auditing
 from smartby.api.keyring import Keyring
 from smartby.api.limits import check_url
 from smartby.api.middleware import Application, Inner
@@ -189,4 +190,5 @@ def create_app(parts: Assembly) -> Application:
     inner: Inner = Dispatcher(app, routers)
     if parts.settings.auth == "required":
         inner = Guard(inner, app.state.keyring, bearer_tokens(parts.settings))
+    inner = Auditing(inner, authenticated=parts.settings.auth == "required")
     return Application(inner, parts.settings)

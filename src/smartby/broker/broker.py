@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import orjson
 
 from smartby.broker import changes
+from smartby.broker.audit import AuditedHistory, AuditLog, AuditStore, change_record
 from smartby.broker.batch_result import BatchResult
 from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import CONTEXT_TENANT, ContextLoader, ContextStore, resolve
@@ -60,6 +61,7 @@ from smartby.ngsild.reads import (
 )
 from smartby.ngsild.timestamps import format_datetime, micros_of, now
 from smartby.ngsild.typequery import TypeExpr
+from smartby.records import audit
 from smartby.settings import Settings
 
 T = TypeVar("T")
@@ -127,6 +129,7 @@ class BrokerStore(
     CSourceSubscriptionStore,
     SourceUseStore,
     FeedStore,
+    AuditStore,
     Protocol,
 ):
     """The one store the broker keeps everything in; each of its parts declares its share."""
@@ -150,7 +153,10 @@ class Broker:
         self.jsonld_contexts = ContextRegistry(
             store, self.loader, self.contexts, self.settings.context_sync_interval
         )
-        self.history = History(store, self.change, self.existing_tenant, self.settings)
+        self.audit = AuditLog(store, self.settings)
+        self.history = History(
+            AuditedHistory(store, self.audit), self.change, self.existing_tenant, self.settings
+        )
         self.subscriptions = Subscriptions(store, self.contexts, self.loader.outbound)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
         self.registrations = Registrations(store)
@@ -167,6 +173,7 @@ class Broker:
     async def open(self) -> None:
         self.loader.bind(asyncio.get_running_loop())
         await self.store.open()
+        self.audit.start()
         await self.subscriptions.load()
         self.jsonld_contexts.start()
         if self.settings.notifications:
@@ -185,6 +192,7 @@ class Broker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
+        await self.audit.stop()
         await self.csource_subscriptions.close()
         await self.federation.close()
         try:
@@ -263,22 +271,39 @@ class Broker:
         if tenant != DEFAULT_TENANT and not await self.store.tenant_exists(tenant):
             raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
 
-    async def change(self, tenant: str, change: Callable[[Transaction], T], ids: Sequence[str] = ()) -> T:
+    async def change(
+        self,
+        tenant: str,
+        change: Callable[[Transaction], T],
+        ids: Sequence[str] = (),
+        operation: str = "context.change",
+    ) -> T:
         """Run `change` in one transaction, and in the same transaction queue the notifications of
-        the subscriptions its changes concern; every write of context goes through here. `ids`: the
+        the subscriptions its changes concern and write its audit record (the current action's
+        operation, else `operation`); every write of context goes through here. `ids`: the
         entities a change that may be run again touches (`EntityStore.transact`)."""
         subscriptions = self.subscriptions
         feed = self.feed
         await subscriptions.refresh()
         notify = subscriptions.watches(tenant)
+        action = audit.current()
+
+        def audited(tx: Transaction) -> T:
+            result = change(tx)
+            changed = ids or [entry.entity["id"] for entry in tx.changes()]
+            tx.audit(change_record(tenant, action, operation, changed, result))
+            return result
+
         if not notify and not feed.watching:
-            return await self.store.transact(tenant, change, ids)
+            result = await self.store.transact(tenant, audited, ids)
+            action.recorded = True
+            return result
         queued = False
         fed_services: set[str] = set()
 
         def run(tx: Transaction) -> T:
             nonlocal queued
-            result = change(tx)
+            result = audited(tx)
             changed = tx.changes()
             pending = subscriptions.match(tenant, changed) if notify else []
             if pending:
@@ -292,6 +317,7 @@ class Broker:
             return result
 
         result = await self.store.transact(tenant, run, ids)
+        action.recorded = True
         if queued:
             self.notifier.wake()
         if fed_services:
@@ -318,6 +344,8 @@ class Broker:
         if entity is None:
             await self.existing_tenant(tenant)
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
+        if self.audit.sensitive:
+            self.audit.read_entities(tenant, "entity.read", (entity,))
         return entity
 
     async def _entity_types(self, tenant: str, entity_id: str) -> list[str] | None:
@@ -349,7 +377,10 @@ class Broker:
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
         await self.existing_tenant(tenant)
-        return await self.store.query_entities(tenant, query)
+        result = await self.store.query_entities(tenant, query)
+        if self.audit.sensitive:
+            self.audit.read_entities(tenant, "entity.query", result.entities)
+        return result
 
     async def _modify(
         self,
@@ -793,7 +824,8 @@ class Broker:
         if batch:
             stamp = _timestamp()
             ids = [readings.id for readings in batch]
-            await self.change(tenant, lambda tx: write_readings(tx, batch, stamp), ids)
+            with audit.acting(audit.Action(actor="ingest", tenant=tenant)):
+                await self.change(tenant, lambda tx: write_readings(tx, batch, stamp), ids, "readings.record")
 
     # -- history ---------------------------------------------------------------------------------
 
@@ -813,6 +845,7 @@ class Broker:
             tenant,
             lambda tx: tx.add_history(header, attributes, stamp, skip_existing=skip_existing),
             (header["id"],),
+            "history.import",
         )
 
     # -- discovery -----------------------------------------------------------------------------
