@@ -208,7 +208,8 @@ def credential(scope: Scope) -> str | None:
     return None
 
 
-def _tenant(scope: Scope) -> str:
+def tenant_of(scope: Scope) -> str:
+    """The tenant a request names (NGSILD-Tenant; the default tenant without it)."""
     for name, value in scope["headers"]:
         if name == b"ngsild-tenant":
             return str(value.decode("latin-1")) or DEFAULT_TENANT
@@ -268,7 +269,7 @@ class Guard:
             )
             return
         action.actor = who.name
-        tenant = _tenant(scope)
+        tenant = tenant_of(scope)
         refused = await self._refusal(who, need, method, path, tenant)
         if refused is not None:
             self._audit_log.refused(refused.status, refused.detail)

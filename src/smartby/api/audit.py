@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from smartby.api.access import READS, route_of
+from smartby.api.access import READS, route_of, tenant_of
 from smartby.api.middleware import Inner
 from smartby.broker import DEFAULT_TENANT
 from smartby.broker.audit import AuditLog
@@ -26,13 +26,6 @@ from smartby.records import audit
 MOST_ERROR_BYTES = 16_384
 """Of an error's body, what is read for its type."""
 _UPLINK = "/ingest/v1/devices/"
-
-
-def _tenant(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"ngsild-tenant":
-            return str(value.decode("latin-1")) or DEFAULT_TENANT
-    return DEFAULT_TENANT
 
 
 def _actor(path: str, authenticated: bool) -> str:
@@ -81,7 +74,7 @@ class Auditing:
             operation = f"{method} {route_of(path) or path}"
         action = audit.Action(
             actor=_actor(path, self.authenticated),
-            tenant=_tenant(scope),
+            tenant=tenant_of(scope),
             operation=operation,
             target=unquote(path),
         )

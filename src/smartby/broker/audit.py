@@ -81,7 +81,6 @@ class AuditLog:
         self._dropped = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._retention: asyncio.Task[None] | None = None
 
     # -- collected records ---------------------------------------------------------------------------
 
@@ -168,38 +167,26 @@ class AuditLog:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._keep_flushing(), name="smartby-audit")
-        if self.settings.audit_retention_days:
-            self._retention = asyncio.create_task(self._keep_retention(), name="smartby-audit-retention")
 
     async def stop(self) -> None:
-        for task in (self._task, self._retention):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._task = self._retention = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
         try:
             await self.flush()
         except Exception:
             log.exception("Writing audit records failed at shutdown")
 
     async def enforce_retention(self) -> int:
-        """Delete the records older than `audit_retention_days`; how many went."""
+        """Delete the records older than `audit_retention_days`; how many went (run by the broker's
+        retention pass, every `retention_interval`)."""
         days = self.settings.audit_retention_days
         if not days:
             return 0
         moment = datetime.now(UTC) - timedelta(days=days)
         return await self.store.prune_audit(audit.timestamp(moment))
-
-    async def _keep_retention(self) -> None:
-        while True:
-            try:
-                removed = await self.enforce_retention()
-                if removed:
-                    log.info("Audit retention removed %d records", removed)
-            except Exception:
-                log.exception("Enforcing audit retention failed; trying again later")
-            await asyncio.sleep(self.settings.retention_interval)
 
 
 def _types(value: Any) -> list[str]:

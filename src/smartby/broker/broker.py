@@ -180,7 +180,7 @@ class Broker:
             self.notifier.start()
             self.csource_subscriptions.start()
             self._notifying = True
-        if self.settings.history_retention:
+        if self.settings.history_retention or self.settings.audit_retention_days:
             self._retention = asyncio.create_task(self._keep_retention(), name="smartby-retention")
 
     async def close(self) -> None:
@@ -217,6 +217,9 @@ class Broker:
                 removed = await self.enforce_retention()
                 if removed:
                     log.info("Retention removed %d history instances", removed)
+                removed = await self.audit.enforce_retention()
+                if removed:
+                    log.info("Retention removed %d audit records", removed)
             except Exception:
                 log.exception("Enforcing history retention failed; trying again later")
             await asyncio.sleep(self.settings.retention_interval)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 SYSTEM = "system"
 """The actor of what no request, device or city service asked for (start-up, retention, the CLI)."""
+CLI = "cli"
+"""The actor of `smartby keys`, `smartby tenants` and `smartby audit` (whoever runs them on the host)."""
 ANONYMOUS = "anonymous"
 """The actor of a request while authentication is off."""
 OK = "ok"
