@@ -188,3 +188,15 @@ async def test_malformed_filters_are_a_400_and_only_an_operator_reads(city: City
     refused = await records(city, outcome="refused 403")
     assert {r["actor"] for r in refused} == {"admin", "reader", "writer"}
     assert all(r["target"] == AUDIT for r in refused)
+
+
+async def test_a_query_by_post_is_a_read_not_a_write(city: City) -> None:
+    query = {"type": "Query", "entities": [{"type": "Streetlight"}]}
+    answer = await city.http.post(f"{V1}/entityOperations/query", json=query, headers=city.as_("reader"))
+    assert answer.status_code == 200, answer.text
+    assert await records(city, actor="reader") == []
+    refused = await city.http.post(f"{V1}/entityOperations/query", json=query, headers=city.as_("stranger"))
+    assert refused.status_code == 404
+    [record] = await records(city, actor="stranger")
+    assert record["operation"] == "POST /ngsi-ld/v1/entityOperations/query"
+    assert record["outcome"] == "refused 404"

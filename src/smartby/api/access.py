@@ -228,10 +228,13 @@ class Guard:
     def state(self) -> Any:
         return self.inner.state
 
-    @property
-    def _audit_log(self) -> AuditLog:
+    def _refused(self, method: str, path: str, status: int, detail: str) -> None:
+        """Record the refusal of the request under way in the audit log (docs/audit.md)."""
+        action = audit.current()
+        if action.operation is None:
+            action.operation = f"{method} {route_of(path) or path}"
         log: AuditLog = self.inner.state.broker.audit
-        return log
+        log.refused(status, detail)
 
     def openapi(self) -> dict[str, Any]:
         return self.inner.openapi()
@@ -258,7 +261,7 @@ class Guard:
             if need == "device":  # a device key, or none: ingestion decides
                 await self.inner(scope, receive, send)
                 return
-            self._audit_log.refused(401, "no credentials" if presented is None else "invalid credentials")
+            self._refused(method, path, 401, "no credentials" if presented is None else "invalid credentials")
             error: NgsiLdError = Unauthorized(
                 "This request needs an API key or a bearer token (Authorization: Bearer ...)"
                 if presented is None
@@ -272,7 +275,7 @@ class Guard:
         tenant = tenant_of(scope)
         refused = await self._refusal(who, need, method, path, tenant)
         if refused is not None:
-            self._audit_log.refused(refused.status, refused.detail)
+            self._refused(method, path, refused.status, refused.detail)
             await problem_response(refused)(scope, receive, send)
             return
         if path.rstrip("/") == SUBSCRIPTIONS:

@@ -4,9 +4,9 @@ write that no transaction recorded (one that failed, or changed nothing through 
 `Auditing` wraps the dispatcher (and access control's `Guard`, which names the actor once it knows
 the key or token): it sets the request's `Action`, with the actor `anonymous` while authentication
 is off and `device:<id>` for a device's uplink, and the operation `METHOD /route/{template}` of a
-write. A write the broker recorded in its transaction is not recorded again; any other write is
-recorded once answered, with its outcome (`ok`, `partial` for a 207, `<status> <error type>`),
-collected and written in small batches like refusals.
+write (a POST that queries is a read). A write the broker recorded in its transaction is not
+recorded again; any other write is recorded once answered, with its outcome (`ok`, `partial` for a
+207, `<status> <error type>`), collected and written in small batches like refusals.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from smartby.api.access import READS, route_of, tenant_of
+from smartby.api.access import READS, needed, route_of, tenant_of
 from smartby.api.middleware import Inner
 from smartby.broker import DEFAULT_TENANT
 from smartby.broker.audit import AuditLog
@@ -68,10 +68,8 @@ class Auditing:
             return
         method: str = scope["method"]
         path: str = scope["path"]
-        write = method not in READS and method != "OPTIONS"
-        operation = None
-        if write:
-            operation = f"{method} {route_of(path) or path}"
+        write = method not in READS and method != "OPTIONS" and needed(method, path)[0] != "reader"
+        operation = f"{method} {route_of(path) or path}" if write else None
         action = audit.Action(
             actor=_actor(path, self.authenticated),
             tenant=tenant_of(scope),

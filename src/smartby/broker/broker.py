@@ -339,7 +339,7 @@ class Broker:
             tx.insert(changes.new_entity(entity, stamp))
             return str(entity["id"])
 
-        return await self.change(tenant, run, (entity["id"],))
+        return await self.change(tenant, run, (entity["id"],), "entity.create")
 
     async def retrieve_entity(self, tenant: str, entity_id: str) -> Entity:
         check_entity_id(entity_id)
@@ -406,7 +406,7 @@ class Broker:
 
         if tenant != DEFAULT_TENANT:
             await self.existing_tenant(tenant)
-        return await self.change(tenant, run, (entity_id,))
+        return await self.change(tenant, run, (entity_id,), "entity.update")
 
     async def replace_entity(
         self, tenant: str, entity_id: str, ctx: Context, body: Any, *, key_values: bool = False
@@ -545,7 +545,7 @@ class Broker:
             if not tx.delete(entity_id, _timestamp()):
                 raise ResourceNotFound(f"Entity {entity_id} does not exist")
 
-        await self.change(tenant, run, (entity_id,))
+        await self.change(tenant, run, (entity_id,), "entity.delete")
 
     async def purge_entities(
         self,
@@ -593,7 +593,7 @@ class Broker:
         purged = 0
         for start in range(0, len(found), PURGE_CHUNK):
             chunk = found[start : start + PURGE_CHUNK]
-            purged += await self.change(tenant, functools.partial(run, chunk), chunk)
+            purged += await self.change(tenant, functools.partial(run, chunk), chunk, "entity.purge")
         return purged
 
     async def delete_attribute(
@@ -667,7 +667,7 @@ class Broker:
                 result.created.append(entity["id"])
             return result
 
-        return await self.change(tenant, run) if entities else result
+        return await self.change(tenant, run, (), "batch.create") if entities else result
 
     async def batch_upsert(
         self,
@@ -718,7 +718,7 @@ class Broker:
                 (tx.insert if entity_id in new else tx.replace)(stored)
             return result
 
-        return await self.change(tenant, run) if entities else result
+        return await self.change(tenant, run, (), "batch.upsert") if entities else result
 
     async def batch_update(
         self,
@@ -798,7 +798,7 @@ class Broker:
                 tx.replace(stored)
             return result
 
-        return await self.change(tenant, run) if entities else result
+        return await self.change(tenant, run, (), "batch.update") if entities else result
 
     async def batch_delete(self, tenant: str, ids: Any) -> BatchResult:
         _check_batch(ids)
@@ -820,7 +820,7 @@ class Broker:
                     result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
             return result
 
-        return await self.change(tenant, run) if valid else result
+        return await self.change(tenant, run, (), "batch.delete") if valid else result
 
     async def record_readings(self, tenant: str, batch: Sequence[EntityReadings]) -> None:
         """Device readings, one EntityReadings per entity, in one transaction (broker.readings)."""
