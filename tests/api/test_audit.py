@@ -200,3 +200,16 @@ async def test_a_query_by_post_is_a_read_not_a_write(city: City) -> None:
     [record] = await records(city, actor="stranger")
     assert record["operation"] == "POST /ngsi-ld/v1/entityOperations/query"
     assert record["outcome"] == "refused 404"
+
+
+async def test_a_subscription_made_is_recorded_with_its_id(city: City) -> None:
+    subscription = {
+        "type": "Subscription",
+        "entities": [{"type": "Streetlight"}],
+        "notification": {"endpoint": {"uri": "http://192.0.2.10/notify"}},
+    }
+    made = await city.http.post(f"{V1}/subscriptions", json=subscription, headers=city.as_("admin"))
+    assert made.status_code == 201, made.text
+    [record] = await records(city, operation="POST /ngsi-ld/v1/subscriptions")
+    assert record["target"] == made.headers["Location"] and record["outcome"] == "ok"
+    assert record["actor"] == "admin" and record["tenant"] == "aarhus"

@@ -87,6 +87,9 @@ class Auditing:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
+                    for name, value in message.get("headers", ()):
+                        if name.lower() == b"location":  # what a POST made: its id, not the collection
+                            action.target = unquote(value.decode("latin-1"))
                 elif status >= 400 and sum(map(len, error)) < MOST_ERROR_BYTES:
                     error.append(message.get("body", b""))
                 await send(message)
