@@ -26,6 +26,7 @@ import uvicorn
 
 from smartby.ingest.report import ImportReport
 from smartby.ngsild.errors import NgsiLdError
+from smartby.records.audit import CLI, Action, AuditFilter, acting, record, timestamp
 from smartby.records.devices import DeadLetterQuery
 from smartby.settings import Settings
 
@@ -845,8 +846,9 @@ def _on_keys(database: str | None, work: Callable[[Keyring], Awaitable[T]]) -> T
     from smartby.api.keyring import Keyring
 
     async def run() -> T:
-        async with _assemble(_settings(database)).keys_only() as store:
-            return await work(Keyring(store))
+        with acting(Action(actor=CLI)):
+            async with _assemble(_settings(database)).keys_only() as store:
+                return await work(Keyring(store))
 
     try:
         return asyncio.run(run())
@@ -942,3 +944,57 @@ def tenants_list(database: DatabaseOption = None) -> None:
     """List the tenants."""
     for name in _on_keys(database, lambda keyring: keyring.records.tenants()):
         typer.echo(name or "(default)")
+
+
+audit_app = typer.Typer(help="The audit log (docs/audit.md): read it, newest first.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _moment(text: str | None, name: str) -> str | None:
+    from smartby.ngsild.timestamps import parse_datetime
+
+    return None if text is None else timestamp(parse_datetime(text, name))
+
+
+@audit_app.command("list")
+def audit_list(
+    since: Annotated[str | None, typer.Option(help="Records made at or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Records made before (ISO 8601).")] = None,
+    actor: Annotated[str | None, typer.Option(help="Records of this actor.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Records of this tenant.")] = None,
+    operation: Annotated[str | None, typer.Option(help="Records of this operation.")] = None,
+    target: Annotated[str | None, typer.Option(help="Records whose target names this.")] = None,
+    outcome: Annotated[str | None, typer.Option(help="Records of this outcome (ok, refused 401...).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Most records shown.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Records skipped, newest first.")] = 0,
+    database: DatabaseOption = None,
+) -> None:
+    """List audit records, newest first, one a line (tab-separated: at, actor, tenant, operation,
+    target, outcome, detail); this read is itself recorded."""
+
+    async def run() -> list[Any]:
+        wanted = AuditFilter(
+            since=_moment(since, "since"),
+            until=_moment(until, "until"),
+            actor=actor,
+            tenant=tenant,
+            operation=operation,
+            target=target,
+            outcome=outcome,
+            limit=limit,
+            offset=offset,
+        )
+        with acting(Action(actor=CLI)):
+            async with _assemble(_settings(database)).keys_only() as store:
+                await store.record_audit([record("", "audit.read", "")])
+                found, _ = await store.audit_records(wanted)
+                return found
+
+    try:
+        found = asyncio.run(run())
+    except NgsiLdError as error:
+        typer.echo(error.detail, err=True)
+        raise typer.Exit(2) from None
+    for entry in found:
+        fields = (entry.at, entry.actor, entry.tenant or "(default)", entry.operation, entry.target)
+        typer.echo("\t".join((*fields, entry.outcome, entry.detail or "")))

@@ -91,7 +91,21 @@ class Settings(BaseSettings):
         "types not named are kept forever.",
     )
     retention_interval: float = Field(
-        3600.0, gt=0, description="Seconds between two passes of history retention (see history_retention)."
+        3600.0,
+        gt=0,
+        description="Seconds between two passes of history and audit retention (see history_retention, "
+        "audit_retention_days).",
+    )
+    audit_retention_days: float = Field(
+        400.0,
+        ge=0,
+        description="Days audit records are kept (docs/audit.md); older ones are deleted by the retention "
+        "pass; 0: kept forever.",
+    )
+    audit_sensitive_types: list[str] = Field(
+        default_factory=list,
+        description="Entity types whose reads are recorded in the audit log (JSON, short or expanded names, "
+        'e.g. ["Patient", "https://smartdatamodels.org/dataModel.Device/Device"]); empty: reads are not.',
     )
     history_pack_after: float = Field(
         86_400.0,

@@ -70,3 +70,22 @@ def test_keys_and_tenants(database: str) -> None:
 def test_serve_refuses_an_open_non_loopback_address(database: str) -> None:
     code, output = run("serve", "--host", "0.0.0.0", "-d", database)
     assert code == 2 and "SMARTBY_AUTH=required" in output and "--insecure" in output
+
+
+def test_audit_list_shows_what_the_commands_changed(database: str) -> None:
+    assert run("tenants", "create", "vejle", "-d", database)[0] == 0
+    code, output = run(
+        "keys", "create", "--name", "ci", "--tenant", "vejle", "--role", "reader", "-d", database
+    )
+    assert code == 0
+    code, output = run("audit", "list", "--actor", "cli", "-d", database)
+    assert code == 0, output
+    lines = [line.split("\t") for line in output.splitlines()]
+    assert [(line[1], line[3], line[4], line[5]) for line in lines] == [
+        ("cli", "audit.read", "", "ok"),
+        ("cli", "key.create", "ci", "ok"),
+        ("cli", "tenant.create", "vejle", "ok"),
+    ]
+    code, output = run("audit", "list", "--operation", "key.create", "--since", "2999-01-01", "-d", database)
+    assert (code, output) == (0, "")
+    assert run("audit", "list", "--since", "yesterday", "-d", database)[0] == 2

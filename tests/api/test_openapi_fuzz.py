@@ -424,7 +424,8 @@ def selecting(case: schemathesis.Case, geo: tuple[str, str, str]) -> schemathesi
     its georel, geometry and coordinates together and of one shape (clause 4.10); a query of
     entities selects something (type, attrs, q, a geo-query, id, idPattern or scopeQ; clause
     5.7.2); pick, omit and attrs are not given together (clause 4.21); a temporal query has a timerel
-    and timeAt, and endTimeAt with between (clause 4.11). Positive cases are made to follow them."""
+    and timeAt, and endTimeAt with between (clause 4.11); a body of application/ld+json comes without
+    a Link header (clause 6.3.5). Positive cases are made to follow them."""
     query = dict(case.query or {})
     if query.keys() & set(GEO):
         query.update(zip(GEO, geo, strict=True))
@@ -446,6 +447,9 @@ def selecting(case: schemathesis.Case, geo: tuple[str, str, str]) -> schemathesi
         else:
             query.pop("endTimeAt", None)
     case.query = query
+    if case.media_type == "application/ld+json" and case.headers:
+        # Clause 6.3.5: with a body of application/ld+json its @context is in the body, never a Link.
+        case.headers = {name: value for name, value in case.headers.items() if name.lower() != "link"}
     return case
 
 
@@ -462,6 +466,8 @@ KNOWN_GAPS: dict[str, frozenset[str]] = {
             ("POST", f"{V1}/entities"),
             ("POST", f"{V1}/entities/{{entityId}}/attrs"),
             ("PATCH", f"{V1}/entities/{{entityId}}/attrs"),
+            ("PATCH", f"{V1}/entities/{{entityId}}/attrs/{{attrId}}"),
+            ("PUT", f"{V1}/entities/{{entityId}}/attrs/{{attrId}}"),
             ("PUT", f"{V1}/entities/{{entityId}}"),
             ("PATCH", f"{V1}/entities/{{entityId}}"),
             ("POST", f"{V1}/entityOperations/upsert"),

@@ -60,7 +60,10 @@ def sample(text: str, name: str, *, missing: float | None = None, **labels: str)
 async def served(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     """The app with its lifespan run (the MQTT transport started), as a server runs it."""
     app = create_app(assemble(settings))
-    fastapi: FastAPI = app.inner.fastapi  # type: ignore[attr-defined]
+    layer: Any = app.inner
+    while not hasattr(layer, "fastapi"):  # the dispatcher, under the audit layer and access control
+        layer = layer.inner
+    fastapi: FastAPI = layer.fastapi
     async with (
         fastapi.router.lifespan_context(fastapi),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://smartby.test") as http,

@@ -21,6 +21,7 @@ from identity import IdentityProvider, secured
 from smartby.api.app import create_app
 from smartby.api.middleware import Application
 from smartby.assembly import assemble
+from smartby.records.audit import AuditFilter
 from smartby.settings import Settings
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -108,6 +109,9 @@ async def test_a_key_over_its_limit_is_refused_and_another_key_is_not(
         assert (await http.get(ENTITIES, headers=as_(keys["writer"]))).status_code == 200
         # no key: refused by the access check, not counted against any key
         assert (await http.get(ENTITIES)).status_code == 401
+        # each 429 is in the audit log, with whose key and what was asked (docs/audit.md)
+        logged, _ = await apps[0].state.broker.audit.records(AuditFilter(outcome="refused 429"))
+        assert [(r.actor, r.operation) for r in logged] == [("reader", "GET /ngsi-ld/v1/entities")] * 2
     assert refused("principal") == before + 2
 
 

@@ -30,7 +30,9 @@ from smartby.api.keyring import Keyring
 from smartby.api.middleware import Inner
 from smartby.api.problems import problem_response
 from smartby.broker import DEFAULT_TENANT
+from smartby.broker.audit import AuditLog
 from smartby.ngsild.errors import NgsiLdError, NonexistentTenant, ResourceNotFound
+from smartby.records import audit
 from smartby.records.keys import ALL_TENANTS, ROLES, ApiKey
 
 Need = Literal["public", "device", "authenticated", "reader", "writer", "admin", "operator"]
@@ -113,6 +115,7 @@ ROUTES: dict[str, dict[str, Need]] = {
     "/admin/v1/keys/{name}": {"GET": "operator", "DELETE": "operator"},
     "/admin/v1/keys/{name}/rotate": {"POST": "operator"},
     "/admin/v1/tenants": {"GET": "operator", "POST": "operator"},
+    "/admin/v1/audit": {"GET": "operator"},
     # the dashboard: its pages carry no data (they ask for a key), its API is a reader's
     "/": {"GET": "public"},
     "/dashboard/static/{name}": {"GET": "public"},
@@ -146,6 +149,13 @@ _ROUTE = re.compile("|".join(f"(?P<r{i}>{_pattern(template)})" for i, template i
 """Every template of ROUTES in one expression, in their order (the first that matches wins): one
 match a request, not one per template."""
 _METHODS = list(ROUTES.values())
+_TEMPLATES = list(ROUTES)
+
+
+def route_of(path: str) -> str | None:
+    """The template in ROUTES that `path` matches (None: none does)."""
+    route = _ROUTE.match(path)
+    return None if route is None or route.lastgroup is None else _TEMPLATES[int(route.lastgroup[1:])]
 
 
 def needed(method: str, path: str) -> tuple[Need, bool]:
@@ -208,11 +218,22 @@ def credential(scope: Scope) -> str | None:
     return api_key
 
 
-def _tenant(scope: Scope) -> str:
+def tenant_of(scope: Scope) -> str:
+    """The tenant a request names (NGSILD-Tenant; the default tenant without it)."""
     for name, value in scope["headers"]:
         if name == b"ngsild-tenant":
             return str(value.decode("latin-1")) or DEFAULT_TENANT
     return DEFAULT_TENANT
+
+
+def record_refusal(state: Any, method: str, path: str, status: int, detail: str) -> None:
+    """Record the refusal of the request under way in the audit log (docs/audit.md): access
+    control's 401, 403 and hiding 404, a rate limit's 429. `state` is the application's."""
+    action = audit.current()
+    if action.operation is None:
+        action.operation = f"{method} {route_of(path) or path}"
+    log: AuditLog = state.broker.audit
+    log.refused(status, detail)
 
 
 class Guard:
@@ -228,6 +249,9 @@ class Guard:
     @property
     def state(self) -> Any:
         return self.inner.state
+
+    def _refused(self, method: str, path: str, status: int, detail: str) -> None:
+        record_refusal(self.inner.state, method, path, status, detail)
 
     def openapi(self) -> dict[str, Any]:
         return self.inner.openapi()
@@ -256,10 +280,12 @@ class Guard:
             return
         presented = credential(scope) or session_token(scope)
         who = None if presented is None else await self.principal(presented)
+        action = audit.current()
         if who is None:
             if need == "device":  # a device key, or none: ingestion decides
                 await self.inner(scope, receive, send)
                 return
+            self._refused(method, path, 401, "no credentials" if presented is None else "invalid credentials")
             error: NgsiLdError = Unauthorized(
                 "This request needs an API key or a bearer token (Authorization: Bearer ...)"
                 if presented is None
@@ -269,9 +295,11 @@ class Guard:
                 scope, receive, send
             )
             return
-        tenant = _tenant(scope)
+        action.actor = who.name
+        tenant = tenant_of(scope)
         refused = await self._refusal(who, need, method, path, tenant)
         if refused is not None:
+            self._refused(method, path, refused.status, refused.detail)
             await problem_response(refused)(scope, receive, send)
             return
         if path.rstrip("/") == SUBSCRIPTIONS:

@@ -1,4 +1,5 @@
-"""The admin API of access control (docs/security.md): API keys and tenants, `/admin/v1/...`.
+"""The admin API of access control (docs/security.md): API keys, tenants and the audit log
+(docs/audit.md), `/admin/v1/...`.
 
 An operator's (an admin key for every tenant, `--tenant '*'`), and only where SMARTBY_AUTH=required:
 with authentication off nobody is who they say, and keys are made with `smartby keys`.
@@ -19,6 +20,8 @@ from smartby.api.keyring import KEY_NAME as KEY_NAME_PATTERN
 from smartby.api.keyring import TENANT_NAME, Keyring, key_view
 from smartby.api.request import broker_of, read_body
 from smartby.ngsild.errors import AlreadyExists, BadRequestData
+from smartby.ngsild.timestamps import parse_datetime
+from smartby.records.audit import AuditFilter, AuditRecord, timestamp
 
 router = APIRouter(prefix="/admin/v1", tags=["access"])
 JSON = ("application/json",)
@@ -144,3 +147,88 @@ async def create_tenant(request: Request) -> Response:
     if not await keyring.records.create_tenant(name):
         raise AlreadyExists(f"Tenant {name!r} exists")
     return _json({"name": name}, 201)
+
+
+AUDIT_FILTERS = ("actor", "tenant", "operation", "target", "outcome")
+MOMENT = {"type": "string", "format": "date-time"}
+AUDIT_PARAMETERS = [
+    oa.query("since", "Records made at or after this moment (ISO 8601).", MOMENT),
+    oa.query("until", "Records made before this moment (ISO 8601).", MOMENT),
+    oa.query("actor", "Records of this actor (a key's owner, a token's subject, device:<id>, ...)."),
+    oa.query(
+        "tenant", "Records of this tenant (empty: the default tenant).", {"type": "string", "minLength": 0}
+    ),
+    oa.query("operation", "Records of this operation (e.g. `POST /ngsi-ld/v1/entities`, key.create)."),
+    oa.query("target", "Records whose target names this entity id, key, tenant or path."),
+    oa.query("outcome", "Records of this outcome (ok, partial, refused 401, 404 ResourceNotFound ...)."),
+    oa.query("limit", "Records per page (default 100).", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    oa.query("offset", "Records skipped (newest first).", {"type": "integer", "minimum": 0}),
+    oa.query("count", "true: the number of matching records in NGSILD-Results-Count.", {"type": "boolean"}),
+]
+
+
+def _number(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise BadRequestData(f"{name} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def _moment(request: Request, name: str) -> str | None:
+    text = request.query_params.get(name)
+    return None if text is None else timestamp(parse_datetime(text, name))
+
+
+def audit_filter(request: Request) -> AuditFilter:
+    """What a GET /admin/v1/audit asks for (400 for a malformed filter)."""
+    unknown = set(request.query_params) - {"since", "until", "limit", "offset", "count", *AUDIT_FILTERS}
+    if unknown:
+        raise BadRequestData(f"Unknown parameters: {', '.join(sorted(unknown))}")
+    return AuditFilter(
+        since=_moment(request, "since"),
+        until=_moment(request, "until"),
+        limit=_number(request, "limit", 100, 1, 1000),
+        offset=_number(request, "offset", 0, 0, 10**12),
+        **{name: _filter(request, name) for name in AUDIT_FILTERS},
+    )
+
+
+def _filter(request: Request, name: str) -> str | None:
+    """A filter's value; empty only for the tenant (the default tenant's name is empty)."""
+    value = request.query_params.get(name)
+    if value == "" and name != "tenant":
+        raise BadRequestData(f"{name} is empty: leave it out to match any")
+    return value
+
+
+def record_view(record: AuditRecord) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "at": record.at,
+        "actor": record.actor,
+        "tenant": record.tenant,
+        "operation": record.operation,
+        "target": record.target,
+        "outcome": record.outcome,
+        "detail": record.detail,
+    }
+
+
+@router.get(
+    "/audit",
+    summary="Read the audit log, newest first (this read is itself recorded)",
+    openapi_extra=oa.operation(AUDIT_PARAMETERS),
+)
+async def read_audit(request: Request) -> Response:
+    keyring_of(request)
+    wanted = audit_filter(request)
+    counted = request.query_params.get("count")
+    if counted not in (None, "true", "false"):
+        raise BadRequestData("count must be true or false")
+    records, total = await broker_of(request).audit.records(wanted)
+    response = _json([record_view(record) for record in records])
+    if counted == "true":
+        response.headers["NGSILD-Results-Count"] = str(total)
+    return response

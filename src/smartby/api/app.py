@@ -30,6 +30,7 @@ from smartby.api import (
     temporal,
 )
 from smartby.api.access import Guard, needed
+from smartby.api.audit import Auditing
 from smartby.api.departure import unless_client_goes
 from smartby.api.keyring import Keyring
 from smartby.api.limits import check_url
@@ -226,4 +227,5 @@ def create_app(parts: Assembly) -> Application:
         inner = rate_limits.by_principal(inner)
         inner = Guard(inner, app.state.keyring, tokens)
         inner = rate_limits.by_address(inner)
+    inner = Auditing(inner, authenticated=parts.settings.auth == "required")
     return Application(inner, parts.settings)

@@ -34,6 +34,7 @@ from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
 from starlette.types import Receive, Scope, Send
 
+from smartby.api.access import record_refusal
 from smartby.api.middleware import Inner
 from smartby.api.problems import problem_response
 from smartby.metrics import RATE_LIMITED
@@ -207,11 +208,12 @@ class Throttle:
     async def _refuse(self, until: float, scope: Scope, receive: Receive, send: Send) -> None:
         RATE_LIMITED.labels(self.kind).inc()
         retry = max(1, math.ceil(until - time.time()))
-        refused = TooManyRequests(
+        detail = (
             f"More than {self.item.amount} requests per {_window(self.item)} from this "
-            f"{_NOUN[self.kind]}; retry in {retry} s",
-            retryAfter=retry,
+            f"{_NOUN[self.kind]}; retry in {retry} s"
         )
+        record_refusal(self.inner.state, scope["method"], scope["path"], 429, detail)
+        refused = TooManyRequests(detail, retryAfter=retry)
         headers = {
             "Retry-After": str(retry),
             "RateLimit-Limit": str(self.item.amount),

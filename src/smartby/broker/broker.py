@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import orjson
 
 from smartby.broker import changes
+from smartby.broker.audit import AuditedHistory, AuditLog, AuditStore, change_record
 from smartby.broker.batch_result import BatchResult
 from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import CONTEXT_TENANT, ContextLoader, ContextStore, resolve
@@ -60,6 +61,7 @@ from smartby.ngsild.reads import (
 )
 from smartby.ngsild.timestamps import format_datetime, micros_of, now
 from smartby.ngsild.typequery import TypeExpr
+from smartby.records import audit
 from smartby.settings import Settings
 
 T = TypeVar("T")
@@ -127,6 +129,7 @@ class BrokerStore(
     CSourceSubscriptionStore,
     SourceUseStore,
     FeedStore,
+    AuditStore,
     Protocol,
 ):
     """The one store the broker keeps everything in; each of its parts declares its share."""
@@ -150,7 +153,10 @@ class Broker:
         self.jsonld_contexts = ContextRegistry(
             store, self.loader, self.contexts, self.settings.context_sync_interval
         )
-        self.history = History(store, self.change, self.existing_tenant, self.settings)
+        self.audit = AuditLog(store, self.settings)
+        self.history = History(
+            AuditedHistory(store, self.audit), self.change, self.existing_tenant, self.settings
+        )
         self.subscriptions = Subscriptions(store, self.contexts, self.loader.outbound)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
         self.registrations = Registrations(store, self.loader.outbound)
@@ -167,13 +173,14 @@ class Broker:
     async def open(self) -> None:
         self.loader.bind(asyncio.get_running_loop())
         await self.store.open()
+        self.audit.start()
         await self.subscriptions.load()
         self.jsonld_contexts.start()
         if self.settings.notifications:
             self.notifier.start()
             self.csource_subscriptions.start()
             self._notifying = True
-        if self.settings.history_retention:
+        if self.settings.history_retention or self.settings.audit_retention_days:
             self._retention = asyncio.create_task(self._keep_retention(), name="smartby-retention")
 
     async def close(self) -> None:
@@ -185,6 +192,7 @@ class Broker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
+        await self.audit.stop()
         await self.csource_subscriptions.close()
         await self.federation.close()
         try:
@@ -209,6 +217,9 @@ class Broker:
                 removed = await self.enforce_retention()
                 if removed:
                     log.info("Retention removed %d history instances", removed)
+                removed = await self.audit.enforce_retention()
+                if removed:
+                    log.info("Retention removed %d audit records", removed)
             except Exception:
                 log.exception("Enforcing history retention failed; trying again later")
             await asyncio.sleep(self.settings.retention_interval)
@@ -263,22 +274,39 @@ class Broker:
         if tenant != DEFAULT_TENANT and not await self.store.tenant_exists(tenant):
             raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
 
-    async def change(self, tenant: str, change: Callable[[Transaction], T], ids: Sequence[str] = ()) -> T:
+    async def change(
+        self,
+        tenant: str,
+        change: Callable[[Transaction], T],
+        ids: Sequence[str] = (),
+        operation: str = "context.change",
+    ) -> T:
         """Run `change` in one transaction, and in the same transaction queue the notifications of
-        the subscriptions its changes concern; every write of context goes through here. `ids`: the
+        the subscriptions its changes concern and write its audit record (the current action's
+        operation, else `operation`); every write of context goes through here. `ids`: the
         entities a change that may be run again touches (`EntityStore.transact`)."""
         subscriptions = self.subscriptions
         feed = self.feed
         await subscriptions.refresh()
         notify = subscriptions.watches(tenant)
+        action = audit.current()
+
+        def audited(tx: Transaction) -> T:
+            result = change(tx)
+            changed = ids or [entry.entity["id"] for entry in tx.changes()]
+            tx.audit(change_record(tenant, action, operation, changed, result))
+            return result
+
         if not notify and not feed.watching:
-            return await self.store.transact(tenant, change, ids)
+            result = await self.store.transact(tenant, audited, ids)
+            action.recorded = True
+            return result
         queued = False
         fed_services: set[str] = set()
 
         def run(tx: Transaction) -> T:
             nonlocal queued
-            result = change(tx)
+            result = audited(tx)
             changed = tx.changes()
             pending = subscriptions.match(tenant, changed) if notify else []
             if pending:
@@ -292,6 +320,7 @@ class Broker:
             return result
 
         result = await self.store.transact(tenant, run, ids)
+        action.recorded = True
         if queued:
             self.notifier.wake()
         if fed_services:
@@ -310,7 +339,7 @@ class Broker:
             tx.insert(changes.new_entity(entity, stamp))
             return str(entity["id"])
 
-        return await self.change(tenant, run, (entity["id"],))
+        return await self.change(tenant, run, (entity["id"],), "entity.create")
 
     async def retrieve_entity(self, tenant: str, entity_id: str) -> Entity:
         check_entity_id(entity_id)
@@ -318,6 +347,8 @@ class Broker:
         if entity is None:
             await self.existing_tenant(tenant)
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
+        if self.audit.sensitive:
+            self.audit.read_entities(tenant, "entity.read", (entity,))
         return entity
 
     async def _entity_types(self, tenant: str, entity_id: str) -> list[str] | None:
@@ -349,7 +380,10 @@ class Broker:
 
     async def query_entities(self, tenant: str, query: EntityQuery) -> QueryResult:
         await self.existing_tenant(tenant)
-        return await self.store.query_entities(tenant, query)
+        result = await self.store.query_entities(tenant, query)
+        if self.audit.sensitive:
+            self.audit.read_entities(tenant, "entity.query", result.entities)
+        return result
 
     async def _modify(
         self,
@@ -372,7 +406,7 @@ class Broker:
 
         if tenant != DEFAULT_TENANT:
             await self.existing_tenant(tenant)
-        return await self.change(tenant, run, (entity_id,))
+        return await self.change(tenant, run, (entity_id,), "entity.update")
 
     async def replace_entity(
         self, tenant: str, entity_id: str, ctx: Context, body: Any, *, key_values: bool = False
@@ -511,7 +545,7 @@ class Broker:
             if not tx.delete(entity_id, _timestamp()):
                 raise ResourceNotFound(f"Entity {entity_id} does not exist")
 
-        await self.change(tenant, run, (entity_id,))
+        await self.change(tenant, run, (entity_id,), "entity.delete")
 
     async def purge_entities(
         self,
@@ -559,7 +593,7 @@ class Broker:
         purged = 0
         for start in range(0, len(found), PURGE_CHUNK):
             chunk = found[start : start + PURGE_CHUNK]
-            purged += await self.change(tenant, functools.partial(run, chunk), chunk)
+            purged += await self.change(tenant, functools.partial(run, chunk), chunk, "entity.purge")
         return purged
 
     async def delete_attribute(
@@ -633,7 +667,7 @@ class Broker:
                 result.created.append(entity["id"])
             return result
 
-        return await self.change(tenant, run) if entities else result
+        return await self.change(tenant, run, (), "batch.create") if entities else result
 
     async def batch_upsert(
         self,
@@ -684,7 +718,7 @@ class Broker:
                 (tx.insert if entity_id in new else tx.replace)(stored)
             return result
 
-        return await self.change(tenant, run) if entities else result
+        return await self.change(tenant, run, (), "batch.upsert") if entities else result
 
     async def batch_update(
         self,
@@ -764,7 +798,7 @@ class Broker:
                 tx.replace(stored)
             return result
 
-        return await self.change(tenant, run) if entities else result
+        return await self.change(tenant, run, (), "batch.update") if entities else result
 
     async def batch_delete(self, tenant: str, ids: Any) -> BatchResult:
         _check_batch(ids)
@@ -790,14 +824,15 @@ class Broker:
                     result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
             return result
 
-        return await self.change(tenant, run) if valid else result
+        return await self.change(tenant, run, (), "batch.delete") if valid else result
 
     async def record_readings(self, tenant: str, batch: Sequence[EntityReadings]) -> None:
         """Device readings, one EntityReadings per entity, in one transaction (broker.readings)."""
         if batch:
             stamp = _timestamp()
             ids = [readings.id for readings in batch]
-            await self.change(tenant, lambda tx: write_readings(tx, batch, stamp), ids)
+            with audit.acting(audit.Action(actor="ingest", tenant=tenant)):
+                await self.change(tenant, lambda tx: write_readings(tx, batch, stamp), ids, "readings.record")
 
     # -- history ---------------------------------------------------------------------------------
 
@@ -817,6 +852,7 @@ class Broker:
             tenant,
             lambda tx: tx.add_history(header, attributes, stamp, skip_existing=skip_existing),
             (header["id"],),
+            "history.import",
         )
 
     # -- discovery -----------------------------------------------------------------------------

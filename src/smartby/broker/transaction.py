@@ -12,6 +12,7 @@ from typing import Protocol
 
 from smartby.ngsild.entity import Entity, Instance
 from smartby.ngsild.subscription import Change
+from smartby.records.audit import AuditRecord
 from smartby.records.notifications import PendingNotification
 from smartby.records.service_feed import FedChange
 
@@ -32,6 +33,9 @@ class Transaction(Protocol):
 
     def feed(self, changes: Sequence[FedChange]) -> None:
         """Put changes in the city services' feeds, committed with (and only with) this transaction."""
+
+    def audit(self, record: AuditRecord) -> None:
+        """Append a record to the audit log, committed with (and only with) this transaction."""
 
     def get(self, entity_id: str) -> Entity | None: ...
 

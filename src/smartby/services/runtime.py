@@ -24,6 +24,7 @@ from typing import Any
 from smartby.broker import Broker
 from smartby.broker.feed import Watch
 from smartby.ngsild.errors import OperationNotSupported
+from smartby.records import audit
 from smartby.records.commands import CommandRecord, CommandSender
 from smartby.services.clock import Clock, WallClock
 from smartby.services.results import Results
@@ -165,7 +166,8 @@ class Runtime:
         if not batch:
             return 0
         try:
-            await service.handle(self.contexts[service.name], batch)
+            with audit.acting(audit.Action(actor=f"service:{service.name}")):
+                await service.handle(self.contexts[service.name], batch)
         except Exception:
             # Left claimed: the batch comes again when its lease ends.
             log.exception("Service %s failed on a batch of %d changes", service.name, len(batch))
@@ -196,7 +198,8 @@ class Runtime:
         if due is None:
             return False
         try:
-            await job.run(self.contexts[service.name], datetime.fromtimestamp(due, UTC))
+            with audit.acting(audit.Action(actor=f"service:{service.name}")):
+                await job.run(self.contexts[service.name], datetime.fromtimestamp(due, UTC))
         except Exception:
             log.exception("Job %s/%s failed", service.name, job.name)
         finally:

@@ -41,6 +41,7 @@ from smartby.records.service_feed import ClaimedChange
 from smartby.store.base import Transaction
 from smartby.store.history_rows import KIND_MASK
 from smartby.store.kinds import KIND_NAME
+from smartby.store.sql.audit import AuditTables
 from smartby.store.sql.commands import CommandTables
 from smartby.store.sql.contexts import ContextTables
 from smartby.store.sql.devices import DeviceTables
@@ -104,7 +105,7 @@ PRUNE_CHUNK = 200
 _GET = "SELECT e.doc FROM entity_key k JOIN entity e ON e.key = k.key WHERE k.tenant_id = ? AND k.id = ?"
 
 
-class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, KeyTables):
+class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, KeyTables, AuditTables):
     url: str
     geo: GeoLayout
 

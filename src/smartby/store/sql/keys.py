@@ -8,7 +8,9 @@ from typing import Any
 
 import orjson
 
+from smartby.records import audit
 from smartby.records.keys import ApiKey
+from smartby.store.sql.audit import AuditSQL
 from smartby.store.sql.tables import Tables
 
 _COLUMNS = "name, key_id, key_hash, owner, tenants, role, created_at, expires_at, last_used, revoked_at"
@@ -30,7 +32,26 @@ def _key(row: Sequence[Any]) -> ApiKey:
 
 
 class KeyTables(Tables):
-    """The key store access control needs (`smartby.api.access.KeyStore`)."""
+    """The key store access control needs (`smartby.api.access.KeyStore`). A change of a key or a
+    tenant is recorded in the audit log in its own transaction (docs/audit.md)."""
+
+    async def _audited(
+        self, sql: str, params: tuple[Any, ...], operation: str, target: str, tenant: str = ""
+    ) -> bool:
+        """Run one statement that writes and, when it changed a row, an audit record with it."""
+        entry = audit.record(tenant, operation, target)
+        statements = AuditSQL(self.dialect)
+
+        def run(db: Any) -> bool:
+            changed = bool(db.execute(sql, params).rowcount)
+            if changed:
+                statements.insert(db, [entry])
+            return changed
+
+        changed = await self._write(run)
+        if changed:
+            audit.current().recorded = True
+        return changed
 
     async def add_key(self, key: ApiKey) -> bool:
         """Store a new key; False when a key of that name exists."""
@@ -49,7 +70,7 @@ class KeyTables(Tables):
             key.last_used,
             key.revoked_at,
         )
-        return bool(await self._write(lambda db: db.execute(sql, params).rowcount))
+        return await self._audited(sql, params, "key.create", key.name)
 
     async def key_named(self, name: str) -> ApiKey | None:
         return await self._one_key("name", name)
@@ -73,11 +94,11 @@ class KeyTables(Tables):
     async def rekey(self, name: str, key_id: str, key_hash: str) -> bool:
         """Give a key that is not revoked a new secret (the old one stops working at once)."""
         sql = self._sql("UPDATE api_key SET key_id = ?, key_hash = ? WHERE name = ? AND revoked_at IS NULL")
-        return bool(await self._write(lambda db: db.execute(sql, (key_id, key_hash, name)).rowcount))
+        return await self._audited(sql, (key_id, key_hash, name), "key.rotate", name)
 
     async def revoke_key(self, name: str, at: str) -> bool:
         sql = self._sql("UPDATE api_key SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
-        return bool(await self._write(lambda db: db.execute(sql, (at, name)).rowcount))
+        return await self._audited(sql, (at, name), "key.revoke", name)
 
     async def key_used(self, name: str, at: str) -> None:
         sql = self._sql("UPDATE api_key SET last_used = ? WHERE name = ?")
@@ -86,7 +107,7 @@ class KeyTables(Tables):
     async def create_tenant(self, name: str) -> bool:
         """Make a tenant; False when it exists."""
         sql = self._sql("INSERT INTO tenant (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
-        return bool(await self._write(lambda db: db.execute(sql, (name,)).rowcount))
+        return await self._audited(sql, (name,), "tenant.create", name, name)
 
     async def own_subscription(self, tenant: str, subscription_id: str, owner: str) -> None:
         sql = self._sql(

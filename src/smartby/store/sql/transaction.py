@@ -22,6 +22,7 @@ import orjson
 
 from smartby.ngsild.entity import ENTITY_MEMBERS, Entity, Instance
 from smartby.ngsild.subscription import Change
+from smartby.records.audit import AuditRecord
 from smartby.records.notifications import PendingNotification
 from smartby.records.service_feed import FedChange
 from smartby.store.base import Superseded, Transaction
@@ -39,6 +40,7 @@ from smartby.store.history_rows import (
 )
 from smartby.store.kinds import KIND_NAME
 from smartby.store.rollup_plan import Bucket, hour_of
+from smartby.store.sql.audit import AuditSQL
 from smartby.store.sql.dialect import Dialect
 from smartby.store.sql.geo import GeoLayout
 from smartby.store.sql.index_rows import ATTR_COLUMNS, attribute_rows
@@ -129,6 +131,7 @@ class SQLTransaction(Transaction):
         self._geo = geo
         self._outbox_sql = outbox
         self._feed_sql = ServiceFeedSQL(dialect)
+        self._audit_sql = AuditSQL(dialect)
         self.epoch = series.epoch
         self.learned: dict[tuple[int, int, int], int] = {}
         """Series written by this transaction, for the cache once it commits."""
@@ -176,6 +179,7 @@ class SQLTransaction(Transaction):
         self._log = ChangeLog()
         self._outbox: list[tuple[Any, ...]] = []
         self._fed: list[tuple[Any, ...]] = []
+        self._audited: list[AuditRecord] = []
         self._sent = 0
         """Statements sent that write (a change that fails after one cannot be undone in memory)."""
 
@@ -829,6 +833,9 @@ class SQLTransaction(Transaction):
     def feed(self, changes: Sequence[FedChange]) -> None:
         self._fed.extend(self._feed_sql.rows(changes, time.time()))
 
+    def audit(self, record: AuditRecord) -> None:
+        self._audited.append(record)
+
     # -- flushing --------------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -926,6 +933,9 @@ class SQLTransaction(Transaction):
         if self._fed:
             self._feed_sql.insert(self._db, self._fed)
             self._fed.clear()
+        if self._audited:
+            self._audit_sql.insert(self._db, self._audited)
+            self._audited.clear()
         self._buffered.clear()
         self._flushed()
 

@@ -243,6 +243,20 @@ class SQLiteStore(SQLStore):
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (no semicolons inside our SQL literals)."""
+    """Split a migration script into statements (no semicolons inside our SQL literals; a trigger's
+    body, `BEGIN ...; END`, stays one statement)."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
+    statements: list[str] = []
+    for piece in "\n".join(lines).split(";"):
+        statement = piece.strip()
+        if statements and _open_trigger(statements[-1]):
+            statements[-1] = f"{statements[-1]};\n{statement}" if statement else statements[-1]
+        elif statement:
+            statements.append(statement)
+    return statements
+
+
+def _open_trigger(statement: str) -> bool:
+    """Whether a statement is a trigger whose body has not ended yet."""
+    upper = statement.upper()
+    return upper.startswith("CREATE TRIGGER") and not upper.endswith("END")
