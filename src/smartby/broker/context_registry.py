@@ -124,7 +124,7 @@ class ContextRegistry:
         stored = StoredContext(
             local_id, _url(base_url, local_id), "Hosted", {"@context": document["@context"]}, _stamp()
         )
-        await self._store.put_context(tenant, stored)
+        await self._store.put_context(tenant, stored, "context.add")
         return stored
 
     async def keep_inline(
@@ -211,7 +211,7 @@ class ContextRegistry:
             raise LdContextNotAvailable(
                 f"The @context {cached.url} could not be reloaded: {detail}"
             ) from None
-        await self._store.put_context(tenant, dataclasses.replace(fresh, id=cached.id))
+        await self._store.put_context(tenant, dataclasses.replace(fresh, id=cached.id), "context.reload")
         self._forget(tenant, cached)
 
     def _forget(self, tenant: str, context: StoredContext) -> None:

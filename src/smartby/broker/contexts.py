@@ -44,8 +44,9 @@ ACCEPT = "application/ld+json, application/json;q=0.9"
 class ContextStore(Protocol):
     """What the broker needs of a store for @contexts: the Hosted, Cached and ImplicitlyCreated ones."""
 
-    async def put_context(self, tenant: str, context: StoredContext) -> None:
-        """Store a context of `tenant`, or replace the document of its one with that URL."""
+    async def put_context(self, tenant: str, context: StoredContext, operation: str | None = None) -> None:
+        """Store a context of `tenant`, or replace the document of its one with that URL; with
+        `operation`, the change's audit record in the same transaction."""
         ...
 
     async def keep_context(self, tenant: str, context: StoredContext) -> StoredContext:

@@ -99,6 +99,12 @@ def record(
     )
 
 
+def change(tenant: str, operation: str, target: str) -> AuditRecord:
+    """The record of a change made now by the current action: under its operation (a request's
+    `METHOD /route`) or, outside a request, `operation`."""
+    return record(tenant, current().operation or operation, target)
+
+
 def targets(ids: list[str]) -> tuple[str, str | None]:
     """The `target` naming entity ids (at most MOST_TARGETS), and a detail counting the others."""
     if len(ids) <= MOST_TARGETS:

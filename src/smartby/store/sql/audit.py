@@ -5,13 +5,16 @@ Records are only inserted, read and, past their retention, deleted: a trigger re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from smartby.records import audit
 from smartby.records.audit import AuditFilter, AuditRecord
 from smartby.store.sql.dialect import Dialect
 from smartby.store.sql.outbox import Connection
 from smartby.store.sql.tables import Tables
+
+T = TypeVar("T")
 
 _COLUMNS = "at, actor, tenant, operation, target, outcome, detail"
 _EQUAL = ("actor", "tenant", "operation", "outcome")
@@ -70,6 +73,28 @@ class AuditSQL:
             params.append(f"% {_like(wanted.target)} %")
         condition = f" WHERE {' AND '.join(where)}" if where else ""
         return condition, params
+
+
+class AuditedTables(Tables):
+    """Tables whose changes are recorded in the audit log in the transaction that makes them."""
+
+    async def _audited(self, change: Callable[[Any], T], entry: AuditRecord) -> T:
+        """Run `change(connection)` in a transaction of its own and, when it changed something (a
+        true result), insert `entry` in that transaction: the record commits with the change and
+        only with it. The current action is then marked `recorded` (the API does not record it
+        again); a change that changed nothing leaves no record."""
+        statements = AuditSQL(self.dialect)
+
+        def run(db: Any) -> T:
+            result = change(db)
+            if result:
+                statements.insert(db, [entry])
+            return result
+
+        result = await self._write(run)
+        if result:
+            audit.current().recorded = True
+        return result
 
 
 class AuditTables(Tables):

@@ -31,6 +31,7 @@ from smartby.ngsild.reads import (
     TemporalEntity,
     TypeInfo,
 )
+from smartby.records import audit
 from smartby.records.notifications import (
     ClaimedNotification,
     DeliveryOutcome,
@@ -422,7 +423,8 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
     # -- subscriptions and the notification outbox --------------------------------------------------
 
     async def create_subscription(self, subscription: StoredSubscription) -> bool:
-        return await self._write(lambda db: self.outbox.create(db, subscription))
+        entry = audit.change(subscription.tenant, "subscription.create", subscription.id)
+        return await self._audited(lambda db: self.outbox.create(db, subscription), entry)
 
     async def get_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None:
         return await self._read(lambda db: self.outbox.get(db, tenant, subscription_id))
@@ -435,12 +437,14 @@ class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, K
     async def replace_subscription(
         self, tenant: str, subscription_id: str, document: dict[str, Any], modified_at: str
     ) -> bool:
-        return await self._write(
-            lambda db: self.outbox.replace(db, tenant, subscription_id, document, modified_at)
+        return await self._audited(
+            lambda db: self.outbox.replace(db, tenant, subscription_id, document, modified_at),
+            audit.change(tenant, "subscription.update", subscription_id),
         )
 
     async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
-        return await self._write(lambda db: self.outbox.delete(db, tenant, subscription_id))
+        entry = audit.change(tenant, "subscription.delete", subscription_id)
+        return await self._audited(lambda db: self.outbox.delete(db, tenant, subscription_id), entry)
 
     async def all_subscriptions(self) -> tuple[int, list[StoredSubscription]]:
         return await self._read(self.outbox.everything)

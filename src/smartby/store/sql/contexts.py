@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 
 from smartby.ngsild.reads import StoredContext
-from smartby.store.sql.tables import Tables
+from smartby.records import audit
+from smartby.store.sql.audit import AuditedTables
 
 _COLUMNS = "id, url, kind, document, created_at, last_used, hits, extra_info"
 _INSERT = f"INSERT INTO jsonld_context (tenant, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -35,18 +36,23 @@ def _row(tenant: str, context: StoredContext) -> tuple[Any, ...]:
     )
 
 
-class ContextTables(Tables):
+class ContextTables(AuditedTables):
     """The context store the broker needs (`smartby.broker.contexts.ContextStore`)."""
 
-    async def put_context(self, tenant: str, context: StoredContext) -> None:
+    async def put_context(self, tenant: str, context: StoredContext, operation: str | None = None) -> None:
         """Store a context of `tenant`, or replace the document of its one with that URL (its id,
-        hits and last use stay)."""
+        hits and last use stay). With `operation` (Add and Reload @context) the change is recorded
+        in the audit log in its transaction; a copy cached on first use is not."""
         sql = self._sql(
             f"{_INSERT} ON CONFLICT (tenant, url) DO UPDATE SET document = excluded.document, "
             "kind = excluded.kind, created_at = excluded.created_at, extra_info = excluded.extra_info"
         )
         params = _row(tenant, context)
-        await self._write(lambda db: db.execute(sql, params))
+        if operation is None:
+            await self._write(lambda db: db.execute(sql, params))
+        else:
+            entry = audit.change(tenant, operation, context.id)
+            await self._audited(lambda db: db.execute(sql, params).rowcount > 0, entry)
 
     async def keep_context(self, tenant: str, context: StoredContext) -> StoredContext:
         """Store a context of `tenant` unless it has one with its id or URL already; the stored one."""
@@ -80,7 +86,10 @@ class ContextTables(Tables):
 
     async def delete_context(self, tenant: str, key: str) -> bool:
         sql = self._sql("DELETE FROM jsonld_context WHERE tenant = ? AND (id = ? OR url = ?)")
-        return await self._write(lambda db: db.execute(sql, (tenant, key, key)).rowcount > 0)
+        return await self._audited(
+            lambda db: db.execute(sql, (tenant, key, key)).rowcount > 0,
+            audit.change(tenant, "context.delete", key),
+        )
 
     async def record_context_use(self, uses: Sequence[tuple[str, str, int, str]]) -> None:
         """Add (tenant, key, hits, last used) counted in memory to the stored contexts; `key` is a

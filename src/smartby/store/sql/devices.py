@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 
 import orjson
 
+from smartby.records import audit
 from smartby.records.devices import DeadLetter, DeadLetterQuery, Device, PayloadProfile
-from smartby.store.sql.tables import Tables
+from smartby.store.sql.audit import AuditedTables
 
 T = TypeVar("T")
 
@@ -71,7 +72,7 @@ def _letter(row: Sequence[Any]) -> DeadLetter:
     )
 
 
-class DeviceTables(Tables):
+class DeviceTables(AuditedTables):
     """The device store ingestion needs (`smartby.ingest.device_store.DeviceStore`)."""
 
     # -- devices -----------------------------------------------------------------------------------
@@ -102,7 +103,8 @@ class DeviceTables(Tables):
             _json(device.commands),
             _json(device.downlink),
         )
-        await self._write(lambda db: db.execute(sql, params))
+        entry = audit.change(device.tenant, "device.put", device.id)
+        await self._audited(lambda db: db.execute(sql, params).rowcount > 0, entry)
 
     async def get_device(self, tenant: str, device_id: str) -> Device | None:
         sql = self._sql(f"SELECT {_DEVICE_COLUMNS} FROM device WHERE tenant = ? AND id = ?")
@@ -142,7 +144,10 @@ class DeviceTables(Tables):
 
     async def delete_device(self, tenant: str, device_id: str) -> bool:
         sql = self._sql("DELETE FROM device WHERE tenant = ? AND id = ?")
-        return await self._write(lambda db: db.execute(sql, (tenant, device_id)).rowcount > 0)
+        return await self._audited(
+            lambda db: db.execute(sql, (tenant, device_id)).rowcount > 0,
+            audit.change(tenant, "device.delete", device_id),
+        )
 
     # -- payload profiles --------------------------------------------------------------------------
 
@@ -163,7 +168,8 @@ class DeviceTables(Tables):
             _json(profile.commands),
             _json(profile.downlink),
         )
-        await self._write(lambda db: db.execute(sql, params))
+        entry = audit.change(profile.tenant, "profile.put", profile.name)
+        await self._audited(lambda db: db.execute(sql, params).rowcount > 0, entry)
 
     async def get_profile(self, tenant: str, name: str) -> PayloadProfile | None:
         sql = self._sql(f"SELECT {_PROFILE_COLUMNS} FROM payload_profile WHERE tenant = ? AND name = ?")
@@ -180,7 +186,10 @@ class DeviceTables(Tables):
 
     async def delete_profile(self, tenant: str, name: str) -> bool:
         sql = self._sql("DELETE FROM payload_profile WHERE tenant = ? AND name = ?")
-        return await self._write(lambda db: db.execute(sql, (tenant, name)).rowcount > 0)
+        return await self._audited(
+            lambda db: db.execute(sql, (tenant, name)).rowcount > 0,
+            audit.change(tenant, "profile.delete", name),
+        )
 
     # -- dead letters ------------------------------------------------------------------------------
 

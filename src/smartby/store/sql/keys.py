@@ -10,8 +10,7 @@ import orjson
 
 from smartby.records import audit
 from smartby.records.keys import ApiKey
-from smartby.store.sql.audit import AuditSQL
-from smartby.store.sql.tables import Tables
+from smartby.store.sql.audit import AuditedTables
 
 _COLUMNS = "name, key_id, key_hash, owner, tenants, role, created_at, expires_at, last_used, revoked_at"
 
@@ -31,27 +30,17 @@ def _key(row: Sequence[Any]) -> ApiKey:
     )
 
 
-class KeyTables(Tables):
+class KeyTables(AuditedTables):
     """The key store access control needs (`smartby.api.access.KeyStore`). A change of a key or a
     tenant is recorded in the audit log in its own transaction (docs/audit.md)."""
 
-    async def _audited(
+    async def _audited_statement(
         self, sql: str, params: tuple[Any, ...], operation: str, target: str, tenant: str = ""
     ) -> bool:
         """Run one statement that writes and, when it changed a row, an audit record with it."""
-        entry = audit.record(tenant, operation, target)
-        statements = AuditSQL(self.dialect)
-
-        def run(db: Any) -> bool:
-            changed = bool(db.execute(sql, params).rowcount)
-            if changed:
-                statements.insert(db, [entry])
-            return changed
-
-        changed = await self._write(run)
-        if changed:
-            audit.current().recorded = True
-        return changed
+        return await self._audited(
+            lambda db: bool(db.execute(sql, params).rowcount), audit.record(tenant, operation, target)
+        )
 
     async def add_key(self, key: ApiKey) -> bool:
         """Store a new key; False when a key of that name exists."""
@@ -70,7 +59,7 @@ class KeyTables(Tables):
             key.last_used,
             key.revoked_at,
         )
-        return await self._audited(sql, params, "key.create", key.name)
+        return await self._audited_statement(sql, params, "key.create", key.name)
 
     async def key_named(self, name: str) -> ApiKey | None:
         return await self._one_key("name", name)
@@ -94,11 +83,11 @@ class KeyTables(Tables):
     async def rekey(self, name: str, key_id: str, key_hash: str) -> bool:
         """Give a key that is not revoked a new secret (the old one stops working at once)."""
         sql = self._sql("UPDATE api_key SET key_id = ?, key_hash = ? WHERE name = ? AND revoked_at IS NULL")
-        return await self._audited(sql, (key_id, key_hash, name), "key.rotate", name)
+        return await self._audited_statement(sql, (key_id, key_hash, name), "key.rotate", name)
 
     async def revoke_key(self, name: str, at: str) -> bool:
         sql = self._sql("UPDATE api_key SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
-        return await self._audited(sql, (at, name), "key.revoke", name)
+        return await self._audited_statement(sql, (at, name), "key.revoke", name)
 
     async def key_used(self, name: str, at: str) -> None:
         sql = self._sql("UPDATE api_key SET last_used = ? WHERE name = ?")
@@ -107,7 +96,7 @@ class KeyTables(Tables):
     async def create_tenant(self, name: str) -> bool:
         """Make a tenant; False when it exists."""
         sql = self._sql("INSERT INTO tenant (name) VALUES (?) ON CONFLICT (name) DO NOTHING")
-        return await self._audited(sql, (name,), "tenant.create", name, name)
+        return await self._audited_statement(sql, (name,), "tenant.create", name, name)
 
     async def own_subscription(self, tenant: str, subscription_id: str, owner: str) -> None:
         sql = self._sql(

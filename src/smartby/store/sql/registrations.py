@@ -9,9 +9,10 @@ from typing import Any
 
 import orjson
 
+from smartby.records import audit
 from smartby.records.notifications import ClaimedNotification, PendingNotification, StoredSubscription
 from smartby.records.registrations import StoredRegistration
-from smartby.store.sql.tables import Tables
+from smartby.store.sql.audit import AuditedTables
 
 _REGISTRATION = (
     "tenant, id, doc, created_at, modified_at, times_sent, times_failed, last_success, last_failure"
@@ -38,7 +39,7 @@ def _subscription(row: Sequence[Any]) -> StoredSubscription:
     )
 
 
-class RegistrationTables(Tables):
+class RegistrationTables(AuditedTables):
     """The store the broker's registrations need (`smartby.broker.registrations.RegistrationStore`)."""
 
     def _queue(self, db: Any, notifications: Sequence[PendingNotification]) -> None:
@@ -81,7 +82,8 @@ class RegistrationTables(Tables):
             self._queue(db, notifications)
             return True
 
-        return await self._write(run)
+        entry = audit.change(registration.tenant, "registration.create", registration.id)
+        return await self._audited(run, entry)
 
     async def get_registration(self, tenant: str, registration_id: str) -> StoredRegistration | None:
         sql = self._sql(f"SELECT {_REGISTRATION} FROM registration WHERE tenant = ? AND id = ?")
@@ -114,7 +116,7 @@ class RegistrationTables(Tables):
             self._queue(db, notifications)
             return True
 
-        return await self._write(run)
+        return await self._audited(run, audit.change(tenant, "registration.update", registration_id))
 
     async def delete_registration(
         self, tenant: str, registration_id: str, notifications: Sequence[PendingNotification] = ()
@@ -127,7 +129,7 @@ class RegistrationTables(Tables):
             self._queue(db, notifications)
             return True
 
-        return await self._write(run)
+        return await self._audited(run, audit.change(tenant, "registration.delete", registration_id))
 
     async def record_registration_use(
         self, tenant: str, registration_id: str, at: str, success: bool
@@ -165,7 +167,8 @@ class RegistrationTables(Tables):
             self._queue(db, notifications)
             return True
 
-        return await self._write(run)
+        entry = audit.change(subscription.tenant, "csourceSubscription.create", subscription.id)
+        return await self._audited(run, entry)
 
     async def get_csource_subscription(self, tenant: str, subscription_id: str) -> StoredSubscription | None:
         sql = self._sql(f"SELECT {_SUBSCRIPTION} FROM csource_subscription WHERE tenant = ? AND id = ?")
@@ -206,7 +209,10 @@ class RegistrationTables(Tables):
             "UPDATE csource_subscription SET doc = ?, modified_at = ? WHERE tenant = ? AND id = ?"
         )
         params = (orjson.dumps(document).decode(), modified_at, tenant, subscription_id)
-        return await self._write(lambda db: db.execute(sql, params).rowcount > 0)
+        return await self._audited(
+            lambda db: db.execute(sql, params).rowcount > 0,
+            audit.change(tenant, "csourceSubscription.update", subscription_id),
+        )
 
     async def delete_csource_subscription(self, tenant: str, subscription_id: str) -> bool:
         """Remove a csource subscription and its undelivered notifications."""
@@ -218,7 +224,7 @@ class RegistrationTables(Tables):
             db.execute(pending, (tenant, subscription_id))
             return bool(removed)
 
-        return await self._write(run)
+        return await self._audited(run, audit.change(tenant, "csourceSubscription.delete", subscription_id))
 
     async def claim_csource_notifications(
         self, now: float, limit: int, lease: float
