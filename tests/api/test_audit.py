@@ -213,5 +213,95 @@ async def test_a_subscription_made_is_recorded_with_its_id(city: City) -> None:
     made = await city.http.post(f"{V1}/subscriptions", json=subscription, headers=city.as_("admin"))
     assert made.status_code == 201, made.text
     [record] = await records(city, operation="POST /ngsi-ld/v1/subscriptions")
-    assert record["target"] == made.headers["Location"] and record["outcome"] == "ok"
+    assert made.headers["Location"].endswith("/" + record["target"]) and record["outcome"] == "ok"
     assert record["actor"] == "admin" and record["tenant"] == "aarhus"
+
+
+ENDPOINT = "http://192.0.2.10/notify"
+SUB = "urn:ngsi-ld:Subscription:audit-s"
+REG = "urn:ngsi-ld:ContextSourceRegistration:audit-r"
+CSUB = "urn:ngsi-ld:Subscription:audit-c"
+SUBSCRIPTION = {
+    "id": SUB,
+    "type": "Subscription",
+    "entities": [{"type": "Streetlight"}],
+    "notification": {"endpoint": {"uri": ENDPOINT}},
+}
+PROFILE = {"decoder": {"kind": "json", "fields": [{"attribute": "powerState", "path": "state"}]}}
+DEVICE = {"id": "lamp-9", "entityId": LIGHT["id"], "entityType": "Streetlight", "profile": "lamp"}
+
+
+async def test_each_change_of_a_subscription_registration_context_or_device_is_recorded_once(
+    city: City,
+) -> None:
+    admin = city.as_("admin")
+    registration = {
+        "id": REG,
+        "type": "ContextSourceRegistration",
+        "information": [{"entities": [{"type": "Streetlight"}]}],
+        "endpoint": ENDPOINT,
+    }
+    csource = {
+        "id": CSUB,
+        "type": "Subscription",
+        "entities": [{"type": "Streetlight"}],
+        **{"notification": {"endpoint": {"uri": ENDPOINT}}},
+    }
+    made = 0
+
+    async def change(method: str, path: str, body: Any, status: int, route: str, target: str) -> None:
+        nonlocal made
+        before = await records(city, operation=f"{method} {route}")
+        answer = await city.http.request(method, path, json=body, headers=admin)
+        assert answer.status_code == status, answer.text
+        after = await records(city, operation=f"{method} {route}")
+        assert len(after) == len(before) + 1
+        assert (after[0]["target"], after[0]["outcome"]) == (target, "ok")
+        assert (after[0]["actor"], after[0]["tenant"]) == ("admin", "aarhus")
+        made += 1
+
+    subs, regs, csubs = f"{V1}/subscriptions", f"{V1}/csourceRegistrations", f"{V1}/csourceSubscriptions"
+    await change("POST", subs, SUBSCRIPTION, 201, subs, SUB)
+    await change("PATCH", f"{subs}/{SUB}", {"description": "x"}, 204, subs + "/{subscriptionId}", SUB)
+    await change("DELETE", f"{subs}/{SUB}", None, 204, subs + "/{subscriptionId}", SUB)
+    await change("POST", regs, registration, 201, regs, REG)
+    await change("PATCH", f"{regs}/{REG}", {"description": "x"}, 204, regs + "/{registrationId}", REG)
+    await change("DELETE", f"{regs}/{REG}", None, 204, regs + "/{registrationId}", REG)
+    await change("POST", csubs, csource, 201, csubs, CSUB)
+    await change("PATCH", f"{csubs}/{CSUB}", {"description": "x"}, 204, csubs + "/{subscriptionId}", CSUB)
+    await change("DELETE", f"{csubs}/{CSUB}", None, 204, csubs + "/{subscriptionId}", CSUB)
+    contexts = f"{V1}/jsonldContexts"
+    added = await city.http.post(
+        contexts, json={"@context": {"lamp": "https://example.org/lamp"}}, headers=admin
+    )
+    assert added.status_code == 201, added.text
+    made += 1
+    local_id = added.headers["Location"].rsplit("/", 1)[-1]
+    [record] = await records(city, operation=f"POST {contexts}")
+    assert (record["target"], record["outcome"], record["actor"]) == (local_id, "ok", "admin")
+    await change("DELETE", f"{contexts}/{local_id}", None, 204, contexts + "/{contextId}", local_id)
+    profiles, devices = "/ingest/v1/profiles", "/ingest/v1/devices"
+    await change("PUT", f"{profiles}/lamp", PROFILE, 200, profiles + "/{name}", "lamp")
+    await change("POST", devices, DEVICE, 201, devices, "lamp-9")
+    await change("PUT", f"{devices}/lamp-9", DEVICE, 200, devices + "/{deviceId}", "lamp-9")
+    await change("DELETE", f"{devices}/lamp-9", None, 204, devices + "/{deviceId}", "lamp-9")
+    await change("DELETE", f"{profiles}/lamp", None, 204, profiles + "/{name}", "lamp")
+    changes = [r for r in await records(city, actor="admin") if r["operation"] != "audit.read"]
+    assert len(changes) == made
+
+
+async def test_a_registry_change_that_fails_leaves_no_ok_record(city: City) -> None:
+    admin = city.as_("admin")
+    for status in (201, 409):
+        answer = await city.http.post(f"{V1}/subscriptions", json=SUBSCRIPTION, headers=admin)
+        assert answer.status_code == status, answer.text
+    found = await records(city, operation="POST /ngsi-ld/v1/subscriptions")
+    assert [(r["outcome"], r["target"]) for r in found] == [
+        ("409 AlreadyExists", "/ngsi-ld/v1/subscriptions"),
+        ("ok", SUB),
+    ]
+    for path in (f"{V1}/csourceRegistrations/{REG}", "/ingest/v1/devices/none", "/ingest/v1/profiles/none"):
+        assert (await city.http.delete(path, headers=admin)).status_code == 404
+        [record] = await records(city, target=path)
+        assert record["outcome"] == "404 ResourceNotFound"
+    assert await records(city, target=REG, outcome="ok") == []

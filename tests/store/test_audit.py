@@ -99,12 +99,12 @@ async def test_a_change_is_recorded_with_it_and_a_duplicate_leaves_no_record(sto
 
 async def test_the_record_and_the_change_roll_back_together(store: Any) -> None:
     unwritable = Action(actor=cast(str, None))  # the audit insert fails: actor is NOT NULL
-    with acting(unwritable), pytest.raises(Exception, match="(?i)null"):
+    with acting(unwritable), pytest.raises(Exception, match=r"(?i)null"):
         await store.create_registration(registration())
     assert await store.get_registration("aarhus", REGISTRATION) is None
     assert await store.audit_records(AuditFilter()) == ([], 0)
     assert await store.create_registration(registration())
-    with acting(unwritable), pytest.raises(Exception, match="(?i)null"):
+    with acting(unwritable), pytest.raises(Exception, match=r"(?i)null"):
         await store.delete_registration("aarhus", REGISTRATION)
     assert await store.get_registration("aarhus", REGISTRATION) is not None
     [record], _ = await store.audit_records(AuditFilter())

@@ -4,9 +4,10 @@ write that no transaction recorded (one that failed, or changed nothing through 
 `Auditing` wraps the dispatcher (and access control's `Guard`, which names the actor once it knows
 the key or token): it sets the request's `Action`, with the actor `anonymous` while authentication
 is off and `device:<id>` for a device's uplink, and the operation `METHOD /route/{template}` of a
-write (a POST that queries is a read). A write the broker recorded in its transaction is not
-recorded again; any other write is recorded once answered, with its outcome (`ok`, `partial` for a
-207, `<status> <error type>`), collected and written in small batches like refusals.
+write (a POST that queries is a read). A write the broker or the store recorded in its
+transaction (`Action.recorded`) is not recorded again; any other write is recorded once answered,
+with its outcome (`ok`, `partial` for a 207, `<status> <error type>`), collected and written in
+small batches like refusals.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 is acting in the code under way.
 
 Records only. The API says who acts (`acting`, from the key or token a request presents), the broker
-and the key store write a record in the transaction of the change it records, the API's audit layer
-writes refusals, failures and audited reads in small batches.
+and the store (keys, tenants, subscriptions, registrations, @contexts, the device registry) write a
+record in the transaction of the change it records, the API's audit layer writes refusals, failures
+and audited reads in small batches.
 """
 
 from __future__ import annotations
