@@ -589,8 +589,9 @@ DeviceTenantOption = Annotated[str, typer.Option("--tenant", "-t", help="NGSILD-
 
 def _on_devices(database: str | None, work: Callable[[Ingestion], Awaitable[T]]) -> T:
     async def run() -> T:
-        async with _assemble(_settings(database)).registry_only() as ingestion:
-            return await work(ingestion)
+        with acting(Action(actor=CLI)):
+            async with _assemble(_settings(database)).registry_only() as ingestion:
+                return await work(ingestion)
 
     try:
         return asyncio.run(run())
