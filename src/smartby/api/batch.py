@@ -106,11 +106,11 @@ async def batch_create(request: Request) -> Response:
     summary="Create or update entities",
     openapi_extra=oa.operation(
         [
-            oa.query("options", "replace (default) or update; keyValues/concise for the input form."),
+            oa.options(["replace", "update"], formats=("replace", "update")),
             oa.TENANT,
             oa.LINK,
         ],
-        _batch_body("Entities."),
+        oa.ngsi_body("Entities.", "Entities"),
     ),
 )
 async def batch_upsert(request: Request) -> Response:
@@ -136,8 +136,8 @@ async def batch_upsert(request: Request) -> Response:
     responses=oa.answers(204, 207),
     summary="Update entities",
     openapi_extra=oa.operation(
-        [oa.query("options", "noOverwrite: keep attributes that exist."), oa.TENANT, oa.LINK],
-        _batch_body("Entities."),
+        [oa.options(["noOverwrite"], formats=()), oa.TENANT, oa.LINK],
+        oa.ngsi_body("Entities.", "Entities"),
     ),
 )
 async def batch_update(request: Request) -> Response:

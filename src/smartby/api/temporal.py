@@ -589,9 +589,13 @@ WRITE_PARAMS = frozenset({"local"})
 @router.post(
     "/entities",
     status_code=201,
+    response_class=Response,
     responses=oa.answers(204),
     summary="Create a temporal entity or add instances to one",
-    openapi_extra=oa.operation([oa.TENANT, oa.LINK], oa.json_body("An entity with arrays of instances.")),
+    openapi_extra=oa.operation(
+        [oa.TENANT, oa.LINK],
+        oa.ngsi_body("An entity (each attribute one instance or an array of instances).", "Entity"),
+    ),
 )
 async def create_temporal(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, frozenset())
