@@ -199,22 +199,6 @@ async def batch_delete(request: Request) -> Response:
     return batch_response(request, result, all_ok_status=204, created_body=False)
 
 
-QUERY_BODY: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string", "enum": ["Query"]},
-        "entities": {"type": "array", "items": {"type": "object"}},
-        "attrs": {"type": "array", "items": {"type": "string"}},
-        "pick": {"type": "array", "items": {"type": "string"}},
-        "omit": {"type": "array", "items": {"type": "string"}},
-        "q": {"type": "string"},
-        "geoQ": {"type": "object"},
-        "scopeQ": {"type": "string"},
-        "lang": {"type": "string"},
-    },
-}
-
-
 @router.post(
     "/query",
     summary="Query entities (POST)",
@@ -227,7 +211,7 @@ QUERY_BODY: dict[str, Any] = {
             oa.TENANT,
             oa.LINK,
         ],
-        oa.json_body("A Query.", QUERY_BODY),
+        oa.ngsi_body("A Query.", "Query"),
     ),
 )
 async def batch_query(request: Request) -> Response:

@@ -280,7 +280,11 @@ def secured(document: dict[str, Any], needed: Any, max_limit: int = 1000) -> dic
                     parameter["schema"] = PARAMETER_SCHEMAS[parameter["name"]]
                 elif parameter.get("in") == "query" and parameter["schema"] == STRING:
                     parameter["schema"] = QUERY_SCHEMAS.get(parameter["name"], {"minLength": 1, **STRING})
-                elif parameter.get("in") == "query" and parameter["schema"].get("type") == "string":
+                elif (
+                    parameter.get("in") == "query"
+                    and parameter["schema"].get("type") == "string"
+                    and "pattern" not in parameter["schema"]
+                ):
                     parameter["schema"] = {"minLength": 1, **parameter["schema"]}
                 elif parameter.get("in") == "query" and parameter["name"] == "limit":
                     parameter["schema"] = {**parameter["schema"], "maximum": max_limit}
@@ -384,8 +388,11 @@ URI_STRING = {
 }
 SCALAR: list[dict[str, Any]] = [
     {"type": "string", "maxLength": 64, "not": {"const": "urn:ngsi-ld:null"}},
-    {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
-    {"type": "number", "not": {"type": "integer"}},
+    {
+        "type": "number",
+        "description": "Written as an integer, within -2^63 .. 2^63-1 (what both stores keep exactly); "
+        "a JSON Schema cannot tell 1e20 from 100000000000000000000.",
+    },
     {"type": "boolean"},
 ]
 POSITION = {
@@ -417,19 +424,23 @@ def kind(name: str, member: str, value: dict[str, Any], **extra: dict[str, Any])
     }
 
 
-def attributes(required: tuple[str, ...] = (), **properties: dict[str, Any]) -> dict[str, Any]:
-    """An object of attributes (an entity or a fragment of one), with `properties` its own members."""
+def attributes(
+    required: tuple[str, ...] = (), attribute: str = "Attribute", **properties: dict[str, Any]
+) -> dict[str, Any]:
+    """An object of attributes (an entity or a fragment of one), each an `attribute`, with
+    `properties` its own members."""
+    location = "GeoProperty" if attribute == "Attribute" else "TemporalGeoProperty"
     return {
         "type": "object",
         "required": [*required],
-        "properties": {"location": {"$ref": SCHEMAS + "GeoProperty"}, **properties},
-        "patternProperties": {ATTRIBUTE_NAME: {"$ref": SCHEMAS + "Attribute"}},
+        "properties": {"location": {"$ref": SCHEMAS + location}, **properties},
+        "patternProperties": {ATTRIBUTE_NAME: {"$ref": SCHEMAS + attribute}},
         "additionalProperties": False,
     }
 
 
-ENTITY_MEMBERS = {"id": {"$ref": SCHEMAS + "Uri"}, "type": {"$ref": SCHEMAS + "EntityType"}}
-CONTEXT = {
+ENTITY_MEMBERS: dict[str, Any] = {"id": {"$ref": SCHEMAS + "Uri"}, "type": {"$ref": SCHEMAS + "EntityType"}}
+CONTEXT: dict[str, Any] = {
     "@context": {
         "description": "The @context: here an object of terms mapped to IRIs, or the core @context.",
         "anyOf": [
@@ -527,6 +538,25 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "One attribute in normalized form (clause 4.5), with its @context.",
         "anyOf": [with_context(BODY_KINDS[name]) for name in NORMALIZED],
     },
+    "TemporalAttribute": {
+        "description": "An attribute of a temporal body: one instance, or an array of them (clause 5.6.11).",
+        "anyOf": [
+            {"$ref": SCHEMAS + "AttributeObject"},
+            {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": SCHEMAS + "AttributeObject"}},
+        ],
+    },
+    "TemporalGeoProperty": {
+        "anyOf": [
+            {"$ref": SCHEMAS + "GeoProperty"},
+            {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": SCHEMAS + "GeoProperty"}},
+        ],
+    },
+    "TemporalEntity": attributes(("id", "type"), "TemporalAttribute", **ENTITY_MEMBERS),
+    "TemporalEntityLd": attributes(
+        ("id", "type", "@context"), "TemporalAttribute", **ENTITY_MEMBERS, **CONTEXT
+    ),
+    "TemporalAttributes": attributes((), "TemporalAttribute"),
+    "TemporalAttributesLd": attributes(("@context",), "TemporalAttribute", **CONTEXT),
     "Entities": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": SCHEMAS + "Entity"}},
     "EntitiesLd": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": SCHEMAS + "EntityLd"}},
 }
@@ -538,79 +568,94 @@ NAMES = {
     "maxItems": 3,
     "items": {"type": "string", "pattern": ATTRIBUTE_NAME},
 }
-ENDPOINT_URI = r"^(https?|mqtts?)://[a-z][a-z0-9.\-]{0,30}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~\-]{0,16})*$"
-"""A notification endpoint: http(s) or mqtt(s) with a host name (clause 5.2.15). Loopback and private
+ENDPOINT_URI = r"://[a-z][a-z0-9.\-]{0,30}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~\-]{0,16})*$"
+"""A notification endpoint after its scheme: a host name (clause 5.2.15). Loopback and private
 addresses are refused unless SMARTBY_OUTBOUND_ALLOW names them (docs/security.md): a rule of the
 server's settings and of DNS, stated in the description, not the pattern."""
-SUBSCRIPTION_MEMBERS: dict[str, Any] = {
-    "id": {"$ref": SCHEMAS + "Uri"},
-    "type": {"const": "Subscription"},
-    "subscriptionName": {"type": "string", "maxLength": 32},
-    "description": {"type": "string", "maxLength": 32},
-    "entities": {
-        "type": "array",
-        "minItems": 1,
-        "maxItems": 3,
-        "items": {
+SELECTOR = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string", "format": "ngsi-ld-type-selection"},
+        "id": {"$ref": SCHEMAS + "Uri"},
+        "idPattern": {"type": "string", "format": "regex"},
+    },
+}
+"""An entity selector (clause 5.2.33); a Query reads unknown members, a Subscription refuses them."""
+
+
+def subscription_members(schemes: str) -> dict[str, Any]:
+    """The members of a Subscription (clause 5.2.12) described here, the ones most subscriptions
+    use; `schemes` those its endpoint may have (a pattern)."""
+    return {
+        "id": {"$ref": SCHEMAS + "Uri"},
+        "type": {"const": "Subscription"},
+        "subscriptionName": {"type": "string", "maxLength": 32},
+        "description": {"type": "string", "maxLength": 32},
+        "entities": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 3,
+            "items": {**SELECTOR, "additionalProperties": False},
+        },
+        "watchedAttributes": NAMES,
+        "notificationTrigger": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"enum": ["entityCreated", "entityUpdated", "entityDeleted", *ATTRIBUTE_EVENTS]},
+        },
+        "q": {"type": "string", "format": "ngsi-ld-q"},
+        "scopeQ": {"type": "string", "format": "ngsi-ld-scope-q"},
+        "isActive": {"type": "boolean"},
+        "notification": {
             "type": "object",
-            "required": ["type"],
+            "required": ["endpoint"],
             "properties": {
-                "type": {"type": "string", "format": "ngsi-ld-type-selection"},
-                "id": {"$ref": SCHEMAS + "Uri"},
-                "idPattern": {"type": "string", "format": "regex"},
+                "endpoint": {
+                    "type": "object",
+                    "required": ["uri"],
+                    "properties": {
+                        "uri": {
+                            "type": "string",
+                            "pattern": f"^({schemes}){ENDPOINT_URI}",
+                            "description": "Not loopback or private unless SMARTBY_OUTBOUND_ALLOW allows it.",
+                        },
+                        "accept": {
+                            "enum": ["application/json", "application/ld+json", "application/geo+json"]
+                        },
+                    },
+                    "additionalProperties": False,
+                },
+                "attributes": NAMES,
+                "format": {"enum": ["normalized", "concise", "keyValues", "simplified"]},
+                "sysAttrs": {"type": "boolean"},
             },
             "additionalProperties": False,
         },
-    },
-    "watchedAttributes": NAMES,
-    "notificationTrigger": {
-        "type": "array",
-        "minItems": 1,
-        "items": {"enum": ["entityCreated", "entityUpdated", "entityDeleted", *ATTRIBUTE_EVENTS]},
-    },
-    "q": {"type": "string", "format": "ngsi-ld-q"},
-    "scopeQ": {"type": "string", "format": "ngsi-ld-scope-q"},
-    "isActive": {"type": "boolean"},
-    "notification": {
+    }
+
+
+def subscription_schemas(name: str, schemes: str) -> dict[str, dict[str, Any]]:
+    """A subscription (`name`), its patch, and their application/ld+json twins."""
+    members = subscription_members(schemes)
+    whole = {
         "type": "object",
-        "required": ["endpoint"],
-        "properties": {
-            "endpoint": {
-                "type": "object",
-                "required": ["uri"],
-                "properties": {
-                    "uri": {
-                        "type": "string",
-                        "pattern": ENDPOINT_URI,
-                        "description": "Not loopback or private unless SMARTBY_OUTBOUND_ALLOW allows it.",
-                    },
-                    "accept": {"enum": ["application/json", "application/ld+json", "application/geo+json"]},
-                },
-                "additionalProperties": False,
-            },
-            "attributes": NAMES,
-            "format": {"enum": ["normalized", "concise", "keyValues", "simplified"]},
-            "sysAttrs": {"type": "boolean"},
-        },
+        "required": ["type", "notification"],
+        "anyOf": [{"required": ["entities"]}, {"required": ["watchedAttributes"]}],
+        "properties": members,
         "additionalProperties": False,
-    },
-}
-"""The members of a Subscription (clause 5.2.12) described here: the ones most subscriptions use."""
-BODY_SCHEMAS["Subscription"] = {
-    "type": "object",
-    "required": ["type", "notification"],
-    "anyOf": [{"required": ["entities"]}, {"required": ["watchedAttributes"]}],
-    "properties": SUBSCRIPTION_MEMBERS,
-    "additionalProperties": False,
-}
-BODY_SCHEMAS["SubscriptionLd"] = with_context(BODY_SCHEMAS["Subscription"])
-BODY_SCHEMAS["SubscriptionPatch"] = {
-    "type": "object",
-    "minProperties": 1,
-    "properties": SUBSCRIPTION_MEMBERS,
-    "additionalProperties": False,
-}
-BODY_SCHEMAS["SubscriptionPatchLd"] = with_context(BODY_SCHEMAS["SubscriptionPatch"])
+    }
+    patch = {"type": "object", "minProperties": 1, "properties": members, "additionalProperties": False}
+    return {
+        name: whole,
+        f"{name}Ld": with_context(whole),
+        f"{name}Patch": patch,
+        f"{name}PatchLd": with_context(patch),
+    }
+
+
+BODY_SCHEMAS.update(subscription_schemas("Subscription", "https?|mqtts?"))
+BODY_SCHEMAS.update(subscription_schemas("CSourceSubscription", "https?"))  # notified over HTTP only
 
 
 def ngsi_body(description: str, name: str) -> dict[str, Any]:
@@ -625,3 +670,34 @@ def ngsi_body(description: str, name: str) -> dict[str, Any]:
             },
         }
     }
+
+
+QUERY_MEMBERS: dict[str, Any] = {
+    "type": {"const": "Query"},
+    "entities": {"type": "array", "minItems": 1, "maxItems": 3, "items": SELECTOR},
+    "attrs": NAMES,
+    "q": {"type": "string", "format": "ngsi-ld-q"},
+    "scopeQ": {"type": "string", "format": "ngsi-ld-scope-q"},
+}
+"""The members of a Query (clause 5.2.23) described here; geoQ, pick, omit and lang are read too."""
+SELECTS = [{"required": [member]} for member in ("entities", "attrs", "q", "scopeQ")]
+"""A query selects something (clause 5.7.2)."""
+TEMPORAL_Q = {
+    "type": "object",
+    "required": ["timerel", "timeAt"],
+    "properties": {
+        "timerel": {"enum": ["before", "after", "between"]},
+        "timeAt": DATE_TIME,
+        "endTimeAt": DATE_TIME,
+    },
+    "description": "With between, endTimeAt is required and after timeAt (clause 4.11).",
+}
+BODY_SCHEMAS["Query"] = {"type": "object", "anyOf": SELECTS, "properties": QUERY_MEMBERS}
+BODY_SCHEMAS["QueryLd"] = with_context(BODY_SCHEMAS["Query"])
+BODY_SCHEMAS["TemporalQuery"] = {
+    "type": "object",
+    "required": ["temporalQ"],
+    "anyOf": SELECTS,
+    "properties": {**QUERY_MEMBERS, "temporalQ": TEMPORAL_Q},
+}
+BODY_SCHEMAS["TemporalQueryLd"] = with_context(BODY_SCHEMAS["TemporalQuery"])
