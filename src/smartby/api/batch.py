@@ -106,11 +106,11 @@ async def batch_create(request: Request) -> Response:
     summary="Create or update entities",
     openapi_extra=oa.operation(
         [
-            oa.query("options", "replace (default) or update; keyValues/concise for the input form."),
+            oa.options(["replace", "update"], formats=("replace", "update")),
             oa.TENANT,
             oa.LINK,
         ],
-        _batch_body("Entities."),
+        oa.ngsi_body("Entities.", "Entities"),
     ),
 )
 async def batch_upsert(request: Request) -> Response:
@@ -136,8 +136,8 @@ async def batch_upsert(request: Request) -> Response:
     responses=oa.answers(204, 207),
     summary="Update entities",
     openapi_extra=oa.operation(
-        [oa.query("options", "noOverwrite: keep attributes that exist."), oa.TENANT, oa.LINK],
-        _batch_body("Entities."),
+        [oa.options(["noOverwrite"], formats=()), oa.TENANT, oa.LINK],
+        oa.ngsi_body("Entities.", "Entities"),
     ),
 )
 async def batch_update(request: Request) -> Response:
@@ -199,22 +199,6 @@ async def batch_delete(request: Request) -> Response:
     return batch_response(request, result, all_ok_status=204, created_body=False)
 
 
-QUERY_BODY: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string", "enum": ["Query"]},
-        "entities": {"type": "array", "items": {"type": "object"}},
-        "attrs": {"type": "array", "items": {"type": "string"}},
-        "pick": {"type": "array", "items": {"type": "string"}},
-        "omit": {"type": "array", "items": {"type": "string"}},
-        "q": {"type": "string"},
-        "geoQ": {"type": "object"},
-        "scopeQ": {"type": "string"},
-        "lang": {"type": "string"},
-    },
-}
-
-
 @router.post(
     "/query",
     summary="Query entities (POST)",
@@ -227,7 +211,7 @@ QUERY_BODY: dict[str, Any] = {
             oa.TENANT,
             oa.LINK,
         ],
-        oa.json_body("A Query.", QUERY_BODY),
+        oa.ngsi_body("A Query.", "Query"),
     ),
 )
 async def batch_query(request: Request) -> Response:

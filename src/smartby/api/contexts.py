@@ -43,6 +43,7 @@ def context_info(context: StoredContext) -> dict[str, Any]:
 @router.post(
     "",
     status_code=201,
+    response_class=Response,
     summary="Host an @context",
     openapi_extra=oa.operation([], oa.json_body("An object with an @context member.")),
 )

@@ -35,21 +35,6 @@ LIST_PARAMS = frozenset({"limit", "offset", "count", "options"})
 GET_PARAMS = frozenset({"options"})
 OPTIONS = frozenset({"sysAttrs"})
 SUBSCRIPTION_ID = oa.path("subscriptionId", "The subscription id (a URI).")
-SUBSCRIPTION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "type": {"type": "string", "enum": ["Subscription"]},
-        "entities": {"type": "array", "items": {"type": "object"}},
-        "watchedAttributes": {"type": "array", "items": {"type": "string"}},
-        "q": {"type": "string"},
-        "csf": {"type": "string"},
-        "geoQ": {"type": "object"},
-        "expiresAt": {"type": "string"},
-        "isActive": {"type": "boolean"},
-        "notification": {"type": "object"},
-    },
-}
 
 
 def _render(stored: StoredSubscription, sys_attrs: bool) -> dict[str, Any]:
@@ -71,8 +56,9 @@ async def _body(request: Request, media: tuple[str, ...] = (JSON, JSON_LD)) -> t
 @router.post(
     "/csourceSubscriptions",
     status_code=201,
+    response_class=Response,
     summary="Subscribe to context source registrations",
-    openapi_extra=oa.operation([oa.TENANT, oa.LINK], oa.json_body("A Subscription.", SUBSCRIPTION_SCHEMA)),
+    openapi_extra=oa.operation([oa.TENANT, oa.LINK], oa.ngsi_body("A Subscription.", "CSourceSubscription")),
 )
 async def create_csource_subscription(request: Request) -> Response:
     check_params(request, NO_PARAMS)
@@ -133,7 +119,8 @@ async def get_csource_subscription(request: Request) -> Response:
     status_code=204,
     summary="Update a csource subscription",
     openapi_extra=oa.operation(
-        [SUBSCRIPTION_ID, oa.TENANT, oa.LINK], oa.json_body("Subscription members to replace.")
+        [SUBSCRIPTION_ID, oa.TENANT, oa.LINK],
+        oa.ngsi_body("Subscription members to replace.", "CSourceSubscriptionPatch"),
     ),
 )
 async def update_csource_subscription(request: Request) -> Response:

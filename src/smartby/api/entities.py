@@ -255,8 +255,11 @@ def _outcome_response(request: Request, ctx: Context, outcome: AttributeOutcome)
 @router.post(
     "/entities",
     status_code=201,
+    response_class=Response,
     summary="Create an entity",
-    openapi_extra=oa.operation([oa.TENANT, oa.LINK, oa.LOCAL], oa.json_body("The entity to create.")),
+    openapi_extra=oa.operation(
+        [oa.TENANT, oa.LINK, oa.LOCAL], oa.ngsi_body("The entity to create.", "Entity")
+    ),
 )
 async def create_entity(request: Request) -> Response:
     call = await write_request(request, CREATE_PARAMS, WRITE_OPTIONS)
@@ -500,7 +503,8 @@ async def linked_for(
     status_code=204,
     summary="Partial attribute update",
     openapi_extra=oa.operation(
-        [oa.ENTITY_ID, oa.ATTR_ID, oa.TENANT, oa.LINK], oa.json_body("The attribute fragment.")
+        [oa.ENTITY_ID, oa.ATTR_ID, oa.TENANT, oa.LINK],
+        oa.ngsi_body("The attribute fragment.", "AttributeObject"),
     ),
 )
 async def partial_update_attribute(request: Request) -> Response:
@@ -522,7 +526,7 @@ async def partial_update_attribute(request: Request) -> Response:
     status_code=204,
     summary="Replace an attribute",
     openapi_extra=oa.operation(
-        [oa.ENTITY_ID, oa.ATTR_ID, oa.TENANT, oa.LINK], oa.json_body("The new attribute.")
+        [oa.ENTITY_ID, oa.ATTR_ID, oa.TENANT, oa.LINK], oa.ngsi_body("The new attribute.", "AttributeObject")
     ),
 )
 async def replace_attribute(request: Request) -> Response:
@@ -585,8 +589,8 @@ async def delete_attribute(request: Request) -> Response:
     status_code=204,
     summary="Append attributes",
     openapi_extra=oa.operation(
-        [oa.ENTITY_ID, oa.query("options", "noOverwrite: keep attributes that exist."), oa.TENANT, oa.LINK],
-        oa.json_body("The attributes to append."),
+        [oa.ENTITY_ID, oa.options(["noOverwrite"], formats=()), oa.TENANT, oa.LINK],
+        oa.ngsi_body("The attributes to append.", "Attributes"),
     ),
 )
 async def append_attributes(request: Request) -> Response:
@@ -612,7 +616,9 @@ async def append_attributes(request: Request) -> Response:
     "/entities/{entityId:path}/attrs",
     status_code=204,
     summary="Update attributes",
-    openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The attributes to update.")),
+    openapi_extra=oa.operation(
+        [oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.ngsi_body("The attributes to update.", "Attributes")
+    ),
 )
 async def update_attributes(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS)
@@ -736,7 +742,10 @@ async def _retrieve_plain(request: Request) -> Response:
     "/entities/{entityId:entity}",
     status_code=204,
     summary="Replace an entity",
-    openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The new entity.")),
+    openapi_extra=oa.operation(
+        [oa.ENTITY_ID, oa.TENANT, oa.LINK],
+        oa.ngsi_body("The new entity (its type and attributes).", "Replacement"),
+    ),
 )
 async def replace_entity(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS)
@@ -752,7 +761,9 @@ async def replace_entity(request: Request) -> Response:
     "/entities/{entityId:entity}",
     status_code=204,
     summary="Merge an entity (merge-patch)",
-    openapi_extra=oa.operation([oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("The fragment to merge.")),
+    openapi_extra=oa.operation(
+        [oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.ngsi_body("The fragment to merge.", "Attributes")
+    ),
 )
 async def merge_entity(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, WRITE_OPTIONS, (JSON, JSON_LD, MERGE_PATCH))

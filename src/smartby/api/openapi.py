@@ -264,7 +264,7 @@ def secured(document: dict[str, Any], needed: Any, max_limit: int = 1000) -> dic
     access.ROUTES), the ProblemDetails answers each operation can give, and the page size the
     server allows (SMARTBY_MAX_LIMIT)."""
     components = document.setdefault("components", {})
-    components.setdefault("schemas", {})["ProblemDetails"] = PROBLEM_DETAILS
+    components.setdefault("schemas", {}).update(ProblemDetails=PROBLEM_DETAILS, **BODY_SCHEMAS)
     components["securitySchemes"] = SECURITY_SCHEMES
     for path, methods in document.get("paths", {}).items():
         for method, operation in methods.items():
@@ -280,7 +280,11 @@ def secured(document: dict[str, Any], needed: Any, max_limit: int = 1000) -> dic
                     parameter["schema"] = PARAMETER_SCHEMAS[parameter["name"]]
                 elif parameter.get("in") == "query" and parameter["schema"] == STRING:
                     parameter["schema"] = QUERY_SCHEMAS.get(parameter["name"], {"minLength": 1, **STRING})
-                elif parameter.get("in") == "query" and parameter["schema"].get("type") == "string":
+                elif (
+                    parameter.get("in") == "query"
+                    and parameter["schema"].get("type") == "string"
+                    and "pattern" not in parameter["schema"]
+                ):
                     parameter["schema"] = {"minLength": 1, **parameter["schema"]}
                 elif parameter.get("in") == "query" and parameter["name"] == "limit":
                     parameter["schema"] = {**parameter["schema"], "maximum": max_limit}
@@ -358,3 +362,342 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "lang": {"type": "string", "pattern": listed(r"([a-z]{2,3}(-[A-Z]{2})?|\*)(;q=(0(\.[0-9])?|1))?")},
 }
 """Query parameters whose values follow a grammar, by name, for every operation that has them."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# NGSI-LD bodies (clause 4.5, 5.2.4): declared once under components.schemas and referenced by the
+# operations that read them. With application/ld+json the @context is in the body (clause 6.3.5).
+
+SCHEMAS = "#/components/schemas/"
+ATTRIBUTE_EVENTS = ["attributeCreated", "attributeUpdated", "attributeDeleted"]
+RESERVED = (
+    "id|type|scope|createdAt|modifiedAt|deletedAt|value|object|languageMap|vocab|valueList|objectList|json"
+    "|observedAt|unitCode|datasetId|instanceId|valueType|objectType|lang|entity|entityList|previousValue"
+    "|previousObject|previousLanguageMap|previousVocab|previousValueList|previousObjectList|previousJson"
+    "|location|observationSpace|operationSpace|ngsildproof"
+)
+ATTRIBUTE_NAME = f"^(?!({RESERVED})$)[A-Za-z][A-Za-z0-9_]{{0,63}}$"
+"""An attribute name as a body gives it (clause 4.6.2): a letter, then letters, digits and _; not a
+core member (those are declared by name, the GeoProperties location, observationSpace and
+operationSpace among them)."""
+URI_STRING = {
+    "type": "string",
+    "pattern": f"^{URI}$",
+    "maxLength": 2048,
+    "not": {"const": "urn:ngsi-ld:null"},
+}
+SCALAR: list[dict[str, Any]] = [
+    {"type": "string", "maxLength": 64, "not": {"const": "urn:ngsi-ld:null"}},
+    {
+        "type": "number",
+        "description": "Written as an integer, within -2^63 .. 2^63-1 (what both stores keep exactly); "
+        "a JSON Schema cannot tell 1e20 from 100000000000000000000.",
+    },
+    {"type": "boolean"},
+]
+POSITION = {
+    "type": "array",
+    "minItems": 2,
+    "maxItems": 2,
+    "items": False,
+    "prefixItems": [
+        {"type": "number", "minimum": -180, "maximum": 180},
+        {"type": "number", "minimum": -90, "maximum": 90},
+    ],
+}
+TIMESTAMP = {
+    "type": "string",
+    "pattern": r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?Z$",
+}
+"""observedAt: a UTC date-time ending in Z (clause 4.8)."""
+DATASET = {"datasetId": {"$ref": SCHEMAS + "Uri"}, "observedAt": {"$ref": SCHEMAS + "Timestamp"}}
+
+
+def kind(name: str, member: str, value: dict[str, Any], **extra: dict[str, Any]) -> dict[str, Any]:
+    """One attribute type in normalized form: its type, value member and metadata."""
+    return {
+        "type": "object",
+        "required": ["type", member],
+        "properties": {"type": {"const": name}, member: value, **DATASET, **extra},
+        "additionalProperties": False,
+    }
+
+
+def attributes(
+    required: tuple[str, ...] = (), attribute: str = "Attribute", **properties: dict[str, Any]
+) -> dict[str, Any]:
+    """An object of attributes (an entity or a fragment of one), each an `attribute`, with
+    `properties` its own members."""
+    location = "GeoProperty" if attribute == "Attribute" else "TemporalGeoProperty"
+    return {
+        "type": "object",
+        "required": [*required],
+        "properties": {"location": {"$ref": SCHEMAS + location}, **properties},
+        "patternProperties": {ATTRIBUTE_NAME: {"$ref": SCHEMAS + attribute}},
+        "additionalProperties": False,
+    }
+
+
+ENTITY_MEMBERS: dict[str, Any] = {"id": {"$ref": SCHEMAS + "Uri"}, "type": {"$ref": SCHEMAS + "EntityType"}}
+CONTEXT: dict[str, Any] = {
+    "@context": {
+        "description": "The @context: here an object of terms mapped to IRIs, or the core @context.",
+        "anyOf": [
+            {"const": "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"},
+            {
+                "type": "object",
+                "maxProperties": 3,
+                "propertyNames": {"pattern": "^[A-Za-z][A-Za-z0-9]{0,15}$"},
+                "additionalProperties": {"type": "string", "pattern": "^https://example\\.org/[a-z]{1,8}$"},
+            },
+        ],
+    }
+}
+NORMALIZED = ("Property", "Relationship", "GeoProperty", "LanguageProperty")
+BODY_KINDS: dict[str, dict[str, Any]] = {
+    "Property": kind(
+        "Property",
+        "value",
+        {"$ref": SCHEMAS + "Value"},
+        unitCode={"type": "string", "minLength": 1, "maxLength": 8},
+    ),
+    "Relationship": kind(
+        "Relationship",
+        "object",
+        {
+            "anyOf": [
+                {"$ref": SCHEMAS + "Uri"},
+                {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": SCHEMAS + "Uri"}},
+            ]
+        },
+    ),
+    "GeoProperty": kind("GeoProperty", "value", {"$ref": SCHEMAS + "Geometry"}),
+    "LanguageProperty": kind(
+        "LanguageProperty",
+        "languageMap",
+        {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": "^[a-z]{2,3}(-[A-Z]{2})?$"},
+            "additionalProperties": {"type": "string", "maxLength": 32},
+        },
+    ),
+}
+
+
+def with_context(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema`, an object, with an @context member it requires (application/ld+json)."""
+    return {
+        **schema,
+        "required": [*schema.get("required", []), "@context"],
+        "properties": {**schema["properties"], **CONTEXT},
+    }
+
+
+BODY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Uri": URI_STRING,
+    "Timestamp": TIMESTAMP,
+    "EntityType": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,63}$"},
+    "Value": {"anyOf": [*SCALAR, {"type": "array", "maxItems": 4, "items": {"anyOf": SCALAR}}]},
+    "Geometry": {
+        "description": "A GeoJSON geometry (RFC 7946). Polygons and MultiPolygons are read too; their "
+        "closed rings are not a rule JSON Schema can state.",
+        "anyOf": [
+            {
+                "type": "object",
+                "required": ["type", "coordinates"],
+                "properties": {"type": {"const": "Point"}, "coordinates": POSITION},
+            },
+            {
+                "type": "object",
+                "required": ["type", "coordinates"],
+                "properties": {
+                    "type": {"enum": ["LineString", "MultiPoint"]},
+                    "coordinates": {"type": "array", "minItems": 2, "maxItems": 4, "items": POSITION},
+                },
+            },
+        ],
+    },
+    **BODY_KINDS,
+    "Attribute": {
+        "description": "An attribute: normalized (clause 4.5) or concise, a plain value (clause 4.5.3.3).",
+        "anyOf": [{"$ref": SCHEMAS + name} for name in (*NORMALIZED, "Value")],
+    },
+    "Entity": attributes(("id", "type"), **ENTITY_MEMBERS),
+    "EntityLd": attributes(("id", "type", "@context"), **ENTITY_MEMBERS, **CONTEXT),
+    "Replacement": attributes(("type",), type=ENTITY_MEMBERS["type"]),
+    "ReplacementLd": attributes(("type", "@context"), type=ENTITY_MEMBERS["type"], **CONTEXT),
+    "Attributes": attributes(),
+    "AttributesLd": attributes(("@context",), **CONTEXT),
+    "AttributeObject": {
+        "description": "One attribute in normalized form (clause 4.5).",
+        "anyOf": [{"$ref": SCHEMAS + name} for name in NORMALIZED],
+    },
+    "AttributeObjectLd": {
+        "description": "One attribute in normalized form (clause 4.5), with its @context.",
+        "anyOf": [with_context(BODY_KINDS[name]) for name in NORMALIZED],
+    },
+    "TemporalAttribute": {
+        "description": "An attribute of a temporal body: one instance, or an array of them (clause 5.6.11).",
+        "anyOf": [
+            {"$ref": SCHEMAS + "AttributeObject"},
+            {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": SCHEMAS + "AttributeObject"}},
+        ],
+    },
+    "TemporalGeoProperty": {
+        "anyOf": [
+            {"$ref": SCHEMAS + "GeoProperty"},
+            {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": SCHEMAS + "GeoProperty"}},
+        ],
+    },
+    "TemporalEntity": attributes(("id", "type"), "TemporalAttribute", **ENTITY_MEMBERS),
+    "TemporalEntityLd": attributes(
+        ("id", "type", "@context"), "TemporalAttribute", **ENTITY_MEMBERS, **CONTEXT
+    ),
+    "TemporalAttributes": attributes((), "TemporalAttribute"),
+    "TemporalAttributesLd": attributes(("@context",), "TemporalAttribute", **CONTEXT),
+    "Entities": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": SCHEMAS + "Entity"}},
+    "EntitiesLd": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"$ref": SCHEMAS + "EntityLd"}},
+}
+"""The NGSI-LD bodies, by name; `ngsi_body` refers to them."""
+
+NAMES = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 3,
+    "items": {"type": "string", "pattern": ATTRIBUTE_NAME},
+}
+ENDPOINT_URI = r"://[a-z][a-z0-9.\-]{0,30}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~\-]{0,16})*$"
+"""A notification endpoint after its scheme: a host name (clause 5.2.15). Loopback and private
+addresses are refused unless SMARTBY_OUTBOUND_ALLOW names them (docs/security.md): a rule of the
+server's settings and of DNS, stated in the description, not the pattern."""
+SELECTOR = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {"type": "string", "format": "ngsi-ld-type-selection"},
+        "id": {"$ref": SCHEMAS + "Uri"},
+        "idPattern": {"type": "string", "format": "regex"},
+    },
+}
+"""An entity selector (clause 5.2.33); a Query reads unknown members, a Subscription refuses them."""
+
+
+def subscription_members(schemes: str) -> dict[str, Any]:
+    """The members of a Subscription (clause 5.2.12) described here, the ones most subscriptions
+    use; `schemes` those its endpoint may have (a pattern)."""
+    return {
+        "id": {"$ref": SCHEMAS + "Uri"},
+        "type": {"const": "Subscription"},
+        "subscriptionName": {"type": "string", "maxLength": 32},
+        "description": {"type": "string", "maxLength": 32},
+        "entities": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 3,
+            "items": {**SELECTOR, "additionalProperties": False},
+        },
+        "watchedAttributes": NAMES,
+        "notificationTrigger": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"enum": ["entityCreated", "entityUpdated", "entityDeleted", *ATTRIBUTE_EVENTS]},
+        },
+        "q": {"type": "string", "format": "ngsi-ld-q"},
+        "scopeQ": {"type": "string", "format": "ngsi-ld-scope-q"},
+        "isActive": {"type": "boolean"},
+        "notification": {
+            "type": "object",
+            "required": ["endpoint"],
+            "properties": {
+                "endpoint": {
+                    "type": "object",
+                    "required": ["uri"],
+                    "properties": {
+                        "uri": {
+                            "type": "string",
+                            "pattern": f"^({schemes}){ENDPOINT_URI}",
+                            "description": "Not loopback or private unless SMARTBY_OUTBOUND_ALLOW allows it.",
+                        },
+                        "accept": {
+                            "enum": ["application/json", "application/ld+json", "application/geo+json"]
+                        },
+                    },
+                    "additionalProperties": False,
+                },
+                "attributes": NAMES,
+                "format": {"enum": ["normalized", "concise", "keyValues", "simplified"]},
+                "sysAttrs": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+        },
+    }
+
+
+def subscription_schemas(name: str, schemes: str) -> dict[str, dict[str, Any]]:
+    """A subscription (`name`), its patch, and their application/ld+json twins."""
+    members = subscription_members(schemes)
+    whole = {
+        "type": "object",
+        "required": ["type", "notification"],
+        "anyOf": [{"required": ["entities"]}, {"required": ["watchedAttributes"]}],
+        "properties": members,
+        "additionalProperties": False,
+    }
+    patch = {"type": "object", "minProperties": 1, "properties": members, "additionalProperties": False}
+    return {
+        name: whole,
+        f"{name}Ld": with_context(whole),
+        f"{name}Patch": patch,
+        f"{name}PatchLd": with_context(patch),
+    }
+
+
+BODY_SCHEMAS.update(subscription_schemas("Subscription", "https?|mqtts?"))
+BODY_SCHEMAS.update(subscription_schemas("CSourceSubscription", "https?"))  # notified over HTTP only
+
+
+def ngsi_body(description: str, name: str) -> dict[str, Any]:
+    """A body of the component `name`, with its @context in the body as application/ld+json."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": {"$ref": SCHEMAS + name}},
+                "application/ld+json": {"schema": {"$ref": f"{SCHEMAS}{name}Ld"}},
+            },
+        }
+    }
+
+
+QUERY_MEMBERS: dict[str, Any] = {
+    "type": {"const": "Query"},
+    "entities": {"type": "array", "minItems": 1, "maxItems": 3, "items": SELECTOR},
+    "attrs": NAMES,
+    "q": {"type": "string", "format": "ngsi-ld-q"},
+    "scopeQ": {"type": "string", "format": "ngsi-ld-scope-q"},
+}
+"""The members of a Query (clause 5.2.23) described here; geoQ, pick, omit and lang are read too."""
+SELECTS = [{"required": [member]} for member in ("entities", "attrs", "q", "scopeQ")]
+"""A query selects something (clause 5.7.2)."""
+TEMPORAL_Q = {
+    "type": "object",
+    "required": ["timerel", "timeAt"],
+    "properties": {
+        "timerel": {"enum": ["before", "after", "between"]},
+        "timeAt": DATE_TIME,
+        "endTimeAt": DATE_TIME,
+    },
+    "description": "With between, endTimeAt is required and after timeAt (clause 4.11).",
+}
+BODY_SCHEMAS["Query"] = {"type": "object", "anyOf": SELECTS, "properties": QUERY_MEMBERS}
+BODY_SCHEMAS["QueryLd"] = with_context(BODY_SCHEMAS["Query"])
+BODY_SCHEMAS["TemporalQuery"] = {
+    "type": "object",
+    "required": ["temporalQ"],
+    "anyOf": SELECTS,
+    "properties": {**QUERY_MEMBERS, "temporalQ": TEMPORAL_Q},
+}
+BODY_SCHEMAS["TemporalQueryLd"] = with_context(BODY_SCHEMAS["TemporalQuery"])

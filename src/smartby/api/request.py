@@ -136,6 +136,8 @@ def options_of(request: Request, allowed: frozenset[str], formats: frozenset[str
     request it cannot read: InvalidRequest."""
     given: set[str] = set()
     for value in request.query_params.getlist("options"):
+        if not value.strip():
+            raise InvalidRequest("options, when given, names at least one option")
         given.update(part.strip() for part in value.split(",") if part.strip())
     known_formats = allowed & REPRESENTATIONS if formats is None else formats
     chosen = {value.strip() for value in request.query_params.getlist("format")}

@@ -45,25 +45,6 @@ SUBSCRIPTIONS_PATH = "/ngsi-ld/v1/subscriptions"
 NO_PARAMS: frozenset[str] = frozenset()
 LIST_PARAMS = frozenset({"limit", "offset", "count"})
 SUBSCRIPTION_ID = oa.path("subscriptionId", "The subscription id (a URI).")
-SUBSCRIPTION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "type": {"type": "string", "enum": ["Subscription"]},
-        "entities": {"type": "array", "items": {"type": "object"}},
-        "watchedAttributes": {"type": "array", "items": {"type": "string"}},
-        "notificationTrigger": {"type": "array", "items": {"type": "string"}},
-        "q": {"type": "string"},
-        "geoQ": {"type": "object"},
-        "scopeQ": {"type": "string"},
-        "lang": {"type": "string"},
-        "expiresAt": {"type": "string"},
-        "isActive": {"type": "boolean"},
-        "throttling": {"type": "number"},
-        "timeInterval": {"type": "number"},
-        "notification": {"type": "object"},
-    },
-}
 
 
 async def _body(request: Request, media: tuple[str, ...] = (JSON, JSON_LD)) -> tuple[Any, Any, str | None]:
@@ -93,8 +74,9 @@ def _one_url(context: Any) -> bool:
 @router.post(
     "/subscriptions",
     status_code=201,
+    response_class=Response,
     summary="Create a subscription",
-    openapi_extra=oa.operation([oa.TENANT, oa.LINK], oa.json_body("A Subscription.", SUBSCRIPTION_SCHEMA)),
+    openapi_extra=oa.operation([oa.TENANT, oa.LINK], oa.ngsi_body("A Subscription.", "Subscription")),
 )
 async def create_subscription(request: Request) -> Response:
     check_params(request, NO_PARAMS)
@@ -154,7 +136,8 @@ async def get_subscription(request: Request) -> Response:
     status_code=204,
     summary="Update a subscription",
     openapi_extra=oa.operation(
-        [SUBSCRIPTION_ID, oa.TENANT, oa.LINK], oa.json_body("Subscription members to replace.")
+        [SUBSCRIPTION_ID, oa.TENANT, oa.LINK],
+        oa.ngsi_body("Subscription members to replace.", "SubscriptionPatch"),
     ),
 )
 async def update_subscription(request: Request) -> Response:

@@ -495,14 +495,6 @@ async def retrieve_temporal(request: Request) -> Response:
 
 FORWARDED_MEMBERS = batch.FORWARDED_MEMBERS | {"temporalQ"}
 """What of a temporal Query body goes on to the context sources it is forwarded to."""
-QUERY_BODY = {
-    "type": "object",
-    "properties": {
-        **batch.QUERY_BODY["properties"],
-        "temporalQ": {"type": "object"},
-        "aggrParams": {"type": "object"},
-    },
-}
 
 
 @router.post(
@@ -516,7 +508,7 @@ QUERY_BODY = {
             oa.TENANT,
             oa.LINK,
         ],
-        oa.json_body("A Query with a temporalQ.", QUERY_BODY),
+        oa.ngsi_body("A Query with a temporalQ.", "TemporalQuery"),
     ),
 )
 async def query_temporal_post(request: Request) -> Response:
@@ -589,9 +581,13 @@ WRITE_PARAMS = frozenset({"local"})
 @router.post(
     "/entities",
     status_code=201,
+    response_class=Response,
     responses=oa.answers(204),
     summary="Create a temporal entity or add instances to one",
-    openapi_extra=oa.operation([oa.TENANT, oa.LINK], oa.json_body("An entity with arrays of instances.")),
+    openapi_extra=oa.operation(
+        [oa.TENANT, oa.LINK],
+        oa.ngsi_body("An entity (each attribute one instance or an array of instances).", "TemporalEntity"),
+    ),
 )
 async def create_temporal(request: Request) -> Response:
     call = await write_request(request, WRITE_PARAMS, frozenset())
@@ -607,7 +603,8 @@ async def create_temporal(request: Request) -> Response:
     status_code=204,
     summary="Add attribute instances",
     openapi_extra=oa.operation(
-        [oa.ENTITY_ID, oa.TENANT, oa.LINK], oa.json_body("Attributes as arrays of instances.")
+        [oa.ENTITY_ID, oa.TENANT, oa.LINK],
+        oa.ngsi_body("Attributes, each one instance or an array of instances.", "TemporalAttributes"),
     ),
 )
 async def append_temporal(request: Request) -> Response:
@@ -622,7 +619,7 @@ async def append_temporal(request: Request) -> Response:
     summary="Modify one attribute instance",
     openapi_extra=oa.operation(
         [oa.ENTITY_ID, oa.ATTR_ID, oa.path("instanceId", "The instanceId."), oa.TENANT, oa.LINK],
-        oa.json_body("The instance fragment."),
+        oa.ngsi_body("The instance fragment.", "AttributeObject"),
     ),
 )
 async def update_instance(request: Request) -> Response:
