@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from itertools import combinations
 from typing import Any
 
+from smartby.ngsild.temporal import TIME_PROPERTIES
+
 STRING: dict[str, Any] = {"type": "string"}
 
 
@@ -351,6 +353,10 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "attrs": {"type": "string", "pattern": listed(NAME)},
     "pick": {"type": "string", "pattern": listed(NAME)},
     "omit": {"type": "string", "pattern": listed(NAME)},
+    "csf": {"type": "string", "minLength": 1, "format": "ngsi-ld-q"},
+    "timeproperty": {"type": "string", "enum": list(TIME_PROPERTIES)},
+    "keep": {"type": "string", "pattern": listed(NAME)},
+    "drop": {"type": "string", "pattern": listed(NAME)},
     "geoproperty": {"type": "string", "pattern": f"^{NAME}$"},
     "geometryProperty": {"type": "string", "pattern": f"^{NAME}$"},
     "orderBy": {"type": "string", "pattern": listed(f"{NAME}(;(asc|desc))?")},
