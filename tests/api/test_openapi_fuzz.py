@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -582,8 +585,31 @@ def authenticated(authenticated_database: tuple[Settings, str]) -> Authenticated
     return Authenticated(schemathesis.openapi.from_asgi("/openapi.json", create_app(assemble(settings))), key)
 
 
-@pytest.mark.parametrize(("path", "method"), operations())
-def test_every_check_passes_with_authentication(authenticated: Authenticated, path: str, method: str) -> None:
+IN_ITS_OWN_PROCESS = os.environ.get("SMARTBY_FUZZ_PROCESS") == "1"
+"""Hypothesis draws the same cases for the same process state; what other test modules did before
+in a process changes schemathesis's draws. The every-check run therefore runs in a fresh process of
+its own (`test_every_check_passes_in_a_fresh_process`), where its cases are the same in every run."""
+
+
+def every_check_in_a_fresh_process() -> None:
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", f"{__file__}::{CHECKED}"],
+        cwd=root,
+        env={**os.environ, "SMARTBY_FUZZ_PROCESS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert run.returncode == 0, run.stdout[-20_000:] + run.stderr[-5_000:]
+    last = run.stdout.strip().splitlines()[-1]
+    assert f"{len(operations())} passed" in last and "skipped" not in last, run.stdout[-2_000:]
+
+
+CHECKED = "test_every_check_passes_with_authentication"
+
+
+def every_check(authenticated: Authenticated, path: str, method: str) -> None:
     operation = authenticated.schema[path][method]
     skipped = known_gaps(operation, method, path)
     checks = [check for check in ALL_CHECKS if check.__name__ not in skipped]
@@ -602,3 +628,13 @@ def test_every_check_passes_with_authentication(authenticated: Authenticated, pa
         case.call_and_validate(headers={"Authorization": f"Bearer {authenticated.key}"}, checks=checks)
 
     call()
+
+
+# Collected in one process or the other, never both: the fresh process runs the checks, any other
+# runs the test that starts it.
+if IN_ITS_OWN_PROCESS:
+    test_every_check_passes_with_authentication = pytest.mark.parametrize(("path", "method"), operations())(
+        every_check
+    )
+else:
+    test_every_check_passes_in_a_fresh_process = every_check_in_a_fresh_process

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -214,7 +215,11 @@ def create_app(parts: Assembly) -> Application:
     def openapi() -> dict[str, Any]:
         """FastAPI's document, with who may call each operation and what else it can answer."""
         if app.openapi_schema is None:
-            secured(FastAPI.openapi(app), needed, parts.settings.max_limit)
+            # A copy: the document shares no dict with openapi.py's schemas, so whatever a reader of
+            # it changes in place (a client library resolving it) never reaches another app's.
+            app.openapi_schema = copy.deepcopy(
+                secured(FastAPI.openapi(app), needed, parts.settings.max_limit)
+            )
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
