@@ -27,7 +27,7 @@ from starlette.types import Message, Receive, Scope, Send
 from smartby.api.dashboard_session import session_token
 from smartby.api.devices import Unauthorized
 from smartby.api.keyring import Keyring
-from smartby.api.middleware import Inner
+from smartby.api.middleware import Inner, Layer
 from smartby.api.problems import problem_response
 from smartby.broker import DEFAULT_TENANT
 from smartby.broker.audit import AuditLog
@@ -236,25 +236,18 @@ def record_refusal(state: Any, method: str, path: str, status: int, detail: str)
     log.refused(status, detail)
 
 
-class Guard:
+class Guard(Layer):
     """The ASGI layer that lets a request through only with what its route needs."""
 
     def __init__(self, inner: Inner, keyring: Keyring, tokens: Authenticator | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.keyring = keyring
         self.tokens = tokens
         self._principals: dict[str, tuple[ApiKey, Principal]] = {}
         """The principal of each key name, with the key record it was made of."""
 
-    @property
-    def state(self) -> Any:
-        return self.inner.state
-
     def _refused(self, method: str, path: str, status: int, detail: str) -> None:
         record_refusal(self.inner.state, method, path, status, detail)
-
-    def openapi(self) -> dict[str, Any]:
-        return self.inner.openapi()
 
     async def principal(self, presented: str) -> Principal | None:
         if self.tokens is not None and presented.count(".") == 2 and presented.startswith("eyJ"):

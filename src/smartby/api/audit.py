@@ -12,14 +12,13 @@ small batches like refusals.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import unquote
 
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from smartby.api.access import READS, needed, route_of, tenant_of
-from smartby.api.middleware import Inner
+from smartby.api.middleware import Inner, Layer
 from smartby.broker import DEFAULT_TENANT
 from smartby.broker.audit import AuditLog
 from smartby.records import audit
@@ -49,19 +48,12 @@ def outcome(status: int, body: bytes) -> str:
     return f"{status} {kind.rsplit('/', 1)[-1]}" if isinstance(kind, str) else str(status)
 
 
-class Auditing:
+class Auditing(Layer):
     """The ASGI layer that says who acts in each request, and records writes no transaction did."""
 
     def __init__(self, inner: Inner, authenticated: bool) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.authenticated = authenticated
-
-    @property
-    def state(self) -> Any:
-        return self.inner.state
-
-    def openapi(self) -> dict[str, Any]:
-        return self.inner.openapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

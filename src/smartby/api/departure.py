@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+WATCH_AFTER = 0.25
+"""Seconds a read runs before its client's departure is watched for."""
 CLIENT_CLOSED_REQUEST = 499
 """The status a request whose client went away is counted with (nginx's; never sent, no one hears)."""
 
@@ -56,7 +58,12 @@ async def unless_client_goes(
     departure = Departure(receive, body)
     task = asyncio.current_task()
     assert task is not None
-    watcher = asyncio.create_task(departure.watch(task))
+    watchers: list[asyncio.Task[None]] = []
+    # Most reads end within a millisecond: the watch starts only for one still running after
+    # WATCH_AFTER seconds, so an ordinary GET pays for a timer, not for a task of its own.
+    timer = asyncio.get_running_loop().call_later(
+        WATCH_AFTER, lambda: watchers.append(asyncio.create_task(departure.watch(task)))
+    )
     try:
         return await respond(departure.receive)
     except asyncio.CancelledError:
@@ -65,4 +72,6 @@ async def unless_client_goes(
         task.uncancel()
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     finally:
-        watcher.cancel()
+        timer.cancel()
+        for watcher in watchers:
+            watcher.cancel()

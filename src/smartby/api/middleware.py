@@ -48,6 +48,21 @@ class Inner(Protocol):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
 
 
+class Layer:
+    """An ASGI layer around the dispatcher (access control, rate limits, audit, the application):
+    the dispatcher's `state` and OpenAPI pass through it."""
+
+    def __init__(self, inner: Inner) -> None:
+        self.inner = inner
+
+    @property
+    def state(self) -> Any:
+        return self.inner.state
+
+    def openapi(self) -> dict[str, Any]:
+        return self.inner.openapi()
+
+
 class RequestMetrics:
     """Counts each HTTP request by method, route template (as `scope["route"]` holds it once a route
     took the request) and status, and observes how long its answer took."""
@@ -116,12 +131,12 @@ class ContextTenant:
             CONTEXT_TENANT.reset(token)
 
 
-class Application:
+class Application(Layer):
     """The ASGI application smartby serves: the dispatcher inside request metrics and (when origins
     are configured) CORS. `state` and `openapi` are the dispatcher's."""
 
     def __init__(self, inner: Inner, settings: Settings) -> None:
-        self.inner = inner
+        super().__init__(inner)
         app: ASGIApp = inner
         if settings.cors_origins:
             app = Cors(
@@ -133,13 +148,6 @@ class Application:
                 max_age=600,
             )
         self._app = RequestMetrics(ContextTenant(app))
-
-    @property
-    def state(self) -> Any:
-        return self.inner.state
-
-    def openapi(self) -> dict[str, Any]:
-        return self.inner.openapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._app(scope, receive, send)

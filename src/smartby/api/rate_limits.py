@@ -35,7 +35,7 @@ from redis.asyncio import ConnectionPool
 from starlette.types import Receive, Scope, Send
 
 from smartby.api.access import record_refusal
-from smartby.api.middleware import Inner
+from smartby.api.middleware import Inner, Layer
 from smartby.api.problems import problem_response
 from smartby.metrics import RATE_LIMITED
 from smartby.ngsild.errors import NgsiLdError
@@ -147,7 +147,7 @@ def _principal(scope: Scope) -> str | None:
     return None if who is None else str(who.name)
 
 
-class Throttle:
+class Throttle(Layer):
     """The ASGI layer that counts each request against one limit and answers 429 past it."""
 
     def __init__(
@@ -158,7 +158,7 @@ class Throttle:
         kind: str,
         who: Callable[[Scope], str | None],
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.limits = limits
         self.item = item
         self.kind = kind
@@ -168,13 +168,6 @@ class Throttle:
         """Requests of each client let through and not yet handed to `limits`."""
         self._refused: dict[str, float] = {}
         """Clients `limits` refused, until when (seconds since the epoch)."""
-
-    @property
-    def state(self) -> Any:
-        return self.inner.state
-
-    def openapi(self) -> dict[str, Any]:
-        return self.inner.openapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

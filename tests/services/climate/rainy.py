@@ -3,37 +3,17 @@ Models' own @contexts, and the climate service on a runtime whose clock the test
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.set_clock import SetClock
-from services.test_freshness import alerts
-from smartby.assembly import Assembly
-from smartby.broker import Broker
+from services.one_service import OneService
 from smartby.ngsild.timestamps import format_datetime
 from smartby.services.climate.vocabulary import ENVIRONMENT_CONTEXT, WEATHER_CONTEXT
-from smartby.services.runtime import Runtime
-from smartby.services.service import Service
 
 HERE = {"type": "Point", "coordinates": [12.5735, 55.6867]}
 
 
-@dataclass
-class Rainy:
-    parts: Assembly
-    runtime: Runtime
-    clock: SetClock
-
-    @property
-    def broker(self) -> Broker:
-        return self.parts.broker
-
-    @property
-    def service(self) -> Service:
-        [service] = self.runtime.services
-        return service
-
+class Rainy(OneService):
     async def gauge(self, number: int, interval: float | None = None) -> str:
         gauge_id = f"urn:ngsi-ld:WeatherObserved:gauge:{number}"
         body: dict[str, Any] = {
@@ -67,17 +47,6 @@ class Rainy:
         )
         assert not result.errors
 
-    async def feed(self) -> int:
-        handled = 0
-        while count := await self.runtime.handle_batch(self.service):
-            handled += count
-        return handled
-
-    async def run(self, at: datetime) -> None:
-        self.clock.moment = at
-        [job] = self.service.jobs
-        await job.run(self.runtime.context("climate"), at)
-
-    async def alerts(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = await alerts(self.parts)
-        return found
+    async def judge(self, at: datetime) -> None:
+        """Run the service's only job, `judge`, as of `at`."""
+        await self.run("judge", at)

@@ -76,7 +76,7 @@ async def test_a_back_fill_gives_the_same_alerts_as_live_readings(rainy: Rainy) 
         for key in ("severity", "validFrom", "validTo", "description"):
             assert found[(live, event)].get(key) == found[(late, event)].get(key), (event, key)
     assert found[(live, "cloudburst")]["validTo"]["@value"].startswith("2011-07-02T18:15:00")
-    await rainy.run(START + timedelta(hours=8))
+    await rainy.judge(START + timedelta(hours=8))
     assert len(await rainy.alerts()) == 4  # judged again: nothing new
     assert all("validTo" in alert for alert in await rainy.alerts())
 
@@ -87,9 +87,9 @@ async def test_a_gauge_that_falls_silent_has_its_alert_closed_by_the_job(rainy: 
     await rainy.feed()
     [alert] = await cloudbursts(rainy)
     assert alert["severity"] == "high" and "validTo" not in alert  # > 30 mm: DMI's double cloudburst
-    await rainy.run(START + timedelta(minutes=75))
+    await rainy.judge(START + timedelta(minutes=75))
     assert "validTo" not in (await cloudbursts(rainy))[0]  # 16 mm in (17:45, 18:15]
-    await rainy.run(START + timedelta(minutes=90))
+    await rainy.judge(START + timedelta(minutes=90))
     [closed] = await cloudbursts(rainy)
     assert closed["validTo"]["@value"].startswith("2011-07-02T18:20:00")  # 7 mm in (17:50, 18:20]
 
@@ -185,7 +185,7 @@ async def test_an_alert_the_clock_closed_early_is_reopened_when_the_rain_goes_on
     gauge = await rainy.gauge(1)
     await rain(rainy, gauge, BURST)
     await rainy.feed()
-    await rainy.run(START + timedelta(hours=10))
+    await rainy.judge(START + timedelta(hours=10))
     [closed] = await cloudbursts(rainy)
     assert closed["validTo"]["@value"].startswith("2011-07-02T18:20:00")
     for number in range(12, 15):  # 18:00 to 18:10, 8 mm each

@@ -12,7 +12,7 @@ from astral.sun import sun
 
 from services.lighting.town import GROUP, Town
 from smartby.ngsild.timestamps import format_datetime
-from smartby.services.lighting.readings import series
+from smartby.services.readings import series
 from smartby.services.results import KPI_CONTEXT
 from smartby.services.runtime import Runtime
 

@@ -4,38 +4,18 @@ whose clock the test sets."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.set_clock import SetClock
-from services.test_freshness import alerts
-from smartby.assembly import Assembly
-from smartby.broker import Broker
+from services.one_service import OneService
 from smartby.ngsild.timestamps import format_datetime
 from smartby.services.lighting.vocabulary import LIGHTING_CONTEXT, STREETLIGHTING_CONTEXT
-from smartby.services.runtime import Runtime
-from smartby.services.service import Service
 
 GROUP = "urn:ngsi-ld:StreetlightGroup:town:1"
 HERE = {"type": "Point", "coordinates": [12.5683, 55.6761]}
 
 
-@dataclass
-class Town:
-    parts: Assembly
-    runtime: Runtime
-    clock: SetClock
-
-    @property
-    def broker(self) -> Broker:
-        return self.parts.broker
-
-    @property
-    def service(self) -> Service:
-        [service] = self.runtime.services
-        return service
-
+class Town(OneService):
     async def create(self, body: dict[str, Any], *contexts: str) -> None:
         ctx = await self.broker.context([STREETLIGHTING_CONTEXT, LIGHTING_CONTEXT, *contexts])
         await self.broker.create_entity("", ctx, body)
@@ -84,19 +64,3 @@ class Town:
         ctx = await self.broker.context([STREETLIGHTING_CONTEXT])
         result = await self.broker.batch_upsert("", ctx, [fragment], mode="update")
         assert not result.errors
-
-    async def run(self, job: str, at: datetime) -> None:
-        """Run a job of the service as of `at` on the clock (it is due then)."""
-        self.clock.moment = at
-        [chosen] = [j for j in self.service.jobs if j.name == job]
-        await chosen.run(self.runtime.context("lighting"), at)
-
-    async def feed(self) -> int:
-        handled = 0
-        while count := await self.runtime.handle_batch(self.service):
-            handled += count
-        return handled
-
-    async def alerts(self) -> list[dict[str, Any]]:
-        """Every Alert, as a client reads them with the Smart Data Models' @context (keyValues)."""
-        return await alerts(self.parts)

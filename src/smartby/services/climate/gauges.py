@@ -10,7 +10,7 @@ from smartby.ngsild.entity import Entity, instance_value
 from smartby.ngsild.timestamps import parse_datetime
 from smartby.services.climate import vocabulary as v
 from smartby.services.climate.basin import Limits
-from smartby.services.lighting.readings import Series, series
+from smartby.services.readings import Series, series
 from smartby.settings import Settings
 
 TICK = timedelta(microseconds=1)

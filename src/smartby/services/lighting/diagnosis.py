@@ -18,9 +18,9 @@ from smartby.services.lighting import faults
 from smartby.services.lighting.adaptive import step_down_factor
 from smartby.services.lighting.faults import Episode, Limits
 from smartby.services.lighting.inventory import Light, Lighting
-from smartby.services.lighting.readings import series
 from smartby.services.lighting.schedule import level_at, switches_between
 from smartby.services.lighting.vocabulary import POWER_CONSUMPTION, STREETLIGHTING_CONTEXT
+from smartby.services.readings import series
 from smartby.services.results import ALERT_SOURCE, SUB_CATEGORY, VALID_FROM, first_value
 from smartby.services.runtime import ServiceContext
 

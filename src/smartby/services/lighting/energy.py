@@ -23,8 +23,8 @@ from smartby.broker import Broker
 from smartby.services.lighting import vocabulary as v
 from smartby.services.lighting.inventory import Group, Lighting
 from smartby.services.lighting.program import DUSK_TO_DAWN
-from smartby.services.lighting.readings import Series, periods, series
 from smartby.services.lighting.schedule import Place, level_at, switches_between
+from smartby.services.readings import Series, periods, series
 
 HOUR = timedelta(hours=1)
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from smartby.services.lighting import adaptive
 from smartby.services.lighting.dispatch import dim
 from smartby.services.lighting.inventory import Lighting
-from smartby.services.lighting.readings import Series
 from smartby.services.lighting.schedule import level_at, switches_between
+from smartby.services.readings import Series
 from smartby.services.runtime import ServiceContext
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from smartby.services.lighting import vocabulary as v
 from smartby.services.lighting.adaptive import PEAK_DAYS
 from smartby.services.lighting.inventory import Lighting, entities_of, references
-from smartby.services.lighting.readings import Series, periods, series
+from smartby.services.readings import Series, periods, series
 from smartby.services.runtime import ServiceContext
 
 

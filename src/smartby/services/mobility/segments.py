@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from smartby.broker import Broker
 from smartby.ngsild.errors import NgsiLdError
-from smartby.services.lighting.readings import series
 from smartby.services.mobility import vocabulary as v
 from smartby.services.mobility.congestion import (
     FREE_FLOW_PERCENTILE,
@@ -26,6 +25,7 @@ from smartby.services.mobility.congestion import (
     is_night,
     percentile,
 )
+from smartby.services.readings import series
 from smartby.services.results import first_value
 
 FREE_FLOW_DAYS = 28

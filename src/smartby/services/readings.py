@@ -1,5 +1,6 @@
-"""Reading history for the lighting service through the broker's temporal API: one attribute's
-numeric instances per entity (by observedAt), or their aggregates per period."""
+"""Reading history for city services through the broker's temporal API: one attribute's numeric
+instances per entity (by observedAt), or their aggregates per period. Shared by the lighting,
+climate and mobility services."""
 
 from __future__ import annotations
 
