@@ -22,18 +22,20 @@ LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 class EntityReadings:
     """What one batch observed of one entity, in the internal form: Property instances by expanded
     attribute name, oldest first (the last becomes the current value); `location` is set when the
-    batch creates the entity."""
+    batch creates the entity; `defaults` (a device's `reportingInterval`) where the entity has none."""
 
     id: str
     type: str
     attributes: dict[str, list[Instance]] = field(default_factory=dict)
     location: Instance | None = None
+    defaults: dict[str, Instance] = field(default_factory=dict)
 
 
 def write_readings(tx: Transaction, batch: Sequence[EntityReadings], now: str) -> None:
     """Apply a batch (one EntityReadings per entity id) in `tx`: entities that do not exist are
-    created with the reading's type and location; existing ones get the type added if missing and
-    their default instance of each attribute overwritten (other datasetIds stay)."""
+    created with the reading's type and location; existing ones get the type added if missing; both
+    get the `defaults` they lack, and their default instance of each attribute overwritten (other
+    datasetIds stay)."""
     existing = tx.get_many([readings.id for readings in batch])
     for readings in batch:
         current = existing.get(readings.id)
@@ -46,6 +48,9 @@ def write_readings(tx: Transaction, batch: Sequence[EntityReadings], now: str) -
             entity = current
             if readings.type not in entity["type"]:
                 entity["type"].append(readings.type)
+        for iri, instance in readings.defaults.items():
+            if iri not in entity:
+                entity[iri] = [stamp_instance(dict(instance), now, now)]
         earlier: dict[str, list[Instance]] = {}
         for iri, instances in readings.attributes.items():
             for instance in instances:

@@ -67,6 +67,10 @@ Done = Callable[[Outcome], None]
 stored (or storing it failed, which is logged)."""
 
 
+REPORTING_INTERVAL = "reportingInterval"
+"""The attribute a device's declared reporting interval becomes, where its entity has none."""
+
+
 @dataclass
 class _Pending:
     uplink: Uplink
@@ -75,6 +79,8 @@ class _Pending:
     observed_at: str
     done: Done | None
     error: str | None = None
+    interval: float | None = None
+    """How often the device reports (seconds), from it or its profile."""
 
 
 @dataclass
@@ -289,7 +295,8 @@ class Ingestion:
         except (DecodeError, ProfileError) as error:
             return self._dead_letter(uplink, device.id, "undecodable", str(error), done)
         observed = unwrapped.received_at or uplink.received_at
-        self._pending.append(_Pending(uplink, device, readings, observed, done))
+        interval = self.registry.interval_now(device)
+        self._pending.append(_Pending(uplink, device, readings, observed, done, interval=interval))
         self._queued_readings += len(readings)
         self._wake.set()
         if self._queued_readings >= self.settings.ingest_batch_size:
@@ -484,6 +491,7 @@ class Ingestion:
             else:
                 if entry.location is None:
                     entry.location = readings.location
+                entry.defaults.update(readings.defaults)
                 for iri, instances in readings.attributes.items():
                     entry.attributes.setdefault(iri, []).extend(instances)
             committed.append(item)
@@ -531,6 +539,13 @@ class Ingestion:
                 held.append(instance)
         if device.location is not None:
             readings.location = self._location(device, ctx)
+        if item.interval is not None:
+            iri = names.get((space, REPORTING_INTERVAL))
+            if iri is None:
+                iri = names[(space, REPORTING_INTERVAL)] = ctx.expand(REPORTING_INTERVAL)
+            readings.defaults[iri] = parse_instance(
+                REPORTING_INTERVAL, {"type": "Property", "value": item.interval, "unitCode": "SEC"}, ctx
+            )
         return readings
 
     def _location(self, device: Device, ctx: Context) -> Instance:

@@ -56,8 +56,28 @@ DEVICE_MEMBERS = frozenset(
         "context",
         "commands",
         "downlink",
+        "reportingInterval",
     }
 )
+MAX_INTERVAL = 7 * 86400.0
+"""The longest reporting interval a device or profile may declare (a week, in seconds)."""
+
+
+PROFILE_MEMBERS = frozenset({"name", "decoder", "description", "commands", "downlink", "reportingInterval"})
+
+
+def check_interval(value: Any) -> float | None:
+    """A declared reporting interval: seconds, a number over 0 and at most a week (None: none)."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not 0 < value <= MAX_INTERVAL
+        or value != value
+    ):
+        raise BadRequestData("reportingInterval must be a number of seconds over 0, at most 604800")
+    return float(value)
 
 
 def hash_key(key: str, *, generated: bool = False) -> str:
@@ -261,6 +281,7 @@ class DeviceRegistry:
             context=context,
             commands=commands,
             downlink=downlink,
+            reporting_interval=check_interval(body.get("reportingInterval")),
         )
         await self.store.put_device(device)
         self._forget()
@@ -324,6 +345,14 @@ class DeviceRegistry:
             return False
         quick = hashlib.sha256(device.key_hash.encode() + credential.encode()).digest()
         return hmac.compare_digest(remembered, quick)
+
+    def interval_now(self, device: Device) -> float | None:
+        """How often the device reports (seconds): its own `reportingInterval`, else its profile's
+        as looked up lately (right after `decoder_now` or `decoder_for` found it), else None."""
+        if device.reporting_interval is not None or device.profile is None:
+            return device.reporting_interval
+        known, profile = self._peek("profile", device.tenant, device.profile)
+        return profile.reporting_interval if known and profile is not None else None
 
     def decoder_now(self, device: Device) -> Decoder | None:
         """`decoder_for` without waiting: the decoder when it is built and its profile was looked up
@@ -393,10 +422,11 @@ class DeviceRegistry:
         if not isinstance(body, dict) or "decoder" not in body:
             raise BadRequestData('A payload profile is {"decoder": {...}, "description": "..."}')
         check_nesting("A payload profile", body)
-        unknown = set(body) - {"name", "decoder", "description", "commands", "downlink"}
+        unknown = set(body) - PROFILE_MEMBERS
         if unknown or body.get("name", name) != name:
             raise BadRequestData(
-                "A payload profile holds name, decoder, commands, downlink and description only"
+                "A payload profile holds name, decoder, commands, downlink, reportingInterval and "
+                "description only"
             )
         decoder = check_decoder(body["decoder"])
         stamp = format_datetime(now())
@@ -410,6 +440,7 @@ class DeviceRegistry:
             stamp,
             check_commands(body.get("commands")),
             check_downlink(body.get("downlink"), complete=False),
+            check_interval(body.get("reportingInterval")),
         )
         await self.store.put_profile(profile)
         self._forget()
@@ -442,6 +473,7 @@ def device_view(device: Device) -> dict[str, Any]:
         ("context", device.context),
         ("commands", device.commands),
         ("downlink", device.downlink),
+        ("reportingInterval", device.reporting_interval),
     ):
         if value is not None:
             view[name] = value
@@ -456,6 +488,8 @@ def profile_view(profile: PayloadProfile) -> dict[str, Any]:
         view["commands"] = profile.commands
     if profile.downlink is not None:
         view["downlink"] = profile.downlink
+    if profile.reporting_interval is not None:
+        view["reportingInterval"] = profile.reporting_interval
     if profile.description is not None:
         view["description"] = profile.description
     view["createdAt"] = profile.created_at

@@ -38,6 +38,8 @@ class Device:
     downlink: dict[str, Any] | None = None
     """How commands reach it: transport (mqtt, chirpstack, tts) and what that transport needs
     (topic, applicationId, fPort, confirmed, webhookId, deviceId)."""
+    reporting_interval: float | None = None
+    """How often it reports, in seconds (None: its profile's, if that says)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class PayloadProfile:
     """How commands to its devices are encoded, by command name (the mirror of `decoder`)."""
     downlink: dict[str, Any] | None = None
     """How commands reach its devices, unless a device says otherwise (docs/commands.md)."""
+    reporting_interval: float | None = None
+    """How often its devices report, in seconds, unless a device says otherwise."""
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,11 @@ LIGHT_COMMANDS: dict[str, Any] = {
 reading of illuminanceLevel confirms it."""
 
 
+RAIN_INTERVAL = 300
+"""How often the testbed's rain gauges report while it rains (seconds): their profile says so, and
+the climate service judges their rain windows by it."""
+
+
 def profiles() -> dict[str, dict[str, Any]]:
     """The payload profiles smartby's device registry decodes the simulated devices with (and
     encodes the street lights' commands with)."""
@@ -154,6 +159,7 @@ def profiles() -> dict[str, dict[str, Any]]:
         for name, kind in KINDS.items()
     }
     found["sim-streetlight"]["commands"] = LIGHT_COMMANDS
+    found["sim-rain"]["reportingInterval"] = RAIN_INTERVAL
     return found
 
 

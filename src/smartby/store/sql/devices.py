@@ -19,9 +19,11 @@ T = TypeVar("T")
 
 _DEVICE_COLUMNS = (
     "tenant, id, entity_id, entity_type, key_hash, profile, decoder, dev_eui, location, organisation, "
-    "context, created_at, modified_at, commands, downlink"
+    "context, created_at, modified_at, commands, downlink, reporting_interval"
 )
-_PROFILE_COLUMNS = "tenant, name, decoder, description, created_at, modified_at, commands, downlink"
+_PROFILE_COLUMNS = (
+    "tenant, name, decoder, description, created_at, modified_at, commands, downlink, reporting_interval"
+)
 _LETTER_COLUMNS = "id, tenant, received_at, transport, device_id, reason, payload, topic"
 
 
@@ -50,12 +52,13 @@ def _device(row: Sequence[Any]) -> Device:
         modified_at=row[12],
         commands=_loaded(row[13]),
         downlink=_loaded(row[14]),
+        reporting_interval=row[15],
     )
 
 
 def _profile(row: Sequence[Any]) -> PayloadProfile:
     return PayloadProfile(
-        row[0], row[1], _loaded(row[2]), row[3], row[4], row[5], _loaded(row[6]), _loaded(row[7])
+        row[0], row[1], _loaded(row[2]), row[3], row[4], row[5], _loaded(row[6]), _loaded(row[7]), row[8]
     )
 
 
@@ -79,12 +82,13 @@ class DeviceTables(AuditedTables):
 
     async def put_device(self, device: Device) -> None:
         sql = self._sql(
-            f"INSERT INTO device ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO device ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (tenant, id) DO UPDATE SET entity_id = excluded.entity_id, "
             "entity_type = excluded.entity_type, key_hash = excluded.key_hash, profile = excluded.profile, "
             "decoder = excluded.decoder, dev_eui = excluded.dev_eui, location = excluded.location, "
             "organisation = excluded.organisation, context = excluded.context, "
-            "modified_at = excluded.modified_at, commands = excluded.commands, downlink = excluded.downlink"
+            "modified_at = excluded.modified_at, commands = excluded.commands, downlink = excluded.downlink, "
+            "reporting_interval = excluded.reporting_interval"
         )
         params = (
             device.tenant,
@@ -102,6 +106,7 @@ class DeviceTables(AuditedTables):
             device.modified_at,
             _json(device.commands),
             _json(device.downlink),
+            device.reporting_interval,
         )
         entry = audit.change(device.tenant, "device.put", device.id)
         await self._audited(lambda db: db.execute(sql, params).rowcount > 0, entry)
@@ -153,10 +158,11 @@ class DeviceTables(AuditedTables):
 
     async def put_profile(self, profile: PayloadProfile) -> None:
         sql = self._sql(
-            f"INSERT INTO payload_profile ({_PROFILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO payload_profile ({_PROFILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (tenant, name) DO UPDATE SET decoder = excluded.decoder, "
             "description = excluded.description, modified_at = excluded.modified_at, "
-            "commands = excluded.commands, downlink = excluded.downlink"
+            "commands = excluded.commands, downlink = excluded.downlink, "
+            "reporting_interval = excluded.reporting_interval"
         )
         params = (
             profile.tenant,
@@ -167,6 +173,7 @@ class DeviceTables(AuditedTables):
             profile.modified_at,
             _json(profile.commands),
             _json(profile.downlink),
+            profile.reporting_interval,
         )
         entry = audit.change(profile.tenant, "profile.put", profile.name)
         await self._audited(lambda db: db.execute(sql, params).rowcount > 0, entry)
