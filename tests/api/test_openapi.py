@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smartby.api.app import create_app
+from smartby.api.openapi import NAME, QUERY_SCHEMAS
 from smartby.assembly import assemble
+from smartby.ngsild.errors import NgsiLdError
+from smartby.ngsild.ordering import parse_order_by
+from smartby.ngsild.temporal import AggregationPeriod
 from smartby.settings import Settings
 
 V1 = "/ngsi-ld/v1"
@@ -37,8 +44,8 @@ SUBSCRIPTION = {
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    settings = Settings(database="sqlite:///never-opened.db", _env_file=None)  # type: ignore[call-arg]
-    return create_app(assemble(settings)).openapi()
+    chosen = Settings(database="sqlite:///never-opened.db", _env_file=None)  # type: ignore[call-arg]
+    return create_app(assemble(chosen)).openapi()
 
 
 def valid(document: dict[str, Any], name: str, body: Any) -> bool:
@@ -101,3 +108,42 @@ def test_operations_refer_to_the_shared_bodies(
     content = document["paths"][path][method]["requestBody"]["content"]
     assert content["application/json"]["schema"] == {"$ref": f"#/components/schemas/{name}"}
     assert content["application/ld+json"]["schema"] == {"$ref": f"#/components/schemas/{name}Ld"}
+
+
+# What the document's grammars admit, the server takes (schemathesis draws by them: a value the
+# document admits and the server refuses fails its positive-data check, and one it refuses that the
+# server takes fails the negative one).
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.from_regex(QUERY_SCHEMAS["aggrPeriodDuration"]["pattern"], fullmatch=True))
+def test_every_period_the_document_admits_the_server_takes(text: str) -> None:
+    AggregationPeriod.parse(text)
+
+
+@pytest.mark.parametrize("text", ["P1Y2W", "P99999Y", "P", "PT", "P1.5W", "PT1H2D"])
+def test_periods_the_document_refuses(text: str) -> None:
+    assert re.fullmatch(QUERY_SCHEMAS["aggrPeriodDuration"]["pattern"], text) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(keys=st.lists(st.from_regex(f"{NAME};(asc|desc)", fullmatch=True), min_size=1, max_size=20))
+def test_order_by_admits_what_the_server_takes(keys: list[str]) -> None:
+    text = ",".join(keys)
+    admitted = re.fullmatch(QUERY_SCHEMAS["orderBy"]["pattern"], text) is not None
+    try:
+        parse_order_by(text)
+        taken = True
+    except NgsiLdError:
+        taken = False
+    assert admitted == taken == (len(keys) <= 16)
+
+
+def test_a_query_selects_by_geo_q_alone(document: dict[str, Any]) -> None:
+    geo = {"geometry": "Point", "coordinates": [12.57, 55.68], "georel": "near;maxDistance==100"}
+    assert valid(document, "Query", {"type": "Query", "geoQ": geo})
+    assert not valid(document, "Query", {"type": "Query"})
+    temporal = {"timerel": "before", "timeAt": "2024-05-01T00:00:00Z"}
+    assert not valid(document, "TemporalQuery", {"type": "Query", "temporalQ": temporal})
+    many = [{"type": "Streetlight"}] * 5
+    assert valid(document, "TemporalQuery", {"type": "Query", "entities": many, "temporalQ": temporal})

@@ -179,6 +179,24 @@ async def test_query_by_type_and_q(client: httpx.AsyncClient) -> None:
         headers=JSON,
     )
     assert [i["value"] for i in posted.json()[0]["intensity"]] == [50]
+    # a query selects something (clause 5.7.4, as GET /temporal/entities asks): no selector is a 400
+    unselective = await client.post(
+        f"{V1}/temporal/entityOperations/query",
+        json={"type": "Query", "temporalQ": {**common, "lastN": 1}},
+        headers=JSON,
+    )
+    assert unselective.status_code == 400
+    assert unselective.json()["type"] == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
+    by_place = await client.post(
+        f"{V1}/temporal/entityOperations/query",
+        json={
+            "type": "Query",
+            "geoQ": {"geometry": "Point", "coordinates": [0, 0], "georel": "near;maxDistance==1"},
+            "temporalQ": common,
+        },
+        headers=JSON,
+    )
+    assert by_place.status_code == 200 and by_place.json() == []
 
 
 async def test_temporal_writes(client: httpx.AsyncClient) -> None:

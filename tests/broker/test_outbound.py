@@ -179,3 +179,16 @@ def test_the_proxy_setting_is_a_url_and_reaches_the_policy() -> None:
     assert policy.proxy == "http://proxy.city.internal:3128"
     with pytest.raises(ValueError):
         strict_settings(outbound_proxy="proxy.city.internal:3128")
+
+
+async def test_a_host_no_name_could_have_is_a_bad_request_not_a_crash() -> None:
+    """An empty or over-long label cannot be encoded (IDNA, RFC 5891): never a resolvable name, so
+    a 400 as the subscription is made, and unreachable at delivery (the fuzz test's draw)."""
+    host = "a" * 64 + ".example"
+    with pytest.raises(BadRequestData, match="not a valid name"):
+        await OFF.check_endpoint(f"http://{host}/notify")
+    with pytest.raises(OutboundRefused):
+        await OFF.resolve(host, 80)
+    async with async_client(OFF) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://{host}/notify")

@@ -229,8 +229,7 @@ async def batch_query(request: Request) -> Response:
     level = data.get("joinLevel")
     if level is not None and (isinstance(level, bool) or not isinstance(level, int) or level < 1):
         raise BadRequestData("joinLevel must be a positive integer")
-    if not parsed.narrows:
-        raise BadRequestData("A query needs entities, attrs, q, geoQ or scopeQ")
+    parsed.check_narrows()
     selectors, attrs = parsed.selectors, parsed.attrs
     geo, q, scope_q = parsed.geo, parsed.q, parsed.scope_q
     settings = broker.settings

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from itertools import combinations
 from typing import Any
 
+from smartby.ngsild.ordering import MAX_KEYS as MAX_ORDER_KEYS
 from smartby.ngsild.temporal import TIME_PROPERTIES
 
 STRING: dict[str, Any] = {"type": "string"}
@@ -335,7 +336,14 @@ def listed(item: str) -> str:
     return f"^{item}(,{item})*$"
 
 
-DURATION = r"^P(?!$)([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$"
+DURATION = (
+    r"^P(?!$)([0-9]{1,4}W|([0-9]{1,3}Y)?([0-9]{1,4}M)?([0-9]{1,4}D)?"
+    r"(T(?=[0-9])([0-9]{1,4}H)?([0-9]{1,4}M)?([0-9]{1,4}S)?)?)$"
+)
+"""An ISO 8601 duration as aggrPeriodDuration takes it (clause 4.5.19: weeks alone), with numbers
+small enough that the whole stays within the server's 10,000 years (fractions, also taken, are left
+out here)."""
+ORDER_KEY = f"{NAME}(;(asc|desc))?"
 AGGREGATIONS = ["totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq"]
 GEOMETRIES = ["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
 QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -359,7 +367,7 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "drop": {"type": "string", "pattern": listed(NAME)},
     "geoproperty": {"type": "string", "pattern": f"^{NAME}$"},
     "geometryProperty": {"type": "string", "pattern": f"^{NAME}$"},
-    "orderBy": {"type": "string", "pattern": listed(f"{NAME}(;(asc|desc))?")},
+    "orderBy": {"type": "string", "pattern": f"^{ORDER_KEY}(,{ORDER_KEY}){{0,{MAX_ORDER_KEYS - 1}}}$"},
     "timerel": {"type": "string", "enum": ["before", "after", "between"]},
     "timeAt": DATE_TIME,
     "endTimeAt": DATE_TIME,
@@ -680,13 +688,13 @@ def ngsi_body(description: str, name: str) -> dict[str, Any]:
 
 QUERY_MEMBERS: dict[str, Any] = {
     "type": {"const": "Query"},
-    "entities": {"type": "array", "minItems": 1, "maxItems": 3, "items": SELECTOR},
+    "entities": {"type": "array", "minItems": 1, "items": SELECTOR},
     "attrs": NAMES,
     "q": {"type": "string", "format": "ngsi-ld-q"},
     "scopeQ": {"type": "string", "format": "ngsi-ld-scope-q"},
 }
 """The members of a Query (clause 5.2.23) described here; geoQ, pick, omit and lang are read too."""
-SELECTS = [{"required": [member]} for member in ("entities", "attrs", "q", "scopeQ")]
+SELECTS = [{"required": [member]} for member in ("entities", "attrs", "q", "geoQ", "scopeQ")]
 """A query selects something (clause 5.7.2)."""
 TEMPORAL_Q = {
     "type": "object",

@@ -526,6 +526,7 @@ async def query_temporal_post(request: Request) -> Response:
     )
     if temporal.aggregated:
         form = "aggregatedValues"
+    parsed.check_narrows()
     selectors, attrs = parsed.selectors, parsed.attrs or []
     geo, q, scope_q = parsed.geo, parsed.q, parsed.scope_q
     settings = broker.settings

@@ -138,7 +138,7 @@ class OutboundPolicy:
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
+        except (OSError, UnicodeError):  # UnicodeError: a name IDNA cannot encode, never resolving
             raise OutboundRefused(f"{host} {UNREACHABLE}") from None
         return self.addresses(host, infos)
 
@@ -154,6 +154,8 @@ class OutboundPolicy:
             loop = asyncio.get_running_loop()
             try:
                 infos = await loop.getaddrinfo(host, parts.port or 0, type=socket.SOCK_STREAM)
+            except UnicodeError:
+                raise BadRequestData(f"{what} names a host that is not a valid name: {host!r}") from None
             except OSError:
                 return
             self.addresses(host, infos)
@@ -226,7 +228,7 @@ def _through_proxy(policy: OutboundPolicy, **options: Any) -> httpx.AsyncClient:
                 loop = asyncio.get_running_loop()
                 try:
                     infos = await loop.getaddrinfo(host, request.url.port or 0, type=socket.SOCK_STREAM)
-                except OSError:
+                except (OSError, UnicodeError):
                     return
                 policy.addresses(host, infos)
         except OutboundRefused as refused:

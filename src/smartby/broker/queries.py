@@ -223,6 +223,11 @@ class QueryBody:
     def narrows(self) -> bool:
         return bool(self.selectors or self.attrs or self.geo or self.q or self.scope_q)
 
+    def check_narrows(self) -> None:
+        """A Query of entities or of their history selects something (clauses 5.7.2, 5.7.4)."""
+        if not self.narrows:
+            raise BadRequestData("A query needs entities, attrs, q, geoQ or scopeQ")
+
 
 def _names(value: Any, member: str) -> list[str] | None:
     if value is None:
