@@ -42,6 +42,7 @@ import aiomqtt
 import httpx
 import orjson
 
+from smartby.broker.channel_delivery import ChannelSender, messages
 from smartby.broker.outbound import UNREACHABLE, OutboundRefused, async_client
 from smartby.broker.queries import join_of, relationship_targets, selection
 from smartby.broker.subscriptions import Compiled, Subscriptions
@@ -52,6 +53,7 @@ from smartby.ngsild.linked import feature_collection, linked_view
 from smartby.ngsild.reads import EntityQuery, QueryResult
 from smartby.ngsild.subscription import KEY_VALUES, MQTT_QOS, MQTT_VERSION
 from smartby.ngsild.timestamps import format_datetime, now
+from smartby.records.channels import Channel
 from smartby.records.notifications import ClaimedNotification, DeliveryOutcome, PendingNotification
 from smartby.settings import Settings
 
@@ -239,9 +241,16 @@ class Notifier:
     """The background task that empties the outbox; `wake` it after a commit that enqueued rows."""
 
     def __init__(
-        self, store: OutboxStore, subscriptions: Subscriptions, linked: LinkedEntities, settings: Settings
+        self,
+        store: OutboxStore,
+        subscriptions: Subscriptions,
+        linked: LinkedEntities,
+        settings: Settings,
+        channels: ChannelSender | None = None,
     ) -> None:
         self.store = store
+        self.channels = channels or ChannelSender(settings, subscriptions.outbound)
+        """What sends the messages of alert channels (docs/alert-channels.md)."""
         self.subscriptions = subscriptions
         self._linked_entities = linked
         self.settings = settings
@@ -264,6 +273,7 @@ class Notifier:
         self._settled = asyncio.Event()
         self._endpoints: dict[str, Endpoint] = defaultdict(Endpoint)
         self._last_sent: dict[tuple[str, str], float] = {}
+        self._reasons: dict[tuple[str, str], str] = {}
         self._http: httpx.AsyncClient | None = None
         self._mqtt: dict[tuple[str, int, bool, str], aiomqtt.Client] = {}
         self._mqtt_lock = asyncio.Lock()
@@ -297,6 +307,7 @@ class Notifier:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        await self.channels.close()
         for client in self._mqtt.values():
             with contextlib.suppress(Exception):
                 await client.__aexit__(None, None, None)
@@ -419,6 +430,7 @@ class Notifier:
                         endpoint.probe = None
                         probe.set()
         except Exception as error:
+            self._reasons[key] = str(error) or type(error).__name__
             log.info("Notification for %s to %s failed: %s", sub.id, uri, error)
             NOTIFICATION_FAILURES.labels(_scheme(uri)).inc()
             until = endpoint.cool_until
@@ -439,6 +451,10 @@ class Notifier:
         endpoint.epoch += 1
         endpoint.failures += 1
         endpoint.cool_until = self.clock() + self._backoff(endpoint.failures)
+
+    def failure_reason(self, tenant: str, subscription_id: str) -> str | None:
+        """Why the last failed delivery of a subscription failed, as far as this process knows."""
+        return self._reasons.get((tenant, subscription_id))
 
     def cool_down(self, uri: str) -> tuple[int, float]:
         """The failures counted against an endpoint and the moment its cool-down ends (0: none)."""
@@ -481,6 +497,12 @@ class Notifier:
     async def _send(
         self, uri: str, compiled: Compiled, body: dict[str, Any], headers: dict[str, str]
     ) -> None:
+        if compiled.channel is not None:
+            # An alert channel: its template's rendering of each entity, instead of the Notification.
+            channel = Channel.from_document(compiled.channel)
+            rendered = messages(channel, body["data"], body["notifiedAt"], body["subscriptionId"])
+            await self.channels.send(channel, rendered)
+            return
         scheme = urlsplit(uri).scheme.lower()
         if scheme in ("mqtt", "mqtts"):
             await self._publish(uri, compiled, body, headers)
