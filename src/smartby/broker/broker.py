@@ -160,7 +160,7 @@ class Broker:
         )
         self.subscriptions = Subscriptions(store, self.contexts, self.loader.outbound)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
-        self.channels = Channels(self.subscriptions, self.notifier.channels, self.notifier.failure_reason)
+        self.channels = Channels(self.subscriptions, self.notifier.channels)
         self.registrations = Registrations(store, self.loader.outbound)
         self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)
         self.registrations.notifications = self.csource_subscriptions.notifications_for

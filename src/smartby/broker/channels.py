@@ -12,7 +12,6 @@ shown; it is changed through `/admin/v1/channels`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -171,9 +170,9 @@ def parse_channel(name: str, body: object) -> tuple[Channel, dict[str, Any], lis
     return channel, checked, _context(body.get("@context", [ALERT_CONTEXT]))
 
 
-def channel_view(stored: StoredSubscription, reason: str | None = None) -> dict[str, Any]:
+def channel_view(stored: StoredSubscription) -> dict[str, Any]:
     """A channel as GET shows it: its members, its subscription's id and how its deliveries went
-    (`lastFailureReason` as far as this process knows)."""
+    (with why the last failure failed)."""
     channel = Channel.from_document(stored.document[CHANNEL_MEMBER])
     document = stored.document
     view: dict[str, Any] = {"name": channel.name, "kind": channel.kind}
@@ -197,8 +196,8 @@ def channel_view(stored: StoredSubscription, reason: str | None = None) -> dict[
         for member in ("status", "timesSent", "timesFailed", "lastNotification", "lastSuccess", "lastFailure")
         if member in shown["notification"]
     }
-    if reason is not None and "lastFailure" in delivery:
-        delivery["lastFailureReason"] = reason
+    if stored.last_failure_reason is not None and "lastFailure" in delivery:
+        delivery["lastFailureReason"] = stored.last_failure_reason
     view["delivery"] = delivery
     return view
 
@@ -210,15 +209,9 @@ def _editable(view: dict[str, Any]) -> dict[str, Any]:
 class Channels:
     """Reached as `broker.channels`: channel CRUD over the tenant's subscriptions, and a test send."""
 
-    def __init__(
-        self,
-        subscriptions: Subscriptions,
-        sender: ChannelSender,
-        reasons: Callable[[str, str], str | None],
-    ) -> None:
+    def __init__(self, subscriptions: Subscriptions, sender: ChannelSender) -> None:
         self.subscriptions = subscriptions
         self.sender = sender
-        self._reasons = reasons
 
     async def _stored(self, tenant: str, name: str) -> StoredSubscription:
         try:
@@ -228,9 +221,6 @@ class Channels:
         if CHANNEL_MEMBER not in found.document:
             raise ResourceNotFound(f"No channel {name!r}")
         return found
-
-    def _view(self, stored: StoredSubscription) -> dict[str, Any]:
-        return channel_view(stored, self._reasons(stored.tenant, stored.id))
 
     async def _checked(self, name: str, body: object) -> tuple[Channel, dict[str, Any]]:
         channel, document, context = parse_channel(name, body)
@@ -249,14 +239,14 @@ class Channels:
         return await self.get(tenant, name)
 
     async def get(self, tenant: str, name: str) -> dict[str, Any]:
-        return self._view(await self._stored(tenant, name))
+        return channel_view(await self._stored(tenant, name))
 
     async def list(self, tenant: str) -> list[dict[str, Any]]:
         views: list[dict[str, Any]] = []
         offset = 0
         while True:
             page, _ = await self.subscriptions.page(tenant, PAGE, offset, False)
-            views.extend(self._view(item) for item in page if CHANNEL_MEMBER in item.document)
+            views.extend(channel_view(item) for item in page if CHANNEL_MEMBER in item.document)
             if len(page) < PAGE:
                 return sorted(views, key=lambda view: str(view["name"]))
             offset += PAGE

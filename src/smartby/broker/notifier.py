@@ -273,7 +273,6 @@ class Notifier:
         self._settled = asyncio.Event()
         self._endpoints: dict[str, Endpoint] = defaultdict(Endpoint)
         self._last_sent: dict[tuple[str, str], float] = {}
-        self._reasons: dict[tuple[str, str], str] = {}
         self._http: httpx.AsyncClient | None = None
         self._mqtt: dict[tuple[str, int, bool, str], aiomqtt.Client] = {}
         self._mqtt_lock = asyncio.Lock()
@@ -430,11 +429,13 @@ class Notifier:
                         endpoint.probe = None
                         probe.set()
         except Exception as error:
-            self._reasons[key] = str(error) or type(error).__name__
+            reason = str(error) or type(error).__name__
             log.info("Notification for %s to %s failed: %s", sub.id, uri, error)
             NOTIFICATION_FAILURES.labels(_scheme(uri)).inc()
             until = endpoint.cool_until
-            self._record([DeliveryOutcome(i, stamp, False, self._retry_at(i, until)) for i in group])
+            self._record(
+                [DeliveryOutcome(i, stamp, False, self._retry_at(i, until), reason=reason) for i in group]
+            )
             return
         endpoint.failures = 0
         endpoint.cool_until = 0.0
@@ -451,10 +452,6 @@ class Notifier:
         endpoint.epoch += 1
         endpoint.failures += 1
         endpoint.cool_until = self.clock() + self._backoff(endpoint.failures)
-
-    def failure_reason(self, tenant: str, subscription_id: str) -> str | None:
-        """Why the last failed delivery of a subscription failed, as far as this process knows."""
-        return self._reasons.get((tenant, subscription_id))
 
     def cool_down(self, uri: str) -> tuple[int, float]:
         """The failures counted against an endpoint and the moment its cool-down ends (0: none)."""
