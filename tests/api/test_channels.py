@@ -81,6 +81,7 @@ BAD = [
     ({**SLACK, "throttling": 0}, "throttling"),
     ({**SLACK, "headers": {"Content-Length": "1"}}, "headers"),
     ({**SLACK, "headers": {"X-A": "b\r\nX-B: c"}}, "one line"),
+    ({**SLACK, "headers": {"X-A": "blåbær"}}, "ASCII"),
     ({**SLACK, "contentType": "json"}, "media type"),
     ({**SLACK, "subject": "{{ x }}"}, "e-mail"),
     ({**SLACK, "colour": "red"}, "Unknown"),

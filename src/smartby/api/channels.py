@@ -14,7 +14,7 @@ from starlette.responses import Response
 from smartby.api import openapi as oa
 from smartby.api.negotiation import JSON, MERGE_PATCH
 from smartby.api.request import broker_of, check_params, read_body, tenant_of
-from smartby.broker.channels import CHANNEL_NAME
+from smartby.broker.channels import CHANNEL_NAME, MEDIA_TYPE
 from smartby.records.channels import KINDS
 
 router = APIRouter(prefix="/admin/v1", tags=["Alert channels"])
@@ -23,37 +23,88 @@ NAME = {
     **oa.path("name", "The channel's name."),
     "schema": {"type": "string", "pattern": CHANNEL_NAME.pattern},
 }
-STRING = {"type": "string", "minLength": 1}
-CHANNEL_MEMBERS: dict[str, Any] = {
+TEXT = r"^[^{}]*[^{}\s][^{}]*$"
+"""Template text the document promises is accepted: any without braces (a template of its own may have
+them, checked by Jinja2; a syntax error is a 400 naming its line)."""
+LINE = r"^[^{}\r\n\x00]*[^{}\s][^{}\r\n\x00]*$"
+ADDRESS = r"^[a-z0-9._-]{1,32}@[a-z0-9-]{1,32}(\.[a-z0-9-]{1,32}){0,3}$"
+COMMON: dict[str, Any] = {
     "name": {"type": "string", "pattern": CHANNEL_NAME.pattern},
-    "kind": {"type": "string", "enum": list(KINDS)},
+    "kind": {"enum": list(KINDS)},
     "target": {
-        "description": "The webhook's http(s) URL, or the e-mail addresses.",
-        "oneOf": [STRING, {"type": "array", "items": STRING, "minItems": 1, "maxItems": 50}],
+        "description": "The webhook's http(s) URL (not loopback or private unless "
+        "SMARTBY_OUTBOUND_ALLOW allows it), or the e-mail addresses."
     },
-    "template": {**STRING, "description": "Jinja2 (sandboxed) rendering the body from `alert`."},
-    "subject": {**STRING, "description": "E-mail only: Jinja2 rendering the subject."},
-    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-    "contentType": {"type": "string", "default": "application/json"},
-    "entityTypes": {"type": "array", "items": STRING, "minItems": 1, "default": ["Alert"]},
-    "q": {"type": "string", "description": "NGSI-LD query language, as a subscription's q."},
-    "geoQ": {"type": "object", "description": "As a subscription's geoQ."},
-    "watchedAttributes": {"type": "array", "items": STRING, "minItems": 1},
-    "throttling": {"type": "number", "minimum": 1},
-    "description": {"type": "string"},
-    "@context": {"oneOf": [STRING, {"type": "array", "items": STRING, "minItems": 1}]},
+    "template": {
+        "type": "string",
+        "maxLength": 32_768,
+        "pattern": TEXT,
+        "description": "Jinja2 (sandboxed) rendering one message's body from `alert`.",
+    },
+    "subject": {"type": "string", "maxLength": 256, "pattern": LINE, "description": "E-mail: the subject."},
+    "headers": {
+        "type": "object",
+        "maxProperties": 32,
+        "propertyNames": {"pattern": "^X-[A-Za-z0-9-]{1,32}$"},
+        "additionalProperties": {"type": "string", "pattern": "^[!-~]([ -~]*[!-~])?$"},
+        "description": "Webhook: headers sent with each message (not Content-Type, Host, Content-Length "
+        "or hop-by-hop ones).",
+    },
+    "contentType": {
+        "type": "string",
+        "pattern": MEDIA_TYPE.pattern,
+        "description": "Webhook: default application/json.",
+    },
+    "entityTypes": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 3,
+        "items": {"type": "string", "pattern": oa.ATTRIBUTE_NAME},
+        "description": 'Default ["Alert"].',
+    },
+    "q": {"type": "string", "format": "ngsi-ld-q"},
+    "watchedAttributes": oa.NAMES,
+    "throttling": {"type": "number", "minimum": 1, "maximum": 1e9},
+    "description": {"type": "string", "maxLength": 64},
 }
-CHANNEL = {
-    "type": "object",
-    "required": ["name", "kind", "target", "template"],
-    "properties": CHANNEL_MEMBERS,
+"""The members of a channel described here; geoQ and @context (as a subscription's) are read too."""
+WEBHOOK = {
+    "properties": {
+        "kind": {"const": "webhook"},
+        "target": {"type": "string", "pattern": f"^https?{oa.ENDPOINT_URI}"},
+    },
+    "not": {"required": ["subject"]},
 }
+EMAIL = {
+    "properties": {
+        "kind": {"const": "email"},
+        "target": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 50,
+            "items": {"type": "string", "pattern": ADDRESS},
+        },
+    },
+    "not": {"anyOf": [{"required": ["headers"]}, {"required": ["contentType"]}]},
+}
+
+
+def channel_schema(required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": required,
+        "properties": COMMON,
+        "additionalProperties": False,
+        "oneOf": [WEBHOOK, EMAIL],
+    }
+
+
 DESCRIBED = "A channel: name, kind (webhook or email), target, template, the filters (entityTypes, q, geoQ)."
-CHANNEL_BODY = oa.json_body(DESCRIBED, CHANNEL, (JSON,))
-REPLACEMENT_BODY = oa.json_body(DESCRIBED, {**CHANNEL, "required": ["kind", "target", "template"]}, (JSON,))
+CHANNEL_BODY = oa.json_body(DESCRIBED, channel_schema(["name", "kind", "target", "template"]), (JSON,))
+REPLACEMENT_BODY = oa.json_body(DESCRIBED, channel_schema(["kind", "target", "template"]), (JSON,))
 PATCH_BODY = oa.json_body(
-    "Members to replace (a JSON Merge Patch: null removes one).",
-    {"type": "object", "minProperties": 1, "properties": CHANNEL_MEMBERS},
+    "Members to replace (a JSON Merge Patch: null removes one); the channel must stay whole.",
+    {"type": "object", "minProperties": 1, "properties": COMMON, "additionalProperties": False},
     (JSON, MERGE_PATCH),
 )
 

@@ -38,6 +38,7 @@ MEMBERS = frozenset(
 SHOWN_ONLY = frozenset({"subscriptionId", "delivery"})
 """Members a GET shows that a body may carry back and that are ignored."""
 ADDRESS = re.compile(r"^[^@\s,;:<>()\[\]\"\\]+@[^@\s,;:<>()\[\]\"\\]+$")
+HEADER_VALUE = re.compile(r"^[!-~]([ -~]*[!-~])?$")
 TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 MEDIA_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+( *;[ -~]*)?$")
 MOST_ADDRESSES = 50
@@ -89,7 +90,8 @@ def _headers(value: object) -> dict[str, str]:
     for name, text in value.items():
         if not TOKEN.match(name) or name.lower() in RESERVED_HEADERS | {"content-type"}:
             raise BadRequestData(f"headers may not set {name!r} (contentType sets Content-Type)")
-        _line(text, f"The header {name}")
+        if not isinstance(text, str) or not HEADER_VALUE.match(text):
+            raise BadRequestData(f"The header {name} must be printable ASCII on one line")
     return dict(value)
 
 
