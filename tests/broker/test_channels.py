@@ -265,3 +265,21 @@ async def test_the_test_sends_a_sample_alert(
     receiver.status = 500
     tested = (await client.post(f"{CHANNELS}/slack/test")).json()
     assert tested == {**tested, "delivered": False, "reason": "HTTP 500"}
+
+
+async def test_a_channel_subscription_changed_through_ngsi_ld_stays_a_channel(
+    client: httpx.AsyncClient, broker: Broker, receiver: Receiver
+) -> None:
+    template = '{"alert": {{ entity.id | tojson }}}'
+    view = await channel(
+        client, name="moved", kind="webhook", target=receiver.url + "/old", template=template
+    )
+    fragment = {"notification": {"endpoint": {"uri": receiver.url + "/new"}}}
+    subscription = f"/ngsi-ld/v1/subscriptions/{view['subscriptionId']}"
+    changed = await client.patch(subscription, json=fragment)
+    assert changed.status_code == 204, changed.text
+    shown = (await client.get(f"{CHANNELS}/moved")).json()
+    assert shown["target"] == receiver.url + "/new" and shown["template"] == template
+    await write(client, alert(11, "high"))
+    [arrived] = await receiver.wait_for(1)
+    assert arrived.path == "/notify/new" and arrived.body == {"alert": "urn:ngsi-ld:Alert:11"}

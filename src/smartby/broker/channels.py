@@ -179,7 +179,7 @@ def channel_view(stored: StoredSubscription) -> dict[str, Any]:
     document = stored.document
     view: dict[str, Any] = {"name": channel.name, "kind": channel.kind}
     if channel.kind == "webhook":
-        view["target"] = channel.target[0]
+        view["target"] = document["notification"]["endpoint"]["uri"]
         view["headers"] = dict(channel.headers)
         view["contentType"] = channel.content_type
     else:

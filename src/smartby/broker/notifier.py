@@ -8,6 +8,10 @@ outcome: a delivered row goes, a failed one comes due again after an exponential
 SMARTBY_NOTIFICATION_MAX_ATTEMPTS or SMARTBY_NOTIFICATION_MAX_AGE is reached. Periodic subscriptions
 are claimed one period at a time in the database, so several processes send each period once.
 
+The subscription of an alert channel (docs/alert-channels.md) is rendered as a keyValues notification
+would be, then each of its entities by the channel's template, and sent to a webhook or by e-mail
+(`channel_delivery`): a failure there is a failed delivery like any other, its reason kept.
+
 Rendering happens here, not when the row is written: the single SQLite writer (and the PostgreSQL
 transaction holding entity locks) should spend its time on writes, and the row then holds the
 entities once, in their stored form, whatever the subscription's options say.
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 import time
@@ -497,6 +502,8 @@ class Notifier:
         if compiled.channel is not None:
             # An alert channel: its template's rendering of each entity, instead of the Notification.
             channel = Channel.from_document(compiled.channel)
+            if channel.kind == "webhook":
+                channel = dataclasses.replace(channel, target=(uri,))  # The subscription's, if changed.
             rendered = messages(channel, body["data"], body["notifiedAt"], body["subscriptionId"])
             await self.channels.send(channel, rendered)
             return
