@@ -414,6 +414,11 @@ def demo(
         typer.echo(f"Ready in {time.monotonic() - began:.0f} s. Dashboard: {url}/")
         typer.echo(f"  NGSI-LD API: {url}/ngsi-ld/v1/entities?type=District  API documentation: {url}/docs")
         typer.echo(f"  Devices: {url}/ingest/v1/devices")
+        typer.echo(
+            f"  Alerts to people: smartby channels add duty --template slack --target <webhook URL> "
+            f"--q 'severity==\"high\"' -d {settings.database}; then smartby channels test duty "
+            f"-d {settings.database} (docs/alert-channels.md)"
+        )
 
     try:
         _wait_for(server, url)
@@ -999,3 +1004,142 @@ def audit_list(
     for entry in found:
         fields = (entry.at, entry.actor, entry.tenant or "(default)", entry.operation, entry.target)
         typer.echo("\t".join((*fields, entry.outcome, entry.detail or "")))
+
+
+channels_app = typer.Typer(
+    help="Alert channels: templated webhooks (Teams, Slack, an SMS gateway) and e-mail "
+    "(see docs/alert-channels.md).",
+    no_args_is_help=True,
+)
+app.add_typer(channels_app, name="channels")
+ChannelTenantOption = Annotated[str, typer.Option("--tenant", "-t", help="NGSILD-Tenant (default: none).")]
+
+
+def _on_channels(database: str | None, work: Callable[[Broker], Awaitable[T]]) -> T:
+    async def run() -> T:
+        settings = _settings(database).model_copy(update={"notifications": False})
+        with acting(Action(actor=CLI)):
+            async with _open_broker(settings) as broker:
+                return await work(broker)
+
+    try:
+        return asyncio.run(run())
+    except NgsiLdError as error:
+        typer.echo(error.detail, err=True)
+        raise typer.Exit(1) from None
+
+
+def _template_of(choice: str) -> tuple[str | None, str, str | None]:
+    """The kind, template and subject `--template` names: a built-in sample or a file."""
+    from smartby.broker.channel_samples import SAMPLES
+
+    sample = SAMPLES.get(choice)
+    if sample is not None:
+        return sample.kind, sample.template, sample.subject or None
+    path = Path(choice)
+    if not path.is_file():
+        typer.echo(f"--template: {choice} is neither {', '.join(SAMPLES)} nor a file", err=True)
+        raise typer.Exit(2)
+    return None, path.read_text(encoding="utf-8"), None
+
+
+@channels_app.command("add")
+def channels_add(
+    name: Annotated[str, typer.Argument(help="The channel's name (A-Z a-z 0-9 _ . -).")],
+    template: Annotated[str, typer.Option(help="teams, slack, sms, email, or a Jinja2 template file.")],
+    target: Annotated[
+        list[str], typer.Option(help="The webhook's URL, or an e-mail address (repeat for several).")
+    ],
+    kind: Annotated[
+        str | None, typer.Option(help="webhook or email (default: the built-in template's, else webhook).")
+    ] = None,
+    subject: Annotated[str | None, typer.Option(help="E-mail: the subject template.")] = None,
+    entity_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Entity types it sends (default: Alert).")
+    ] = None,
+    q: Annotated[str | None, typer.Option("--q", help='Which entities, e.g. severity=="high".')] = None,
+    geo_q: Annotated[
+        str | None, typer.Option("--geo-q", help='A geoQ as JSON: {"geometry": ..., "georel": ...}.')
+    ] = None,
+    header: Annotated[
+        list[str] | None, typer.Option(help="Webhook: a header, Name: value (repeat for several).")
+    ] = None,
+    content_type: Annotated[str | None, typer.Option(help="Webhook: the body's media type.")] = None,
+    throttling: Annotated[float | None, typer.Option(help="Seconds between two deliveries at least.")] = None,
+    replace: Annotated[bool, typer.Option(help="Replace a channel of that name.")] = False,
+    tenant: ChannelTenantOption = "",
+    database: DatabaseOption = None,
+) -> None:
+    """Add an alert channel; prints it."""
+    sample_kind, text, sample_subject = _template_of(template)
+    chosen = kind or sample_kind or "webhook"
+    body: dict[str, Any] = {"name": name, "kind": chosen, "template": text}
+    body["target"] = target[0] if chosen == "webhook" and len(target) == 1 else target
+    given: dict[str, Any] = {
+        "subject": subject or (sample_subject if chosen == "email" else None),
+        "entityTypes": entity_type or None,
+        "q": q,
+        "contentType": content_type,
+        "throttling": throttling,
+    }
+    body.update({member: value for member, value in given.items() if value is not None})
+    if geo_q is not None:
+        try:
+            body["geoQ"] = orjson.loads(geo_q)
+        except orjson.JSONDecodeError as error:
+            typer.echo(f"--geo-q: {error}", err=True)
+            raise typer.Exit(2) from None
+    if header:
+        pairs = [item.split(":", 1) for item in header]
+        if any(len(pair) != 2 for pair in pairs):
+            typer.echo("--header: Name: value", err=True)
+            raise typer.Exit(2)
+        body["headers"] = {pair[0].strip(): pair[1].strip() for pair in pairs}
+    if replace:
+        _echo_json(_on_channels(database, lambda broker: broker.channels.replace(tenant, name, body)))
+    else:
+        _echo_json(_on_channels(database, lambda broker: broker.channels.create(tenant, body)))
+
+
+@channels_app.command("list")
+def channels_list(tenant: ChannelTenantOption = "", database: DatabaseOption = None) -> None:
+    """List alert channels: name, kind, target, deliveries."""
+    for view in _on_channels(database, lambda broker: broker.channels.list(tenant)):
+        target = view["target"] if isinstance(view["target"], str) else ", ".join(view["target"])
+        delivery = view["delivery"]
+        sent = f"sent {delivery.get('timesSent', 0)}, failed {delivery.get('timesFailed', 0)}"
+        typer.echo(f"{view['name']:24} {view['kind']:8} {target:56} {sent}")
+
+
+@channels_app.command("show")
+def channels_show(
+    name: Annotated[str, typer.Argument(help="The channel's name.")],
+    tenant: ChannelTenantOption = "",
+    database: DatabaseOption = None,
+) -> None:
+    """Show one alert channel, its template and how its deliveries went."""
+    _echo_json(_on_channels(database, lambda broker: broker.channels.get(tenant, name)))
+
+
+@channels_app.command("remove")
+def channels_remove(
+    name: Annotated[str, typer.Argument(help="The channel's name.")],
+    tenant: ChannelTenantOption = "",
+    database: DatabaseOption = None,
+) -> None:
+    """Remove an alert channel (and its subscription)."""
+    _on_channels(database, lambda broker: broker.channels.delete(tenant, name))
+    typer.echo(f"Removed channel {name}")
+
+
+@channels_app.command("test")
+def channels_test(
+    name: Annotated[str, typer.Argument(help="The channel's name.")],
+    tenant: ChannelTenantOption = "",
+    database: DatabaseOption = None,
+) -> None:
+    """Send a sample Alert through a channel; prints what was sent and whether it went (exit 1 if not)."""
+    result = _on_channels(database, lambda broker: broker.channels.test(tenant, name))
+    _echo_json(result)
+    if not result["delivered"]:
+        raise typer.Exit(1)

@@ -346,6 +346,19 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds after which an undelivered notification is given up (0: no limit but attempts).",
     )
+    smtp_host: str = Field(
+        "", description="The SMTP server alert channels of kind email send through; empty: e-mail is off."
+    )
+    smtp_port: int = Field(25, ge=1, le=65535, description="The SMTP server's port.")
+    smtp_user: str = Field("", description="User to log in to the SMTP server as; empty: no login.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="Password of smtp_user.")
+    smtp_starttls: bool = Field(
+        False, description="Require STARTTLS before sending (true), or never use it (false)."
+    )
+    smtp_from: str = Field(
+        "smartby@localhost", description="The From address of the e-mails alert channels send."
+    )
+    smtp_timeout: float = Field(10.0, gt=0, description="Seconds one SMTP exchange may take.")
     notification_concurrency: int = Field(
         64, ge=1, description="Notifications being delivered at once by one process (at most 8 per endpoint)."
     )

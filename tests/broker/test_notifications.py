@@ -9,7 +9,7 @@ import itertools
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiomqtt
@@ -17,7 +17,6 @@ import httpx
 import orjson
 import pytest
 
-from conftest import free_port
 from receiver import Receiver
 from smartby.broker import Broker
 from smartby.broker.notifier import PER_ENDPOINT
@@ -43,16 +42,6 @@ def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
         notification_timeout=marker.args[0] if marker else 2.0,
         _env_file=None,
     )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver(free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def vehicle(number: int, speed: float = 10) -> dict[str, Any]:

@@ -116,6 +116,10 @@ ROUTES: dict[str, dict[str, Need]] = {
     "/admin/v1/keys/{name}/rotate": {"POST": "operator"},
     "/admin/v1/tenants": {"GET": "operator", "POST": "operator"},
     "/admin/v1/audit": {"GET": "operator"},
+    # alert channels (docs/alert-channels.md): an admin's of the tenant, as its subscriptions are
+    "/admin/v1/channels": {"GET": "admin", "POST": "admin"},
+    "/admin/v1/channels/{name}": {"GET": "admin", "PUT": "admin", "PATCH": "admin", "DELETE": "admin"},
+    "/admin/v1/channels/{name}/test": {"POST": "admin"},
     # the dashboard: its pages carry no data (they ask for a key), its API is a reader's
     "/": {"GET": "public"},
     "/dashboard/static/{name}": {"GET": "public"},

@@ -18,6 +18,7 @@ from smartby import __version__
 from smartby.api import (
     admin,
     batch,
+    channels,
     contexts,
     csource_subscriptions,
     devices,
@@ -204,6 +205,7 @@ def create_app(parts: Assembly) -> Application:
             devices,
             operations,
             admin,
+            channels,
             oidc_login,
         )
     ]

@@ -18,6 +18,7 @@ import orjson
 from smartby.broker import changes
 from smartby.broker.audit import AuditedHistory, AuditLog, AuditStore, change_record
 from smartby.broker.batch_result import BatchResult
+from smartby.broker.channels import Channels
 from smartby.broker.context_registry import ContextRegistry
 from smartby.broker.contexts import CONTEXT_TENANT, ContextLoader, ContextStore, resolve
 from smartby.broker.csource_subscriptions import CSourceSubscriptions, CSourceSubscriptionStore
@@ -159,6 +160,7 @@ class Broker:
         )
         self.subscriptions = Subscriptions(store, self.contexts, self.loader.outbound)
         self.notifier = Notifier(store, self.subscriptions, self.linked_entities, self.settings)
+        self.channels = Channels(self.subscriptions, self.notifier.channels)
         self.registrations = Registrations(store, self.loader.outbound)
         self.csource_subscriptions = CSourceSubscriptions(store, self.contexts, self.settings)
         self.registrations.notifications = self.csource_subscriptions.notifications_for
@@ -192,6 +194,7 @@ class Broker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
+        await self.notifier.channels.close()
         await self.audit.stop()
         await self.csource_subscriptions.close()
         await self.federation.close()

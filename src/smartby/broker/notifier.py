@@ -8,6 +8,10 @@ outcome: a delivered row goes, a failed one comes due again after an exponential
 SMARTBY_NOTIFICATION_MAX_ATTEMPTS or SMARTBY_NOTIFICATION_MAX_AGE is reached. Periodic subscriptions
 are claimed one period at a time in the database, so several processes send each period once.
 
+The subscription of an alert channel (docs/alert-channels.md) is rendered as a keyValues notification
+would be, then each of its entities by the channel's template, and sent to a webhook or by e-mail
+(`channel_delivery`): a failure there is a failed delivery like any other, its reason kept.
+
 Rendering happens here, not when the row is written: the single SQLite writer (and the PostgreSQL
 transaction holding entity locks) should spend its time on writes, and the row then holds the
 entities once, in their stored form, whatever the subscription's options say.
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 import time
@@ -42,6 +47,7 @@ import aiomqtt
 import httpx
 import orjson
 
+from smartby.broker.channel_delivery import ChannelSender, messages
 from smartby.broker.outbound import UNREACHABLE, OutboundRefused, async_client
 from smartby.broker.queries import join_of, relationship_targets, selection
 from smartby.broker.subscriptions import Compiled, Subscriptions
@@ -52,6 +58,7 @@ from smartby.ngsild.linked import feature_collection, linked_view
 from smartby.ngsild.reads import EntityQuery, QueryResult
 from smartby.ngsild.subscription import KEY_VALUES, MQTT_QOS, MQTT_VERSION
 from smartby.ngsild.timestamps import format_datetime, now
+from smartby.records.channels import Channel
 from smartby.records.notifications import ClaimedNotification, DeliveryOutcome, PendingNotification
 from smartby.settings import Settings
 
@@ -239,9 +246,16 @@ class Notifier:
     """The background task that empties the outbox; `wake` it after a commit that enqueued rows."""
 
     def __init__(
-        self, store: OutboxStore, subscriptions: Subscriptions, linked: LinkedEntities, settings: Settings
+        self,
+        store: OutboxStore,
+        subscriptions: Subscriptions,
+        linked: LinkedEntities,
+        settings: Settings,
+        channels: ChannelSender | None = None,
     ) -> None:
         self.store = store
+        self.channels = channels or ChannelSender(settings, subscriptions.outbound)
+        """What sends the messages of alert channels (docs/alert-channels.md)."""
         self.subscriptions = subscriptions
         self._linked_entities = linked
         self.settings = settings
@@ -297,6 +311,7 @@ class Notifier:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        await self.channels.close()
         for client in self._mqtt.values():
             with contextlib.suppress(Exception):
                 await client.__aexit__(None, None, None)
@@ -419,10 +434,13 @@ class Notifier:
                         endpoint.probe = None
                         probe.set()
         except Exception as error:
+            reason = str(error) or type(error).__name__
             log.info("Notification for %s to %s failed: %s", sub.id, uri, error)
             NOTIFICATION_FAILURES.labels(_scheme(uri)).inc()
             until = endpoint.cool_until
-            self._record([DeliveryOutcome(i, stamp, False, self._retry_at(i, until)) for i in group])
+            self._record(
+                [DeliveryOutcome(i, stamp, False, self._retry_at(i, until), reason=reason) for i in group]
+            )
             return
         endpoint.failures = 0
         endpoint.cool_until = 0.0
@@ -481,6 +499,14 @@ class Notifier:
     async def _send(
         self, uri: str, compiled: Compiled, body: dict[str, Any], headers: dict[str, str]
     ) -> None:
+        if compiled.channel is not None:
+            # An alert channel: its template's rendering of each entity, instead of the Notification.
+            channel = Channel.from_document(compiled.channel)
+            if channel.kind == "webhook":
+                channel = dataclasses.replace(channel, target=(uri,))  # The subscription's, if changed.
+            rendered = messages(channel, body["data"], body["notifiedAt"], body["subscriptionId"])
+            await self.channels.send(channel, rendered)
+            return
         scheme = urlsplit(uri).scheme.lower()
         if scheme in ("mqtt", "mqtts"):
             await self._publish(uri, compiled, body, headers)

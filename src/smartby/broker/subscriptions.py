@@ -44,8 +44,11 @@ CONTEXT_MEMBER = "@context"
 LINK_MEMBER = "@contextUrl"
 """Where a stored subscription keeps the URL of the ImplicitlyCreated context its inline @context was
 kept as (clause 5.13.1): what the Link header of its JSON notifications names."""
-INTERNAL = (CONTEXT_MEMBER, LINK_MEMBER)
-"""Where a stored subscription document keeps the @context it was written with."""
+CHANNEL_MEMBER = "@channel"
+"""Where the subscription of an alert channel keeps the channel (docs/alert-channels.md)."""
+INTERNAL = (CONTEXT_MEMBER, LINK_MEMBER, CHANNEL_MEMBER)
+"""Where a stored subscription document keeps what is the broker's, not the standard's: the @context
+it was written with, and the channel it delivers to; GET does not show them."""
 REFRESH_SECONDS = 1.0
 
 
@@ -92,6 +95,8 @@ class Compiled:
     ctx: Context
     notify_ctx: Context
     link: str | None = None
+    channel: dict[str, Any] | None = None
+    """The alert channel the subscription delivers to, if it is a channel's."""
 
 
 @dataclass
@@ -179,7 +184,11 @@ class Subscriptions:
         if "jsonldContext" in body:
             notify_ctx = await resolve(self._contexts, body["jsonldContext"], tenant)
         return Compiled(
-            dataclasses.replace(subscription, criteria=criteria), ctx, notify_ctx, document.get(LINK_MEMBER)
+            dataclasses.replace(subscription, criteria=criteria),
+            ctx,
+            notify_ctx,
+            document.get(LINK_MEMBER),
+            document.get(CHANNEL_MEMBER),
         )
 
     def _put(self, tenant: str, subscription_id: str, compiled: Compiled | None) -> None:
@@ -273,13 +282,17 @@ class Subscriptions:
         document[CONTEXT_MEMBER] = context
         if link is not None:
             document[LINK_MEMBER] = link
+        await self.store_new(tenant, document)
+        return str(document["id"])
+
+    async def store_new(self, tenant: str, document: dict[str, Any]) -> None:
+        """Store a checked subscription document (with its internal members) and match it at once."""
         compiled = await self._compile(tenant, document)
         stamp = format_datetime(now())
         stored = StoredSubscription(tenant, document["id"], document, stamp, stamp)
         if not await self.store.create_subscription(stored):
             raise AlreadyExists(f"Subscription {document['id']} already exists")
         self._put(tenant, document["id"], compiled)
-        return str(document["id"])
 
     async def get(self, tenant: str, subscription_id: str) -> StoredSubscription:
         check_entity_id(subscription_id, "Subscription id")
@@ -326,6 +339,12 @@ class Subscriptions:
                 document[LINK_MEMBER] = link
         else:
             document.update({k: current.document[k] for k in INTERNAL if k in current.document})
+        if CHANNEL_MEMBER in current.document:
+            document[CHANNEL_MEMBER] = current.document[CHANNEL_MEMBER]
+        await self.store_replacement(tenant, subscription_id, document)
+
+    async def store_replacement(self, tenant: str, subscription_id: str, document: dict[str, Any]) -> None:
+        """Replace a subscription's document with a checked one (internal members included)."""
         compiled = await self._compile(tenant, document)
         if not await self.store.replace_subscription(
             tenant, subscription_id, document, format_datetime(now())

@@ -24,6 +24,8 @@ class StoredSubscription:
     last_notification: str | None = None
     last_success: str | None = None
     last_failure: str | None = None
+    last_failure_reason: str | None = None
+    """Why the last failed delivery failed (alert channels show it)."""
 
 
 @dataclass(frozen=True)
@@ -60,3 +62,5 @@ class DeliveryOutcome:
     success: bool
     retry_at: float | None = None
     attempted: bool = True
+    reason: str | None = None
+    """Why an attempt failed, as its subscription's status shows it."""

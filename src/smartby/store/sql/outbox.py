@@ -21,7 +21,7 @@ from smartby.store.sql.dialect import Dialect
 
 _COLUMNS = (
     "tenant, id, doc, created_at, modified_at, times_sent, times_failed, last_notification, "
-    "last_success, last_failure"
+    "last_success, last_failure, last_failure_reason"
 )
 
 
@@ -47,7 +47,17 @@ def _period(document: dict[str, Any]) -> float | None:
 
 def _subscription(row: Sequence[Any]) -> StoredSubscription:
     return StoredSubscription(
-        row[0], row[1], _json(row[2]), row[3], row[4], int(row[5]), int(row[6]), row[7], row[8], row[9]
+        row[0],
+        row[1],
+        _json(row[2]),
+        row[3],
+        row[4],
+        int(row[5]),
+        int(row[6]),
+        row[7],
+        row[8],
+        row[9],
+        row[10],
     )
 
 
@@ -210,6 +220,7 @@ class OutboxSQL:
                 o.at if o.success else None,
                 None if o.success else o.at,
                 0 if o.success else 1,
+                None if o.success else o.reason,
                 o.notification.tenant,
                 o.notification.subscription_id,
             )
@@ -232,7 +243,8 @@ class OutboxSQL:
                 self._sql(
                     "UPDATE subscription SET times_sent = times_sent + 1, last_notification = ?, "
                     "last_success = coalesce(?, last_success), last_failure = coalesce(?, last_failure), "
-                    "times_failed = times_failed + ? WHERE tenant = ? AND id = ?"
+                    "times_failed = times_failed + ?, last_failure_reason = coalesce(?, last_failure_reason) "
+                    "WHERE tenant = ? AND id = ?"
                 ),
                 sent,
             )
