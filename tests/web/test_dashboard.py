@@ -284,3 +284,30 @@ async def test_the_lighting_saving_is_a_tile_and_its_groups_are_not(
     # and the lighting tile tells it
     lighting = (await http.get("/dashboard/api/overview")).json()["tiles"][0]
     assert lighting["figures"]["saved_kwh"] == 240.5 and "240 kWh saved today" in lighting["detail"]
+
+
+async def test_the_energy_citys_saving_is_a_tile_and_its_buildings_are_not(
+    http: httpx.AsyncClient, assembly: Assembly
+) -> None:
+    """The energy service's indicator per building and year (it names the building in refBuilding)
+    is left to queries; the city's retrofit saving is a tile."""
+    results = Results(assembly.broker, "energy")
+    t0 = datetime(2026, 1, 15, 8, tzinfo=UTC)
+    common: dict[str, Any] = {
+        "period": (t0, t0),
+        "frequency": "yearly",
+        "formula": "f",
+        "description": "d",
+        "at": t0,
+    }
+    await results.indicator("", key="city:2026:retrofit-saving", name="Heat saved", value=120.5, **common)
+    await results.indicator(
+        "",
+        key="Building:a:2026",
+        name="Climate-normalised heat use (kWh/m2): a 2026",
+        value=140.0,
+        extra={"refBuilding": {"type": "Relationship", "object": "urn:ngsi-ld:Building:a"}},
+        **common,
+    )
+    [kpi] = (await http.get("/dashboard/api/alerts")).json()["indicators"]
+    assert (kpi["name"], kpi["value"], kpi["provider"]) == ("Heat saved", 120.5, "energy")

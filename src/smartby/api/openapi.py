@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from itertools import combinations
 from typing import Any
 
+from smartby.ngsild.ordering import MAX_KEYS as MAX_ORDER_KEYS
 from smartby.ngsild.temporal import TIME_PROPERTIES
 
 STRING: dict[str, Any] = {"type": "string"}
@@ -331,8 +332,10 @@ PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def listed(item: str) -> str:
-    return f"^{item}(,{item})*$"
+def listed(item: str, most: int | None = None) -> str:
+    """A pattern for a comma-separated list of `item`s (at most `most` of them)."""
+    more = "*" if most is None else f"{{0,{most - 1}}}"
+    return f"^{item}(,{item}){more}$"
 
 
 DURATION = r"^P(?!$)([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$"
@@ -359,7 +362,7 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "drop": {"type": "string", "pattern": listed(NAME)},
     "geoproperty": {"type": "string", "pattern": f"^{NAME}$"},
     "geometryProperty": {"type": "string", "pattern": f"^{NAME}$"},
-    "orderBy": {"type": "string", "pattern": listed(f"{NAME}(;(asc|desc))?")},
+    "orderBy": {"type": "string", "pattern": listed(f"{NAME}(;(asc|desc))?", most=MAX_ORDER_KEYS)},
     "timerel": {"type": "string", "enum": ["before", "after", "between"]},
     "timeAt": DATE_TIME,
     "endTimeAt": DATE_TIME,
