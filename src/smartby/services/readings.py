@@ -11,7 +11,7 @@ from typing import Any
 from smartby.broker import Broker
 from smartby.broker.history import history_query
 from smartby.ngsild.reads import EntitySelector
-from smartby.ngsild.temporal import AggregationPeriod, TemporalQuery, next_window
+from smartby.ngsild.temporal import AggregatedAttribute, AggregationPeriod, TemporalQuery, next_window
 from smartby.ngsild.timestamps import parse_datetime
 from smartby.ngsild.typequery import TypeName
 
@@ -92,11 +92,12 @@ async def periods(
     entity_type: str | None = None,
 ) -> dict[str, list[tuple[datetime, dict[str, float]]]]:
     """Per entity, per period of `width` (ISO 8601 duration, PT0S: the whole range) from `start`, the
-    aggregates of `attribute` (numbers only)."""
+    aggregates of `attribute` (numbers only), read page after page when there are more periods than
+    one temporal response holds."""
     found: dict[str, list[tuple[datetime, dict[str, float]]]] = {}
     if end <= start or (ids is not None and not ids):
         return found
-    temporal = TemporalQuery(
+    first = TemporalQuery(
         timerel="between",
         time_at=start,
         end_time_at=end,
@@ -104,18 +105,29 @@ async def periods(
         aggr_period=AggregationPeriod.parse(width),
     )
     for chosen, limit in _selectors(ids, entity_type):
-        query = history_query(temporal, selectors=(chosen,), attrs=(attribute,), limit=limit)
-        page = await broker.history.aggregate(tenant, query, temporal)
-        for entity, attributes in page.entities:
-            buckets = found.setdefault(entity.id, [])
-            for aggregated in attributes.get(attribute, []):
-                if aggregated.dataset_id is not None:
-                    continue
-                for bucket in aggregated.buckets:
-                    values = {
-                        method: float(value)
-                        for method, value in bucket.values.items()
-                        if isinstance(value, int | float) and not isinstance(value, bool)
-                    }
-                    buckets.append((_EPOCH + timedelta(microseconds=bucket.start), values))
+        window: TemporalQuery | None = first
+        while window is not None:
+            temporal = window
+            query = history_query(temporal, selectors=(chosen,), attrs=(attribute,), limit=limit)
+            page = await broker.history.aggregate(tenant, query, temporal)
+            for entity, attributes in page.entities:
+                buckets = found.setdefault(entity.id, [])
+                for aggregated in attributes.get(attribute, []):
+                    if aggregated.dataset_id is None:
+                        buckets.extend(_buckets(aggregated))
+            window = None if page.periods is None else next_window(temporal, page.periods)
     return found
+
+
+def _buckets(aggregated: AggregatedAttribute) -> list[tuple[datetime, dict[str, float]]]:
+    return [
+        (
+            _EPOCH + timedelta(microseconds=bucket.start),
+            {
+                method: float(value)
+                for method, value in bucket.values.items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            },
+        )
+        for bucket in aggregated.buckets
+    ]

@@ -13,6 +13,7 @@ from smartby.services.energy.endpoints import building_performance, retrofit_can
 from smartby.services.energy.performance import of_building
 from smartby.services.results import KPI_TYPE
 from smartby.services.service import ServiceRequest
+from smartby.settings import Settings
 
 NORMALISED = 365 * BASE + SLOPE * 2906  # 25,480 kWh
 
@@ -97,3 +98,13 @@ async def test_the_ranked_candidates_and_the_job_writes_the_kpis(town: Town) -> 
     )
     [total] = city["https://smartdatamodels.org/dataModel.KeyPerformanceIndicator/kpiValue"]
     assert total["value"] == pytest.approx(sum(savings) / 1000, abs=0.05) and total["value"] > 0
+
+
+async def test_history_longer_than_a_temporal_page_is_read_page_after_page(settings: Settings) -> None:
+    """480 hourly readings a meter, 100 instances a temporal response: the same answer."""
+    small = settings.model_copy(update={"temporal_page_size": 100})
+    async with Town.running(small, "energy", "2026-03-01T12:00:00+00:00") as town:
+        await town.build()
+        found = await of_building(town.context, "", HOUSES[0].id, 2026)
+        assert found.fit is not None and found.normalised == pytest.approx(NORMALISED)
+        assert found.fit.days == DAYS
