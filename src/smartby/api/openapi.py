@@ -338,7 +338,12 @@ def listed(item: str, most: int | None = None) -> str:
     return f"^{item}(,{item}){more}$"
 
 
-DURATION = r"^P(?!$)([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$"
+DURATION = (
+    r"^P([0-9]{1,5}W|(?!$)([0-9]{1,3}Y)?([0-9]{1,4}M)?([0-9]{1,6}D)?"
+    r"(T(?=[0-9])([0-9]{1,7}H)?([0-9]{1,8}M)?([0-9]{1,9}S)?)?)$"
+)
+"""An ISO 8601 duration in the designator format (weeks alone, as temporal.AggregationPeriod reads
+them), each number no longer than keeps the whole within the 10,000 years smartby accepts."""
 AGGREGATIONS = ["totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq"]
 GEOMETRIES = ["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
 QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
