@@ -108,3 +108,14 @@ async def test_history_longer_than_a_temporal_page_is_read_page_after_page(setti
         found = await of_building(town.context, "", HOUSES[0].id, 2026)
         assert found.fit is not None and found.normalised == pytest.approx(NORMALISED)
         assert found.fit.days == DAYS
+
+
+async def test_a_city_without_buildings_has_no_candidates_and_writes_nothing(settings: Settings) -> None:
+    async with Town.running(settings, "energy", "2026-03-01T12:00:00+00:00") as empty:
+        answer = (await retrofit_candidates(empty.context, request({"year": "2026"}))).body
+        assert (answer["candidates"], answer["notAssessed"]) == ([], [])
+        await empty.run("kpis", empty.clock.moment)
+        with pytest.raises(ResourceNotFound):
+            await empty.broker.retrieve_entity(
+                "", "urn:ngsi-ld:KeyPerformanceIndicator:energy:city:2026:retrofit-saving"
+            )
