@@ -548,7 +548,42 @@ class Settings(BaseSettings):
         3.0, gt=0, description="mobility service: the robust z beyond which a count is an anomaly."
     )
 
-    @field_validator("lighting_timezone", "mobility_timezone")
+    energy_timezone: str = Field(
+        "Europe/Copenhagen",
+        description="energy service: the time zone of local days (degree days, daily use) and years.",
+    )
+    energy_period: float = Field(
+        86400.0,
+        gt=0,
+        description="energy service: seconds (services' clock) between two recomputations of the year's "
+        "indicators.",
+    )
+    energy_primary_energy_factor: float = Field(
+        0.85,
+        gt=0,
+        description="energy service: the primary-energy factor of district heating (BR18: 0.85).",
+    )
+    energy_target_label: Literal["A2020", "A2015", "A2010", "B", "C", "D", "E", "F"] = Field(
+        "C", description="energy service: the label retrofit savings are counted to."
+    )
+    energy_co2_factor: float = Field(
+        0.065,
+        ge=0,
+        description="energy service: kg CO2 per kWh of district heating (national average, 200 % method).",
+    )
+    energy_max_gap_hours: float = Field(
+        24.0,
+        gt=0,
+        description="energy service: the longest gap between two register readings whose use is spread "
+        "over it; a longer one leaves its hours unknown.",
+    )
+    energy_min_days: int = Field(
+        5,
+        ge=2,
+        description="energy service: days with both known use and degree days a building needs for a figure.",
+    )
+
+    @field_validator("lighting_timezone", "mobility_timezone", "energy_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:

@@ -249,31 +249,38 @@ async def test_the_services_alerts_and_indicators(http: httpx.AsyncClient, assem
     assert_problem(await http.get("/dashboard/api/devices/not-a-uri/alerts"), 400)
 
 
+async def city_and_part(
+    assembly: Assembly, service: str, city: tuple[str, str, float], part: tuple[str, str, dict[str, Any]]
+) -> None:
+    """Write a service's city-wide indicator (key, name, value) and one of a part of the city (key,
+    name, the attribute naming the part)."""
+    results = Results(assembly.broker, service)
+    t0 = datetime(2026, 1, 15, 8, tzinfo=UTC)
+    common: dict[str, Any] = {
+        "period": (t0, t0),
+        "frequency": "f",
+        "formula": "f",
+        "description": "d",
+        "at": t0,
+    }
+    key, name, value = city
+    await results.indicator("", key=key, name=name, value=value, **common)
+    key, name, extra = part
+    contexts = ("https://smart-data-models.github.io/dataModel.Streetlighting/context.jsonld",)
+    await results.indicator("", key=key, name=name, value=3.0, extra=extra, contexts=contexts, **common)
+
+
 async def test_the_lighting_saving_is_a_tile_and_its_groups_are_not(
     http: httpx.AsyncClient, assembly: Assembly
 ) -> None:
     """The lighting service's city-wide indicators are tiles; those of one group of lights (they name
     it in refStreetlightGroup) are left to queries."""
-    results = Results(assembly.broker, "lighting")
-    t0 = datetime(2026, 1, 15, 8, tzinfo=UTC)
-    common: dict[str, Any] = {
-        "period": (t0, t0),
-        "frequency": "every 900 s",
-        "formula": "f",
-        "description": "d",
-        "at": t0,
-    }
-    await results.indicator(
-        "", key="city:energy-saved", name="Street lighting energy saved today", value=240.5, **common
-    )
-    await results.indicator(
-        "",
-        key="StreetlightGroup:a:energy-used",
-        name="Energy used today: a",
-        value=3.0,
-        extra={"refStreetlightGroup": {"type": "Relationship", "object": "urn:ngsi-ld:StreetlightGroup:a"}},
-        contexts=("https://smart-data-models.github.io/dataModel.Streetlighting/context.jsonld",),
-        **common,
+    group = {"refStreetlightGroup": {"type": "Relationship", "object": "urn:ngsi-ld:StreetlightGroup:a"}}
+    await city_and_part(
+        assembly,
+        "lighting",
+        ("city:energy-saved", "Street lighting energy saved today", 240.5),
+        ("StreetlightGroup:a:energy-used", "Energy used today: a", group),
     )
     [kpi] = (await http.get("/dashboard/api/alerts")).json()["indicators"]
     assert (kpi["name"], kpi["value"], kpi["provider"]) == (
@@ -284,3 +291,19 @@ async def test_the_lighting_saving_is_a_tile_and_its_groups_are_not(
     # and the lighting tile tells it
     lighting = (await http.get("/dashboard/api/overview")).json()["tiles"][0]
     assert lighting["figures"]["saved_kwh"] == 240.5 and "240 kWh saved today" in lighting["detail"]
+
+
+async def test_the_energy_citys_saving_is_a_tile_and_its_buildings_are_not(
+    http: httpx.AsyncClient, assembly: Assembly
+) -> None:
+    """The energy service's indicator per building and year (it names the building in refBuilding)
+    is left to queries; the city's retrofit saving is a tile."""
+    building = {"refBuilding": {"type": "Relationship", "object": "urn:ngsi-ld:Building:a"}}
+    await city_and_part(
+        assembly,
+        "energy",
+        ("city:2026:retrofit-saving", "Heat saved", 120.5),
+        ("Building:a:2026", "Climate-normalised heat use (kWh/m2): a 2026", building),
+    )
+    [kpi] = (await http.get("/dashboard/api/alerts")).json()["indicators"]
+    assert (kpi["name"], kpi["value"], kpi["provider"]) == ("Heat saved", 120.5, "energy")

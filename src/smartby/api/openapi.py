@@ -332,18 +332,18 @@ PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def listed(item: str) -> str:
-    return f"^{item}(,{item})*$"
+def listed(item: str, most: int | None = None) -> str:
+    """A pattern for a comma-separated list of `item`s (at most `most` of them)."""
+    more = "*" if most is None else f"{{0,{most - 1}}}"
+    return f"^{item}(,{item}){more}$"
 
 
 DURATION = (
-    r"^P(?!$)([0-9]{1,4}W|([0-9]{1,3}Y)?([0-9]{1,4}M)?([0-9]{1,4}D)?"
-    r"(T(?=[0-9])([0-9]{1,4}H)?([0-9]{1,4}M)?([0-9]{1,4}S)?)?)$"
+    r"^P([0-9]{1,5}W|(?!$)([0-9]{1,3}Y)?([0-9]{1,4}M)?([0-9]{1,6}D)?"
+    r"(T(?=[0-9])([0-9]{1,7}H)?([0-9]{1,8}M)?([0-9]{1,9}S)?)?)$"
 )
-"""An ISO 8601 duration as aggrPeriodDuration takes it (clause 4.5.19: weeks alone), with numbers
-small enough that the whole stays within the server's 10,000 years (fractions, also taken, are left
-out here)."""
-ORDER_KEY = f"{NAME}(;(asc|desc))?"
+"""An ISO 8601 duration in the designator format (weeks alone, as temporal.AggregationPeriod reads
+them), each number no longer than keeps the whole within the 10,000 years smartby accepts."""
 AGGREGATIONS = ["totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq"]
 GEOMETRIES = ["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"]
 QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -367,7 +367,7 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "drop": {"type": "string", "pattern": listed(NAME)},
     "geoproperty": {"type": "string", "pattern": f"^{NAME}$"},
     "geometryProperty": {"type": "string", "pattern": f"^{NAME}$"},
-    "orderBy": {"type": "string", "pattern": f"^{ORDER_KEY}(,{ORDER_KEY}){{0,{MAX_ORDER_KEYS - 1}}}$"},
+    "orderBy": {"type": "string", "pattern": listed(f"{NAME}(;(asc|desc))?", most=MAX_ORDER_KEYS)},
     "timerel": {"type": "string", "enum": ["before", "after", "between"]},
     "timeAt": DATE_TIME,
     "endTimeAt": DATE_TIME,

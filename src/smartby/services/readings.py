@@ -4,13 +4,14 @@ climate and mobility services."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from smartby.broker import Broker
 from smartby.broker.history import history_query
 from smartby.ngsild.reads import EntitySelector
-from smartby.ngsild.temporal import AggregationPeriod, TemporalQuery
+from smartby.ngsild.temporal import AggregatedAttribute, AggregationPeriod, TemporalQuery, next_window
 from smartby.ngsild.timestamps import parse_datetime
 from smartby.ngsild.typequery import TypeName
 
@@ -36,25 +37,46 @@ async def series(
     *,
     ids: Sequence[str] | None = None,
     entity_type: str | None = None,
+    units: Mapping[str, float] | None = None,
 ) -> dict[str, Series]:
-    """Per entity, the numeric values of `attribute` observed in [start, end), oldest first."""
+    """Per entity, the numeric values of `attribute` observed in [start, end), oldest first, read
+    page after page when a series holds more instances than one temporal response. With `units`,
+    each value times the factor of its instance's unitCode (none: the factor of ""); an instance
+    whose unitCode `units` does not name is left out."""
     found: dict[str, Series] = {}
     if end <= start or (ids is not None and not ids):
         return found
-    temporal = TemporalQuery(timerel="between", time_at=start, end_time_at=end)
     for chosen, limit in _selectors(ids, entity_type):
-        query = history_query(temporal, selectors=(chosen,), attrs=(attribute,), limit=limit)
-        page = await broker.history.query(tenant, query, temporal)
-        for entity in page.entities:
-            points = found.setdefault(entity.id, [])
-            for instance in entity.attributes.get(attribute, []):
-                value, observed = instance.get("value"), instance.get("observedAt")
-                if "datasetId" in instance or not isinstance(observed, str):
-                    continue
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    points.append((parse_datetime(observed), float(value)))
-            points.sort(key=lambda point: point[0])
+        window: TemporalQuery | None = TemporalQuery(timerel="between", time_at=start, end_time_at=end)
+        while window is not None:
+            temporal = window
+            query = history_query(temporal, selectors=(chosen,), attrs=(attribute,), limit=limit)
+            page = await broker.history.query(tenant, query, temporal)
+            for entity in page.entities:
+                points = found.setdefault(entity.id, [])
+                for instance in entity.attributes.get(attribute, []):
+                    point = _point(instance, units)
+                    if point is not None:
+                        points.append(point)
+            window = None if page.instances is None else next_window(temporal, page.instances)
+    for points in found.values():
+        points.sort(key=lambda point: point[0])
     return found
+
+
+def _point(instance: Mapping[str, Any], units: Mapping[str, float] | None) -> tuple[datetime, float] | None:
+    value, observed = instance.get("value"), instance.get("observedAt")
+    if "datasetId" in instance or not isinstance(observed, str):
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    factor = 1.0
+    if units is not None:
+        code = instance.get("unitCode", "")
+        if code not in units:
+            return None
+        factor = units[code]
+    return parse_datetime(observed), float(value) * factor
 
 
 async def periods(
@@ -70,11 +92,12 @@ async def periods(
     entity_type: str | None = None,
 ) -> dict[str, list[tuple[datetime, dict[str, float]]]]:
     """Per entity, per period of `width` (ISO 8601 duration, PT0S: the whole range) from `start`, the
-    aggregates of `attribute` (numbers only)."""
+    aggregates of `attribute` (numbers only), read page after page when there are more periods than
+    one temporal response holds."""
     found: dict[str, list[tuple[datetime, dict[str, float]]]] = {}
     if end <= start or (ids is not None and not ids):
         return found
-    temporal = TemporalQuery(
+    first = TemporalQuery(
         timerel="between",
         time_at=start,
         end_time_at=end,
@@ -82,18 +105,29 @@ async def periods(
         aggr_period=AggregationPeriod.parse(width),
     )
     for chosen, limit in _selectors(ids, entity_type):
-        query = history_query(temporal, selectors=(chosen,), attrs=(attribute,), limit=limit)
-        page = await broker.history.aggregate(tenant, query, temporal)
-        for entity, attributes in page.entities:
-            buckets = found.setdefault(entity.id, [])
-            for aggregated in attributes.get(attribute, []):
-                if aggregated.dataset_id is not None:
-                    continue
-                for bucket in aggregated.buckets:
-                    values = {
-                        method: float(value)
-                        for method, value in bucket.values.items()
-                        if isinstance(value, int | float) and not isinstance(value, bool)
-                    }
-                    buckets.append((_EPOCH + timedelta(microseconds=bucket.start), values))
+        window: TemporalQuery | None = first
+        while window is not None:
+            temporal = window
+            query = history_query(temporal, selectors=(chosen,), attrs=(attribute,), limit=limit)
+            page = await broker.history.aggregate(tenant, query, temporal)
+            for entity, attributes in page.entities:
+                buckets = found.setdefault(entity.id, [])
+                for aggregated in attributes.get(attribute, []):
+                    if aggregated.dataset_id is None:
+                        buckets.extend(_buckets(aggregated))
+            window = None if page.periods is None else next_window(temporal, page.periods)
     return found
+
+
+def _buckets(aggregated: AggregatedAttribute) -> list[tuple[datetime, dict[str, float]]]:
+    return [
+        (
+            _EPOCH + timedelta(microseconds=bucket.start),
+            {
+                method: float(value)
+                for method, value in bucket.values.items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            },
+        )
+        for bucket in aggregated.buckets
+    ]

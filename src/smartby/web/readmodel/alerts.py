@@ -116,12 +116,13 @@ async def device_alerts(broker: Broker, tenant: str, device_id: str) -> list[Ale
 
 
 async def indicators(broker: Broker, tenant: str) -> list[IndicatorView]:
-    # Indicators of one group of street lights (lighting's, docs/lighting.md) are queried, not tiles.
+    # Indicators of one group of street lights (lighting's, docs/lighting.md) or of one building
+    # (energy's, docs/renovation.md) are queried, not tiles.
     ctx = await broker.context([KPI_CONTEXT, STREETLIGHTING_CONTEXT])
     query = entity_query(
         ctx,
         selectors=[selector(ctx, types="KeyPerformanceIndicator")],
-        q="!refStreetlightGroup",
+        q="!refStreetlightGroup;!refBuilding",
         limit=LIMIT,
     )
     found = []
