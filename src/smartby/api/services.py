@@ -82,22 +82,33 @@ def _route(
 
 
 def _responses(service: Service, endpoint: Endpoint) -> dict[int | str, dict[str, Any]]:
-    """The errors a service with its own error format answers, for the OpenAPI document."""
+    """What the endpoint answers, for the OpenAPI document: its success in each media type it
+    `answers`, and, for a service with its own error format, its errors in that format."""
+    answers: dict[int | str, dict[str, Any]] = {}
+    if endpoint.answers != (JSON,):
+        media_types: dict[str, Any] = {media_type: {"schema": {}} for media_type in endpoint.answers}
+        answers[200] = {"description": "Successful Response", "content": media_types}
     if service.error_schema is None:
-        return {}
-    content = {
-        JSON: {"schema": dict(service.error_schema)},
-        "application/xml": {"schema": {"type": "string"}},
-    }
+        return answers
+    content: dict[str, Any] = {media_type: {"schema": {}} for media_type in endpoint.answers}
+    content[JSON] = {"schema": dict(service.error_schema)}
     statuses = {400: "The request is malformed.", 403: "Refused.", 404: "No such resource."}
-    return {status: {"description": text, "content": content} for status, text in statuses.items()}
+    answers.update({status: {"description": text, "content": content} for status, text in statuses.items()})
+    return answers
 
 
-def _request_body(endpoint: Endpoint) -> dict[str, Any] | None:
-    if endpoint.method not in BODIES or endpoint.accepts == (JSON,):
-        return None
-    schema = {"type": "object", "additionalProperties": {"type": "string"}}
-    return {"requestBody": {"content": {media_type: {"schema": schema} for media_type in endpoint.accepts}}}
+def _described(endpoint: Endpoint) -> dict[str, Any] | None:
+    """Its parameters and body, for the OpenAPI document."""
+    extra: dict[str, Any] = {}
+    if endpoint.parameters:
+        extra["parameters"] = [dict(parameter) for parameter in endpoint.parameters]
+    if endpoint.method in BODIES and endpoint.body_schema is not None:
+        schema = dict(endpoint.body_schema)
+        extra["requestBody"] = {
+            "required": True,
+            "content": {media_type: {"schema": schema} for media_type in endpoint.accepts},
+        }
+    return extra or None
 
 
 def mount(app: FastAPI, runtime: Runtime) -> None:
@@ -111,5 +122,5 @@ def mount(app: FastAPI, runtime: Runtime) -> None:
                 summary=endpoint.summary or None,
                 tags=[f"service: {service.name}"],
                 responses=_responses(service, endpoint),
-                openapi_extra=_request_body(endpoint),
+                openapi_extra=_described(endpoint),
             )

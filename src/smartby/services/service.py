@@ -85,6 +85,12 @@ class Endpoint:
     key_field: str | None = None
     """A body field that may carry an API key: when given, the API checks it (403 if it is not a
     valid key) and names its key in `ServiceRequest.client`."""
+    parameters: tuple[Mapping[str, Any], ...] = ()
+    """Its path and query parameters as OpenAPI parameter objects, for the OpenAPI document."""
+    body_schema: Mapping[str, Any] | None = None
+    """The JSON Schema of the body it reads (in each media type it `accepts`), for the document."""
+    answers: tuple[str, ...] = (JSON,)
+    """Media types of its successful answers, for the document."""
 
 
 @dataclass(frozen=True)

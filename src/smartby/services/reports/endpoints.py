@@ -53,23 +53,29 @@ async def definition(ctx: ServiceContext, request: ServiceRequest) -> ServiceRes
     return answer(fmt, "service_definition", {"service_code": code, "attributes": []})
 
 
+READ = frozenset(
+    {"service_code", "lat", "long", "description", "media_url", "address_string", *CONTACT_FIELDS}
+)
+"""The fields a report is made of; others (jurisdiction_id, attribute[...]) are left alone."""
+
+
 def _fields(body: Any) -> dict[str, str]:
     if not isinstance(body, Mapping):
         raise BadRequestData("The request is a form (application/x-www-form-urlencoded) or a JSON object")
     fields: dict[str, str] = {}
     for name, value in body.items():
+        if name not in READ or value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            if value is None:
-                continue
-            raise BadRequestData(f"{str(name)[:40]} must be text or a number")
-        fields[str(name)] = str(value).strip()
+            raise BadRequestData(f"{name} must be text or a number")
+        fields[name] = str(value).strip()
     return fields
 
 
 def _text(fields: Mapping[str, str], name: str, longest: int) -> str | None:
     value = fields.get(name) or None
-    if value is not None and (len(value) > longest or not value.isprintable()):
-        raise BadRequestData(f"{name} must be printable text of at most {longest} characters")
+    if value is not None and len(value) > longest:
+        raise BadRequestData(f"{name} must be text of at most {longest} characters")
     return value
 
 
@@ -137,8 +143,6 @@ async def requests(ctx: ServiceContext, request: ServiceRequest) -> ServiceRespo
     statuses = p.listed(query["status"], "status", p.STATUSES) if "status" in query else []
     start = p.w3c_datetime(query["start_date"], "start_date") if "start_date" in query else None
     end = p.w3c_datetime(query["end_date"], "end_date") if "end_date" in query else None
-    if start is not None and end is not None and end < start:
-        raise BadRequestData("end_date is before start_date")
     found = await find(
         ctx.broker, ctx.settings.open311_tenant, ids=ids, codes=codes, statuses=statuses, start=start, end=end
     )

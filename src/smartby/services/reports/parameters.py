@@ -16,7 +16,9 @@ FORMATS = ("json", "xml")
 STATUSES = ("open", "closed")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
+_DATE_TIME = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(:\d{2})?(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE
+)
 
 
 def format_of(suffix: str) -> str:
@@ -74,9 +76,12 @@ def w3c_datetime(text: str, name: str) -> datetime:
             return datetime.fromisoformat(text).replace(tzinfo=UTC)
         except ValueError:
             pass
-    elif _DATE_TIME.match(text):
+    elif (parts := _DATE_TIME.match(text)) is not None and text.isascii():
+        minutes, seconds, fraction, zone = parts.groups()
+        fraction = f".{fraction[:6]:0<6}" if fraction else ""
+        written = f"{minutes.upper()}{seconds or ':00'}{fraction}{'+00:00' if zone in 'Zz' else zone}"
         try:
-            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return datetime.fromisoformat(written)
         except ValueError:
             pass
     raise BadRequestData(

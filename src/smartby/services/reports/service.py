@@ -19,7 +19,18 @@ from smartby.ngsild.errors import ResourceNotFound
 from smartby.ngsild.timestamps import format_datetime
 from smartby.services.reports import endpoints
 from smartby.services.reports import vocabulary as v
-from smartby.services.reports.georeport import ERROR_SCHEMA, error
+from smartby.services.reports.catalogue import BY_CODE
+from smartby.services.reports.georeport import (
+    CODE,
+    ERROR_SCHEMA,
+    FORMAT,
+    REQUEST_ID,
+    REQUESTS_QUERY,
+    XML,
+    error,
+    request_schema,
+)
+from smartby.services.reports.parameters import Bounds
 from smartby.services.reports.reports import PAGE
 from smartby.services.results import first_value
 from smartby.services.runtime import ServiceContext
@@ -83,7 +94,9 @@ async def forget_old_contacts(ctx: ServiceContext, due: datetime) -> None:
 
 
 def service(settings: Settings) -> Service:
-    accepts = (FORM, JSON)
+    bounds = Bounds.parse(settings.open311_bounds)
+    body = request_schema(list(BY_CODE), bounds.west, bounds.south, bounds.east, bounds.north)
+    both = (JSON, XML)
     return Service(
         name=NAME,
         description="Citizen reports (Open311 GeoReport v2), routed to street lighting and flood alerts",
@@ -92,21 +105,56 @@ def service(settings: Settings) -> Service:
         handle=on_changes,
         jobs=(Job("contacts", RETENTION_PERIOD, forget_old_contacts),),
         endpoints=(
-            Endpoint("GET", "/services.{format}", endpoints.services, "Open311: the service list"),
             Endpoint(
-                "GET", "/services/{code}.{format}", endpoints.definition, "Open311: a service definition"
+                "GET",
+                "/services.{format}",
+                endpoints.services,
+                "Open311: the service list",
+                parameters=(FORMAT,),
+                answers=both,
+            ),
+            Endpoint(
+                "GET",
+                "/services/{code}.{format}",
+                endpoints.definition,
+                "Open311: a service definition",
+                parameters=(CODE, FORMAT),
+                answers=both,
             ),
             Endpoint(
                 "POST",
                 "/requests.{format}",
                 endpoints.create,
                 "Open311: report a problem",
-                accepts=accepts,
+                accepts=(FORM, JSON),
                 key_field="api_key",
+                parameters=(FORMAT,),
+                body_schema=body,
+                answers=both,
             ),
-            Endpoint("GET", "/requests.{format}", endpoints.requests, "Open311: service requests"),
-            Endpoint("GET", "/requests/{id}.{format}", endpoints.one_request, "Open311: one service request"),
-            Endpoint("GET", "/context.jsonld", endpoints.context_document, "The @context of the reports"),
+            Endpoint(
+                "GET",
+                "/requests.{format}",
+                endpoints.requests,
+                "Open311: service requests",
+                parameters=(FORMAT, *REQUESTS_QUERY),
+                answers=both,
+            ),
+            Endpoint(
+                "GET",
+                "/requests/{id}.{format}",
+                endpoints.one_request,
+                "Open311: one service request",
+                parameters=(REQUEST_ID, FORMAT),
+                answers=both,
+            ),
+            Endpoint(
+                "GET",
+                "/context.jsonld",
+                endpoints.context_document,
+                "The @context of the reports",
+                answers=("application/ld+json",),
+            ),
         ),
         prefix=PREFIX,
         errors=error,
