@@ -3,6 +3,7 @@ send it) over a real socket, read back in both formats."""
 
 from __future__ import annotations
 
+import asyncio
 from xml.etree import ElementTree
 
 import httpx
@@ -11,6 +12,9 @@ import pytest
 from conftest import LiveServer
 from services.reports.city import LAT, LON, OPEN311
 from smartby.settings import Settings
+from smartby.sim.city import build_city
+from smartby.sim.reports import PROBLEMS, citizen_reports
+from smartby.sim.targets import SmartbyTarget
 
 
 @pytest.fixture
@@ -41,3 +45,25 @@ def test_a_form_encoded_report_over_http(reports_server: LiveServer) -> None:
             assert refused.json()[0]["code"] == 400
     finally:
         reports_server.stop()
+
+
+def test_the_testbeds_citizens_reports_are_taken(reports_server: LiveServer) -> None:
+    """`smartby demo`'s reports (sim/reports.py), sent by the testbed's target as it sends them."""
+    city = build_city(300, 1)
+    reports_server.start()
+    try:
+
+        async def send() -> list[str | None]:
+            target = SmartbyTarget(reports_server.url)
+            try:
+                return [await target.report(fields) for fields in citizen_reports(city, 1)]
+            finally:
+                await target.close()
+
+        notices = asyncio.run(send())
+        with httpx.Client(base_url=reports_server.url) as client:
+            listed = client.get(f"{OPEN311}/requests.json").json()
+    finally:
+        reports_server.stop()
+    assert all(notices) and len(notices) == len(PROBLEMS)
+    assert sorted(request["service_code"] for request in listed) == sorted(code for code, _, _ in PROBLEMS)
