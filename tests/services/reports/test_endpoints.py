@@ -29,7 +29,7 @@ LINK = {"Link": f'<{REPORTS_CONTEXT}>; rel="http://www.w3.org/ns/json-ld#context
 
 
 def xml(answer: httpx.Response) -> ElementTree.Element:
-    assert answer.headers["content-type"].startswith("application/xml"), answer.headers
+    assert answer.headers["content-type"].startswith("text/xml"), answer.headers
     return ElementTree.fromstring(answer.content)
 
 

@@ -37,7 +37,7 @@ def open311_error(ctx: Any, response: schemathesis.Response, case: schemathesis.
     if not 400 <= response.status_code < 500:
         return None
     content_type = response.headers.get("content-type", [""])[0]
-    if content_type.startswith("application/xml"):
+    if content_type.startswith("text/xml"):
         root = ElementTree.fromstring(response.content)
         assert root.tag == "errors" and root.findtext("error/code") == str(response.status_code)
         return None

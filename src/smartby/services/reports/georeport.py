@@ -14,7 +14,8 @@ from smartby.services.reports.catalogue import BY_CODE
 from smartby.services.reports.parameters import FORMATS
 from smartby.services.service import JSON, ServiceRequest, ServiceResponse
 
-XML = "application/xml"
+XML = "text/xml"
+"""GeoReport v2's XML media type (Starlette adds `; charset=utf-8`)."""
 ERROR_SCHEMA: Mapping[str, Any] = {
     "type": "array",
     "items": {
