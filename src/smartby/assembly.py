@@ -72,7 +72,7 @@ def assemble(settings: Settings | None = None) -> Assembly:
     store = open_store(settings.database, settings)
     broker = Broker(store, settings)
     ingestion = Ingestion(broker, store, settings, commands=store)
-    services = Runtime(broker, selected(settings), settings, commands=ingestion.commands)
+    services = Runtime(broker, selected(settings), settings, commands=ingestion.commands, contacts=store)
     return Assembly(settings, store, broker, ingestion, services, store)
 
 

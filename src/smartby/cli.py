@@ -239,11 +239,15 @@ async def _simulate(
 ) -> None:
     """Provision, back-fill and stream the synthetic city; with `services`, run the city services
     those settings name in this process while streaming, on the clock the city streams by; with a
-    `scenario` (sim/scenarios.py), replay that day: live streaming starts at its moment."""
+    `scenario` (sim/scenarios.py), replay that day: live streaming starts at its moment. With
+    `services` on a smartby target, a few citizens' reports are sent after the back-fill
+    (sim/reports.py)."""
     from smartby.sim.city import build_city
     from smartby.sim.models import Simulation
+    from smartby.sim.reports import citizen_reports
     from smartby.sim.runner import backfill, provision, start_heartbeats, start_of_backfill, stream
     from smartby.sim.scenarios import SCENARIOS
+    from smartby.sim.targets import SmartbyTarget
 
     replay = SCENARIOS[scenario] if scenario is not None else None
     progress = _Progress()
@@ -262,6 +266,9 @@ async def _simulate(
         if plan.backfill:
             tally = await backfill(target, simulation, now, plan, progress)
             typer.echo(f"Back-filled {tally.rates()}")
+        if services is not None and isinstance(target, SmartbyTarget):
+            for fields in citizen_reports(city, seed):
+                await target.report(fields)
         if announce is not None:
             announce()
         if plan.duration != 0:
@@ -290,7 +297,9 @@ async def _services_on_the_city_clock(
         return
     parts = _assemble(settings)
     commands = parts.ingestion.commands
-    runtime = Runtime(parts.broker, parts.services.services, settings, clock, commands)
+    runtime = Runtime(
+        parts.broker, parts.services.services, settings, clock, commands, parts.services.contacts
+    )
     await parts.broker.open()
     if commands is not None:
         await commands.start()

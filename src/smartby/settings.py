@@ -503,6 +503,35 @@ class Settings(BaseSettings):
         description="climate service: a basin fuller than this share of its dangerLevel is at floodRisk.",
     )
 
+    open311_tenant: str = Field(
+        "",
+        description="reports service: the tenant Open311 GeoReport v2 requests read and write (Open311 has "
+        "none); empty: the default tenant.",
+    )
+    open311_bounds: str = Field(
+        "12.45,55.61,12.65,55.73",
+        description="reports service: the city's bounding box, minLon,minLat,maxLon,maxLat (WGS 84); a "
+        "report placed outside it is refused (400).",
+    )
+    open311_contact_retention: float = Field(
+        180.0,
+        gt=0,
+        description="reports service: days a reporter's contact details are kept when the report never "
+        "closes (a closed report's are deleted when it closes).",
+    )
+
+    @field_validator("open311_bounds")
+    @classmethod
+    def _bounds(cls, value: str) -> str:
+        parts = value.split(",")
+        try:
+            west, south, east, north = (float(part) for part in parts)
+        except ValueError:
+            raise ValueError(f"not minLon,minLat,maxLon,maxLat: {value!r}") from None
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise ValueError(f"not a bounding box of WGS 84 degrees, minimum first: {value!r}")
+        return value
+
     @field_validator("rate_limit", "rate_limit_address")
     @classmethod
     def _rate(cls, value: str) -> str:

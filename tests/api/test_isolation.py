@@ -65,6 +65,20 @@ def test_the_matrix_sees_a_missing_route_and_gives_services_a_default() -> None:
     assert needed("GET", "/entities") == ("authenticated", False)
 
 
+def test_citizen_reports_are_public() -> None:
+    """Open311 has no credentials: its routes are public (docs/security.md, citizen reports)."""
+    for method, path in [
+        ("GET", "/open311/v2/services.json"),
+        ("GET", "/open311/v2/services/pothole.xml"),
+        ("GET", "/open311/v2/requests.json"),
+        ("POST", "/open311/v2/requests.json"),
+        ("GET", "/open311/v2/requests/1a2b3c.xml"),
+        ("GET", "/open311/v2/context.jsonld"),
+    ]:
+        assert needed(method, path) == ("public", True), (method, path)
+    assert needed("DELETE", "/open311/v2/requests/1a2b3c.json") == ("operator", False)
+
+
 async def test_no_route_answers_what_it_must_not(city: City) -> None:
     provider = city.provider
     unauthenticated = {

@@ -4,7 +4,8 @@ lighting, climate and mobility tests stand on (their `Town`, `Rainy` and `City` 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -23,18 +24,26 @@ class OneService:
     parts: Assembly
     runtime: Runtime
     clock: SetClock
+    name: str = ""
+    """The service the test is about (empty: the only one)."""
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, settings: Settings, name: str, start: str) -> AsyncIterator[Self]:
-        """The service `name` alone, its clock at `start`, on an open broker until the block ends."""
-        settings = settings.model_copy(update={"services": [name]})
+    async def running(
+        cls, settings: Settings, name: str, start: str, also: Sequence[str] = ()
+    ) -> AsyncIterator[Self]:
+        """The service `name` alone (or with the services `also` names), its clock at `start`, on an
+        open broker until the block ends."""
+        settings = settings.model_copy(update={"services": [name, *also]})
         parts = assemble(settings)
         clock = SetClock(datetime.fromisoformat(start))
-        runtime = Runtime(parts.broker, parts.services.services, settings, clock)
+        runtime = Runtime(
+            parts.broker, parts.services.services, settings, clock, contacts=parts.services.contacts
+        )
+        parts = dataclasses.replace(parts, services=runtime)  # the app over these parts: this clock
         await parts.broker.open()
         try:
-            yield cls(parts, runtime, clock)
+            yield cls(parts, runtime, clock, name)
         finally:
             await parts.broker.close()
 
@@ -44,8 +53,10 @@ class OneService:
 
     @property
     def service(self) -> Service:
-        [service] = self.runtime.services
-        return service
+        if not self.name:
+            [service] = self.runtime.services
+            return service
+        return next(service for service in self.runtime.services if service.name == self.name)
 
     @property
     def context(self) -> ServiceContext:

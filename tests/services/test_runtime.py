@@ -69,7 +69,7 @@ def handled(numbers: range) -> list[str]:
 
 
 def test_the_built_in_services_run_by_default_and_others_when_named(settings: Settings) -> None:
-    built_in = ["climate", "energy", "freshness", "lighting", "mobility"]
+    built_in = ["climate", "energy", "freshness", "lighting", "mobility", "reports"]
     assert [s.name for s in selected(settings.model_copy(update={"services": None}))] == built_in
     assert [s.name for s in selected(with_services(settings, "probe", "freshness"))] == ["probe", "freshness"]
     assert selected(with_services(settings)) == []

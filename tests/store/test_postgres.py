@@ -64,7 +64,7 @@ async def test_migrations_are_recorded_once(store: PostgresStore, fresh_postgres
     with psycopg.connect(fresh_postgres_database) as connection:
         versions = [row[0] for row in connection.execute("SELECT version FROM schema_migration ORDER BY 1")]
     assert versions == [version for version, _ in migrations()]
-    assert versions == [1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19]
+    assert versions == [1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19]
     others = [PostgresStore(fresh_postgres_database, pool_min=0, pool_max=2) for _ in range(3)]
     await asyncio.gather(*(other.open() for other in others))
     await asyncio.gather(*(other.close() for other in others))

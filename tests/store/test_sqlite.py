@@ -60,7 +60,7 @@ async def test_wal_and_migrations_recorded(store: SQLiteStore) -> None:
         assert (
             versions
             == [version for version, _ in _migrations()]
-            == [1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 13, 14, 15, 16, 18, 19]
+            == [1, 2, 3, 4, 5, 6, 7, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19]
         )
     finally:
         connection.close()

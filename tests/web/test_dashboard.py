@@ -62,9 +62,9 @@ async def test_the_page_names_its_controls_and_loads_nothing_from_elsewhere(http
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
     assert '<html lang="en">' in html and 'name="viewport"' in html
-    for domain in ("lighting", "traffic", "bikes", "air", "rain", "water", "heat", "ev", "grid"):
+    for domain in ("lighting", "traffic", "bikes", "air", "rain", "water", "heat", "ev", "grid", "reports"):
         assert f'id="tile-{domain}"' in html and f'href="?domain={domain}#map"' in html
-    assert html.count('type="checkbox" name="domain"') == 8  # every domain with markers
+    assert html.count('type="checkbox" name="domain"') == 9  # every domain with markers
     assert '<label for="search-id">Find a device by id</label>' in html
     assert 'aria-label="Zoom in"' in html and 'role="img"' in html
     urls = re.findall(r'(?:src|href)="([^"]+)"', html)
@@ -156,6 +156,7 @@ async def test_overview_and_districts(http: httpx.AsyncClient) -> None:
         "air",
         "ev",
         "grid",
+        "reports",
     ]
     lighting = overview["tiles"][0]
     assert lighting["figures"]["on"] == 1 and lighting["figures"]["off"] == 1
@@ -207,7 +208,7 @@ async def test_every_dashboard_endpoint_is_in_the_openapi_document(http: httpx.A
     assert "/" not in paths
     gzipped = await http.get("/dashboard/api/overview", headers={"Accept-Encoding": "gzip"})
     assert gzipped.headers["content-encoding"] == "gzip"
-    assert len(gzipped.json()["tiles"]) == 9
+    assert len(gzipped.json()["tiles"]) == 10
 
 
 async def test_the_services_alerts_and_indicators(http: httpx.AsyncClient, assembly: Assembly) -> None:

@@ -120,6 +120,13 @@ ROUTES: dict[str, dict[str, Need]] = {
     "/admin/v1/channels": {"GET": "admin", "POST": "admin"},
     "/admin/v1/channels/{name}": {"GET": "admin", "PUT": "admin", "PATCH": "admin", "DELETE": "admin"},
     "/admin/v1/channels/{name}/test": {"POST": "admin"},
+    # citizen reports (Open311 GeoReport v2): public, as citizens' apps call them; POST is limited per
+    # client address, and an api_key field it carries must be a valid key (docs/security.md)
+    "/open311/v2/services.{format}": {"GET": "public"},
+    "/open311/v2/services/{code}.{format}": {"GET": "public"},
+    "/open311/v2/requests.{format}": {"GET": "public", "POST": "public"},
+    "/open311/v2/requests/{id}.{format}": {"GET": "public"},
+    "/open311/v2/context.jsonld": {"GET": "public"},
     # the dashboard: its pages carry no data (they ask for a key), its API is a reader's
     "/": {"GET": "public"},
     "/dashboard/static/{name}": {"GET": "public"},

@@ -92,10 +92,12 @@ class Results:
         description: str,
         valid_from: datetime,
         issued: datetime,
+        location: Mapping[str, Any] | None = None,
     ) -> str | None:
         """Open an alert unless this service has one open for the source and problem; its id, or
-        None when one was open. The id is made of the source, problem and `valid_from`, so that two
-        processes that see the same problem begin at the same moment open one alert between them."""
+        None when one was open (`location`: a GeoJSON geometry, where the problem is). The id is
+        made of the source, problem and `valid_from`, so that two processes that see the same
+        problem begin at the same moment open one alert between them."""
         if await self.open_alerts(tenant, source=source, sub_category=sub_category):
             return None
         alert_id = self.alert_id(source, sub_category, valid_from)
@@ -111,6 +113,8 @@ class Results:
             "dateIssued": _moment(issued),
             "validFrom": _moment(valid_from),
         }
+        if location is not None:
+            body["location"] = {"type": "GeoProperty", "value": dict(location)}
         try:
             await self.broker.create_entity(tenant, await self._context(ALERT_CONTEXT), body)
         except AlreadyExists:

@@ -26,6 +26,7 @@ from smartby.broker.feed import Watch
 from smartby.ngsild.errors import OperationNotSupported
 from smartby.records import audit
 from smartby.records.commands import CommandRecord, CommandSender
+from smartby.records.contacts import Contact, ContactStore
 from smartby.services.clock import Clock, WallClock
 from smartby.services.results import Results
 from smartby.services.service import Job, Service
@@ -49,12 +50,29 @@ class NoCommands:
         raise OperationNotSupported("This services runtime was built without commands to devices")
 
 
+class NoContacts:
+    """The contact store of a runtime built without a store: personal data is refused."""
+
+    async def keep_contact(self, tenant: str, report_id: str, contact: Contact, at: str) -> None:
+        raise OperationNotSupported("This services runtime was built without a contact store")
+
+    async def contact(self, tenant: str, report_id: str) -> Contact | None:
+        return None
+
+    async def forget_contact(self, tenant: str, report_id: str) -> bool:
+        return False
+
+    async def forget_contacts_before(self, at: str) -> int:
+        return 0
+
+
 @dataclass(frozen=True)
 class ServiceContext:
     """What a service's handler, jobs and endpoints get: the broker to read and write context, the
     clock, the settings, its results (alerts and indicators) under its name, and `commands`, to
     send commands to devices (docs/commands.md):
-    `await context.commands.send(device_id, name, value, expires_at=..., tenant=...)`."""
+    `await context.commands.send(device_id, name, value, expires_at=..., tenant=...)`, and
+    `contacts`, where personal data given with a citizen's report is kept apart from context."""
 
     service: Service
     broker: Broker
@@ -62,6 +80,7 @@ class ServiceContext:
     settings: Settings
     results: Results
     commands: CommandSender = field(default_factory=NoCommands)
+    contacts: ContactStore = field(default_factory=NoContacts)
 
 
 def watch_of(service: Service) -> Watch:
@@ -88,16 +107,24 @@ class Runtime:
         settings: Settings,
         clock: Clock | None = None,
         commands: CommandSender | None = None,
+        contacts: ContactStore | None = None,
     ) -> None:
         self.broker = broker
         self.services = list(services)
         self.settings = settings
         self.clock: Clock = clock or WallClock()
         self.commands: CommandSender = commands or NoCommands()
+        self.contacts: ContactStore = contacts or NoContacts()
         self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.contexts = {
             service.name: ServiceContext(
-                service, broker, self.clock, settings, Results(broker, service.name), self.commands
+                service,
+                broker,
+                self.clock,
+                settings,
+                Results(broker, service.name),
+                self.commands,
+                self.contacts,
             )
             for service in self.services
         }

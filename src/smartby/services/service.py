@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from smartby.ngsild.errors import NgsiLdError
 from smartby.records.service_feed import ClaimedChange
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ ServiceChange = ClaimedChange
 the watched attributes (expanded names, the internal form), None when it did not exist."""
 
 Handler = Callable[["ServiceContext", Sequence[ServiceChange]], Awaitable[None]]
+ErrorRenderer = Callable[["ServiceRequest", NgsiLdError], "ServiceResponse"]
+"""A request's error (an NGSI-LD error: its `status` and `detail`) in the service's own format."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +46,30 @@ class Job:
     run: Callable[[ServiceContext, datetime], Awaitable[None]]
 
 
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
 @dataclass(frozen=True)
 class ServiceRequest:
     query: Mapping[str, str]
     path: Mapping[str, str]
     tenant: str
     body: Any = None
+    """The body as JSON, or as a mapping of field to value when it came as `FORM` (an endpoint that
+    `accepts` it)."""
+    media_type: str = JSON
+    """The body's media type as the API read it."""
+    client: str | None = None
+    """The name of the API key the endpoint's `key_field` presented (checked by the API)."""
 
 
 @dataclass(frozen=True)
 class ServiceResponse:
     body: Any
     status: int = 200
+    media_type: str = JSON
+    """JSON (or any `+json` type): `body` is rendered as JSON; any other: the text or bytes to send."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,17 @@ class Endpoint:
     path: str
     handler: Callable[[ServiceContext, ServiceRequest], Awaitable[ServiceResponse]]
     summary: str = ""
+    accepts: tuple[str, ...] = (JSON,)
+    """Media types of the bodies it reads (`JSON`, `FORM`)."""
+    key_field: str | None = None
+    """A body field that may carry an API key: when given, the API checks it (403 if it is not a
+    valid key) and names its key in `ServiceRequest.client`."""
+    parameters: tuple[Mapping[str, Any], ...] = ()
+    """Its path and query parameters as OpenAPI parameter objects, for the OpenAPI document."""
+    body_schema: Mapping[str, Any] | None = None
+    """The JSON Schema of the body it reads (in each media type it `accepts`), for the document."""
+    answers: tuple[str, ...] = (JSON,)
+    """Media types of its successful answers, for the document."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,11 @@ class Service:
     endpoints: tuple[Endpoint, ...] = ()
     prefix: str = ""
     """Where its endpoints are served; empty: /{name}/v1."""
+    errors: ErrorRenderer | None = None
+    """How its endpoints' errors are rendered, when its protocol has an error format of its own
+    (none: NGSI-LD ProblemDetails)."""
+    error_schema: Mapping[str, Any] | None = None
+    """The JSON Schema of what `errors` renders as JSON, for the OpenAPI document."""
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):

@@ -154,6 +154,16 @@ class SmartbyTarget:
         self._simulation: Simulation | None = None
         self.commands_taken = 0
 
+    async def report(self, fields: dict[str, str]) -> str | None:
+        """Send a citizen's report to the server's Open311 API (docs/open311.md); its notice, or
+        None when the server runs no `reports` service."""
+        response = await self.client.http.post("/open311/v2/requests.json", data=fields)
+        if response.status_code == 404:
+            return None
+        _check(response, f"report {fields.get('service_code')}")
+        notice: str = response.json()[0]["service_notice"]
+        return notice
+
     async def provision(self, city: City, tick: Tick) -> None:
         http = self.client.http
         for name, body in profiles().items():

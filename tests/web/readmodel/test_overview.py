@@ -272,8 +272,20 @@ async def test_the_grid_tile_takes_its_units_from_the_signal(broker: Broker) -> 
 
 async def test_an_empty_city(broker: Broker) -> None:
     tiles = await overview_of(broker)
-    assert set(tiles) == {"lighting", "traffic", "bikes", "rain", "water", "heat", "air", "ev", "grid"}
+    assert set(tiles) == {
+        "lighting",
+        "traffic",
+        "bikes",
+        "rain",
+        "water",
+        "heat",
+        "air",
+        "ev",
+        "grid",
+        "reports",
+    }
     assert all(
         tiles[d].value is None for d in ("lighting", "traffic", "bikes", "rain", "heat", "air", "grid")
     )
     assert tiles["water"].value == 0 and not any(tile.alert for tile in tiles.values())
+    assert tiles["reports"].value == 0

@@ -28,6 +28,7 @@ CONTEXTS = {
     "SmartMeteringObservation": SDM.format("Device"),
     "District": None,
     "GridSignal": None,
+    "IssueReporting": "https://smartby.org/contexts/reports.jsonld",
 }
 """The @context each type is written with (None: the core context's default vocabulary)."""
 

@@ -125,6 +125,35 @@ async def judge(
                 began = _moment(first_value(alert, VALID_FROM))
                 if began is not None and until > began:
                     await ctx.results.close_alert(tenant, alert["id"], max(verdict.ended, began))
+        reported = open_alerts.get((light_id, faults.CITIZEN_REPORTED))
+        if reported is not None:
+            await _close_if_working(ctx, tenant, lighting, light, mine, reported)
+
+
+async def _close_if_working(
+    ctx: ServiceContext,
+    tenant: str,
+    lighting: Lighting,
+    light: Light,
+    readings: list[tuple[datetime, float]],
+    alert: Entity,
+) -> None:
+    """Close a citizen-reported fault (validTo: the reading's observedAt) once a reading observed
+    after the report shows the light working while lit."""
+    group, reported = lighting.group_of(light.id), _moment(first_value(alert, VALID_FROM))
+    if group is None or reported is None or light.power_rating is None or light.power_rating <= 0:
+        return
+    program, place, zone = lighting.program_of(group), group.place, ctx.settings.lighting_timezone
+    working = faults.seen_working(
+        readings,
+        light.power_rating,
+        partial(level_at, program, place, zone),
+        reported,
+        limits_of(ctx),
+        step_down_factor(light.lighting_class or group.lighting_class),
+    )
+    if working is not None:
+        await ctx.results.close_alert(tenant, alert["id"], working)
 
 
 async def _open(

@@ -26,6 +26,9 @@ DIMMING_FAILURE = "dimmingFailure"
 POWER_TOO_HIGH = "powerTooHigh"
 POWER_TOO_LOW = "powerTooLow"
 COMMUNICATION_LOSS = "communicationLoss"
+CITIZEN_REPORTED = "citizenReported"
+"""A light a citizen reported out (the reports service opens the Alert; lighting closes it when a
+power reading after the report shows the light working while lit)."""
 POWER_FAULTS = (LAMP_FAILURE, DAY_BURNER, DIMMING_FAILURE, POWER_TOO_HIGH, POWER_TOO_LOW)
 FAULTS = (*POWER_FAULTS, COMMUNICATION_LOSS)
 SEVERITY = {
@@ -138,6 +141,28 @@ def episodes(
             found[-1] = Episode(found[-1].fault, found[-1].start, at)
         found.append(Episode(fault, at, None))
     return found
+
+
+def seen_working(
+    readings: Sequence[Reading],
+    rating: float,
+    level_at: Callable[[datetime], float],
+    since: datetime,
+    limits: Limits,
+    factor: float = 1.0,
+) -> datetime | None:
+    """When a reading observed after `since` first shows the light working: lit (its program's level
+    above 0) and drawing within the tolerance of the power expected at that level (or, under adaptive
+    lighting, at the level `factor` of it). None: no reading shows it yet."""
+    for at, watts in readings:
+        level = level_at(at) if at > since else 0.0
+        if level <= 0:
+            continue
+        if condition(watts, rating, level, limits) is None:
+            return at
+        if factor < 1.0 and condition(watts, rating, level * factor, limits) is None:
+            return at
+    return None
 
 
 @dataclass(frozen=True)

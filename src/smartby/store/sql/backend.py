@@ -44,6 +44,7 @@ from smartby.store.history_rows import KIND_MASK
 from smartby.store.kinds import KIND_NAME
 from smartby.store.sql.audit import AuditTables
 from smartby.store.sql.commands import CommandTables
+from smartby.store.sql.contacts import ContactTables
 from smartby.store.sql.contexts import ContextTables
 from smartby.store.sql.devices import DeviceTables
 from smartby.store.sql.dialect import Dialect
@@ -106,7 +107,9 @@ PRUNE_CHUNK = 200
 _GET = "SELECT e.doc FROM entity_key k JOIN entity e ON e.key = k.key WHERE k.tenant_id = ? AND k.id = ?"
 
 
-class SQLStore(DeviceTables, CommandTables, ContextTables, RegistrationTables, KeyTables, AuditTables):
+class SQLStore(
+    DeviceTables, CommandTables, ContextTables, RegistrationTables, KeyTables, AuditTables, ContactTables
+):
     url: str
     geo: GeoLayout
 

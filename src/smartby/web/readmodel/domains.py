@@ -28,8 +28,10 @@ TYPE_IRIS: dict[str, str] = {
     "SmartMeteringObservation": SDM + "dataModel.Device/SmartMeteringObservation",
     "EVChargingStation": SDM + "dataModel.Transportation/EVChargingStation",
     "GridSignal": DEFAULT_VOCAB + "GridSignal",
+    "IssueReporting": SDM + "dataModel.IssueTracking/IssueReporting",
 }
-"""Short type name -> expanded type IRI, for every type the dashboard reads as a device."""
+"""Short type name -> expanded type IRI, for every type the dashboard reads as a device (a citizen's
+report, IssueReporting, is drawn as one: its place and whether it is open)."""
 DISTRICT_IRI = DEFAULT_VOCAB + "District"
 TYPE_NAMES = {iri: name for name, iri in TYPE_IRIS.items()}
 
@@ -157,6 +159,11 @@ DOMAINS: tuple[Domain, ...] = (
         ),
     ),
     Domain("grid", "Grid", ()),
+    Domain(
+        "reports",
+        "Citizen reports",
+        (State("open", "open", "#e76f51"), State("closed", "closed", "#8a94a6")),
+    ),
 )
 DOMAIN_KEYS = tuple(domain.key for domain in DOMAINS)
 
@@ -187,6 +194,8 @@ def domain_of(type_name: str, values: Mapping[str, Any]) -> str | None:
             return "ev"
         case "GridSignal":
             return "grid"
+        case "IssueReporting":
+            return "reports"
     return None
 
 
@@ -274,6 +283,8 @@ def state_of(type_name: str, domain: str, values: Mapping[str, Any]) -> str:
             return rain_state(number(values.get("precipitation")))
         case "water":
             return basin_state(number(values.get("currentLevel")), number(values.get("dangerLevel")))
+        case "reports":
+            return "closed" if values.get("resolutionStatus") in ("Closed", "Closed.") else "open"
         case "ev":
             return charger_state(
                 values.get("status"), number(values.get("availableCapacity")), number(values.get("capacity"))

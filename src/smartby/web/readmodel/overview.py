@@ -154,6 +154,7 @@ class Overview:
                 self.air(snapshot),
                 self.charging(snapshot),
                 self.grid(snapshot),
+                self.reports(snapshot),
             ]
             result = CityOverview(snapshot.version, snapshot.now, tiles)
             self._cached = (started, result)
@@ -455,6 +456,18 @@ class Overview:
             "sockets",
             detail,
             figures={"stations": len(stations), "sockets": sockets, "out_of_service": out},
+        )
+
+    def reports(self, snapshot: CitySnapshot) -> Tile:
+        reports = snapshot.of_domain("reports")
+        open_ones = [report.id for report in reports if report.state == "open"]
+        return Tile(
+            "reports",
+            "Citizen reports open",
+            len(open_ones),
+            "reports",
+            f"of {len(reports)} reported (Open311)",
+            figures={"open": len(open_ones), "reports": len(reports)},
         )
 
     def grid(self, snapshot: CitySnapshot) -> Tile:
