@@ -463,13 +463,16 @@ SELECTION = ("type", "attrs", "q", "georel", "id", "idPattern", "scopeQ")
 
 def selecting(case: schemathesis.Case, geo: tuple[str, str, str]) -> schemathesis.Case:
     """What the document cannot say, since they are rules between parameters: a geo-query gives
-    its georel, geometry and coordinates together and of one shape (clause 4.10); a query of
-    entities selects something (type, attrs, q, a geo-query, id, idPattern or scopeQ; clause
-    5.7.2); pick, omit and attrs are not given together (clause 4.21); a temporal query has a timerel
-    and timeAt, and endTimeAt with between (clause 4.11), in its parameters or its body's temporalQ,
-    with endTimeAt after timeAt; a body of application/ld+json comes without a Link header (clause
-    6.3.5); reload=true names a cached @context (ETSI TP 051_04_01); integers fit in 64 bits
-    (`exact_integers`). Positive cases are made to follow them."""
+    its georel, geometry and coordinates together and of one shape (clause 4.10), in parameters or
+    a body's geoQ; a query of entities selects something (type, attrs, q, a geo-query, id,
+    idPattern or scopeQ; clause 5.7.2); pick, omit and attrs are not given together (clause 4.21),
+    nor keep and drop; a temporal query has a timerel and timeAt, and endTimeAt with between
+    (clause 4.11), in its parameters or its body's temporalQ, with endTimeAt after timeAt; a body
+    of application/ld+json comes without a Link header (clause 6.3.5); reload=true names a cached
+    @context (ETSI TP 051_04_01); integers fit in 64 bits (`exact_integers`); an exclusive
+    registration names its entities by id and its attributes (clause 5.9.2); a ChirpStack up event
+    names its device; a byte layout's fields lie in its frame (`fitting_layout`). Positive cases
+    are made to follow them."""
     query = dict(case.query or {})
     if query.keys() & set(GEO):
         query.update(zip(GEO, geo, strict=True))
@@ -481,6 +484,8 @@ def selecting(case: schemathesis.Case, geo: tuple[str, str, str]) -> schemathesi
     if query.keys() & {"pick", "omit"}:
         query.pop("attrs", None)
     query.pop("geometryProperty", None)  # with Accept: application/geo+json only
+    if "keep" in query:
+        query.pop("drop", None)  # one or the other
     temporal = reading and case.operation.path == f"{V1}/temporal/entities"
     if temporal and not query.keys() & {"timerel", "lastN"}:
         query.update(timerel="before", timeAt="2030-01-01T00:00:00Z")
@@ -496,6 +501,9 @@ def selecting(case: schemathesis.Case, geo: tuple[str, str, str]) -> schemathesi
         query.pop("reload", None)  # ETSI TP 051_04_01: reloading an id not cached is a 400
     case.query = query
     case.body = exact_integers(case.body)
+    geo_q = case.body.get("geoQ") if isinstance(case.body, dict) else None
+    if isinstance(geo_q, dict):  # of one shape, as a geo-query's parameters (clause 4.10)
+        geo_q.update(georel=geo[0], geometry=geo[1], coordinates=json.loads(geo[2]))
     temporal_q = case.body.get("temporalQ") if isinstance(case.body, dict) else None
     if isinstance(temporal_q, dict) and temporal_q.get("timerel") == "between":
         # Clause 4.11: a between's endTimeAt is given and comes after its timeAt.

@@ -264,6 +264,10 @@ def failures(path: str, method: str, need: str, operation: dict[str, Any]) -> li
     return sorted(set(statuses))
 
 
+TEXT_PARAMETER = {"minLength": 1, "pattern": "^[^\\x00]*$"}
+"""A query parameter of free text: not empty, and without NUL, which no URL may hold (api.limits)."""
+
+
 def secured(
     document: dict[str, Any], needed: Any, max_limit: int = 1000, schemas: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -288,13 +292,13 @@ def secured(
                 if parameter.get("in") in ("path", "header") and parameter["name"] in PARAMETER_SCHEMAS:
                     parameter["schema"] = PARAMETER_SCHEMAS[parameter["name"]]
                 elif parameter.get("in") == "query" and parameter["schema"] == STRING:
-                    parameter["schema"] = QUERY_SCHEMAS.get(parameter["name"], {"minLength": 1, **STRING})
+                    parameter["schema"] = QUERY_SCHEMAS.get(parameter["name"], {**TEXT_PARAMETER, **STRING})
                 elif (
                     parameter.get("in") == "query"
                     and parameter["schema"].get("type") == "string"
                     and "pattern" not in parameter["schema"]
                 ):
-                    parameter["schema"] = {"minLength": 1, **parameter["schema"]}
+                    parameter["schema"] = {**TEXT_PARAMETER, **parameter["schema"]}
                 elif parameter.get("in") == "query" and parameter["name"] == "limit":
                     parameter["schema"] = {**parameter["schema"], "maximum": max_limit}
             responses = operation.setdefault("responses", {})
@@ -806,8 +810,18 @@ QUERY_MEMBERS: dict[str, Any] = {
     "attrs": NAMES,
     "q": {"type": "string", "format": "ngsi-ld-q"},
     "scopeQ": {"type": "string", "format": "ngsi-ld-scope-q"},
+    "geoQ": {
+        "type": "object",
+        "description": "A geo-query (clause 5.2.13): coordinates of the geometry's shape.",
+        "required": ["geometry", "coordinates", "georel"],
+        "properties": {
+            "geometry": {"enum": GEOMETRIES},
+            "coordinates": {"type": "array", "minItems": 1},
+            "georel": {"type": "string", "format": "ngsi-ld-georel"},
+        },
+    },
 }
-"""The members of a Query (clause 5.2.23) described here; geoQ, pick, omit and lang are read too."""
+"""The members of a Query (clause 5.2.23) described here; pick, omit and lang are read too."""
 SELECTS = [{"required": [member]} for member in ("entities", "attrs", "q", "geoQ", "scopeQ")]
 """A query selects something (clause 5.7.2)."""
 TEMPORAL_Q = {
