@@ -358,3 +358,16 @@ async def test_registrations_and_contexts_the_document_admits_are_taken(
         assert not valid(document, "ContextDocument", {"@context": refused})
         answer = await client.post(f"{V1}/jsonldContexts", json={"@context": refused})
         assert answer.status_code == 400, answer.text
+
+
+def test_a_command_is_described(document: dict[str, Any]) -> None:
+    assert valid(document, "Command", {"name": "dim", "value": 0.4, "ttl": 60})
+    assert valid(
+        document, "Command", {"name": "dim", "value": {"level": 1}, "expires": "2030-01-01T00:00:00Z"}
+    )
+    assert not valid(
+        document, "Command", {"name": "dim", "value": 1, "ttl": 60, "expires": "2030-01-01T00:00:00Z"}
+    )
+    assert not valid(document, "Command", {"name": "dim"})
+    assert not valid(document, "Command", {"name": "dim", "value": 1, "ttl": 0})
+    assert not valid(document, "Command", {"name": "dim", "value": 1, "priority": "high"})

@@ -487,7 +487,7 @@ def selecting(case: schemathesis.Case, geo: tuple[str, str, str]) -> schemathesi
     if "keep" in query:
         query.pop("drop", None)  # one or the other
     temporal = reading and case.operation.path == f"{V1}/temporal/entities"
-    if temporal and not query.keys() & {"timerel", "lastN"}:
+    if temporal and "timerel" not in query:  # lastN too needs them (clause 5.7.4)
         query.update(timerel="before", timeAt="2030-01-01T00:00:00Z")
     if query.keys() & {"timerel", "timeAt", "endTimeAt"}:
         query.setdefault("timerel", "before")

@@ -205,10 +205,7 @@ def commands_of(request: Request) -> DeviceCommands:
     summary="Send a command to a device (its record, state pending, sent or failed, is the response)",
     openapi_extra=oa.operation(
         [DEVICE_ID, *ADMIN],
-        oa.json_body(
-            '{"name": "dim", "value": 0.4, "expires": "<ISO 8601>"} (or "ttl": seconds)',
-            media_types=("application/json",),
-        ),
+        ingest_body('{"name": "dim", "value": 0.4, "expires": "<ISO 8601>"} (or "ttl": seconds)', "Command"),
     ),
 )
 async def send_command(request: Request) -> Response:

@@ -188,7 +188,22 @@ CHIRPSTACK_EVENT: dict[str, Any] = {
         "object": {"type": "object"},
     },
 }
+COMMAND: dict[str, Any] = {
+    "type": "object",
+    "description": "A command to a device (docs/commands.md): its name, its value, and when it "
+    "expires (an ISO 8601 date-time) or its lifetime in seconds (ttl), not both.",
+    "required": ["name", "value"],
+    "properties": {
+        "name": {"type": "string"},
+        "value": {},
+        "expires": nullable({"type": "string", "format": "date-time"}),
+        "ttl": nullable({"type": "number", "exclusiveMinimum": 0, "maximum": 366 * 86400}),
+    },
+    "not": {"required": ["expires", "ttl"]},
+    "additionalProperties": False,
+}
 INGEST_SCHEMAS = {
+    "Command": COMMAND,
     "Decoder": DECODER,
     "Device": DEVICE,
     "DeviceReplacement": DEVICE_REPLACEMENT,
