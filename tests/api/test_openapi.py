@@ -11,7 +11,7 @@ import jsonschema
 import orjson
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
@@ -260,7 +260,11 @@ def test_every_json_decoder_the_document_admits_builds(drawn: Any, data: st.Data
 @given(data=st.data())
 def test_every_chirpstack_event_the_document_admits_is_read(drawn: Any, data: st.DataObject) -> None:
     event = data.draw(drawn("/ingest/v1/chirpstack", "post"))
-    assert chirpstack_event(orjson.dumps(event)) == event
+    try:
+        raw = orjson.dumps(event)
+    except TypeError:  # an integer beyond 64 bits in `object`: no JSON text smartby reads
+        assume(False)
+    assert chirpstack_event(raw) == event
 
 
 @pytest.mark.parametrize(
