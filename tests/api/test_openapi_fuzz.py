@@ -477,7 +477,7 @@ def selecting(case: schemathesis.Case, geo: tuple[str, str, str]) -> schemathesi
     if query.keys() & set(GEO):
         query.update(zip(GEO, geo, strict=True))
     reading = case.method.upper() != "POST"
-    if reading and case.operation.path in SELECTING and not query.keys() & set(SELECTION):
+    if reading and case.operation.path in SELECTING and not selects(case.method, case.operation.path, query):
         query["type"] = "Streetlight"
     if "pick" in query:
         query.pop("omit", None)
@@ -583,6 +583,21 @@ def exact_integers(value: Any) -> Any:
 
 
 SELECTING = frozenset({f"{V1}/entities", f"{V1}/temporal/entities"})
+SYSTEM_NAMES = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt", "observedAt"})
+
+
+def selects(method: str, path: str, query: dict[str, Any]) -> bool:
+    """Whether a query of entities selects something as its operation needs: a purge (DELETE) by
+    type or q; a temporal query by type, q, scopeQ, a geo-query or an attribute that is not a
+    system one; a query of entities by any of SELECTION (clause 5.7.2)."""
+    if method.upper() == "DELETE":
+        return bool(query.keys() & {"type", "q"})
+    if path == f"{V1}/temporal/entities":
+        attrs = str(query.get("attrs", "")).split(",")
+        return bool(query.keys() & {"type", "q", "scopeQ", "georel"}) or any(
+            name and name not in SYSTEM_NAMES for name in attrs
+        )
+    return bool(query.keys() & set(SELECTION))
 
 
 KNOWN_GAPS: dict[str, frozenset[str]] = {}

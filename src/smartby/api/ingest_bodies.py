@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smartby.api.openapi import ATTRIBUTE_NAME, SCHEMAS, STRING
+from smartby.api.openapi import ATTRIBUTE_NAME, NAME, SCHEMAS, STRING
 from smartby.ingest.decoders.byte_layout import MAX_LENGTH, TYPES
 from smartby.ingest.decoders.json_fields import TIME_FORMATS
 from smartby.ingest.decoders.plugins import installed
@@ -194,7 +194,11 @@ COMMAND: dict[str, Any] = {
     "expires (an ISO 8601 date-time) or its lifetime in seconds (ttl), not both.",
     "required": ["name", "value"],
     "properties": {
-        "name": {"type": "string"},
+        "name": {
+            "type": "string",
+            "pattern": f"^{NAME}$",
+            "description": "One the device's commands declare.",
+        },
         "value": {},
         "expires": nullable({"type": "string", "format": "date-time"}),
         "ttl": nullable({"type": "number", "exclusiveMinimum": 0, "maximum": 366 * 86400}),
