@@ -316,3 +316,26 @@ async def test_malformed_writes_with_sources_are_problems(
             assert response.json()["type"].startswith("https://uri.etsi.org/ngsi-ld/errors/")
     stored = await other.get(f"{ENTITIES}?type=Vehicle&local=true", headers=KEYED)
     assert stored.json() == []
+
+
+async def test_a_batch_delete_id_that_is_not_a_uri_is_its_error_with_or_without_sources(
+    city: httpx.AsyncClient, neighbour: Served
+) -> None:
+    """Clause 5.6.10 deletes each entity as clause 5.6.6 does, whose id that is not a URI is a
+    BadRequestData: in a batch that entity's error in the 207, the others deleted, whether context
+    sources are registered or not (it was a 400 of the whole batch with sources registered)."""
+    for registered in (False, True):
+        if registered:
+            await register(city, neighbour.url, mode="redirect", operations=["deleteBatch"])
+        building = {
+            "id": "urn:ngsi-ld:Building:1",
+            "type": "Building",
+            "name": {"type": "Property", "value": "x"},
+        }
+        assert (await send(city, "POST", ENTITIES, building)).status_code == 201
+        deleted = await send(city, "POST", f"{BATCH}/delete", ["not a uri", building["id"]])
+        assert deleted.status_code == 207, (registered, deleted.text)
+        assert deleted.json()["success"] == [building["id"]]
+        [error] = deleted.json()["errors"]
+        assert error["entityId"] == "not a uri" and error["error"]["type"].endswith("/BadRequestData")
+        problem(await keyed(city, building["id"], local=True), 404, "ResourceNotFound")

@@ -64,8 +64,17 @@ def test_a_plain_uplink_is_its_bytes() -> None:
         ("chirpstack", b"{", "not JSON"),
         ("chirpstack", b"[]", "not a JSON object"),
         ("chirpstack", b'{"deviceInfo": {}}', "devEui"),
-        ("chirpstack", b'{"deviceInfo": {"devEui": "00"}, "data": "!!"}', "base64"),
-        ("chirpstack", b'{"deviceInfo": {"devEui": "00"}, "data": 5}', "base64"),
+        *(
+            ("chirpstack", orjson.dumps({"deviceInfo": {"devEui": "0" * 16}, **members}), message)
+            for members, message in [
+                ({"data": "!!"}, "base64"),
+                ({"data": 5}, "base64"),
+                ({"deviceInfo": {"devEui": "00"}}, "devEui: 16 hexadecimal digits"),
+                ({"fPort": 256}, "fPort"),
+                ({"fCnt": -1}, "fCnt"),
+                ({"object": []}, "object"),
+            ]
+        ),
         ("tts", b'{"end_device_ids": {"dev_eui": "00"}}', "uplink_message"),
         ("tts", b'{"uplink_message": {}}', "dev_eui"),
     ],

@@ -162,7 +162,9 @@ AUDIT_PARAMETERS = [
     oa.query("target", "Records whose target names this entity id, key, tenant or path."),
     oa.query("outcome", "Records of this outcome (ok, partial, refused 401, 404 ResourceNotFound ...)."),
     oa.query("limit", "Records per page (default 100).", {"type": "integer", "minimum": 1, "maximum": 1000}),
-    oa.query("offset", "Records skipped (newest first).", {"type": "integer", "minimum": 0}),
+    oa.query(
+        "offset", "Records skipped (newest first).", {"type": "integer", "minimum": 0, "maximum": 10**12}
+    ),
     oa.query("count", "true: the number of matching records in NGSILD-Results-Count.", {"type": "boolean"}),
 ]
 

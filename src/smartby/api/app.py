@@ -34,6 +34,7 @@ from smartby.api import (
 from smartby.api.access import Guard, needed
 from smartby.api.audit import Auditing
 from smartby.api.departure import unless_client_goes
+from smartby.api.ingest_bodies import INGEST_SCHEMAS
 from smartby.api.keyring import Keyring
 from smartby.api.limits import check_url
 from smartby.api.middleware import Application, Inner
@@ -220,7 +221,7 @@ def create_app(parts: Assembly) -> Application:
             # A copy: the document shares no dict with openapi.py's schemas, so whatever a reader of
             # it changes in place (a client library resolving it) never reaches another app's.
             app.openapi_schema = copy.deepcopy(
-                secured(FastAPI.openapi(app), needed, parts.settings.max_limit)
+                secured(FastAPI.openapi(app), needed, parts.settings.max_limit, INGEST_SCHEMAS)
             )
         return app.openapi_schema or {}
 

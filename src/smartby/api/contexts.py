@@ -45,7 +45,9 @@ def context_info(context: StoredContext) -> dict[str, Any]:
     status_code=201,
     response_class=Response,
     summary="Host an @context",
-    openapi_extra=oa.operation([], oa.json_body("An object with an @context member.")),
+    openapi_extra=oa.operation(
+        [], oa.json_body("An object with an @context member.", {"$ref": oa.SCHEMAS + "ContextDocument"})
+    ),
 )
 async def add_context(request: Request) -> Response:
     check_params(request, NO_PARAMS)

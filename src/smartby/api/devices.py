@@ -18,11 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartby.api import openapi as oa
+from smartby.api.ingest_bodies import ingest_body
 from smartby.api.limits import PayloadTooLarge
 from smartby.api.negotiation import JSON
 from smartby.api.render import json_response, no_content
 from smartby.api.request import check_params, flag, integer, read_body, tenant_of
+from smartby.ingest import registry
 from smartby.ingest.commands import DeviceCommands, command_view, polled_view
+from smartby.ingest.envelopes import EnvelopeError, chirpstack_event
 from smartby.ingest.pipeline import Ingestion, Outcome
 from smartby.ingest.registry import device_view, profile_view
 from smartby.ingest.uplinks import Envelope, Uplink
@@ -43,8 +46,14 @@ NO_PARAMS: frozenset[str] = frozenset()
 PAGE_PARAMS = frozenset({"limit", "offset"})
 LETTER_PARAMS = frozenset({"deviceId", "transport", "since", "until", "limit", "offset", "count"})
 PURGE_PARAMS = frozenset({"deviceId", "transport", "since", "until"})
-DEVICE_ID = oa.path("deviceId", "The device id (A-Z a-z 0-9 _ . : -).")
-PROFILE_NAME = oa.path("name", "The payload profile's name.")
+DEVICE_ID = {
+    **oa.path("deviceId", "The device id (A-Z a-z 0-9 _ . : -)."),
+    "schema": {"type": "string", "pattern": registry.DEVICE_ID.pattern},
+}
+PROFILE_NAME = {
+    **oa.path("name", "The payload profile's name."),
+    "schema": {"type": "string", "pattern": registry.PROFILE_NAME.pattern},
+}
 LETTER_ID = {
     **oa.path("letterId", "The dead letter's number."),
     "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
@@ -125,7 +134,7 @@ async def list_devices(request: Request) -> Response:
     "/devices",
     status_code=201,
     summary="Register a device (the generated key is in the response, once)",
-    openapi_extra=oa.operation(ADMIN, oa.json_body("The device: id, entityId, entityType, ...")),
+    openapi_extra=oa.operation(ADMIN, ingest_body("The device: id, entityId, entityType, ...", "Device")),
 )
 async def create_device(request: Request) -> Response:
     check_params(request, NO_PARAMS)
@@ -148,7 +157,7 @@ async def get_device(request: Request) -> Response:
 @router.put(
     "/devices/{deviceId}",
     summary="Register or replace a device (without a key, a replaced device keeps its own)",
-    openapi_extra=oa.operation([DEVICE_ID, *ADMIN], oa.json_body("The device.")),
+    openapi_extra=oa.operation([DEVICE_ID, *ADMIN], ingest_body("The device.", "DeviceReplacement")),
 )
 async def put_device(request: Request) -> Response:
     check_params(request, NO_PARAMS)
@@ -166,7 +175,10 @@ async def put_device(request: Request) -> Response:
 
 
 @router.delete(
-    "/devices/{deviceId}", summary="Remove a device", openapi_extra=oa.operation([DEVICE_ID, *ADMIN])
+    "/devices/{deviceId}",
+    status_code=204,
+    summary="Remove a device",
+    openapi_extra=oa.operation([DEVICE_ID, *ADMIN]),
 )
 async def delete_device(request: Request) -> Response:
     check_params(request, NO_PARAMS)
@@ -193,10 +205,7 @@ def commands_of(request: Request) -> DeviceCommands:
     summary="Send a command to a device (its record, state pending, sent or failed, is the response)",
     openapi_extra=oa.operation(
         [DEVICE_ID, *ADMIN],
-        oa.json_body(
-            '{"name": "dim", "value": 0.4, "expires": "<ISO 8601>"} (or "ttl": seconds)',
-            media_types=("application/json",),
-        ),
+        ingest_body('{"name": "dim", "value": 0.4, "expires": "<ISO 8601>"} (or "ttl": seconds)', "Command"),
     ),
 )
 async def send_command(request: Request) -> Response:
@@ -268,7 +277,7 @@ async def list_profiles(request: Request) -> Response:
     "/profiles/{name}",
     summary="Create or replace a payload profile",
     openapi_extra=oa.operation(
-        [PROFILE_NAME, *ADMIN], oa.json_body('{"decoder": {...}, "description": "..."}')
+        [PROFILE_NAME, *ADMIN], ingest_body('{"decoder": {...}, "description": "..."}', "PayloadProfile")
     ),
 )
 async def put_profile(request: Request) -> Response:
@@ -290,7 +299,10 @@ async def get_profile(request: Request) -> Response:
 
 
 @router.delete(
-    "/profiles/{name}", summary="Remove a payload profile", openapi_extra=oa.operation([PROFILE_NAME, *ADMIN])
+    "/profiles/{name}",
+    status_code=204,
+    summary="Remove a payload profile",
+    openapi_extra=oa.operation([PROFILE_NAME, *ADMIN]),
 )
 async def delete_profile(request: Request) -> Response:
     check_params(request, NO_PARAMS)
@@ -486,27 +498,34 @@ async def device_uplink(request: Request) -> Response:
     summary="ChirpStack v4 HTTP integration: up events are ingested, other events acknowledged",
     openapi_extra=oa.operation(
         [
-            oa.query(
-                "event",
-                "The ChirpStack event type: up, join, status, ack, txack, log, location, integration.",
-            ),
+            {
+                **oa.query(
+                    "event",
+                    "The ChirpStack event type: up, join, status, ack, txack, log, location, integration.",
+                ),
+                "required": True,
+            },
             *KEY_HEADERS,
             oa.TENANT,
         ],
-        oa.json_body("A ChirpStack v4 event (JSON marshaler)."),
+        ingest_body("A ChirpStack v4 event (JSON marshaler).", "ChirpStackEvent"),
     ),
 )
 async def chirpstack(request: Request) -> Response:
     check_params(request, frozenset({"event"}))
     event = request.query_params.get("event")
-    if event is None:
+    if not event:
         raise InvalidRequest("ChirpStack calls this URL with ?event=up (or another event type)")
     raw = await _raw_body(request)
+    if event == "up":
+        return await _deliver(request, "chirpstack-http", "chirpstack", None, raw)
+    try:
+        chirpstack_event(raw)
+    except EnvelopeError as error:
+        raise BadRequestData(str(error)) from None
     if event == "ack":
         return await _integration_event(request, raw, "chirpstack")
-    if event != "up":
-        return no_content(request)
-    return await _deliver(request, "chirpstack-http", "chirpstack", None, raw)
+    return no_content(request)
 
 
 async def _integration_event(request: Request, raw: bytes, network: str, *extra: str) -> Response:

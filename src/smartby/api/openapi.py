@@ -7,6 +7,8 @@ from itertools import combinations
 from typing import Any
 
 from smartby.ngsild.ordering import MAX_KEYS as MAX_ORDER_KEYS
+from smartby.ngsild.registration import MODES as REGISTRATION_MODES
+from smartby.ngsild.registration import OPERATION_GROUPS, OPERATIONS
 from smartby.ngsild.temporal import TIME_PROPERTIES
 
 STRING: dict[str, Any] = {"type": "string"}
@@ -262,12 +264,20 @@ def failures(path: str, method: str, need: str, operation: dict[str, Any]) -> li
     return sorted(set(statuses))
 
 
-def secured(document: dict[str, Any], needed: Any, max_limit: int = 1000) -> dict[str, Any]:
+TEXT_PARAMETER = {"minLength": 1, "pattern": "^[^\\x00]*$"}
+"""A query parameter of free text: not empty, and without NUL, which no URL may hold (api.limits)."""
+
+
+def secured(
+    document: dict[str, Any], needed: Any, max_limit: int = 1000, schemas: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The document with its security schemes, each operation's `security` (from `needed`, i.e.
-    access.ROUTES), the ProblemDetails answers each operation can give, and the page size the
-    server allows (SMARTBY_MAX_LIMIT)."""
+    access.ROUTES), the ProblemDetails answers each operation can give, the page size the server
+    allows (SMARTBY_MAX_LIMIT), and `schemas` (other bodies' components) besides the NGSI-LD ones."""
     components = document.setdefault("components", {})
-    components.setdefault("schemas", {}).update(ProblemDetails=PROBLEM_DETAILS, **BODY_SCHEMAS)
+    components.setdefault("schemas", {}).update(
+        ProblemDetails=PROBLEM_DETAILS, **BODY_SCHEMAS, **(schemas or {})
+    )
     components["securitySchemes"] = SECURITY_SCHEMES
     for path, methods in document.get("paths", {}).items():
         for method, operation in methods.items():
@@ -282,13 +292,13 @@ def secured(document: dict[str, Any], needed: Any, max_limit: int = 1000) -> dic
                 if parameter.get("in") in ("path", "header") and parameter["name"] in PARAMETER_SCHEMAS:
                     parameter["schema"] = PARAMETER_SCHEMAS[parameter["name"]]
                 elif parameter.get("in") == "query" and parameter["schema"] == STRING:
-                    parameter["schema"] = QUERY_SCHEMAS.get(parameter["name"], {"minLength": 1, **STRING})
+                    parameter["schema"] = QUERY_SCHEMAS.get(parameter["name"], {**TEXT_PARAMETER, **STRING})
                 elif (
                     parameter.get("in") == "query"
                     and parameter["schema"].get("type") == "string"
                     and "pattern" not in parameter["schema"]
                 ):
-                    parameter["schema"] = {"minLength": 1, **parameter["schema"]}
+                    parameter["schema"] = {**TEXT_PARAMETER, **parameter["schema"]}
                 elif parameter.get("in") == "query" and parameter["name"] == "limit":
                     parameter["schema"] = {**parameter["schema"], "maximum": max_limit}
             responses = operation.setdefault("responses", {})
@@ -586,7 +596,7 @@ ENDPOINT_URI = r"://[a-z][a-z0-9.\-]{0,30}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~\-]{
 """A notification endpoint after its scheme: a host name (clause 5.2.15). Loopback and private
 addresses are refused unless SMARTBY_OUTBOUND_ALLOW names them (docs/security.md): a rule of the
 server's settings and of DNS, stated in the description, not the pattern."""
-SELECTOR = {
+SELECTOR: dict[str, Any] = {
     "type": "object",
     "required": ["type"],
     "properties": {
@@ -672,6 +682,114 @@ BODY_SCHEMAS.update(subscription_schemas("Subscription", "https?|mqtts?"))
 BODY_SCHEMAS.update(subscription_schemas("CSourceSubscription", "https?"))  # notified over HTTP only
 
 
+TEXT = {"type": "string", "minLength": 1}
+REGISTERED_NAMES = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": ATTRIBUTE_NAME}}
+REGISTRATION_INFO = {
+    "type": "object",
+    "description": "Entities, and the attributes of them, the source provides (clause 5.2.10).",
+    "anyOf": [{"required": [member]} for member in ("entities", "propertyNames", "relationshipNames")],
+    "properties": {
+        "entities": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                **SELECTOR,
+                "properties": {**SELECTOR["properties"], "type": {"$ref": SCHEMAS + "EntityType"}},
+                "additionalProperties": False,
+            },
+        },
+        "propertyNames": REGISTERED_NAMES,
+        "relationshipNames": REGISTERED_NAMES,
+    },
+    "additionalProperties": False,
+}
+
+
+def registration_members(optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The members of a CSourceRegistration (clause 5.2.9) described here; each optional one
+    through `optional` (in a patch, where null removes it)."""
+    keep = optional or {}
+    return {
+        "type": {"const": "ContextSourceRegistration"},
+        "registrationName": keep.get("registrationName", TEXT),
+        "description": keep.get("description", TEXT),
+        "information": {"type": "array", "minItems": 1, "items": REGISTRATION_INFO},
+        "endpoint": {
+            "type": "string",
+            "pattern": f"^https?{ENDPOINT_URI}",
+            "description": "The source's NGSI-LD API. Not loopback or private where authentication "
+            "is required, unless SMARTBY_OUTBOUND_ALLOW allows it; never link-local or cloud metadata "
+            "(docs/outbound.md).",
+        },
+        "mode": keep.get("mode", {"enum": list(REGISTRATION_MODES)}),
+        "operations": keep.get(
+            "operations",
+            {"type": "array", "minItems": 1, "items": {"enum": [*OPERATIONS, *OPERATION_GROUPS]}},
+        ),
+    }
+
+
+def registration_schemas() -> dict[str, dict[str, Any]]:
+    """A CSourceRegistration, its patch (members to replace, null removes an optional one), and
+    their application/ld+json twins. An exclusive registration names each entity by id, and the
+    attributes it provides (clause 5.9.2)."""
+    members = registration_members()
+    whole = {
+        "type": "object",
+        "required": ["type", "information", "endpoint"],
+        "properties": {"id": {"$ref": SCHEMAS + "Uri"}, **members},
+        "additionalProperties": False,
+    }
+    removable = ("registrationName", "description", "mode", "operations")
+    patch = {
+        "type": "object",
+        "minProperties": 1,
+        "properties": registration_members(
+            {name: {"anyOf": [members[name], {"type": "null"}]} for name in removable}
+        ),
+        "additionalProperties": False,
+    }
+    return {
+        "CSourceRegistration": whole,
+        "CSourceRegistrationLd": with_context(whole),
+        "CSourceRegistrationPatch": patch,
+        "CSourceRegistrationPatchLd": with_context(patch),
+    }
+
+
+BODY_SCHEMAS.update(registration_schemas())
+
+
+HTTP_IRI = {"type": "string", "pattern": r"^https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%\-]*$"}
+"""An IRI a hosted @context maps a term to, as described here: an http(s) IRI (JSON-LD takes any
+absolute IRI; one whose scheme is a term of the same @context is a cyclic IRI mapping, refused)."""
+TERMS = {
+    "type": "object",
+    "propertyNames": {"minLength": 1, "pattern": "^[^:/@][^:/]*$"},
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "null"},
+            HTTP_IRI,
+            {
+                "type": "object",
+                "required": ["@id"],
+                "properties": {"@id": HTTP_IRI, "@type": {"enum": ["@id", "@vocab", "@json"]}},
+                "additionalProperties": False,
+            },
+        ]
+    },
+}
+"""A JSON-LD context's term definitions: terms without `:` or `/` (JSON-LD reads those as IRIs,
+which must then expand to their own definition)."""
+BODY_SCHEMAS["ContextDocument"] = {
+    "type": "object",
+    "description": "A JSON-LD context to host (clause 5.13.2): its @context an object of terms, or an "
+    "array of such objects (and URLs of other contexts, fetched as remote contexts are).",
+    "required": ["@context"],
+    "properties": {"@context": {"anyOf": [TERMS, {"type": "array", "items": TERMS}]}},
+}
+
+
 def ngsi_body(description: str, name: str) -> dict[str, Any]:
     """A body of the component `name`, with its @context in the body as application/ld+json."""
     return {
@@ -692,8 +810,18 @@ QUERY_MEMBERS: dict[str, Any] = {
     "attrs": NAMES,
     "q": {"type": "string", "format": "ngsi-ld-q"},
     "scopeQ": {"type": "string", "format": "ngsi-ld-scope-q"},
+    "geoQ": {
+        "type": "object",
+        "description": "A geo-query (clause 5.2.13): coordinates of the geometry's shape.",
+        "required": ["geometry", "coordinates", "georel"],
+        "properties": {
+            "geometry": {"enum": GEOMETRIES},
+            "coordinates": {"type": "array", "minItems": 1},
+            "georel": {"type": "string", "format": "ngsi-ld-georel"},
+        },
+    },
 }
-"""The members of a Query (clause 5.2.23) described here; geoQ, pick, omit and lang are read too."""
+"""The members of a Query (clause 5.2.23) described here; pick, omit and lang are read too."""
 SELECTS = [{"required": [member]} for member in ("entities", "attrs", "q", "geoQ", "scopeQ")]
 """A query selects something (clause 5.7.2)."""
 TEMPORAL_Q = {

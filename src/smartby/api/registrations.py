@@ -64,31 +64,6 @@ QUERY_PARAMS = frozenset(
     }
 )
 OPTIONS = frozenset({"sysAttrs"})
-REGISTRATION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "type": {"type": "string", "enum": ["ContextSourceRegistration"]},
-        "registrationName": {"type": "string"},
-        "description": {"type": "string"},
-        "information": {"type": "array", "items": {"type": "object"}},
-        "endpoint": {"type": "string"},
-        "mode": {"type": "string", "enum": ["inclusive", "exclusive", "redirect", "auxiliary"]},
-        "operations": {"type": "array", "items": {"type": "string"}},
-        "tenant": {"type": "string"},
-        "scope": {},
-        "location": {"type": "object"},
-        "observationSpace": {"type": "object"},
-        "operationSpace": {"type": "object"},
-        "observationInterval": {"type": "object"},
-        "managementInterval": {"type": "object"},
-        "expiresAt": {"type": "string"},
-        "contextSourceInfo": {"type": "array", "items": {"type": "object"}},
-        "refreshRate": {"type": "string"},
-        "management": {"type": "object"},
-    },
-    "required": ["type", "information", "endpoint"],
-}
 
 
 async def _body(request: Request, media: tuple[str, ...]) -> tuple[Any, Context]:
@@ -101,9 +76,10 @@ async def _body(request: Request, media: tuple[str, ...]) -> tuple[Any, Context]
 @router.post(
     "/csourceRegistrations",
     status_code=201,
+    response_class=Response,
     summary="Register a context source",
     openapi_extra=oa.operation(
-        [oa.TENANT, oa.LINK], oa.json_body("A CSourceRegistration.", REGISTRATION_SCHEMA)
+        [oa.TENANT, oa.LINK], oa.ngsi_body("A CSourceRegistration.", "CSourceRegistration")
     ),
 )
 async def create_registration(request: Request) -> Response:
@@ -202,7 +178,7 @@ async def get_registration(request: Request) -> Response:
     summary="Update a context source registration",
     openapi_extra=oa.operation(
         [oa.REGISTRATION_ID, oa.TENANT, oa.LINK],
-        oa.json_body("Registration members to replace (null removes)."),
+        oa.ngsi_body("Registration members to replace (null removes).", "CSourceRegistrationPatch"),
     ),
 )
 async def update_registration(request: Request) -> Response:

@@ -25,6 +25,7 @@ from smartby.broker.batch_result import BatchResult
 from smartby.broker.federation import Federation, SourceUnavailable
 from smartby.ngsild.context import CORE_CONTEXT_URL, Context
 from smartby.ngsild.distributed import SourceError, Target, WritePlan, plan_write
+from smartby.ngsild.entity import check_entity_id
 from smartby.ngsild.errors import BadRequestData, NgsiLdError, OperationNotSupported, ResourceNotFound
 from smartby.ngsild.timestamps import now
 
@@ -299,7 +300,7 @@ class ForwardedWrites:
         refused: list[tuple[str, NgsiLdError]] = []
         for index, item in enumerate(items):
             item_ctx = ctx if isinstance(ctx, Context) else ctx[index]
-            types = await self._entity_types(tenant, item) if isinstance(item, str) else None
+            types = await self._entity_types(tenant, item) if _names_an_entity(item) else None
             planned = _plan_of(registrations, operation, item, item_ctx, types)
             if planned is None or (not planned[1].targets and not planned[1].withheld):
                 own.append(item)
@@ -424,7 +425,7 @@ def _plan_of(
     An entity to delete is matched by the types this broker knows of it (by id alone if none)."""
     moment = now()
     if operation == "deleteBatch":
-        if isinstance(item, str):
+        if _names_an_entity(item):
             return item, plan_write(registrations, operation, item, known_types, None, moment)
         return None
     if not (isinstance(item, dict) and isinstance(item.get("id"), str) and isinstance(ctx, Context)):
@@ -435,6 +436,16 @@ def _plan_of(
     except NgsiLdError:
         return None
     return item["id"], plan_write(registrations, operation, item["id"], types, names, moment)
+
+
+def _names_an_entity(item: Any) -> bool:
+    """An entity id of a batch delete that is a URI: one that is not is, as when no context source
+    is registered, that entity's error in the 207 (clauses 5.6.10 and 5.6.6), which this broker gives."""
+    try:
+        check_entity_id(item)
+    except NgsiLdError:
+        return False
+    return True
 
 
 def _part(item: Any, ctx: Context | NgsiLdError | None, names: frozenset[str] | None, *, inside: bool) -> Any:

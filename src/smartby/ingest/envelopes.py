@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +79,63 @@ def _time(value: Any) -> str | None:
         return None
 
 
+DEV_EUI = re.compile(r"^[-:]*([0-9A-Fa-f][-:]*){16}$")
+"""A DevEUI as a network server writes it: 16 hexadecimal digits, - and : between them ignored."""
+BASE64 = re.compile(r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+"""Base64 as `base64.b64decode(..., validate=True)` reads it."""
+CHIRPSTACK_MEMBERS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "deviceInfo": (
+        lambda value: isinstance(value, dict) and _device_info(value),
+        "an object naming the device (devEui: 16 hexadecimal digits)",
+    ),
+    "data": (lambda value: isinstance(value, str) and BASE64.match(value) is not None, "valid base64"),
+    "fPort": (lambda value: _whole(value, 255), "a port 0 to 255"),
+    "fCnt": (lambda value: _whole(value, 2**32 - 1), "a frame counter"),
+    "time": (lambda value: isinstance(value, str), "a date-time string"),
+    "object": (lambda value: isinstance(value, dict), "an object"),
+}
+"""What each member of a ChirpStack v4 event is (a check, and its words), when it is given (the
+JSON marshaler omits the members an event has not)."""
+
+
+def _whole(value: Any, most: int) -> bool:
+    """A whole number 0..most (JSON's 5.0 is 5)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
+
+
+def _device_info(info: dict[str, Any]) -> bool:
+    eui = info.get("devEui", "0" * 16)
+    names = ("deviceName", "applicationId", "tenantId")
+    return (
+        isinstance(eui, str)
+        and DEV_EUI.match(eui) is not None
+        and all(isinstance(info.get(name, ""), str) for name in names)
+    )
+
+
+def chirpstack_event(raw: bytes) -> dict[str, Any]:
+    """A ChirpStack v4 event of any type: a JSON object whose members are what ChirpStack writes
+    (EnvelopeError saying which is not)."""
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise EnvelopeError(f"the chirpstack envelope is not JSON: {error}") from None
+    if not isinstance(event, dict):
+        raise EnvelopeError("the chirpstack envelope is not a JSON object")
+    return _checked(event)
+
+
+def _checked(event: dict[str, Any]) -> dict[str, Any]:
+    for name, (valid, what) in CHIRPSTACK_MEMBERS.items():
+        if name in event and not valid(event[name]):
+            raise EnvelopeError(f"{name} is not {what} in the ChirpStack event")
+    return event
+
+
 def _chirpstack(event: dict[str, Any]) -> Unwrapped:
+    _checked(event)
     info = _member(event, "deviceInfo")
     dev_eui = info.get("devEui")
     if not isinstance(dev_eui, str):

@@ -35,6 +35,8 @@ from smartby.records.devices import Device, PayloadProfile
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 """Device ids are one MQTT topic level and one URL path segment: no `/`, `+`, `#` or spaces."""
 PROFILE_NAME = DEVICE_ID
+KEY = re.compile(r"^[ -~]{16,256}$")
+"""A key a device presents in an HTTP header: printable ASCII."""
 DEV_EUI = re.compile(r"^[0-9a-f]{16}$")
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 _VERIFIED_MAX = 100_000
@@ -248,8 +250,8 @@ class DeviceRegistry:
         generated = None
         if key is None:
             key = generated = new_key()
-        elif not isinstance(key, str) or len(key) < 16 or len(key) > 256 or not key.isprintable():
-            raise BadRequestData("key must be 16 to 256 printable characters")
+        elif not isinstance(key, str) or not KEY.match(key):
+            raise BadRequestData("key must be 16 to 256 printable ASCII characters (it goes in a header)")
         context = _optional_text(body, "context")
         dev_eui = _dev_eui(body.get("devEui"))
         existing = await self.store.get_device(tenant, device_id)

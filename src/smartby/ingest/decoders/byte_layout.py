@@ -44,10 +44,17 @@ class ByteField:
     scaling: Scaling
 
 
+def _whole(value: Any) -> int | None:
+    """A whole number as JSON writes one (5 or 5.0), or None."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class ByteLayoutDecoder:
     def __init__(self, spec: Mapping[str, Any]) -> None:
-        length = spec.get("length")
-        if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= MAX_LENGTH:
+        length = _whole(spec.get("length"))
+        if length is None or not 1 <= length <= MAX_LENGTH:
             raise ProfileError(f"length must be the frame's size in bytes, 1 to {MAX_LENGTH}")
         self.length = length
         fields = spec.get("fields")
@@ -65,8 +72,8 @@ class ByteLayoutDecoder:
         if kind not in TYPES:
             raise ProfileError(f"{where}: type must be one of {', '.join(TYPES)}")
         code, size = TYPES[kind]
-        offset = field.get("offset")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        offset = _whole(field.get("offset"))
+        if offset is None or offset < 0:
             raise ProfileError(f"{where}: offset must be a byte position (0 or more)")
         if offset + size > self.length:
             raise ProfileError(
@@ -75,11 +82,11 @@ class ByteLayoutDecoder:
         endian = field.get("endian", "big")
         if endian not in ("big", "little"):
             raise ProfileError(f"{where}: endian must be big or little")
-        mask = field.get("mask")
-        shift = field.get("shift", 0)
-        if mask is not None and (isinstance(mask, bool) or not isinstance(mask, int) or mask <= 0):
+        mask = _whole(field.get("mask"))
+        shift = _whole(field.get("shift", 0))
+        if field.get("mask") is not None and (mask is None or mask <= 0):
             raise ProfileError(f"{where}: mask must be a positive integer")
-        if isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < size * 8:
+        if shift is None or not 0 <= shift < size * 8:
             raise ProfileError(f"{where}: shift must be 0 to {size * 8 - 1}")
         if kind == "bits" and mask is None:
             raise ProfileError(f"{where}: a bits field needs a mask")

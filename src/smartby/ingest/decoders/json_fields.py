@@ -156,12 +156,14 @@ class JsonDecoder:
                 if not isinstance(field, dict):
                     raise ProfileError(f"{where} must be an object")
                 name = attribute_name(field.get("attribute"), where)
+                if not isinstance(field.get("required", False), bool):
+                    raise ProfileError(f"{where}: required is true or false")
                 self.fields.append(
                     JsonField(
                         name,
                         parse_path(field.get("path", name), where),
                         Scaling.of(field, where),
-                        bool(field.get("required", False)),
+                        field.get("required", False),
                     )
                 )
         source = spec.get("observedAt")
