@@ -71,6 +71,8 @@ DEFAULT_TENANT = ""
 SCOPE_IRI = "https://uri.etsi.org/ngsi-ld/scope"
 PURGE_CHUNK = 500
 """Entities one transaction of Purge Entities deletes or changes."""
+PARSE_SLICE = 200
+"""Entities of a batch parsed between two chances for other requests to run."""
 UpsertMode = Literal["replace", "update"]
 BatchContext = Context | Sequence[Context | NgsiLdError]
 """One @context for a whole batch, or one per entity (JSON-LD bodies; a failed one is that entity's error)."""
@@ -627,18 +629,23 @@ class Broker:
     # -- batch operations ----------------------------------------------------------------------
 
     @staticmethod
-    def _parse_batch(
+    async def _parse_batch(
         ctx: BatchContext,
         bodies: Any,
         key_values: bool,
         result: BatchResult,
         parse: Callable[[Any, Context], Entity],
     ) -> list[Entity]:
+        """The batch's entities, parsed; one that cannot be is that entity's error in `result`.
+        A large batch lets other requests run every `PARSE_SLICE` entities: parsing 10,000 of them
+        takes about a second, which no liveness probe should wait for."""
         _check_batch(bodies)
         if not isinstance(ctx, Context) and len(ctx) != len(bodies):
             raise BadRequestData("Every entity of a JSON-LD batch needs its @context")
         parsed: list[Entity] = []
         for position, body in enumerate(bodies):
+            if position and position % PARSE_SLICE == 0:
+                await asyncio.sleep(0)
             try:
                 own = ctx if isinstance(ctx, Context) else ctx[position]
                 if isinstance(own, NgsiLdError):
@@ -653,7 +660,7 @@ class Broker:
         self, tenant: str, ctx: BatchContext, bodies: Any, *, key_values: bool = False
     ) -> BatchResult:
         result = BatchResult()
-        entities = self._parse_batch(
+        entities = await self._parse_batch(
             ctx, bodies, key_values, result, lambda b, c: parse_entity(b, c, key_values=key_values)
         )
         stamp = _timestamp()
@@ -682,7 +689,7 @@ class Broker:
         key_values: bool = False,
     ) -> BatchResult:
         result = BatchResult()
-        entities = self._parse_batch(
+        entities = await self._parse_batch(
             ctx, bodies, key_values, result, lambda b, c: parse_entity(b, c, key_values=key_values)
         )
         stamp = _timestamp()
@@ -773,7 +780,7 @@ class Broker:
             )
             return entity
 
-        entities = self._parse_batch(ctx, bodies, key_values, result, parse)
+        entities = await self._parse_batch(ctx, bodies, key_values, result, parse)
         stamp = _timestamp()
 
         def run(tx: Transaction) -> BatchResult:
